@@ -1,0 +1,128 @@
+"""Reserved paths (never proxied): liveness, readiness, metrics; and the readiness probe."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import ipaddress
+import json
+import logging
+import os
+import time
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
+from yarl import URL
+
+from .exchange import Exchange
+from .problem import problem_response
+from .state import CONFIG, METRICS, READINESS
+from .tasks import spawn
+
+log = logging.getLogger("strangler.admin")
+RESERVED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+PROBE_INTERVAL = 1.0
+STALE_AFTER = 5.0
+
+
+async def answer_reserved(path: str, ex: Exchange) -> web.StreamResponse:
+    request = ex.request
+    if path == "/healthz":
+        return _json(200, {"status": "ok"})
+    if path == "/readyz":
+        return readiness_response(request.app)
+    if not admin_allowed(request):
+        return problem_response(
+            403, "Forbidden", "metrics are served to loopback clients or with the admin token",
+            request_id=ex.request_id,
+        )
+    return web.Response(
+        body=request.app[METRICS].exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST}
+    )
+
+
+def readiness_response(app: web.Application) -> web.Response:
+    ready = app[READINESS]
+    live = app[CONFIG]
+    fresh = time.monotonic() - ready.checked_at < STALE_AFTER
+    ok = ready.legacy_ok and fresh and not ready.draining
+    body = {
+        "status": "ready" if ok else "not ready",
+        "legacy": {"reachable": ready.legacy_ok and fresh, "detail": ready.legacy_detail},
+        "config": {
+            "path": str(live.current.source),
+            "sha256": live.current.digest,
+            "last_reload_error": live.last_error,
+        },
+        "draining": ready.draining,
+    }
+    return _json(200 if ok else 503, body)
+
+
+def admin_allowed(request: web.Request) -> bool:
+    """Loopback peers, or a bearer token equal to the one named by ``admin.token_env``."""
+    token_env = request.app[CONFIG].current.routes.admin.token_env
+    expected = os.environ.get(token_env)
+    given = request.headers.get("Authorization", "")
+    if expected and given.startswith("Bearer "):
+        return hmac.compare_digest(given.removeprefix("Bearer ").encode(), expected.encode())
+    try:
+        return ipaddress.ip_address(request.remote or "").is_loopback
+    except ValueError:
+        return False
+
+
+def _json(status: int, body: object) -> web.Response:
+    return web.Response(
+        status=status,
+        body=json.dumps(body).encode(),
+        content_type="application/json",
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+async def probe_legacy(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx: probe the monolith every second for /readyz; never on the request path."""
+    task = spawn(_probe_loop(app), name="legacy-probe")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _probe_loop(app: web.Application) -> None:
+    ready = app[READINESS]
+    async with aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=2), cookie_jar=aiohttp.DummyCookieJar()
+    ) as session:
+        while True:
+            legacy = app[CONFIG].current.routes.legacy
+            ok, detail = await _probe_once(session, legacy.url, legacy.health_path)
+            if ok != ready.legacy_ok:
+                log.log(logging.INFO if ok else logging.WARNING, "monolith %s: %s",
+                        "reachable" if ok else "unreachable", detail)
+            ready.legacy_ok, ready.legacy_detail = ok, detail
+            ready.checked_at = time.monotonic()
+            app[METRICS].legacy_up.set(1 if ok else 0)
+            await asyncio.sleep(PROBE_INTERVAL)
+
+
+async def _probe_once(
+    session: aiohttp.ClientSession, url: str, health_path: str | None
+) -> tuple[bool, str]:
+    base = URL(url)
+    try:
+        if health_path is None:
+            # a TCP connect proves the monolith listens without sending it a request
+            _, writer = await asyncio.wait_for(
+                asyncio.open_connection(base.host, base.port), timeout=2
+            )
+            writer.close()
+            return True, f"accepting connections at {base.host}:{base.port}"
+        async with session.get(url + health_path, allow_redirects=False) as resp:
+            return resp.status < 500, f"GET {health_path} answered {resp.status}"
+    except (OSError, TimeoutError, aiohttp.ClientError) as exc:
+        return False, f"{url}: {type(exc).__name__}: {exc}"

@@ -1,0 +1,80 @@
+"""Errors raised by the facade.
+
+FacadeError
+ ├── ConfigError (ValueError)        routes.yaml is invalid: carries every problem with file and line
+ ├── RequestRejected                 the client's request is unsafe or malformed: answered 4xx
+ │    ├── PathRejected               ambiguous or malicious request-target (400)
+ │    └── BodyTooLarge               body over the route's limit (413)
+ └── UpstreamError                   an upstream could not answer: answered 502/504 problem+json
+      ├── UpstreamUnavailable        refused, reset, DNS, protocol error (502)
+      └── UpstreamTimeout            no response within the timeout (504)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class FacadeError(Exception):
+    """Root of every error the facade raises on purpose."""
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong in a routes file, located for a human: ``PATH:LINE: message``."""
+
+    path: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.message}"
+
+
+class ConfigError(FacadeError, ValueError):
+    """routes.yaml cannot be used; ``problems`` lists each error with its file and line."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(problems, key=lambda p: (p.path, p.line))
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class RequestRejected(FacadeError):
+    """The request is refused before any upstream sees it."""
+
+    status = 400
+    title = "Bad Request"
+
+    def __init__(self, detail: str) -> None:
+        self.detail = detail
+        super().__init__(detail)
+
+
+class PathRejected(RequestRejected):
+    """The request-target is ambiguous (encoded slash, dot-segment tricks) or malformed."""
+
+
+class BodyTooLarge(RequestRejected):
+    status = 413
+    title = "Content Too Large"
+
+
+class UpstreamError(FacadeError):
+    """An upstream failed; ``upstream`` names it as routes.yaml does (``legacy`` or a service)."""
+
+    status = 502
+    title = "Bad Gateway"
+
+    def __init__(self, upstream: str, detail: str) -> None:
+        self.upstream = upstream
+        self.detail = detail
+        super().__init__(f"{upstream}: {detail}")
+
+
+class UpstreamUnavailable(UpstreamError):
+    pass
+
+
+class UpstreamTimeout(UpstreamError):
+    status = 504
+    title = "Gateway Timeout"

@@ -1,0 +1,155 @@
+"""Header policy at the boundary: what crosses the facade, in each direction. Pure functions.
+
+Requests: hop-by-hop headers (RFC 9110 §7.6.1) and every header named in ``Connection`` are
+dropped; so are framing headers (the client library frames the body it sends), names with an
+underscore (gunicorn turns them into WSGI environ keys that can shadow ``SCRIPT_NAME`` and the
+like), method-override headers, ``Expect`` (the facade answers 100-continue itself) and the
+client's own forwarding headers, which the facade replaces with values it can vouch for.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from multidict import CIMultiDict, CIMultiDictProxy, istr
+
+HOP_BY_HOP = frozenset(
+    istr(h)
+    for h in (
+        "Connection",
+        "Keep-Alive",
+        "Proxy-Authenticate",
+        "Proxy-Authorization",
+        "Proxy-Connection",
+        "TE",
+        "Trailer",
+        "Transfer-Encoding",
+        "Upgrade",
+        "HTTP2-Settings",
+    )
+)
+_REQUEST_ONLY_DROPPED = frozenset(
+    istr(h)
+    for h in (
+        "Content-Length",  # re-set from the parsed, validated length; never copied
+        "Expect",
+        "X-HTTP-Method-Override",
+        "X-HTTP-Method",
+        "X-Method-Override",
+        # forwarding headers: rebuilt by the facade from what it saw
+        "Forwarded",
+        "X-Forwarded-For",
+        "X-Forwarded-Proto",
+        "X-Forwarded-Host",
+        "X-Forwarded-Port",
+        "X-Forwarded-Prefix",
+        "X-Forwarded-SSL",
+        "X-Forwarded-Scheme",
+        "X-Real-IP",
+        "X-Url-Scheme",
+        "Front-End-Https",
+    )
+)
+_TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
+TRACEPARENT = istr("traceparent")
+REQUEST_ID = istr("X-Request-Id")
+
+
+def connection_tokens(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> frozenset[str]:
+    """Header names listed in every ``Connection`` header, lower-cased."""
+    return frozenset(
+        token.strip().lower()
+        for value in headers.getall("Connection", ())
+        for token in value.split(",")
+        if token.strip()
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Peer:
+    """What the facade knows about the client: socket address, scheme and Host header."""
+
+    address: str
+    scheme: str
+    host: str | None
+
+
+def upstream_request_headers(
+    incoming: CIMultiDictProxy[str],
+    *,
+    peer: Peer,
+    trusted_hops: int = 0,
+    request_id: str,
+    traceparent: str,
+) -> CIMultiDict[str]:
+    """The headers an upstream sees: the client's end-to-end ones plus the facade's own."""
+    dropped = connection_tokens(incoming)
+    out: CIMultiDict[str] = CIMultiDict()
+    for name, value in incoming.items():
+        lower = name.lower()
+        if name in HOP_BY_HOP or name in _REQUEST_ONLY_DROPPED or lower in dropped:
+            if name == "TE" and value.strip().lower() == "trailers" and "te" not in dropped:
+                out.add(name, value)
+            continue
+        if "_" in name or name in (TRACEPARENT, REQUEST_ID):
+            continue
+        out.add(name, value)
+    out["X-Forwarded-For"] = forwarded_for(incoming, peer.address, trusted_hops)
+    out["X-Forwarded-Proto"] = peer.scheme
+    if peer.host is not None:
+        out["X-Forwarded-Host"] = peer.host
+    out[TRACEPARENT] = traceparent
+    out[REQUEST_ID] = request_id
+    return out
+
+
+def forwarded_for(incoming: CIMultiDictProxy[str], peer_address: str, trusted_hops: int) -> str:
+    """``X-Forwarded-For`` with exactly ``trusted_hops`` right-most client-sent hops kept.
+
+    At the edge (0 trusted hops) a client's own value is discarded: it is whatever the client
+    wants it to be. Behind N proxies, only the N right-most entries were written by them.
+    """
+    if trusted_hops <= 0:
+        return peer_address
+    hops = [
+        hop.strip()
+        for value in incoming.getall("X-Forwarded-For", ())
+        for hop in value.split(",")
+        if hop.strip()
+    ]
+    kept = hops[-trusted_hops:] if hops else []
+    return ", ".join([*kept, peer_address])
+
+
+def downstream_response_headers(
+    upstream: CIMultiDictProxy[str], *, drop: Iterable[str] = ()
+) -> CIMultiDict[str]:
+    """The headers a client sees from an upstream answer: end-to-end ones only."""
+    dropped = connection_tokens(upstream) | {d.lower() for d in drop}
+    return CIMultiDict(
+        (name, value)
+        for name, value in upstream.items()
+        if name not in HOP_BY_HOP and name.lower() not in dropped
+    )
+
+
+def request_id_from(incoming: CIMultiDictProxy[str]) -> str:
+    """Keep a well-formed incoming ``X-Request-Id`` (it ties logs across hops); else mint one."""
+    value = incoming.get(REQUEST_ID)
+    if value is not None and _REQUEST_ID.match(value):
+        return value
+    return secrets.token_hex(16)
+
+
+def traceparent_from(incoming: CIMultiDictProxy[str]) -> str:
+    """A W3C ``traceparent``: the client's when valid, else a new root span."""
+    value = incoming.get(TRACEPARENT)
+    if value is not None:
+        m = _TRACEPARENT.match(value.strip())
+        if m and m.group(1) != "0" * 32 and m.group(2) != "0" * 16:
+            return value.strip()
+    return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"

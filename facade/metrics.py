@@ -1,0 +1,53 @@
+"""Prometheus metrics, one registry per application (so tests and workers do not share)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "strangler_requests",
+            "Requests answered, by capability ('-' for none), mode, who served, and status.",
+            ["capability", "mode", "served_by", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "strangler_request_duration_seconds",
+            "Time to the end of the answer, by capability and who served.",
+            ["capability", "served_by"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.rejected = Counter(
+            "strangler_rejected_requests",
+            "Requests refused before any upstream saw them, by reason.",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.upstream_errors = Counter(
+            "strangler_upstream_errors",
+            "Upstream calls that failed, by upstream and kind (unavailable, timeout).",
+            ["upstream", "kind"],
+            registry=self.registry,
+        )
+        self.config_reloads = Counter(
+            "strangler_config_reloads",
+            "routes.yaml reloads, by outcome (applied, rejected).",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.legacy_up = Gauge(
+            "strangler_legacy_up", "1 when the monolith answered the last probe.",
+            registry=self.registry,
+        )
+        self.in_flight = Gauge(
+            "strangler_in_flight_requests", "Requests being proxied now.", registry=self.registry
+        )
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,76 @@
+"""Follow routes.yaml: a valid new file replaces the configuration whole; a bad one changes nothing.
+
+Polling (twice a second) rather than inotify: it works the same on every filesystem, including
+the bind mounts and network volumes configuration often lives on, and it sees atomic renames,
+which is how editors and ``strangler`` write the file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from . import config as config_module
+from .errors import ConfigError
+from .state import CONFIG, METRICS
+from .tasks import spawn
+
+log = logging.getLogger("strangler.reload")
+POLL_INTERVAL = 0.5
+
+
+def _stamp(path: os.PathLike[str] | str) -> tuple[int, int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def reload_now(app: web.Application) -> bool:
+    """Load the file again; apply it if valid and changed. Returns True when applied."""
+    live = app[CONFIG]
+    path = live.current.source
+    try:
+        fresh = config_module.load(path)
+    except ConfigError as exc:
+        if str(exc) != live.last_error:
+            # keep the old config: a bad reload must never drop traffic
+            log.error("routes file rejected, the previous configuration stays in force:\n%s", exc)
+            app[METRICS].config_reloads.labels("rejected").inc()
+        live.last_error = str(exc)
+        return False
+    live.last_error = None
+    if fresh.digest == live.current.digest:
+        return False
+    live.current = fresh  # one assignment: each request keeps the Config it started with
+    live.reloads += 1
+    app[METRICS].config_reloads.labels("applied").inc()
+    log.info("routes file reloaded: %s (sha256 %s)", path, fresh.digest[:12])
+    return True
+
+
+async def watch_routes(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx: poll routes.yaml and reload it when it changes."""
+    task = spawn(_watch(app), name="routes-watch")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _watch(app: web.Application) -> None:
+    path = app[CONFIG].current.source
+    seen = _stamp(path)
+    while True:
+        await asyncio.sleep(POLL_INTERVAL)
+        stamp = _stamp(path)
+        if stamp != seen:
+            seen = stamp
+            if stamp is not None:
+                reload_now(app)

@@ -1,0 +1,115 @@
+"""Run the facade: one process, or N workers sharing the port (SO_REUSEPORT).
+
+SIGTERM/SIGINT drain: the listening socket closes, ``/readyz`` turns 503, in-flight requests
+finish (up to ``shutdown_timeout``), then the process exits. SIGHUP reloads routes.yaml now.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import http_parser, web
+
+from . import config as config_module
+from .app import create_app
+from .errors import FacadeError
+from .reload import reload_now
+from .state import READINESS
+
+log = logging.getLogger("strangler.server")
+
+
+@dataclass(frozen=True, slots=True)
+class ServeOptions:
+    routes: Path
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    access_log: bool = False
+    shutdown_timeout: float = 30.0
+
+
+class ParserError(FacadeError):
+    """aiohttp's C HTTP parser (llhttp) is not in use."""
+
+
+def check_c_parser() -> None:
+    """Refuse to run on the pure-Python HTTP parser: llhttp is what rejects smuggling attempts."""
+    module = http_parser.HttpRequestParser.__module__
+    if module != "aiohttp._http_parser":
+        raise ParserError(
+            f"aiohttp is using its pure-Python HTTP parser ({module}); the facade needs the C "
+            "parser (llhttp) to reject request-smuggling framing. Unset AIOHTTP_NO_EXTENSIONS "
+            "and install an aiohttp wheel built with its C extensions."
+        )
+
+
+def run(options: ServeOptions) -> None:
+    """Validate, then serve until a stop signal (raises ConfigError or ParserError first)."""
+    config = config_module.load(options.routes)
+    check_c_parser()
+    if options.workers <= 1:
+        asyncio.run(_serve(config, options, reuse_port=False))
+        return
+    _run_workers(options)
+
+
+def _run_workers(options: ServeOptions) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    workers = [
+        ctx.Process(target=_worker_main, args=(options,), name=f"strangler-worker-{i}")
+        for i in range(options.workers)
+    ]
+    for proc in workers:
+        proc.start()
+
+    def forward(signum: int, _frame: object) -> None:
+        for proc in workers:
+            if proc.pid is not None and proc.is_alive():
+                os.kill(proc.pid, signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, forward)
+    log.info("facade: %d workers on %s:%d", options.workers, options.host, options.port)
+    for proc in workers:
+        proc.join()
+
+
+def _worker_main(options: ServeOptions) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = config_module.load(options.routes)
+    asyncio.run(_serve(config, options, reuse_port=True))
+
+
+async def _serve(config: config_module.Config, options: ServeOptions, *, reuse_port: bool) -> None:
+    app = create_app(config, access_log_enabled=options.access_log)
+    runner = web.AppRunner(
+        app, access_log=None, handle_signals=False, shutdown_timeout=options.shutdown_timeout
+    )
+    await runner.setup()
+    site = web.TCPSite(runner, options.host, options.port, reuse_port=reuse_port, backlog=1024)
+    await site.start()
+    log.info(
+        "facade listening on http://%s:%d (routes %s, pid %d)",
+        options.host, options.port, config.source, os.getpid(),
+    )
+    sys.stdout.flush()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, reload_now, app)
+    try:
+        await stop.wait()
+    finally:
+        app[READINESS].draining = True
+        log.info("facade draining: finishing in-flight requests (up to %.0fs)", options.shutdown_timeout)
+        await runner.cleanup()
+        log.info("facade stopped")

@@ -1,0 +1,143 @@
+"""Send the request to the chosen upstream and stream its answer back, in both directions.
+
+Nothing is buffered in pass-through except a chunked request body, which is read (within the
+body limit) so the upstream gets a ``Content-Length``: Django under gunicorn reads no body
+without one, as nginx's ``proxy_request_buffering`` also assumes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict, istr
+
+from ..errors import BodyTooLarge, UpstreamTimeout, UpstreamUnavailable
+from ..exchange import Exchange, route_header
+from ..headers import Peer, downstream_response_headers, upstream_request_headers
+from ..state import UPSTREAMS, legacy_settings
+
+log = logging.getLogger("strangler.forward")
+CHUNK = 64 * 1024
+_LOCATION_HEADERS = (istr("Location"), istr("Content-Location"))
+_NO_BODY_STATUSES = frozenset({204, 304})
+
+
+async def stage(ex: Exchange) -> web.StreamResponse:
+    request = ex.request
+    assert ex.target is not None
+    if ex.upstream is None:
+        ex.upstream = request.app[UPSTREAMS].get(legacy_settings(ex.config))
+    upstream = ex.upstream
+    limit = _body_limit(ex)
+    headers = upstream_request_headers(
+        request.headers,
+        peer=Peer(request.remote or "", request.scheme, request.headers.get("Host")),
+        trusted_hops=ex.config.routes.forwarded.trusted_hops,
+        request_id=ex.request_id,
+        traceparent=ex.traceparent,
+    )
+    body = await _request_body(request, headers, limit)
+    try:
+        async with upstream.send(request.method, ex.target, headers=headers, body=body) as answer:
+            return await _relay(ex, answer)
+    except TimeoutError as exc:
+        raise UpstreamTimeout(upstream.name, "no answer within the timeout") from exc
+    except aiohttp.ClientError as exc:
+        raise UpstreamUnavailable(upstream.name, _describe(exc)) from exc
+
+
+def _body_limit(ex: Exchange) -> int:
+    cap = ex.capability
+    if cap is not None and cap.max_body is not None:
+        return cap.max_body
+    return ex.config.routes.limits.max_body
+
+
+async def _request_body(
+    request: web.Request, headers: CIMultiDict[str], limit: int
+) -> bytes | AsyncIterator[bytes] | None:
+    length = request.content_length
+    if length is not None:
+        if length > limit:
+            raise BodyTooLarge(f"the request body ({length} bytes) is over the {limit}-byte limit")
+        headers["Content-Length"] = str(length)  # the parser's validated value, not a copy
+        return _stream(request) if length else b""
+    if not request.body_exists:
+        return None
+    # chunked: read it within the limit, counting ourselves (client_max_size only guards read())
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"the chunked request body is over the {limit}-byte limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _stream(request: web.Request) -> AsyncIterator[bytes]:
+    async for chunk in request.content.iter_chunked(CHUNK):
+        yield chunk
+
+
+async def _relay(ex: Exchange, answer: aiohttp.ClientResponse) -> web.StreamResponse:
+    request = ex.request
+    assert ex.upstream is not None
+    headers = downstream_response_headers(answer.headers)
+    _rewrite_locations(headers, ex)
+    if ex.config.routes.debug_headers:
+        headers["X-Strangler-Route"] = route_header(ex)
+    response = web.StreamResponse(status=answer.status, reason=answer.reason, headers=headers)
+    ex.status = answer.status
+    await response.prepare(request)
+    if request.method == "HEAD" or answer.status in _NO_BODY_STATUSES:
+        await response.write_eof()
+        return response
+    while True:
+        try:
+            chunk = await answer.content.readany()
+        except (aiohttp.ClientError, TimeoutError, asyncio.IncompleteReadError) as exc:
+            # the status line is already sent: the only honest signal left is a cut connection,
+            # so the client sees a truncated answer, never a complete-looking wrong one
+            log.warning(
+                "upstream %s broke off mid-answer for %s %s: %s",
+                ex.upstream.name,
+                request.method,
+                ex.target.path if ex.target else "?",
+                _describe(exc),
+            )
+            ex.status = 502
+            if request.transport is not None:
+                request.transport.abort()
+            return response
+        if not chunk:
+            break
+        await response.write(chunk)  # a client that went away raises here, as it should
+    await response.write_eof()
+    return response
+
+
+def _rewrite_locations(headers: CIMultiDict[str], ex: Exchange) -> None:
+    """An upstream naming itself in a redirect is rewritten to the public origin (P10)."""
+    assert ex.upstream is not None
+    base = str(ex.upstream.base.origin())
+    host = ex.request.headers.get("Host")
+    if host is None:
+        return
+    public = f"{ex.request.scheme}://{host}"
+    for name in _LOCATION_HEADERS:
+        value = headers.get(name)
+        if value is not None and (value == base or value.startswith(base + "/")):
+            headers[name] = public + value[len(base) :]
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"cannot connect ({exc.os_error.strerror or exc.os_error})"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "the upstream closed the connection without answering"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -1,0 +1,117 @@
+"""Pooled HTTP clients for the monolith and each service: one ClientSession per upstream.
+
+The sessions are proxy-shaped: no cookie jar (a shared jar would leak one client's cookies to
+another), no automatic decompression (bodies pass as they came, gzip included), no redirect
+following, and no headers of their own (``skip_auto_headers``) so an upstream sees only what
+the client sent plus what the facade adds on purpose.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from yarl import URL
+
+from .normalize import Target
+
+# aiohttp's client would otherwise add these to every request (SECURITY.md H7)
+SKIP_AUTO_HEADERS = frozenset({"Accept", "Accept-Encoding", "User-Agent", "Content-Type"})
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamSettings:
+    name: str  # "legacy" or the service's name in routes.yaml
+    url: str
+    timeout: float  # longest wait for the next byte of the answer
+    connect_timeout: float
+    max_connections: int
+
+
+class UpstreamClient:
+    """One upstream: its base URL and its connection pool."""
+
+    def __init__(self, settings: UpstreamSettings) -> None:
+        self.settings = settings
+        self.name = settings.name
+        self.base = URL(settings.url)
+        self._base_path = self.base.raw_path.rstrip("/")
+        self.session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(
+                limit=settings.max_connections,
+                limit_per_host=0,
+                keepalive_timeout=30,
+                ttl_dns_cache=60,
+            ),
+            timeout=aiohttp.ClientTimeout(
+                total=None,
+                sock_connect=settings.connect_timeout,
+                sock_read=settings.timeout,
+            ),
+            cookie_jar=aiohttp.DummyCookieJar(),
+            auto_decompress=False,
+            skip_auto_headers=SKIP_AUTO_HEADERS,
+            raise_for_status=False,
+        )
+
+    def url_for(self, target: Target) -> URL:
+        """The upstream URL for a normalized target, built without re-parsing the path.
+
+        ``URL(str)`` would resolve ``..`` and ``%2e%2e`` again, so the upstream could see a path
+        the matcher never saw; ``build(..., encoded=True)`` takes the path as it is.
+        """
+        return URL.build(
+            scheme=self.base.scheme,
+            host=self.base.raw_host or "",
+            port=self.base.explicit_port,
+            path=self._base_path + target.path,
+            query_string=target.query or "",
+            encoded=True,
+        )
+
+    def send(
+        self,
+        method: str,
+        target: Target,
+        *,
+        headers: Any,
+        body: bytes | AsyncIterable[bytes] | None,
+    ) -> Any:
+        """Start a request; use as ``async with client.send(...) as response``."""
+        return self.session.request(
+            method,
+            self.url_for(target),
+            headers=headers,
+            data=body,
+            allow_redirects=False,
+            compress=None,
+            expect100=False,
+        )
+
+    async def close(self) -> None:
+        await self.session.close()
+
+
+class Upstreams:
+    """The clients in use; a reload that changes an upstream's settings gets a new pool."""
+
+    def __init__(self) -> None:
+        self._clients: dict[str, UpstreamClient] = {}
+        self._retired: list[UpstreamClient] = []
+
+    def get(self, settings: UpstreamSettings) -> UpstreamClient:
+        client = self._clients.get(settings.name)
+        if client is None or client.settings != settings:
+            if client is not None:
+                # in-flight requests still hold it: close it only at shutdown
+                self._retired.append(client)
+            client = self._clients[settings.name] = UpstreamClient(settings)
+        return client
+
+    async def close(self) -> None:
+        for client in [*self._clients.values(), *self._retired]:
+            await client.close()
+        self._clients.clear()
+        self._retired.clear()

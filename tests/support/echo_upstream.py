@@ -1,0 +1,94 @@
+"""A stand-in upstream for proxy tests: it answers with exactly what it received.
+
+Run as ``python -m tests.support.echo_upstream --port P --name NAME``. Besides echoing, a few
+paths make it misbehave on purpose (statuses, redirects, cookies, gzip, chunked, resets).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gzip
+import hashlib
+import json
+
+from aiohttp import web
+
+
+async def echo(request: web.Request) -> web.StreamResponse:
+    body = await request.read()
+    special = request.path
+    if special.startswith("/_status/"):
+        return web.Response(status=int(special.rsplit("/", 1)[1]), text="status on demand\n")
+    if special == "/_redirect":
+        origin = f"http://{request.app['bind']}"
+        raise web.HTTPFound(f"{origin}/landed?from=redirect")
+    if special == "/_cookies":
+        response = web.Response(text="cookies\n")
+        response.headers.add("Set-Cookie", "a=1; Path=/; HttpOnly")
+        response.headers.add("Set-Cookie", "b=2; Path=/; Secure")
+        response.headers.add("Set-Cookie", "c=3; Path=/; SameSite=Lax")
+        return response
+    if special == "/_gzip":
+        payload = gzip.compress(b'{"compressed": true}' * 50)
+        return web.Response(body=payload, headers={"Content-Encoding": "gzip",
+                                                   "Content-Type": "application/json"})
+    if special == "/_hop":
+        return web.Response(text="hop\n", headers={
+            "Connection": "X-Upstream-Secret", "X-Upstream-Secret": "leak",
+            "Keep-Alive": "timeout=5", "Proxy-Authenticate": "Basic", "X-Kept": "yes",
+        })
+    if special == "/_chunked":
+        size = int(request.query.get("size", "100000"))
+        response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        sent = 0
+        while sent < size:
+            part = min(8192, size - sent)
+            await response.write(b"x" * part)
+            sent += part
+        await response.write_eof()
+        return response
+    if special == "/_reset":
+        response = web.StreamResponse(headers={"Content-Length": "100000"})
+        await response.prepare(request)
+        await response.write(b"y" * 1000)
+        await asyncio.sleep(0.05)
+        assert request.transport is not None
+        request.transport.abort()
+        return response
+    if special == "/_slow":
+        await asyncio.sleep(float(request.query.get("s", "1")))
+    if special.startswith("/_empty/"):
+        return web.Response(status=int(special.rsplit("/", 1)[1]))
+    report = {
+        "server": request.app["name"],
+        "method": request.method,
+        "raw_path": request.raw_path,
+        "headers": [[k, v] for k, v in request.headers.items()],
+        "body_len": len(body),
+        "body_sha256": hashlib.sha256(body).hexdigest(),
+    }
+    return web.json_response(report, headers={"X-Echo-Server": request.app["name"]})
+
+
+def create_app(name: str, bind: str) -> web.Application:
+    app = web.Application(client_max_size=64 * 1024**2)
+    app["name"] = name
+    app["bind"] = bind
+    app.router.add_route("*", "/{tail:.*}", echo)
+    return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--name", default="echo")
+    args = parser.parse_args()
+    web.run_app(create_app(args.name, f"127.0.0.1:{args.port}"), host="127.0.0.1",
+                port=args.port, access_log=None, print=None)
+
+
+if __name__ == "__main__":
+    main()
