@@ -17,10 +17,10 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 from yarl import URL
 
-from .exchange import Exchange
-from .problem import problem_response
-from .state import CONFIG, METRICS, READINESS
-from .tasks import spawn
+from facade.exchange import Exchange
+from facade.problem import problem_response
+from facade.state import CONFIG, METRICS, READINESS
+from facade.tasks import spawn
 
 log = logging.getLogger("strangler.admin")
 RESERVED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
@@ -36,7 +36,9 @@ async def answer_reserved(path: str, ex: Exchange) -> web.StreamResponse:
         return readiness_response(request.app)
     if not admin_allowed(request):
         return problem_response(
-            403, "Forbidden", "metrics are served to loopback clients or with the admin token",
+            403,
+            "Forbidden",
+            "metrics are served to loopback clients or with the admin token",
             request_id=ex.request_id,
         )
     return web.Response(
@@ -102,8 +104,12 @@ async def _probe_loop(app: web.Application) -> None:
             legacy = app[CONFIG].current.routes.legacy
             ok, detail = await _probe_once(session, legacy.url, legacy.health_path)
             if ok != ready.legacy_ok:
-                log.log(logging.INFO if ok else logging.WARNING, "monolith %s: %s",
-                        "reachable" if ok else "unreachable", detail)
+                log.log(
+                    logging.INFO if ok else logging.WARNING,
+                    "monolith %s: %s",
+                    "reachable" if ok else "unreachable",
+                    detail,
+                )
             ready.legacy_ok, ready.legacy_detail = ok, detail
             ready.checked_at = time.monotonic()
             app[METRICS].legacy_up.set(1 if ok else 0)

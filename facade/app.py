@@ -5,21 +5,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from aiohttp import web
 
-from .admin import probe_legacy
-from .config import Config
-from .errors import RequestRejected, UpstreamError
-from .exchange import EXCHANGE, Exchange, route_header
-from .headers import request_id_from, traceparent_from
-from .metrics import Metrics
-from .problem import problem_response
-from .reload import watch_routes
-from .stages import Stage, default_stages
-from .state import CONFIG, METRICS, READINESS, UPSTREAMS, LiveConfig, Readiness
-from .upstream import Upstreams
+from facade.admin import probe_legacy
+from facade.config import Config
+from facade.errors import RequestRejected, UpstreamError
+from facade.exchange import EXCHANGE, Exchange, route_header
+from facade.headers import request_id_from, traceparent_from
+from facade.metrics import Metrics
+from facade.problem import problem_response
+from facade.reload import watch_routes
+from facade.stages import Stage, default_stages
+from facade.state import CONFIG, METRICS, READINESS, UPSTREAMS, LiveConfig, Readiness
+from facade.upstream import Upstreams
 
 log = logging.getLogger("strangler.facade")
 access_log = logging.getLogger("strangler.access")
@@ -53,7 +53,9 @@ async def _upstreams(app: web.Application) -> AsyncIterator[None]:
     await upstreams.close()
 
 
-def _make_handler(stages: list[Stage], log_access: bool) -> web.Handler:
+def _make_handler(
+    stages: list[Stage], log_access: bool
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handle(request: web.Request) -> web.StreamResponse:
         app = request.app
         metrics = app[METRICS]
@@ -81,7 +83,9 @@ def _make_handler(stages: list[Stage], log_access: bool) -> web.Handler:
             kind = "timeout" if exc.status == 504 else "unavailable"
             metrics.upstream_errors.labels(exc.upstream, kind).inc()
             log.warning("%s %s -> %s: %s", request.method, _path(ex), exc.upstream, exc.detail)
-            response = _problem(ex, exc.status, exc.title, f"upstream {exc.upstream!r}: {exc.detail}")
+            response = _problem(
+                ex, exc.status, exc.title, f"upstream {exc.upstream!r}: {exc.detail}"
+            )
         except (asyncio.CancelledError, ConnectionResetError):
             raise  # the client went away: nothing to answer
         except Exception:
@@ -96,8 +100,13 @@ def _make_handler(stages: list[Stage], log_access: bool) -> web.Handler:
         if log_access:
             access_log.info(
                 "%s %s %s %d %.1fms %s rid=%s",
-                request.remote, request.method, _path(ex), status, elapsed * 1000,
-                route_header(ex), ex.request_id,
+                request.remote,
+                request.method,
+                _path(ex),
+                status,
+                elapsed * 1000,
+                route_header(ex),
+                ex.request_id,
             )
         return response
 

@@ -13,8 +13,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from . import config as config_module
-from .errors import ConfigError
+from facade import config as config_module
+from facade.errors import ConfigError
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT, EXIT_REFUSED = 0, 1, 2, 3
 
@@ -81,9 +81,11 @@ def serve(
     shutdown_timeout: Annotated[float, typer.Option(help="seconds to drain on stop")] = 30.0,
 ) -> None:
     """Run the facade; routes.yaml is reloaded when it changes (or on SIGHUP)."""
-    from .server import ParserError, ServeOptions, run
+    from facade.server import ParserError, ServeOptions, run
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     path = _routes_path(routes)
     _load(path)  # report config errors as PATH:LINE before anything starts
     try:
@@ -130,9 +132,9 @@ def status_rows(config: config_module.Config) -> list[dict[str, Any]]:
                 "name": name,
                 "mode": cap.mode,
                 "service": cap.service,
-                "percent": cap.canary.percent if cap.mode == "canary" else (
-                    100.0 if cap.mode == "extracted" else 0.0
-                ),
+                "percent": cap.canary.percent
+                if cap.mode == "canary"
+                else (100.0 if cap.mode == "extracted" else 0.0),
                 "translator": cap.translator,
                 "routes": [
                     f"{' '.join(rule.methods) if rule.methods else '*'} {rule.path}"

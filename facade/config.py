@@ -28,9 +28,9 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from .errors import ConfigError, Problem
-from .matching import Matcher, Route, RouteConflict, TemplateError, parse_template
-from .units import parse_duration, parse_percent, parse_size
+from facade.errors import ConfigError, Problem
+from facade.matching import Matcher, Route, RouteConflict, TemplateError, parse_template
+from facade.units import parse_duration, parse_percent, parse_size
 
 Mode = Literal["legacy", "shadow", "canary", "extracted"]
 MODES: tuple[Mode, ...] = ("legacy", "shadow", "canary", "extracted")
@@ -263,7 +263,9 @@ def load(path: str | os.PathLike[str]) -> Config:
     try:
         data = source.read_bytes()
     except OSError as exc:
-        raise ConfigError([Problem(str(source), 1, f"cannot read the file: {exc.strerror}")]) from None
+        raise ConfigError(
+            [Problem(str(source), 1, f"cannot read the file: {exc.strerror}")]
+        ) from None
     routes, matcher = parse(data.decode("utf-8", "replace"), source=str(source))
     return Config(source.resolve(), routes, matcher, hashlib.sha256(data).hexdigest())
 
@@ -305,8 +307,15 @@ def _read_yaml(text: str, source: str) -> CommentedMap:
     except YAMLError as exc:
         raise ConfigError([Problem(source, 1, f"YAML error: {exc}")]) from None
     if tree is None:
-        raise ConfigError([Problem(source, 1, "the file is empty; it needs at least "
-                                   "'version: 1' and 'legacy: {url: ...}'")])
+        raise ConfigError(
+            [
+                Problem(
+                    source,
+                    1,
+                    "the file is empty; it needs at least 'version: 1' and 'legacy: {url: ...}'",
+                )
+            ]
+        )
     if not isinstance(tree, CommentedMap):
         raise ConfigError([Problem(source, 1, "the top level must be a mapping of keys")])
     return tree
@@ -322,7 +331,9 @@ def _problem(source: str, tree: CommentedMap, error: Mapping[str, Any]) -> Probl
         return Problem(source, line_of(tree, loc), f"{message} in {where}")
     if error["type"] == "literal_error":
         expected = error.get("ctx", {}).get("expected", "")
-        return Problem(source, line_of(tree, loc), f"{where}: {error['input']!r} is not one of {expected}")
+        return Problem(
+            source, line_of(tree, loc), f"{where}: {error['input']!r} is not one of {expected}"
+        )
     if error["type"] == "missing":
         return Problem(source, line_of(tree, loc), f"{where} is required")
     return Problem(source, line_of(tree, loc), f"{where}: {message}")
@@ -349,12 +360,14 @@ def _cross_check(routes: RoutesFile, tree: CommentedMap, source: str) -> list[Pr
     for name, cap in routes.capabilities.items():
         if cap.service is not None and cap.service not in routes.services:
             known = ", ".join(sorted(routes.services)) or "none defined"
-            problems.append(Problem(
-                source,
-                line_of(tree, ("capabilities", name, "service")),
-                f"capability {name!r} names service {cap.service!r}, which is not under "
-                f"'services:' (known: {known})",
-            ))
+            problems.append(
+                Problem(
+                    source,
+                    line_of(tree, ("capabilities", name, "service")),
+                    f"capability {name!r} names service {cap.service!r}, which is not under "
+                    f"'services:' (known: {known})",
+                )
+            )
     return problems
 
 

@@ -1,7 +1,7 @@
 """Errors raised by the facade.
 
 FacadeError
- ├── ConfigError (ValueError)        routes.yaml is invalid: carries every problem with file and line
+ ├── ConfigError (ValueError)        routes.yaml is invalid: every problem, with file and line
  ├── RequestRejected                 the client's request is unsafe or malformed: answered 4xx
  │    ├── PathRejected               ambiguous or malicious request-target (400)
  │    └── BodyTooLarge               body over the route's limit (413)

@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from .config import Capability, Config, Mode
-from .matching import Match
-from .normalize import Target
-from .upstream import UpstreamClient
+from facade.config import Capability, Config, Mode
+from facade.matching import Match
+from facade.normalize import Target
+from facade.upstream import UpstreamClient
 
 LEGACY = "legacy"
 FACADE = "facade"

@@ -17,8 +17,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from .errors import FacadeError, PathRejected
-from .normalize import _normalize_segment
+from facade.errors import FacadeError, PathRejected
+from facade.normalize import _normalize_segment
 
 _PARAM = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]*)(:path)?\}$")
 
@@ -70,7 +70,9 @@ def parse_template(template: str) -> tuple[_Segment, ...]:
     for i, part in enumerate(raw):
         if m := _PARAM.match(part):
             if m.group(2) and i != len(raw) - 1:
-                raise TemplateError(f"{{{m.group(1)}:path}} must be the last segment of {template!r}")
+                raise TemplateError(
+                    f"{{{m.group(1)}:path}} must be the last segment of {template!r}"
+                )
             segments.append(_Segment("rest" if m.group(2) else "param", m.group(1)))
             continue
         if "{" in part or "}" in part:

@@ -42,7 +42,8 @@ class Metrics:
             registry=self.registry,
         )
         self.legacy_up = Gauge(
-            "strangler_legacy_up", "1 when the monolith answered the last probe.",
+            "strangler_legacy_up",
+            "1 when the monolith answered the last probe.",
             registry=self.registry,
         )
         self.in_flight = Gauge(

@@ -15,10 +15,10 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from . import config as config_module
-from .errors import ConfigError
-from .state import CONFIG, METRICS
-from .tasks import spawn
+from facade import config as config_module
+from facade.errors import ConfigError
+from facade.state import CONFIG, METRICS
+from facade.tasks import spawn
 
 log = logging.getLogger("strangler.reload")
 POLL_INTERVAL = 0.5

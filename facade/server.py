@@ -17,11 +17,11 @@ from pathlib import Path
 
 from aiohttp import http_parser, web
 
-from . import config as config_module
-from .app import create_app
-from .errors import FacadeError
-from .reload import reload_now
-from .state import READINESS
+from facade import config as config_module
+from facade.app import create_app
+from facade.errors import FacadeError
+from facade.reload import reload_now
+from facade.state import READINESS
 
 log = logging.getLogger("strangler.server")
 
@@ -83,7 +83,9 @@ def _run_workers(options: ServeOptions) -> None:
 
 
 def _worker_main(options: ServeOptions) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     config = config_module.load(options.routes)
     asyncio.run(_serve(config, options, reuse_port=True))
 
@@ -98,7 +100,10 @@ async def _serve(config: config_module.Config, options: ServeOptions, *, reuse_p
     await site.start()
     log.info(
         "facade listening on http://%s:%d (routes %s, pid %d)",
-        options.host, options.port, config.source, os.getpid(),
+        options.host,
+        options.port,
+        config.source,
+        os.getpid(),
     )
     sys.stdout.flush()
     stop = asyncio.Event()
@@ -110,6 +115,8 @@ async def _serve(config: config_module.Config, options: ServeOptions, *, reuse_p
         await stop.wait()
     finally:
         app[READINESS].draining = True
-        log.info("facade draining: finishing in-flight requests (up to %.0fs)", options.shutdown_timeout)
+        log.info(
+            "facade draining: finishing in-flight requests (up to %.0fs)", options.shutdown_timeout
+        )
         await runner.cleanup()
         log.info("facade stopped")

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from .config import Config
-from .metrics import Metrics
-from .upstream import UpstreamSettings, Upstreams
+from facade.config import Config
+from facade.metrics import Metrics
+from facade.upstream import Upstreams, UpstreamSettings
 
 
 @dataclass(slots=True)

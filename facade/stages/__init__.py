@@ -10,8 +10,8 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from ..exchange import Exchange
-from . import forward, mode, route
+from facade.exchange import Exchange
+from facade.stages import forward, mode, route
 
 Stage = Callable[[Exchange], Awaitable[web.StreamResponse | None]]
 

@@ -15,10 +15,10 @@ import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict, istr
 
-from ..errors import BodyTooLarge, UpstreamTimeout, UpstreamUnavailable
-from ..exchange import Exchange, route_header
-from ..headers import Peer, downstream_response_headers, upstream_request_headers
-from ..state import UPSTREAMS, legacy_settings
+from facade.errors import BodyTooLarge, UpstreamTimeout, UpstreamUnavailable
+from facade.exchange import Exchange, route_header
+from facade.headers import Peer, downstream_response_headers, upstream_request_headers
+from facade.state import UPSTREAMS, legacy_settings
 
 log = logging.getLogger("strangler.forward")
 CHUNK = 64 * 1024

@@ -6,9 +6,9 @@ import hashlib
 
 from aiohttp import web
 
-from ..exchange import Exchange
-from ..upstream import UpstreamClient
-from ..state import UPSTREAMS, service_settings
+from facade.exchange import Exchange
+from facade.state import UPSTREAMS, service_settings
+from facade.upstream import UpstreamClient
 
 
 async def stage(ex: Exchange) -> web.StreamResponse | None:
@@ -20,7 +20,9 @@ async def stage(ex: Exchange) -> web.StreamResponse | None:
         return None
     if cap.mode == "extracted" or (
         cap.mode == "canary"
-        and in_canary(ex.match.route.capability, sticky_key(ex, cap.canary.sticky), cap.canary.percent)
+        and in_canary(
+            ex.match.route.capability, sticky_key(ex, cap.canary.sticky), cap.canary.percent
+        )
     ):
         ex.upstream = _service(ex, cap.service)
     # legacy and shadow: the monolith answers (shadow's background call is parallel_run's job)

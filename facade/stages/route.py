@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..admin import RESERVED_PATHS, answer_reserved
-from ..errors import RequestRejected
-from ..exchange import Exchange
-from ..normalize import normalize_target
+from facade.admin import RESERVED_PATHS, answer_reserved
+from facade.errors import RequestRejected
+from facade.exchange import Exchange
+from facade.normalize import normalize_target
 
 
 async def stage(ex: Exchange) -> web.StreamResponse | None:
     request = ex.request
     if len(request.headers.getall("Host", ())) > 1:
         raise RequestRejected("more than one Host header")
-    ex.target = normalize_target(request.raw_path, dot_segments=ex.config.routes.limits.dot_segments)
+    ex.target = normalize_target(
+        request.raw_path, dot_segments=ex.config.routes.limits.dot_segments
+    )
     reserved = ex.target.path.rstrip("/") or "/"
     if reserved in RESERVED_PATHS:
         ex.answered_locally = True

@@ -10,7 +10,6 @@ import argparse
 import asyncio
 import gzip
 import hashlib
-import json
 
 from aiohttp import web
 
@@ -31,13 +30,20 @@ async def echo(request: web.Request) -> web.StreamResponse:
         return response
     if special == "/_gzip":
         payload = gzip.compress(b'{"compressed": true}' * 50)
-        return web.Response(body=payload, headers={"Content-Encoding": "gzip",
-                                                   "Content-Type": "application/json"})
+        return web.Response(
+            body=payload, headers={"Content-Encoding": "gzip", "Content-Type": "application/json"}
+        )
     if special == "/_hop":
-        return web.Response(text="hop\n", headers={
-            "Connection": "X-Upstream-Secret", "X-Upstream-Secret": "leak",
-            "Keep-Alive": "timeout=5", "Proxy-Authenticate": "Basic", "X-Kept": "yes",
-        })
+        return web.Response(
+            text="hop\n",
+            headers={
+                "Connection": "X-Upstream-Secret",
+                "X-Upstream-Secret": "leak",
+                "Keep-Alive": "timeout=5",
+                "Proxy-Authenticate": "Basic",
+                "X-Kept": "yes",
+            },
+        )
     if special == "/_chunked":
         size = int(request.query.get("size", "100000"))
         response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
@@ -86,8 +92,13 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--name", default="echo")
     args = parser.parse_args()
-    web.run_app(create_app(args.name, f"127.0.0.1:{args.port}"), host="127.0.0.1",
-                port=args.port, access_log=None, print=None)
+    web.run_app(
+        create_app(args.name, f"127.0.0.1:{args.port}"),
+        host="127.0.0.1",
+        port=args.port,
+        access_log=None,
+        print=None,
+    )
 
 
 if __name__ == "__main__":

@@ -1,0 +1,132 @@
+"""Start real processes on free ports for integration tests, and stop them by pid."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Running:
+    name: str
+    proc: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+    _stopped: bool = field(default=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
+        if self._stopped:
+            return self.proc.returncode
+        self._stopped = True
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        return self.proc.returncode
+
+
+def start(
+    name: str,
+    argv: Sequence[str],
+    *,
+    port: int,
+    log_dir: Path,
+    ready_path: str | None = "/",
+    env: Mapping[str, str] | None = None,
+    timeout: float = 30,
+) -> Running:
+    """Start ``argv``; return once ``ready_path`` answers (any status) or the port opens."""
+    log_path = log_dir / f"{name}.log"
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            list(argv), cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT
+        )
+    running = Running(name, proc, port, log_path)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited with {proc.returncode}:\n{running.log()}")
+        if _answers(port, ready_path):
+            return running
+        time.sleep(0.05)
+    running.stop(signal.SIGKILL)
+    raise RuntimeError(f"{name} did not start within {timeout}s:\n{running.log()}")
+
+
+def _answers(port: int, path: str | None) -> bool:
+    if path is None:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2).close()
+        return True
+    except urllib.error.HTTPError:
+        return True  # it answered: any status means it is up
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def echo_upstream(name: str, *, log_dir: Path) -> Running:
+    port = free_port()
+    return start(
+        name,
+        [sys.executable, "-m", "tests.support.echo_upstream", "--port", str(port), "--name", name],
+        port=port,
+        log_dir=log_dir,
+    )
+
+
+def facade(routes: Path, *, log_dir: Path, extra: Sequence[str] = ()) -> Running:
+    port = free_port()
+    return start(
+        "facade",
+        [str(BIN / "strangler"), "serve", "--routes", str(routes), "--port", str(port), *extra],
+        port=port,
+        log_dir=log_dir,
+        ready_path="/healthz",
+    )
+
+
+def raw_http(port: int, data: bytes, *, timeout: float = 5) -> bytes:
+    """Send raw bytes (for requests no client library would send) and read until close."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        chunks = []
+        try:
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        except TimeoutError:
+            pass
+        return b"".join(chunks)
