@@ -1,0 +1,165 @@
+"""Order writes.
+
+``price_order_lines`` and ``reserve_stock`` (catalog) are deliberately separate calls: they
+are the seams where pricing and inventory get swapped for extracted services later.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from legacy_monolith.catalog.selectors import products_by_sku
+from legacy_monolith.catalog.services import consume_stock, release_stock, reserve_stock
+from legacy_monolith.customers.models import Customer
+from legacy_monolith.customers.selectors import customer_find
+from legacy_monolith.orders.models import Order, OrderLine, OrderStatus, format_order_no
+from legacy_monolith.shop.errors import Conflict, InvalidInput, NotFound
+
+VIP_DISCOUNT_PERCENT = 5
+
+ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
+    OrderStatus.PENDING: frozenset({OrderStatus.CONFIRMED, OrderStatus.CANCELLED}),
+    OrderStatus.CONFIRMED: frozenset({OrderStatus.SHIPPED, OrderStatus.CANCELLED}),
+    OrderStatus.SHIPPED: frozenset(),
+    OrderStatus.CANCELLED: frozenset(),
+}
+
+
+@dataclass(frozen=True)
+class LineRequest:
+    sku: str
+    qty: int
+
+
+@dataclass(frozen=True)
+class PricedLine:
+    sku: str
+    qty: int
+    unit_price_cents: int
+    line_total_cents: int
+    currency: str
+
+
+def vip_unit_price(list_price_cents: int) -> int:
+    """List price minus the VIP discount, rounded half-up to the cent.
+
+    Integer arithmetic on purpose: ``round()`` would round half to even (1990 -> 1890
+    instead of 1891) and floats would misround some prices. Prices are never negative,
+    so ``(x + 50) // 100`` is exactly half-up.
+    """
+    return (list_price_cents * (100 - VIP_DISCOUNT_PERCENT) + 50) // 100
+
+
+def price_order_lines(lines: Sequence[LineRequest], customer: Customer) -> list[PricedLine]:
+    """Price each requested line for ``customer``; pure apart from reading the catalog.
+
+    The discount applies to the unit price (not the line total), so that
+    ``lineTotal == unitPrice * qty`` always holds in the legacy API.
+    Raises InvalidInput for unknown/inactive skus, qty < 1 and mixed currencies.
+    """
+    if not lines:
+        raise InvalidInput("an order needs at least one line")
+    products = products_by_sku(line.sku for line in lines)
+    priced: list[PricedLine] = []
+    for line in lines:
+        if line.qty < 1:
+            raise InvalidInput(f"qty for {line.sku} must be >= 1")
+        product = products.get(line.sku)
+        if product is None:
+            raise InvalidInput(f"unknown sku_item {line.sku}")
+        if not product.active:
+            raise InvalidInput(f"product {line.sku} is not sold any more")
+        unit = (
+            vip_unit_price(product.unit_price_cents) if customer.vip else product.unit_price_cents
+        )
+        priced.append(
+            PricedLine(
+                sku=product.sku,
+                qty=line.qty,
+                unit_price_cents=unit,
+                line_total_cents=unit * line.qty,
+                currency=product.currency,
+            )
+        )
+    currencies = {line.currency for line in priced}
+    if len(currencies) > 1:
+        raise InvalidInput(f"an order cannot mix currencies ({', '.join(sorted(currencies))})")
+    return priced
+
+
+def place_order(*, customer_id: int, lines: Sequence[LineRequest]) -> Order:
+    """Price, reserve and record an order atomically: a 409 on any line writes nothing."""
+    with transaction.atomic():
+        customer = customer_find(customer_id)
+        if customer is None:
+            raise InvalidInput(f"unknown cust_id {customer_id}")
+        priced = price_order_lines(lines, customer)
+        product_ids = [reserve_stock(line.sku, line.qty).pk for line in priced]
+        # The number comes from the primary key, unknown until the insert; the placeholder
+        # only ever exists inside this transaction.
+        order = Order.objects.create(
+            order_no=f"NEW-{uuid.uuid4().hex}", customer=customer, currency=priced[0].currency
+        )
+        order.order_no = format_order_no(order.pk)
+        order.save(update_fields=["order_no"])
+        OrderLine.objects.bulk_create(
+            OrderLine(
+                order=order,
+                product_id=product_id,
+                qty=line.qty,
+                unit_price_cents=line.unit_price_cents,
+                line_total_cents=line.line_total_cents,
+            )
+            for product_id, line in zip(product_ids, priced, strict=True)
+        )
+        return order
+
+
+def _locked_order(order_no: str) -> Order:
+    order = (
+        Order.objects.select_for_update()
+        .prefetch_related("lines__product")
+        .filter(order_no=order_no)
+        .first()
+    )
+    if order is None:
+        raise NotFound(f"order {order_no} not found")
+    return order
+
+
+def change_order_status(order_no: str, new_status: str) -> Order:
+    """Move an order along PENDING -> CONFIRMED -> SHIPPED, or to CANCELLED before shipping.
+
+    Cancelling releases the reserved stock; shipping takes it off the shelf.
+    """
+    if new_status not in OrderStatus.values:
+        raise InvalidInput(f"unknown status {new_status}")
+    with transaction.atomic():
+        order = _locked_order(order_no)
+        if new_status not in ALLOWED_TRANSITIONS[order.status]:
+            raise Conflict(f"order {order_no} cannot go from {order.status} to {new_status}")
+        for line in order.lines.all():
+            if new_status == OrderStatus.CANCELLED:
+                release_stock(line.product.sku, line.qty)
+            elif new_status == OrderStatus.SHIPPED:
+                consume_stock(line.product.sku, line.qty)
+        order.status = new_status
+        order.save(update_fields=["status"])
+        return order
+
+
+def cancel_order(order_no: str) -> Order:
+    return change_order_status(order_no, OrderStatus.CANCELLED)
+
+
+def delete_order(order_no: str) -> None:
+    """Only cancelled orders may be purged: anything else still holds or moved stock."""
+    with transaction.atomic():
+        order = _locked_order(order_no)
+        if order.status != OrderStatus.CANCELLED:
+            raise Conflict(f"order {order_no} is {order.status}; only CANCELLED orders can go")
+        order.delete()
