@@ -130,3 +130,38 @@ def raw_http(port: int, data: bytes, *, timeout: float = 5) -> bytes:
         except TimeoutError:
             pass
         return b"".join(chunks)
+
+
+def monolith(state_dir: Path, *, log_dir: Path, seed: bool = True, echo: bool = True) -> Running:
+    """The Django shop, migrated and seeded in ``state_dir``, served by gunicorn on a free port."""
+    env = {
+        "STRANGLER_LEGACY_DB": str(state_dir / "legacy.sqlite3"),
+        "STRANGLER_LEGACY_MEDIA": str(state_dir / "media"),
+        "STRANGLER_LEGACY_DEBUG_ECHO": "1" if echo else "0",
+    }
+    full_env = {**os.environ, **env}
+    steps = [["migrate", "--noinput"], *([["seed"]] if seed else [])]
+    for step in steps:
+        subprocess.run(
+            [sys.executable, "-m", "legacy_monolith", *step],
+            cwd=ROOT,
+            env=full_env,
+            check=True,
+            capture_output=True,
+        )
+    port = free_port()
+    argv = [str(BIN / "gunicorn"), "-c", "python:legacy_monolith.gunicorn_conf"]
+    return start(
+        "monolith",
+        [*argv, "--bind", f"127.0.0.1:{port}"],
+        port=port,
+        log_dir=log_dir,
+        env=env,
+        ready_path="/",
+    )
+
+
+def write_routes(path: Path, legacy_url: str, extra: str = "") -> Path:
+    """A minimal routes.yaml in front of ``legacy_url``; ``extra`` is appended verbatim."""
+    path.write_text(f"version: 1\nlegacy:\n  url: {legacy_url}\n  timeout: 5s\n{extra}")
+    return path
