@@ -7,6 +7,7 @@ aiohttp, no I/O except reading the file it is given.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -16,6 +17,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -59,7 +61,7 @@ def _check_upstream_url(url: str) -> str:
     return url.rstrip("/")
 
 
-UpstreamUrl = Annotated[str, BeforeValidator(lambda v: v), Field(min_length=1)]
+UpstreamUrl = Annotated[str, AfterValidator(_check_upstream_url)]
 
 
 class Legacy(_Model):
@@ -71,8 +73,6 @@ class Legacy(_Model):
     # readiness probe; None = a TCP connect to the monolith is enough
     health_path: str | None = None
     max_connections: int = Field(default=256, ge=1)
-
-    _url = field_validator("url")(classmethod(lambda cls, v: _check_upstream_url(v)))
 
     @field_validator("health_path")
     @classmethod
@@ -95,8 +95,6 @@ class Service(_Model):
     retries: int = Field(default=0, ge=0, le=10)
     max_concurrency: int = Field(default=64, ge=1)
     circuit_breaker: CircuitBreaker = CircuitBreaker()
-
-    _url = field_validator("url")(classmethod(lambda cls, v: _check_upstream_url(v)))
 
 
 class MatchRule(_Model):
@@ -257,8 +255,6 @@ def default_routes_path() -> Path:
 
 def load(path: str | os.PathLike[str]) -> Config:
     """Read and validate a routes file; raise ConfigError listing every problem found."""
-    import hashlib
-
     source = Path(path)
     try:
         data = source.read_bytes()

@@ -11,7 +11,6 @@ import logging
 import multiprocessing
 import os
 import signal
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,7 +104,6 @@ async def _serve(config: config_module.Config, options: ServeOptions, *, reuse_p
         config.source,
         os.getpid(),
     )
-    sys.stdout.flush()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from aiohttp import web
 
@@ -26,7 +26,6 @@ class Readiness:
     legacy_detail: str = "not probed yet"
     checked_at: float = 0.0
     draining: bool = False
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 CONFIG = web.AppKey("strangler_config", LiveConfig)
