@@ -34,7 +34,7 @@ def read_str(data: Mapping[str, Any], key: str, *, max_length: int) -> str:
 
 def read_flag(data: Mapping[str, Any], key: str) -> bool:
     value = data.get(key)
-    if value not in ("Y", "N"):
+    if not isinstance(value, str) or value not in ("Y", "N"):
         raise InvalidInput(f'{key} must be "Y" or "N"')
     return value == "Y"
 
