@@ -5,26 +5,22 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from email.message import Message
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-pytestmark = pytest.mark.integration
+from tests.support.processes import ROOT
+from tests.support.processes import monolith as start_monolith
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
+pytestmark = pytest.mark.integration
 
 
 @dataclass(frozen=True)
@@ -43,12 +39,6 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 
 _opener = urllib.request.build_opener(_NoRedirect)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def call(
@@ -80,73 +70,43 @@ def call_json(base: str, path: str, payload: Any, *, method: str = "POST") -> Re
     )
 
 
-def _manage(env: Mapping[str, str], *args: str) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "legacy_monolith", *args],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-
-
-def _wait_until_answering(proc: subprocess.Popen[bytes], base: str, log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with {proc.returncode}:\n{log.read_text()}")
-        try:
-            if call(base, "/api/products/SKU-00001").status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"gunicorn did not answer within 30s:\n{log.read_text()}")
-
-
 @pytest.fixture(scope="module")
 def monolith(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     state = tmp_path_factory.mktemp("legacy")
-    env = {
-        **os.environ,
-        "STRANGLER_LEGACY_DB": str(state / "legacy.sqlite3"),
-        "STRANGLER_LEGACY_MEDIA": str(state / "media"),
-        "STRANGLER_LEGACY_DEBUG_ECHO": "1",
-        "PYTHONUNBUFFERED": "1",
-    }
-    env.pop("DJANGO_SETTINGS_MODULE", None)
-    _manage(env, "migrate", "--noinput")
-    _manage(env, "seed", "--products", "50", "--customers", "10", "--orders", "20")
-
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    log = state / "gunicorn.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
+    with pytest.MonkeyPatch.context() as env:
+        # wsgi.py only defaults DJANGO_SETTINGS_MODULE; one left in the environment by another
+        # project must not reach gunicorn (``python -m legacy_monolith`` forces its own).
+        env.delenv("DJANGO_SETTINGS_MODULE", raising=False)
+        running = start_monolith(state, log_dir=state, seed=False, echo=True)
+    try:
+        # A smaller shop than the default seed, so the counts below stay small and exact.
+        # gunicorn is already up and reads the database afresh on every request.
+        subprocess.run(
             [
-                str(BIN / "gunicorn"),
-                "-c",
-                "python:legacy_monolith.gunicorn_conf",
-                "legacy_monolith.shop.wsgi:application",
-                "--bind",
-                f"127.0.0.1:{port}",
+                sys.executable,
+                "-m",
+                "legacy_monolith",
+                "seed",
+                "--products",
+                "50",
+                "--customers",
+                "10",
+                "--orders",
+                "20",
             ],
             cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
+            env={
+                **os.environ,
+                "STRANGLER_LEGACY_DB": str(state / "legacy.sqlite3"),
+                "STRANGLER_LEGACY_MEDIA": str(state / "media"),
+            },
+            check=True,
+            capture_output=True,
+            timeout=60,
         )
-    try:
-        _wait_until_answering(proc, base, log)
-        yield base
+        yield running.url
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        running.stop(timeout=20)
 
 
 def test_product_json_over_http(monolith: str) -> None:
