@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
-from aiohttp import web
+from aiohttp import HttpVersion11, web
 
 from facade.admin import probe_legacy
 from facade.config import Config
@@ -15,6 +15,7 @@ from facade.errors import RequestRejected, UpstreamError
 from facade.exchange import EXCHANGE, Exchange, route_header
 from facade.headers import request_id_from, traceparent_from
 from facade.metrics import Metrics
+from facade.normalize import normalize_target
 from facade.problem import problem_response
 from facade.reload import watch_routes
 from facade.stages import Stage, default_stages
@@ -43,8 +44,41 @@ def create_app(
         app.cleanup_ctx.append(watch_routes)
     handler = _make_handler(list(stages or default_stages()), access_log_enabled)
     # one catch-all: the facade normalizes and routes itself, on the raw request-target
-    app.router.add_route("*", "/{tail:.*}", handler)
+    app.router.add_route("*", "/{tail:.*}", handler, expect_handler=_expect_continue)
     return app
+
+
+async def _expect_continue(request: web.Request) -> web.StreamResponse | None:
+    """Answer ``Expect: 100-continue`` ourselves: 413 at once if the announced body is too big.
+
+    The client then never sends a body that would be refused, and no upstream is contacted.
+    """
+    expect = request.headers.get("Expect", "")
+    if request.version != HttpVersion11:
+        return None
+    if expect.lower() != "100-continue":
+        return problem_response(417, "Expectation Failed", f"unsupported Expect: {expect!r}")
+    config = request.app[CONFIG].current
+    limit = config.routes.limits.max_body
+    try:
+        path = normalize_target(request.raw_path).path
+    except RequestRejected:
+        path = None  # the handler answers 400 for it
+    match = config.matcher.match(request.method, path) if path is not None else None
+    if match is not None:
+        limit = config.routes.capabilities[match.route.capability].max_body or limit
+    length = request.content_length
+    if length is not None and length > limit:
+        response = problem_response(
+            413,
+            "Content Too Large",
+            f"the request body ({length} bytes) is over the {limit}-byte limit",
+        )
+        response.force_close()
+        return response
+    await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+    request.writer.output_size = 0  # the interim answer is not the response
+    return None
 
 
 async def _upstreams(app: web.Application) -> AsyncIterator[None]:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
@@ -17,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from tests.support.processes import ROOT
 from tests.support.processes import monolith as start_monolith
 
 pytestmark = pytest.mark.integration
@@ -73,37 +70,14 @@ def call_json(base: str, path: str, payload: Any, *, method: str = "POST") -> Re
 @pytest.fixture(scope="module")
 def monolith(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     state = tmp_path_factory.mktemp("legacy")
-    with pytest.MonkeyPatch.context() as env:
-        # wsgi.py only defaults DJANGO_SETTINGS_MODULE; one left in the environment by another
-        # project must not reach gunicorn (``python -m legacy_monolith`` forces its own).
-        env.delenv("DJANGO_SETTINGS_MODULE", raising=False)
-        running = start_monolith(state, log_dir=state, seed=False, echo=True)
+    # a smaller shop than the default seed, so the counts below stay small and exact
+    running = start_monolith(
+        state,
+        log_dir=state,
+        seed_args=["--products", "50", "--customers", "10", "--orders", "20"],
+        echo=True,
+    )
     try:
-        # A smaller shop than the default seed, so the counts below stay small and exact.
-        # gunicorn is already up and reads the database afresh on every request.
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "legacy_monolith",
-                "seed",
-                "--products",
-                "50",
-                "--customers",
-                "10",
-                "--orders",
-                "20",
-            ],
-            cwd=ROOT,
-            env={
-                **os.environ,
-                "STRANGLER_LEGACY_DB": str(state / "legacy.sqlite3"),
-                "STRANGLER_LEGACY_MEDIA": str(state / "media"),
-            },
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
         yield running.url
     finally:
         running.stop(timeout=20)

@@ -61,11 +61,14 @@ def start(
     log_dir: Path,
     ready_path: str | None = "/",
     env: Mapping[str, str] | None = None,
+    drop_env: Sequence[str] = (),
     timeout: float = 30,
 ) -> Running:
     """Start ``argv``; return once ``ready_path`` answers (any status) or the port opens."""
     log_path = log_dir / f"{name}.log"
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    for name in drop_env:
+        full_env.pop(name, None)
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             list(argv), cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT
@@ -132,15 +135,26 @@ def raw_http(port: int, data: bytes, *, timeout: float = 5) -> bytes:
         return b"".join(chunks)
 
 
-def monolith(state_dir: Path, *, log_dir: Path, seed: bool = True, echo: bool = True) -> Running:
-    """The Django shop, migrated and seeded in ``state_dir``, served by gunicorn on a free port."""
+def monolith(
+    state_dir: Path,
+    *,
+    log_dir: Path,
+    seed: bool = True,
+    seed_args: Sequence[str] = (),
+    echo: bool = True,
+) -> Running:
+    """The Django shop, migrated and seeded in ``state_dir``, served by gunicorn on a free port.
+
+    ``DJANGO_SETTINGS_MODULE`` is dropped from the environment: the shop's wsgi module only
+    picks its own settings when that variable is unset (pytest-django sets it for unit tests).
+    """
     env = {
         "STRANGLER_LEGACY_DB": str(state_dir / "legacy.sqlite3"),
         "STRANGLER_LEGACY_MEDIA": str(state_dir / "media"),
         "STRANGLER_LEGACY_DEBUG_ECHO": "1" if echo else "0",
     }
-    full_env = {**os.environ, **env}
-    steps = [["migrate", "--noinput"], *([["seed"]] if seed else [])]
+    full_env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"} | env
+    steps = [["migrate", "--noinput"], *([["seed", *seed_args]] if seed else [])]
     for step in steps:
         subprocess.run(
             [sys.executable, "-m", "legacy_monolith", *step],
@@ -157,6 +171,7 @@ def monolith(state_dir: Path, *, log_dir: Path, seed: bool = True, echo: bool = 
         port=port,
         log_dir=log_dir,
         env=env,
+        drop_env=["DJANGO_SETTINGS_MODULE"],
         ready_path="/",
     )
 
