@@ -16,8 +16,11 @@ from dataclasses import dataclass
 
 from multidict import CIMultiDict, CIMultiDictProxy, istr
 
+# Header names are compared lower-cased: a frozenset of ``istr`` does not match "keep-alive" or
+# "TRANSFER-ENCODING" (istr only compares case-insensitively inside a CIMultiDict), and clients
+# may spell a name in any case.
 HOP_BY_HOP = frozenset(
-    istr(h)
+    h.lower()
     for h in (
         "Connection",
         "Keep-Alive",
@@ -32,7 +35,7 @@ HOP_BY_HOP = frozenset(
     )
 )
 _REQUEST_ONLY_DROPPED = frozenset(
-    istr(h)
+    h.lower()
     for h in (
         "Content-Length",  # re-set from the parsed, validated length; never copied
         "Expect",
@@ -57,6 +60,7 @@ _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
 TRACEPARENT = istr("traceparent")
 REQUEST_ID = istr("X-Request-Id")
+_REPLACED_BY_FACADE = frozenset({TRACEPARENT.lower(), REQUEST_ID.lower()})
 
 
 def connection_tokens(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> frozenset[str]:
@@ -91,11 +95,11 @@ def upstream_request_headers(
     out: CIMultiDict[str] = CIMultiDict()
     for name, value in incoming.items():
         lower = name.lower()
-        if name in HOP_BY_HOP or name in _REQUEST_ONLY_DROPPED or lower in dropped:
-            if name == "TE" and value.strip().lower() == "trailers" and "te" not in dropped:
+        if lower in HOP_BY_HOP or lower in _REQUEST_ONLY_DROPPED or lower in dropped:
+            if lower == "te" and value.strip().lower() == "trailers" and "te" not in dropped:
                 out.add(name, value)
             continue
-        if "_" in name or name in (TRACEPARENT, REQUEST_ID):
+        if "_" in name or lower in _REPLACED_BY_FACADE:
             continue
         out.add(name, value)
     out["X-Forwarded-For"] = forwarded_for(incoming, peer.address, trusted_hops)
@@ -133,7 +137,7 @@ def downstream_response_headers(
     return CIMultiDict(
         (name, value)
         for name, value in upstream.items()
-        if name not in HOP_BY_HOP and name.lower() not in dropped
+        if name.lower() not in HOP_BY_HOP and name.lower() not in dropped
     )
 
 

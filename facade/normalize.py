@@ -67,11 +67,11 @@ def normalize_path(raw_path: str, *, dot_segments: DotSegments = "resolve") -> s
     for i, raw_segment in enumerate(parts):
         segment = _normalize_segment(raw_segment)
         trailing_slash = i == last and segment in ("", ".", "..")
+        if segment in (".", "..") and dot_segments == "reject":
+            raise PathRejected(f"dot segments ({segment!r}) are not accepted (strict paths)")
         if segment in ("", "."):
             continue
         if segment == "..":
-            if dot_segments == "reject":
-                raise PathRejected("dot segments ('..') are not accepted (strict paths)")
             if not out:
                 raise PathRejected("the path climbs above the root with '..'")
             out.pop()
@@ -111,6 +111,10 @@ def _normalize_segment(segment: str) -> str:
         else:
             # not allowed raw in a path (space, quotes, non-ASCII): forward it encoded, as
             # browsers do, so the upstream and the matcher read the same bytes
-            out.extend(f"%{b:02X}" for b in c.encode("utf-8", "surrogateescape"))
+            try:
+                raw = c.encode("utf-8", "surrogateescape")
+            except UnicodeEncodeError:  # a lone surrogate: no byte sequence stands for it
+                raise PathRejected("a character that is not valid UTF-8 in the path") from None
+            out.extend(f"%{b:02X}" for b in raw)
         i += 1
     return "".join(out)

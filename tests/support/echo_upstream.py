@@ -14,7 +14,18 @@ import hashlib
 from aiohttp import web
 
 
+async def seen(request: web.Request) -> web.StreamResponse:
+    """``GET /_seen``: how many requests this server got (``/_seen`` aside), and the last one."""
+    return web.json_response(
+        {"count": request.app["seen"]["count"], "last_raw_path": request.app["seen"]["last"]}
+    )
+
+
 async def echo(request: web.Request) -> web.StreamResponse:
+    if request.raw_path == "/_seen" and request.method == "GET":
+        return await seen(request)
+    request.app["seen"]["count"] += 1
+    request.app["seen"]["last"] = request.raw_path
     body = await request.read()
     special = request.path
     if special.startswith("/_status/"):
@@ -83,6 +94,7 @@ def create_app(name: str, bind: str) -> web.Application:
     app = web.Application(client_max_size=64 * 1024**2)
     app["name"] = name
     app["bind"] = bind
+    app["seen"] = {"count": 0, "last": None}
     app.router.add_route("*", "/{tail:.*}", echo)
     return app
 
