@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from aiohttp import HttpVersion11, web
+from aiohttp.typedefs import Middleware
 
 from facade.admin import probe_legacy
 from facade.config import Config
@@ -22,6 +23,7 @@ from facade.stages import Stage, default_stages
 from facade.state import CONFIG, METRICS, READINESS, UPSTREAMS, LiveConfig, Readiness
 from facade.upstream import Upstreams
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = logging.getLogger("strangler.facade")
 access_log = logging.getLogger("strangler.access")
 
@@ -34,7 +36,10 @@ def create_app(
     access_log_enabled: bool = False,
 ) -> web.Application:
     """Build the facade for ``config``; nothing is opened until the app starts."""
-    app = web.Application(handler_args={"max_field_size": 16384})
+    handler = _make_handler(list(stages or default_stages()), access_log_enabled)
+    app = web.Application(
+        handler_args={"max_field_size": 16384}, middlewares=[_unroutable_fallback(handler)]
+    )
     app[CONFIG] = LiveConfig(config)
     app[METRICS] = Metrics()
     app[READINESS] = Readiness()
@@ -42,10 +47,22 @@ def create_app(
     app.cleanup_ctx.append(probe_legacy)
     if watch:
         app.cleanup_ctx.append(watch_routes)
-    handler = _make_handler(list(stages or default_stages()), access_log_enabled)
     # one catch-all: the facade normalizes and routes itself, on the raw request-target
-    app.router.add_route("*", "/{tail:.*}", handler, expect_handler=_expect_continue)
+    app.router.add_route("*", r"/{tail:[\s\S]*}", handler, expect_handler=_expect_continue)
     return app
+
+
+def _unroutable_fallback(facade: Handler) -> Middleware:
+    """Targets aiohttp's router cannot place (``*``, absolute-form, authority-form) still reach
+    the facade's own handler, which answers them 400 problem+json, rather than a 404 text."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.match_info.http_exception is not None:
+            return await facade(request)
+        return await handler(request)
+
+    return middleware
 
 
 async def _expect_continue(request: web.Request) -> web.StreamResponse | None:
@@ -87,9 +104,7 @@ async def _upstreams(app: web.Application) -> AsyncIterator[None]:
     await upstreams.close()
 
 
-def _make_handler(
-    stages: list[Stage], log_access: bool
-) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+def _make_handler(stages: list[Stage], log_access: bool) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
         app = request.app
         metrics = app[METRICS]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sys
 from pathlib import Path
@@ -81,11 +80,9 @@ def serve(
     shutdown_timeout: Annotated[float, typer.Option(help="seconds to drain on stop")] = 30.0,
 ) -> None:
     """Run the facade; routes.yaml is reloaded when it changes (or on SIGHUP)."""
-    from facade.server import ParserError, ServeOptions, run
+    from facade.server import ParserError, ServeOptions, configure_logging, run
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging()
     path = _routes_path(routes)
     _load(path)  # report config errors as PATH:LINE before anything starts
     try:

@@ -103,12 +103,26 @@ def upstream_request_headers(
             continue
         out.add(name, value)
     out["X-Forwarded-For"] = forwarded_for(incoming, peer.address, trusted_hops)
-    out["X-Forwarded-Proto"] = peer.scheme
-    if peer.host is not None:
-        out["X-Forwarded-Host"] = peer.host
+    scheme, host = peer.scheme, peer.host
+    if trusted_hops > 0:
+        # behind a trusted proxy (a TLS-terminating load balancer), what the client asked for is
+        # what that proxy says, not what the proxy->facade hop was
+        told = _rightmost(incoming, "X-Forwarded-Proto")
+        scheme = told if told in ("http", "https") else scheme
+        host = _rightmost(incoming, "X-Forwarded-Host") or host
+    out["X-Forwarded-Proto"] = scheme
+    if host is not None:
+        out["X-Forwarded-Host"] = host
     out[TRACEPARENT] = traceparent
     out[REQUEST_ID] = request_id
     return out
+
+
+def _rightmost(incoming: CIMultiDictProxy[str], name: str) -> str | None:
+    values = incoming.getall(name, ())
+    if not values:
+        return None
+    return values[-1].rsplit(",", 1)[-1].strip().lower() or None
 
 
 def forwarded_for(incoming: CIMultiDictProxy[str], peer_address: str, trusted_hops: int) -> str:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import http_parser, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from facade import config as config_module
 from facade.app import create_app
@@ -37,6 +38,29 @@ class ServeOptions:
 
 class ParserError(FacadeError):
     """aiohttp's C HTTP parser (llhttp) is not in use."""
+
+
+class MalformedRequestFilter(logging.Filter):
+    """aiohttp logs a malformed request with the parser's exception, which quotes the raw bytes
+    (query strings, header values: possibly secrets). Keep one line without them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            peer = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
+            record.msg = "rejected a malformed request from %s: %s (status %s)"
+            record.args = (peer, type(exc).__name__, exc.code)
+            record.exc_info = None
+            record.exc_text = None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
+def configure_logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("aiohttp.server").addFilter(MalformedRequestFilter())
 
 
 def check_c_parser() -> None:
@@ -82,9 +106,7 @@ def _run_workers(options: ServeOptions) -> None:
 
 
 def _worker_main(options: ServeOptions) -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging()
     config = config_module.load(options.routes)
     asyncio.run(_serve(config, options, reuse_port=True))
 

@@ -62,11 +62,15 @@ class UpstreamClient:
         ``URL(str)`` would resolve ``..`` and ``%2e%2e`` again, so the upstream could see a path
         the matcher never saw; ``build(..., encoded=True)`` takes the path as it is.
         """
+        path = self._base_path + target.path
+        if target.query == "":
+            # yarl drops an empty query; a bare '?' is still part of what the client sent
+            path += "?"
         return URL.build(
             scheme=self.base.scheme,
             host=self.base.raw_host or "",
             port=self.base.explicit_port,
-            path=self._base_path + target.path,
+            path=path,
             query_string=target.query or "",
             encoded=True,
         )

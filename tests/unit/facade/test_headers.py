@@ -362,3 +362,26 @@ def test_no_header_list_gets_a_hop_by_hop_framing_or_spoofable_header_upstream(
     for own in [*FACADE_OWN, "X-Request-Id"]:
         assert len(out.getall(own)) == 1
     assert out["traceparent"] == TRACE
+
+
+# -- behind trusted proxies: scheme and host come from the proxy -----------------------------
+
+
+def test_behind_a_trusted_proxy_the_original_scheme_and_host_are_kept() -> None:
+    out = forward(
+        ("X-Forwarded-Proto", "https"),
+        ("X-Forwarded-Host", "shop.example.com"),
+        trusted_hops=1,
+    )
+    assert out["X-Forwarded-Proto"] == "https"
+    assert out["X-Forwarded-Host"] == "shop.example.com"
+
+
+def test_behind_a_trusted_proxy_only_the_right_most_scheme_counts() -> None:
+    out = forward(("X-Forwarded-Proto", "https, http"), trusted_hops=1)
+    assert out["X-Forwarded-Proto"] == "http"
+
+
+def test_a_scheme_that_is_neither_http_nor_https_is_ignored() -> None:
+    out = forward(("X-Forwarded-Proto", "gopher"), trusted_hops=1)
+    assert out["X-Forwarded-Proto"] == PEER.scheme
