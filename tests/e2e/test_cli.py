@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -134,12 +135,20 @@ def test_serve_with_two_workers_shares_the_port(tmp_path: Path) -> None:
     routes = processes.write_routes(tmp_path / "routes.yaml", echo.url)
     facade = processes.facade(routes, log_dir=tmp_path, extra=["--workers", "2"])
     try:
+        # /healthz answered as soon as one worker listened; the other may still be starting
+        deadline = time.monotonic() + 20
+        while len(_listening_pids(facade.log())) < 2:
+            assert time.monotonic() < deadline, facade.log()
+            time.sleep(0.1)
         for _ in range(40):
             with urllib.request.urlopen(facade.url + "/x", timeout=10) as response:
                 assert json.loads(response.read())["server"] == "legacy"
         assert facade.stop() == 0
-        listening = [line for line in facade.log().splitlines() if "facade listening" in line]
-        assert len({line.rsplit("pid ", 1)[1] for line in listening}) == 2
+        assert facade.log().count("facade stopped") == 2
     finally:
         facade.stop()
         echo.stop()
+
+
+def _listening_pids(log: str) -> set[str]:
+    return {line.rsplit("pid ", 1)[1] for line in log.splitlines() if "facade listening" in line}
