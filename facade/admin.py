@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
 import ipaddress
 import json
 import logging
 import os
 import time
-from collections.abc import AsyncIterator
 
 import aiohttp
 from aiohttp import web
@@ -19,8 +17,7 @@ from yarl import URL
 
 from facade.exchange import Exchange
 from facade.problem import problem_response
-from facade.state import CONFIG, METRICS, READINESS
-from facade.tasks import spawn
+from facade.state import FacadeState
 
 log = logging.getLogger("strangler.admin")
 RESERVED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
@@ -33,8 +30,8 @@ async def answer_reserved(path: str, ex: Exchange) -> web.StreamResponse:
     if path == "/healthz":
         return _json(200, {"status": "ok"})
     if path == "/readyz":
-        return readiness_response(request.app)
-    if not admin_allowed(request):
+        return readiness_response(ex.state)
+    if not admin_allowed(request, ex.config.routes.admin.token_env):
         return problem_response(
             403,
             "Forbidden",
@@ -42,13 +39,13 @@ async def answer_reserved(path: str, ex: Exchange) -> web.StreamResponse:
             request_id=ex.request_id,
         )
     return web.Response(
-        body=request.app[METRICS].exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        body=ex.state.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST}
     )
 
 
-def readiness_response(app: web.Application) -> web.Response:
-    ready = app[READINESS]
-    live = app[CONFIG]
+def readiness_response(state: FacadeState) -> web.Response:
+    ready = state.readiness
+    live = state.live
     fresh = time.monotonic() - ready.checked_at < STALE_AFTER
     ok = ready.legacy_ok and fresh and not ready.draining
     body = {
@@ -64,9 +61,8 @@ def readiness_response(app: web.Application) -> web.Response:
     return _json(200 if ok else 503, body)
 
 
-def admin_allowed(request: web.Request) -> bool:
+def admin_allowed(request: web.BaseRequest, token_env: str) -> bool:
     """Loopback peers, or a bearer token equal to the one named by ``admin.token_env``."""
-    token_env = request.app[CONFIG].current.routes.admin.token_env
     expected = os.environ.get(token_env)
     given = request.headers.get("Authorization", "")
     if expected and given.startswith("Bearer "):
@@ -86,33 +82,21 @@ def _json(status: int, body: object) -> web.Response:
     )
 
 
-async def probe_legacy(app: web.Application) -> AsyncIterator[None]:
-    """cleanup_ctx: probe the monolith every second for /readyz; never on the request path."""
-    task = spawn(_probe_loop(app), name="legacy-probe")
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-
-
-async def _probe_loop(app: web.Application) -> None:
-    ready = app[READINESS]
+async def probe_legacy(state: FacadeState) -> None:
+    """Probe the monolith every second for /readyz; runs beside, never on, the request path."""
+    ready = state.readiness
     async with aiohttp.ClientSession(
         timeout=aiohttp.ClientTimeout(total=2), cookie_jar=aiohttp.DummyCookieJar()
     ) as session:
         while True:
-            legacy = app[CONFIG].current.routes.legacy
+            legacy = state.live.current.routes.legacy
             ok, detail = await _probe_once(session, legacy.url, legacy.health_path)
             if ok != ready.legacy_ok:
-                log.log(
-                    logging.INFO if ok else logging.WARNING,
-                    "monolith %s: %s",
-                    "reachable" if ok else "unreachable",
-                    detail,
-                )
+                level = logging.INFO if ok else logging.WARNING
+                log.log(level, "monolith %s: %s", "reachable" if ok else "unreachable", detail)
             ready.legacy_ok, ready.legacy_detail = ok, detail
             ready.checked_at = time.monotonic()
-            app[METRICS].legacy_up.set(1 if ok else 0)
+            state.metrics.legacy_up.set(1 if ok else 0)
             await asyncio.sleep(PROBE_INTERVAL)
 
 

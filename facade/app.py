@@ -1,127 +1,95 @@
-"""The facade's aiohttp application: ``create_app(config)`` wires state, stages and resources."""
+"""The facade: its state, its request pipeline and its background work, served by aiohttp.
+
+The facade routes every request itself, on the raw request-target, so it runs on aiohttp's
+low-level ``web.Server`` rather than an ``Application``: the URL router could not place a
+``*``, absolute-form or authority-form target (it would answer its own 404 text), and the
+router plus middleware chain cost about a third of the facade's per-request time.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from aiohttp import HttpVersion11, web
-from aiohttp.typedefs import Middleware
 
 from facade.admin import probe_legacy
 from facade.config import Config
 from facade.errors import RequestRejected, UpstreamError
-from facade.exchange import EXCHANGE, Exchange, route_header
+from facade.exchange import Exchange, route_header
 from facade.headers import request_id_from, traceparent_from
-from facade.metrics import Metrics
 from facade.normalize import normalize_target
 from facade.problem import problem_response
 from facade.reload import watch_routes
 from facade.stages import Stage, default_stages
-from facade.state import CONFIG, METRICS, READINESS, UPSTREAMS, LiveConfig, Readiness
-from facade.upstream import Upstreams
+from facade.state import FacadeState, LiveConfig
+from facade.tasks import spawn
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = logging.getLogger("strangler.facade")
 access_log = logging.getLogger("strangler.access")
+# aiohttp's default for header lines is 8 KiB; large cookies and JWTs need more
+MAX_FIELD_SIZE = 16384
 
 
-def create_app(
-    config: Config,
-    *,
-    stages: Sequence[Stage] | None = None,
-    watch: bool = True,
-    access_log_enabled: bool = False,
-) -> web.Application:
-    """Build the facade for ``config``; nothing is opened until the app starts."""
-    handler = _make_handler(list(stages or default_stages()), access_log_enabled)
-    app = web.Application(
-        handler_args={"max_field_size": 16384}, middlewares=[_unroutable_fallback(handler)]
-    )
-    app[CONFIG] = LiveConfig(config)
-    app[METRICS] = Metrics()
-    app[READINESS] = Readiness()
-    app.cleanup_ctx.append(_upstreams)
-    app.cleanup_ctx.append(probe_legacy)
-    if watch:
-        app.cleanup_ctx.append(watch_routes)
-    # one catch-all: the facade normalizes and routes itself, on the raw request-target
-    app.router.add_route("*", r"/{tail:[\s\S]*}", handler, expect_handler=_expect_continue)
-    return app
+class Facade:
+    """One facade process: ``await start()``, serve ``handle``, then ``await close()``."""
 
+    def __init__(
+        self,
+        config: Config,
+        *,
+        stages: Sequence[Stage] | None = None,
+        watch: bool = True,
+        access_log_enabled: bool = False,
+    ) -> None:
+        self.state = FacadeState(LiveConfig(config))
+        self._stages = list(stages or default_stages())
+        self._watch = watch
+        self._log_access = access_log_enabled
+        self._tasks: list[asyncio.Task[Any]] = []
 
-def _unroutable_fallback(facade: Handler) -> Middleware:
-    """Targets aiohttp's router cannot place (``*``, absolute-form, authority-form) still reach
-    the facade's own handler, which answers them 400 problem+json, rather than a 404 text."""
+    async def start(self) -> None:
+        self._tasks.append(spawn(probe_legacy(self.state), name="legacy-probe"))
+        if self._watch:
+            self._tasks.append(spawn(watch_routes(self.state), name="routes-watch"))
 
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.match_info.http_exception is not None:
-            return await facade(request)
-        return await handler(request)
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        await self.state.upstreams.close()
 
-    return middleware
+    def server(self, **kwargs: Any) -> web.Server:
+        """An aiohttp low-level server whose every request goes to ``handle``."""
+        return web.Server(self.handle, access_log=None, max_field_size=MAX_FIELD_SIZE, **kwargs)
 
-
-async def _expect_continue(request: web.Request) -> web.StreamResponse | None:
-    """Answer ``Expect: 100-continue`` ourselves: 413 at once if the announced body is too big.
-
-    The client then never sends a body that would be refused, and no upstream is contacted.
-    """
-    expect = request.headers.get("Expect", "")
-    if request.version != HttpVersion11:
-        return None
-    if expect.lower() != "100-continue":
-        return problem_response(417, "Expectation Failed", f"unsupported Expect: {expect!r}")
-    config = request.app[CONFIG].current
-    limit = config.routes.limits.max_body
-    try:
-        path = normalize_target(request.raw_path).path
-    except RequestRejected:
-        path = None  # the handler answers 400 for it
-    match = config.matcher.match(request.method, path) if path is not None else None
-    if match is not None:
-        limit = config.routes.capabilities[match.route.capability].max_body or limit
-    length = request.content_length
-    if length is not None and length > limit:
-        response = problem_response(
-            413,
-            "Content Too Large",
-            f"the request body ({length} bytes) is over the {limit}-byte limit",
-        )
-        response.force_close()
-        return response
-    await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-    request.writer.output_size = 0  # the interim answer is not the response
-    return None
-
-
-async def _upstreams(app: web.Application) -> AsyncIterator[None]:
-    app[UPSTREAMS] = upstreams = Upstreams()
-    yield
-    await upstreams.close()
-
-
-def _make_handler(stages: list[Stage], log_access: bool) -> Handler:
-    async def handle(request: web.Request) -> web.StreamResponse:
-        app = request.app
-        metrics = app[METRICS]
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        state = self.state
+        metrics = state.metrics
         ex = Exchange(
             request,
-            app[CONFIG].current,
+            state,
+            state.live.current,
             request_id_from(request.headers),
             traceparent_from(request.headers),
         )
-        request[EXCHANGE] = ex
         metrics.in_flight.inc()
         response: web.StreamResponse | None = None
         try:
-            for stage in stages:
-                response = await stage(ex)
-                if response is not None:
-                    break
+            if "Expect" in request.headers:
+                response = await _expect_continue(ex)
+            if response is None:
+                for stage in self._stages:
+                    response = await stage(ex)
+                    if response is not None:
+                        break
             assert response is not None, "the last stage must answer"
         except RequestRejected as exc:
             ex.answered_locally = True
@@ -144,9 +112,8 @@ def _make_handler(stages: list[Stage], log_access: bool) -> Handler:
             metrics.in_flight.dec()
         status = ex.status or response.status
         elapsed = time.perf_counter() - ex.started
-        metrics.requests.labels(ex.capability_name, ex.mode, ex.served_by, str(status)).inc()
-        metrics.latency.labels(ex.capability_name, ex.served_by).observe(elapsed)
-        if log_access:
+        metrics.record_request(ex.capability_name, ex.mode, ex.served_by, status, elapsed)
+        if self._log_access:
             access_log.info(
                 "%s %s %s %d %.1fms %s rid=%s",
                 request.remote,
@@ -159,7 +126,42 @@ def _make_handler(stages: list[Stage], log_access: bool) -> Handler:
             )
         return response
 
-    return handle
+
+async def _expect_continue(ex: Exchange) -> web.StreamResponse | None:
+    """Answer ``Expect: 100-continue`` ourselves: 413 at once if the announced body is too big.
+
+    The client then never sends a body that would be refused, and no upstream is contacted.
+    """
+    request = ex.request
+    expect = request.headers["Expect"]
+    if request.version != HttpVersion11:
+        return None
+    if expect.lower() != "100-continue":
+        ex.answered_locally = True
+        return _problem(ex, 417, "Expectation Failed", f"unsupported Expect: {expect!r}")
+    config = ex.config
+    limit = config.routes.limits.max_body
+    try:
+        path: str | None = normalize_target(request.raw_path).path
+    except RequestRejected:
+        path = None  # the pipeline answers 400 for it
+    match = config.matcher.match(request.method, path) if path is not None else None
+    if match is not None:
+        limit = config.routes.capabilities[match.route.capability].max_body or limit
+    length = request.content_length
+    if length is not None and length > limit:
+        ex.answered_locally = True
+        response = _problem(
+            ex,
+            413,
+            "Content Too Large",
+            f"the request body ({length} bytes) is over the {limit}-byte limit",
+        )
+        response.force_close()
+        return response
+    await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+    request.writer.output_size = 0  # the interim answer is not the response
+    return None
 
 
 def _problem(ex: Exchange, status: int, title: str, detail: str) -> web.Response:

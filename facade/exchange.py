@@ -10,9 +10,9 @@ from aiohttp import web
 from facade.config import Capability, Config, Mode
 from facade.matching import Match
 from facade.normalize import Target
+from facade.state import LEGACY, FacadeState
 from facade.upstream import UpstreamClient
 
-LEGACY = "legacy"
 FACADE = "facade"
 
 
@@ -20,8 +20,9 @@ FACADE = "facade"
 class Exchange:
     """One client request on its way through the facade."""
 
-    request: web.Request
-    config: Config
+    request: web.BaseRequest
+    state: FacadeState
+    config: Config  # the configuration this request started with, whatever reloads happen
     request_id: str
     traceparent: str
     started: float = field(default_factory=time.perf_counter)
@@ -43,9 +44,6 @@ class Exchange:
         if self.answered_locally:
             return FACADE
         return self.upstream.name if self.upstream is not None else LEGACY
-
-
-EXCHANGE = web.RequestKey("strangler_exchange", Exchange)
 
 
 def route_header(ex: Exchange) -> str:

@@ -9,8 +9,8 @@ client's own forwarding headers, which the facade replaces with values it can vo
 
 from __future__ import annotations
 
+import random
 import re
-import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -58,6 +58,8 @@ _REQUEST_ONLY_DROPPED = frozenset(
 )
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
+# ids only need to be unique, not secret: a PRNG seeded from the OS saves a syscall per request
+_random = random.Random()
 TRACEPARENT = istr("traceparent")
 REQUEST_ID = istr("X-Request-Id")
 _REPLACED_BY_FACADE = frozenset({TRACEPARENT.lower(), REQUEST_ID.lower()})
@@ -160,7 +162,7 @@ def request_id_from(incoming: CIMultiDictProxy[str]) -> str:
     value = incoming.get(REQUEST_ID)
     if value is not None and _REQUEST_ID.match(value):
         return value
-    return secrets.token_hex(16)
+    return f"{_random.getrandbits(128):032x}"
 
 
 def traceparent_from(incoming: CIMultiDictProxy[str]) -> str:
@@ -170,4 +172,5 @@ def traceparent_from(incoming: CIMultiDictProxy[str]) -> str:
         m = _TRACEPARENT.match(value.strip())
         if m and m.group(1) != "0" * 32 and m.group(2) != "0" * 16:
             return value.strip()
-    return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
+    bits = _random.getrandbits(192)  # 128-bit trace id, 64-bit span id, neither all zeros
+    return f"00-{bits >> 64 | 1 << 127:032x}-{bits & (2**64 - 1) | 1:016x}-01"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -49,6 +51,23 @@ class Metrics:
         self.in_flight = Gauge(
             "strangler_in_flight_requests", "Requests being proxied now.", registry=self.registry
         )
+
+        # labelled children by label values: labels() costs a lock and a tuple per call
+        self._request_children: dict[tuple[str, str, str, int], tuple[Any, Any]] = {}
+
+    def record_request(
+        self, capability: str, mode: str, served_by: str, status: int, seconds: float
+    ) -> None:
+        """Count one answered request and its duration (the hot path: children are cached)."""
+        key = (capability, mode, served_by, status)
+        children = self._request_children.get(key)
+        if children is None:
+            children = self._request_children[key] = (
+                self.requests.labels(capability, mode, served_by, str(status)),
+                self.latency.labels(capability, served_by),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -8,17 +8,12 @@ which is how editors and ``strangler`` write the file.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator
-
-from aiohttp import web
 
 from facade import config as config_module
 from facade.errors import ConfigError
-from facade.state import CONFIG, METRICS
-from facade.tasks import spawn
+from facade.state import FacadeState
 
 log = logging.getLogger("strangler.reload")
 POLL_INTERVAL = 0.5
@@ -32,9 +27,9 @@ def _stamp(path: os.PathLike[str] | str) -> tuple[int, int, int, int] | None:
     return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
-def reload_now(app: web.Application) -> bool:
+def reload_now(state: FacadeState) -> bool:
     """Load the file again; apply it if valid and changed. Returns True when applied."""
-    live = app[CONFIG]
+    live = state.live
     path = live.current.source
     try:
         fresh = config_module.load(path)
@@ -42,7 +37,7 @@ def reload_now(app: web.Application) -> bool:
         if str(exc) != live.last_error:
             # keep the old config: a bad reload must never drop traffic
             log.error("routes file rejected, the previous configuration stays in force:\n%s", exc)
-            app[METRICS].config_reloads.labels("rejected").inc()
+            state.metrics.config_reloads.labels("rejected").inc()
         live.last_error = str(exc)
         return False
     live.last_error = None
@@ -50,22 +45,14 @@ def reload_now(app: web.Application) -> bool:
         return False
     live.current = fresh  # one assignment: each request keeps the Config it started with
     live.reloads += 1
-    app[METRICS].config_reloads.labels("applied").inc()
+    state.metrics.config_reloads.labels("applied").inc()
     log.info("routes file reloaded: %s (sha256 %s)", path, fresh.digest[:12])
     return True
 
 
-async def watch_routes(app: web.Application) -> AsyncIterator[None]:
-    """cleanup_ctx: poll routes.yaml and reload it when it changes."""
-    task = spawn(_watch(app), name="routes-watch")
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-
-
-async def _watch(app: web.Application) -> None:
-    path = app[CONFIG].current.source
+async def watch_routes(state: FacadeState) -> None:
+    """Poll routes.yaml and reload it when it changes; runs until cancelled."""
+    path = state.live.current.source
     seen = _stamp(path)
     while True:
         await asyncio.sleep(POLL_INTERVAL)
@@ -73,4 +60,4 @@ async def _watch(app: web.Application) -> None:
         if stamp != seen:
             seen = stamp
             if stamp is not None:
-                reload_now(app)
+                reload_now(state)

@@ -18,10 +18,9 @@ from aiohttp import http_parser, web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from facade import config as config_module
-from facade.app import create_app
+from facade.app import Facade
 from facade.errors import FacadeError
 from facade.reload import reload_now
-from facade.state import READINESS
 
 log = logging.getLogger("strangler.server")
 
@@ -112,13 +111,19 @@ def _worker_main(options: ServeOptions) -> None:
 
 
 async def _serve(config: config_module.Config, options: ServeOptions, *, reuse_port: bool) -> None:
-    app = create_app(config, access_log_enabled=options.access_log)
-    runner = web.AppRunner(
-        app, access_log=None, handle_signals=False, shutdown_timeout=options.shutdown_timeout
+    facade = Facade(config, access_log_enabled=options.access_log)
+    await facade.start()
+    runner = web.ServerRunner(
+        facade.server(), handle_signals=False, shutdown_timeout=options.shutdown_timeout
     )
     await runner.setup()
     site = web.TCPSite(runner, options.host, options.port, reuse_port=reuse_port, backlog=1024)
-    await site.start()
+    try:
+        await site.start()
+    except OSError:
+        await runner.cleanup()
+        await facade.close()
+        raise
     log.info(
         "facade listening on http://%s:%d (routes %s, pid %d)",
         options.host,
@@ -130,13 +135,27 @@ async def _serve(config: config_module.Config, options: ServeOptions, *, reuse_p
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, reload_now, app)
+    loop.add_signal_handler(signal.SIGHUP, reload_now, facade.state)
     try:
         await stop.wait()
     finally:
-        app[READINESS].draining = True
+        facade.state.readiness.draining = True
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            # a second stop signal means "now": operators must never need SIGKILL
+            loop.add_signal_handler(signum, _force_exit, signum)
         log.info(
             "facade draining: finishing in-flight requests (up to %.0fs)", options.shutdown_timeout
         )
-        await runner.cleanup()
+        try:
+            # stops listening, then waits for in-flight handlers; bounded as a whole
+            await asyncio.wait_for(runner.cleanup(), options.shutdown_timeout + 5)
+        except TimeoutError:
+            log.warning("facade: drain took too long; closing the remaining connections")
+        await facade.close()
         log.info("facade stopped")
+
+
+def _force_exit(signum: int) -> None:
+    log.warning("facade: second %s, exiting without draining", signal.Signals(signum).name)
+    logging.shutdown()
+    os._exit(128 + signum)

@@ -1,14 +1,14 @@
-"""Application state under typed keys, and the settings each upstream client is built from."""
+"""The facade's shared state, and the settings each upstream client is built from."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from aiohttp import web
+from dataclasses import dataclass, field
 
 from facade.config import Config
 from facade.metrics import Metrics
-from facade.upstream import Upstreams, UpstreamSettings
+from facade.upstream import UpstreamClient, Upstreams, UpstreamSettings
+
+LEGACY = "legacy"
 
 
 @dataclass(slots=True)
@@ -28,10 +28,27 @@ class Readiness:
     draining: bool = False
 
 
-CONFIG = web.AppKey("strangler_config", LiveConfig)
-UPSTREAMS = web.AppKey("strangler_upstreams", Upstreams)
-METRICS = web.AppKey("strangler_metrics", Metrics)
-READINESS = web.AppKey("strangler_readiness", Readiness)
+@dataclass(slots=True)
+class FacadeState:
+    """Everything a request may read besides itself: one per facade process."""
+
+    live: LiveConfig
+    metrics: Metrics = field(default_factory=Metrics)
+    readiness: Readiness = field(default_factory=Readiness)
+    upstreams: Upstreams = field(default_factory=Upstreams)
+    # (config digest, upstream name) -> client: settings are derived once per loaded file
+    _clients: dict[tuple[str, str], UpstreamClient] = field(default_factory=dict)
+
+    def client(self, config: Config, name: str) -> UpstreamClient:
+        """The client for ``legacy`` or a service, as ``config`` describes it."""
+        key = (config.digest, name)
+        client = self._clients.get(key)
+        if client is None:
+            if len(self._clients) > 64:
+                self._clients.clear()  # old configurations: their clients live on in upstreams
+            settings = legacy_settings(config) if name == LEGACY else service_settings(config, name)
+            client = self._clients[key] = self.upstreams.get(settings)
+        return client
 
 
 def legacy_settings(config: Config) -> UpstreamSettings:

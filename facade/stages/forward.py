@@ -1,8 +1,9 @@
 """Send the request to the chosen upstream and stream its answer back, in both directions.
 
-Nothing is buffered in pass-through except a chunked request body, which is read (within the
-body limit) so the upstream gets a ``Content-Length``: Django under gunicorn reads no body
-without one, as nginx's ``proxy_request_buffering`` also assumes.
+Bodies stream; only two bounded things are read whole. A chunked request body is read (within
+the body limit) so the upstream gets a ``Content-Length``: Django under gunicorn reads no body
+without one, as nginx's ``proxy_request_buffering`` also assumes. An answer of known size up to
+``SMALL_BODY`` is read before it is relayed, so it leaves in one write.
 """
 
 from __future__ import annotations
@@ -18,19 +19,21 @@ from multidict import CIMultiDict, istr
 from facade.errors import BodyTooLarge, UpstreamTimeout, UpstreamUnavailable
 from facade.exchange import Exchange, route_header
 from facade.headers import Peer, downstream_response_headers, upstream_request_headers
-from facade.state import UPSTREAMS, legacy_settings
+from facade.state import LEGACY
 
 log = logging.getLogger("strangler.forward")
 CHUNK = 64 * 1024
+SMALL_BODY = 64 * 1024  # answers up to this size are relayed in one write; larger ones stream
 _LOCATION_HEADERS = (istr("Location"), istr("Content-Location"))
 _NO_BODY_STATUSES = frozenset({204, 304})
+CLIENT_CLOSED = 499
 
 
 async def stage(ex: Exchange) -> web.StreamResponse:
     request = ex.request
     assert ex.target is not None
     if ex.upstream is None:
-        ex.upstream = request.app[UPSTREAMS].get(legacy_settings(ex.config))
+        ex.upstream = ex.state.client(ex.config, LEGACY)
     upstream = ex.upstream
     limit = _body_limit(ex)
     headers = upstream_request_headers(
@@ -58,7 +61,7 @@ def _body_limit(ex: Exchange) -> int:
 
 
 async def _request_body(
-    request: web.Request, headers: CIMultiDict[str], limit: int
+    request: web.BaseRequest, headers: CIMultiDict[str], limit: int
 ) -> bytes | AsyncIterator[bytes] | None:
     length = request.content_length
     if length is not None:
@@ -79,7 +82,7 @@ async def _request_body(
     return b"".join(chunks)
 
 
-async def _stream(request: web.Request) -> AsyncIterator[bytes]:
+async def _stream(request: web.BaseRequest) -> AsyncIterator[bytes]:
     async for chunk in request.content.iter_chunked(CHUNK):
         yield chunk
 
@@ -91,10 +94,18 @@ async def _relay(ex: Exchange, answer: aiohttp.ClientResponse) -> web.StreamResp
     _rewrite_locations(headers, ex)
     if ex.config.routes.debug_headers:
         headers["X-Strangler-Route"] = route_header(ex)
-    response = web.StreamResponse(status=answer.status, reason=answer.reason, headers=headers)
     ex.status = answer.status
+    bodiless = request.method == "HEAD" or answer.status in _NO_BODY_STATUSES
+    length = answer.content_length
+    if not bodiless and length is not None and length <= SMALL_BODY:
+        # a small answer of known size is read first and sent in one write, headers included
+        # (what nginx's proxy_buffering does); if the upstream breaks off meanwhile, the client
+        # still gets a clean 502 rather than a cut connection
+        body = await answer.read()
+        return web.Response(status=answer.status, reason=answer.reason, headers=headers, body=body)
+    response = web.StreamResponse(status=answer.status, reason=answer.reason, headers=headers)
     await response.prepare(request)
-    if request.method == "HEAD" or answer.status in _NO_BODY_STATUSES:
+    if bodiless:
         await response.write_eof()
         return response
     while True:
@@ -116,7 +127,13 @@ async def _relay(ex: Exchange, answer: aiohttp.ClientResponse) -> web.StreamResp
             return response
         if not chunk:
             break
-        await response.write(chunk)  # a client that went away raises here, as it should
+        try:
+            await response.write(chunk)
+        except ConnectionResetError:
+            # the client went away (aiohttp's ClientConnectionResetError is also a ClientError:
+            # caught here so it is never blamed on the upstream); nginx logs this as 499
+            ex.status = CLIENT_CLOSED
+            return response
     await response.write_eof()
     return response
 

@@ -7,7 +7,6 @@ import hashlib
 from aiohttp import web
 
 from facade.exchange import Exchange
-from facade.state import UPSTREAMS, service_settings
 from facade.upstream import UpstreamClient
 
 
@@ -30,7 +29,7 @@ async def stage(ex: Exchange) -> web.StreamResponse | None:
 
 
 def _service(ex: Exchange, name: str) -> UpstreamClient:
-    return ex.request.app[UPSTREAMS].get(service_settings(ex.config, name))
+    return ex.state.client(ex.config, name)
 
 
 def sticky_key(ex: Exchange, sticky: str) -> str:

@@ -29,6 +29,7 @@ from facade.headers import (
 )
 from facade.server import ParserError, check_c_parser
 from facade.stages import route
+from facade.state import FacadeState, LiveConfig
 
 PEER = Peer(address="203.0.113.7", scheme="http", host="shop.example")
 FACADE_OWN = ["X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "traceparent"]
@@ -297,7 +298,8 @@ async def test_duplicate_host_is_rejected_by_the_route_stage(tmp_path: Path) -> 
     request = make_mocked_request(
         "GET", "/orders/1", headers=CIMultiDict([("Host", "a.example"), ("Host", "b.example")])
     )
-    exchange = Exchange(request, config_module.load(routes), "rid-1", TRACE)
+    config = config_module.load(routes)
+    exchange = Exchange(request, FacadeState(LiveConfig(config)), config, "rid-1", TRACE)
     with pytest.raises(RequestRejected, match="Host"):
         await route.stage(exchange)
 
