@@ -8,17 +8,30 @@ the client sent plus what the facade adds on purpose.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from multidict import CIMultiDict
 from yarl import URL
 
 from facade.normalize import Target
 
 # aiohttp's client would otherwise add these to every request (SECURITY.md H7)
 SKIP_AUTO_HEADERS = frozenset({"Accept", "Accept-Encoding", "User-Agent", "Content-Type"})
+_SKIP: CIMultiDict[None] = CIMultiDict((name, None) for name in sorted(SKIP_AUTO_HEADERS))
+
+
+class ProxyRequest(aiohttp.ClientRequest):
+    """A client request that adds no headers of its own: upstreams see what the client sent.
+
+    Same effect as ``skip_auto_headers=SKIP_AUTO_HEADERS``, whose general form copies and sorts
+    the headers on every request (a measurable share of the facade's per-request time).
+    """
+
+    def update_auto_headers(self, skip_auto_headers: Iterable[str] | None) -> None:
+        self._skip_auto_headers = _SKIP
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +65,7 @@ class UpstreamClient:
             ),
             cookie_jar=aiohttp.DummyCookieJar(),
             auto_decompress=False,
-            skip_auto_headers=SKIP_AUTO_HEADERS,
+            request_class=ProxyRequest,
             raise_for_status=False,
         )
 
