@@ -1,0 +1,680 @@
+"""The result store: parallel-run observations, noise counts and drop counts (SQLAlchemy 2).
+
+Synchronous on purpose: it runs in the ``Recorder``'s writer thread and in reports, never on
+the event loop. SQLite (WAL) by default, PostgreSQL by URL; several facade processes may share
+one PostgreSQL store (noise counts are merged with an atomic upsert, migrations run under an
+advisory lock).
+
+Every record is redacted and its bodies truncated in ``write()``, before anything reaches the
+database. Schema changes are Alembic revisions under ``parallel_run/migrations``, run to head
+by ``ResultStore.open()``: an upgrade keeps the recorded evidence.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Connection,
+    DateTime,
+    Dialect,
+    Engine,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    text,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, RowMapping, make_url
+from sqlalchemy.exc import DBAPIError
+
+from parallel_run.record import ObservationRecord
+from parallel_run.redact import Redactor
+
+log = logging.getLogger("strangler.parallel_run.store")
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+DEFAULT_BODY_LIMIT = 65536
+DEFAULT_RETENTION_SECONDS = 30 * 24 * 3600
+# pg_advisory_xact_lock key: "strangler" in ASCII, so concurrent openers migrate one at a time
+MIGRATION_LOCK = 0x737472616E676C
+SIGNATURE_LENGTH = 512
+VERSION_TABLE = "parallel_run_alembic_version"  # also in migrations/env.py
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out (SQLite keeps no zone of its own)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the store keeps UTC")
+        utc = value.astimezone(UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData()
+
+# mirrors migrations/versions/*; a test checks that the migrated schema matches it
+observations = Table(
+    "observations",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("experiment", String(200), nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("route", String(500), nullable=False),
+    Column("method", String(16), nullable=False),
+    Column("path", Text(), nullable=False),
+    Column("outcome", String(20), nullable=False),
+    Column("control_status", Integer(), nullable=True),
+    Column("candidate_status", Integer(), nullable=True),
+    Column("control_ms", Float(), nullable=True),
+    Column("candidate_ms", Float(), nullable=True),
+    Column("control_error", Text(), nullable=True),
+    Column("candidate_error", Text(), nullable=True),
+    Column("differences", JSON(), nullable=False),
+    Column("noise", JSON(), nullable=False),
+    Column("signature", String(SIGNATURE_LENGTH), nullable=False),
+    Column("control_headers", JSON(), nullable=False),
+    Column("candidate_headers", JSON(), nullable=False),
+    Column("control_body", LargeBinary(), nullable=True),
+    Column("candidate_body", LargeBinary(), nullable=True),
+    Column("control_body_size", Integer(), nullable=True),
+    Column("candidate_body_size", Integer(), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("run_id", String(64), nullable=True),
+    Index("ix_observations_experiment_created_at", "experiment", "created_at"),
+    Index("ix_observations_signature", "signature"),
+    Index("ix_observations_run_id", "run_id"),
+    Index("ix_observations_created_at", "created_at"),
+)
+
+noise_counts = Table(
+    "noise_counts",
+    metadata,
+    Column("id", Integer(), primary_key=True, autoincrement=True),
+    Column("experiment", String(200), nullable=False),
+    Column("route", String(500), nullable=False),
+    Column("template_path", String(500), nullable=False),
+    Column("twin_samples", BigInteger(), nullable=False, server_default="0"),
+    Column("twin_diffs", BigInteger(), nullable=False, server_default="0"),
+    Column("samples", BigInteger(), nullable=False, server_default="0"),
+    Column("diffs", BigInteger(), nullable=False, server_default="0"),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    UniqueConstraint(
+        "experiment", "route", "template_path", name="uq_noise_counts_experiment_route_path"
+    ),
+)
+
+drops = Table(
+    "drops",
+    metadata,
+    Column("id", Integer(), primary_key=True, autoincrement=True),
+    Column("experiment", String(200), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("count", Integer(), nullable=False),
+    Index("ix_drops_experiment_at", "experiment", "at"),
+)
+
+_COUNTERS = ("twin_samples", "twin_diffs", "samples", "diffs")
+
+
+@dataclass(frozen=True, slots=True)
+class NoiseCount:
+    """How often one JSON path of one route differed: between two control calls (``twin_*``)
+    and between control and candidate. A delta when passed to ``add_noise_counts``."""
+
+    experiment: str
+    route: str
+    template_path: str
+    twin_samples: int = 0
+    twin_diffs: int = 0
+    samples: int = 0
+    diffs: int = 0
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.experiment, self.route, self.template_path)
+
+
+@dataclass(frozen=True, slots=True)
+class Percentiles:
+    p50: float | None
+    p99: float | None
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureCount:
+    signature: str
+    count: int
+    example_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class PathCount:
+    path: str
+    count: int
+    example_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentSummary:
+    """What one experiment recorded since a moment; the ground reports build on."""
+
+    experiment: str
+    comparisons: int = 0
+    matches: int = 0
+    mismatches: int = 0
+    ignored: int = 0
+    candidate_errors: int = 0
+    dropped: int = 0
+    control_ms: Percentiles = Percentiles(None, None, 0)
+    candidate_ms: Percentiles = Percentiles(None, None, 0)
+    top_signatures: tuple[SignatureCount, ...] = ()
+    top_paths: tuple[PathCount, ...] = ()
+    latest_at: datetime | None = None
+
+    @property
+    def mismatch_rate(self) -> float:
+        judged = self.matches + self.mismatches + self.candidate_errors
+        return (self.mismatches + self.candidate_errors) / judged if judged else 0.0
+
+
+@dataclass(slots=True)
+class _Tally:
+    outcomes: Counter[str] = field(default_factory=Counter)
+    control: list[float] = field(default_factory=list)
+    candidate: list[float] = field(default_factory=list)
+    signatures: Counter[str] = field(default_factory=Counter)
+    signature_example: dict[str, str] = field(default_factory=dict)
+    paths: Counter[str] = field(default_factory=Counter)
+    path_example: dict[str, str] = field(default_factory=dict)
+    latest_at: datetime | None = None
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """Nearest-rank percentile (``q`` in 0..100) of ``values``; None when there are none."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def resolve_url(url: str, *, base_dir: Path | None = None) -> URL:
+    """The SQLAlchemy URL of a store; a relative SQLite path is taken from ``base_dir``."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        path = Path(parsed.database).expanduser()
+        if not path.is_absolute() and base_dir is not None:
+            path = base_dir / path
+        parsed = parsed.set(database=str(path))
+    return parsed
+
+
+def alembic_config(url: str | URL) -> Config:
+    """An Alembic ``Config`` for the packaged migrations: no alembic.ini needed."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    rendered = url if isinstance(url, str) else url.render_as_string(hide_password=False)
+    config.set_main_option("sqlalchemy.url", rendered.replace("%", "%%"))
+    return config
+
+
+def _sqlite_engine(url: URL, *, busy_timeout_ms: int) -> Engine:
+    database = url.database
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": busy_timeout_ms / 1000})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # the driver's own transaction handling is off: SQLAlchemy's "begin" below emits BEGIN
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        # migrations take the write lock up front, so two openers cannot both create tables
+        begin = connection.get_execution_options().get("sqlite_begin", "BEGIN")
+        connection.exec_driver_sql(begin)
+
+    return engine
+
+
+class ResultStore:
+    """Observations, noise counts and drops in one database. Not thread-safe by contract:
+    one writer thread (the ``Recorder``) or one report at a time per instance."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        redactor: Redactor,
+        body_limit: int = DEFAULT_BODY_LIMIT,
+        retention_seconds: float = DEFAULT_RETENTION_SECONDS,
+    ) -> None:
+        self.engine = engine
+        self.redactor = redactor
+        self.body_limit = body_limit
+        self.retention = timedelta(seconds=retention_seconds)
+
+    @classmethod
+    def open(
+        cls,
+        url: str,
+        *,
+        redactor: Redactor,
+        body_limit: int = DEFAULT_BODY_LIMIT,
+        retention_seconds: float = DEFAULT_RETENTION_SECONDS,
+        base_dir: Path | None = None,
+        busy_timeout_ms: int = 5000,
+        connect_timeout_s: int = 5,
+        revision: str = "head",
+    ) -> ResultStore:
+        """Connect and migrate to the newest schema; raises if the store is unreachable.
+
+        ``url``: ``sqlite:///relative/or/absolute.db`` (parent directory created; relative to
+        ``base_dir`` if given) or ``postgresql+psycopg://user@host:port/db``. ``revision``
+        is for tests that need an old schema.
+        """
+        parsed = resolve_url(url, base_dir=base_dir)
+        backend = parsed.get_backend_name()
+        if backend == "sqlite":
+            engine = _sqlite_engine(parsed, busy_timeout_ms=busy_timeout_ms)
+        elif backend == "postgresql":
+            engine = create_engine(
+                parsed,
+                pool_pre_ping=True,
+                connect_args={"connect_timeout": connect_timeout_s},
+            )
+        else:
+            raise ValueError(f"store url must be sqlite:// or postgresql+psycopg://, not {url!r}")
+        store = cls(
+            engine,
+            redactor=redactor,
+            body_limit=body_limit,
+            retention_seconds=retention_seconds,
+        )
+        try:
+            store.migrate(revision)
+        except BaseException:
+            engine.dispose()
+            raise
+        return store
+
+    def migrate(self, revision: str = "head") -> None:
+        """Run the Alembic migrations up to ``revision``; safe with concurrent openers."""
+        for attempt in range(5):
+            try:
+                self._migrate_once(revision)
+                return
+            except DBAPIError:
+                # another opener created the same table first, without a lock to wait on
+                if attempt == 4:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+
+    def _migrate_once(self, revision: str) -> None:
+        config = alembic_config(self.engine.url)
+        options = {"sqlite_begin": "BEGIN IMMEDIATE"}
+        with (
+            self.engine.connect().execution_options(**options) as connection,
+            connection.begin(),
+        ):
+            if connection.dialect.name == "postgresql":
+                connection.execute(select(func.pg_advisory_xact_lock(MIGRATION_LOCK)))
+            config.attributes["connection"] = connection
+            command.upgrade(config, revision)
+
+    def current_revision(self) -> str | None:
+        """The Alembic revision the database is at."""
+        with self.engine.connect() as connection:
+            context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+            return context.get_current_revision()
+
+    def head_revision(self) -> str | None:
+        """The newest revision this code knows."""
+        return ScriptDirectory.from_config(alembic_config(self.engine.url)).get_current_head()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # writes ------------------------------------------------------------------------------
+
+    def write(self, records: Iterable[ObservationRecord]) -> int:
+        """Insert ``records`` in one transaction, each redacted and truncated first."""
+        rows = [self._row(record.redacted(self.redactor, self.body_limit)) for record in records]
+        if not rows:
+            return 0
+        with self.engine.begin() as connection:
+            connection.execute(insert(observations), rows)
+        return len(rows)
+
+    @staticmethod
+    def _row(record: ObservationRecord) -> dict[str, Any]:
+        return {
+            "id": record.id,
+            "experiment": record.experiment,
+            "kind": record.kind,
+            "route": record.route,
+            "method": record.method,
+            "path": record.path,
+            "outcome": record.outcome,
+            "control_status": record.control_status,
+            "candidate_status": record.candidate_status,
+            "control_ms": record.control_ms,
+            "candidate_ms": record.candidate_ms,
+            "control_error": record.control_error,
+            "candidate_error": record.candidate_error,
+            "differences": [dict(d) for d in record.differences],
+            "noise": [dict(d) for d in record.noise],
+            "signature": record.signature[:SIGNATURE_LENGTH],
+            "control_headers": [list(pair) for pair in record.control_headers],
+            "candidate_headers": [list(pair) for pair in record.candidate_headers],
+            "control_body": record.control_body,
+            "candidate_body": record.candidate_body,
+            "control_body_size": record.control_body_size,
+            "candidate_body_size": record.candidate_body_size,
+            "created_at": record.created_at,
+            "run_id": record.run_id,
+        }
+
+    def add_drops(self, experiment: str, count: int, *, at: datetime | None = None) -> None:
+        """Record that ``count`` comparisons of ``experiment`` were lost before storage."""
+        if count <= 0:
+            return
+        with self.engine.begin() as connection:
+            connection.execute(
+                insert(drops).values(experiment=experiment, at=at or _now(), count=count)
+            )
+
+    def add_drop_counts(self, counts: Mapping[str, int], *, at: datetime | None = None) -> None:
+        """Several experiments' drops in one transaction."""
+        rows = [
+            {"experiment": name, "at": at or _now(), "count": n} for name, n in counts.items() if n
+        ]
+        if rows:
+            with self.engine.begin() as connection:
+                connection.execute(insert(drops), rows)
+
+    def add_noise_counts(self, deltas: Iterable[NoiseCount]) -> None:
+        """Add ``deltas`` to the stored counts with one atomic upsert per key.
+
+        ``x = x + delta`` in the database, never read-modify-write, so several processes
+        sharing a PostgreSQL store add up exactly. Keys go in sorted order, so two writers
+        upserting the same keys cannot deadlock.
+        """
+        merged: dict[tuple[str, str, str], list[int]] = {}
+        for delta in deltas:
+            sums = merged.setdefault(delta.key, [0, 0, 0, 0])
+            for index, name in enumerate(_COUNTERS):
+                sums[index] += getattr(delta, name)
+        if not merged:
+            return
+        now = _now()
+        with self.engine.begin() as connection:
+            dialect = connection.dialect.name
+            for (experiment, route, template_path), sums in sorted(merged.items()):
+                values = dict(zip(_COUNTERS, sums, strict=True))
+                statement: Any
+                if dialect == "postgresql":
+                    statement = postgresql.insert(noise_counts)
+                elif dialect == "sqlite":
+                    statement = sqlite.insert(noise_counts)
+                else:  # pragma: no cover - open() accepts only these two
+                    raise ValueError(f"no upsert for {dialect}")
+                statement = statement.values(
+                    experiment=experiment,
+                    route=route,
+                    template_path=template_path,
+                    updated_at=now,
+                    **values,
+                )
+                statement = statement.on_conflict_do_update(
+                    index_elements=["experiment", "route", "template_path"],
+                    set_={
+                        **{
+                            name: noise_counts.c[name] + statement.excluded[name]
+                            for name in _COUNTERS
+                        },
+                        "updated_at": statement.excluded.updated_at,
+                    },
+                )
+                connection.execute(statement)
+
+    def purge_expired(self, *, now: datetime | None = None) -> int:
+        """Delete observations and drops older than the retention; returns observations gone."""
+        cutoff = (now or _now()) - self.retention
+        with self.engine.begin() as connection:
+            gone = connection.execute(
+                delete(observations).where(observations.c.created_at < cutoff)
+            ).rowcount
+            connection.execute(delete(drops).where(drops.c.at < cutoff))
+        return int(gone or 0)
+
+    # reads -------------------------------------------------------------------------------
+
+    def noise_counts(self, experiment: str | None = None) -> list[NoiseCount]:
+        query = select(noise_counts).order_by(
+            noise_counts.c.experiment, noise_counts.c.route, noise_counts.c.template_path
+        )
+        if experiment is not None:
+            query = query.where(noise_counts.c.experiment == experiment)
+        with self.engine.connect() as connection:
+            return [
+                NoiseCount(
+                    experiment=row.experiment,
+                    route=row.route,
+                    template_path=row.template_path,
+                    twin_samples=row.twin_samples,
+                    twin_diffs=row.twin_diffs,
+                    samples=row.samples,
+                    diffs=row.diffs,
+                )
+                for row in connection.execute(query)
+            ]
+
+    def observation(self, observation_id: str) -> ObservationRecord | None:
+        query = select(observations).where(observations.c.id == observation_id)
+        with self.engine.connect() as connection:
+            row = connection.execute(query).mappings().first()
+        return None if row is None else _record(row)
+
+    def observations(
+        self,
+        *,
+        experiment: str | None = None,
+        since: datetime | None = None,
+        run_id: str | None = None,
+        outcome: str | None = None,
+        limit: int = 100,
+    ) -> list[ObservationRecord]:
+        """The newest observations first, filtered by what is given."""
+        query = select(observations).order_by(observations.c.created_at.desc()).limit(limit)
+        if experiment is not None:
+            query = query.where(observations.c.experiment == experiment)
+        if since is not None:
+            query = query.where(observations.c.created_at >= since)
+        if run_id is not None:
+            query = query.where(observations.c.run_id == run_id)
+        if outcome is not None:
+            query = query.where(observations.c.outcome == outcome)
+        with self.engine.connect() as connection:
+            return [_record(row) for row in connection.execute(query).mappings()]
+
+    def dropped(self, *, since: datetime | None = None) -> dict[str, int]:
+        query = select(drops.c.experiment, func.sum(drops.c.count)).group_by(drops.c.experiment)
+        if since is not None:
+            query = query.where(drops.c.at >= since)
+        with self.engine.connect() as connection:
+            return {name: int(total or 0) for name, total in connection.execute(query)}
+
+    def summary(
+        self, since: datetime, *, experiment: str | None = None, top: int = 10
+    ) -> dict[str, ExperimentSummary]:
+        """Per experiment since ``since``: outcome counts, drops, latency p50/p99, top
+        mismatch signatures and differing paths (each with an example observation id)."""
+        columns = (
+            observations.c.id,
+            observations.c.experiment,
+            observations.c.outcome,
+            observations.c.control_ms,
+            observations.c.candidate_ms,
+            observations.c.signature,
+            observations.c.differences,
+            observations.c.created_at,
+        )
+        query = select(*columns).where(observations.c.created_at >= since)
+        if experiment is not None:
+            query = query.where(observations.c.experiment == experiment)
+        tallies: dict[str, _Tally] = defaultdict(_Tally)
+        with self.engine.connect() as connection:
+            for row in connection.execute(query.execution_options(yield_per=1000)):
+                _tally(tallies[row.experiment], row)
+        dropped = self.dropped(since=since)
+        names = set(tallies) | set(dropped)
+        if experiment is not None:
+            names &= {experiment}
+        return {name: _summary(name, tallies[name], dropped.get(name, 0), top) for name in names}
+
+    def table_names(self) -> list[str]:
+        with self.engine.connect() as connection:
+            dialect = connection.dialect
+            return sorted(dialect.get_table_names(connection))
+
+    def execute_text(self, sql: str) -> list[tuple[Any, ...]]:
+        """Run one SQL statement and return its rows (diagnostics and tests)."""
+        with self.engine.connect() as connection:
+            return [tuple(row) for row in connection.execute(text(sql))]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _tally(tally: _Tally, row: Any) -> None:
+    tally.outcomes[row.outcome] += 1
+    if row.control_ms is not None:
+        tally.control.append(float(row.control_ms))
+    if row.candidate_ms is not None:
+        tally.candidate.append(float(row.candidate_ms))
+    if tally.latest_at is None or row.created_at > tally.latest_at:
+        tally.latest_at = row.created_at
+    if row.outcome not in ("mismatch", "candidate_error"):
+        return
+    if row.signature:
+        tally.signatures[row.signature] += 1
+        tally.signature_example.setdefault(row.signature, row.id)
+    for path in {_difference_path(d) for d in row.differences or ()}:
+        tally.paths[path] += 1
+        tally.path_example.setdefault(path, row.id)
+
+
+def _difference_path(difference: Mapping[str, Any]) -> str:
+    return str(difference.get("template_path") or difference.get("path") or "")
+
+
+def _summary(name: str, tally: _Tally, dropped: int, top: int) -> ExperimentSummary:
+    outcomes = tally.outcomes
+    return ExperimentSummary(
+        experiment=name,
+        comparisons=sum(outcomes.values()),
+        matches=outcomes["match"],
+        mismatches=outcomes["mismatch"],
+        ignored=outcomes["ignored"],
+        candidate_errors=outcomes["candidate_error"],
+        dropped=dropped,
+        control_ms=_percentiles(tally.control),
+        candidate_ms=_percentiles(tally.candidate),
+        top_signatures=tuple(
+            SignatureCount(sig, n, tally.signature_example[sig])
+            for sig, n in tally.signatures.most_common(top)
+        ),
+        top_paths=tuple(
+            PathCount(path, n, tally.path_example[path]) for path, n in tally.paths.most_common(top)
+        ),
+        latest_at=tally.latest_at,
+    )
+
+
+def _percentiles(values: list[float]) -> Percentiles:
+    return Percentiles(percentile(values, 50), percentile(values, 99), len(values))
+
+
+def _record(row: RowMapping) -> ObservationRecord:
+    return ObservationRecord(
+        id=row["id"],
+        experiment=row["experiment"],
+        kind=row["kind"],
+        route=row["route"],
+        method=row["method"],
+        path=row["path"],
+        outcome=row["outcome"],
+        control_status=row["control_status"],
+        candidate_status=row["candidate_status"],
+        control_ms=row["control_ms"],
+        candidate_ms=row["candidate_ms"],
+        control_error=row["control_error"],
+        candidate_error=row["candidate_error"],
+        differences=tuple(row["differences"] or ()),
+        noise=tuple(row["noise"] or ()),
+        signature=row["signature"],
+        control_headers=tuple((str(n), str(v)) for n, v in row["control_headers"] or ()),
+        candidate_headers=tuple((str(n), str(v)) for n, v in row["candidate_headers"] or ()),
+        control_body=_bytes(row["control_body"]),
+        candidate_body=_bytes(row["candidate_body"]),
+        control_body_size=row["control_body_size"],
+        candidate_body_size=row["candidate_body_size"],
+        created_at=row["created_at"],
+        run_id=row["run_id"],
+    )
+
+
+def _bytes(value: Any) -> bytes | None:
+    return None if value is None else bytes(value)
