@@ -350,15 +350,16 @@ class ResultStore:
 
     def migrate(self, revision: str = "head") -> None:
         """Run the Alembic migrations up to ``revision``; safe with concurrent openers."""
-        for attempt in range(5):
+        attempts = 3
+        for attempt in range(1, attempts + 1):
             try:
                 self._migrate_once(revision)
                 return
             except DBAPIError:
-                # another opener created the same table first, without a lock to wait on
-                if attempt == 4:
+                # belt and braces: the lock should make another opener wait, not fail
+                if attempt == attempts:
                     raise
-                time.sleep(0.2 * (attempt + 1))
+                time.sleep(0.1 * attempt)
 
     def _migrate_once(self, revision: str) -> None:
         config = alembic_config(self.engine.url)

@@ -1,0 +1,349 @@
+"""The bridge from the event loop to the result store: a bounded queue and one writer thread.
+
+CONTRACT.md: "The result store is never on the request path: while it is unreachable or
+locked, clients are unaffected, lost comparisons are counted as dropped, and recording resumes
+by itself once the store is back." So:
+
+- ``submit()`` never blocks and never raises: a full queue returns False and counts a drop;
+- a daemon writer thread drains the queue in batches (``batch_size`` records, or whatever
+  arrived within ``batch_interval`` seconds) and writes each batch in one transaction;
+- the store is opened by that thread, lazily: a store that is down when the facade starts
+  costs nothing but drops;
+- when a batch cannot be written (store unreachable, locked, full disk), its records are
+  counted as dropped per experiment, the error is logged once per ``error_log_interval``
+  (not once per batch), and the thread retries with exponential backoff; meanwhile new
+  records wait in the queue, or are dropped by ``submit()`` once it is full;
+- drop counts are kept in memory and written to the store's ``drops`` table as soon as it
+  works again, so reports count what was lost.
+
+No asyncio here: the facade calls ``submit()`` from the loop, which is a ``put_nowait``.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from contextlib import suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+from parallel_run.record import ObservationRecord
+from parallel_run.redact import Redactor
+from parallel_run.store import NoiseCount, ResultStore
+
+log = logging.getLogger("strangler.parallel_run.recorder")
+
+_STOP = object()
+_NOISE_EXPERIMENT = "noise"
+
+
+@dataclass(frozen=True, slots=True)
+class RecorderStats:
+    """Counters since the recorder started."""
+
+    submitted: int
+    written: int
+    dropped: dict[str, int] = field(default_factory=dict)
+    noise_dropped: int = 0
+    queued: int = 0
+    store_ok: bool = False
+    last_error: str | None = None
+
+    @property
+    def dropped_total(self) -> int:
+        return sum(self.dropped.values())
+
+
+class Recorder:
+    """Records observations off the event loop; see the module docstring for the rules."""
+
+    def __init__(
+        self,
+        opener: Callable[[], ResultStore],
+        *,
+        redactor: Redactor | None = None,
+        maxsize: int = 10_000,
+        batch_size: int = 200,
+        batch_interval: float = 0.25,
+        error_log_interval: float = 30.0,
+        retry_initial: float = 0.5,
+        retry_max: float = 30.0,
+        purge_interval: float = 3600.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if maxsize < 1 or batch_size < 1:
+            raise ValueError(f"maxsize and batch_size must be >= 1, not {maxsize}, {batch_size}")
+        self._opener = opener
+        self._redactor = redactor or Redactor()
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize)
+        self._batch_size = batch_size
+        self._batch_interval = batch_interval
+        self._error_log_interval = error_log_interval
+        self._retry_initial = retry_initial
+        self._retry_max = retry_max
+        self._purge_interval = purge_interval
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._store: ResultStore | None = None
+        # counters, under _lock
+        self._submitted = 0
+        self._written = 0
+        self._dropped: Counter[str] = Counter()
+        self._pending_drops: Counter[str] = Counter()
+        self._noise_dropped = 0
+        self._last_error: str | None = None
+        self._store_ok = False
+        # writer-thread state
+        self._failures = 0
+        self._last_logged: float | None = None
+        self._dropped_since_logged = 0
+        self._next_purge = 0.0
+
+    @classmethod
+    def for_url(
+        cls, url: str, *, redactor: Redactor, store_options: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> Recorder:  # fmt: skip
+        """A recorder whose thread opens ``ResultStore.open(url, ...)`` when it first needs it."""
+        extra = store_options or {}
+        return cls(
+            lambda: ResultStore.open(url, redactor=redactor, **extra), redactor=redactor, **options
+        )
+
+    # the event loop's side ---------------------------------------------------------------
+
+    def start(self) -> Recorder:
+        """Start the writer thread (once)."""
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="strangler-recorder", daemon=True
+                )
+                self._thread.start()
+        return self
+
+    def submit(self, record: ObservationRecord) -> bool:
+        """Queue ``record`` for writing; False (and a counted drop) if the queue is full."""
+        try:
+            self._queue.put_nowait(record)
+        except queue.Full:
+            with self._lock:
+                self._submitted += 1
+                self._count_drops({record.experiment: 1})
+            return False
+        with self._lock:
+            self._submitted += 1
+        return True
+
+    def submit_noise(self, deltas: Iterable[NoiseCount]) -> bool:
+        """Queue noise-count increments; False if the queue is full (they are then lost)."""
+        batch = tuple(deltas)
+        if not batch:
+            return True
+        try:
+            self._queue.put_nowait(batch)
+        except queue.Full:
+            with self._lock:
+                self._noise_dropped += len(batch)
+            return False
+        return True
+
+    def stats(self) -> RecorderStats:
+        with self._lock:
+            return RecorderStats(
+                submitted=self._submitted,
+                written=self._written,
+                dropped=dict(self._dropped),
+                noise_dropped=self._noise_dropped,
+                queued=self._queue.qsize(),
+                store_ok=self._store_ok,
+                last_error=self._last_error,
+            )
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until every queued item was written or dropped; False on timeout (tests)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._queue.unfinished_tasks == 0:
+                return True
+            time.sleep(0.01)
+        return self._queue.unfinished_tasks == 0
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Flush what is queued (one last attempt), stop the thread and close the store."""
+        self._stop.set()
+        thread = self._thread
+        if thread is not None:
+            deadline = time.monotonic() + timeout
+            # a full queue: the thread sees _stop after its current batch instead
+            with suppress(queue.Full):
+                self._queue.put(_STOP, timeout=max(timeout / 2, 0.01))
+            thread.join(max(deadline - time.monotonic(), 0.01))
+            if thread.is_alive():
+                log.warning("recorder: writer thread still busy after %.1fs; left behind", timeout)
+                return
+        elif self._store is not None:
+            self._store.close()
+
+    def __enter__(self) -> Recorder:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # the writer thread -------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            while True:
+                records, noise, stop, taken = self._take_batch()
+                try:
+                    self._write(records, noise)
+                finally:
+                    # only now: wait_idle() means "written or counted as dropped"
+                    for _ in range(taken):
+                        self._queue.task_done()
+                if stop:
+                    break
+                if self._failures:
+                    self._backoff()
+        finally:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+
+    def _take_batch(self) -> tuple[list[ObservationRecord], list[NoiseCount], bool, int]:
+        records: list[ObservationRecord] = []
+        noise: list[NoiseCount] = []
+        stop = False
+        taken = 0
+        deadline: float | None = None
+        while len(records) < self._batch_size:
+            if deadline is None:
+                wait = self._batch_interval
+            else:
+                wait = deadline - time.monotonic()
+                if wait <= 0:
+                    break
+            try:
+                item = self._queue.get(timeout=wait)
+            except queue.Empty:
+                if self._stop.is_set() or records or noise:
+                    stop = self._stop.is_set()
+                    break
+                continue
+            taken += 1
+            if item is _STOP:
+                stop = True
+                # drain what is left: close() flushes everything queued before it
+                deadline = time.monotonic()
+                while True:
+                    try:
+                        rest = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    taken += 1
+                    if isinstance(rest, ObservationRecord):
+                        records.append(rest)
+                    elif isinstance(rest, tuple):
+                        noise.extend(rest)
+                break
+            if isinstance(item, ObservationRecord):
+                records.append(item)
+            else:
+                noise.extend(item)
+            if deadline is None:
+                deadline = time.monotonic() + self._batch_interval
+        return records, noise, stop, taken
+
+    def _write(self, records: list[ObservationRecord], noise: list[NoiseCount]) -> None:
+        with self._lock:
+            pending = Counter(self._pending_drops)
+        if not records and not noise and not pending:
+            return
+        try:
+            store = self._open()
+            if records:
+                store.write(records)
+            if noise:
+                store.add_noise_counts(noise)
+            if pending:
+                store.add_drop_counts(pending)
+            self._maybe_purge(store)
+        except Exception as exc:  # any store failure is a drop, never a crash
+            self._failed(exc, records, noise)
+            return
+        with self._lock:
+            self._written += len(records)
+            self._pending_drops -= pending
+            self._store_ok = True
+        if self._failures:
+            log.warning(
+                "result store: recording resumed after %d failed attempt(s); %d dropped meanwhile",
+                self._failures,
+                self._dropped_since_logged + sum(pending.values()),
+            )
+        self._failures = 0
+        self._dropped_since_logged = 0
+        self._last_logged = None
+
+    def _open(self) -> ResultStore:
+        if self._store is None:
+            self._store = self._opener()
+        return self._store
+
+    def _maybe_purge(self, store: ResultStore) -> None:
+        now = self._clock()
+        if now >= self._next_purge:
+            self._next_purge = now + self._purge_interval
+            store.purge_expired()
+
+    def _count_drops(self, counts: dict[str, int] | Counter[str]) -> None:
+        # caller holds _lock
+        self._dropped.update(counts)
+        self._pending_drops.update(counts)
+
+    def _failed(
+        self, exc: Exception, records: list[ObservationRecord], noise: list[NoiseCount]
+    ) -> None:
+        lost = Counter(record.experiment for record in records)
+        message = self._describe(exc)
+        with self._lock:
+            self._count_drops(lost)
+            self._noise_dropped += len(noise)
+            self._last_error = message
+            self._store_ok = False
+        self._failures += 1
+        self._dropped_since_logged += len(records)
+        now = self._clock()
+        if self._last_logged is None or now - self._last_logged >= self._error_log_interval:
+            self._last_logged = now
+            log.error(
+                "result store unavailable, observations are dropped (%d so far): %s;"
+                " retrying, next report in %.0fs",
+                self._dropped_since_logged,
+                message,
+                self._error_log_interval,
+            )
+
+    def _describe(self, exc: Exception) -> str:
+        # the driver's own message, never SQLAlchemy's, which quotes the SQL and parameters
+        cause = getattr(exc, "orig", None) or exc
+        first = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
+        text = f"{type(cause).__name__}: {first}" if first else type(cause).__name__
+        text = _URL_PASSWORD.sub(r"\1***@", text)
+        return self._redactor.text(text)[:500]
+
+    def _backoff(self) -> None:
+        delay = min(self._retry_max, self._retry_initial * 2 ** (self._failures - 1))
+        self._stop.wait(delay)
+
+
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]+:)[^@\s]+@")
