@@ -120,7 +120,8 @@ def _body(redactor: Redactor, body: bytes | None, headers: Headers, limit: int) 
 
 def _segments(path: str) -> list[str]:
     cleaned = path
-    for ch in "[]'\"$/":
+    # `$.user.password`, `root['password']`, `header:cookie` (compare.Difference paths)
+    for ch in "[]'\"$/:":
         cleaned = cleaned.replace(ch, ".")
     return [part.lower() for part in cleaned.split(".") if part]
 

@@ -74,6 +74,13 @@ def _secret_record() -> ObservationRecord:
                 "control": SECRET,
                 "candidate": "other",
             },
+            {
+                "path": "header:cookie",
+                "template_path": "header:cookie",
+                "kind": "changed",
+                "control": f"sessionid={SECRET}",
+                "candidate": None,
+            },
         ),
         signature="password:changed",
     )
@@ -167,6 +174,7 @@ def test_secrets_are_redacted_before_they_are_stored(any_store: ResultStore) -> 
         "card_number": MASK,
     }
     assert stored.differences[0]["control"] == MASK
+    assert stored.differences[1]["control"] == MASK
     assert SECRET not in repr(stored)
 
 
