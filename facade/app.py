@@ -64,6 +64,7 @@ class Facade:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        await self.state.shadow.close()
         await self.state.upstreams.close()
 
     def server(self, **kwargs: Any) -> web.Server:

@@ -33,6 +33,7 @@ class Exchange:
     upstream: UpstreamClient | None = None
     status: int = 0
     answered_locally: bool = False  # reserved paths and rejections: no upstream involved
+    shadow: bool = False  # also send this request to the capability's service, in the background
 
     @property
     def capability_name(self) -> str:

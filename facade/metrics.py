@@ -43,6 +43,19 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
+        self.shadow_comparisons = Counter(
+            "strangler_shadow_comparisons",
+            "Shadow comparisons made, by capability and outcome (match, mismatch, "
+            "candidate_error).",
+            ["capability", "outcome"],
+            registry=self.registry,
+        )
+        self.shadow_dropped = Counter(
+            "strangler_shadow_dropped",
+            "Shadow work dropped rather than let it slow a request, by capability and reason.",
+            ["capability", "reason"],
+            registry=self.registry,
+        )
         self.legacy_up = Gauge(
             "strangler_legacy_up",
             "1 when the monolith answered the last probe.",

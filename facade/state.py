@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from facade.config import Config
 from facade.metrics import Metrics
+from facade.shadow import ShadowRunner
 from facade.upstream import UpstreamClient, Upstreams, UpstreamSettings
 
 LEGACY = "legacy"
@@ -36,8 +37,12 @@ class FacadeState:
     metrics: Metrics = field(default_factory=Metrics)
     readiness: Readiness = field(default_factory=Readiness)
     upstreams: Upstreams = field(default_factory=Upstreams)
+    shadow: ShadowRunner = field(init=False)
     # (config digest, upstream name) -> client: settings are derived once per loaded file
     _clients: dict[tuple[str, str], UpstreamClient] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.shadow = ShadowRunner(self.metrics)
 
     def client(self, config: Config, name: str) -> UpstreamClient:
         """The client for ``legacy`` or a service, as ``config`` describes it."""

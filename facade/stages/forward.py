@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -19,7 +20,10 @@ from multidict import CIMultiDict, istr
 from facade.errors import BodyTooLarge, UpstreamTimeout, UpstreamUnavailable
 from facade.exchange import Exchange, route_header
 from facade.headers import Peer, downstream_response_headers, upstream_request_headers
+from facade.shadow import MAX_SHADOW_BODY
+from facade.stages.shadow import shadow_call
 from facade.state import LEGACY
+from parallel_run.compare import HttpAnswer
 
 log = logging.getLogger("strangler.forward")
 CHUNK = 64 * 1024
@@ -44,13 +48,33 @@ async def stage(ex: Exchange) -> web.StreamResponse:
         traceparent=ex.traceparent,
     )
     body = await _request_body(request, headers, limit)
+    if ex.shadow and not isinstance(body, bytes | None):
+        body = await _buffer_for_shadow(ex, body)
+    captured: list[bytes] | None = [] if ex.shadow else None
+    started = time.perf_counter()
     try:
         async with upstream.send(request.method, ex.target, headers=headers, body=body) as answer:
-            return await _relay(ex, answer)
+            response = await _relay(ex, answer, captured)
     except TimeoutError as exc:
         raise UpstreamTimeout(upstream.name, "no answer within the timeout") from exc
     except aiohttp.ClientError as exc:
         raise UpstreamUnavailable(upstream.name, _describe(exc)) from exc
+    if ex.shadow and captured is not None:
+        legacy = HttpAnswer(answer.status, tuple(answer.headers.items()), b"".join(captured))
+        shadow_call(ex, headers, body, legacy, (time.perf_counter() - started) * 1000)
+    return response
+
+
+async def _buffer_for_shadow(
+    ex: Exchange, body: AsyncIterator[bytes]
+) -> bytes | AsyncIterator[bytes]:
+    """Both sides need the body: read it if small enough, else give up shadowing this request."""
+    length = ex.request.content_length or 0
+    if length > MAX_SHADOW_BODY:
+        ex.shadow = False
+        ex.state.metrics.shadow_dropped.labels(ex.capability_name, "body_too_large").inc()
+        return body
+    return b"".join([chunk async for chunk in body])
 
 
 def _body_limit(ex: Exchange) -> int:
@@ -87,7 +111,10 @@ async def _stream(request: web.BaseRequest) -> AsyncIterator[bytes]:
         yield chunk
 
 
-async def _relay(ex: Exchange, answer: aiohttp.ClientResponse) -> web.StreamResponse:
+async def _relay(
+    ex: Exchange, answer: aiohttp.ClientResponse, captured: list[bytes] | None
+) -> web.StreamResponse:
+    """Relay the answer; with ``captured``, also keep a copy of its body for the shadow."""
     request = ex.request
     assert ex.upstream is not None
     headers = downstream_response_headers(answer.headers)
@@ -102,6 +129,8 @@ async def _relay(ex: Exchange, answer: aiohttp.ClientResponse) -> web.StreamResp
         # (what nginx's proxy_buffering does); if the upstream breaks off meanwhile, the client
         # still gets a clean 502 rather than a cut connection
         body = await answer.read()
+        if captured is not None:
+            captured.append(body)
         return web.Response(status=answer.status, reason=answer.reason, headers=headers, body=body)
     response = web.StreamResponse(status=answer.status, reason=answer.reason, headers=headers)
     await response.prepare(request)
@@ -127,6 +156,8 @@ async def _relay(ex: Exchange, answer: aiohttp.ClientResponse) -> web.StreamResp
             return response
         if not chunk:
             break
+        if captured is not None:
+            _capture(ex, captured, chunk)
         try:
             await response.write(chunk)
         except ConnectionResetError:
@@ -136,6 +167,16 @@ async def _relay(ex: Exchange, answer: aiohttp.ClientResponse) -> web.StreamResp
             return response
     await response.write_eof()
     return response
+
+
+def _capture(ex: Exchange, captured: list[bytes], chunk: bytes) -> None:
+    if sum(map(len, captured)) + len(chunk) > MAX_SHADOW_BODY:
+        # too big to hold for a comparison: this request is not shadowed after all
+        ex.shadow = False
+        ex.state.metrics.shadow_dropped.labels(ex.capability_name, "body_too_large").inc()
+        captured.clear()
+        return
+    captured.append(chunk)
 
 
 def _rewrite_locations(headers: CIMultiDict[str], ex: Exchange) -> None:

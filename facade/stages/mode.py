@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import random
 
 from aiohttp import web
 
 from facade.exchange import Exchange
+from facade.shadow import wants_shadow
 from facade.upstream import UpstreamClient
 
 
@@ -16,6 +18,9 @@ async def stage(ex: Exchange) -> web.StreamResponse | None:
         return None  # no capability: the monolith, unchanged
     ex.mode = cap.mode
     if cap.service is None:
+        return None
+    if cap.mode == "shadow":
+        ex.shadow = wants_shadow(cap, ex.request.method, random.random())
         return None
     if cap.mode == "extracted" or (
         cap.mode == "canary"

@@ -17,7 +17,11 @@ from aiohttp import web
 async def seen(request: web.Request) -> web.StreamResponse:
     """``GET /_seen``: how many requests this server got (``/_seen`` aside), and the last one."""
     return web.json_response(
-        {"count": request.app["seen"]["count"], "last_raw_path": request.app["seen"]["last"]}
+        {
+            "count": request.app["seen"]["count"],
+            "last_raw_path": request.app["seen"]["last"],
+            "last_shadow_header": request.app["seen"]["shadow"],
+        }
     )
 
 
@@ -26,6 +30,12 @@ async def echo(request: web.Request) -> web.StreamResponse:
         return await seen(request)
     request.app["seen"]["count"] += 1
     request.app["seen"]["last"] = request.raw_path
+    request.app["seen"]["shadow"] = request.headers.get("X-Strangler-Shadow")
+    # misbehaving on every path, to play a bad candidate service
+    if request.app["delay"]:
+        await asyncio.sleep(request.app["delay"])
+    if request.app["status"]:
+        return web.Response(status=request.app["status"], text="failing on purpose\n")
     body = await request.read()
     special = request.path
     if special.startswith("/_status/"):
@@ -90,11 +100,13 @@ async def echo(request: web.Request) -> web.StreamResponse:
     return web.json_response(report, headers={"X-Echo-Server": request.app["name"]})
 
 
-def create_app(name: str, bind: str) -> web.Application:
+def create_app(name: str, bind: str, *, delay: float = 0, status: int = 0) -> web.Application:
     app = web.Application(client_max_size=64 * 1024**2)
     app["name"] = name
     app["bind"] = bind
-    app["seen"] = {"count": 0, "last": None}
+    app["delay"] = delay
+    app["status"] = status
+    app["seen"] = {"count": 0, "last": None, "shadow": None}
     app.router.add_route("*", "/{tail:.*}", echo)
     return app
 
@@ -103,9 +115,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--name", default="echo")
+    parser.add_argument("--delay", type=float, default=0, help="seconds to wait on every request")
+    parser.add_argument("--status", type=int, default=0, help="answer every request with this")
     args = parser.parse_args()
     web.run_app(
-        create_app(args.name, f"127.0.0.1:{args.port}"),
+        create_app(args.name, f"127.0.0.1:{args.port}", delay=args.delay, status=args.status),
         host="127.0.0.1",
         port=args.port,
         access_log=None,

@@ -101,13 +101,24 @@ def _answers(port: int, path: str | None) -> bool:
         return False
 
 
-def echo_upstream(name: str, *, log_dir: Path) -> Running:
+def echo_upstream(name: str, *, log_dir: Path, extra: Sequence[str] = ()) -> Running:
+    """An echo server (tests/support/echo_upstream.py); ``extra``: --delay S, --status N."""
     port = free_port()
     return start(
         name,
-        [sys.executable, "-m", "tests.support.echo_upstream", "--port", str(port), "--name", name],
+        [
+            sys.executable,
+            "-m",
+            "tests.support.echo_upstream",
+            "--port",
+            str(port),
+            "--name",
+            name,
+            *extra,
+        ],
         port=port,
         log_dir=log_dir,
+        ready_path="/_seen",  # answered at once, and not counted as a request
     )
 
 

@@ -1,0 +1,230 @@
+"""Shadow mode: the candidate service gets the same request in the background, off the
+request path, and both answers are compared and recorded.
+
+The client's answer never waits for any of this. Three bounded stages, each counting what it
+has to drop rather than ever blocking a request:
+
+1. ``offer`` (on the event loop, after the monolith's answer was relayed): at most
+   ``MAX_IN_FLIGHT`` candidate calls at once per process; beyond that the job is dropped.
+2. The candidate call (a background task with its own timeout): its failure is an
+   observation ("candidate_error"), never an outage.
+3. Comparison and recording in a worker thread fed by a bounded queue: ``compare_http`` can
+   take milliseconds on a real difference (deepdiff), which must not stall the event loop;
+   the ``Recorder`` then writes to the store from its own thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from facade.config import Capability, Config
+from facade.metrics import Metrics
+from facade.normalize import Target
+from facade.tasks import spawn
+from facade.upstream import UpstreamClient
+from parallel_run.compare import CompareRules, HttpAnswer, compare_http
+from parallel_run.record import ObservationRecord
+from parallel_run.recorder import Recorder
+from parallel_run.redact import Redactor
+
+log = logging.getLogger("strangler.shadow")
+SHADOW_HEADER = "X-Strangler-Shadow"  # lets the service tell shadow traffic from real traffic
+MAX_IN_FLIGHT = 256
+COMPARE_QUEUE = 1024
+# answers larger than this are not shadowed (the legacy copy is kept in memory meanwhile)
+MAX_SHADOW_BODY = 1 << 20
+CLOSE_WAIT = 5.0  # seconds, for each of: candidate calls, comparisons, the store's flush
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@dataclass(frozen=True, slots=True)
+class ShadowJob:
+    """Everything the background call and the comparison need, captured at request time."""
+
+    capability: str
+    route: str
+    method: str
+    target: Target
+    headers: Mapping[str, str] | Any  # the upstream headers the monolith got
+    body: bytes | None
+    legacy: HttpAnswer
+    legacy_ms: float
+    candidate: UpstreamClient
+    timeout: float
+    rules: CompareRules
+
+
+def wants_shadow(capability: Capability, method: str, roll: float) -> bool:
+    """Shadow this request? Safe methods only, unless the capability says ``send``."""
+    shadow = capability.shadow
+    if method not in SAFE_METHODS and shadow.unsafe_methods != "send":
+        return False
+    return roll * 100 < shadow.percent
+
+
+class ShadowRunner:
+    """The per-process machinery behind shadow mode; started and closed with the facade."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+        self._in_flight = 0
+        self._queue: queue.Queue[tuple[ShadowJob, HttpAnswer, float] | None] = queue.Queue(
+            COMPARE_QUEUE
+        )
+        self._thread: threading.Thread | None = None
+        self._recorder: Recorder | None = None
+        self._store_url: str | None = None
+        self._rules: dict[tuple[str, str], CompareRules] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # configuration -----------------------------------------------------------------------
+
+    def rules_for(self, config: Config, capability: str) -> CompareRules:
+        key = (config.digest, capability)
+        rules = self._rules.get(key)
+        if rules is None:
+            compare = config.routes.capabilities[capability].compare
+            rules = self._rules[key] = CompareRules(
+                ignore_paths=compare.ignore, ignore_headers=compare.ignore_headers
+            )
+        return rules
+
+    def ensure_recorder(self, config: Config) -> None:
+        """Start recording to the store named in routes.yaml, on first use.
+
+        The store is opened by the recorder's thread when it first writes, so a store that is
+        down at start-up costs dropped observations, never a failed facade.
+        """
+        if self._recorder is not None:
+            if config.store_url != self._store_url:
+                log.warning(
+                    "store.url changed; the facade keeps %s until restarted", self._store_url
+                )
+            return
+        store = config.routes.store
+        redactor = Redactor(headers=store.redact)
+        self._store_url = config.store_url
+        self._recorder = Recorder.for_url(
+            config.store_url,
+            redactor=redactor,
+            store_options={
+                "body_limit": store.body_limit,
+                "retention_seconds": store.retention,
+                "base_dir": config.base_dir,
+            },
+        ).start()
+        self._thread = threading.Thread(target=self._compare_loop, name="strangler-compare")
+        self._thread.daemon = True
+        self._thread.start()
+
+    # the event loop's side ----------------------------------------------------------------
+
+    def offer(self, job: ShadowJob) -> bool:
+        """Start the candidate call in the background, or count the job as dropped."""
+        if self._in_flight >= MAX_IN_FLIGHT:
+            self._metrics.shadow_dropped.labels(job.capability, "busy").inc()
+            return False
+        self._in_flight += 1
+        task = spawn(self._call_candidate(job), name=f"shadow-{job.capability}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return True
+
+    async def _call_candidate(self, job: ShadowJob) -> None:
+        started = time.perf_counter()
+        try:
+            answer = await self._fetch(job)
+        finally:
+            self._in_flight -= 1
+        elapsed = (time.perf_counter() - started) * 1000
+        try:
+            self._queue.put_nowait((job, answer, elapsed))
+        except queue.Full:
+            self._metrics.shadow_dropped.labels(job.capability, "compare_queue_full").inc()
+
+    async def _fetch(self, job: ShadowJob) -> HttpAnswer:
+        headers = dict(job.headers)  # one value per name is enough for the candidate
+        headers[SHADOW_HEADER] = "1"
+        try:
+            async with asyncio.timeout(job.timeout):
+                async with job.candidate.send(
+                    job.method, job.target, headers=headers, body=job.body
+                ) as response:
+                    body = await response.content.read(MAX_SHADOW_BODY + 1)
+                    return HttpAnswer(
+                        response.status, tuple(response.headers.items()), body[:MAX_SHADOW_BODY]
+                    )
+        except TimeoutError:
+            return HttpAnswer.failed("timeout")
+        except (aiohttp.ClientError, OSError) as exc:
+            return HttpAnswer.failed(
+                f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            )
+
+    # the comparison thread ----------------------------------------------------------------
+
+    def _compare_loop(self) -> None:
+        while (item := self._queue.get()) is not None:
+            job, candidate, candidate_ms = item
+            try:
+                self._compare_one(job, candidate, candidate_ms)
+            except Exception:
+                # one bad comparison must not end the thread: later ones still count
+                log.exception("comparing %s %s failed", job.method, job.target.path)
+                self._metrics.shadow_dropped.labels(job.capability, "compare_failed").inc()
+
+    def _compare_one(self, job: ShadowJob, candidate: HttpAnswer, candidate_ms: float) -> None:
+        comparison = compare_http(job.legacy, candidate, rules=job.rules)
+        if candidate.error is not None:
+            outcome = "candidate_error"
+        elif comparison.equal:
+            outcome = "match"
+        else:
+            outcome = "mismatch"
+        self._metrics.shadow_comparisons.labels(job.capability, outcome).inc()
+        record = ObservationRecord(
+            experiment=job.capability,
+            route=job.route,
+            method=job.method,
+            path=job.target.path_qs,
+            outcome=outcome,  # type: ignore[arg-type]
+            control_status=job.legacy.status,
+            candidate_status=candidate.status,
+            control_ms=job.legacy_ms,
+            candidate_ms=candidate_ms,
+            control_error=job.legacy.error,
+            candidate_error=candidate.error,
+            differences=tuple(d.to_dict() for d in comparison.differences),
+            signature=comparison.signature(),
+            control_headers=job.legacy.headers,
+            candidate_headers=candidate.headers,
+            control_body=job.legacy.body,
+            candidate_body=candidate.body,
+        )
+        assert self._recorder is not None
+        if not self._recorder.submit(record):
+            self._metrics.shadow_dropped.labels(job.capability, "store").inc()
+
+    # lifecycle ----------------------------------------------------------------------------
+
+    def recorder_stats(self) -> Any:
+        return self._recorder.stats() if self._recorder is not None else None
+
+    async def close(self) -> None:
+        """Let in-flight candidate calls finish (briefly), then flush comparisons and records."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=CLOSE_WAIT)
+        if self._thread is not None:
+            await asyncio.to_thread(self._queue.put, None)
+            await asyncio.to_thread(self._thread.join, CLOSE_WAIT)
+        if self._recorder is not None:
+            await asyncio.to_thread(self._recorder.close, CLOSE_WAIT)

@@ -1,0 +1,41 @@
+"""Hand a relayed request to the shadow runner: the capability's service gets it in the
+background, and both answers are compared off the request path."""
+
+from __future__ import annotations
+
+from multidict import CIMultiDict
+
+from facade.exchange import Exchange
+from facade.shadow import ShadowJob
+from parallel_run.compare import HttpAnswer
+
+
+def shadow_call(
+    ex: Exchange,
+    headers: CIMultiDict[str],
+    body: object,
+    legacy: HttpAnswer,
+    legacy_ms: float,
+) -> None:
+    """Called by the forward stage once the monolith's answer went to the client."""
+    cap, match = ex.capability, ex.match
+    if cap is None or match is None or cap.service is None or ex.target is None:
+        return
+    runner = ex.state.shadow
+    runner.ensure_recorder(ex.config)
+    service = ex.config.routes.services[cap.service]
+    runner.offer(
+        ShadowJob(
+            capability=match.route.capability,
+            route=match.route.template,
+            method=ex.request.method,
+            target=ex.target,
+            headers=headers,
+            body=body if isinstance(body, bytes) else None,
+            legacy=legacy,
+            legacy_ms=legacy_ms,
+            candidate=ex.state.client(ex.config, cap.service),
+            timeout=cap.shadow.timeout or service.timeout,
+            rules=runner.rules_for(ex.config, match.route.capability),
+        )
+    )
