@@ -145,6 +145,8 @@ class Compare(_Model):
     ignore: tuple[str, ...] = ()
     ignore_headers: tuple[str, ...] = ("date", "server")
     noise: Literal["auto", "off"] = "auto"
+    # share of shadowed safe requests sent to the monolith twice, to learn its noisy fields
+    noise_sample: Percent = 10.0
 
     @field_validator("ignore")
     @classmethod

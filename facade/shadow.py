@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
+import random
 import threading
 import time
 from collections.abc import Mapping
@@ -31,10 +32,13 @@ from facade.metrics import Metrics
 from facade.normalize import Target
 from facade.tasks import spawn
 from facade.upstream import UpstreamClient
-from parallel_run.compare import CompareRules, HttpAnswer, compare_http
+from parallel_run.compare import CompareRules, Difference, HttpAnswer, compare_http
+from parallel_run.noise import NoiseTracker, should_sample_twin, split
+from parallel_run.noise_counts import tracker_from_counts, tracker_to_counts
 from parallel_run.record import ObservationRecord
 from parallel_run.recorder import Recorder
 from parallel_run.redact import Redactor
+from parallel_run.store import ResultStore
 
 log = logging.getLogger("strangler.shadow")
 SHADOW_HEADER = "X-Strangler-Shadow"  # lets the service tell shadow traffic from real traffic
@@ -43,7 +47,11 @@ COMPARE_QUEUE = 1024
 # answers larger than this are not shadowed (the legacy copy is kept in memory meanwhile)
 MAX_SHADOW_BODY = 1 << 20
 CLOSE_WAIT = 5.0  # seconds, for each of: candidate calls, comparisons, the store's flush
+NOISE_FLUSH_INTERVAL = 5.0  # seconds between handing noise increments to the store
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+_Compared = tuple["ShadowJob", HttpAnswer, float, HttpAnswer | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +69,9 @@ class ShadowJob:
     candidate: UpstreamClient
     timeout: float
     rules: CompareRules
+    legacy_client: UpstreamClient
+    twin_fraction: float  # 0..1: call the monolith a second time to learn its noise
+    learn_noise: bool
 
 
 def wants_shadow(capability: Capability, method: str, roll: float) -> bool:
@@ -77,12 +88,18 @@ class ShadowRunner:
     def __init__(self, metrics: Metrics) -> None:
         self._metrics = metrics
         self._in_flight = 0
-        self._queue: queue.Queue[tuple[ShadowJob, HttpAnswer, float] | None] = queue.Queue(
-            COMPARE_QUEUE
-        )
+        self._queue: queue.Queue[_Compared | None] = queue.Queue(COMPARE_QUEUE)
+        self._rng = random.Random()
+        # comparison thread only: per capability, the stored + local noise totals, and the
+        # increments not yet handed to the recorder
+        self._noise: dict[str, NoiseTracker] = {}
+        self._noise_pending: dict[str, NoiseTracker] = {}
+        self._noise_flushed = time.monotonic()
         self._thread: threading.Thread | None = None
         self._recorder: Recorder | None = None
         self._store_url: str | None = None
+        self._redactor = Redactor()
+        self._store_options: dict[str, Any] = {}
         self._rules: dict[tuple[str, str], CompareRules] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -111,16 +128,15 @@ class ShadowRunner:
                 )
             return
         store = config.routes.store
-        redactor = Redactor(headers=store.redact)
         self._store_url = config.store_url
+        self._redactor = Redactor(headers=store.redact)
+        self._store_options = {
+            "body_limit": store.body_limit,
+            "retention_seconds": store.retention,
+            "base_dir": config.base_dir,
+        }
         self._recorder = Recorder.for_url(
-            config.store_url,
-            redactor=redactor,
-            store_options={
-                "body_limit": store.body_limit,
-                "retention_seconds": store.retention,
-                "base_dir": config.base_dir,
-            },
+            config.store_url, redactor=self._redactor, store_options=self._store_options
         ).start()
         self._thread = threading.Thread(target=self._compare_loop, name="strangler-compare")
         self._thread.daemon = True
@@ -141,22 +157,28 @@ class ShadowRunner:
 
     async def _call_candidate(self, job: ShadowJob) -> None:
         started = time.perf_counter()
+        twin: HttpAnswer | None = None
         try:
-            answer = await self._fetch(job)
+            answer = await self._fetch(job, job.candidate)
+            elapsed = (time.perf_counter() - started) * 1000
+            if job.twin_fraction and should_sample_twin(
+                self._rng, fraction=job.twin_fraction, method=job.method
+            ):
+                # the monolith asked the same question again: what differs is its own noise
+                twin = await self._fetch(job, job.legacy_client)
         finally:
             self._in_flight -= 1
-        elapsed = (time.perf_counter() - started) * 1000
         try:
-            self._queue.put_nowait((job, answer, elapsed))
+            self._queue.put_nowait((job, answer, elapsed, twin))
         except queue.Full:
             self._metrics.shadow_dropped.labels(job.capability, "compare_queue_full").inc()
 
-    async def _fetch(self, job: ShadowJob) -> HttpAnswer:
-        headers = dict(job.headers)  # one value per name is enough for the candidate
+    async def _fetch(self, job: ShadowJob, client: UpstreamClient) -> HttpAnswer:
+        headers = dict(job.headers)  # one value per name is enough for a comparison
         headers[SHADOW_HEADER] = "1"
         try:
             async with asyncio.timeout(job.timeout):
-                async with job.candidate.send(
+                async with client.send(
                     job.method, job.target, headers=headers, body=job.body
                 ) as response:
                     body = await response.content.read(MAX_SHADOW_BODY + 1)
@@ -174,20 +196,36 @@ class ShadowRunner:
 
     def _compare_loop(self) -> None:
         while (item := self._queue.get()) is not None:
-            job, candidate, candidate_ms = item
+            job, candidate, candidate_ms, twin = item
             try:
-                self._compare_one(job, candidate, candidate_ms)
+                self._compare_one(job, candidate, candidate_ms, twin)
             except Exception:
                 # one bad comparison must not end the thread: later ones still count
                 log.exception("comparing %s %s failed", job.method, job.target.path)
                 self._metrics.shadow_dropped.labels(job.capability, "compare_failed").inc()
+            if time.monotonic() - self._noise_flushed > NOISE_FLUSH_INTERVAL:
+                self._flush_noise()
+        self._flush_noise()
 
-    def _compare_one(self, job: ShadowJob, candidate: HttpAnswer, candidate_ms: float) -> None:
+    def _compare_one(
+        self, job: ShadowJob, candidate: HttpAnswer, candidate_ms: float, twin: HttpAnswer | None
+    ) -> None:
         comparison = compare_http(job.legacy, candidate, rules=job.rules)
+        differences: tuple[Difference, ...] = comparison.differences
+        noise: tuple[Difference, ...] = ()
+        if job.learn_noise:
+            totals, pending = self._trackers(job.capability)
+            if twin is not None:
+                twins = compare_http(job.legacy, twin, rules=job.rules)
+                totals.record_twin(job.route, twins)
+                pending.record_twin(job.route, twins)
+            totals.record(job.route, comparison)
+            pending.record(job.route, comparison)
+            differences, noise = split(comparison, route=job.route, tracker=totals)
         if candidate.error is not None:
             outcome = "candidate_error"
-        elif comparison.equal:
-            outcome = "match"
+        elif not differences:
+            outcome = "match"  # equal, or differing only where the monolith differs from itself
         else:
             outcome = "mismatch"
         self._metrics.shadow_comparisons.labels(job.capability, outcome).inc()
@@ -203,8 +241,9 @@ class ShadowRunner:
             candidate_ms=candidate_ms,
             control_error=job.legacy.error,
             candidate_error=candidate.error,
-            differences=tuple(d.to_dict() for d in comparison.differences),
-            signature=comparison.signature(),
+            differences=tuple(d.to_dict() for d in differences),
+            noise=tuple(d.to_dict() for d in noise),
+            signature="\n".join(sorted({d.template_path for d in differences})),
             control_headers=job.legacy.headers,
             candidate_headers=candidate.headers,
             control_body=job.legacy.body,
@@ -213,6 +252,39 @@ class ShadowRunner:
         assert self._recorder is not None
         if not self._recorder.submit(record):
             self._metrics.shadow_dropped.labels(job.capability, "store").inc()
+
+    def _trackers(self, capability: str) -> tuple[NoiseTracker, NoiseTracker]:
+        totals = self._noise.get(capability)
+        if totals is None:
+            totals = self._noise[capability] = self._stored_noise(capability)
+            self._noise_pending[capability] = NoiseTracker()
+        return totals, self._noise_pending[capability]
+
+    def _stored_noise(self, capability: str) -> NoiseTracker:
+        """What every facade process learned so far; empty if the store cannot be read now."""
+        assert self._store_url is not None
+        try:
+            store = ResultStore.open(
+                self._store_url, redactor=self._redactor, **self._store_options
+            )
+            try:
+                counts = store.noise_counts(capability)
+            finally:
+                store.close()
+            return tracker_from_counts(counts, experiment=capability)
+        except Exception as exc:  # a store that is down must not stop the comparisons
+            log.warning("noise counts for %s not loaded (%s); learning afresh", capability, exc)
+            return NoiseTracker()
+
+    def _flush_noise(self) -> None:
+        self._noise_flushed = time.monotonic()
+        if self._recorder is None:
+            return
+        for capability, pending in self._noise_pending.items():
+            rows = tracker_to_counts(pending, experiment=capability)
+            if rows and not self._recorder.submit_noise(rows):
+                self._metrics.shadow_dropped.labels(capability, "noise_counts").inc()
+            self._noise_pending[capability] = NoiseTracker()
 
     # lifecycle ----------------------------------------------------------------------------
 

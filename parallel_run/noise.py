@@ -46,7 +46,7 @@ NoiseClass: TypeAlias = Literal["noise", "mismatch", "unknown"]
 SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 """Methods the monolith may be called twice for (RFC 9110 safe methods)."""
 
-_FORMAT_VERSION: Final = 1
+FORMAT_VERSION: Final = 1
 
 
 def should_sample_twin(rng: random.Random, *, fraction: float, method: str) -> bool:
@@ -237,7 +237,7 @@ class NoiseTracker:
         """Plain JSON-ready counts: `{"version": 1, "routes": {route: {"twin_samples",
         "samples", "paths": [{"path", "kind", "twin_diffs", "diffs"}]}}}`."""
         return {
-            "version": _FORMAT_VERSION,
+            "version": FORMAT_VERSION,
             "routes": {
                 route: {
                     "twin_samples": counts.twin_samples,
@@ -260,7 +260,7 @@ class NoiseTracker:
         max_paths: int = 1000,
     ) -> NoiseTracker:
         """Rebuild a tracker from `to_dict()` output; `ComparisonError` names what is wrong."""
-        if data.get("version") != _FORMAT_VERSION:
+        if data.get("version") != FORMAT_VERSION:
             raise ComparisonError(f"noise counts: unsupported version {data.get('version')!r}")
         tracker = cls(rule=rule, max_paths=max_paths)
         routes = data.get("routes")

@@ -7,6 +7,7 @@ from multidict import CIMultiDict
 
 from facade.exchange import Exchange
 from facade.shadow import ShadowJob
+from facade.state import LEGACY
 from parallel_run.compare import HttpAnswer
 
 
@@ -37,5 +38,8 @@ def shadow_call(
             candidate=ex.state.client(ex.config, cap.service),
             timeout=cap.shadow.timeout or service.timeout,
             rules=runner.rules_for(ex.config, match.route.capability),
+            legacy_client=ex.state.client(ex.config, LEGACY),
+            twin_fraction=cap.compare.noise_sample / 100 if cap.compare.noise == "auto" else 0.0,
+            learn_noise=cap.compare.noise == "auto",
         )
     )

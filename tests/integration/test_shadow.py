@@ -162,3 +162,33 @@ def test_unsafe_methods_are_not_shadowed_unless_the_capability_says_send(
     finally:
         facade.stop()
         candidate.stop()
+
+
+def test_a_field_the_monolith_varies_itself_is_learned_as_noise_not_a_mismatch(
+    tmp_path: Path,
+) -> None:
+    legacy = processes.echo_upstream("legacy", log_dir=tmp_path, extra=["--noisy"])
+    candidate = processes.echo_upstream("catalog", log_dir=tmp_path, extra=["--noisy"])
+    # every shadowed request also goes to the monolith twice, so 20 twins come quickly
+    facade, store = shadow_facade(
+        tmp_path, legacy, candidate.url, "    compare: {noise: auto, noise_sample: 100%}\n"
+    )
+    try:
+        for i in range(40):
+            assert get(f"{facade.url}/api/products/SKU-{i % 3}")[0] == 200
+            time.sleep(0.02)  # let the background calls keep pace, in order
+        observations = sorted(recorded(store, 40), key=lambda o: o.created_at)
+        late = observations[-5:]
+        for observation in late:
+            mismatched = {d["template_path"] for d in observation.differences}
+            noisy = {d["template_path"] for d in observation.noise}
+            assert "$.server" in mismatched  # wrong in the candidate only: still a mismatch
+            assert "$.generated_id" in noisy  # differs between two legacy calls too
+            assert "$.generated_id" not in mismatched
+        early = observations[0]
+        # before twenty twin calls nothing is excused
+        assert "$.generated_id" in {d["template_path"] for d in early.differences}
+    finally:
+        facade.stop()
+        legacy.stop()
+        candidate.stop()

@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import gzip
 import hashlib
+import uuid
 
 from aiohttp import web
 
@@ -97,15 +98,20 @@ async def echo(request: web.Request) -> web.StreamResponse:
         "body_len": len(body),
         "body_sha256": hashlib.sha256(body).hexdigest(),
     }
+    if request.app["noisy"]:
+        report["generated_id"] = uuid.uuid4().hex  # differs on every call, like a real id
     return web.json_response(report, headers={"X-Echo-Server": request.app["name"]})
 
 
-def create_app(name: str, bind: str, *, delay: float = 0, status: int = 0) -> web.Application:
+def create_app(
+    name: str, bind: str, *, delay: float = 0, status: int = 0, noisy: bool = False
+) -> web.Application:
     app = web.Application(client_max_size=64 * 1024**2)
     app["name"] = name
     app["bind"] = bind
     app["delay"] = delay
     app["status"] = status
+    app["noisy"] = noisy
     app["seen"] = {"count": 0, "last": None, "shadow": None}
     app.router.add_route("*", "/{tail:.*}", echo)
     return app
@@ -117,9 +123,16 @@ def main() -> None:
     parser.add_argument("--name", default="echo")
     parser.add_argument("--delay", type=float, default=0, help="seconds to wait on every request")
     parser.add_argument("--status", type=int, default=0, help="answer every request with this")
+    parser.add_argument("--noisy", action="store_true", help="add a random generated_id")
     args = parser.parse_args()
     web.run_app(
-        create_app(args.name, f"127.0.0.1:{args.port}", delay=args.delay, status=args.status),
+        create_app(
+            args.name,
+            f"127.0.0.1:{args.port}",
+            delay=args.delay,
+            status=args.status,
+            noisy=args.noisy,
+        ),
         host="127.0.0.1",
         port=args.port,
         access_log=None,
