@@ -38,6 +38,7 @@ async def answer_reserved(path: str, ex: Exchange) -> web.StreamResponse:
             "metrics are served to loopback clients or with the admin token",
             request_id=ex.request_id,
         )
+    ex.state.shadow.export_stats()
     return web.Response(
         body=ex.state.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST}
     )

@@ -56,6 +56,23 @@ class Metrics:
             ["capability", "reason"],
             registry=self.registry,
         )
+        self.store_written = Gauge(
+            "strangler_store_written",
+            "Observations written to the result store by this process.",
+            registry=self.registry,
+        )
+        self.store_dropped = Gauge(
+            "strangler_store_dropped",
+            "Observations this process could not store (store down, locked, or queue full), "
+            "by capability.",
+            ["capability"],
+            registry=self.registry,
+        )
+        self.store_up = Gauge(
+            "strangler_store_up",
+            "1 when the last write to the result store succeeded.",
+            registry=self.registry,
+        )
         self.legacy_up = Gauge(
             "strangler_legacy_up",
             "1 when the monolith answered the last probe.",

@@ -288,8 +288,15 @@ class ShadowRunner:
 
     # lifecycle ----------------------------------------------------------------------------
 
-    def recorder_stats(self) -> Any:
-        return self._recorder.stats() if self._recorder is not None else None
+    def export_stats(self) -> None:
+        """Copy the recorder's counters into the metrics (called when /metrics is scraped)."""
+        if self._recorder is None:
+            return
+        stats = self._recorder.stats()
+        self._metrics.store_written.set(stats.written)
+        self._metrics.store_up.set(1 if stats.store_ok else 0)
+        for capability, count in stats.dropped.items():
+            self._metrics.store_dropped.labels(capability).set(count)
 
     async def close(self) -> None:
         """Let in-flight candidate calls finish (briefly), then flush comparisons and records."""

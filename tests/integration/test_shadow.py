@@ -192,3 +192,36 @@ def test_a_field_the_monolith_varies_itself_is_learned_as_noise_not_a_mismatch(
         facade.stop()
         legacy.stop()
         candidate.stop()
+
+
+def test_an_unreachable_store_costs_dropped_observations_never_a_request(
+    tmp_path: Path, legacy: processes.Running
+) -> None:
+    candidate = processes.echo_upstream("catalog", log_dir=tmp_path)
+    routes = tmp_path / "routes.yaml"
+    dead_store = f"postgresql+psycopg://postgres@127.0.0.1:{processes.free_port()}/strangler"
+    routes.write_text(
+        routes_text(legacy.url, candidate.url, tmp_path / "unused.db").replace(
+            f"sqlite:///{tmp_path / 'unused.db'}", dead_store
+        )
+    )
+    facade = processes.facade(routes, log_dir=tmp_path)
+    try:
+        for _ in range(10):
+            status, body, elapsed = get(f"{facade.url}/api/products/SKU-1")
+            assert status == 200
+            assert json.loads(body)["server"] == "legacy"
+            assert elapsed < 0.9
+        assert get(facade.url + "/readyz")[0] == 200  # readiness is the monolith and the config
+        deadline = time.monotonic() + 10
+        while True:
+            metrics = urllib.request.urlopen(facade.url + "/metrics", timeout=5).read().decode()
+            if 'strangler_store_dropped{capability="product-catalog"} 10.0' in metrics:
+                break
+            assert time.monotonic() < deadline, metrics
+            time.sleep(0.3)
+        assert "strangler_store_up 0.0" in metrics
+        assert "strangler_store_written 0.0" in metrics
+    finally:
+        facade.stop()
+        candidate.stop()
