@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 
 from legacy_monolith.catalog import selectors, services
 from legacy_monolith.catalog.csv_export import product_csv_chunks
@@ -36,6 +37,9 @@ class ProductCollectionView(LegacyApiView):
                 "page": result.page,
                 "per_page": result.per_page,
                 "products": [product_to_legacy(p) for p in result.products],
+                # a legacy quirk clients have learned to ignore: when the page was built, to
+                # the microsecond, so no two answers are byte-identical (parallel-run noise)
+                "generated_at": timezone.localtime().strftime("%d/%m/%Y %H:%M:%S.%f"),
             }
         )
 

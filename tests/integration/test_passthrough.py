@@ -96,7 +96,15 @@ def both(stack: tuple[int, int], method: str, path: str, **kwargs: object) -> tu
 def assert_same(via: Answer, direct: Answer) -> None:
     assert via.status == direct.status
     assert via.comparable_headers() == direct.comparable_headers()
-    assert via.body == direct.body
+    assert without_generated_at(via.body) == without_generated_at(direct.body)
+
+
+def without_generated_at(body: bytes) -> bytes:
+    """The product list says when it was built, to the microsecond (a legacy quirk): two
+    answers to the same request differ there and only there, through the facade or not."""
+    if not body.startswith(b"{") or b'"generated_at"' not in body:
+        return body
+    return re.sub(rb'"generated_at": "[0-9/: .]+"', b'"generated_at": "..."', body)
 
 
 @pytest.mark.parametrize(
@@ -163,7 +171,9 @@ def test_gzip_bodies_pass_as_they_came(stack: tuple[int, int]) -> None:
     assert via.status == direct.status == 200
     assert via.header("Content-Encoding") == direct.header("Content-Encoding") == "gzip"
     assert via.header("Content-Length") == str(len(via.body))
-    assert gzip.decompress(via.body) == gzip.decompress(direct.body)
+    assert without_generated_at(gzip.decompress(via.body)) == without_generated_at(
+        gzip.decompress(direct.body)
+    )
     assert json.loads(gzip.decompress(via.body))["result"] == "ok"
 
 
