@@ -218,6 +218,27 @@ class ExperimentSummary:
         return (self.mismatches + self.candidate_errors) / judged if judged else 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class TimeBucket:
+    """Outcome counts of one experiment in one time bucket ``[start, start + width)``."""
+
+    start: datetime
+    comparisons: int = 0
+    matches: int = 0
+    mismatches: int = 0
+    candidate_errors: int = 0
+
+    @property
+    def judged(self) -> int:
+        return self.matches + self.mismatches + self.candidate_errors
+
+    @property
+    def mismatch_rate(self) -> float | None:
+        """As ``ExperimentSummary.mismatch_rate``; None when nothing was judged."""
+        judged = self.judged
+        return (self.mismatches + self.candidate_errors) / judged if judged else None
+
+
 @dataclass(slots=True)
 class _Tally:
     outcomes: Counter[str] = field(default_factory=Counter)
@@ -583,6 +604,68 @@ class ResultStore:
         if experiment is not None:
             names &= {experiment}
         return {name: _summary(name, tallies[name], dropped.get(name, 0), top) for name in names}
+
+    def candidate_error_counts(
+        self, since: datetime, *, experiment: str | None = None
+    ) -> dict[str, dict[str, int]]:
+        """Per experiment since ``since``: how many candidate errors had each error text
+        (``"timeout"`` is what the shadow stage records for a candidate that ran out of time)."""
+        query = (
+            select(observations.c.experiment, observations.c.candidate_error, func.count())
+            .where(observations.c.created_at >= since)
+            .where(observations.c.outcome == "candidate_error")
+            .group_by(observations.c.experiment, observations.c.candidate_error)
+        )
+        if experiment is not None:
+            query = query.where(observations.c.experiment == experiment)
+        counts: dict[str, dict[str, int]] = defaultdict(dict)
+        with self.engine.connect() as connection:
+            for name, error, n in connection.execute(query):
+                counts[name][error or ""] = int(n)
+        return dict(counts)
+
+    def timeline(
+        self,
+        since: datetime,
+        *,
+        until: datetime,
+        buckets: int,
+        experiment: str | None = None,
+    ) -> dict[str, list[TimeBucket]]:
+        """Per experiment: outcome counts in ``buckets`` equal slices of ``[since, until)``,
+        oldest first, empty slices included (a chart of the mismatch rate over time)."""
+        if buckets < 1:
+            raise ValueError(f"buckets must be >= 1, got {buckets}")
+        if until <= since:
+            raise ValueError(f"until ({until}) must come after since ({since})")
+        width = (until - since) / buckets
+        columns = (observations.c.experiment, observations.c.outcome, observations.c.created_at)
+        query = (
+            select(*columns)
+            .where(observations.c.created_at >= since)
+            .where(observations.c.created_at < until)
+        )
+        if experiment is not None:
+            query = query.where(observations.c.experiment == experiment)
+        tallies: dict[str, list[Counter[str]]] = {}
+        with self.engine.connect() as connection:
+            for row in connection.execute(query.execution_options(yield_per=1000)):
+                slots = tallies.setdefault(row.experiment, [Counter() for _ in range(buckets)])
+                index = min(int((row.created_at - since) / width), buckets - 1)
+                slots[index][row.outcome] += 1
+        return {
+            name: [
+                TimeBucket(
+                    start=since + width * index,
+                    comparisons=sum(counts.values()),
+                    matches=counts["match"],
+                    mismatches=counts["mismatch"],
+                    candidate_errors=counts["candidate_error"],
+                )
+                for index, counts in enumerate(slots)
+            ]
+            for name, slots in tallies.items()
+        }
 
     def table_names(self) -> list[str]:
         with self.engine.connect() as connection:

@@ -1,0 +1,405 @@
+"""The parallel-run report: per capability, what the comparisons of a window say.
+
+``build_report()`` reads a ``ResultStore`` (and nothing else) into a frozen ``Report``: counts,
+the mismatch rate with its Wilson 95% interval, candidate errors and timeouts, drops, latency
+percentiles, the most often differing JSON paths and the mismatch signatures (one row per set
+of differing paths: one bug is one row however many requests it touched), the fields learned
+as noise, and outcome counts over time for a chart. ``Report.to_dict()`` is the JSON that
+``strangler report --json`` prints; ``parallel_run.html_report`` renders the same tree as a
+page. The mismatch rate is the store's: mismatches and candidate errors among the judged
+comparisons (matches, mismatches, candidate errors; ``ignored`` ones are left out).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from parallel_run.noise import NoiseTracker
+from parallel_run.record import ObservationRecord
+from parallel_run.stats import wilson_interval
+from parallel_run.store import (
+    ExperimentSummary,
+    NoiseCount,
+    Percentiles,
+    ResultStore,
+    TimeBucket,
+)
+
+TIMEOUT_ERROR = "timeout"
+"""The candidate error text the shadow stage records when the candidate ran out of time."""
+UNKNOWN_MODE = "unknown"
+"""The mode of an experiment with evidence in the store but no capability in routes.yaml."""
+DEFAULT_BUCKETS = 24
+DEFAULT_TOP = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Latency:
+    """Nearest-rank percentiles in milliseconds; None when nothing was measured."""
+
+    p50: float | None = None
+    p99: float | None = None
+
+    def to_dict(self) -> dict[str, float | None]:
+        return {"p50": self.p50, "p99": self.p99}
+
+
+@dataclass(frozen=True, slots=True)
+class PathRow:
+    """A JSON path (template) that differed, in how many comparisons, and one of them."""
+
+    path: str
+    count: int
+    example_id: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "count": self.count, "example_id": self.example_id}
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureRow:
+    """The comparisons whose differing paths were exactly ``paths``: one bug, one row."""
+
+    signature: str
+    paths: tuple[str, ...]
+    count: int
+    example_id: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "signature": self.signature,
+            "paths": list(self.paths),
+            "count": self.count,
+            "example_id": self.example_id,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class NoisePath:
+    """A path learned as noise: it differs between two legacy answers about as often as
+    between legacy and candidate (``parallel_run.noise``), so its differences are excused."""
+
+    route: str
+    path: str
+    twin_samples: int
+    twin_diffs: int
+    samples: int
+    diffs: int
+
+    @property
+    def twin_rate(self) -> float:
+        return self.twin_diffs / self.twin_samples if self.twin_samples else 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.diffs / self.samples if self.samples else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "route": self.route,
+            "path": self.path,
+            "twin_samples": self.twin_samples,
+            "twin_diffs": self.twin_diffs,
+            "twin_rate": self.twin_rate,
+            "samples": self.samples,
+            "diffs": self.diffs,
+            "rate": self.rate,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TimelinePoint:
+    """Outcome counts in one slice of the window; ``mismatch_rate`` None when none judged."""
+
+    start: datetime
+    comparisons: int
+    judged: int
+    mismatches: int
+    candidate_errors: int
+    mismatch_rate: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "start": self.start.isoformat(),
+            "comparisons": self.comparisons,
+            "judged": self.judged,
+            "mismatches": self.mismatches,
+            "candidate_errors": self.candidate_errors,
+            "mismatch_rate": self.mismatch_rate,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CapabilityReport:
+    """One capability (or any experiment with evidence) over the report's window."""
+
+    name: str
+    mode: str
+    comparisons: int = 0
+    matches: int = 0
+    mismatches: int = 0
+    ignored: int = 0
+    candidate_errors: int = 0
+    timeouts: int = 0
+    dropped: int = 0
+    mismatch_rate: float = 0.0
+    mismatch_rate_ci: tuple[float, float] = (0.0, 1.0)
+    legacy_ms: Latency = Latency()
+    candidate_ms: Latency = Latency()
+    top_paths: tuple[PathRow, ...] = ()
+    signatures: tuple[SignatureRow, ...] = ()
+    noise_paths: tuple[NoisePath, ...] = ()
+    timeline: tuple[TimelinePoint, ...] = ()
+    latest_at: datetime | None = None
+
+    @property
+    def judged(self) -> int:
+        return self.matches + self.mismatches + self.candidate_errors
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "mode": self.mode,
+            "comparisons": self.comparisons,
+            "matches": self.matches,
+            "mismatches": self.mismatches,
+            "ignored": self.ignored,
+            "mismatch_rate": self.mismatch_rate,
+            "mismatch_rate_ci": list(self.mismatch_rate_ci),
+            "candidate_errors": self.candidate_errors,
+            "timeouts": self.timeouts,
+            "dropped": self.dropped,
+            "latency_ms": {
+                "legacy": self.legacy_ms.to_dict(),
+                "candidate": self.candidate_ms.to_dict(),
+            },
+            "top_paths": [row.to_dict() for row in self.top_paths],
+            "signatures": [row.to_dict() for row in self.signatures],
+            "noise_paths": [row.to_dict() for row in self.noise_paths],
+            "timeline": [point.to_dict() for point in self.timeline],
+            "latest_at": None if self.latest_at is None else self.latest_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """Every capability's evidence in ``[since, generated_at)``."""
+
+    since: datetime
+    generated_at: datetime
+    capabilities: tuple[CapabilityReport, ...] = ()
+
+    def capability(self, name: str) -> CapabilityReport | None:
+        return next((cap for cap in self.capabilities if cap.name == name), None)
+
+    def example_ids(self, *, per_capability: int = 5) -> list[str]:
+        """The example observations worth showing: one per top signature, in order."""
+        ids: list[str] = []
+        for cap in self.capabilities:
+            for row in cap.signatures[:per_capability]:
+                if row.example_id not in ids:
+                    ids.append(row.example_id)
+        return ids
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "since": self.since.isoformat(),
+            "generated_at": self.generated_at.isoformat(),
+            "capabilities": [cap.to_dict() for cap in self.capabilities],
+        }
+
+
+def build_report(
+    store: ResultStore | None,
+    *,
+    since: datetime,
+    capability: str | None = None,
+    modes: Mapping[str, str] = {},
+    now: datetime | None = None,
+    buckets: int = DEFAULT_BUCKETS,
+    top: int = DEFAULT_TOP,
+) -> Report:
+    """The report of ``store`` since ``since`` (until ``now``, default the current time).
+
+    ``modes`` maps the capabilities of routes.yaml to their mode: each appears, in that order
+    and with zero counts if nothing was recorded; other experiments found in the store follow,
+    by name, with mode ``unknown``. ``capability`` limits the report to one name. ``store``
+    None (no store created yet) gives the zero-count report.
+    """
+    generated_at = now or datetime.now(UTC)
+    if since.tzinfo is None or generated_at.tzinfo is None:
+        raise ValueError("since and now must be timezone-aware")
+    if since >= generated_at:
+        raise ValueError(f"since ({since.isoformat()}) must come before now")
+    summaries: dict[str, ExperimentSummary] = {}
+    errors: dict[str, dict[str, int]] = {}
+    timelines: dict[str, list[TimeBucket]] = {}
+    noise: dict[str, list[NoiseCount]] = {}
+    if store is not None:
+        summaries = store.summary(since, experiment=capability, top=top)
+        errors = store.candidate_error_counts(since, experiment=capability)
+        timelines = store.timeline(
+            since, until=generated_at, buckets=buckets, experiment=capability
+        )
+        for row in store.noise_counts(capability):
+            noise.setdefault(row.experiment, []).append(row)
+    names = [name for name in modes if capability in (None, name)]
+    names += sorted((set(summaries) | set(noise)) - set(names))
+    if capability is not None and capability not in names:
+        names.append(capability)
+    empty_timeline = _empty_timeline(since, generated_at, buckets)
+    return Report(
+        since=since,
+        generated_at=generated_at,
+        capabilities=tuple(
+            _capability(
+                name,
+                mode=modes.get(name, UNKNOWN_MODE),
+                summary=summaries.get(name, ExperimentSummary(name)),
+                errors=errors.get(name, {}),
+                timeline=timelines.get(name, empty_timeline),
+                noise=noise.get(name, []),
+            )
+            for name in names
+        ),
+    )
+
+
+def _capability(
+    name: str,
+    *,
+    mode: str,
+    summary: ExperimentSummary,
+    errors: Mapping[str, int],
+    timeline: Sequence[TimeBucket],
+    noise: Sequence[NoiseCount],
+) -> CapabilityReport:
+    failed = summary.mismatches + summary.candidate_errors
+    judged = summary.matches + failed
+    return CapabilityReport(
+        name=name,
+        mode=mode,
+        comparisons=summary.comparisons,
+        matches=summary.matches,
+        mismatches=summary.mismatches,
+        ignored=summary.ignored,
+        candidate_errors=summary.candidate_errors,
+        timeouts=errors.get(TIMEOUT_ERROR, 0),
+        dropped=summary.dropped,
+        mismatch_rate=summary.mismatch_rate,
+        mismatch_rate_ci=wilson_interval(failed, judged),
+        legacy_ms=_latency(summary.control_ms),
+        candidate_ms=_latency(summary.candidate_ms),
+        top_paths=tuple(PathRow(p.path, p.count, p.example_id) for p in summary.top_paths),
+        signatures=tuple(
+            SignatureRow(s.signature, signature_paths(s.signature), s.count, s.example_id)
+            for s in summary.top_signatures
+        ),
+        noise_paths=_noise_paths(noise),
+        timeline=tuple(
+            TimelinePoint(
+                start=bucket.start,
+                comparisons=bucket.comparisons,
+                judged=bucket.judged,
+                mismatches=bucket.mismatches,
+                candidate_errors=bucket.candidate_errors,
+                mismatch_rate=bucket.mismatch_rate,
+            )
+            for bucket in timeline
+        ),
+        latest_at=summary.latest_at,
+    )
+
+
+def signature_paths(signature: str) -> tuple[str, ...]:
+    """The differing template paths a signature stands for (``Comparison.signature()``)."""
+    return tuple(line for line in signature.split("\n") if line)
+
+
+def _latency(percentiles: Percentiles) -> Latency:
+    return Latency(percentiles.p50, percentiles.p99)
+
+
+def _empty_timeline(since: datetime, until: datetime, buckets: int) -> list[TimeBucket]:
+    width = (until - since) / buckets
+    return [TimeBucket(start=since + width * index) for index in range(buckets)]
+
+
+def _noise_paths(rows: Sequence[NoiseCount]) -> tuple[NoisePath, ...]:
+    """The stored counts that ``NoiseTracker`` classifies as noise, most often varying first.
+
+    Each stored row is the whole evidence about its path (its own sample counts), so each is
+    judged on its own; the store keeps no kind of difference, so all count as ``value``.
+    """
+    found: list[NoisePath] = []
+    for row in rows:
+        tracker = NoiseTracker.from_dict(
+            {
+                "version": 1,
+                "routes": {
+                    row.route: {
+                        "twin_samples": row.twin_samples,
+                        "samples": row.samples,
+                        "paths": [
+                            {
+                                "path": row.template_path,
+                                "kind": "value",
+                                "twin_diffs": min(row.twin_diffs, row.twin_samples),
+                                "diffs": min(row.diffs, row.samples),
+                            }
+                        ],
+                    }
+                },
+            }
+        )
+        if tracker.classify(row.route, row.template_path) == "noise":
+            found.append(
+                NoisePath(
+                    route=row.route,
+                    path=row.template_path,
+                    twin_samples=row.twin_samples,
+                    twin_diffs=row.twin_diffs,
+                    samples=row.samples,
+                    diffs=row.diffs,
+                )
+            )
+    return tuple(sorted(found, key=lambda n: (-n.twin_rate, n.route, n.path)))
+
+
+def load_examples(store: ResultStore | None, ids: Sequence[str]) -> dict[str, ObservationRecord]:
+    """The stored observations among ``ids`` (those purged meanwhile are left out)."""
+    if store is None:
+        return {}
+    found: dict[str, ObservationRecord] = {}
+    for observation_id in ids:
+        record = store.observation(observation_id)
+        if record is not None:
+            found[observation_id] = record
+    return found
+
+
+def pretty_body(body: bytes | None, *, limit: int = 20000) -> str:
+    """A stored body as text for people: JSON indented, anything else decoded (invalid UTF-8
+    replaced), cut to ``limit`` characters. Untrusted: escape it before putting it in markup."""
+    if body is None:
+        return "(no body)"
+    text = body.decode("utf-8", "replace")
+    with contextlib.suppress(ValueError):  # not JSON: shown as it came
+        text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    if len(text) > limit:
+        return text[:limit] + f"\n… ({len(text) - limit} more characters)"
+    return text
+
+
+def value_text(value: Any, *, limit: int = 2000) -> str:
+    """One differing value as JSON text, cut to ``limit`` characters."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"

@@ -1,0 +1,351 @@
+"""build_report() on a real SQLite result store, and render_html() on what it builds."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from parallel_run.html_report import CHART_ID, render_html
+from parallel_run.record import ObservationRecord
+from parallel_run.redact import Redactor
+from parallel_run.report import build_report, load_examples, pretty_body
+from parallel_run.stats import wilson_interval
+from parallel_run.store import NoiseCount, ResultStore
+
+NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+SINCE = NOW - timedelta(hours=24)
+CAP = "product-catalog"
+
+
+def _diff(path: str, control: Any = 1, candidate: Any = 2) -> dict[str, Any]:
+    return {
+        "path": path,
+        "template_path": path,
+        "kind": "value",
+        "control": control,
+        "candidate": candidate,
+    }
+
+
+def _record(**overrides: Any) -> ObservationRecord:
+    fields: dict[str, Any] = {
+        "experiment": CAP,
+        "route": "/api/products/{sku}",
+        "method": "GET",
+        "path": "/api/products/SKU-1",
+        "outcome": "match",
+        "control_status": 200,
+        "candidate_status": 200,
+        "control_ms": 10.0,
+        "candidate_ms": 20.0,
+        "control_headers": (("Content-Type", "application/json"),),
+        "candidate_headers": (("Content-Type", "application/json"),),
+        "control_body": b'{"sku": "SKU-1", "price": 1}',
+        "candidate_body": b'{"sku": "SKU-1", "price": 1}',
+        "created_at": NOW - timedelta(hours=1),
+    }
+    fields.update(overrides)
+    return ObservationRecord(**fields)
+
+
+def _mismatch(*paths: str, **overrides: Any) -> ObservationRecord:
+    return _record(
+        outcome="mismatch",
+        differences=tuple(_diff(p) for p in paths),
+        signature="\n".join(sorted(paths)),
+        candidate_body=b'{"sku": "SKU-1", "price": 2}',
+        **overrides,
+    )
+
+
+def _error(text: str, **overrides: Any) -> ObservationRecord:
+    return _record(
+        outcome="candidate_error",
+        candidate_status=None,
+        candidate_error=text,
+        candidate_body=None,
+        candidate_ms=2000.0,
+        differences=(
+            {
+                "path": "error",
+                "template_path": "error",
+                "kind": "value",
+                "control": None,
+                "candidate": text,
+            },
+        ),
+        signature="error",
+        **overrides,
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[ResultStore]:
+    opened = ResultStore.open(f"sqlite:///{tmp_path}/store.db", redactor=Redactor())
+    yield opened
+    opened.close()
+
+
+def test_counts_rates_wilson_interval_timeouts_drops_and_latencies(store: ResultStore) -> None:
+    store.write([_record(control_ms=float(ms), candidate_ms=float(2 * ms)) for ms in range(1, 91)])
+    store.write([_mismatch("$.price") for _ in range(10)])
+    store.write([_error("timeout"), _error("timeout"), _error("ConnectionResetError: reset")])
+    store.write([_record(outcome="ignored")])
+    store.add_drops(CAP, 4, at=NOW - timedelta(hours=2))
+    store.add_drops(CAP, 9, at=NOW - timedelta(days=3))  # before the window
+
+    report = build_report(store, since=SINCE, modes={CAP: "shadow"}, now=NOW)
+
+    cap = report.capability(CAP)
+    assert cap is not None
+    assert cap.mode == "shadow"
+    assert (cap.comparisons, cap.matches, cap.mismatches, cap.ignored) == (104, 90, 10, 1)
+    assert (cap.candidate_errors, cap.timeouts, cap.dropped) == (3, 2, 4)
+    assert cap.mismatch_rate == pytest.approx(13 / 103)
+    assert cap.mismatch_rate_ci == pytest.approx(wilson_interval(13, 103))
+    low, high = cap.mismatch_rate_ci
+    assert low < cap.mismatch_rate < high
+    # nearest rank 52 among 1..90 and fourteen more 10.0s; rank 103 of 104 for p99
+    assert (cap.legacy_ms.p50, cap.legacy_ms.p99) == (38.0, 89.0)
+    assert cap.candidate_ms.p99 == 2000.0
+
+
+def test_one_bug_is_one_signature_row_however_many_requests_it_touched(
+    store: ResultStore,
+) -> None:
+    price_bug = [
+        _mismatch("$.price", "$.currency", path=f"/api/products/SKU-{i}") for i in range(10)
+    ]
+    name_bug = [_mismatch("$.name") for _ in range(2)]
+    store.write([*price_bug, *name_bug, _record()])
+
+    cap = build_report(store, since=SINCE, now=NOW).capabilities[0]
+
+    assert [(s.paths, s.count) for s in cap.signatures] == [
+        (("$.currency", "$.price"), 10),
+        (("$.name",), 2),
+    ]
+    assert cap.signatures[0].example_id in {r.id for r in price_bug}
+    assert cap.signatures[1].example_id in {r.id for r in name_bug}
+
+
+def test_top_paths_are_counted_per_comparison_with_an_example_each(store: ResultStore) -> None:
+    store.write([_mismatch("$.price") for _ in range(3)])
+    both = [_mismatch("$.price", "$.stock") for _ in range(2)]
+    store.write(both)
+
+    cap = build_report(store, since=SINCE, now=NOW).capabilities[0]
+
+    assert [(p.path, p.count) for p in cap.top_paths] == [("$.price", 5), ("$.stock", 2)]
+    assert cap.top_paths[1].example_id in {r.id for r in both}
+    assert store.observation(cap.top_paths[0].example_id) is not None
+
+
+def test_capabilities_without_evidence_appear_with_zero_counts_in_routes_order(
+    store: ResultStore,
+) -> None:
+    store.write([_record(experiment="old-seam")])
+    modes = {"orders": "legacy", CAP: "shadow"}
+
+    report = build_report(store, since=SINCE, modes=modes, now=NOW)
+
+    assert [(c.name, c.mode) for c in report.capabilities] == [
+        ("orders", "legacy"),
+        (CAP, "shadow"),
+        ("old-seam", "unknown"),
+    ]
+    orders = report.capabilities[0]
+    assert (orders.comparisons, orders.mismatch_rate, orders.mismatch_rate_ci) == (0, 0.0, (0, 1))
+    assert orders.top_paths == orders.signatures == orders.noise_paths == ()
+    assert len(orders.timeline) == 24
+    assert all(p.comparisons == 0 and p.mismatch_rate is None for p in orders.timeline)
+
+
+def test_one_capability_can_be_asked_for(store: ResultStore) -> None:
+    store.write([_mismatch("$.price"), _record(experiment="orders")])
+    modes = {"orders": "shadow", CAP: "shadow"}
+
+    report = build_report(store, since=SINCE, capability=CAP, modes=modes, now=NOW)
+
+    assert [c.name for c in report.capabilities] == [CAP]
+    assert report.capabilities[0].mismatches == 1
+
+
+def test_no_store_gives_a_zero_count_report() -> None:
+    report = build_report(None, since=SINCE, modes={CAP: "legacy"}, now=NOW)
+    assert [(c.name, c.comparisons, c.dropped) for c in report.capabilities] == [(CAP, 0, 0)]
+
+
+def test_learned_noise_paths_are_reported_and_real_mismatch_paths_are_not(
+    store: ResultStore,
+) -> None:
+    store.add_noise_counts(
+        [
+            # differs in every pair of legacy answers, and as often against the candidate
+            NoiseCount(CAP, "/api/products/{sku}", "$.generated_at", 50, 50, 40, 40),
+            # never differs between legacy answers: the candidate's differences are a bug
+            NoiseCount(CAP, "/api/products/{sku}", "$.price", 50, 0, 40, 10),
+            # too few twin calls to call anything noise yet
+            NoiseCount(CAP, "/api/products/{sku}", "$.etag", 3, 3, 3, 3),
+        ]
+    )
+
+    cap = build_report(store, since=SINCE, modes={CAP: "shadow"}, now=NOW).capabilities[0]
+
+    assert [(n.path, n.twin_rate, n.rate) for n in cap.noise_paths] == [
+        ("$.generated_at", 1.0, 1.0)
+    ]
+
+
+def test_timeline_buckets_cover_the_window_oldest_first(store: ResultStore) -> None:
+    store.write(
+        [
+            _record(created_at=SINCE + timedelta(minutes=10)),
+            _mismatch("$.price", created_at=NOW - timedelta(minutes=90)),
+            _record(created_at=NOW - timedelta(minutes=80)),
+            _record(outcome="ignored", created_at=NOW - timedelta(minutes=70)),
+            _record(created_at=SINCE - timedelta(minutes=1)),  # before the window
+        ]
+    )
+
+    cap = build_report(store, since=SINCE, now=NOW, buckets=24).capabilities[0]
+
+    assert [p.start for p in cap.timeline] == [SINCE + timedelta(hours=h) for h in range(24)]
+    assert (cap.timeline[0].comparisons, cap.timeline[0].mismatch_rate) == (1, 0.0)
+    bucket = cap.timeline[22]
+    assert (bucket.comparisons, bucket.judged, bucket.mismatches) == (3, 2, 1)
+    assert bucket.mismatch_rate == 0.5
+    assert sum(p.comparisons for p in cap.timeline) == 4
+    assert cap.timeline[5].mismatch_rate is None
+
+
+def test_the_json_has_the_contract_shape(store: ResultStore) -> None:
+    store.write([_mismatch("$.price"), _record(), _error("timeout")])
+
+    data = json.loads(json.dumps(build_report(store, since=SINCE, now=NOW).to_dict()))
+
+    assert data["since"] == SINCE.isoformat()
+    assert data["generated_at"] == NOW.isoformat()
+    (cap,) = data["capabilities"]
+    for key in (
+        "name", "mode", "comparisons", "matches", "mismatches", "ignored", "mismatch_rate",
+        "mismatch_rate_ci", "candidate_errors", "timeouts", "dropped", "latency_ms",
+        "top_paths", "signatures", "noise_paths", "timeline",
+    ):  # fmt: skip
+        assert key in cap, key
+    assert cap["latency_ms"] == {
+        "legacy": {"p50": 10.0, "p99": 10.0},
+        "candidate": {"p50": 20.0, "p99": 2000.0},
+    }
+    assert set(cap["top_paths"][0]) == {"path", "count", "example_id"}
+    assert set(cap["signatures"][0]) == {"signature", "paths", "count", "example_id"}
+    assert {"start", "comparisons", "mismatches"} <= set(cap["timeline"][0])
+    assert len(cap["mismatch_rate_ci"]) == 2
+
+
+# -- HTML ------------------------------------------------------------------------------------
+
+
+class _Scan(HTMLParser):
+    """Collects where text and attribute values sit, to find URLs outside escaped data."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[str] = []
+        self.tags: list[str] = []
+        self.attributes: list[str] = []
+        self.texts: list[tuple[tuple[str, ...], str]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        self.attributes.extend(value or "" for _, value in attrs)
+        if tag not in ("br", "meta", "line", "rect", "circle", "polyline"):
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.stack:
+            while self.stack.pop() != tag:
+                pass
+
+    def handle_data(self, data: str) -> None:
+        self.texts.append((tuple(self.stack), data))
+
+
+EVIL = (
+    b'<html><script src="https://evil.example/x.js"></script>'
+    b'<img src="http://evil.example/p.png" onerror="alert(1)"></html>'
+)
+
+
+def _html_report(store: ResultStore) -> str:
+    store.write([_record(), _record(created_at=NOW - timedelta(minutes=90))])
+    store.write(
+        [
+            _record(
+                outcome="mismatch",
+                differences=(_diff("body", "<script>alert(1)</script>", "https://evil.example"),),
+                signature="body",
+                candidate_headers=(("Content-Type", "text/html"),),
+                candidate_body=EVIL,
+                path="/api/products/<script>",
+            )
+        ]
+    )
+    report = build_report(store, since=SINCE, modes={CAP: "shadow", "orders": "legacy"}, now=NOW)
+    return render_html(report, load_examples(store, report.example_ids()))
+
+
+def test_html_escapes_untrusted_bodies_and_values(store: ResultStore) -> None:
+    page = _html_report(store)
+    scan = _Scan()
+    scan.feed(page)
+
+    assert "script" not in scan.tags
+    assert "img" not in scan.tags
+    assert "<script" not in page.lower()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "&lt;script src=&quot;https://evil.example/x.js&quot;&gt;" in page
+    assert "onerror" not in "".join(scan.attributes)
+
+
+def test_html_is_self_contained(store: ResultStore) -> None:
+    page = _html_report(store)
+    scan = _Scan()
+    scan.feed(page)
+
+    assert not any("//" in value or value.startswith("data:") for value in scan.attributes)
+    outside = [text for stack, text in scan.texts if not {"pre", "code"} & set(stack)]
+    assert not any("http://" in t or "https://" in t for t in outside), outside
+    assert "url(" not in page
+    assert "<link" not in page
+    clean = render_html(build_report(None, since=SINCE, modes={CAP: "legacy"}, now=NOW), {})
+    assert "http://" not in clean
+    assert "https://" not in clean
+
+
+def test_html_has_the_chart_tables_and_a_side_by_side_example(store: ResultStore) -> None:
+    page = _html_report(store)
+    scan = _Scan()
+    scan.feed(page)
+
+    assert f'<svg id="{CHART_ID}"' in page
+    assert page.count("<polyline") == 1  # product-catalog: judged in 2 adjacent buckets
+    assert page.count("<circle") == 2  # one point per bucket with judged comparisons
+    assert 'id="cap-orders"' in page
+    assert "Top differing paths" in page
+    assert "Mismatches by signature" in page
+    assert 'class="sides"' in page
+    # the legacy body is pretty-printed JSON, shown beside the candidate's (escaped) HTML
+    assert json.dumps({"sku": "SKU-1", "price": 1}, indent=2).replace('"', "&quot;") in page
+
+
+def test_pretty_body_indents_json_and_cuts_long_text() -> None:
+    assert pretty_body(b'{"a":[1,2]}') == '{\n  "a": [\n    1,\n    2\n  ]\n}'
+    assert pretty_body(None) == "(no body)"
+    assert pretty_body(b"\xff" + b"x" * 50, limit=10).startswith("\ufffdxxxxxxxxx\n")
