@@ -300,12 +300,13 @@ def _print_report(built: Report) -> None:
             console.print(groups)
         if cap.noise_paths:
             noise = Table(title=f"{cap.name}: learned noise", title_justify="left")
-            for column in ("route", "path", "legacy vs legacy", "legacy vs candidate"):
+            for column in ("route", "path", "kind", "legacy vs legacy", "legacy vs candidate"):
                 noise.add_column(column)
             for n in cap.noise_paths:
                 noise.add_row(
                     Text(n.route),
                     Text(n.path),
+                    n.kind,
                     f"{n.twin_diffs}/{n.twin_samples}",
                     f"{n.diffs}/{n.samples}",
                 )

@@ -353,17 +353,18 @@ def _capability(
     if cap.noise_paths:
         out.append(
             _table(
-                ("route", "path", "legacy vs legacy", "legacy vs candidate"),
+                ("route", "path", "kind", "legacy vs legacy", "legacy vs candidate"),
                 [
                     [
                         f"<code>{_e(n.route)}</code>",
                         f"<code>{_e(n.path)}</code>",
+                        _e(n.kind),
                         f"{n.twin_diffs} / {n.twin_samples} ({_percent(n.twin_rate)})",
                         f"{n.diffs} / {n.samples} ({_percent(n.rate)})",
                     ]
                     for n in cap.noise_paths
                 ],
-                numeric={2, 3},
+                numeric={3, 4},
             )
         )
     else:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from parallel_run.noise import NoiseTracker
+from parallel_run.noise_counts import tracker_from_counts
 from parallel_run.record import ObservationRecord
 from parallel_run.stats import wilson_interval
 from parallel_run.store import (
@@ -86,6 +86,7 @@ class NoisePath:
 
     route: str
     path: str
+    kind: str
     twin_samples: int
     twin_diffs: int
     samples: int
@@ -103,6 +104,7 @@ class NoisePath:
         return {
             "route": self.route,
             "path": self.path,
+            "kind": self.kind,
             "twin_samples": self.twin_samples,
             "twin_diffs": self.twin_diffs,
             "twin_rate": self.twin_rate,
@@ -300,7 +302,7 @@ def _capability(
             SignatureRow(s.signature, signature_paths(s.signature), s.count, s.example_id)
             for s in summary.top_signatures
         ),
-        noise_paths=_noise_paths(noise),
+        noise_paths=_noise_paths(name, noise),
         timeline=tuple(
             TimelinePoint(
                 start=bucket.start,
@@ -330,45 +332,24 @@ def _empty_timeline(since: datetime, until: datetime, buckets: int) -> list[Time
     return [TimeBucket(start=since + width * index) for index in range(buckets)]
 
 
-def _noise_paths(rows: Sequence[NoiseCount]) -> tuple[NoisePath, ...]:
-    """The stored counts that ``NoiseTracker`` classifies as noise, most often varying first.
-
-    Each stored row is the whole evidence about its path (its own sample counts), so each is
-    judged on its own; the store keeps no kind of difference, so all count as ``value``.
-    """
-    found: list[NoisePath] = []
-    for row in rows:
-        tracker = NoiseTracker.from_dict(
-            {
-                "version": 1,
-                "routes": {
-                    row.route: {
-                        "twin_samples": row.twin_samples,
-                        "samples": row.samples,
-                        "paths": [
-                            {
-                                "path": row.template_path,
-                                "kind": "value",
-                                "twin_diffs": min(row.twin_diffs, row.twin_samples),
-                                "diffs": min(row.diffs, row.samples),
-                            }
-                        ],
-                    }
-                },
-            }
+def _noise_paths(name: str, rows: Sequence[NoiseCount]) -> tuple[NoisePath, ...]:
+    """What the shared counts (``parallel_run.noise_counts``) make ``NoiseTracker`` classify
+    as noise, most often varying first."""
+    tracker = tracker_from_counts(rows, experiment=name)
+    found = [
+        NoisePath(
+            route=counts.route,
+            path=counts.path,
+            kind=counts.kind,
+            twin_samples=counts.twin_samples,
+            twin_diffs=counts.twin_diffs,
+            samples=counts.samples,
+            diffs=counts.diffs,
         )
-        if tracker.classify(row.route, row.template_path) == "noise":
-            found.append(
-                NoisePath(
-                    route=row.route,
-                    path=row.template_path,
-                    twin_samples=row.twin_samples,
-                    twin_diffs=row.twin_diffs,
-                    samples=row.samples,
-                    diffs=row.diffs,
-                )
-            )
-    return tuple(sorted(found, key=lambda n: (-n.twin_rate, n.route, n.path)))
+        for route in tracker.routes()
+        for counts in tracker.noise_paths(route)
+    ]
+    return tuple(sorted(found, key=lambda n: (-n.twin_rate, n.route, n.path, n.kind)))
 
 
 def load_examples(store: ResultStore | None, ids: Sequence[str]) -> dict[str, ObservationRecord]:

@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from parallel_run.noise import FORMAT_VERSION, NoiseTracker
+from parallel_run.noise_counts import tracker_to_counts
 from parallel_run.record import ObservationRecord
 from parallel_run.redact import Redactor
 from parallel_run.store import ResultStore
@@ -37,6 +39,22 @@ capabilities:
 store:
   url: sqlite:///state/strangler.db
 """
+
+# $.generated_at differs between every two legacy answers: learned as noise
+NOISE = NoiseTracker.from_dict(
+    {
+        "version": FORMAT_VERSION,
+        "routes": {
+            "/api/products/{sku}": {
+                "twin_samples": 40,
+                "samples": 40,
+                "paths": [
+                    {"path": "$.generated_at", "kind": "value", "twin_diffs": 40, "diffs": 40}
+                ],
+            }
+        },
+    }
+)
 
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -113,6 +131,7 @@ def project(tmp_path: Path) -> tuple[Path, list[ObservationRecord]]:
     try:
         store.write(records)
         store.add_drops("product-catalog", 3)
+        store.add_noise_counts(tracker_to_counts(NOISE, experiment="product-catalog"))
     finally:
         store.close()
     return tmp_path, records
@@ -141,7 +160,8 @@ def test_report_json_has_the_contract_shape(project: tuple[Path, list[Observatio
     assert top["example_id"] in {r.id for r in records if r.outcome == "mismatch"}
     (signature,) = catalog["signatures"]  # 33 requests, one bug
     assert (signature["paths"], signature["count"]) == (["$.price"], mismatches)
-    assert catalog["noise_paths"] == []
+    (noise,) = catalog["noise_paths"]
+    assert (noise["path"], noise["kind"], noise["twin_rate"]) == ("$.generated_at", "value", 1.0)
     assert len(catalog["timeline"]) == 24
     assert sum(point["comparisons"] for point in catalog["timeline"]) == len(records)
     assert (orders["name"], orders["mode"], orders["comparisons"]) == ("orders", "legacy", 0)
@@ -156,6 +176,8 @@ def test_report_in_the_terminal_shows_the_summary_and_the_signatures(
     assert "product-catalog" in result.stdout
     assert "mismatches by signature" in result.stdout
     assert "$.price" in result.stdout
+    assert "learned noise" in result.stdout
+    assert "$.generated_at" in result.stdout
     assert "orders" not in result.stdout
 
 

@@ -12,11 +12,13 @@ from typing import Any
 import pytest
 
 from parallel_run.html_report import CHART_ID, render_html
+from parallel_run.noise import FORMAT_VERSION, NoiseTracker
+from parallel_run.noise_counts import tracker_to_counts
 from parallel_run.record import ObservationRecord
 from parallel_run.redact import Redactor
 from parallel_run.report import build_report, load_examples, pretty_body
 from parallel_run.stats import wilson_interval
-from parallel_run.store import NoiseCount, ResultStore
+from parallel_run.store import ResultStore
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 SINCE = NOW - timedelta(hours=24)
@@ -185,21 +187,36 @@ def test_no_store_gives_a_zero_count_report() -> None:
 def test_learned_noise_paths_are_reported_and_real_mismatch_paths_are_not(
     store: ResultStore,
 ) -> None:
-    store.add_noise_counts(
-        [
-            # differs in every pair of legacy answers, and as often against the candidate
-            NoiseCount(CAP, "/api/products/{sku}", "$.generated_at", 50, 50, 40, 40),
-            # never differs between legacy answers: the candidate's differences are a bug
-            NoiseCount(CAP, "/api/products/{sku}", "$.price", 50, 0, 40, 10),
-            # too few twin calls to call anything noise yet
-            NoiseCount(CAP, "/api/products/{sku}", "$.etag", 3, 3, 3, 3),
-        ]
+    route = "/api/products/{sku}"
+    paths = [
+        # differs in every pair of legacy answers, and as often against the candidate
+        {"path": "$.generated_at", "kind": "value", "twin_diffs": 50, "diffs": 40},
+        # never differs between legacy answers: the candidate's differences are a bug
+        {"path": "$.price", "kind": "value", "twin_diffs": 0, "diffs": 10},
+        # a noisy field changing its type in the candidate is not noise
+        {"path": "$.generated_at", "kind": "type", "twin_diffs": 0, "diffs": 5},
+    ]
+    tracker = NoiseTracker.from_dict(
+        {
+            "version": FORMAT_VERSION,
+            "routes": {
+                route: {"twin_samples": 50, "samples": 40, "paths": paths},
+                # too few twin calls to call anything noise yet
+                "/api/orders": {
+                    "twin_samples": 3,
+                    "samples": 3,
+                    "paths": [{"path": "$.at", "kind": "value", "twin_diffs": 3, "diffs": 3}],
+                },
+            },
+        }
     )
+    store.add_noise_counts(tracker_to_counts(tracker, experiment=CAP))
+    store.add_noise_counts(tracker_to_counts(tracker, experiment="elsewhere"))
 
     cap = build_report(store, since=SINCE, modes={CAP: "shadow"}, now=NOW).capabilities[0]
 
-    assert [(n.path, n.twin_rate, n.rate) for n in cap.noise_paths] == [
-        ("$.generated_at", 1.0, 1.0)
+    assert [(n.route, n.path, n.kind, n.twin_rate, n.rate) for n in cap.noise_paths] == [
+        (route, "$.generated_at", "value", 1.0, 1.0)
     ]
 
 
