@@ -39,6 +39,7 @@ from bench.targets import (
 from bench.wrk import Load, Measurement, run_wrk, write_script, wrk_version
 
 EXIT_OK, EXIT_FAILURE, EXIT_REFUSED = 0, 1, 3
+SUITES = ("baseline", "shadow")
 _DURATION = re.compile(r"^(\d+)(s|m)?$")
 
 
@@ -76,6 +77,12 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         prog="scripts/bench",
         description="Baseline: the facade vs direct access and nginx proxy_pass, in one run.",
     )
+    parser.add_argument(
+        "--suite",
+        choices=SUITES,
+        default="baseline",
+        help="baseline (this one, the default) or shadow (see: --suite shadow --help)",
+    )
     parser.add_argument("--duration", type=seconds, default=10, help="per load shape (10s)")
     parser.add_argument("--warmup", type=seconds, default=2, help="before each target (2s)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 3s, 1s warm-up")
@@ -106,9 +113,23 @@ def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def suite_of(argv: Sequence[str]) -> str:
+    """Which benchmark ``--suite`` names (``baseline`` when absent)."""
+    picker = argparse.ArgumentParser(add_help=False)
+    picker.add_argument("--suite", choices=SUITES, default="baseline")
+    known, _ = picker.parse_known_args(argv)
+    return str(known.suite)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if suite_of(args) == "shadow":
+        from bench import shadow  # imports this module: loaded only when asked for
+
+        shadow.main(args)
+        return
     _stop_cleanly_on_signals()
-    options = parse_args(argv)
+    options = parse_args(args)
     try:
         run = execute(options)
     except BenchError as exc:

@@ -73,9 +73,12 @@ def nginx_version() -> str:
     return (done.stderr or done.stdout).strip().removeprefix("nginx version: ")
 
 
-def standin_server(port: int) -> str:
-    """A server block answering every request with the small JSON body."""
-    return _STANDIN_SERVER.format(host=LOOPBACK, port=port, json=STANDIN_BODY)
+def standin_server(port: int, body: str = STANDIN_BODY) -> str:
+    """A server block answering every request with ``body`` (by default the small JSON body).
+
+    ``body`` goes inside single quotes in a ``return`` directive: no ``'``, ``\\`` or ``$``.
+    """
+    return _STANDIN_SERVER.format(host=LOOPBACK, port=port, json=body)
 
 
 def proxy_server(port: int, upstream_port: int) -> str:
