@@ -391,6 +391,10 @@ def _compare_json(ours: Any, theirs: Any, rules: CompareRules) -> tuple[list[Dif
         verbose_level=2,
         math_epsilon=tolerance or None,
         threshold_to_diff_deeper=0,  # always name the changed keys, never "the whole object"
+        # ordered lists position by position: deepdiff's own alignment of lists of unequal
+        # length depends on which side is which (swapping sides named other paths). Lists
+        # realigned as unordered above keep that alignment: it names the missing element.
+        zip_ordered_iterables=not unordered,
     )
     return _from_deepdiff(tree, tolerance), "deepdiff"
 
