@@ -5,7 +5,10 @@ The client's answer never waits for any of this. Three bounded stages, each coun
 has to drop rather than ever blocking a request:
 
 1. ``offer`` (on the event loop, after the monolith's answer was relayed): at most
-   ``MAX_IN_FLIGHT`` candidate calls at once per process; beyond that the job is dropped.
+   as many candidate calls at once as the service's connection pool holds
+   (``max_concurrency``, at most ``MAX_IN_FLIGHT``); beyond that the job is dropped, so a
+   call never waits for a connection inside its own timeout (a slow service would otherwise
+   be recorded as failing when it was the facade's queue that was full).
 2. The candidate call (a background task with its own timeout): its failure is an
    observation ("candidate_error"), never an outage.
 3. Comparison and recording in a worker thread fed by a bounded queue: ``compare_http`` can
@@ -87,7 +90,7 @@ class ShadowRunner:
 
     def __init__(self, metrics: Metrics) -> None:
         self._metrics = metrics
-        self._in_flight = 0
+        self._in_flight: dict[str, int] = {}  # by candidate service
         self._queue: queue.Queue[_Compared | None] = queue.Queue(COMPARE_QUEUE)
         self._rng = random.Random()
         # comparison thread only: per capability, the stored + local noise totals, and the
@@ -146,10 +149,12 @@ class ShadowRunner:
 
     def offer(self, job: ShadowJob) -> bool:
         """Start the candidate call in the background, or count the job as dropped."""
-        if self._in_flight >= MAX_IN_FLIGHT:
+        service = job.candidate.name
+        busy = self._in_flight.get(service, 0)
+        if busy >= min(MAX_IN_FLIGHT, job.candidate.settings.max_connections):
             self._metrics.shadow_dropped.labels(job.capability, "busy").inc()
             return False
-        self._in_flight += 1
+        self._in_flight[service] = busy + 1
         task = spawn(self._call_candidate(job), name=f"shadow-{job.capability}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -167,7 +172,7 @@ class ShadowRunner:
                 # the monolith asked the same question again: what differs is its own noise
                 twin = await self._fetch(job, job.legacy_client)
         finally:
-            self._in_flight -= 1
+            self._in_flight[job.candidate.name] -= 1
         try:
             self._queue.put_nowait((job, answer, elapsed, twin))
         except queue.Full:
@@ -244,10 +249,14 @@ class ShadowRunner:
             differences=tuple(d.to_dict() for d in differences),
             noise=tuple(d.to_dict() for d in noise),
             signature="\n".join(sorted({d.template_path for d in differences})),
-            control_headers=job.legacy.headers,
-            candidate_headers=candidate.headers,
-            control_body=job.legacy.body,
-            candidate_body=candidate.body,
+            # a match is evidence by its count: bodies and headers are kept for differences
+            # only, which is what a person will want to read (and what costs to store)
+            control_headers=job.legacy.headers if outcome != "match" else (),
+            candidate_headers=candidate.headers if outcome != "match" else (),
+            control_body=job.legacy.body if outcome != "match" else None,
+            candidate_body=candidate.body if outcome != "match" else None,
+            control_body_size=len(job.legacy.body),
+            candidate_body_size=len(candidate.body),
         )
         assert self._recorder is not None
         if not self._recorder.submit(record):

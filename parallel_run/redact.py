@@ -147,6 +147,10 @@ class Redactor:
             return data
         if data.strip()[:1] not in (b"{", b"["):
             return data
+        if b"\\u" not in data and not self._names_in(data):
+            # no secret field name anywhere in the bytes (and no escapes that could spell one):
+            # nothing to redact, and no parse on the recording path
+            return data
         try:
             parsed = json.loads(data)
         except (ValueError, RecursionError):
@@ -155,6 +159,10 @@ class Redactor:
         if not changed:
             return data
         return json.dumps(redacted_value, ensure_ascii=False, separators=(",", ":")).encode()
+
+    def _names_in(self, data: bytes) -> bool:
+        lowered = data.lower()
+        return any(name.encode() in lowered for name in self._json_fields)
 
     def value(self, obj: Any) -> Any:
         """A JSON-like value with the named fields redacted at any depth (for diff values)."""
