@@ -15,7 +15,7 @@ import pytest
 from parallel_run.record import ObservationRecord
 from parallel_run.redact import Redactor
 from parallel_run.store import ResultStore
-from tests.support import processes
+from tests.support import postgres, processes
 
 pytestmark = pytest.mark.integration
 
@@ -225,3 +225,35 @@ def test_an_unreachable_store_costs_dropped_observations_never_a_request(
     finally:
         facade.stop()
         candidate.stop()
+
+
+def test_several_facade_processes_share_one_postgresql_store(
+    tmp_path: Path, legacy: processes.Running
+) -> None:
+    candidate = processes.echo_upstream("catalog", log_dir=tmp_path)
+    with postgres.running() as server:
+        url = server.create_database("shared_evidence")
+        routes = tmp_path / "routes.yaml"
+        routes.write_text(
+            routes_text(legacy.url, candidate.url, tmp_path / "unused.db").replace(
+                f"sqlite:///{tmp_path / 'unused.db'}", url
+            )
+        )
+        facade = processes.facade(routes, log_dir=tmp_path, extra=["--workers", "2"])
+        try:
+            deadline = time.monotonic() + 20
+            while facade.log().count("facade listening") < 2:
+                assert time.monotonic() < deadline, facade.log()
+                time.sleep(0.1)
+            for i in range(60):  # new connections each time: both workers take some
+                assert get(f"{facade.url}/api/products/SKU-{i}")[0] == 200
+        finally:
+            assert facade.stop() == 0  # each worker flushes its own recorder on the way out
+            candidate.stop()
+        store = ResultStore.open(url, redactor=Redactor())
+        try:
+            found = store.observations(experiment="product-catalog", limit=1000)
+        finally:
+            store.close()
+        assert len(found) == 60
+        assert {o.outcome for o in found} == {"mismatch"}
