@@ -50,6 +50,7 @@ COMPARE_QUEUE = 1024
 # answers larger than this are not shadowed (the legacy copy is kept in memory meanwhile)
 MAX_SHADOW_BODY = 1 << 20
 CLOSE_WAIT = 5.0  # seconds, for each of: candidate calls, comparisons, the store's flush
+TWIN_TARGET = 200  # twin calls per route before sampling slows down
 NOISE_FLUSH_INTERVAL = 5.0  # seconds between handing noise increments to the store
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -98,6 +99,9 @@ class ShadowRunner:
         self._noise: dict[str, NoiseTracker] = {}
         self._noise_pending: dict[str, NoiseTracker] = {}
         self._noise_flushed = time.monotonic()
+        # twin calls compared so far, by (capability, route): written by the comparison
+        # thread, read by the loop (a dict read needs no lock under the GIL)
+        self._twins: dict[tuple[str, str], int] = {}
         self._thread: threading.Thread | None = None
         self._recorder: Recorder | None = None
         self._store_url: str | None = None
@@ -167,7 +171,7 @@ class ShadowRunner:
             answer = await self._fetch(job, job.candidate)
             elapsed = (time.perf_counter() - started) * 1000
             if job.twin_fraction and should_sample_twin(
-                self._rng, fraction=job.twin_fraction, method=job.method
+                self._rng, fraction=self._twin_fraction(job), method=job.method
             ):
                 # the monolith asked the same question again: what differs is its own noise
                 twin = await self._fetch(job, job.legacy_client)
@@ -177,6 +181,13 @@ class ShadowRunner:
             self._queue.put_nowait((job, answer, elapsed, twin))
         except queue.Full:
             self._metrics.shadow_dropped.labels(job.capability, "compare_queue_full").inc()
+
+    def _twin_fraction(self, job: ShadowJob) -> float:
+        """The configured share until a route has ``TWIN_TARGET`` twins, a tenth after that:
+        enough to follow a monolith whose noise changes, without doubling its load for good."""
+        if self._twins.get((job.capability, job.route), 0) < TWIN_TARGET:
+            return job.twin_fraction
+        return job.twin_fraction / 10
 
     async def _fetch(self, job: ShadowJob, client: UpstreamClient) -> HttpAnswer:
         headers = dict(job.headers)  # one value per name is enough for a comparison
@@ -223,6 +234,8 @@ class ShadowRunner:
             if twin is not None:
                 twins = compare_http(job.legacy, twin, rules=job.rules)
                 totals.record_twin(job.route, twins)
+                key = (job.capability, job.route)
+                self._twins[key] = self._twins.get(key, 0) + 1
                 pending.record_twin(job.route, twins)
             totals.record(job.route, comparison)
             pending.record(job.route, comparison)

@@ -1,0 +1,44 @@
+"""Shadow-mode decisions that need no sockets: what is shadowed, how often twins are asked."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from facade.config import Capability, MatchRule, Shadow
+from facade.metrics import Metrics
+from facade.shadow import TWIN_TARGET, ShadowRunner, wants_shadow
+
+
+def capability(**shadow: Any) -> Capability:
+    return Capability(
+        match=(MatchRule(path="/x"),), mode="shadow", service="s", shadow=Shadow(**shadow)
+    )
+
+
+@pytest.mark.parametrize(
+    ("method", "shadow", "roll", "expected"),
+    [
+        ("GET", {}, 0.99, True),
+        ("HEAD", {}, 0.0, True),
+        ("POST", {}, 0.0, False),  # unsafe methods stay with the monolith by default
+        ("DELETE", {"unsafe_methods": "send"}, 0.0, True),
+        ("GET", {"percent": 25}, 0.24, True),
+        ("GET", {"percent": 25}, 0.26, False),
+        ("GET", {"percent": 0}, 0.0, False),
+    ],
+)
+def test_what_is_shadowed(method: str, shadow: dict[str, Any], roll: float, expected: bool) -> None:
+    assert wants_shadow(capability(**shadow), method, roll) is expected
+
+
+def test_twins_slow_down_once_a_route_has_enough_of_them() -> None:
+    runner = ShadowRunner(Metrics())
+    job: Any = SimpleNamespace(capability="c", route="/x", twin_fraction=0.2)
+    assert runner._twin_fraction(job) == 0.2
+    runner._twins[("c", "/x")] = TWIN_TARGET
+    assert runner._twin_fraction(job) == pytest.approx(0.02)
+    other: Any = SimpleNamespace(capability="c", route="/y", twin_fraction=0.2)
+    assert runner._twin_fraction(other) == 0.2  # per route: each learns its own noise
