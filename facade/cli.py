@@ -150,7 +150,7 @@ def status_rows(config: config_module.Config) -> list[dict[str, Any]]:
 def _open_store(config: config_module.Config) -> ResultStore | None:
     """The result store routes.yaml names, or None while a SQLite store was never created
     (a report then has zero counts; nothing is created just by reading)."""
-    from parallel_run.redact import Redactor
+    from facade.evidence import redactor_for, store_options
     from parallel_run.store import ResultStore, resolve_url
 
     url = config.store_url
@@ -161,14 +161,11 @@ def _open_store(config: config_module.Config) -> ResultStore | None:
         and not Path(parsed.database).exists()
     ):
         return None
-    store = config.routes.store
     try:
         return ResultStore.open(
             url,
-            redactor=Redactor(headers=store.redact),
-            body_limit=store.body_limit,
-            retention_seconds=store.retention,
-            base_dir=config.base_dir,
+            redactor=redactor_for(config),
+            **store_options(config),
         )
     except Exception as exc:
         shown = parsed.render_as_string(hide_password=True)

@@ -191,7 +191,10 @@ class Seam(_Model):
 
 class Store(_Model):
     url: str = "sqlite:///.strangler/strangler.db"
-    redact: tuple[str, ...] = ("authorization", "cookie", "set-cookie")
+    redact: tuple[str, ...] = ("authorization", "cookie", "set-cookie")  # header names
+    # JSON body fields and query parameters redacted too, besides the built-in secret names
+    # (password, token, code, secret, access_token, api_key, ...)
+    redact_fields: tuple[str, ...] = ()
     body_limit: Size = 65536
     retention: Duration = 30 * 86400.0
 

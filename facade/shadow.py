@@ -31,6 +31,7 @@ from typing import Any
 import aiohttp
 
 from facade.config import Capability, Config
+from facade.evidence import redactor_for, store_options
 from facade.metrics import Metrics
 from facade.normalize import Target
 from facade.tasks import spawn
@@ -134,14 +135,9 @@ class ShadowRunner:
                     "store.url changed; the facade keeps %s until restarted", self._store_url
                 )
             return
-        store = config.routes.store
         self._store_url = config.store_url
-        self._redactor = Redactor(headers=store.redact)
-        self._store_options = {
-            "body_limit": store.body_limit,
-            "retention_seconds": store.retention,
-            "base_dir": config.base_dir,
-        }
+        self._redactor = redactor_for(config)
+        self._store_options = store_options(config)
         self._recorder = Recorder.for_url(
             config.store_url, redactor=self._redactor, store_options=self._store_options
         ).start()

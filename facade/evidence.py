@@ -1,0 +1,26 @@
+"""How the facade and the CLI open the result store that routes.yaml's ``store:`` names."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from facade.config import Config
+from parallel_run.redact import Redactor
+
+
+def redactor_for(config: Config) -> Redactor:
+    """Secrets to redact before anything is stored: configured names plus the built-in ones."""
+    store = config.routes.store
+    return Redactor(
+        headers=store.redact, json_fields=store.redact_fields, query_params=store.redact_fields
+    )
+
+
+def store_options(config: Config) -> dict[str, Any]:
+    """Keyword arguments for ``ResultStore.open`` besides the URL and the redactor."""
+    store = config.routes.store
+    return {
+        "body_limit": store.body_limit,
+        "retention_seconds": store.retention,
+        "base_dir": config.base_dir,
+    }
