@@ -106,6 +106,7 @@ class ShadowRunner:
         self._thread: threading.Thread | None = None
         self._recorder: Recorder | None = None
         self._store_url: str | None = None
+        self._warned_url: str | None = None
         self._redactor = Redactor()
         self._store_options: dict[str, Any] = {}
         self._rules: dict[tuple[str, str], CompareRules] = {}
@@ -117,6 +118,8 @@ class ShadowRunner:
         key = (config.digest, capability)
         rules = self._rules.get(key)
         if rules is None:
+            if len(self._rules) > 256:
+                self._rules.clear()  # rules of configurations reloaded away
             compare = config.routes.capabilities[capability].compare
             rules = self._rules[key] = CompareRules(
                 ignore_paths=compare.ignore, ignore_headers=compare.ignore_headers
@@ -130,7 +133,8 @@ class ShadowRunner:
         down at start-up costs dropped observations, never a failed facade.
         """
         if self._recorder is not None:
-            if config.store_url != self._store_url:
+            if config.store_url != self._store_url and config.store_url != self._warned_url:
+                self._warned_url = config.store_url  # once per new URL, not once per request
                 log.warning(
                     "store.url changed; the facade keeps %s until restarted", self._store_url
                 )
