@@ -100,6 +100,19 @@ class PathCounts:
     def rate(self) -> float:
         return self.diffs / self.samples if self.samples else 0.0
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "route": self.route,
+            "path": self.path,
+            "kind": self.kind,
+            "twin_samples": self.twin_samples,
+            "twin_diffs": self.twin_diffs,
+            "twin_rate": self.twin_rate,
+            "samples": self.samples,
+            "diffs": self.diffs,
+            "rate": self.rate,
+        }
+
 
 @dataclass(slots=True)
 class _Path:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from parallel_run.noise import PathCounts
 from parallel_run.noise_counts import tracker_from_counts
 from parallel_run.record import ObservationRecord
 from parallel_run.stats import wilson_interval
@@ -79,39 +80,9 @@ class SignatureRow:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class NoisePath:
-    """A path learned as noise: it differs between two legacy answers about as often as
-    between legacy and candidate (``parallel_run.noise``), so its differences are excused."""
-
-    route: str
-    path: str
-    kind: str
-    twin_samples: int
-    twin_diffs: int
-    samples: int
-    diffs: int
-
-    @property
-    def twin_rate(self) -> float:
-        return self.twin_diffs / self.twin_samples if self.twin_samples else 0.0
-
-    @property
-    def rate(self) -> float:
-        return self.diffs / self.samples if self.samples else 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "route": self.route,
-            "path": self.path,
-            "kind": self.kind,
-            "twin_samples": self.twin_samples,
-            "twin_diffs": self.twin_diffs,
-            "twin_rate": self.twin_rate,
-            "samples": self.samples,
-            "diffs": self.diffs,
-            "rate": self.rate,
-        }
+# a path learned as noise: it differs between two legacy answers about as often as between
+# legacy and candidate (``parallel_run.noise``), so its differences are excused
+NoisePath = PathCounts
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,19 +307,7 @@ def _noise_paths(name: str, rows: Sequence[NoiseCount]) -> tuple[NoisePath, ...]
     """What the shared counts (``parallel_run.noise_counts``) make ``NoiseTracker`` classify
     as noise, most often varying first."""
     tracker = tracker_from_counts(rows, experiment=name)
-    found = [
-        NoisePath(
-            route=counts.route,
-            path=counts.path,
-            kind=counts.kind,
-            twin_samples=counts.twin_samples,
-            twin_diffs=counts.twin_diffs,
-            samples=counts.samples,
-            diffs=counts.diffs,
-        )
-        for route in tracker.routes()
-        for counts in tracker.noise_paths(route)
-    ]
+    found = [counts for route in tracker.routes() for counts in tracker.noise_paths(route)]
     return tuple(sorted(found, key=lambda n: (-n.twin_rate, n.route, n.path, n.kind)))
 
 
