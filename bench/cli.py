@@ -13,12 +13,12 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, NoReturn, TypeVar
 
 from bench import report
 from bench.nginx import STANDIN_BODY, nginx_version
@@ -128,8 +128,22 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         shadow.main(args)
         return
+    run_suite(args, parse_args, execute, publish)
+
+
+Opts = TypeVar("Opts")  # a suite's options
+R = TypeVar("R")  # a suite's measured run
+
+
+def run_suite(
+    argv: Sequence[str],
+    parse: Callable[[Sequence[str]], Opts],
+    execute: Callable[[Opts], R],
+    publish: Callable[[R], int],
+) -> NoReturn:
+    """Parse, measure, publish and exit with its status; every started process is stopped."""
     _stop_cleanly_on_signals()
-    options = parse_args(args)
+    options = parse(argv)
     try:
         run = execute(options)
     except BenchError as exc:

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from bench import compare_bench, payload
-from bench.cli import _stop_cleanly_on_signals, environment, say, seconds
+from bench.cli import environment, run_suite, say, seconds
 from bench.nginx import standin_server, start_nginx
 from bench.procs import LOOPBACK, BenchError, Managed, Supervisor, free_port, http_get, wait_http
 from bench.report import markdown_table, ms
@@ -198,17 +198,7 @@ def parse_args(argv: Sequence[str]) -> Options:
 
 
 def main(argv: Sequence[str]) -> None:
-    _stop_cleanly_on_signals()
-    options = parse_args(argv)
-    try:
-        run = execute(options)
-    except BenchError as exc:
-        say(f"bench: {exc}")
-        sys.exit(EXIT_FAILURE)
-    except KeyboardInterrupt:
-        say("bench: interrupted; every process it started was stopped")
-        sys.exit(130)
-    sys.exit(publish(run))
+    run_suite(argv, parse_args, execute, publish)
 
 
 # -- processes ---------------------------------------------------------------------------------
