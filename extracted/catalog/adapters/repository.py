@@ -1,0 +1,104 @@
+"""The product repository: an abstract port and its SQLAlchemy adapter.
+
+The adapter maps rows of ``orm.products`` to domain objects by hand: the domain stays
+frozen dataclasses that know nothing of SQLAlchemy. Its fake lives in ``catalog.testing``.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any
+
+from sqlalchemy import ColumnElement, Row, and_, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from extracted.catalog.adapters.orm import products
+from extracted.catalog.domain.model import Currency, Money, Product, ProductStatus
+from extracted.catalog.domain.pages import ProductPage, ProductQuery
+
+
+class ProductRepository(abc.ABC):
+    """Where products are kept; one instance lives inside one unit of work."""
+
+    @abc.abstractmethod
+    def get(self, sku: str) -> Product | None: ...
+
+    @abc.abstractmethod
+    def list(self, query: ProductQuery) -> ProductPage: ...
+
+    @abc.abstractmethod
+    def save(self, product: Product) -> None:
+        """Insert ``product`` or replace the one with its sku."""
+
+
+def _like_escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+class SqlAlchemyProductRepository(ProductRepository):
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, sku: str) -> Product | None:
+        row = self.session.execute(select(products).where(products.c.sku == sku)).first()
+        return None if row is None else _product(row)
+
+    def list(self, query: ProductQuery) -> ProductPage:
+        conditions: list[ColumnElement[bool]] = []
+        if query.name_contains:
+            pattern = f"%{_like_escaped(query.name_contains)}%"
+            conditions.append(products.c.name.ilike(pattern, escape="\\"))
+        if query.currency is not None:
+            conditions.append(products.c.price_currency == query.currency.value)
+        where = and_(True, *conditions)
+        total = self.session.execute(select(func.count()).select_from(products).where(where))
+        rows = self.session.execute(
+            select(products)
+            .where(where)
+            .order_by(products.c.sku)
+            .limit(query.size)
+            .offset(query.offset)
+        )
+        return ProductPage(
+            items=tuple(_product(row) for row in rows),
+            number=query.number,
+            size=query.size,
+            total_items=int(total.scalar_one()),
+        )
+
+    def save(self, product: Product) -> None:
+        values = _row(product)
+        statement: Any
+        if self.session.get_bind().dialect.name == "sqlite":
+            statement = sqlite.insert(products).values(values)
+        else:
+            statement = postgresql.insert(products).values(values)
+        statement = statement.on_conflict_do_update(
+            index_elements=[products.c.sku],
+            set_={name: statement.excluded[name] for name in values if name != "sku"},
+        )
+        self.session.execute(statement)
+
+
+def _row(product: Product) -> dict[str, Any]:
+    return {
+        "sku": product.sku,
+        "name": product.name,
+        "price_minor": product.price.minor,
+        "price_currency": product.price.currency.value,
+        "on_hand": product.on_hand,
+        "status": product.status.value,
+        "updated_at": product.updated_at,
+    }
+
+
+def _product(row: Row[Any]) -> Product:
+    return Product(
+        sku=row.sku,
+        name=row.name,
+        price=Money(int(row.price_minor), Currency(row.price_currency)),
+        on_hand=int(row.on_hand),
+        status=ProductStatus(row.status),
+        updated_at=row.updated_at,
+    )

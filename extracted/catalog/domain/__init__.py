@@ -1,0 +1,1 @@
+"""The catalog model: pure Python, no SQLAlchemy, no aiohttp."""

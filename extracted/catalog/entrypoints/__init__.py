@@ -1,0 +1,1 @@
+"""How the world reaches the catalog: the HTTP API."""

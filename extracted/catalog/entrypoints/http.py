@@ -1,0 +1,145 @@
+"""The v1 HTTP API: thin aiohttp handlers, JSON in and out, errors mapped in one middleware.
+
+Every use case runs in a worker thread (``asyncio.to_thread``): SQLAlchemy is synchronous
+and the event loop must never wait on the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import Engine
+
+from extracted.catalog.adapters.database import ping
+from extracted.catalog.domain.model import Currency
+from extracted.catalog.domain.pages import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, ProductQuery
+from extracted.catalog.entrypoints.schema import (
+    error_json,
+    page_to_json,
+    product_to_json,
+    upsert_from_json,
+)
+from extracted.catalog.errors import InvalidParameter, InvalidProduct, ProductNotFound
+from extracted.catalog.service_layer import services
+from extracted.catalog.service_layer.unit_of_work import UnitOfWork
+
+log = logging.getLogger("strangler.extracted.catalog")
+
+ENGINE = web.AppKey("catalog_engine", Engine)
+UNIT_OF_WORK: web.AppKey[Callable[[], UnitOfWork]] = web.AppKey("catalog_unit_of_work")
+
+_STATUS_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "request_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def _json(status: int, body: Any) -> web.Response:
+    return web.json_response(body, status=status)
+
+
+@web.middleware
+async def error_shape(
+    request: web.Request, handler: Callable[[web.Request], Any]
+) -> web.StreamResponse:
+    """Every error leaves in the catalog's shape ``{"error": {"code", "message", ...}}``."""
+    try:
+        response: web.StreamResponse = await handler(request)
+        return response
+    except InvalidParameter as exc:
+        details = {"parameter": exc.parameter}
+        return _json(400, error_json("invalid_parameter", exc.message, details))
+    except InvalidProduct as exc:
+        return _json(422, error_json("invalid_product", exc.message, {"field": exc.field}))
+    except ProductNotFound as exc:
+        return _json(404, error_json("product_not_found", exc.message, {"sku": exc.sku}))
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = _STATUS_CODES.get(exc.status, "http_error")
+        response = _json(exc.status, error_json(code, exc.reason))
+        if isinstance(exc, web.HTTPMethodNotAllowed):
+            response.headers["Allow"] = ", ".join(sorted(exc.allowed_methods))
+        return response
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        # the client gets a code, never a traceback; the log gets the traceback
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        return _json(500, error_json("internal", "internal error"))
+
+
+def _positive_int(request: web.Request, name: str, default: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    if raw.isascii() and raw.isdigit() and int(raw) >= 1:
+        return int(raw)
+    raise InvalidParameter(f"{name} must be a positive integer", parameter=name)
+
+
+def _query(request: web.Request) -> ProductQuery:
+    number = _positive_int(request, "page", 1)
+    size = min(_positive_int(request, "page_size", DEFAULT_PAGE_SIZE), MAX_PAGE_SIZE)
+    currency: Currency | None = None
+    if (raw := request.query.get("currency")) is not None:
+        try:
+            currency = Currency(raw)
+        except ValueError:
+            allowed = ", ".join(c.value for c in Currency)
+            raise InvalidParameter(
+                f"currency must be one of {allowed}", parameter="currency"
+            ) from None
+    name_contains = request.query.get("name_contains") or None
+    return ProductQuery(number=number, size=size, name_contains=name_contains, currency=currency)
+
+
+async def list_products(request: web.Request) -> web.Response:
+    query = _query(request)
+    page = await asyncio.to_thread(services.products_list, request.app[UNIT_OF_WORK](), query)
+    return _json(200, page_to_json(page))
+
+
+async def get_product(request: web.Request) -> web.Response:
+    sku = request.match_info["sku"]
+    product = await asyncio.to_thread(services.product_get, request.app[UNIT_OF_WORK](), sku)
+    return _json(200, product_to_json(product))
+
+
+async def put_product(request: web.Request) -> web.Response:
+    sku = request.match_info["sku"]
+    try:
+        body = json.loads(await request.read())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidProduct(f"the body is not JSON: {exc}", field="body") from exc
+    command = upsert_from_json(body, sku=sku)
+    result = await asyncio.to_thread(services.product_upsert, request.app[UNIT_OF_WORK](), command)
+    response = _json(201 if result.created else 200, product_to_json(result.product))
+    if result.created:
+        response.headers["Location"] = f"/v1/products/{sku}"
+    return response
+
+
+async def healthz(request: web.Request) -> web.Response:
+    try:
+        await asyncio.to_thread(ping, request.app[ENGINE])
+    except Exception as exc:
+        log.warning("healthz: database not reachable: %s", exc)
+        body = error_json("database_unavailable", "database not reachable")
+        return _json(503, {"status": "unavailable", **body})
+    return _json(200, {"status": "ok"})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/v1/products", list_products)
+    app.router.add_get("/v1/products/{sku}", get_product)
+    app.router.add_put("/v1/products/{sku}", put_product)

@@ -1,0 +1,1 @@
+"""Use cases of the catalog, each in one unit of work."""
