@@ -175,22 +175,21 @@ def test_the_database_is_the_service_own(catalog: processes.Running, state: Path
         engine.dispose()
 
 
-def test_stop_by_signal_is_graceful(state: Path) -> None:
+def test_seed_from_json_then_stop_by_signal_is_graceful(state: Path) -> None:
+    seed_file = state / "seed.json"
+    seed_file.write_text(json.dumps({"items": [_product(1), _product(2)]}))
     port = processes.free_port()
+    argv = [sys.executable, "-m", "extracted.catalog", "--port", str(port)]
     running = processes.start(
-        "catalog-stop",
-        [
-            sys.executable,
-            "-m",
-            "extracted.catalog",
-            "--port",
-            str(port),
-            "--db",
-            f"sqlite:///{state / 'stop.db'}",
-        ],
+        "catalog-seeded",
+        [*argv, "--db", f"sqlite:///{state / 'seeded.db'}", "--seed-from-json", str(seed_file)],
         port=port,
         log_dir=state,
         ready_path="/healthz",
     )
-    assert running.stop(signal.SIGTERM) == 0
+    try:
+        _, body = _call(f"{running.url}/v1/products")
+        assert [p["sku"] for p in body["items"]] == ["SKU-00001", "SKU-00002"]
+    finally:
+        assert running.stop(signal.SIGTERM) == 0
     assert "Traceback" not in running.log()
