@@ -23,6 +23,7 @@ from facade.headers import Peer, downstream_response_headers, upstream_request_h
 from facade.shadow import MAX_SHADOW_BODY
 from facade.stages.shadow import shadow_call
 from facade.state import LEGACY
+from facade.translate import serve_translated, translator_for
 from parallel_run.compare import HttpAnswer
 
 log = logging.getLogger("strangler.forward")
@@ -48,6 +49,23 @@ async def stage(ex: Exchange) -> web.StreamResponse:
         traceparent=ex.traceparent,
     )
     body = await _request_body(request, headers, limit)
+    cap = ex.capability
+    if upstream.name != LEGACY and cap is not None and cap.translator is not None:
+        translated = await serve_translated(
+            request,
+            upstream,
+            translator_for(cap.translator, upstream=upstream.name),
+            ex.target,
+            body=await _whole(body),
+            peer=Peer(request.remote or "", request.scheme, request.headers.get("Host")),
+            trusted_hops=ex.config.routes.forwarded.trusted_hops,
+            request_id=ex.request_id,
+            traceparent=ex.traceparent,
+        )
+        ex.status = translated.status
+        if ex.config.routes.debug_headers:
+            translated.headers["X-Strangler-Route"] = route_header(ex)
+        return translated
     if ex.shadow and not isinstance(body, bytes | None):
         body = await _buffer_for_shadow(ex, body)
     captured: list[bytes] | None = [] if ex.shadow else None
@@ -74,6 +92,12 @@ async def _buffer_for_shadow(
         ex.shadow = False
         ex.state.metrics.shadow_dropped.labels(ex.capability_name, "body_too_large").inc()
         return body
+    return b"".join([chunk async for chunk in body])
+
+
+async def _whole(body: bytes | AsyncIterator[bytes] | None) -> bytes:
+    if body is None or isinstance(body, bytes):
+        return body or b""
     return b"".join([chunk async for chunk in body])
 
 

@@ -1,0 +1,142 @@
+"""Extracted mode through the anti-corruption layer: the catalog service answers in its own
+model, and clients of the monolith's API get exactly what the monolith would have said."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from acl.catalog import product_from_legacy, product_to_service
+from tests.support import processes
+
+pytestmark = pytest.mark.integration
+PRODUCTS = 20
+
+
+def call(
+    url: str, *, method: str = "GET", data: bytes | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(
+        url, method=method, data=data, headers={"Content-Type": "application/json"} if data else {}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, dict(error.headers), error.read()
+
+
+def settled(body: bytes) -> Any:
+    """The JSON, with the list's build time set aside (it differs between any two calls)."""
+    return json.loads(re.sub(rb'"generated_at": ?"[^"]*"', b'"generated_at": "..."', body))
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """(monolith URL, facade URL) with product-catalog cut over to the catalog service."""
+    state = tmp_path_factory.mktemp("translated")
+    shop = processes.monolith(state, log_dir=state, seed_args=["--products", str(PRODUCTS)])
+    port = processes.free_port()
+    catalog = processes.start(
+        "catalog",
+        [
+            sys.executable,
+            "-m",
+            "extracted.catalog",
+            "--port",
+            str(port),
+            "--db",
+            f"sqlite:///{state / 'catalog.db'}",
+        ],
+        port=port,
+        log_dir=state,
+        ready_path="/healthz",
+    )
+    # the service's own database gets the monolith's rows through the ACL
+    for n in range(1, PRODUCTS + 1):
+        sku = f"SKU-{n:05d}"
+        status, _, body = call(f"{shop.url}/api/products/{sku}")
+        assert status == 200
+        product = product_to_service(product_from_legacy(json.loads(body)["product"]))
+        status, _, answer = call(
+            f"{catalog.url}/v1/products/{sku}", method="PUT", data=json.dumps(product).encode()
+        )
+        assert status in (200, 201), answer
+    routes = state / "routes.yaml"
+    routes.write_text(
+        f"version: 1\nlegacy: {{url: '{shop.url}'}}\n"
+        f"services:\n  catalog: {{url: '{catalog.url}'}}\n"
+        "capabilities:\n  product-catalog:\n    service: catalog\n    mode: extracted\n"
+        "    translator: catalog.products\n"
+        "    match:\n      - {methods: [GET, HEAD], path: /api/products}\n"
+        "      - {methods: [GET, HEAD], path: '/api/products/{sku}'}\n"
+        "debug_headers: true\n"
+    )
+    facade = processes.facade(routes, log_dir=state)
+    yield shop.url, facade.url
+    facade.stop()
+    catalog.stop()
+    shop.stop()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"/api/products?per_page={PRODUCTS}",  # list
+        "/api/products?page=2&per_page=7&curr=eur",  # a page, a filter
+        "/api/products/SKU-00003",  # detail
+        "/api/products/SKU-99999",  # missing item
+        "/api/products?page=abc",  # invalid input
+        "/api/products?per_page=0",
+    ],
+)
+def test_extracted_answers_equal_the_monolith_s(stack: tuple[str, str], path: str) -> None:
+    monolith, facade = stack
+    direct = call(monolith + path)
+    through = call(facade + path)
+    assert through[1]["X-Strangler-Route"] == "product-catalog;extracted;catalog"
+    assert through[0] == direct[0]
+    assert through[1]["Content-Type"] == direct[1]["Content-Type"]
+    assert settled(through[2]) == settled(direct[2])
+
+
+def test_head_is_answered_from_the_translated_get(stack: tuple[str, str]) -> None:
+    monolith, facade = stack
+    direct = call(monolith + "/api/products/SKU-00002", method="HEAD")
+    through = call(facade + "/api/products/SKU-00002", method="HEAD")
+    assert through[0] == direct[0] == 200
+    assert through[2] == b""
+    assert through[1]["Content-Length"] == direct[1]["Content-Length"]
+
+
+def test_an_untranslatable_answer_is_a_502_naming_the_field(tmp_path: Path) -> None:
+    # a "service" whose answers are not the catalog's model at all
+    wrong = processes.echo_upstream("not-a-catalog", log_dir=tmp_path)
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(
+        "version: 1\nlegacy: {url: 'http://127.0.0.1:9'}\n"
+        f"services:\n  catalog: {{url: '{wrong.url}'}}\n"
+        "capabilities:\n  product-catalog:\n    service: catalog\n    mode: extracted\n"
+        "    translator: catalog.products\n"
+        "    match: [{methods: [GET], path: '/api/products/{sku}'}]\n"
+    )
+    facade = processes.facade(routes, log_dir=tmp_path)
+    try:
+        status, headers, body = call(facade.url + "/api/products/SKU-00001")
+        assert status == 502
+        assert headers["Content-Type"] == "application/problem+json"
+        detail = json.loads(body)["detail"]
+        assert "answer not translatable" in detail
+        assert "$." in detail  # the field is named
+    finally:
+        facade.stop()
+        wrong.stop()
