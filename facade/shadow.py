@@ -29,12 +29,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from multidict import CIMultiDict, CIMultiDictProxy
 
+from acl.http import Translator
 from facade.config import Capability, Config
+from facade.errors import UpstreamError
 from facade.evidence import redactor_for, store_options
 from facade.metrics import Metrics
 from facade.normalize import Target
 from facade.tasks import spawn
+from facade.translate import call_translated, legacy_request
 from facade.upstream import UpstreamClient
 from parallel_run.compare import CompareRules, Difference, HttpAnswer, compare_http
 from parallel_run.noise import NoiseTracker, should_sample_twin, split
@@ -77,6 +81,9 @@ class ShadowJob:
     legacy_client: UpstreamClient
     twin_fraction: float  # 0..1: call the monolith a second time to learn its noise
     learn_noise: bool
+    # with a translator, the candidate is asked in its own terms and its answer turned back
+    # into the legacy API's before comparing, so differences read in the legacy vocabulary
+    translator: Translator | None = None
 
 
 def wants_shadow(capability: Capability, method: str, roll: float) -> bool:
@@ -168,7 +175,11 @@ class ShadowRunner:
         started = time.perf_counter()
         twin: HttpAnswer | None = None
         try:
-            answer = await self._fetch(job, job.candidate)
+            answer = await (
+                self._fetch_translated(job, job.translator)
+                if job.translator is not None
+                else self._fetch(job, job.candidate)
+            )
             elapsed = (time.perf_counter() - started) * 1000
             if job.twin_fraction and should_sample_twin(
                 self._rng, fraction=self._twin_fraction(job), method=job.method
@@ -188,6 +199,22 @@ class ShadowRunner:
         if self._twins.get((job.capability, job.route), 0) < TWIN_TARGET:
             return job.twin_fraction
         return job.twin_fraction / 10
+
+    async def _fetch_translated(self, job: ShadowJob, translator: Translator) -> HttpAnswer:
+        legacy = legacy_request(
+            job.method, job.target, CIMultiDictProxy(CIMultiDict(job.headers)), job.body or b""
+        )
+        outgoing = CIMultiDict(job.headers)
+        outgoing.popall("Content-Length", None)  # the translated request frames its own body
+        outgoing[SHADOW_HEADER] = "1"
+        try:
+            async with asyncio.timeout(job.timeout):
+                answer = await call_translated(job.candidate, translator, legacy, outgoing=outgoing)
+        except TimeoutError:
+            return HttpAnswer.failed("timeout")
+        except UpstreamError as exc:
+            return HttpAnswer.failed(exc.detail)
+        return HttpAnswer(answer.status, answer.headers, answer.body)
 
     async def _fetch(self, job: ShadowJob, client: UpstreamClient) -> HttpAnswer:
         headers = dict(job.headers)  # one value per name is enough for a comparison

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from multidict import CIMultiDict
 
+from facade.errors import UpstreamError
 from facade.exchange import Exchange
 from facade.shadow import ShadowJob
 from facade.state import LEGACY
+from facade.translate import translator_for
 from parallel_run.compare import HttpAnswer
 
 
@@ -23,6 +25,14 @@ def shadow_call(
     if cap is None or match is None or cap.service is None or ex.target is None:
         return
     runner = ex.state.shadow
+    translator = None
+    if cap.translator is not None:
+        try:
+            translator = translator_for(cap.translator, upstream=cap.service)
+        except UpstreamError:
+            # a translator that cannot load costs this comparison, never the client's answer
+            ex.state.metrics.shadow_dropped.labels(match.route.capability, "translator").inc()
+            return
     runner.ensure_recorder(ex.config)
     service = ex.config.routes.services[cap.service]
     runner.offer(
@@ -41,5 +51,6 @@ def shadow_call(
             legacy_client=ex.state.client(ex.config, LEGACY),
             twin_fraction=cap.compare.noise_sample / 100 if cap.compare.noise == "auto" else 0.0,
             learn_noise=cap.compare.noise == "auto",
+            translator=translator,
         )
     )

@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 
 from acl.catalog import product_from_legacy, product_to_service
+from parallel_run.redact import Redactor
+from parallel_run.store import ResultStore
 from tests.support import processes
 
 pytestmark = pytest.mark.integration
@@ -41,8 +43,8 @@ def settled(body: bytes) -> Any:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    """(monolith URL, facade URL) with product-catalog cut over to the catalog service."""
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, str]]:
+    """(monolith, facade, catalog service) URLs; product-catalog cut over to the service."""
     state = tmp_path_factory.mktemp("translated")
     shop = processes.monolith(state, log_dir=state, seed_args=["--products", str(PRODUCTS)])
     port = processes.free_port()
@@ -82,7 +84,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]
         "debug_headers: true\n"
     )
     facade = processes.facade(routes, log_dir=state)
-    yield shop.url, facade.url
+    yield shop.url, facade.url, catalog.url
     facade.stop()
     catalog.stop()
     shop.stop()
@@ -99,8 +101,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]
         "/api/products?per_page=0",
     ],
 )
-def test_extracted_answers_equal_the_monolith_s(stack: tuple[str, str], path: str) -> None:
-    monolith, facade = stack
+def test_extracted_answers_equal_the_monolith_s(stack: tuple[str, str, str], path: str) -> None:
+    monolith, facade, _ = stack
     direct = call(monolith + path)
     through = call(facade + path)
     assert through[1]["X-Strangler-Route"] == "product-catalog;extracted;catalog"
@@ -109,8 +111,8 @@ def test_extracted_answers_equal_the_monolith_s(stack: tuple[str, str], path: st
     assert settled(through[2]) == settled(direct[2])
 
 
-def test_head_is_answered_from_the_translated_get(stack: tuple[str, str]) -> None:
-    monolith, facade = stack
+def test_head_is_answered_from_the_translated_get(stack: tuple[str, str, str]) -> None:
+    monolith, facade, _ = stack
     direct = call(monolith + "/api/products/SKU-00002", method="HEAD")
     through = call(facade + "/api/products/SKU-00002", method="HEAD")
     assert through[0] == direct[0] == 200
@@ -140,3 +142,47 @@ def test_an_untranslatable_answer_is_a_502_naming_the_field(tmp_path: Path) -> N
     finally:
         facade.stop()
         wrong.stop()
+
+
+def test_shadow_compares_the_candidate_in_the_legacy_vocabulary(
+    stack: tuple[str, str, str], tmp_path: Path
+) -> None:
+    monolith, _, catalog = stack
+    sku = "SKU-00005"
+    status, _, body = call(f"{catalog}/v1/products/{sku}")
+    assert status == 200
+    original = json.loads(body)
+    wrong = {**original, "price": {**original["price"], "amount": "1.00"}}
+    wrong.pop("updated_at")
+    call(f"{catalog}/v1/products/{sku}", method="PUT", data=json.dumps(wrong).encode())
+    store = tmp_path / "evidence.db"
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(
+        f"version: 1\nlegacy: {{url: '{monolith}'}}\n"
+        f"services:\n  catalog: {{url: '{catalog}'}}\n"
+        "capabilities:\n  product-catalog:\n    service: catalog\n    mode: shadow\n"
+        "    translator: catalog.products\n"
+        "    match: [{methods: [GET], path: '/api/products/{sku}'}]\n"
+        f"store: {{url: 'sqlite:///{store}'}}\n"
+    )
+    facade = processes.facade(routes, log_dir=tmp_path)
+    try:
+        for n in (4, 5, 6):
+            assert call(f"{facade.url}/api/products/SKU-{n:05d}")[0] == 200
+    finally:
+        assert facade.stop() == 0
+        original.pop("updated_at")
+        call(f"{catalog}/v1/products/{sku}", method="PUT", data=json.dumps(original).encode())
+    db = ResultStore.open(f"sqlite:///{store}", redactor=Redactor())
+    try:
+        found = {o.path: o for o in db.observations(experiment="product-catalog")}
+    finally:
+        db.close()
+    assert {p: o.outcome for p, o in found.items()} == {
+        "/api/products/SKU-00004": "match",
+        "/api/products/SKU-00005": "mismatch",
+        "/api/products/SKU-00006": "match",
+    }
+    (difference,) = found["/api/products/SKU-00005"].differences
+    assert difference["path"] == "$.product.unitPrice"  # legacy names, legacy cents
+    assert difference["candidate"] == 100
