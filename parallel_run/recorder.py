@@ -280,16 +280,17 @@ class Recorder:
         except Exception as exc:  # any store failure is a drop, never a crash
             self._failed(exc, records, noise)
             return
-        with self._lock:
-            self._written += len(records)
-            self._pending_drops -= pending
-            self._store_ok = True
         if self._failures:
+            # logged before the counters show the write: whoever sees them also sees this line
             log.warning(
                 "result store: recording resumed after %d failed attempt(s); %d dropped meanwhile",
                 self._failures,
                 self._dropped_since_logged + sum(pending.values()),
             )
+        with self._lock:
+            self._written += len(records)
+            self._pending_drops -= pending
+            self._store_ok = True
         self._failures = 0
         self._dropped_since_logged = 0
         self._last_logged = None
