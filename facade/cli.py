@@ -55,11 +55,14 @@ def _routes_path(local: Path | None) -> Path:
 
 
 def _load(path: Path) -> config_module.Config:
+    from facade.translators import translator_problems
+
     try:
-        return config_module.load(path)
+        return config_module.load(path, extra_check=translator_problems)
     except ConfigError as exc:
         for problem in exc.problems:
-            err.print(str(problem), markup=False, highlight=False)
+            # plain lines, never wrapped: editors and CI parse PATH:LINE: message
+            print(problem, file=sys.stderr)
         raise typer.Exit(EXIT_BAD_INPUT) from None
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -258,7 +258,13 @@ def default_routes_path() -> Path:
     return Path(os.environ.get("STRANGLER_ROUTES", "routes.yaml"))
 
 
-def load(path: str | os.PathLike[str]) -> Config:
+Location = tuple[str | int, ...]
+# checks this module cannot make itself (it imports nothing that does I/O or loads plugins):
+# the facade passes one that loads the translators the file names
+ExtraCheck = Callable[["RoutesFile"], Iterable[tuple[Location, str]]]
+
+
+def load(path: str | os.PathLike[str], *, extra_check: ExtraCheck | None = None) -> Config:
     """Read and validate a routes file; raise ConfigError listing every problem found."""
     source = Path(path)
     try:
@@ -267,11 +273,15 @@ def load(path: str | os.PathLike[str]) -> Config:
         raise ConfigError(
             [Problem(str(source), 1, f"cannot read the file: {exc.strerror}")]
         ) from None
-    routes, matcher = parse(data.decode("utf-8", "replace"), source=str(source))
+    routes, matcher = parse(
+        data.decode("utf-8", "replace"), source=str(source), extra_check=extra_check
+    )
     return Config(source.resolve(), routes, matcher, hashlib.sha256(data).hexdigest())
 
 
-def parse(text: str, *, source: str = "routes.yaml") -> tuple[RoutesFile, Matcher]:
+def parse(
+    text: str, *, source: str = "routes.yaml", extra_check: ExtraCheck | None = None
+) -> tuple[RoutesFile, Matcher]:
     """Validate routes.yaml text; every error names ``source`` and a 1-based line."""
     tree = _read_yaml(text, source)
     try:
@@ -283,6 +293,11 @@ def parse(text: str, *, source: str = "routes.yaml") -> tuple[RoutesFile, Matche
         errors = [e for e in errors if not (e["type"] == "too_short" and tuple(e["loc"]) in deeper)]
         raise ConfigError([_problem(source, tree, err) for err in errors]) from None
     problems = _cross_check(routes, tree, source)
+    if extra_check is not None:
+        problems += [
+            Problem(source, line_of(tree, loc), f"{'.'.join(map(str, loc))}: {message}")
+            for loc, message in extra_check(routes)
+        ]
     matcher: Matcher | None = None
     if not problems:
         try:

@@ -14,6 +14,7 @@ import os
 from facade import config as config_module
 from facade.errors import ConfigError
 from facade.state import FacadeState
+from facade.translators import translator_problems
 
 log = logging.getLogger("strangler.reload")
 POLL_INTERVAL = 0.5
@@ -32,7 +33,7 @@ def reload_now(state: FacadeState) -> bool:
     live = state.live
     path = live.current.source
     try:
-        fresh = config_module.load(path)
+        fresh = config_module.load(path, extra_check=translator_problems)
     except ConfigError as exc:
         if str(exc) != live.last_error:
             # keep the old config: a bad reload must never drop traffic

@@ -21,6 +21,7 @@ from facade import config as config_module
 from facade.app import Facade
 from facade.errors import FacadeError
 from facade.reload import reload_now
+from facade.translators import translator_problems
 
 log = logging.getLogger("strangler.server")
 
@@ -75,7 +76,7 @@ def check_c_parser() -> None:
 
 def run(options: ServeOptions) -> None:
     """Validate, then serve until a stop signal (raises ConfigError or ParserError first)."""
-    config = config_module.load(options.routes)
+    config = config_module.load(options.routes, extra_check=translator_problems)
     check_c_parser()
     if options.workers <= 1:
         asyncio.run(_serve(config, options, reuse_port=False))
@@ -106,7 +107,7 @@ def _run_workers(options: ServeOptions) -> None:
 
 def _worker_main(options: ServeOptions) -> None:
     configure_logging()
-    config = config_module.load(options.routes)
+    config = config_module.load(options.routes, extra_check=translator_problems)
     asyncio.run(_serve(config, options, reuse_port=True))
 
 

@@ -152,3 +152,14 @@ def test_serve_with_two_workers_shares_the_port(tmp_path: Path) -> None:
 
 def _listening_pids(log: str) -> set[str]:
     return {line.rsplit("pid ", 1)[1] for line in log.splitlines() if "facade listening" in line}
+
+
+def test_a_translator_that_cannot_be_loaded_is_a_path_line_error(tmp_path: Path) -> None:
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(GOOD + "    translator: catalog.prodcuts\n")
+    result = run("validate", str(routes))
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"{routes}:11: capabilities.product-catalog.translator:")
+    assert "catalog.prodcuts" in result.stderr
+    routes.write_text(GOOD + "    translator: catalog.products\n")
+    assert run("validate", str(routes)).returncode == 0
