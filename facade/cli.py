@@ -154,7 +154,8 @@ def _open_store(config: config_module.Config) -> ResultStore | None:
     """The result store routes.yaml names, or None while a SQLite store was never created
     (a report then has zero counts; nothing is created just by reading)."""
     from facade.evidence import redactor_for, store_options
-    from parallel_run.store import ResultStore, resolve_url
+    from parallel_run.sqldb import resolve_url
+    from parallel_run.store import ResultStore
 
     url = config.store_url
     parsed = resolve_url(url, base_dir=config.base_dir)

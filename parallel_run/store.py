@@ -23,14 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from alembic import command
-from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import (
     JSON,
     BigInteger,
     Column,
-    Connection,
     DateTime,
     Dialect,
     Engine,
@@ -46,18 +44,18 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     delete,
-    event,
     func,
     insert,
     select,
     text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import URL, RowMapping, make_url
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import DBAPIError
 
 from parallel_run.record import ObservationRecord
 from parallel_run.redact import Redactor
+from parallel_run.sqldb import alembic_config, resolve_url, sqlite_engine
 
 log = logging.getLogger("strangler.parallel_run.store")
 
@@ -260,54 +258,6 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     return ordered[min(rank, len(ordered)) - 1]
 
 
-def resolve_url(url: str, *, base_dir: Path | None = None) -> URL:
-    """The SQLAlchemy URL of a store; a relative SQLite path is taken from ``base_dir``."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        path = Path(parsed.database).expanduser()
-        if not path.is_absolute() and base_dir is not None:
-            path = base_dir / path
-        parsed = parsed.set(database=str(path))
-    return parsed
-
-
-def alembic_config(url: str | URL) -> Config:
-    """An Alembic ``Config`` for the packaged migrations: no alembic.ini needed."""
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    rendered = url if isinstance(url, str) else url.render_as_string(hide_password=False)
-    config.set_main_option("sqlalchemy.url", rendered.replace("%", "%%"))
-    return config
-
-
-def _sqlite_engine(url: URL, *, busy_timeout_ms: int) -> Engine:
-    database = url.database
-    if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": busy_timeout_ms / 1000})
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # the driver's own transaction handling is off: SQLAlchemy's "begin" below emits BEGIN
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        try:
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-        finally:
-            cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(connection: Connection) -> None:
-        # migrations take the write lock up front, so two openers cannot both create tables
-        begin = connection.get_execution_options().get("sqlite_begin", "BEGIN")
-        connection.exec_driver_sql(begin)
-
-    return engine
-
-
 class ResultStore:
     """Observations, noise counts and drops in one database. Not thread-safe by contract:
     one writer thread (the ``Recorder``) or one report at a time per instance."""
@@ -347,7 +297,7 @@ class ResultStore:
         parsed = resolve_url(url, base_dir=base_dir)
         backend = parsed.get_backend_name()
         if backend == "sqlite":
-            engine = _sqlite_engine(parsed, busy_timeout_ms=busy_timeout_ms)
+            engine = sqlite_engine(parsed, busy_timeout_ms=busy_timeout_ms)
         elif backend == "postgresql":
             engine = create_engine(
                 parsed,
@@ -383,7 +333,7 @@ class ResultStore:
                 time.sleep(0.1 * attempt)
 
     def _migrate_once(self, revision: str) -> None:
-        config = alembic_config(self.engine.url)
+        config = alembic_config(MIGRATIONS, self.engine.url)
         options = {"sqlite_begin": "BEGIN IMMEDIATE"}
         with (
             self.engine.connect().execution_options(**options) as connection,
@@ -402,7 +352,9 @@ class ResultStore:
 
     def head_revision(self) -> str | None:
         """The newest revision this code knows."""
-        return ScriptDirectory.from_config(alembic_config(self.engine.url)).get_current_head()
+        return ScriptDirectory.from_config(
+            alembic_config(MIGRATIONS, self.engine.url)
+        ).get_current_head()
 
     def close(self) -> None:
         self.engine.dispose()

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from extracted.catalog.adapters.database import resolve_url
 from extracted.catalog.settings import DEFAULT_DATABASE_URL, CatalogSettings
+from parallel_run.sqldb import resolve_url
 
 
 def test_the_default_is_a_sqlite_file_under_the_working_directory() -> None:
