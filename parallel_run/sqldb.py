@@ -4,17 +4,39 @@ extracted service's own database (``extracted`` may use ``parallel_run``; the re
 - ``resolve_url``: a relative SQLite path is taken from a base directory;
 - ``sqlite_engine``: WAL, busy timeout, foreign keys, and a ``BEGIN`` that migrations can make
   ``BEGIN IMMEDIATE`` so two starting processes cannot both create the tables;
-- ``alembic_config`` and ``run_alembic_env``: packaged Alembic migrations, no alembic.ini.
+- ``alembic_config`` and ``run_alembic_env``: packaged Alembic migrations, no alembic.ini;
+- ``UTCDateTime``: a column type that stores and returns aware UTC datetimes.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, DateTime, Dialect, Engine, TypeDecorator, create_engine, event
 from sqlalchemy.engine import URL, make_url
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out (SQLite keeps no zone of its own)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: only aware UTC datetimes are stored")
+        utc = value.astimezone(UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def resolve_url(url: str, *, base_dir: Path | None = None) -> URL:

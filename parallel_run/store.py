@@ -29,8 +29,6 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Column,
-    DateTime,
-    Dialect,
     Engine,
     Float,
     Index,
@@ -40,7 +38,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    TypeDecorator,
     UniqueConstraint,
     create_engine,
     delete,
@@ -55,7 +52,7 @@ from sqlalchemy.exc import DBAPIError
 
 from parallel_run.record import ObservationRecord
 from parallel_run.redact import Redactor
-from parallel_run.sqldb import alembic_config, resolve_url, sqlite_engine
+from parallel_run.sqldb import UTCDateTime, alembic_config, resolve_url, sqlite_engine
 
 log = logging.getLogger("strangler.parallel_run.store")
 
@@ -66,26 +63,6 @@ DEFAULT_RETENTION_SECONDS = 30 * 24 * 3600
 MIGRATION_LOCK = 0x737472616E676C
 SIGNATURE_LENGTH = 512
 VERSION_TABLE = "parallel_run_alembic_version"  # also in migrations/env.py
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Aware UTC datetimes in, aware UTC datetimes out (SQLite keeps no zone of its own)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value!r}: the store keeps UTC")
-        utc = value.astimezone(UTC)
-        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 metadata = MetaData()
