@@ -141,14 +141,14 @@ async def _expect_continue(ex: Exchange) -> web.StreamResponse | None:
         ex.answered_locally = True
         return _problem(ex, 417, "Expectation Failed", f"unsupported Expect: {expect!r}")
     config = ex.config
-    limit = config.routes.limits.max_body
     try:
         path: str | None = normalize_target(request.raw_path).path
     except RequestRejected:
         path = None  # the pipeline answers 400 for it
     match = config.matcher.match(request.method, path) if path is not None else None
-    if match is not None:
-        limit = config.routes.capabilities[match.route.capability].max_body or limit
+    limit = config.max_body(
+        config.routes.capabilities[match.route.capability] if match is not None else None
+    )
     length = request.content_length
     if length is not None and length > limit:
         ex.answered_locally = True

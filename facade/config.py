@@ -236,6 +236,12 @@ class Config:
     matcher: Matcher
     digest: str  # sha256 of the file's bytes: tells a real change from a touch
 
+    def max_body(self, capability: Capability | None) -> int:
+        """The request-body limit: the capability's own, else ``limits.max_body``."""
+        if capability is not None and capability.max_body is not None:
+            return capability.max_body
+        return self.routes.limits.max_body
+
     @property
     def base_dir(self) -> Path:
         return self.source.parent

@@ -24,7 +24,6 @@ import queue
 import random
 import threading
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +38,7 @@ from facade.metrics import Metrics
 from facade.normalize import Target
 from facade.tasks import spawn
 from facade.translate import call_translated, legacy_request
-from facade.upstream import UpstreamClient
+from facade.upstream import UpstreamClient, describe_client_error
 from parallel_run.compare import CompareRules, Difference, HttpAnswer, compare_http
 from parallel_run.noise import NoiseTracker, should_sample_twin, split
 from parallel_run.noise_counts import tracker_from_counts, tracker_to_counts
@@ -71,7 +70,7 @@ class ShadowJob:
     route: str
     method: str
     target: Target
-    headers: Mapping[str, str] | Any  # the upstream headers the monolith got
+    headers: CIMultiDict[str]  # the upstream headers the monolith got
     body: bytes | None
     legacy: HttpAnswer
     legacy_ms: float
@@ -231,9 +230,7 @@ class ShadowRunner:
         except TimeoutError:
             return HttpAnswer.failed("timeout")
         except (aiohttp.ClientError, OSError) as exc:
-            return HttpAnswer.failed(
-                f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            )
+            return HttpAnswer.failed(describe_client_error(exc))
 
     # the comparison thread ----------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from acl.registry import load_translator
 from facade.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from facade.headers import Peer, downstream_response_headers, upstream_request_headers
 from facade.normalize import Target
-from facade.upstream import UpstreamClient
+from facade.upstream import UpstreamClient, describe_client_error
 
 MAX_TRANSLATED_ANSWER = 16 * 1024 * 1024
 
@@ -85,7 +85,7 @@ async def call_translated(
     except TimeoutError as exc:
         raise UpstreamTimeout(client.name, "no answer within the timeout") from exc
     except aiohttp.ClientError as exc:
-        raise UpstreamUnavailable(client.name, f"{type(exc).__name__}: {exc}") from exc
+        raise UpstreamUnavailable(client.name, describe_client_error(exc)) from exc
     try:
         return translator.response_to_legacy(legacy, got)
     except TranslationError as exc:

@@ -43,6 +43,15 @@ class UpstreamSettings:
     max_connections: int
 
 
+def describe_client_error(exc: BaseException) -> str:
+    """A short, log-safe account of why a call to an upstream failed."""
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"cannot connect ({exc.os_error.strerror or exc.os_error})"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "the upstream closed the connection without answering"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
 class UpstreamClient:
     """One upstream: its base URL and its connection pool."""
 

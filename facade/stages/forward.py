@@ -24,6 +24,7 @@ from facade.shadow import MAX_SHADOW_BODY
 from facade.stages.shadow import shadow_call
 from facade.state import LEGACY
 from facade.translate import serve_translated, translator_for
+from facade.upstream import describe_client_error
 from parallel_run.compare import HttpAnswer
 
 log = logging.getLogger("strangler.forward")
@@ -40,7 +41,7 @@ async def stage(ex: Exchange) -> web.StreamResponse:
     if ex.upstream is None:
         ex.upstream = ex.state.client(ex.config, LEGACY)
     upstream = ex.upstream
-    limit = _body_limit(ex)
+    limit = ex.config.max_body(ex.capability)
     headers = upstream_request_headers(
         request.headers,
         peer=Peer(request.remote or "", request.scheme, request.headers.get("Host")),
@@ -76,7 +77,7 @@ async def stage(ex: Exchange) -> web.StreamResponse:
     except TimeoutError as exc:
         raise UpstreamTimeout(upstream.name, "no answer within the timeout") from exc
     except aiohttp.ClientError as exc:
-        raise UpstreamUnavailable(upstream.name, _describe(exc)) from exc
+        raise UpstreamUnavailable(upstream.name, describe_client_error(exc)) from exc
     if ex.shadow and captured is not None:
         legacy = HttpAnswer(answer.status, tuple(answer.headers.items()), b"".join(captured))
         shadow_call(ex, headers, body, legacy, (time.perf_counter() - started) * 1000)
@@ -99,13 +100,6 @@ async def _whole(body: bytes | AsyncIterator[bytes] | None) -> bytes:
     if body is None or isinstance(body, bytes):
         return body or b""
     return b"".join([chunk async for chunk in body])
-
-
-def _body_limit(ex: Exchange) -> int:
-    cap = ex.capability
-    if cap is not None and cap.max_body is not None:
-        return cap.max_body
-    return ex.config.routes.limits.max_body
 
 
 async def _request_body(
@@ -172,7 +166,7 @@ async def _relay(
                 ex.upstream.name,
                 request.method,
                 ex.target.path if ex.target else "?",
-                _describe(exc),
+                describe_client_error(exc),
             )
             ex.status = 502
             if request.transport is not None:
@@ -215,11 +209,3 @@ def _rewrite_locations(headers: CIMultiDict[str], ex: Exchange) -> None:
         value = headers.get(name)
         if value is not None and (value == base or value.startswith(base + "/")):
             headers[name] = public + value[len(base) :]
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return f"cannot connect ({exc.os_error.strerror or exc.os_error})"
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return "the upstream closed the connection without answering"
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
