@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from multidict import CIMultiDict, CIMultiDictProxy, istr
@@ -145,11 +144,9 @@ def forwarded_for(incoming: CIMultiDictProxy[str], peer_address: str, trusted_ho
     return ", ".join([*kept, peer_address])
 
 
-def downstream_response_headers(
-    upstream: CIMultiDictProxy[str], *, drop: Iterable[str] = ()
-) -> CIMultiDict[str]:
+def downstream_response_headers(upstream: CIMultiDictProxy[str]) -> CIMultiDict[str]:
     """The headers a client sees from an upstream answer: end-to-end ones only."""
-    dropped = connection_tokens(upstream) | {d.lower() for d in drop}
+    dropped = connection_tokens(upstream)
     return CIMultiDict(
         (name, value)
         for name, value in upstream.items()
