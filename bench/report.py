@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from bench.targets import Scenario
 from bench.wrk import Measurement
@@ -189,7 +189,25 @@ def _row(cells: Sequence[str], widths: Sequence[int]) -> str:
     return "| " + " | ".join(padded) + " |"
 
 
-def results_table(results: Sequence[ScenarioResult], connections: int) -> str:
+class _Labelled(Protocol):
+    @property
+    def key(self) -> str: ...
+    @property
+    def label(self) -> str: ...
+
+
+class Measured(Protocol):
+    """A scenario's two measurements: what every suite's results table shows."""
+
+    @property
+    def scenario(self) -> _Labelled: ...
+    @property
+    def latency(self) -> Measurement: ...
+    @property
+    def throughput(self) -> Measurement: ...
+
+
+def results_table(results: Sequence[Measured], connections: int) -> str:
     header = [
         "scenario", f"rps @{connections}", f"p50 @{connections}", f"p99 @{connections}",
         "p50 @1", "p99 @1", "errors",

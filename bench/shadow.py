@@ -32,7 +32,7 @@ from bench import compare_bench, payload
 from bench.cli import environment, run_suite, say, seconds
 from bench.nginx import standin_server, start_nginx
 from bench.procs import LOOPBACK, BenchError, Managed, Supervisor, free_port, http_get, wait_http
-from bench.report import markdown_table, ms
+from bench.report import markdown_table, results_table
 from bench.targets import PATH, ROOT, base_url, venv_tool
 from bench.wrk import Load, Measurement, run_wrk, write_script
 
@@ -563,19 +563,6 @@ def render(
 ) -> str:
     o = run.options
     n = o.connections
-    header = ["scenario", f"rps @{n}", f"p50 @{n}", f"p99 @{n}", "p50 @1", "p99 @1", "errors"]
-    rows = [
-        [
-            f"({r.scenario.key}) {r.scenario.label}",
-            f"{r.throughput.rps:,.0f}",
-            ms(r.throughput.p50_ms),
-            ms(r.throughput.p99_ms),
-            ms(r.latency.p50_ms),
-            ms(r.latency.p99_ms),
-            str(r.throughput.errors + r.latency.errors),
-        ]
-        for r in results
-    ]
     ratio_rows = [
         [
             d["pair"],
@@ -616,7 +603,7 @@ def render(
         f"aiohttp {env['aiohttp']}. Body {len(payload.BODY):,} bytes of JSON; slow candidate "
         f"{o.delay:g} s, service timeout {o.service_timeout:g} s.",
         "",
-        markdown_table(header, rows),
+        results_table(results, n),
         "",
         "Ratios (rps at N connections; latency change in %, against the base of the pair):",
         "",
