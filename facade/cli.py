@@ -13,57 +13,20 @@ from rich.console import Console
 from rich.table import Table
 
 from facade import config as config_module
-from facade.errors import ConfigError
+from facade.cli_support import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILURE,
+    RoutesOption,
+    cli,
+    err,
+    load_routes,
+    open_store,
+    routes_path,
+)
 
 if TYPE_CHECKING:
     from parallel_run.record import ObservationRecord
     from parallel_run.report import Report
-    from parallel_run.store import ResultStore
-
-EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT, EXIT_REFUSED = 0, 1, 2, 3
-
-cli = typer.Typer(
-    name="strangler",
-    help="Migrate a monolith to services one capability at a time.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-err = Console(stderr=True)
-
-RoutesOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--routes",
-        help="routes.yaml to use (default ./routes.yaml, or $STRANGLER_ROUTES).",
-        show_default=False,
-    ),
-]
-
-
-class _State:
-    routes: Path | None = None
-
-
-@cli.callback()
-def _main(routes: RoutesOption = None) -> None:
-    _State.routes = routes
-
-
-def _routes_path(local: Path | None) -> Path:
-    return local or _State.routes or config_module.default_routes_path()
-
-
-def _load(path: Path) -> config_module.Config:
-    from facade.translators import translator_problems
-
-    try:
-        return config_module.load(path, extra_check=translator_problems)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            # plain lines, never wrapped: editors and CI parse PATH:LINE: message
-            print(problem, file=sys.stderr)
-        raise typer.Exit(EXIT_BAD_INPUT) from None
 
 
 @cli.command()
@@ -72,8 +35,8 @@ def validate(
     routes: RoutesOption = None,
 ) -> None:
     """Check a routes file; each error is printed as PATH:LINE: message."""
-    target = path or _routes_path(routes)
-    config = _load(target)
+    target = path or routes_path(routes)
+    config = load_routes(target)
     caps = config.routes.capabilities
     print(f"{target}: OK ({len(caps)} capabilities, {len(config.matcher.routes)} routes)")
 
@@ -91,8 +54,8 @@ def serve(
     from facade.server import ParserError, ServeOptions, configure_logging, run
 
     configure_logging()
-    path = _routes_path(routes)
-    _load(path)  # report config errors as PATH:LINE before anything starts
+    path = routes_path(routes)
+    load_routes(path)  # report config errors as PATH:LINE before anything starts
     try:
         run(ServeOptions(path, host, port, workers, access_log, shutdown_timeout))
     except ParserError as exc:
@@ -109,7 +72,7 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
 ) -> None:
     """Each capability: mode, service, canary percent and routes, as written in routes.yaml."""
-    config = _load(_routes_path(routes))
+    config = load_routes(routes_path(routes))
     rows = status_rows(config)
     if as_json:
         json.dump({"routes": str(config.source), "capabilities": rows}, sys.stdout, indent=2)
@@ -150,36 +113,6 @@ def status_rows(config: config_module.Config) -> list[dict[str, Any]]:
     return rows
 
 
-def _open_store(config: config_module.Config) -> ResultStore | None:
-    """The result store routes.yaml names, or None while a SQLite store was never created
-    (a report then has zero counts; nothing is created just by reading)."""
-    from facade.evidence import redactor_for, store_options
-    from parallel_run.sqldb import resolve_url
-    from parallel_run.store import ResultStore
-
-    url = config.store_url
-    parsed = resolve_url(url, base_dir=config.base_dir)
-    if (
-        parsed.get_backend_name() == "sqlite"
-        and parsed.database not in (None, "", ":memory:")
-        and not Path(parsed.database).exists()
-    ):
-        return None
-    try:
-        return ResultStore.open(
-            url,
-            redactor=redactor_for(config),
-            **store_options(config),
-        )
-    except Exception as exc:
-        shown = parsed.render_as_string(hide_password=True)
-        err.print(
-            f"strangler: cannot open the result store {shown}: {type(exc).__name__}: {exc}",
-            markup=False,
-        )
-        raise typer.Exit(EXIT_FAILURE) from None
-
-
 @cli.command()
 def report(
     capability: Annotated[
@@ -200,7 +133,7 @@ def report(
     from facade.units import parse_duration
     from parallel_run.report import build_report, load_examples
 
-    config = _load(_routes_path(routes))
+    config = load_routes(routes_path(routes))
     try:
         window = parse_duration(since)
     except ValueError as exc:
@@ -216,7 +149,7 @@ def report(
         )
         raise typer.Exit(EXIT_BAD_INPUT)
     now = datetime.now(UTC)
-    store = _open_store(config)
+    store = open_store(config)
     try:
         built = build_report(
             store,
@@ -321,8 +254,8 @@ def diff(
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
 ) -> None:
     """One recorded comparison, legacy and candidate side by side."""
-    config = _load(_routes_path(routes))
-    store = _open_store(config)
+    config = load_routes(routes_path(routes))
+    store = open_store(config)
     try:
         record = store.observation(observation_id) if store is not None else None
     finally:
@@ -405,6 +338,10 @@ def _print_observation(record: ObservationRecord) -> None:
         Text(pretty_body(record.candidate_body, limit=2000)),
     )
     console.print(sides)
+
+
+# each module registers its verbs on `cli` when imported
+from facade import cli_data, cli_lifecycle, cli_regress, cli_replay  # noqa: E402, F401
 
 
 def main() -> None:
