@@ -90,10 +90,16 @@ class CircuitBreaker(_Model):
 
 class Service(_Model):
     url: UpstreamUrl
-    timeout: Duration = 2.0
+    timeout: Duration = 2.0  # per attempt
     connect_timeout: Duration = 1.0
-    retries: int = Field(default=0, ge=0, le=10)
-    max_concurrency: int = Field(default=64, ge=1)
+    # the whole call, retries and backoff included; None = timeout x (retries + 1)
+    deadline: Duration | None = None
+    retries: int = Field(default=0, ge=0, le=10)  # idempotent methods only
+    backoff: Duration = 0.05  # base of the exponential backoff (full jitter)
+    # retries may add at most this share of extra calls (over a sliding window), so a failing
+    # service is not hammered with retry storms
+    retry_budget: float = Field(default=0.2, ge=0, le=1)
+    max_concurrency: int = Field(default=64, ge=1)  # bulkhead
     circuit_breaker: CircuitBreaker = CircuitBreaker()
 
 
@@ -162,6 +168,16 @@ class Promote(_Model):
     max_mismatch_rate: float = Field(default=0.001, ge=0, le=1)
     max_error_rate: float = Field(default=0.01, ge=0, le=1)
     window: Duration = 86400.0
+    # `strangler canary` up to this percent needs no evidence; above it, the gate applies
+    ungated_canary_percent: Percent = 10.0
+
+
+class DataMove(_Model):
+    """How `strangler data copy|verify` moves a capability's rows (plugins named module:attr)."""
+
+    source: str  # reads the monolith's rows, e.g. legacy_monolith.data:products
+    target: str  # writes the service's rows, e.g. extracted.catalog.data:products
+    batch_size: int = Field(default=500, ge=1, le=100_000)
 
 
 class Capability(_Model):
@@ -175,6 +191,7 @@ class Capability(_Model):
     compare: Compare = Compare()
     promote: Promote = Promote()
     max_body: Size | None = None  # default: limits.max_body
+    data: DataMove | None = None
 
     @model_validator(mode="after")
     def _service_needed(self) -> Capability:
@@ -187,6 +204,7 @@ class Seam(_Model):
     implementation: Literal["legacy", "new", "experiment"] = "legacy"
     percent: Percent = 0.0
     sticky: str | None = None
+    service: str | None = None  # the extracted service the new implementation calls
 
 
 class Store(_Model):
@@ -387,6 +405,17 @@ def _cross_check(routes: RoutesFile, tree: CommentedMap, source: str) -> list[Pr
                     source,
                     line_of(tree, ("capabilities", name, "service")),
                     f"capability {name!r} names service {cap.service!r}, which is not under "
+                    f"'services:' (known: {known})",
+                )
+            )
+    for name, seam in routes.seams.items():
+        if seam.service is not None and seam.service not in routes.services:
+            known = ", ".join(sorted(routes.services)) or "none defined"
+            problems.append(
+                Problem(
+                    source,
+                    line_of(tree, ("seams", name, "service")),
+                    f"seam {name!r} names service {seam.service!r}, which is not under "
                     f"'services:' (known: {known})",
                 )
             )

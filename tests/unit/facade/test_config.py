@@ -219,3 +219,14 @@ def test_the_digest_changes_only_with_the_bytes(tmp_path: Path) -> None:
     assert config.load(path).digest == first
     path.write_text("version: 1\nlegacy: {url: 'http://x:2'}\n")
     assert config.load(path).digest != first
+
+
+def test_a_seam_naming_an_unknown_service_is_reported_at_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "routes.yaml"
+    path.write_text(
+        "version: 1\nlegacy: {url: 'http://127.0.0.1:8000'}\nseams:\n"
+        "  pricing:\n    implementation: new\n    service: nowhere\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        config.load(path)
+    assert f"{path}:6: seam 'pricing' names service 'nowhere'" in str(caught.value)
