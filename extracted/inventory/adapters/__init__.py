@@ -1,0 +1,1 @@
+"""Ports and their SQLAlchemy adapters: the inventory's own database."""

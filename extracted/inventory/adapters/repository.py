@@ -1,0 +1,158 @@
+"""Stock levels and reservations: abstract ports and their SQLAlchemy adapters.
+
+Rows are mapped to domain objects by hand: the domain stays frozen dataclasses that know
+nothing of SQLAlchemy. The fakes live in ``inventory.testing``.
+
+``hold`` is the one write that must never oversell: its ``UPDATE`` carries the guard
+``on_hand - reserved >= quantity`` itself, so two concurrent reservations cannot both pass a
+check made on values one of them already changed (any database, any isolation level).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from extracted.inventory.adapters.orm import reservations, stock_levels
+from extracted.inventory.domain.model import Reservation, ReservationStatus, StockLevel
+
+
+class StockRepository(abc.ABC):
+    """Where stock levels are kept; one instance lives inside one unit of work."""
+
+    @abc.abstractmethod
+    def get(self, sku: str) -> StockLevel | None: ...
+
+    @abc.abstractmethod
+    def get_many(self, skus: Iterable[str]) -> dict[str, StockLevel]: ...
+
+    @abc.abstractmethod
+    def save(self, level: StockLevel) -> None:
+        """Insert ``level`` or replace the one with its sku."""
+
+    @abc.abstractmethod
+    def hold(self, sku: str, quantity: int, *, at: datetime) -> bool:
+        """Reserve ``quantity`` more units if that many are available; False if not."""
+
+    @abc.abstractmethod
+    def unhold(self, sku: str, quantity: int, *, at: datetime) -> None:
+        """Give back ``quantity`` reserved units (never below zero)."""
+
+
+class ReservationRepository(abc.ABC):
+    @abc.abstractmethod
+    def get(self, key: str) -> Reservation | None: ...
+
+    @abc.abstractmethod
+    def add(self, reservation: Reservation) -> None: ...
+
+    @abc.abstractmethod
+    def set_status(self, key: str, status: ReservationStatus, *, at: datetime) -> None: ...
+
+
+def _upsert(session: Session, values: dict[str, Any]) -> Any:
+    if session.get_bind().dialect.name == "sqlite":
+        return sqlite.insert(stock_levels).values(values)
+    return postgresql.insert(stock_levels).values(values)
+
+
+class SqlAlchemyStockRepository(StockRepository):
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, sku: str) -> StockLevel | None:
+        row = self.session.execute(select(stock_levels).where(stock_levels.c.sku == sku)).first()
+        return None if row is None else _level(row)
+
+    def get_many(self, skus: Iterable[str]) -> dict[str, StockLevel]:
+        wanted = sorted(set(skus))
+        rows = self.session.execute(select(stock_levels).where(stock_levels.c.sku.in_(wanted)))
+        return {row.sku: _level(row) for row in rows}
+
+    def save(self, level: StockLevel) -> None:
+        values = {
+            "sku": level.sku,
+            "on_hand": level.on_hand,
+            "reserved": level.reserved,
+            "updated_at": level.updated_at,
+        }
+        statement = _upsert(self.session, values)
+        statement = statement.on_conflict_do_update(
+            index_elements=[stock_levels.c.sku],
+            set_={name: statement.excluded[name] for name in values if name != "sku"},
+        )
+        self.session.execute(statement)
+
+    def hold(self, sku: str, quantity: int, *, at: datetime) -> bool:
+        result = self.session.execute(
+            update(stock_levels)
+            .where(
+                stock_levels.c.sku == sku,
+                stock_levels.c.on_hand - stock_levels.c.reserved >= quantity,
+            )
+            .values(reserved=stock_levels.c.reserved + quantity, updated_at=at)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def unhold(self, sku: str, quantity: int, *, at: datetime) -> None:
+        self.session.execute(
+            update(stock_levels)
+            .where(stock_levels.c.sku == sku, stock_levels.c.reserved >= quantity)
+            .values(reserved=stock_levels.c.reserved - quantity, updated_at=at)
+        )
+
+
+class SqlAlchemyReservationRepository(ReservationRepository):
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, key: str) -> Reservation | None:
+        row = self.session.execute(
+            select(reservations).where(reservations.c.idempotency_key == key)
+        ).first()
+        return None if row is None else _reservation(row)
+
+    def add(self, reservation: Reservation) -> None:
+        self.session.execute(
+            reservations.insert().values(
+                idempotency_key=reservation.key,
+                sku=reservation.sku,
+                quantity=reservation.quantity,
+                status=reservation.status.value,
+                created_at=reservation.created_at,
+                updated_at=reservation.updated_at,
+            )
+        )
+
+    def set_status(self, key: str, status: ReservationStatus, *, at: datetime) -> None:
+        self.session.execute(
+            update(reservations)
+            .where(reservations.c.idempotency_key == key)
+            .values(status=status.value, updated_at=at)
+        )
+
+
+def _level(row: Row[Any]) -> StockLevel:
+    return StockLevel(
+        sku=row.sku,
+        on_hand=int(row.on_hand),
+        reserved=int(row.reserved),
+        updated_at=row.updated_at,
+    )
+
+
+def _reservation(row: Row[Any]) -> Reservation:
+    return Reservation(
+        key=row.idempotency_key,
+        sku=row.sku,
+        quantity=int(row.quantity),
+        status=ReservationStatus(row.status),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )

@@ -1,0 +1,1 @@
+"""The inventory model: pure Python, no SQLAlchemy, no aiohttp."""

@@ -1,0 +1,1 @@
+"""Use cases of the inventory, each in one unit of work."""

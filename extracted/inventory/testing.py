@@ -1,0 +1,102 @@
+"""Fakes shipped for tests: in-memory repositories and unit of work, and a seeding helper."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import Engine
+
+from extracted.inventory.adapters.repository import ReservationRepository, StockRepository
+from extracted.inventory.domain.model import Reservation, ReservationStatus, StockLevel
+from extracted.inventory.service_layer.unit_of_work import SqlAlchemyUnitOfWork, UnitOfWork
+
+
+class FakeStockRepository(StockRepository):
+    def __init__(self, levels: Iterable[StockLevel] = ()) -> None:
+        self.levels = {level.sku: level for level in levels}
+
+    def get(self, sku: str) -> StockLevel | None:
+        return self.levels.get(sku)
+
+    def get_many(self, skus: Iterable[str]) -> dict[str, StockLevel]:
+        return {sku: self.levels[sku] for sku in skus if sku in self.levels}
+
+    def save(self, level: StockLevel) -> None:
+        self.levels[level.sku] = level
+
+    def hold(self, sku: str, quantity: int, *, at: datetime) -> bool:
+        level = self.levels.get(sku)
+        if level is None or level.available < quantity:
+            return False
+        self.levels[sku] = dataclasses.replace(
+            level, reserved=level.reserved + quantity, updated_at=at
+        )
+        return True
+
+    def unhold(self, sku: str, quantity: int, *, at: datetime) -> None:
+        level = self.levels.get(sku)
+        if level is not None and level.reserved >= quantity:
+            self.levels[sku] = dataclasses.replace(
+                level, reserved=level.reserved - quantity, updated_at=at
+            )
+
+
+class FakeReservationRepository(ReservationRepository):
+    def __init__(self, reservations: Iterable[Reservation] = ()) -> None:
+        self.reservations = {r.key: r for r in reservations}
+
+    def get(self, key: str) -> Reservation | None:
+        return self.reservations.get(key)
+
+    def add(self, reservation: Reservation) -> None:
+        if reservation.key in self.reservations:
+            raise KeyError(f"duplicate idempotency key {reservation.key!r}")
+        self.reservations[reservation.key] = reservation
+
+    def set_status(self, key: str, status: ReservationStatus, *, at: datetime) -> None:
+        self.reservations[key] = dataclasses.replace(
+            self.reservations[key], status=status, updated_at=at
+        )
+
+
+class FakeUnitOfWork(UnitOfWork):
+    """Committed state in ``committed_stock`` / ``committed_reservations``; only a commit
+    copies the working state there."""
+
+    def __init__(self, levels: Iterable[StockLevel] = ()) -> None:
+        self.committed_stock = FakeStockRepository(levels)
+        self.committed_reservations = FakeReservationRepository()
+        self.commits = 0
+        self.rollback()
+
+    def __enter__(self) -> FakeUnitOfWork:
+        self.rollback()
+        return self
+
+    def commit(self) -> None:
+        self.committed_stock.levels = dict(self.stock.levels)  # type: ignore[attr-defined]
+        self.committed_reservations.reservations = dict(
+            self.reservations.reservations  # type: ignore[attr-defined]
+        )
+        self.commits += 1
+
+    def rollback(self) -> None:
+        self.stock = FakeStockRepository(self.committed_stock.levels.values())
+        self.reservations = FakeReservationRepository(
+            self.committed_reservations.reservations.values()
+        )
+
+
+def seed(uow: UnitOfWork, levels: Iterable[StockLevel]) -> None:
+    """Insert ``levels`` as they are, ``updated_at`` included, in one transaction."""
+    with uow:
+        for level in levels:
+            uow.stock.save(level)
+        uow.commit()
+
+
+def seed_engine(engine: Engine, levels: Iterable[StockLevel]) -> None:
+    """``seed`` straight into a migrated inventory database."""
+    seed(SqlAlchemyUnitOfWork(engine), levels)

@@ -1,0 +1,155 @@
+"""The inventory service as a real process: its own SQLite file, seeded from JSON, and
+reservations that never oversell under concurrent requests."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine
+
+from extracted.inventory.adapters.database import VERSION_TABLE
+from extracted.inventory.adapters.orm import metadata
+from tests.support import processes
+from tests.support.services import call_json, extracted_service
+
+pytestmark = pytest.mark.integration
+
+SEED = [
+    {"sku": "SKU-00001", "on_hand": 25, "reserved": 0},
+    {"sku": "SKU-00002", "on_hand": 10, "reserved": 4},
+    {"sku": "SKU-00003", "on_hand": 100, "reserved": 0},
+]
+
+
+@pytest.fixture(scope="module")
+def state(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("inventory-state")
+
+
+@pytest.fixture(scope="module")
+def inventory(state: Path) -> Iterator[processes.Running]:
+    seed = state / "seed.json"
+    seed.write_text(json.dumps({"items": SEED}))
+    running = extracted_service("inventory", state_dir=state, log_dir=state, seed_file=seed)
+    yield running
+    assert running.stop(signal.SIGTERM) == 0
+    assert "Traceback" not in running.log()
+
+
+def _reserve(url: str, sku: str, quantity: object, key: object) -> tuple[int, dict[str, object]]:
+    body = {"quantity": quantity, "idempotency_key": key}
+    return call_json(f"{url}/v1/stock/{sku}/reservations", method="POST", body=body)
+
+
+def test_stock_levels_come_from_the_seed(inventory: processes.Running) -> None:
+    status, body = call_json(f"{inventory.url}/v1/stock/SKU-00002")
+    assert status == 200
+    assert {k: body[k] for k in ("sku", "on_hand", "reserved", "available")} == {
+        "sku": "SKU-00002",
+        "on_hand": 10,
+        "reserved": 4,
+        "available": 6,
+    }
+    assert body["updated_at"].endswith("Z")
+
+
+def test_concurrent_reservations_never_oversell(inventory: processes.Running) -> None:
+    attempts = 60  # one unit each, for 25 on hand
+    with ThreadPoolExecutor(max_workers=30) as pool:
+        answers = list(
+            pool.map(
+                lambda n: _reserve(inventory.url, "SKU-00001", 1, f"race-{n}"), range(attempts)
+            )
+        )
+    statuses = Counter(status for status, _ in answers)
+    assert statuses == {201: 25, 409: attempts - 25}
+    refused = [body for status, body in answers if status == 409]
+    assert {body["error"]["code"] for body in refused} == {"insufficient_stock"}  # type: ignore[index]
+    _, level = call_json(f"{inventory.url}/v1/stock/SKU-00001")
+    assert (level["reserved"], level["available"]) == (25, 0)
+
+
+def test_concurrent_retries_of_one_key_reserve_once(inventory: processes.Running) -> None:
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        answers = list(
+            pool.map(lambda _: _reserve(inventory.url, "SKU-00003", 7, "same-key"), range(10))
+        )
+    assert sorted(status for status, _ in answers) == [200] * 9 + [201]
+    _, level = call_json(f"{inventory.url}/v1/stock/SKU-00003")
+    assert level["reserved"] == 7
+
+
+def test_insufficient_stock_names_what_is_available(inventory: processes.Running) -> None:
+    status, body = _reserve(inventory.url, "SKU-00002", 7, "too-many")
+    assert status == 409
+    assert body["error"] == {
+        "code": "insufficient_stock",
+        "message": "SKU-00002: 7 requested, 6 available",
+        "details": {"sku": "SKU-00002", "requested": 7, "available": 6},
+    }
+
+
+def test_a_cancelled_reservation_gives_its_units_back(inventory: processes.Running) -> None:
+    status, placed = _reserve(inventory.url, "SKU-00002", 2, "to-cancel")
+    assert status == 201
+    assert placed["stock"]["available"] == 4  # type: ignore[index]
+    url = f"{inventory.url}/v1/stock/SKU-00002/reservations/to-cancel"
+    status, cancelled = call_json(url, method="DELETE")
+    assert status == 200
+    assert cancelled["reservation"]["status"] == "cancelled"
+    assert cancelled["stock"]["available"] == 6
+    assert _reserve(inventory.url, "SKU-00002", 2, "to-cancel")[0] == 409
+
+
+@pytest.mark.parametrize(
+    ("quantity", "key", "field"),
+    [
+        (0, "k", "quantity"),
+        ("2", "k", "quantity"),
+        (True, "k", "quantity"),
+        (1, "", "idempotency_key"),
+    ],
+)
+def test_invalid_reservations_are_422_naming_the_field(
+    inventory: processes.Running, quantity: object, key: object, field: str
+) -> None:
+    status, body = _reserve(inventory.url, "SKU-00003", quantity, key)
+    assert status == 422
+    assert body["error"]["code"] == "invalid_request"  # type: ignore[index]
+    assert body["error"]["details"] == {"field": field}  # type: ignore[index]
+
+
+def test_unknown_sku_is_404_in_the_service_shape(inventory: processes.Running) -> None:
+    status, body = call_json(f"{inventory.url}/v1/stock/SKU-99999")
+    assert status == 404
+    assert body["error"]["code"] == "stock_not_found"
+    assert _reserve(inventory.url, "SKU-99999", 1, "k-missing")[0] == 404
+
+
+def test_the_database_is_the_service_own(inventory: processes.Running, state: Path) -> None:
+    database = state / "inventory.db"
+    with sqlite3.connect(database) as connection:
+        tables = {
+            row[0]
+            for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
+    connection.close()
+    assert tables == {"stock_levels", "reservations", VERSION_TABLE}
+    engine = create_engine(f"sqlite:///{database}")
+    try:
+        with engine.connect() as sa_connection:
+            context = MigrationContext.configure(
+                sa_connection, opts={"version_table": VERSION_TABLE}
+            )
+            assert compare_metadata(context, metadata) == []
+    finally:
+        engine.dispose()

@@ -1,0 +1,64 @@
+"""Helpers for tests that talk HTTP to the extracted services and the monolith: a plain JSON
+call, and a service started as ``python -m extracted.<name>`` on its own SQLite file."""
+
+from __future__ import annotations
+
+import json
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from tests.support import processes
+
+Answer = tuple[int, dict[str, str], bytes]
+
+
+def call(
+    url: str,
+    *,
+    method: str = "GET",
+    data: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+    timeout: float = 10,
+) -> Answer:
+    """(status, headers, body) of one request; an HTTP error status is an answer too."""
+    sent = {"Content-Type": "application/json"} if data is not None else {}
+    request = urllib.request.Request(
+        url, method=method, data=data, headers={**sent, **(headers or {})}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, dict(error.headers), error.read()
+
+
+def call_json(
+    url: str, *, method: str = "GET", body: object | None = None, **options: Any
+) -> tuple[int, Any]:
+    """(status, parsed JSON body) of one request with an optional JSON body."""
+    data = None if body is None else json.dumps(body).encode()
+    status, _, raw = call(url, method=method, data=data, **options)
+    return status, json.loads(raw) if raw else None
+
+
+def extracted_service(
+    name: str,
+    *,
+    state_dir: Path,
+    log_dir: Path,
+    seed_file: Path | None = None,
+    db_file: str | None = None,
+) -> processes.Running:
+    """``python -m extracted.<name>`` on a free port with its own SQLite file in ``state_dir``."""
+    port = processes.free_port()
+    database = state_dir / (db_file or f"{name}.db")
+    argv = [sys.executable, "-m", f"extracted.{name}", "--port", str(port)]
+    argv += ["--db", f"sqlite:///{database}"]
+    if seed_file is not None:
+        argv += ["--seed-from-json", str(seed_file)]
+    return processes.start(name, argv, port=port, log_dir=log_dir, ready_path="/healthz")
