@@ -8,7 +8,10 @@ from typing import Final
 from acl.errors import TranslatorNotFound
 from acl.http import Translator
 
-BUILT_IN: Final = {"catalog.products": "acl.catalog:Products"}
+BUILT_IN: Final = {
+    "catalog.products": "acl.catalog:Products",
+    "inventory.stock": "acl.inventory:Stock",
+}
 
 
 def load_translator(spec: str) -> Translator:

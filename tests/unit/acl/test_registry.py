@@ -6,6 +6,7 @@ import pytest
 
 from acl.catalog import Products
 from acl.errors import TranslationError, TranslatorNotFound
+from acl.inventory import Stock
 from acl.registry import load_translator
 from tests.unit.acl import plugin_translators
 
@@ -14,6 +15,10 @@ PLUGIN = "tests.unit.acl.plugin_translators"
 
 def test_catalog_products_is_built_in() -> None:
     assert isinstance(load_translator("catalog.products"), Products)
+
+
+def test_inventory_stock_is_built_in() -> None:
+    assert isinstance(load_translator("inventory.stock"), Stock)
 
 
 def test_the_built_in_also_loads_by_its_dotted_name() -> None:
@@ -37,7 +42,7 @@ def test_a_plugin_factory_is_called() -> None:
 @pytest.mark.parametrize(
     ("spec", "reason"),
     [
-        ("catalog.orders", "neither a built-in translator (catalog.products)"),
+        ("catalog.orders", "neither a built-in translator (catalog.products, inventory.stock)"),
         ("", "neither a built-in translator"),
         ("pkg.module:", "neither a built-in translator"),
         (":Name", "neither a built-in translator"),
