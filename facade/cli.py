@@ -25,6 +25,9 @@ from facade.cli_support import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from facade.gate import Evidence
     from parallel_run.record import ObservationRecord
     from parallel_run.report import Report
 
@@ -71,30 +74,73 @@ def status(
     routes: RoutesOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
 ) -> None:
-    """Each capability: mode, service, canary percent and routes, as written in routes.yaml."""
+    """Each capability: mode, service, canary percent, parallel-run evidence over its
+    promote.window, and whether it is ready for its next step."""
     config = load_routes(routes_path(routes))
-    rows = status_rows(config)
+    evidence, store_error = status_evidence(config)
+    rows = status_rows(config, evidence)
     if as_json:
-        json.dump({"routes": str(config.source), "capabilities": rows}, sys.stdout, indent=2)
+        out: dict[str, Any] = {"routes": str(config.source), "capabilities": rows}
+        if store_error is not None:
+            out["store_error"] = store_error
+        json.dump(out, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return
+    from rich.text import Text
+
+    from facade.gate import pct
+
     table = Table(title=f"capabilities in {config.source}")
-    for column in ("capability", "mode", "service", "canary %", "routes"):
+    for column in ("capability", "mode", "service", "canary %", "evidence", "next step", "routes"):
         table.add_column(column)
     for row in rows:
+        seen = row["evidence"]
         table.add_row(
-            row["name"],
+            Text(row["name"]),
             row["mode"],
-            row["service"] or "-",
+            Text(row["service"] or "-"),
             f"{row['percent']:g}" if row["mode"] == "canary" else "-",
-            "\n".join(row["routes"]),
+            f"{seen['comparisons']} in {seen['window']}"
+            + (f"\n{pct(seen['mismatch_rate'])} mismatch" if seen["comparisons"] else "")
+            + (f"\n{pct(seen['error_rate'])} errors" if seen["candidate_errors"] else ""),
+            Text(row["readiness"]["text"]),
+            Text("\n".join(row["routes"])),
         )
     Console().print(table)
 
 
-def status_rows(config: config_module.Config) -> list[dict[str, Any]]:
+def status_evidence(
+    config: config_module.Config,
+) -> tuple[dict[str, Evidence], str | None]:
+    """Each capability's evidence over its own promote.window; empty, with the reason, when
+    the store cannot be read (status still shows what routes.yaml says)."""
+    from datetime import UTC, datetime
+
+    from facade.lifecycle import evidence_for
+
+    try:
+        store = open_store(config)
+    except typer.Exit:
+        return {}, "the result store cannot be opened"
+    now = datetime.now(UTC)
+    try:
+        return {
+            name: evidence_for(store, name, window=cap.promote.window, now=now)
+            for name, cap in config.routes.capabilities.items()
+        }, None
+    finally:
+        if store is not None:
+            store.close()
+
+
+def status_rows(
+    config: config_module.Config, evidence: Mapping[str, Evidence] | None = None
+) -> list[dict[str, Any]]:
+    from facade.gate import Evidence, readiness
+
     rows = []
     for name, cap in config.routes.capabilities.items():
+        seen = (evidence or {}).get(name) or Evidence(cap.promote.window)
         rows.append(
             {
                 "name": name,
@@ -108,6 +154,19 @@ def status_rows(config: config_module.Config) -> list[dict[str, Any]]:
                     f"{' '.join(rule.methods) if rule.methods else '*'} {rule.path}"
                     for rule in cap.match
                 ],
+                "evidence": seen.to_dict(),
+                "promote": {
+                    "min_comparisons": cap.promote.min_comparisons,
+                    "max_mismatch_rate": cap.promote.max_mismatch_rate,
+                    "max_error_rate": cap.promote.max_error_rate,
+                    "ungated_canary_percent": cap.promote.ungated_canary_percent,
+                },
+                "readiness": readiness(
+                    cap.mode,
+                    has_service=cap.service is not None,
+                    promote=cap.promote,
+                    evidence=seen,
+                ).to_dict(),
             }
         )
     return rows

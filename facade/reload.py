@@ -3,6 +3,9 @@
 Polling (twice a second) rather than inotify: it works the same on every filesystem, including
 the bind mounts and network volumes configuration often lives on, and it sees atomic renames,
 which is how editors and ``strangler`` write the file.
+
+A change of a capability's mode or canary share that the CLI did not record is a hand edit:
+``facade.hand_edits`` appends it to the audit trail, off the event loop.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import logging
 import os
 
 from facade import config as config_module
+from facade import hand_edits
 from facade.errors import ConfigError
 from facade.state import FacadeState
 from facade.translators import translator_problems
@@ -44,8 +48,14 @@ def reload_now(state: FacadeState) -> bool:
     live.last_error = None
     if fresh.digest == live.current.digest:
         return False
+    old = live.current
     live.current = fresh  # one assignment: each request keeps the Config it started with
     live.reloads += 1
+    try:
+        hand_edits.notice(old, fresh)  # recorded in a background thread
+    except Exception:
+        # the audit trail must never cost the reload
+        log.exception("could not check the reloaded routes file for hand edits")
     state.metrics.config_reloads.labels("applied").inc()
     log.info("routes file reloaded: %s (sha256 %s)", path, fresh.digest[:12])
     return True

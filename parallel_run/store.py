@@ -28,6 +28,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     Engine,
     Float,
@@ -126,6 +127,32 @@ drops = Table(
     Column("at", UTCDateTime(), nullable=False),
     Column("count", Integer(), nullable=False),
     Index("ix_drops_experiment_at", "experiment", "at"),
+)
+
+# the hash-chained change log of routes.yaml (parallel_run.audit reads and appends it)
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", Integer(), primary_key=True, autoincrement=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("user", String(200), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("capability", String(200), nullable=False),
+    Column("from_mode", String(16), nullable=True),
+    Column("from_percent", Float(), nullable=True),
+    Column("to_mode", String(16), nullable=True),
+    Column("to_percent", Float(), nullable=True),
+    Column("reason", Text(), nullable=True),
+    Column("forced", Boolean(), nullable=False),
+    Column("evidence", JSON(), nullable=False),
+    Column("digest_before", String(64), nullable=True),
+    Column("digest_after", String(64), nullable=True),
+    Column("source", String(16), nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    UniqueConstraint("prev_hash", name="uq_audit_log_prev_hash"),
+    Index("ix_audit_log_capability_seq", "capability", "seq"),
+    Index("ix_audit_log_digest_after", "digest_after"),
 )
 
 _COUNTERS = ("twin_samples", "twin_diffs", "samples", "diffs")
