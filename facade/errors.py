@@ -5,8 +5,9 @@ FacadeError
  ├── RequestRejected                 the client's request is unsafe or malformed: answered 4xx
  │    ├── PathRejected               ambiguous or malicious request-target (400)
  │    └── BodyTooLarge               body over the route's limit (413)
- └── UpstreamError                   an upstream could not answer: answered 502/504 problem+json
+ └── UpstreamError                   an upstream could not answer: answered 502/503/504 problem+json
       ├── UpstreamUnavailable        refused, reset, DNS, protocol error (502)
+      ├── UpstreamRefused            the facade did not call it: circuit open, bulkhead full (503)
       └── UpstreamTimeout            no response within the timeout (504)
 """
 
@@ -73,6 +74,13 @@ class UpstreamError(FacadeError):
 
 class UpstreamUnavailable(UpstreamError):
     pass
+
+
+class UpstreamRefused(UpstreamError):
+    """The facade held the call back to protect the service (open circuit, full bulkhead)."""
+
+    status = 503
+    title = "Service Unavailable"
 
 
 class UpstreamTimeout(UpstreamError):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
@@ -81,6 +84,41 @@ class Metrics:
         self.in_flight = Gauge(
             "strangler_in_flight_requests", "Requests being proxied now.", registry=self.registry
         )
+        # resilience of service calls (facade/resilience/); the breaker state gauge is read
+        # from the live breakers at scrape time (watch_breakers), so open -> half-open shows
+        # when open_for has passed even if no request asked since
+        self.breaker_transitions = Counter(
+            "strangler_breaker_transitions",
+            "Circuit breaker state changes, by service, from and to state.",
+            ["service", "from_state", "to_state"],
+            registry=self.registry,
+        )
+        self.service_retries = Counter(
+            "strangler_service_retries",
+            "Service calls tried again (idempotent methods only), by service.",
+            ["service"],
+            registry=self.registry,
+        )
+        self.retry_budget_exhausted = Counter(
+            "strangler_retry_budget_exhausted",
+            "Retries not made because the service's retry budget was spent, by service.",
+            ["service"],
+            registry=self.registry,
+        )
+        self.service_rejected = Counter(
+            "strangler_service_rejected",
+            "Service calls the facade held back, by service and reason (circuit_open, "
+            "bulkhead_full).",
+            ["service", "reason"],
+            registry=self.registry,
+        )
+        self.fallbacks = Counter(
+            "strangler_fallbacks",
+            "Requests for a service served by the monolith instead, by capability and reason "
+            "(circuit_open, bulkhead_full, connect_error, timeout, upstream_error, server_error).",
+            ["capability", "reason"],
+            registry=self.registry,
+        )
 
         # labelled children by label values: labels() costs a lock and a tuple per call
         self._request_children: dict[tuple[str, str, str, int], tuple[Any, Any]] = {}
@@ -99,5 +137,27 @@ class Metrics:
         children[0].inc()
         children[1].observe(seconds)
 
+    def watch_breakers(self, states: Callable[[], Iterable[tuple[str, int]]]) -> None:
+        """Expose ``strangler_breaker_state`` from ``states()`` (service, value) at each scrape."""
+        self.registry.register(_BreakerStates(states))
+
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+BREAKER_STATE = "strangler_breaker_state"
+
+
+class _BreakerStates(Collector):
+    def __init__(self, states: Callable[[], Iterable[tuple[str, int]]]) -> None:
+        self._states = states
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            BREAKER_STATE,
+            "Circuit breaker state per service: 0 closed, 1 half-open, 2 open.",
+            labels=["service"],
+        )
+        for service, value in self._states():
+            family.add_metric([service], value)
+        yield family

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from facade.config import Config
 from facade.metrics import Metrics
+from facade.resilience.guard import Guards, ServiceGuard
 from facade.shadow import ShadowRunner
 from facade.upstream import UpstreamClient, Upstreams, UpstreamSettings
 
@@ -38,11 +39,18 @@ class FacadeState:
     readiness: Readiness = field(default_factory=Readiness)
     upstreams: Upstreams = field(default_factory=Upstreams)
     shadow: ShadowRunner = field(init=False)
+    # breakers, retry budgets and bulkheads, by service: they outlive reloads (see Guards)
+    guards: Guards = field(init=False)
     # (config digest, upstream name) -> client: settings are derived once per loaded file
     _clients: dict[tuple[str, str], UpstreamClient] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.shadow = ShadowRunner(self.metrics)
+        self.guards = Guards(self.metrics)
+
+    def guard(self, config: Config, name: str) -> ServiceGuard:
+        """Service ``name``'s breaker, retry budget and bulkhead, as ``config`` sets them."""
+        return self.guards.get(config, name)
 
     def client(self, config: Config, name: str) -> UpstreamClient:
         """The client for ``legacy`` or a service, as ``config`` describes it."""

@@ -3,6 +3,8 @@ service, and the service's answer back into the legacy API, whole, before the cl
 
 Translation needs whole messages, so these requests are buffered (within the body limit); an
 answer that cannot be translated is a 502 problem+json naming the field, never half an answer.
+The call itself goes through the service's guard (``facade.resilience``): retries, breaker,
+bulkhead and deadline; a failed call may be answered by the monolith instead (fallback).
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ from acl.registry import load_translator
 from facade.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from facade.headers import Peer, downstream_response_headers, upstream_request_headers
 from facade.normalize import Target
+from facade.resilience.call import call_service
+from facade.resilience.guard import ServiceGuard
+from facade.resilience.policy import Failure, may_fall_back, stricter_method
 from facade.upstream import UpstreamClient, describe_client_error
 
 MAX_TRANSLATED_ANSWER = 16 * 1024 * 1024
@@ -59,6 +64,46 @@ def service_target(request: HttpRequestData) -> Target:
     return Target(request.path, urlencode(request.query) if request.query else None)
 
 
+def translate_request(
+    service: str, translator: Translator, legacy: HttpRequestData
+) -> HttpRequestData:
+    """The service's request for a legacy one; UntranslatableAnswer if there is none."""
+    try:
+        return translator.request_to_service(legacy)
+    except TranslationError as exc:
+        raise UntranslatableAnswer(service, f"request not translatable: {exc}") from exc
+
+
+def translate_answer(
+    service: str, translator: Translator, legacy: HttpRequestData, got: HttpResponseData
+) -> HttpResponseData:
+    """The service's answer in the legacy API; UntranslatableAnswer naming what did not fit."""
+    try:
+        return translator.response_to_legacy(legacy, got)
+    except TranslationError as exc:
+        raise UntranslatableAnswer(service, f"answer not translatable: {exc}") from exc
+
+
+def service_headers(outgoing: CIMultiDict[str], wanted: HttpRequestData) -> CIMultiDict[str]:
+    headers = CIMultiDict(outgoing)
+    for name, value in wanted.headers:
+        headers[name] = value
+    return headers
+
+
+async def fetch(
+    client: UpstreamClient, wanted: HttpRequestData, headers: CIMultiDict[str]
+) -> HttpResponseData:
+    """Send the translated request once and read its answer whole (aiohttp errors propagate)."""
+    async with client.send(
+        wanted.method, service_target(wanted), headers=headers, body=wanted.body or None
+    ) as answer:
+        body = await answer.content.read(MAX_TRANSLATED_ANSWER + 1)
+        if len(body) > MAX_TRANSLATED_ANSWER:
+            raise UntranslatableAnswer(client.name, "answer too large to translate")
+        return HttpResponseData(answer.status, tuple(answer.headers.items()), body)
+
+
 async def call_translated(
     client: UpstreamClient,
     translator: Translator,
@@ -66,30 +111,16 @@ async def call_translated(
     *,
     outgoing: CIMultiDict[str],
 ) -> HttpResponseData:
-    """Translate ``legacy``, call the service, translate its answer back; raise UpstreamError."""
+    """Translate ``legacy``, call the service once, translate its answer back (the shadow's
+    call: no retries, no breaker); raise UpstreamError."""
+    wanted = translate_request(client.name, translator, legacy)
     try:
-        wanted = translator.request_to_service(legacy)
-    except TranslationError as exc:
-        raise UntranslatableAnswer(client.name, f"request not translatable: {exc}") from exc
-    headers = CIMultiDict(outgoing)
-    for name, value in wanted.headers:
-        headers[name] = value
-    try:
-        async with client.send(
-            wanted.method, service_target(wanted), headers=headers, body=wanted.body or None
-        ) as answer:
-            body = await answer.content.read(MAX_TRANSLATED_ANSWER + 1)
-            if len(body) > MAX_TRANSLATED_ANSWER:
-                raise UntranslatableAnswer(client.name, "answer too large to translate")
-            got = HttpResponseData(answer.status, tuple(answer.headers.items()), body)
+        got = await fetch(client, wanted, service_headers(outgoing, wanted))
     except TimeoutError as exc:
         raise UpstreamTimeout(client.name, "no answer within the timeout") from exc
     except aiohttp.ClientError as exc:
         raise UpstreamUnavailable(client.name, describe_client_error(exc)) from exc
-    try:
-        return translator.response_to_legacy(legacy, got)
-    except TranslationError as exc:
-        raise UntranslatableAnswer(client.name, f"answer not translatable: {exc}") from exc
+    return translate_answer(client.name, translator, legacy, got)
 
 
 async def serve_translated(
@@ -103,7 +134,14 @@ async def serve_translated(
     trusted_hops: int,
     request_id: str,
     traceparent: str,
-) -> web.Response:
+    guard: ServiceGuard,
+    fallback: bool,
+) -> web.Response | Failure:
+    """Serve through the translator, with the service's retries, breaker and bulkhead.
+
+    Returns the Failure instead of an answer when the monolith should serve (``fallback`` on,
+    and ``may_fall_back`` allows it). The body is bytes: a call can be retried as it is.
+    """
     legacy = legacy_request(request.method, target, request.headers, body)
     outgoing = upstream_request_headers(
         CIMultiDictProxy(CIMultiDict()),  # the translator decides which client headers pass
@@ -114,9 +152,36 @@ async def serve_translated(
     )
     if peer.host is not None:
         outgoing["Host"] = peer.host
-    answer = await call_translated(client, translator, legacy, outgoing=outgoing)
-    headers = downstream_response_headers(CIMultiDictProxy(CIMultiDict(answer.headers)))
+    wanted = translate_request(client.name, translator, legacy)
+    headers = service_headers(outgoing, wanted)
+    # the service gets wanted.method, the monolith (on fallback) the client's: both must allow
+    method = stricter_method(request.method, wanted.method)
+    outcome = await call_service(
+        guard,
+        method,
+        lambda: fetch(client, wanted, headers),
+        status_of=_status,
+        discard=_ignore,
+        replayable=True,
+    )
+    outcome.release()  # the answer is read whole: the call is over
+    failure = outcome.failure
+    if failure is not None and fallback and may_fall_back(method, failure):
+        return failure
+    if outcome.answer is None:
+        assert failure is not None
+        raise failure.error(client.name)
+    answer = translate_answer(client.name, translator, legacy, outcome.answer)
+    headers_out = downstream_response_headers(CIMultiDictProxy(CIMultiDict(answer.headers)))
     if request.method == "HEAD":
-        headers["Content-Length"] = str(len(answer.body))
-        return web.Response(status=answer.status, headers=headers)
-    return web.Response(status=answer.status, headers=headers, body=answer.body)
+        headers_out["Content-Length"] = str(len(answer.body))
+        return web.Response(status=answer.status, headers=headers_out)
+    return web.Response(status=answer.status, headers=headers_out, body=answer.body)
+
+
+def _status(answer: HttpResponseData) -> int:
+    return answer.status
+
+
+def _ignore(answer: HttpResponseData) -> None:
+    """A translated answer is already read whole: nothing to give back."""

@@ -1,5 +1,10 @@
 """Send the request to the chosen upstream and stream its answer back, in both directions.
 
+A capability's service is called through its guard (``facade.resilience``: breaker, bulkhead,
+deadline, retries); when that call fails and the capability says ``fallback: legacy``, the
+monolith serves the request instead, if nothing was sent to the client yet and the policy
+allows it (see ``facade.resilience.policy``).
+
 Bodies stream; only two bounded things are read whole. A chunked request body is read (within
 the body limit) so the upstream gets a ``Content-Length``: Django under gunicorn reads no body
 without one, as nginx's ``proxy_request_buffering`` also assumes. An answer of known size up to
@@ -11,15 +16,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
 
 import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict, istr
 
+from facade.config import Capability
 from facade.errors import BodyTooLarge, UpstreamTimeout, UpstreamUnavailable
 from facade.exchange import Exchange, route_header
 from facade.headers import Peer, downstream_response_headers, upstream_request_headers
+from facade.resilience.call import call_service
+from facade.resilience.policy import Failure, may_fall_back
 from facade.shadow import MAX_SHADOW_BODY
 from facade.stages.shadow import shadow_call
 from facade.state import LEGACY
@@ -33,6 +41,10 @@ SMALL_BODY = 64 * 1024  # answers up to this size are relayed in one write; larg
 _LOCATION_HEADERS = (istr("Location"), istr("Content-Location"))
 _NO_BODY_STATUSES = frozenset({204, 304})
 CLIENT_CLOSED = 499
+# a streamed request body up to this size, for a service, is read first: it can then be sent
+# again (a retry) or to the monolith (a fallback); a larger one streams and is never retried
+REPLAY_BODY = 64 * 1024
+Body = bytes | AsyncIterator[bytes] | AsyncIterable[bytes] | None
 
 
 async def stage(ex: Exchange) -> web.StreamResponse:
@@ -51,22 +63,12 @@ async def stage(ex: Exchange) -> web.StreamResponse:
     )
     body = await _request_body(request, headers, limit)
     cap = ex.capability
-    if upstream.name != LEGACY and cap is not None and cap.translator is not None:
-        translated = await serve_translated(
-            request,
-            upstream,
-            translator_for(cap.translator, upstream=upstream.name),
-            ex.target,
-            body=await _whole(body),
-            peer=Peer(request.remote or "", request.scheme, request.headers.get("Host")),
-            trusted_hops=ex.config.routes.forwarded.trusted_hops,
-            request_id=ex.request_id,
-            traceparent=ex.traceparent,
-        )
-        ex.status = translated.status
-        if ex.config.routes.debug_headers:
-            translated.headers["X-Strangler-Route"] = route_header(ex)
-        return translated
+    if upstream.name != LEGACY and cap is not None:
+        served, body = await _serve_by_service(ex, cap, headers, body)
+        if served is not None:
+            return served
+        upstream = ex.upstream  # fallen back: the monolith serves, below
+        assert upstream is not None
     if ex.shadow and not isinstance(body, bytes | None):
         body = await _buffer_for_shadow(ex, body)
     captured: list[bytes] | None = [] if ex.shadow else None
@@ -84,9 +86,134 @@ async def stage(ex: Exchange) -> web.StreamResponse:
     return response
 
 
-async def _buffer_for_shadow(
-    ex: Exchange, body: AsyncIterator[bytes]
-) -> bytes | AsyncIterator[bytes]:
+async def _serve_by_service(
+    ex: Exchange, cap: Capability, headers: CIMultiDict[str], body: Body
+) -> tuple[web.StreamResponse | None, Body]:
+    """Serve from the capability's service, or return (None, body) to fall back to the monolith.
+
+    ``body`` comes back usable for the monolith: buffered, or a stream not yet read.
+    """
+    request = ex.request
+    assert ex.upstream is not None
+    assert ex.target is not None
+    upstream = ex.upstream
+    guard = ex.state.guard(ex.config, upstream.name)
+    fallback = cap.fallback == "legacy"
+    if cap.translator is not None:
+        whole = await _whole(body)
+        translated = await serve_translated(
+            request,
+            upstream,
+            translator_for(cap.translator, upstream=upstream.name),
+            ex.target,
+            body=whole,
+            peer=Peer(request.remote or "", request.scheme, request.headers.get("Host")),
+            trusted_hops=ex.config.routes.forwarded.trusted_hops,
+            request_id=ex.request_id,
+            traceparent=ex.traceparent,
+            guard=guard,
+            fallback=fallback,
+        )
+        if isinstance(translated, Failure):
+            _fall_back(ex, translated)
+            return None, whole
+        ex.status = translated.status
+        if ex.config.routes.debug_headers:
+            translated.headers["X-Strangler-Route"] = route_header(ex)
+        return translated, whole
+    body = await _replayable(request, body)
+    sent: Body = _Unread(body) if isinstance(body, AsyncIterator) else body
+    method = request.method
+    target = ex.target
+    outcome = await call_service(
+        guard,
+        method,
+        lambda: upstream.send(method, target, headers=headers, body=sent),
+        status_of=_status,
+        discard=_close,
+        replayable=not isinstance(sent, _Unread),
+    )
+    still_sendable = not isinstance(sent, _Unread) or not sent.started
+    failure = outcome.failure
+    if (
+        failure is not None
+        and fallback
+        and may_fall_back(method, failure, body_replayable=still_sendable)
+    ):
+        if outcome.answer is not None:
+            outcome.answer.close()
+        outcome.release()
+        _fall_back(ex, failure)
+        return None, sent
+    if outcome.answer is None:
+        assert failure is not None
+        raise failure.error(upstream.name)
+    try:
+        async with outcome.answer as answer:
+            return await _relay(ex, answer, None), sent
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        # only a small answer's read raises here: nothing was sent to the client yet
+        late = Failure(
+            "timeout" if isinstance(exc, TimeoutError) else "upstream_error",
+            describe_client_error(exc),
+        )
+        if fallback and may_fall_back(method, late, body_replayable=still_sendable):
+            _fall_back(ex, late)
+            return None, sent
+        raise late.error(upstream.name) from exc
+    finally:
+        outcome.release()
+
+
+def _fall_back(ex: Exchange, failure: Failure) -> None:
+    """The monolith serves this request instead of the capability's service."""
+    assert ex.upstream is not None
+    service = ex.upstream.name
+    ex.state.metrics.fallbacks.labels(ex.capability_name, failure.reason).inc()
+    if failure.reason not in ("circuit_open", "bulkhead_full"):  # those are counted, not logged
+        log.warning(
+            "%s %s: service %r failed (%s); served by the monolith",
+            ex.request.method,
+            ex.target.path if ex.target else "?",
+            service,
+            failure.detail,
+        )
+    ex.upstream = ex.state.client(ex.config, LEGACY)
+
+
+async def _replayable(request: web.BaseRequest, body: Body) -> Body:
+    """A small streamed body is read whole, so the call can be retried or fall back."""
+    if isinstance(body, AsyncIterator) and (request.content_length or 0) <= REPLAY_BODY:
+        return b"".join([chunk async for chunk in body])
+    return body
+
+
+class _Unread:
+    """A streamed request body that notes whether a chunk was taken from it: until then it can
+    still go to the monolith (after a connect failure, say). aiohttp calls ``__aiter__`` when
+    it builds the request, so only ``__anext__`` counts as reading."""
+
+    def __init__(self, body: AsyncIterator[bytes]) -> None:
+        self._body = body
+        self.started = False
+
+    def __aiter__(self) -> _Unread:
+        return self
+
+    async def __anext__(self) -> bytes:
+        self.started = True
+        return await self._body.__anext__()
+
+
+def _status(answer: aiohttp.ClientResponse) -> int:
+    return answer.status
+
+
+def _close(answer: aiohttp.ClientResponse) -> None:
+    answer.close()  # a failed answer we will not relay: its connection is not worth saving
+
+
+async def _buffer_for_shadow(ex: Exchange, body: AsyncIterable[bytes]) -> Body:
     """Both sides need the body: read it if small enough, else give up shadowing this request."""
     length = ex.request.content_length or 0
     if length > MAX_SHADOW_BODY:
@@ -96,15 +223,13 @@ async def _buffer_for_shadow(
     return b"".join([chunk async for chunk in body])
 
 
-async def _whole(body: bytes | AsyncIterator[bytes] | None) -> bytes:
+async def _whole(body: Body) -> bytes:
     if body is None or isinstance(body, bytes):
         return body or b""
     return b"".join([chunk async for chunk in body])
 
 
-async def _request_body(
-    request: web.BaseRequest, headers: CIMultiDict[str], limit: int
-) -> bytes | AsyncIterator[bytes] | None:
+async def _request_body(request: web.BaseRequest, headers: CIMultiDict[str], limit: int) -> Body:
     length = request.content_length
     if length is not None:
         if length > limit:

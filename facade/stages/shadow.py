@@ -25,6 +25,13 @@ def shadow_call(
     if cap is None or match is None or cap.service is None or ex.target is None:
         return
     runner = ex.state.shadow
+    guard = ex.state.guard(ex.config, cap.service)
+    if guard.breaker.is_open() or guard.bulkhead.full:
+        # served traffic (another capability on the same service) found it failing or busy:
+        # a shadow call would only add load; shadow calls never move the breaker themselves
+        reason = "circuit_open" if guard.breaker.is_open() else "bulkhead_full"
+        ex.state.metrics.shadow_dropped.labels(match.route.capability, reason).inc()
+        return
     translator = None
     if cap.translator is not None:
         try:

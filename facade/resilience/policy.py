@@ -1,0 +1,90 @@
+"""What may be retried, what may fall back to the monolith, and what counts as a failure.
+
+- Retried: idempotent methods only (RFC 9110 §9.2.2: GET, HEAD, OPTIONS, TRACE, PUT, DELETE),
+  never POST or PATCH; after a connect failure, a timeout, a broken connection, or a 502, 503
+  or 504 (the statuses that say "not now", RFC 9110 §15.6). A 500 is not retried: it is the
+  service's own error, usually the same on a second try.
+- A failure, for the breaker and for fallback: no answer (connect failure, timeout, broken
+  connection), or an answer of 500, 502, 503 or 504. A canary exists to catch a new service's
+  500s; the monolith, which served the capability until now, is the better answer for them.
+- Fallback to the monolith: always when the service certainly never received the request
+  (open circuit, full bulkhead, connect failure); otherwise (timeout, broken connection, 5xx)
+  for safe methods only (GET, HEAD, OPTIONS, TRACE): the service may have acted on a POST, PUT
+  or DELETE, and the monolith acting on it again would apply it twice, in two databases.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from facade.errors import UpstreamError, UpstreamRefused, UpstreamTimeout, UpstreamUnavailable
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+IDEMPOTENT_METHODS = SAFE_METHODS | {"PUT", "DELETE"}
+RETRY_STATUSES = frozenset({502, 503, 504})
+FAILURE_STATUSES = frozenset({500, 502, 503, 504})
+
+Reason = Literal[
+    "circuit_open",  # the breaker refused the call
+    "bulkhead_full",  # max_concurrency calls already in flight
+    "connect_error",  # no connection (refused, unreachable, connect timeout)
+    "timeout",  # no answer within the timeout or the deadline
+    "upstream_error",  # connection broken, protocol error
+    "server_error",  # an answer of 500, 502, 503 or 504
+]
+NOT_DELIVERED: frozenset[Reason] = frozenset({"circuit_open", "bulkhead_full", "connect_error"})
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """Why a call to a service did not give an answer to pass on."""
+
+    reason: Reason
+    detail: str
+    status: int | None = None  # server_error: the service's status
+
+    @property
+    def delivered(self) -> bool:
+        """The service may have received (and acted on) the request."""
+        return self.reason not in NOT_DELIVERED
+
+    def error(self, service: str) -> UpstreamError:
+        """What the client is answered when there is no fallback (and no answer to relay)."""
+        if self.reason in ("circuit_open", "bulkhead_full"):
+            return UpstreamRefused(service, self.detail)
+        if self.reason == "timeout":
+            return UpstreamTimeout(service, self.detail)
+        return UpstreamUnavailable(service, self.detail)
+
+
+def is_failure_status(status: int) -> bool:
+    return status in FAILURE_STATUSES
+
+
+def may_retry(method: str, failure: Failure) -> bool:
+    """May a call that failed this way be tried again (budget and deadline aside)?"""
+    if method not in IDEMPOTENT_METHODS:
+        return False
+    if failure.reason == "server_error":
+        return failure.status in RETRY_STATUSES
+    return failure.reason in ("connect_error", "timeout", "upstream_error")
+
+
+def stricter_method(first: str, second: str) -> str:
+    """Of two methods (the client's and a translated one), the one allowing fewer retries."""
+
+    def rank(method: str) -> int:
+        return 0 if method in SAFE_METHODS else 1 if method in IDEMPOTENT_METHODS else 2
+
+    return first if rank(first) >= rank(second) else second
+
+
+def may_fall_back(method: str, failure: Failure, *, body_replayable: bool = True) -> bool:
+    """May the monolith serve a request whose service call failed this way?
+
+    ``body_replayable``: the request body can still be sent (it was buffered, or never read).
+    """
+    if not body_replayable:
+        return False
+    return not failure.delivered or method in SAFE_METHODS

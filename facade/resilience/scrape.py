@@ -1,0 +1,42 @@
+"""Breaker states read back from the facade's ``/metrics`` text (for ``strangler status``).
+
+Pure, and light to import (the CLI must start fast): a few lines of parsing rather than
+prometheus_client's parser, for the one gauge it needs.
+"""
+
+from __future__ import annotations
+
+import re
+
+# keep in step with facade.metrics.BREAKER_STATE and facade.resilience.breaker.STATE_VALUES
+BREAKER_STATE = "strangler_breaker_state"
+STATE_NAMES = {0: "closed", 1: "half_open", 2: "open"}
+_SAMPLE = re.compile(rf"^{BREAKER_STATE}\{{(?P<labels>.*)\}}\s+(?P<value>\S+)(?:\s+\S+)?$")
+_LABEL = re.compile(r'(?P<name>[a-zA-Z_][a-zA-Z0-9_]*)="(?P<value>(?:[^"\\]|\\.)*)"')
+_UNESCAPE = {"\\\\": "\\", '\\"': '"', "\\n": "\n"}
+
+
+def breaker_states(metrics_text: str) -> dict[str, str]:
+    """``{service: "closed" | "half_open" | "open"}`` from Prometheus text exposition.
+
+    A value outside 0, 1, 2 reads as ``"unknown"``; services without a sample are absent.
+    """
+    states: dict[str, str] = {}
+    for line in metrics_text.splitlines():
+        match = _SAMPLE.match(line.strip())
+        if match is None:
+            continue
+        labels = {
+            m["name"]: re.sub(r"\\[\\\"n]", lambda e: _UNESCAPE[e[0]], m["value"])
+            for m in _LABEL.finditer(match["labels"])
+        }
+        service = labels.get("service")
+        if service is None:
+            continue
+        try:
+            value = float(match["value"])
+        except ValueError:
+            continue
+        known = value.is_integer() and int(value) in STATE_NAMES
+        states[service] = STATE_NAMES[int(value)] if known else "unknown"
+    return states
