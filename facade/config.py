@@ -172,11 +172,26 @@ class Promote(_Model):
     ungated_canary_percent: Percent = 10.0
 
 
+_PLUGIN_SPEC = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$", re.ASCII)
+
+
+def _plugin_spec(value: str) -> str:
+    if not _PLUGIN_SPEC.match(value):
+        raise ValueError(f"{value!r} is not a plugin named as pkg.module:name")
+    return value
+
+
+PluginSpec = Annotated[str, AfterValidator(_plugin_spec)]
+
+
 class DataMove(_Model):
     """How `strangler data copy|verify` moves a capability's rows (plugins named module:attr)."""
 
-    source: str  # reads the monolith's rows, e.g. legacy_monolith.data:products
-    target: str  # writes the service's rows, e.g. extracted.catalog.data:products
+    # each names a plugin as pkg.module:name; loaded only by the data verbs
+    source: PluginSpec  # e.g. legacy_monolith.data:products
+    # legacy row -> service row, e.g. acl.catalog_rows:product_row_from_legacy
+    translate: PluginSpec
+    target: PluginSpec  # e.g. extracted.catalog.data:products
     batch_size: int = Field(default=500, ge=1, le=100_000)
 
 

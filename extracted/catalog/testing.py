@@ -36,6 +36,10 @@ class FakeProductRepository(ProductRepository):
     def save(self, product: Product) -> None:
         self.products[product.sku] = product
 
+    def after(self, sku: str | None, *, limit: int) -> tuple[Product, ...]:
+        later = [p for key, p in sorted(self.products.items()) if sku is None or key > sku]
+        return tuple(later[:limit])
+
 
 class FakeUnitOfWork(UnitOfWork):
     """Shares one ``FakeProductRepository``, ``committed``; only committed saves reach it."""

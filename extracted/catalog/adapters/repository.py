@@ -31,6 +31,11 @@ class ProductRepository(abc.ABC):
     def save(self, product: Product) -> None:
         """Insert ``product`` or replace the one with its sku."""
 
+    @abc.abstractmethod
+    def after(self, sku: str | None, *, limit: int) -> tuple[Product, ...]:
+        """Up to ``limit`` products with skus above ``sku`` (all when None), in sku order:
+        keyset pagination for ``strangler data verify``, never OFFSET."""
+
 
 def _like_escaped(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -66,6 +71,12 @@ class SqlAlchemyProductRepository(ProductRepository):
             size=query.size,
             total_items=int(total.scalar_one()),
         )
+
+    def after(self, sku: str | None, *, limit: int) -> tuple[Product, ...]:
+        statement = select(products).order_by(products.c.sku).limit(limit)
+        if sku is not None:
+            statement = statement.where(products.c.sku > sku)
+        return tuple(_product(row) for row in self.session.execute(statement))
 
     def save(self, product: Product) -> None:
         values = _row(product)

@@ -1,0 +1,140 @@
+"""The catalog as the target of ``strangler data copy|verify``: rows in, rows back out.
+
+``target: extracted.catalog.data:products`` in routes.yaml. The database is the one the
+service itself uses: ``$STRANGLER_CATALOG_DB`` (a SQLAlchemy URL; a relative SQLite path is
+taken from the working directory, as by ``python -m extracted.catalog``), else its default.
+
+Rows are the v1 product JSON (``entrypoints.schema``), validated by the catalog's own model:
+a row it refuses is returned as ``Rejected`` with the field, never half-written. Writes go
+through the unit of work, one transaction per batch; a row equal to the stored product
+(``updated_at`` included) is not written, so a second copy changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TypeVar
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from acl.data import DataMoveError, Key, Rejected, Row, Upserted
+from extracted.catalog.adapters.database import create_catalog_engine, current_revision, migrate
+from extracted.catalog.domain.model import Product
+from extracted.catalog.domain.pages import ProductQuery
+from extracted.catalog.entrypoints.schema import product_to_json, upsert_from_json
+from extracted.catalog.errors import InvalidProduct
+from extracted.catalog.service_layer.unit_of_work import SqlAlchemyUnitOfWork
+from extracted.catalog.settings import DATABASE_ENV, CatalogSettings
+from parallel_run.sqldb import resolve_url
+
+_T = TypeVar("_T")
+
+
+def product_from_row(key: Key, row: Row) -> Product:
+    """A v1 product row, ``updated_at`` kept (the copy preserves it); InvalidProduct if not."""
+    command = upsert_from_json(row, sku=key)
+    raw = row.get("updated_at")
+    try:
+        if not isinstance(raw, str):
+            raise ValueError("not a string")
+        moment = datetime.fromisoformat(raw)
+        if moment.utcoffset() is None:
+            raise ValueError("no time zone")
+    except ValueError as exc:
+        raise InvalidProduct(
+            f"updated_at must be an ISO 8601 timestamp with a zone, not {raw!r} ({exc})",
+            field="updated_at",
+        ) from None
+    return command.to_product(updated_at=moment)
+
+
+class ProductTarget:
+    def __init__(self, database_url: str | None = None) -> None:
+        self.url = CatalogSettings.from_env(database_url=database_url).database_url
+        self._engine = create_catalog_engine(self.url)
+        self._uow = SqlAlchemyUnitOfWork(self._engine)
+        self._schema_seen = False
+
+    def _shown(self) -> str:
+        return self._engine.url.render_as_string(hide_password=True)
+
+    def _database_file(self) -> Path | None:
+        parsed = resolve_url(self.url, base_dir=Path.cwd())
+        if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+            return None
+        return Path(str(parsed.database))
+
+    def _guarded(self, work: Callable[[], _T]) -> _T:
+        try:
+            return work()
+        except SQLAlchemyError as exc:
+            raise DataMoveError(f"the catalog database {self._shown()}: {exc}") from exc
+
+    def _require_schema(self) -> None:
+        """Reading never creates: a database that is not there is an error, not zero rows."""
+        if self._schema_seen:
+            return
+        path = self._database_file()
+        missing = path is not None and not path.exists()
+        if missing or self._guarded(lambda: current_revision(self._engine)) is None:
+            raise DataMoveError(
+                f"the catalog database {self._shown()} has no schema yet: "
+                f"`strangler data copy` creates it (check ${DATABASE_ENV})"
+            )
+        self._schema_seen = True
+
+    def prepare(self) -> None:
+        self._guarded(lambda: migrate(self._engine))
+        self._schema_seen = True
+
+    def count(self) -> int:
+        self._require_schema()
+
+        def work() -> int:
+            with self._uow as uow:
+                return uow.products.list(ProductQuery(size=1)).total_items
+
+        return self._guarded(work)
+
+    def upsert(self, rows: Sequence[tuple[Key, Row]]) -> Upserted:
+        self._require_schema()
+        products: list[Product] = []
+        rejected: list[Rejected] = []
+        for key, row in rows:
+            try:
+                products.append(product_from_row(key, row))
+            except InvalidProduct as exc:
+                rejected.append(Rejected(key, exc.field, exc.message))
+
+        def work() -> Upserted:
+            written = unchanged = 0
+            with self._uow as uow:
+                for product in products:
+                    if uow.products.get(product.sku) == product:
+                        unchanged += 1
+                    else:
+                        uow.products.save(product)
+                        written += 1
+                uow.commit()
+            return Upserted(written, unchanged, tuple(rejected))
+
+        return self._guarded(work)
+
+    def read(self, *, after: Key | None, limit: int) -> Sequence[tuple[Key, Row]]:
+        self._require_schema()
+
+        def work() -> list[tuple[Key, Row]]:
+            with self._uow as uow:
+                return [(p.sku, product_to_json(p)) for p in uow.products.after(after, limit=limit)]
+
+        return self._guarded(work)
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+
+def products() -> ProductTarget:
+    """``target: extracted.catalog.data:products``."""
+    return ProductTarget()
