@@ -26,9 +26,27 @@ async def seen(request: web.Request) -> web.StreamResponse:
     )
 
 
+async def control(request: web.Request) -> web.StreamResponse:
+    """``/_control?status=N&delay=S&fail_first=N``: change how it misbehaves, while running
+    (not counted as a request). ``status=0`` and ``delay=0`` make it healthy again."""
+    app = request.app
+    query = request.query
+    if "status" in query:
+        app["status"] = int(query["status"])
+    if "delay" in query:
+        app["delay"] = float(query["delay"])
+    if "fail_first" in query:
+        app["fail_first"] = int(query["fail_first"])
+    return web.json_response(
+        {"status": app["status"], "delay": app["delay"], "fail_first": app["fail_first"]}
+    )
+
+
 async def echo(request: web.Request) -> web.StreamResponse:
     if request.raw_path == "/_seen" and request.method == "GET":
         return await seen(request)
+    if request.path == "/_control":
+        return await control(request)
     request.app["seen"]["count"] += 1
     request.app["seen"]["last"] = request.raw_path
     request.app["seen"]["shadow"] = request.headers.get("X-Strangler-Shadow")
@@ -37,6 +55,9 @@ async def echo(request: web.Request) -> web.StreamResponse:
         await asyncio.sleep(request.app["delay"])
     if request.app["status"]:
         return web.Response(status=request.app["status"], text="failing on purpose\n")
+    if request.app["fail_first"] > 0:
+        request.app["fail_first"] -= 1  # a transient failure: the next request may succeed
+        return web.Response(status=503, text="failing for now\n")
     body = await request.read()
     special = request.path
     if special.startswith("/_status/"):
@@ -104,7 +125,13 @@ async def echo(request: web.Request) -> web.StreamResponse:
 
 
 def create_app(
-    name: str, bind: str, *, delay: float = 0, status: int = 0, noisy: bool = False
+    name: str,
+    bind: str,
+    *,
+    delay: float = 0,
+    status: int = 0,
+    noisy: bool = False,
+    fail_first: int = 0,
 ) -> web.Application:
     app = web.Application(client_max_size=64 * 1024**2)
     app["name"] = name
@@ -112,6 +139,7 @@ def create_app(
     app["delay"] = delay
     app["status"] = status
     app["noisy"] = noisy
+    app["fail_first"] = fail_first
     app["seen"] = {"count": 0, "last": None, "shadow": None}
     app.router.add_route("*", "/{tail:.*}", echo)
     return app
@@ -124,6 +152,9 @@ def main() -> None:
     parser.add_argument("--delay", type=float, default=0, help="seconds to wait on every request")
     parser.add_argument("--status", type=int, default=0, help="answer every request with this")
     parser.add_argument("--noisy", action="store_true", help="add a random generated_id")
+    parser.add_argument(
+        "--fail-first", type=int, default=0, help="answer the first N requests 503, then echo"
+    )
     args = parser.parse_args()
     web.run_app(
         create_app(
@@ -132,6 +163,7 @@ def main() -> None:
             delay=args.delay,
             status=args.status,
             noisy=args.noisy,
+            fail_first=args.fail_first,
         ),
         host="127.0.0.1",
         port=args.port,
