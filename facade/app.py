@@ -13,7 +13,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import HttpVersion11, web
 
@@ -28,6 +28,9 @@ from facade.reload import watch_routes
 from facade.stages import Stage, default_stages
 from facade.state import FacadeState, LiveConfig
 from facade.tasks import spawn
+
+if TYPE_CHECKING:
+    from facade.recording import Sampler
 
 log = logging.getLogger("strangler.facade")
 access_log = logging.getLogger("strangler.access")
@@ -45,12 +48,14 @@ class Facade:
         stages: Sequence[Stage] | None = None,
         watch: bool = True,
         access_log_enabled: bool = False,
+        sampler: Sampler | None = None,
     ) -> None:
         self.state = FacadeState(LiveConfig(config))
         self._stages = list(stages or default_stages())
         self._watch = watch
         self._log_access = access_log_enabled
         self._tasks: list[asyncio.Task[Any]] = []
+        self._sampler = sampler  # `serve --record`: copies of finished exchanges, off the path
 
     async def start(self) -> None:
         self._tasks.append(spawn(probe_legacy(self.state), name="legacy-probe"))
@@ -66,6 +71,8 @@ class Facade:
         self._tasks.clear()
         await self.state.shadow.close()
         await self.state.upstreams.close()
+        if self._sampler is not None:
+            await asyncio.to_thread(self._sampler.close)
 
     def server(self, **kwargs: Any) -> web.Server:
         """An aiohttp low-level server whose every request goes to ``handle``."""
@@ -125,6 +132,9 @@ class Facade:
                 route_header(ex),
                 ex.request_id,
             )
+        if self._sampler is not None:
+            # after the answer is complete: what is recorded is the body the client got
+            self._sampler.observe(ex, response)
         return response
 
 

@@ -52,6 +52,16 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, help="processes sharing the port")] = 1,
     access_log: Annotated[bool, typer.Option(help="log one line per request")] = False,
     shutdown_timeout: Annotated[float, typer.Option(help="seconds to drain on stop")] = 30.0,
+    record: Annotated[
+        Path | None,
+        typer.Option(
+            help="sample live traffic into this mitmproxy flow file (needs strangler[record])",
+            show_default=False,
+        ),
+    ] = None,
+    sample: Annotated[
+        float, typer.Option(help="percent of requests --record samples", min=0.001, max=100)
+    ] = 10.0,
 ) -> None:
     """Run the facade; routes.yaml is reloaded when it changes (or on SIGHUP)."""
     from facade.server import ParserError, ServeOptions, configure_logging, run
@@ -59,8 +69,12 @@ def serve(
     configure_logging()
     path = routes_path(routes)
     load_routes(path)  # report config errors as PATH:LINE before anything starts
+    if record is not None:
+        from facade.cli_replay import check_record_target
+
+        check_record_target(record)
     try:
-        run(ServeOptions(path, host, port, workers, access_log, shutdown_timeout))
+        run(ServeOptions(path, host, port, workers, access_log, shutdown_timeout, record, sample))
     except ParserError as exc:
         err.print(f"strangler serve: {exc}", markup=False)
         raise typer.Exit(EXIT_FAILURE) from None
@@ -184,9 +198,18 @@ def report(
         Path | None,
         typer.Option("--html", help="also write a self-contained HTML page", show_default=False),
     ] = None,
+    run: Annotated[
+        str | None,
+        typer.Option(
+            "--run",
+            help="report one replay run (`strangler replay` prints its id)",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """The parallel-run report: per capability, comparisons, mismatch rate with its 95%
-    interval, errors, drops, latencies, differing paths, mismatch signatures and noise."""
+    interval, errors, drops, latencies, differing paths, mismatch signatures and noise.
+    Live traffic only, unless --run names a replay run (then that run only, whatever --since)."""
     from datetime import UTC, datetime, timedelta
 
     from facade.units import parse_duration
@@ -209,13 +232,24 @@ def report(
         raise typer.Exit(EXIT_BAD_INPUT)
     now = datetime.now(UTC)
     store = open_store(config)
+    start = now - timedelta(seconds=window)
     try:
+        if run is not None:
+            span = store.run_span(run) if store is not None else None
+            if span is None:
+                err.print(
+                    f"strangler report: no replay run {run!r} in the result store", markup=False
+                )
+                raise typer.Exit(EXIT_BAD_INPUT)
+            # the run's own span, so its timeline is not squeezed into a corner of --since
+            start, now = span[0], span[1] + timedelta(seconds=1)
         built = build_report(
             store,
-            since=now - timedelta(seconds=window),
+            since=start,
             capability=capability,
             modes={name: cap.mode for name, cap in capabilities.items()},
             now=now,
+            run=run,
         )
         examples = load_examples(store, built.example_ids()) if html is not None else {}
     finally:
@@ -250,7 +284,8 @@ def _print_report(built: Report) -> None:
         return f"{rate * 100:.2f}%"
 
     since = built.since.strftime("%Y-%m-%d %H:%M")
-    summary = Table(title=f"parallel run since {since} UTC")
+    title = f"replay run {built.run}" if built.run else f"parallel run since {since} UTC"
+    summary = Table(title=title)
     summary.add_column("capability", no_wrap=True)
     summary.add_column("mode")
     for column in ("compared", "mismatch", "rate [95% CI]", "errors (timeout)", "dropped"):

@@ -1,10 +1,12 @@
-"""How the facade and the CLI open the result store that routes.yaml's ``store:`` names."""
+"""How the facade and the CLI open the result store that routes.yaml's ``store:`` names, and
+the comparison rules a capability's ``compare:`` asks for (shadow mode and replay alike)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from facade.config import Config
+from facade.config import Compare, Config
+from parallel_run.compare import CompareRules
 from parallel_run.redact import Redactor
 
 
@@ -24,3 +26,8 @@ def store_options(config: Config) -> dict[str, Any]:
         "retention_seconds": store.retention,
         "base_dir": config.base_dir,
     }
+
+
+def compare_rules(compare: Compare) -> CompareRules:
+    """The comparator's rules for a capability: its ignored JSON paths and headers."""
+    return CompareRules(ignore_paths=compare.ignore, ignore_headers=compare.ignore_headers)

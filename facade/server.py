@@ -34,6 +34,8 @@ class ServeOptions:
     workers: int = 1
     access_log: bool = False
     shutdown_timeout: float = 30.0
+    record: Path | None = None  # sample live traffic into this mitmproxy flow file
+    sample: float = 10.0  # percent of requests sampled into ``record``
 
 
 class ParserError(FacadeError):
@@ -112,7 +114,12 @@ def _worker_main(options: ServeOptions) -> None:
 
 
 async def _serve(config: config_module.Config, options: ServeOptions, *, reuse_port: bool) -> None:
-    facade = Facade(config, access_log_enabled=options.access_log)
+    sampler = None
+    if options.record is not None:
+        from facade.recording import Sampler
+
+        sampler = Sampler(options.record, percent=options.sample, config=config)
+    facade = Facade(config, access_log_enabled=options.access_log, sampler=sampler)
     await facade.start()
     runner = web.ServerRunner(
         facade.server(), handle_signals=False, shutdown_timeout=options.shutdown_timeout

@@ -33,7 +33,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from acl.http import Translator
 from facade.config import Capability, Config
 from facade.errors import UpstreamError
-from facade.evidence import redactor_for, store_options
+from facade.evidence import compare_rules, redactor_for, store_options
 from facade.metrics import Metrics
 from facade.normalize import Target
 from facade.tasks import spawn
@@ -126,10 +126,7 @@ class ShadowRunner:
         if rules is None:
             if len(self._rules) > 256:
                 self._rules.clear()  # rules of configurations reloaded away
-            compare = config.routes.capabilities[capability].compare
-            rules = self._rules[key] = CompareRules(
-                ignore_paths=compare.ignore, ignore_headers=compare.ignore_headers
-            )
+            rules = self._rules[key] = compare_rules(config.routes.capabilities[capability].compare)
         return rules
 
     def ensure_recorder(self, config: Config) -> None:

@@ -166,6 +166,7 @@ class Report:
     since: datetime
     generated_at: datetime
     capabilities: tuple[CapabilityReport, ...] = ()
+    run: str | None = None  # a replay run's id; None for live traffic
 
     def capability(self, name: str) -> CapabilityReport | None:
         return next((cap for cap in self.capabilities if cap.name == name), None)
@@ -183,6 +184,7 @@ class Report:
         return {
             "since": self.since.isoformat(),
             "generated_at": self.generated_at.isoformat(),
+            "run": self.run,
             "capabilities": [cap.to_dict() for cap in self.capabilities],
         }
 
@@ -196,13 +198,15 @@ def build_report(
     now: datetime | None = None,
     buckets: int = DEFAULT_BUCKETS,
     top: int = DEFAULT_TOP,
+    run: str | None = None,
 ) -> Report:
     """The report of ``store`` since ``since`` (until ``now``, default the current time).
 
     ``modes`` maps the capabilities of routes.yaml to their mode: each appears, in that order
     and with zero counts if nothing was recorded; other experiments found in the store follow,
     by name, with mode ``unknown``. ``capability`` limits the report to one name. ``store``
-    None (no store created yet) gives the zero-count report.
+    None (no store created yet) gives the zero-count report. ``run`` None reports live
+    traffic; a replay run's id reports that run's observations only.
     """
     generated_at = now or datetime.now(UTC)
     if since.tzinfo is None or generated_at.tzinfo is None:
@@ -214,10 +218,10 @@ def build_report(
     timelines: dict[str, list[TimeBucket]] = {}
     noise: dict[str, list[NoiseCount]] = {}
     if store is not None:
-        summaries = store.summary(since, experiment=capability, top=top)
-        errors = store.candidate_error_counts(since, experiment=capability)
+        summaries = store.summary(since, experiment=capability, top=top, run=run)
+        errors = store.candidate_error_counts(since, experiment=capability, run=run)
         timelines = store.timeline(
-            since, until=generated_at, buckets=buckets, experiment=capability
+            since, until=generated_at, buckets=buckets, experiment=capability, run=run
         )
         for row in store.noise_counts(capability):
             noise.setdefault(row.experiment, []).append(row)
@@ -229,6 +233,7 @@ def build_report(
     return Report(
         since=since,
         generated_at=generated_at,
+        run=run,
         capabilities=tuple(
             _capability(
                 name,

@@ -534,10 +534,18 @@ class ResultStore:
             return {name: int(total or 0) for name, total in connection.execute(query)}
 
     def summary(
-        self, since: datetime, *, experiment: str | None = None, top: int = 10
+        self,
+        since: datetime,
+        *,
+        experiment: str | None = None,
+        top: int = 10,
+        run: str | None = None,
     ) -> dict[str, ExperimentSummary]:
         """Per experiment since ``since``: outcome counts, drops, latency p50/p99, top
-        mismatch signatures and differing paths (each with an example observation id)."""
+        mismatch signatures and differing paths (each with an example observation id).
+
+        ``run`` None: live traffic only (observations of no replay run); a run id: that run's
+        observations only (and no drops, which belong to live traffic)."""
         columns = (
             observations.c.id,
             observations.c.experiment,
@@ -548,21 +556,21 @@ class ResultStore:
             observations.c.differences,
             observations.c.created_at,
         )
-        query = select(*columns).where(observations.c.created_at >= since)
+        query = _of_run(select(*columns).where(observations.c.created_at >= since), run)
         if experiment is not None:
             query = query.where(observations.c.experiment == experiment)
         tallies: dict[str, _Tally] = defaultdict(_Tally)
         with self.engine.connect() as connection:
             for row in connection.execute(query.execution_options(yield_per=1000)):
                 _tally(tallies[row.experiment], row)
-        dropped = self.dropped(since=since)
+        dropped = self.dropped(since=since) if run is None else {}
         names = set(tallies) | set(dropped)
         if experiment is not None:
             names &= {experiment}
         return {name: _summary(name, tallies[name], dropped.get(name, 0), top) for name in names}
 
     def candidate_error_counts(
-        self, since: datetime, *, experiment: str | None = None
+        self, since: datetime, *, experiment: str | None = None, run: str | None = None
     ) -> dict[str, dict[str, int]]:
         """Per experiment since ``since``: how many candidate errors had each error text
         (``"timeout"`` is what the shadow stage records for a candidate that ran out of time)."""
@@ -572,6 +580,7 @@ class ResultStore:
             .where(observations.c.outcome == "candidate_error")
             .group_by(observations.c.experiment, observations.c.candidate_error)
         )
+        query = _of_run(query, run)
         if experiment is not None:
             query = query.where(observations.c.experiment == experiment)
         counts: dict[str, dict[str, int]] = defaultdict(dict)
@@ -587,6 +596,7 @@ class ResultStore:
         until: datetime,
         buckets: int,
         experiment: str | None = None,
+        run: str | None = None,
     ) -> dict[str, list[TimeBucket]]:
         """Per experiment: outcome counts in ``buckets`` equal slices of ``[since, until)``,
         oldest first, empty slices included (a chart of the mismatch rate over time)."""
@@ -601,6 +611,7 @@ class ResultStore:
             .where(observations.c.created_at >= since)
             .where(observations.c.created_at < until)
         )
+        query = _of_run(query, run)
         if experiment is not None:
             query = query.where(observations.c.experiment == experiment)
         tallies: dict[str, list[Counter[str]]] = {}
@@ -623,6 +634,15 @@ class ResultStore:
             for name, slots in tallies.items()
         }
 
+    def run_span(self, run: str) -> tuple[datetime, datetime] | None:
+        """When a replay run's first and last observations were made; None if it has none."""
+        query = select(
+            func.min(observations.c.created_at), func.max(observations.c.created_at)
+        ).where(observations.c.run_id == run)
+        with self.engine.connect() as connection:
+            first, last = connection.execute(query).one()
+        return None if first is None else (first, last)
+
     def table_names(self) -> list[str]:
         with self.engine.connect() as connection:
             dialect = connection.dialect
@@ -636,6 +656,13 @@ class ResultStore:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _of_run(query: Any, run: str | None) -> Any:
+    """Live traffic (no run id) when ``run`` is None, else that run's observations."""
+    if run is None:
+        return query.where(observations.c.run_id.is_(None))
+    return query.where(observations.c.run_id == run)
 
 
 def _tally(tally: _Tally, row: Any) -> None:
