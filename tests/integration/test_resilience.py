@@ -135,7 +135,11 @@ def test_a_killed_service_is_answered_by_the_monolith(
     post = call(facade.url + PRODUCT, method="POST", data=b"{}")
     assert served_by(post) == "legacy"
     assert post[0] == call(shop.url + PRODUCT, method="POST", data=b"{}")[0]
-    assert metric(facade, FALLBACK.format("connect_error")) == 4
+    # a streamed body too big to buffer can still go to the monolith: nothing of it was read
+    big = call(facade.url + PRODUCT, method="PUT", data=b"x" * 200_000)
+    assert served_by(big) == "legacy"
+    assert big[0] == call(shop.url + PRODUCT, method="PUT", data=b"x" * 200_000)[0]
+    assert metric(facade, FALLBACK.format("connect_error")) == 5
 
 
 def test_fallback_error_answers_problem_json_and_503_once_the_circuit_opens(
@@ -163,6 +167,16 @@ def test_fallback_error_answers_problem_json_and_503_once_the_circuit_opens(
     assert problem["title"] == "Service Unavailable"
     assert "circuit open" in problem["detail"]
     assert breaker(facade) == {"svc": "open"}
+    # a reload that leaves the service's settings alone leaves its breaker alone
+    routes = tmp_path / "routes.yaml"
+    before = json.loads(call(facade.url + "/readyz")[2])["config"]["sha256"]
+    routes.write_text(routes.read_text().replace("timeout: 5s", "timeout: 6s") + "# edited\n")
+    deadline = time.monotonic() + 5
+    while json.loads(call(facade.url + "/readyz")[2])["config"]["sha256"] == before:
+        assert time.monotonic() < deadline, "the facade did not reload routes.yaml"
+        time.sleep(0.1)
+    assert breaker(facade) == {"svc": "open"}
+    assert call(facade.url + PRODUCT)[0] == 503
 
 
 def test_the_breaker_opens_stops_calling_and_closes_after_open_for(
