@@ -217,8 +217,9 @@ class Capability(_Model):
 
 class Seam(_Model):
     implementation: Literal["legacy", "new", "experiment"] = "legacy"
-    percent: Percent = 0.0
-    sticky: str | None = None
+    # share of calls that take `implementation` (new / experiment); the rest run legacy alone
+    percent: Percent = 100.0
+    sticky: str | None = None  # a key the seam's call offers (customer, sku): sticky draws
     service: str | None = None  # the extracted service the new implementation calls
 
 

@@ -8,7 +8,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from acl.inventory import StockLevel
 from legacy_monolith.catalog.models import Product
+from legacy_monolith.seams import inventory as inventory_seam
 from legacy_monolith.shop.errors import Conflict, InvalidInput, NotFound
 
 
@@ -81,13 +83,26 @@ def _require_positive(qty: int) -> None:
         raise InvalidInput("qty must be >= 1")
 
 
-def reserve_stock(sku: str, qty: int) -> Product:
+def reserve_stock(sku: str, qty: int) -> StockLevel:
     """Reserve ``qty`` units of ``sku`` or raise Conflict, leaving stock untouched.
 
-    The guard ``stock >= reserved + qty`` is evaluated by the UPDATE itself, so two
-    concurrent reservations can never both pass a check made on stale values.
+    Behind the ``inventory`` seam (branch by abstraction): the monolith's table, the
+    inventory service, or both as an experiment, as routes.yaml's ``seams:`` says.
     """
     _require_positive(qty)
+    return inventory_seam.reserve(
+        sku, qty, legacy=lambda: _stock_level(_reserve_in_tables(sku, qty))
+    )
+
+
+def _stock_level(product: Product) -> StockLevel:
+    return StockLevel(product.sku, product.stock, product.reserved)
+
+
+def _reserve_in_tables(sku: str, qty: int) -> Product:
+    """The legacy reservation. The guard ``stock >= reserved + qty`` is evaluated by the
+    UPDATE itself, so two concurrent reservations can never both pass a check made on stale
+    values."""
     with transaction.atomic():
         product = _locked_product(sku)
         updated = Product.objects.filter(pk=product.pk, stock__gte=F("reserved") + qty).update(

@@ -6,6 +6,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpRe
 from django.shortcuts import render
 from django.utils import timezone
 
+from acl.inventory import stock_to_legacy
 from legacy_monolith.catalog import selectors, services
 from legacy_monolith.catalog.csv_export import product_csv_chunks
 from legacy_monolith.catalog.legacy_json import (
@@ -86,7 +87,7 @@ class InventoryReserveView(LegacyApiView):
     def post(self, request: HttpRequest, sku: str) -> JsonResponse:
         selectors.product_get(sku)
         qty = read_int(parse_json_object(request), "qty", minimum=1)
-        return ok(inventory_to_legacy(services.reserve_stock(sku, qty)))
+        return ok(stock_to_legacy(services.reserve_stock(sku, qty)))
 
 
 class ProductCsvExportView(LegacyApiView):

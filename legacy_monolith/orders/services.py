@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from django.db import transaction
 
@@ -17,6 +17,9 @@ from legacy_monolith.catalog.services import consume_stock, release_stock, reser
 from legacy_monolith.customers.models import Customer
 from legacy_monolith.customers.selectors import customer_find
 from legacy_monolith.orders.models import Order, OrderLine, OrderStatus, format_order_no
+from legacy_monolith.seams.inventory import reservation_scope
+from legacy_monolith.seams.pricing import PriceLookup, catalog_prices, monolith_prices
+from legacy_monolith.seams.runner import run_seam
 from legacy_monolith.shop.errors import Conflict, InvalidInput, NotFound
 
 VIP_DISCOUNT_PERCENT = 5
@@ -60,10 +63,27 @@ def price_order_lines(lines: Sequence[LineRequest], customer: Customer) -> list[
     The discount applies to the unit price (not the line total), so that
     ``lineTotal == unitPrice * qty`` always holds in the legacy API.
     Raises InvalidInput for unknown/inactive skus, qty < 1 and mixed currencies.
+
+    Behind the ``pricing`` seam (branch by abstraction): list prices come from the monolith's
+    table or from the catalog service, as routes.yaml's ``seams:`` says; the rules stay here.
     """
+    return run_seam(
+        "pricing",
+        legacy=lambda: _price_lines(lines, customer, monolith_prices),
+        new=lambda endpoint: _price_lines(lines, customer, catalog_prices(endpoint)),
+        keys={"customer": str(customer.pk)},
+        clean=lambda priced: [asdict(line) for line in priced],
+        call=f"price_order_lines customer {customer.pk}",
+        on_failure="legacy",  # a read: the monolith's own prices are a correct answer
+    )
+
+
+def _price_lines(
+    lines: Sequence[LineRequest], customer: Customer, lookup: PriceLookup
+) -> list[PricedLine]:
     if not lines:
         raise InvalidInput("an order needs at least one line")
-    products = products_by_sku(line.sku for line in lines)
+    products = lookup(line.sku for line in lines)
     priced: list[PricedLine] = []
     for line in lines:
         if line.qty < 1:
@@ -93,12 +113,19 @@ def price_order_lines(lines: Sequence[LineRequest], customer: Customer) -> list[
 
 def place_order(*, customer_id: int, lines: Sequence[LineRequest]) -> Order:
     """Price, reserve and record an order atomically: a 409 on any line writes nothing."""
-    with transaction.atomic():
+    # the scope cancels reservations an extracted inventory made if the transaction fails
+    with reservation_scope(), transaction.atomic():
         customer = customer_find(customer_id)
         if customer is None:
             raise InvalidInput(f"unknown cust_id {customer_id}")
         priced = price_order_lines(lines, customer)
-        product_ids = [reserve_stock(line.sku, line.qty).pk for line in priced]
+        for line in priced:
+            reserve_stock(line.sku, line.qty)
+        products = products_by_sku(line.sku for line in priced)
+        missing = sorted({line.sku for line in priced} - set(products))
+        if missing:  # priced by the catalog service but unknown here: data not yet copied
+            raise InvalidInput(f"unknown sku_item {missing[0]}")
+        product_ids = [products[line.sku].pk for line in priced]
         # The number comes from the primary key, unknown until the insert; the placeholder
         # only ever exists inside this transaction.
         order = Order.objects.create(

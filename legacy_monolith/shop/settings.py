@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "legacy_monolith.orders",
     "legacy_monolith.files",
     "legacy_monolith.account",
+    "legacy_monolith.seams",
 ]
 
 MIDDLEWARE = [

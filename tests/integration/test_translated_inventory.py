@@ -10,24 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from acl.inventory import stock_from_legacy, stock_to_service
 from tests.support import processes
-from tests.support.services import call, extracted_service
+from tests.support.services import call, extracted_service, inventory_seed
 
 pytestmark = pytest.mark.integration
 PRODUCTS = 6
-
-
-def inventory_seed(monolith_url: str, path: Path, *, products: int) -> Path:
-    """A ``--seed-from-json`` file for the inventory service: the monolith's stock levels,
-    read over its API and put into the service's model through the ACL."""
-    items = []
-    for n in range(1, products + 1):
-        status, _, body = call(f"{monolith_url}/api/inventory/SKU-{n:05d}")
-        assert status == 200, body
-        items.append(stock_to_service(stock_from_legacy(json.loads(body))))
-    path.write_text(json.dumps({"items": items}))
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +22,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]
     """(monolith, facade) URLs; the inventory capability cut over to the service."""
     state = tmp_path_factory.mktemp("translated-inventory")
     shop = processes.monolith(state, log_dir=state, seed_args=["--products", str(PRODUCTS)])
-    seed = inventory_seed(shop.url, state / "inventory-seed.json", products=PRODUCTS)
+    skus = [f"SKU-{n:05d}" for n in range(1, PRODUCTS + 1)]
+    seed = inventory_seed(shop.url, state / "inventory-seed.json", skus=skus)
     inventory = extracted_service("inventory", state_dir=state, log_dir=state, seed_file=seed)
     routes = state / "routes.yaml"
     routes.write_text(

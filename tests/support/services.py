@@ -62,3 +62,30 @@ def extracted_service(
     if seed_file is not None:
         argv += ["--seed-from-json", str(seed_file)]
     return processes.start(name, argv, port=port, log_dir=log_dir, ready_path="/healthz")
+
+
+def catalog_seed(monolith_url: str, path: Path) -> Path:
+    """A ``--seed-from-json`` file for the catalog service: every product of the monolith,
+    read over its API and put into the service's model through the ACL."""
+    from acl.catalog import product_from_legacy, product_to_service
+
+    status, _, body = call(f"{monolith_url}/api/products?per_page=200")
+    assert status == 200, body
+    products = json.loads(body)["products"]
+    items = [product_to_service(product_from_legacy(p)) for p in products]
+    path.write_text(json.dumps({"items": items}))
+    return path
+
+
+def inventory_seed(monolith_url: str, path: Path, *, skus: list[str]) -> Path:
+    """A ``--seed-from-json`` file for the inventory service: the monolith's stock levels of
+    ``skus``, read over its API and put into the service's model through the ACL."""
+    from acl.inventory import stock_from_legacy, stock_to_service
+
+    items = []
+    for sku in skus:
+        status, _, body = call(f"{monolith_url}/api/inventory/{sku}")
+        assert status == 200, body
+        items.append(stock_to_service(stock_from_legacy(json.loads(body))))
+    path.write_text(json.dumps({"items": items}))
+    return path
