@@ -1,6 +1,7 @@
 """Row sources of ``strangler data copy|verify``: the monolith's tables, read through its ORM.
 
-``source: legacy_monolith.data:products`` in routes.yaml. The database is the monolith's own:
+``source: legacy_monolith.data:products`` (the catalog's rows) or ``legacy_monolith.data:stock``
+(the inventory's) in routes.yaml. The database is the monolith's own:
 ``$STRANGLER_LEGACY_DB`` (a SQLite file, as for ``python -m legacy_monolith``), read by the
 shop's settings, so the copy reads exactly what the running monolith serves. Rows are read by
 keyset pagination on the sku (``WHERE sku > last ORDER BY sku LIMIT n``), never OFFSET: a
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 _READ_ERRORS = (ValueError, TypeError, ArithmeticError, ValidationError)
 _T = TypeVar("_T")
 PRODUCT_COLUMNS = ("sku", "name", "unit_price_cents", "currency", "stock", "active", "updated_at")
+STOCK_COLUMNS = ("sku", "stock", "reserved")
 
 
 def setup_django() -> None:
@@ -53,9 +55,10 @@ def _database_file() -> Path | None:
 
 
 class ProductSource:
-    """The monolith's products (``catalog_product``), one legacy row per sku."""
+    """The monolith's products (``catalog_product``), one legacy row of ``columns`` per sku."""
 
-    def __init__(self) -> None:
+    def __init__(self, columns: Sequence[str] = PRODUCT_COLUMNS) -> None:
+        self.columns = tuple(columns)
         setup_django()
         path = _database_file()
         if path is not None and not path.exists():
@@ -79,9 +82,7 @@ class ProductSource:
             if after is not None:
                 query = query.filter(sku__gt=after)
             try:
-                return [
-                    SourceRow(row["sku"], row) for row in query.values(*PRODUCT_COLUMNS)[:limit]
-                ]
+                return [SourceRow(row["sku"], row) for row in query.values(*self.columns)[:limit]]
             except _READ_ERRORS:
                 # one unreadable value (a month 13) fails the whole batch: read it row by row
                 # so the others still move and the bad one is reported by its key
@@ -91,7 +92,7 @@ class ProductSource:
         return self._guarded(batch)
 
     def _one(self, key: Key) -> SourceRow | None:
-        rows = self._products().filter(sku=key).values(*PRODUCT_COLUMNS)
+        rows = self._products().filter(sku=key).values(*self.columns)
         try:
             found: list[dict[str, Any]] = list(rows)
         except _READ_ERRORS as exc:
@@ -116,5 +117,10 @@ class ProductSource:
 
 
 def products() -> ProductSource:
-    """``source: legacy_monolith.data:products``."""
-    return ProductSource()
+    """``source: legacy_monolith.data:products``: what the catalog takes over."""
+    return ProductSource(PRODUCT_COLUMNS)
+
+
+def stock() -> ProductSource:
+    """``source: legacy_monolith.data:stock``: the counters the inventory takes over."""
+    return ProductSource(STOCK_COLUMNS)

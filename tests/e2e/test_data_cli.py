@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from acl.catalog import product_from_service, product_to_legacy
+from acl.inventory import stock_from_service, stock_to_legacy
 from extracted.catalog.adapters.database import create_catalog_engine, migrate
 from tests.support import processes
 
@@ -41,6 +42,12 @@ capabilities:
       batch_size: 25
   orders:
     match: [{path: /api/orders}]
+  inventory:
+    match: [{methods: [GET], path: "/api/inventory/{sku}"}]
+    data:
+      source: legacy_monolith.data:stock
+      translate: acl.inventory_rows:stock_row_from_legacy
+      target: extracted.inventory.data:stock
 """
 
 
@@ -81,6 +88,7 @@ def run(setup: dict[str, Any], *args: str, **env: str) -> subprocess.CompletedPr
     full_env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"} | {
         "STRANGLER_LEGACY_DB": str(setup["legacy"]),
         "STRANGLER_CATALOG_DB": f"sqlite:///{setup['catalog']}",
+        "STRANGLER_INVENTORY_DB": f"sqlite:///{setup['dir'] / 'inventory.db'}",
         **env,
     }
     return subprocess.run(
@@ -239,7 +247,7 @@ def test_bad_input_exits_2_with_a_plain_message(setup: dict[str, Any]) -> None:
     unknown = run(setup, "copy", "nope")
     assert unknown.returncode == 2
     assert "unknown capability 'nope'" in unknown.stderr
-    assert "(known: product-catalog, orders)" in unknown.stderr
+    assert "(known: product-catalog, orders, inventory)" in unknown.stderr
 
     no_data = run(setup, "verify", "orders")
     assert no_data.returncode == 2
@@ -272,3 +280,43 @@ def test_a_database_that_is_not_there_is_a_plain_failure(setup: dict[str, Any]) 
     assert result.returncode == 1
     assert "has no schema yet" in result.stderr
     assert not absent.exists()
+
+
+def test_the_inventory_moves_its_counters_the_same_way(
+    setup: dict[str, Any], shop: processes.Running
+) -> None:
+    first = run_json(setup, "copy", "inventory", code=0)  # creates the service's database
+    assert (first["read"], first["written"]) == (PRODUCTS, PRODUCTS)
+    assert run_json(setup, "verify", "inventory", code=0)["matched"] == PRODUCTS
+    again = run_json(setup, "copy", "inventory", code=0)
+    assert (again["written"], again["unchanged"]) == (0, PRODUCTS)
+
+    port = processes.free_port()
+    inventory = processes.start(
+        "inventory",
+        [sys.executable, "-m", "extracted.inventory", "--port", str(port)],
+        port=port,
+        log_dir=setup["dir"],
+        ready_path="/healthz",
+        env={"STRANGLER_INVENTORY_DB": f"sqlite:///{setup['dir'] / 'inventory.db'}"},
+    )
+    try:
+        for sku in ("SKU-00001", f"SKU-{PRODUCTS:05d}"):
+            legacy = get_json(f"{shop.url}/api/inventory/{sku}")
+            served = get_json(f"{inventory.url}/v1/stock/{sku}")
+            assert {"result": "ok", **stock_to_legacy(stock_from_service(served))} == legacy
+    finally:
+        inventory.stop()
+
+    sql(setup["legacy"], "UPDATE catalog_product SET stock = 'lots' WHERE sku = 'SKU-00005'")
+    bad = run_json(setup, "copy", "inventory", code=3)
+    assert bad["skipped"] == [
+        {
+            "key": "SKU-00005",
+            "stage": "translate",
+            "field": "stock",
+            "reason": "not an integer (got 'lots')",
+        }
+    ]
+    verified = run_json(setup, "verify", "inventory", code=3)
+    assert [r["key"] for r in verified["untranslatable_rows"]] == ["SKU-00005"]

@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 
 from acl.data import RowSource
-from legacy_monolith.data import PRODUCT_COLUMNS, ProductSource
+from legacy_monolith.data import PRODUCT_COLUMNS, ProductSource, stock
 from tests.unit.legacy_monolith.conftest import ProductFactory
 
 pytestmark = pytest.mark.django_db
@@ -61,3 +61,9 @@ def test_an_unreadable_row_is_reported_by_key_and_its_batch_still_reads(
     assert rows[2].values is not None
     assert rows[1].values is None
     assert "month must be in 1..12" in (rows[1].problem or "")
+
+
+def test_the_stock_source_reads_only_the_counters(make_product: ProductFactory) -> None:
+    make_product("SKU-1", stock=9, reserved=4)
+    (row,) = stock().read(after=None, limit=10)
+    assert row.values == {"sku": "SKU-1", "stock": 9, "reserved": 4}
