@@ -8,6 +8,7 @@ order, each with its type-2 response when the file holds one.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -17,6 +18,7 @@ from parallel_run.traffic import Headers, RecordedExchange, RecordedResponse, Sk
 
 SEPARATOR = "\n\U0001f435\U0001f648\U0001f649\n".encode()
 _DROPPED = frozenset({"content-length", "transfer-encoding"})
+_DECODERS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 
 
 class _Bad(ValueError):
@@ -159,4 +161,12 @@ def _response(message: bytes) -> RecordedResponse:
     code, _, reason = rest.partition(" ")
     if not version.startswith("HTTP/") or not code.isdigit():
         raise _Bad(f"bad status line {line[:60]!r}")
+    encoding = (header(headers, "content-encoding") or "").strip().lower()
+    if encoding in _DECODERS:
+        # GoReplay keeps the bytes as sent; what is compared is what the client read
+        try:
+            body = zlib.decompress(body, _DECODERS[encoding])
+        except zlib.error as exc:
+            raise _Bad(f"{encoding} body does not decode: {exc}") from None
+        headers = tuple((n, v) for n, v in headers if n.lower() != "content-encoding")
     return RecordedResponse(status=int(code), headers=_kept(headers), body=body, reason=reason)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 from typing import Any
@@ -265,3 +266,18 @@ def test_the_sink_writes_redacted_flows_and_counts_what_it_could_not_queue(
     assert full.offer(exchange()) is True
     assert full.offer(exchange()) is False
     assert full.stats().dropped == 1
+
+
+def test_goreplay_answers_are_compared_decoded(tmp_path: Path) -> None:
+    packed = gzip.compress(b'{"a": 1}')
+    response = (
+        b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: "
+        + str(len(packed)).encode()
+        + b"\r\n\r\n"
+        + packed
+    )
+    path = tmp_path / "t.gor"
+    path.write_bytes(gor(b"1 aaa 1 0\n" + REQUEST, b"2 aaa 2 1\n" + response))
+    (got,) = entries(path)
+    assert isinstance(got, RecordedExchange)
+    assert got.response == RecordedResponse(200, (), b'{"a": 1}', "OK")
