@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from mitmproxy.io import tnetstring
 
-from parallel_run.flowfile import FlowSink, TrafficFileError, write_flows
+from parallel_run.flowfile import FlowSink, TrafficFileError, to_flow, write_flows
 from parallel_run.redact import Redactor
 from parallel_run.replay import detect_format, read_exchanges
 from parallel_run.replay.gor import SEPARATOR
@@ -281,3 +282,18 @@ def test_goreplay_answers_are_compared_decoded(tmp_path: Path) -> None:
     (got,) = entries(path)
     assert isinstance(got, RecordedExchange)
     assert got.response == RecordedResponse(200, (), b'{"a": 1}', "OK")
+
+
+def test_flows_of_an_older_format_are_converted_and_bodies_decoded(tmp_path: Path) -> None:
+    packed = exchange(
+        response=RecordedResponse(
+            200, (("Content-Encoding", "gzip"),), gzip.compress(b'{"n": 1}'), "OK"
+        )
+    )
+    state = to_flow(packed).get_state()
+    state["version"] = 20  # mitmproxy 10's format: read whole and migrated by mitmproxy
+    path = tmp_path / "old.flows"
+    path.write_bytes(tnetstring.dumps(state))
+    (got,) = entries(path)
+    assert isinstance(got, RecordedExchange)
+    assert got.response == RecordedResponse(200, (), b'{"n": 1}', "OK")
