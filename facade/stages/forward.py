@@ -152,7 +152,9 @@ async def _serve_by_service(
         async with outcome.answer as answer:
             return await _relay(ex, answer, None), sent
     except (TimeoutError, aiohttp.ClientError) as exc:
-        # only a small answer's read raises here: nothing was sent to the client yet
+        if isinstance(exc, ConnectionResetError):
+            raise  # the client went away, not the service
+        # otherwise only a small answer's read raises here: nothing was sent to the client yet
         late = Failure(
             "timeout" if isinstance(exc, TimeoutError) else "upstream_error",
             describe_client_error(exc),
