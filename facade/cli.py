@@ -222,8 +222,11 @@ def report(
         err.print(f"strangler report: --since: {exc}", markup=False)
         raise typer.Exit(EXIT_BAD_INPUT) from None
     capabilities = config.routes.capabilities
-    if capability is not None and capability not in capabilities:
-        known = ", ".join(capabilities) or "none"
+    # the monolith's seam experiments are reported beside the capabilities, as seam:<name>
+    modes: dict[str, str] = {name: cap.mode for name, cap in capabilities.items()}
+    modes |= {f"seam:{name}": seam.implementation for name, seam in config.routes.seams.items()}
+    if capability is not None and capability not in modes:
+        known = ", ".join(modes) or "none"
         err.print(
             f"strangler report: unknown capability {capability!r} in {config.source}"
             f" (known: {known})",
@@ -247,7 +250,7 @@ def report(
             store,
             since=start,
             capability=capability,
-            modes={name: cap.mode for name, cap in capabilities.items()},
+            modes=modes,
             now=now,
             run=run,
         )

@@ -202,5 +202,6 @@ def test_only_an_experiment_records_observations(stack: Stack) -> None:
     )
     rows = {row["name"]: row for row in json.loads(report.stdout)["capabilities"]}
     assert rows["seam:pricing"]["comparisons"] == 6
+    assert rows["seam:pricing"]["mode"] == "experiment"  # routes.yaml's, beside capabilities
     assert rows["seam:inventory"]["comparisons"] == 7
     assert rows["seam:inventory"]["mismatches"] == 0
