@@ -268,6 +268,11 @@ class ShadowRunner:
         else:
             outcome = "mismatch"
         self._metrics.shadow_comparisons.labels(job.capability, outcome).inc()
+        assert self._recorder is not None
+        if outcome == "match":
+            # a match is evidence by its count and latencies: tallied per minute, not a row
+            self._recorder.submit_match(job.capability, job.route, job.legacy_ms, candidate_ms)
+            return
         record = ObservationRecord(
             experiment=job.capability,
             route=job.route,
@@ -283,16 +288,13 @@ class ShadowRunner:
             differences=tuple(d.to_dict() for d in differences),
             noise=tuple(d.to_dict() for d in noise),
             signature="\n".join(sorted({d.template_path for d in differences})),
-            # a match is evidence by its count: bodies and headers are kept for differences
-            # only, which is what a person will want to read (and what costs to store)
-            control_headers=job.legacy.headers if outcome != "match" else (),
-            candidate_headers=candidate.headers if outcome != "match" else (),
-            control_body=job.legacy.body if outcome != "match" else None,
-            candidate_body=candidate.body if outcome != "match" else None,
+            control_headers=job.legacy.headers,
+            candidate_headers=candidate.headers,
+            control_body=job.legacy.body,
+            candidate_body=candidate.body,
             control_body_size=len(job.legacy.body),
             candidate_body_size=len(candidate.body),
         )
-        assert self._recorder is not None
         if not self._recorder.submit(record):
             self._metrics.shadow_dropped.labels(job.capability, "store").inc()
 

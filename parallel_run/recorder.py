@@ -13,6 +13,10 @@ by itself once the store is back." So:
   counted as dropped per experiment, the error is logged once per ``error_log_interval``
   (not once per batch), and the thread retries with exponential backoff; meanwhile new
   records wait in the queue, or are dropped by ``submit()`` once it is full;
+- ``submit_match()`` counts a comparison that matched into a per-minute ``MatchTally``
+  instead of queueing a record: a match is evidence by its count and latencies, and a row per
+  match made the store the busiest part of shadow mode; tallies are written with each batch
+  (at least every ``batch_interval``), and lost with their counts as drops if that fails;
 - drop counts are kept in memory and written to the store's ``drops`` table as soon as it
   works again, so reports count what was lost.
 
@@ -30,11 +34,12 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from contextlib import suppress
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from parallel_run.record import ObservationRecord
 from parallel_run.redact import Redactor
-from parallel_run.store import NoiseCount, ResultStore
+from parallel_run.store import MatchTally, NoiseCount, ResultStore, minute_of
 
 log = logging.getLogger("strangler.parallel_run.recorder")
 
@@ -100,6 +105,9 @@ class Recorder:
         self._noise_dropped = 0
         self._last_error: str | None = None
         self._store_ok = False
+        # matches not yet written, by (experiment, route, run id, minute); under _lock
+        self._tallies: dict[tuple[str, str, str | None, datetime], MatchTally] = {}
+        self._tallies_writing = False
         # writer-thread state
         self._failures = 0
         self._last_logged: float | None = None
@@ -142,6 +150,26 @@ class Recorder:
             self._submitted += 1
         return True
 
+    def submit_match(
+        self,
+        experiment: str,
+        route: str,
+        control_ms: float | None,
+        candidate_ms: float | None,
+        *,
+        run_id: str | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        """Count one comparison that matched; never blocks on the store, never raises."""
+        minute = minute_of(at or datetime.now(UTC))
+        key = (experiment, route, run_id, minute)
+        with self._lock:
+            self._submitted += 1
+            tally = self._tallies.get(key)
+            if tally is None:
+                tally = self._tallies[key] = MatchTally(experiment, route, minute, run_id)
+            tally.add(control_ms, candidate_ms)
+
     def submit_noise(self, deltas: Iterable[NoiseCount]) -> bool:
         """Queue noise-count increments; False if the queue is full (they are then lost)."""
         batch = tuple(deltas)
@@ -171,10 +199,15 @@ class Recorder:
         """Wait until every queued item was written or dropped; False on timeout (tests)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self._queue.unfinished_tasks == 0:
+            if self._idle():
                 return True
             time.sleep(0.01)
-        return self._queue.unfinished_tasks == 0
+        return self._idle()
+
+    def _idle(self) -> bool:
+        with self._lock:
+            tallies = bool(self._tallies) or self._tallies_writing
+        return self._queue.unfinished_tasks == 0 and not tallies
 
     def close(self, timeout: float = 5.0) -> None:
         """Flush what is queued (one last attempt), stop the thread and close the store."""
@@ -235,7 +268,7 @@ class Recorder:
             try:
                 item = self._queue.get(timeout=wait)
             except queue.Empty:
-                if self._stop.is_set() or records or noise:
+                if self._stop.is_set() or records or noise or self._tallies:
                     stop = self._stop.is_set()
                     break
                 continue
@@ -266,19 +299,38 @@ class Recorder:
     def _write(self, records: list[ObservationRecord], noise: list[NoiseCount]) -> None:
         with self._lock:
             pending = Counter(self._pending_drops)
-        if not records and not noise and not pending:
+            tallies = list(self._tallies.values())
+            self._tallies = {}
+            self._tallies_writing = bool(tallies)
+        try:
+            self._write_batch(records, noise, tallies, pending)
+        finally:
+            with self._lock:
+                self._tallies_writing = False
+
+    def _write_batch(
+        self,
+        records: list[ObservationRecord],
+        noise: list[NoiseCount],
+        tallies: list[MatchTally],
+        pending: Counter[str],
+    ) -> None:
+        if not records and not noise and not tallies and not pending:
             return
+        matched = sum(tally.count for tally in tallies)
         try:
             store = self._open()
             if records:
                 store.write(records)
+            if tallies:
+                store.add_match_tallies(tallies)
             if noise:
                 store.add_noise_counts(noise)
             if pending:
                 store.add_drop_counts(pending)
             self._maybe_purge(store)
         except Exception as exc:  # any store failure is a drop, never a crash
-            self._failed(exc, records, noise)
+            self._failed(exc, records, noise, tallies)
             return
         if self._failures:
             # logged before the counters show the write: whoever sees them also sees this line
@@ -288,7 +340,7 @@ class Recorder:
                 self._dropped_since_logged + sum(pending.values()),
             )
         with self._lock:
-            self._written += len(records)
+            self._written += len(records) + matched
             self._pending_drops -= pending
             self._store_ok = True
         self._failures = 0
@@ -312,9 +364,15 @@ class Recorder:
         self._pending_drops.update(counts)
 
     def _failed(
-        self, exc: Exception, records: list[ObservationRecord], noise: list[NoiseCount]
+        self,
+        exc: Exception,
+        records: list[ObservationRecord],
+        noise: list[NoiseCount],
+        tallies: list[MatchTally],
     ) -> None:
         lost = Counter(record.experiment for record in records)
+        for tally in tallies:
+            lost[tally.experiment] += tally.count
         message = self._describe(exc)
         with self._lock:
             self._count_drops(lost)
@@ -322,7 +380,7 @@ class Recorder:
             self._last_error = message
             self._store_ok = False
         self._failures += 1
-        self._dropped_since_logged += len(records)
+        self._dropped_since_logged += sum(lost.values())
         now = self._clock()
         if self._last_logged is None or now - self._last_logged >= self._error_log_interval:
             self._last_logged = now

@@ -1,4 +1,5 @@
-"""The result store: parallel-run observations, noise counts and drop counts (SQLAlchemy 2).
+"""The result store: parallel-run observations, match tallies, noise and drop counts
+(SQLAlchemy 2).
 
 Synchronous on purpose: it runs in the ``Recorder``'s writer thread and in reports, never on
 the event loop. SQLite (WAL) by default, PostgreSQL by URL; several facade processes may share
@@ -6,8 +7,11 @@ one PostgreSQL store (noise counts are merged with an atomic upsert, migrations 
 advisory lock).
 
 Every record is redacted and its bodies truncated in ``write()``, before anything reaches the
-database. Schema changes are Alembic revisions under ``parallel_run/migrations``, run to head
-by ``ResultStore.open()``: an upgrade keeps the recorded evidence.
+database. A comparison that matched is evidence by its count and latencies only: the recorder
+may store matches as per-minute ``match_tallies`` (a count and two latency histograms) instead
+of one row each, and every read below adds the tallies in. Schema changes are Alembic
+revisions under ``parallel_run/migrations``, run to head by ``ResultStore.open()``: an upgrade
+keeps the recorded evidence.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import DBAPIError
 
+from parallel_run.latency import LatencyHistogram
 from parallel_run.record import ObservationRecord
 from parallel_run.redact import Redactor
 from parallel_run.sqldb import UTCDateTime, alembic_config, resolve_url, sqlite_engine
@@ -155,6 +160,21 @@ audit_log = Table(
     Index("ix_audit_log_digest_after", "digest_after"),
 )
 
+match_tallies = Table(
+    "match_tallies",
+    metadata,
+    Column("id", Integer(), primary_key=True, autoincrement=True),
+    Column("experiment", String(200), nullable=False),
+    Column("route", String(500), nullable=False),
+    Column("run_id", String(64), nullable=True),
+    Column("minute", UTCDateTime(), nullable=False),  # the start of the minute counted
+    Column("count", BigInteger(), nullable=False),
+    Column("control_ms", JSON(), nullable=False),  # LatencyHistogram.to_json()
+    Column("candidate_ms", JSON(), nullable=False),
+    Index("ix_match_tallies_experiment_minute", "experiment", "minute"),
+    Index("ix_match_tallies_run_id", "run_id"),
+)
+
 _COUNTERS = ("twin_samples", "twin_diffs", "samples", "diffs")
 
 
@@ -174,6 +194,30 @@ class NoiseCount:
     @property
     def key(self) -> tuple[str, str, str]:
         return (self.experiment, self.route, self.template_path)
+
+
+@dataclass(slots=True)
+class MatchTally:
+    """Matches of one route in one minute: how many, and both sides' latencies."""
+
+    experiment: str
+    route: str
+    minute: datetime
+    run_id: str | None = None
+    count: int = 0
+    control_ms: LatencyHistogram = field(default_factory=LatencyHistogram)
+    candidate_ms: LatencyHistogram = field(default_factory=LatencyHistogram)
+
+    def add(self, control_ms: float | None, candidate_ms: float | None) -> None:
+        self.count += 1
+        if control_ms is not None:
+            self.control_ms.add(control_ms)
+        if candidate_ms is not None:
+            self.candidate_ms.add(candidate_ms)
+
+
+def minute_of(moment: datetime) -> datetime:
+    return moment.replace(second=0, microsecond=0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,6 +290,9 @@ class _Tally:
     outcomes: Counter[str] = field(default_factory=Counter)
     control: list[float] = field(default_factory=list)
     candidate: list[float] = field(default_factory=list)
+    # matches stored as tallies: their latencies are known as histograms only
+    control_tallied: LatencyHistogram = field(default_factory=LatencyHistogram)
+    candidate_tallied: LatencyHistogram = field(default_factory=LatencyHistogram)
     signatures: Counter[str] = field(default_factory=Counter)
     signature_example: dict[str, str] = field(default_factory=dict)
     paths: Counter[str] = field(default_factory=Counter)
@@ -403,6 +450,28 @@ class ResultStore:
             "run_id": record.run_id,
         }
 
+    def add_match_tallies(self, tallies: Iterable[MatchTally]) -> int:
+        """Insert match tallies in one transaction; returns the matches they count."""
+        tallies = list(tallies)
+        rows = [
+            {
+                "experiment": tally.experiment,
+                "route": tally.route,
+                "run_id": tally.run_id,
+                "minute": tally.minute,
+                "count": tally.count,
+                "control_ms": tally.control_ms.to_json(),
+                "candidate_ms": tally.candidate_ms.to_json(),
+            }
+            for tally in tallies
+            if tally.count
+        ]
+        if not rows:
+            return 0
+        with self.engine.begin() as connection:
+            connection.execute(insert(match_tallies), rows)
+        return sum(tally.count for tally in tallies if tally.count)
+
     def add_drops(self, experiment: str, count: int, *, at: datetime | None = None) -> None:
         """Record that ``count`` comparisons of ``experiment`` were lost before storage."""
         if count <= 0:
@@ -474,6 +543,7 @@ class ResultStore:
                 delete(observations).where(observations.c.created_at < cutoff)
             ).rowcount
             connection.execute(delete(drops).where(drops.c.at < cutoff))
+            connection.execute(delete(match_tallies).where(match_tallies.c.minute < cutoff))
         return int(gone or 0)
 
     # reads -------------------------------------------------------------------------------
@@ -563,6 +633,8 @@ class ResultStore:
         with self.engine.connect() as connection:
             for row in connection.execute(query.execution_options(yield_per=1000)):
                 _tally(tallies[row.experiment], row)
+            for row in connection.execute(_tallies_query(since, None, experiment, run)):
+                _add_tallied(tallies[row.experiment], row)
         dropped = self.dropped(since=since) if run is None else {}
         names = set(tallies) | set(dropped)
         if experiment is not None:
@@ -620,6 +692,10 @@ class ResultStore:
                 slots = tallies.setdefault(row.experiment, [Counter() for _ in range(buckets)])
                 index = min(int((row.created_at - since) / width), buckets - 1)
                 slots[index][row.outcome] += 1
+            for row in connection.execute(_tallies_query(since, until, experiment, run)):
+                slots = tallies.setdefault(row.experiment, [Counter() for _ in range(buckets)])
+                index = min(int((row.minute - since) / width), buckets - 1)
+                slots[index]["match"] += int(row.matches)
         return {
             name: [
                 TimeBucket(
@@ -639,9 +715,18 @@ class ResultStore:
         query = select(
             func.min(observations.c.created_at), func.max(observations.c.created_at)
         ).where(observations.c.run_id == run)
+        tallied = select(func.min(match_tallies.c.minute), func.max(match_tallies.c.minute)).where(
+            match_tallies.c.run_id == run
+        )
         with self.engine.connect() as connection:
-            first, last = connection.execute(query).one()
-        return None if first is None else (first, last)
+            spans = [
+                span
+                for span in (connection.execute(query).one(), connection.execute(tallied).one())
+                if span[0] is not None
+            ]
+        if not spans:
+            return None
+        return min(span[0] for span in spans), max(span[1] for span in spans)
 
     def table_names(self) -> list[str]:
         with self.engine.connect() as connection:
@@ -663,6 +748,35 @@ def _of_run(query: Any, run: str | None) -> Any:
     if run is None:
         return query.where(observations.c.run_id.is_(None))
     return query.where(observations.c.run_id == run)
+
+
+def _tallies_query(
+    since: datetime, until: datetime | None, experiment: str | None, run: str | None
+) -> Any:
+    # a tally counts from the start of its minute: one whose minute began before ``since``
+    # may hold matches after it, and is left out (report windows are minutes or more)
+    query = select(
+        match_tallies.c.experiment,
+        match_tallies.c.minute,
+        match_tallies.c.count.label("matches"),
+        match_tallies.c.control_ms,
+        match_tallies.c.candidate_ms,
+    ).where(match_tallies.c.minute >= since)
+    if until is not None:
+        query = query.where(match_tallies.c.minute < until)
+    if experiment is not None:
+        query = query.where(match_tallies.c.experiment == experiment)
+    if run is None:
+        return query.where(match_tallies.c.run_id.is_(None))
+    return query.where(match_tallies.c.run_id == run)
+
+
+def _add_tallied(tally: _Tally, row: Any) -> None:
+    tally.outcomes["match"] += int(row.matches)
+    tally.control_tallied.merge(LatencyHistogram.from_json(row.control_ms))
+    tally.candidate_tallied.merge(LatencyHistogram.from_json(row.candidate_ms))
+    if tally.latest_at is None or row.minute > tally.latest_at:
+        tally.latest_at = row.minute
 
 
 def _tally(tally: _Tally, row: Any) -> None:
@@ -697,8 +811,8 @@ def _summary(name: str, tally: _Tally, dropped: int, top: int) -> ExperimentSumm
         ignored=outcomes["ignored"],
         candidate_errors=outcomes["candidate_error"],
         dropped=dropped,
-        control_ms=_percentiles(tally.control),
-        candidate_ms=_percentiles(tally.candidate),
+        control_ms=_percentiles(tally.control, tally.control_tallied),
+        candidate_ms=_percentiles(tally.candidate, tally.candidate_tallied),
         top_signatures=tuple(
             SignatureCount(sig, n, tally.signature_example[sig])
             for sig, n in tally.signatures.most_common(top)
@@ -710,8 +824,13 @@ def _summary(name: str, tally: _Tally, dropped: int, top: int) -> ExperimentSumm
     )
 
 
-def _percentiles(values: list[float]) -> Percentiles:
-    return Percentiles(percentile(values, 50), percentile(values, 99), len(values))
+def _percentiles(values: list[float], tallied: LatencyHistogram) -> Percentiles:
+    """Exact over stored rows alone; read from a histogram once tallied matches join in."""
+    if not tallied.count:
+        return Percentiles(percentile(values, 50), percentile(values, 99), len(values))
+    merged = LatencyHistogram(tallied.counts)
+    merged.extend(values)
+    return Percentiles(merged.percentile(50), merged.percentile(99), merged.count)
 
 
 def _record(row: RowMapping) -> ObservationRecord:

@@ -6,6 +6,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -96,6 +97,44 @@ def test_close_flushes_everything_queued(url: str, store: ResultStore) -> None:
     assert len(store.observations(limit=1000)) == 50
     assert store.noise_counts() == [NoiseCount("catalog.products", "/r", "a", samples=1)]
     assert recorder.stats().written == 50
+
+
+def test_matches_are_tallied_not_queued_and_written_within_a_batch_interval(
+    url: str, store: ResultStore
+) -> None:
+    recorder = _fast(url, maxsize=1).start()
+    try:
+        for ms in range(1, 501):  # a queue of one would refuse all but one record
+            recorder.submit_match("catalog.products", "/api/products/{id}", float(ms), 2.0)
+        assert recorder.wait_idle(10)
+        summary = store.summary(datetime.now(UTC) - timedelta(minutes=2))["catalog.products"]
+        assert (summary.matches, summary.comparisons) == (500, 500)
+        assert summary.control_ms.p50 == pytest.approx(250, rel=0.01)
+        assert store.observations() == []  # no row per match
+        stats = recorder.stats()
+        assert (stats.submitted, stats.written, stats.dropped) == (500, 500, {})
+    finally:
+        recorder.close(timeout=10)
+
+
+def test_tallied_matches_lost_while_the_store_is_locked_are_counted_as_drops(
+    url: str, store: ResultStore
+) -> None:
+    locker = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")
+    recorder = _fast(url).start()
+    try:
+        for _ in range(3):
+            recorder.submit_match("catalog.products", "/r", 1.0, 1.0)
+        assert recorder.wait_idle(10)
+        assert recorder.stats().dropped == {"catalog.products": 3}
+        locker.execute("ROLLBACK")
+        recorder.submit_match("catalog.products", "/r", 1.0, 1.0)
+        _until(lambda: store.dropped() == {"catalog.products": 3})
+        _until(lambda: recorder.stats().written == 1)
+    finally:
+        locker.close()
+        recorder.close(timeout=10)
 
 
 def test_a_locked_sqlite_store_drops_logs_once_and_resumes_when_unlocked(

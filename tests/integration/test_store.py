@@ -16,7 +16,7 @@ from alembic.migration import MigrationContext
 
 from parallel_run.record import ObservationRecord
 from parallel_run.redact import MASK, Redactor
-from parallel_run.store import NoiseCount, ResultStore, metadata
+from parallel_run.store import MatchTally, NoiseCount, ResultStore, metadata, minute_of
 from tests.support import postgres
 
 pytestmark = pytest.mark.integration
@@ -240,13 +240,46 @@ def test_summary_counts_outcomes_drops_latencies_and_signatures(any_store: Resul
     assert set(any_store.summary(now - timedelta(days=3), experiment="old")) == {"old"}
 
 
+def test_tallied_matches_count_in_summaries_timelines_and_latencies(any_store: ResultStore) -> None:
+    now = datetime.now(UTC)
+    minute = minute_of(now)
+    tally = MatchTally("catalog.products", "/api/products/{id}", minute)
+    for ms in range(1, 1001):
+        tally.add(float(ms), float(ms) * 2)
+    assert any_store.add_match_tallies([tally, MatchTally("empty", "/r", minute)]) == 1000
+    any_store.write([_record(outcome="mismatch", control_ms=5000.0, candidate_ms=5000.0)])
+    other_run = MatchTally("catalog.products", "/r", minute, run_id="replay-1")
+    other_run.add(1.0, 1.0)
+    any_store.add_match_tallies([other_run])
+
+    products = any_store.summary(minute - timedelta(hours=1))["catalog.products"]
+    assert (products.comparisons, products.matches, products.mismatches) == (1001, 1000, 1)
+    assert products.control_ms.count == 1001
+    # the histogram's answer is within 1% of the exact nearest rank (501 and 991)
+    assert products.control_ms.p50 == pytest.approx(501, rel=0.01)
+    assert products.control_ms.p99 == pytest.approx(991, rel=0.01)
+    assert products.candidate_ms.p50 == pytest.approx(1002, rel=0.01)
+    assert products.latest_at is not None
+
+    (bucket,) = any_store.timeline(
+        minute - timedelta(minutes=5), until=minute + timedelta(minutes=5), buckets=1
+    )["catalog.products"]
+    assert (bucket.matches, bucket.mismatches) == (1000, 1)
+    # a tally from before the window is left out whole
+    assert any_store.summary(minute + timedelta(minutes=1)).get("catalog.products") is None
+
+
 def test_expired_observations_and_drops_are_purged(any_store: ResultStore) -> None:
     now = datetime.now(UTC)
     old = _record(created_at=now - timedelta(days=31))
     fresh = _record(created_at=now - timedelta(days=29))
     any_store.write([old, fresh])
     any_store.add_drops("catalog.products", 5, at=now - timedelta(days=40))
+    stale = MatchTally("catalog.products", "/r", minute_of(now - timedelta(days=31)), count=3)
+    any_store.add_match_tallies([stale])
     assert any_store.purge_expired(now=now) == 1
+    assert any_store.summary(now - timedelta(days=40)).get("catalog.products") is not None
+    assert any_store.summary(now - timedelta(days=40))["catalog.products"].matches == 1
     assert any_store.observation(old.id) is None
     assert any_store.observation(fresh.id) == fresh
     assert any_store.dropped() == {}

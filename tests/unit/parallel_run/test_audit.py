@@ -156,7 +156,7 @@ def test_upgrading_a_store_from_the_first_revision_keeps_its_evidence(tmp_path: 
     old.close()
     upgraded = ResultStore.open(url, redactor=Redactor())
     try:
-        assert upgraded.current_revision() == "0002"
+        assert upgraded.current_revision() == upgraded.head_revision()
         assert "audit_log" in upgraded.table_names()
         assert upgraded.observation(record.id) is not None
         audit.append(upgraded, [entry(1)])
