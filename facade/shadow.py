@@ -27,18 +27,18 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from acl.http import Translator
 from facade.config import Capability, Config
 from facade.errors import UpstreamError
 from facade.evidence import compare_rules, redactor_for, store_options
+from facade.lean_http import LeanHttpError, LeanPool
 from facade.metrics import Metrics
 from facade.normalize import Target
 from facade.tasks import spawn
 from facade.translate import call_translated, legacy_request
-from facade.upstream import UpstreamClient, describe_client_error
+from facade.upstream import UpstreamClient, UpstreamSettings
 from parallel_run.compare import CompareRules, Difference, HttpAnswer, compare_http
 from parallel_run.noise import NoiseTracker, should_sample_twin, split
 from parallel_run.noise_counts import tracker_from_counts, tracker_to_counts
@@ -117,6 +117,8 @@ class ShadowRunner:
         self._store_options: dict[str, Any] = {}
         self._rules: dict[tuple[str, str], CompareRules] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        # shadow and twin calls go through lean pools: see facade.lean_http for why
+        self._pools: dict[UpstreamSettings, LeanPool] = {}
 
     # configuration -----------------------------------------------------------------------
 
@@ -213,21 +215,37 @@ class ShadowRunner:
         return HttpAnswer(answer.status, answer.headers, answer.body)
 
     async def _fetch(self, job: ShadowJob, client: UpstreamClient) -> HttpAnswer:
-        headers = dict(job.headers)  # one value per name is enough for a comparison
-        headers[SHADOW_HEADER] = "1"
+        headers = [*job.headers.items(), (SHADOW_HEADER, "1")]
         try:
             async with asyncio.timeout(job.timeout):
-                async with client.send(
-                    job.method, job.target, headers=headers, body=job.body
-                ) as response:
-                    body = await response.content.read(MAX_SHADOW_BODY + 1)
-                    return HttpAnswer(
-                        response.status, tuple(response.headers.items()), body[:MAX_SHADOW_BODY]
-                    )
+                answer = await self._pool(client).request(
+                    job.method, job.target.path_qs, headers, job.body, max_body=MAX_SHADOW_BODY
+                )
         except TimeoutError:
             return HttpAnswer.failed("timeout")
-        except (aiohttp.ClientError, OSError) as exc:
-            return HttpAnswer.failed(describe_client_error(exc))
+        except LeanHttpError as exc:
+            return HttpAnswer.failed(str(exc))
+        except OSError as exc:
+            return HttpAnswer.failed(f"connection failed ({exc.strerror or exc})")
+        return HttpAnswer(answer.status, answer.headers, answer.body)
+
+    def _pool(self, client: UpstreamClient) -> LeanPool:
+        """The lean keep-alive pool for ``client``'s settings (a reload may change them)."""
+        pool = self._pools.get(client.settings)
+        if pool is None:
+            if len(self._pools) > 64:
+                self._close_pools()  # settings reloaded away; in-flight calls finish regardless
+            pool = self._pools[client.settings] = LeanPool(
+                client.base,
+                connect_timeout=client.settings.connect_timeout,
+                max_idle=client.settings.max_connections,
+            )
+        return pool
+
+    def _close_pools(self) -> None:
+        for pool in self._pools.values():
+            pool.close()
+        self._pools.clear()
 
     # the comparison thread ----------------------------------------------------------------
 
@@ -347,6 +365,7 @@ class ShadowRunner:
         """Let in-flight candidate calls finish (briefly), then flush comparisons and records."""
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=CLOSE_WAIT)
+        self._close_pools()
         if self._thread is not None:
             await asyncio.to_thread(self._queue.put, None)
             await asyncio.to_thread(self._thread.join, CLOSE_WAIT)
