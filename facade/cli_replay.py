@@ -2,7 +2,8 @@
 
 Exit codes: 0 every comparison matched; 3 mismatches or candidate errors were found (as
 ``regress``); 2 bad input: an unknown capability, a file that cannot be read, or a damaged
-recording (the entries before the damage were still replayed and stored); 1 unexpected.
+recording (the entries before the damage were still replayed and stored); 1 a monolith that
+answered none of the requests, or an unexpected failure.
 """
 
 from __future__ import annotations
@@ -153,6 +154,12 @@ def replay(
     if tally.stopped is not None:
         print(f"strangler replay: {tally.stopped}", file=sys.stderr)  # one line, never wrapped
         raise typer.Exit(EXIT_BAD_INPUT)
+    if tally.monolith_failures and not tally.compared:
+        _say(
+            f"strangler replay: the monolith answered none of the {tally.monolith_failures}"
+            f" requests ({config.routes.legacy.url}): nothing was compared"
+        )
+        raise typer.Exit(EXIT_FAILURE)
     raise typer.Exit(EXIT_MISMATCHES if tally.failed else EXIT_OK)
 
 

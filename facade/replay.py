@@ -19,6 +19,7 @@ requests already read: those finish, and the tally says where reading stopped.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from collections import Counter
@@ -46,6 +47,7 @@ from parallel_run.record import ObservationRecord
 from parallel_run.store import ResultStore
 from parallel_run.traffic import SAFE_METHODS, RecordedExchange, Skipped
 
+log = logging.getLogger("strangler.replay")
 REPLAY_HEADER = "X-Strangler-Replay"  # the run id: lets either side tell replayed traffic apart
 WRITE_BATCH = 200
 # framing and hop-by-hop headers are the client library's to set; Accept-Encoding is dropped
@@ -94,6 +96,7 @@ class ReplayTally:
     skipped: Counter[str] = field(default_factory=Counter)
     capabilities: dict[str, CapabilityTally] = field(default_factory=dict)
     stored: int = 0
+    monolith_failures: int = 0
     stopped: TrafficFileError | None = None
     started: float = field(default_factory=time.perf_counter)
     finished: float | None = None
@@ -231,7 +234,14 @@ class Replayer:
 
     async def _worker(self, jobs: asyncio.Queue[_Job | None]) -> None:
         while (job := await jobs.get()) is not None:
-            await self._replay_one(job)
+            try:
+                await self._replay_one(job)
+            except Exception as exc:
+                # one request that breaks the replay must not stop the others (nor leave the
+                # reader waiting on a queue nobody drains): it is counted, with its kind
+                log.exception("replaying %s %s failed", job.exchange.method, job.target.path)
+                self._skip(f"replay failed: {type(exc).__name__}")
+                continue
             if self._on_progress is not None:
                 self._on_progress(self.tally)
 
@@ -256,7 +266,10 @@ class Replayer:
                 legacy, job, headers, wait=config.routes.legacy.timeout
             )
             if control.error is not None:
-                self._skip(f"monolith failed: {control.error.split(':')[0]}")
+                # the kind only ("cannot connect", "timeout"): one count per cause, not per port
+                kind = control.error.split(" (")[0].split(":")[0]
+                self.tally.monolith_failures += 1
+                self._skip(f"monolith failed: {kind}")
                 return
         service = config.routes.services[capability.service]
         started = time.perf_counter()

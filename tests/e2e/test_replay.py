@@ -367,3 +367,17 @@ def test_record_without_the_extra_exits_2_naming_it(stack: Stack, tmp_path: Path
     )
     assert result.returncode == 2
     assert "install strangler[record]" in result.stderr
+
+
+def test_a_monolith_that_answers_nothing_is_a_failure_not_a_pass(stack: Stack) -> None:
+    dead = _routes(
+        stack.state / "dead-legacy-2.yaml",
+        legacy=f"http://127.0.0.1:{processes.free_port()}",
+        candidate=stack.candidate.url,
+        store=stack.state / "r.db",
+    )
+    result, summary = _replay(stack, stack.flows, routes=dead)
+    assert result.returncode == 1
+    assert summary["compared"] == 0
+    assert summary["skipped"]["monolith failed: cannot connect"] == DETAILS + LISTS
+    assert "the monolith answered none of the 44 requests" in result.stderr
