@@ -123,7 +123,7 @@ def _run(
     reason: str | None,
     as_json: bool,
 ) -> None:
-    from facade.lifecycle import LifecycleError, step
+    from facade.lifecycle import InvalidRoutes, LifecycleError, step
 
     path = routes_path(routes)
     try:
@@ -132,7 +132,11 @@ def _run(
         if as_json:
             json.dump({"error": str(exc), "exit_code": exc.exit_code}, sys.stdout, indent=2)
             sys.stdout.write("\n")
-        err.print(f"strangler {verb}: {exc}", markup=False, highlight=False, soft_wrap=True)
+        if isinstance(exc, InvalidRoutes):
+            # plain PATH:LINE: message lines, as `strangler validate` prints them
+            print(exc, file=sys.stderr)
+        else:
+            err.print(f"strangler {verb}: {exc}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(exc.exit_code) from None
     if as_json:
         json.dump(outcome.to_dict(), sys.stdout, indent=2)

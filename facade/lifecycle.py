@@ -47,6 +47,10 @@ class BadRequest(LifecycleError):
     exit_code = 2
 
 
+class InvalidRoutes(BadRequest):
+    """routes.yaml itself is invalid: the message is ``PATH:LINE: message`` lines."""
+
+
 class Refused(LifecycleError):
     """The evidence gate said no, and no ``--force --reason`` overrode it."""
 
@@ -168,13 +172,13 @@ def parse_routes(path: Path, data: bytes, digest: str) -> Config:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise BadRequest(f"{path}:1: the file is not UTF-8 ({exc.reason})") from None
+        raise InvalidRoutes(f"{path}:1: the file is not UTF-8 ({exc.reason})") from None
     try:
         routes, matcher = config_module.parse(
             text, source=str(path), extra_check=translator_problems
         )
     except ConfigError as exc:
-        raise BadRequest(str(exc)) from None
+        raise InvalidRoutes(str(exc)) from None
     return Config(path.resolve(), routes, matcher, digest)
 
 

@@ -53,11 +53,12 @@ def set_capability(text: str, capability: str, *, mode: Mode, percent: float | N
     is given, ``canary.percent`` set to it; nothing else changes."""
     tree = _load(text)
     cap = _capability(tree, capability)
+    expected = _plain(tree)  # before any edit: the dump path below changes its own copy
     try:
         new_text = _splice_edit(text, cap, mode=mode, percent=percent)
     except _NoSafePlace:
         new_text = _dump_edit(text, capability, mode=mode, percent=percent)
-    _check(text, new_text, capability, mode=mode, percent=percent)
+    _check(expected, new_text, capability, mode=mode, percent=percent)
     return new_text
 
 
@@ -214,9 +215,9 @@ def _plain(node: Any) -> Any:
     return node
 
 
-def _check(old: str, new: str, capability: str, *, mode: Mode, percent: float | None) -> None:
-    """The edited text must load to the original tree with exactly the intended change."""
-    expected = _plain(_load(old))
+def _check(expected: Any, new: str, capability: str, *, mode: Mode, percent: float | None) -> None:
+    """The edited text must load to the original tree (``expected``, plain) with exactly the
+    intended change."""
     cap = expected["capabilities"][capability]
     cap["mode"] = mode
     if percent is not None:
