@@ -109,16 +109,12 @@ class ProductTarget:
                 rejected.append(Rejected(key, exc.field, exc.message))
 
         def work() -> Upserted:
-            written = unchanged = 0
             with self._uow as uow:
-                for product in products:
-                    if uow.products.get(product.sku) == product:
-                        unchanged += 1
-                    else:
-                        uow.products.save(product)
-                        written += 1
+                stored = uow.products.get_many(p.sku for p in products)
+                changed = [p for p in products if stored.get(p.sku) != p]
+                uow.products.save_many(changed)
                 uow.commit()
-            return Upserted(written, unchanged, tuple(rejected))
+            return Upserted(len(changed), len(products) - len(changed), tuple(rejected))
 
         return self._guarded(work)
 

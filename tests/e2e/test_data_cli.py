@@ -9,6 +9,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -84,20 +85,23 @@ def _shop_db(shop: processes.Running) -> Path:
     return shop.log_path.parent / "legacy.sqlite3"
 
 
-def run(setup: dict[str, Any], *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"} | {
+def environment(setup: dict[str, Any], **env: str) -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"} | {
         "STRANGLER_LEGACY_DB": str(setup["legacy"]),
         "STRANGLER_CATALOG_DB": f"sqlite:///{setup['catalog']}",
         "STRANGLER_INVENTORY_DB": f"sqlite:///{setup['dir'] / 'inventory.db'}",
         **env,
     }
+
+
+def run(setup: dict[str, Any], *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [STRANGLER, "--routes", str(setup["routes"]), "data", *args],
         cwd=setup["dir"],
         capture_output=True,
         text=True,
         timeout=120,
-        env=full_env,
+        env=environment(setup, **env),
         check=False,
     )
 
@@ -229,6 +233,33 @@ def test_an_interrupted_copy_resumes_from_its_checkpoint(setup: dict[str, Any]) 
     restarted = run_json(setup, "copy", "product-catalog", "--restart", code=0)
     assert not restarted["resumed"]
     assert (restarted["read"], restarted["unchanged"]) == (PRODUCTS, PRODUCTS)
+
+
+def test_a_killed_copy_leaves_a_whole_checkpoint_and_resumes_to_equal(
+    setup: dict[str, Any],
+) -> None:
+    checkpoint = setup["dir"] / ".strangler" / "data" / "product-catalog.json"
+    # a commit and a checkpoint per row: the kill lands mid-copy
+    argv = ["data", "copy", "product-catalog", "--batch-size", "1"]
+    copying = subprocess.Popen(
+        [STRANGLER, "--routes", str(setup["routes"]), *argv],
+        cwd=setup["dir"],
+        env=environment(setup),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while not checkpoint.exists() and copying.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    copying.kill()  # SIGKILL: no handler runs, whatever was committed is all there is
+    copying.wait(10)
+    saved = json.loads(checkpoint.read_text())  # whole: written to a temporary, then renamed
+
+    resumed = run_json(setup, "copy", "product-catalog", code=0)
+    assert resumed["resumed"] is not saved["complete"]
+    assert resumed["complete"]
+    assert resumed["read"] == PRODUCTS
+    run_json(setup, "verify", "product-catalog", code=0)
 
 
 def test_a_copy_that_changed_rows_in_between_rewrites_only_those(setup: dict[str, Any]) -> None:

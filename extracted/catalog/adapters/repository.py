@@ -7,6 +7,7 @@ frozen dataclasses that know nothing of SQLAlchemy. Its fake lives in ``catalog.
 from __future__ import annotations
 
 import abc
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, Row, and_, func, select
@@ -16,6 +17,8 @@ from sqlalchemy.orm import Session
 from extracted.catalog.adapters.orm import products
 from extracted.catalog.domain.model import Currency, Money, Product, ProductStatus
 from extracted.catalog.domain.pages import ProductPage, ProductQuery
+
+_IN_CHUNK = 500
 
 
 class ProductRepository(abc.ABC):
@@ -30,6 +33,16 @@ class ProductRepository(abc.ABC):
     @abc.abstractmethod
     def save(self, product: Product) -> None:
         """Insert ``product`` or replace the one with its sku."""
+
+    def get_many(self, skus: Iterable[str]) -> dict[str, Product]:
+        """The products of ``skus`` that exist, by sku (``strangler data copy``'s batches)."""
+        found = {sku: self.get(sku) for sku in skus}
+        return {sku: product for sku, product in found.items() if product is not None}
+
+    def save_many(self, batch: Sequence[Product]) -> None:
+        """``save`` for each product; adapters do it in one statement."""
+        for product in batch:
+            self.save(product)
 
     @abc.abstractmethod
     def after(self, sku: str | None, *, limit: int) -> tuple[Product, ...]:
@@ -79,17 +92,32 @@ class SqlAlchemyProductRepository(ProductRepository):
         return tuple(_product(row) for row in self.session.execute(statement))
 
     def save(self, product: Product) -> None:
-        values = _row(product)
+        self.save_many([product])
+
+    def get_many(self, skus: Iterable[str]) -> dict[str, Product]:
+        wanted = sorted(set(skus))
+        found: dict[str, Product] = {}
+        # bounded IN lists: SQLite allows only so many bound parameters in one statement
+        for start in range(0, len(wanted), _IN_CHUNK):
+            chunk = wanted[start : start + _IN_CHUNK]
+            rows = self.session.execute(select(products).where(products.c.sku.in_(chunk)))
+            found.update((row.sku, _product(row)) for row in rows)
+        return found
+
+    def save_many(self, batch: Sequence[Product]) -> None:
+        if not batch:
+            return
         statement: Any
         if self.session.get_bind().dialect.name == "sqlite":
-            statement = sqlite.insert(products).values(values)
+            statement = sqlite.insert(products)
         else:
-            statement = postgresql.insert(products).values(values)
+            statement = postgresql.insert(products)
         statement = statement.on_conflict_do_update(
             index_elements=[products.c.sku],
-            set_={name: statement.excluded[name] for name in values if name != "sku"},
+            set_={c.name: statement.excluded[c.name] for c in products.c if c.name != "sku"},
         )
-        self.session.execute(statement)
+        # one statement, executed for many rows: built and compiled once per batch
+        self.session.execute(statement, [_row(product) for product in batch])
 
 
 def _row(product: Product) -> dict[str, Any]:
