@@ -116,3 +116,13 @@ def test_the_plugin_uses_the_services_own_database_variable(
     made.prepare()
     made.close()
     assert (tmp_path / "from-env.db").exists()
+
+
+def test_a_batch_larger_than_one_in_list_is_still_compared_row_by_row(
+    target: ProductTarget,
+) -> None:
+    rows = [(f"SKU-{n:05d}", row(f"SKU-{n:05d}")) for n in range(1200)]
+    assert target.upsert(rows).written == 1200
+    rows[1100] = ("SKU-01100", row("SKU-01100", name="Renamed"))
+    again = target.upsert(rows)
+    assert (again.written, again.unchanged) == (1, 1199)
