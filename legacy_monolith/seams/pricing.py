@@ -55,12 +55,14 @@ def catalog_prices(endpoint: Endpoint) -> PriceLookup:
                 "GET", f"/v1/products/{quote(sku, safe='')}", (), (("Accept", "application/json"),)
             )
             answer = send(endpoint.name, endpoint.settings, request, seam="pricing")
-            if answer.status == 404:
-                continue
-            if answer.status != 200:
+            if answer.status not in (200, 404):
                 raise SeamCallFailed(endpoint.name, f"GET {request.path} answered {answer.status}")
             try:
-                product = product_from_service(_json(answer.body))
+                body = _json(answer.body)
+                if answer.status == 404:
+                    _expect_not_found(body)
+                    continue  # unknown to the catalog: absent, as from the monolith's table
+                product = product_from_service(body)
             except TranslationError as exc:
                 raise SeamCallFailed(endpoint.name, f"answer not translatable: {exc}") from exc
             found[sku] = ListPrice(
@@ -69,6 +71,14 @@ def catalog_prices(endpoint: Endpoint) -> PriceLookup:
         return found
 
     return lookup
+
+
+def _expect_not_found(body: dict[str, object]) -> None:
+    """A 404 means "no such product" only with the catalog's own code (not a wrong URL)."""
+    error = body.get("error")
+    code = error.get("code") if isinstance(error, dict) else None
+    if code != "product_not_found":
+        raise TranslationError(field="$.error.code", value=code, reason="not product_not_found")
 
 
 def _json(body: bytes) -> dict[str, object]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 from facade.config import Config, Service
@@ -36,12 +37,12 @@ log = logging.getLogger("strangler.seams")
 _random = random.Random()
 
 
+@dataclass(frozen=True, slots=True)
 class Endpoint:
     """The service a new implementation calls: its routes.yaml name and settings."""
 
-    def __init__(self, name: str, settings: Service) -> None:
-        self.name = name
-        self.settings = settings
+    name: str
+    settings: Service
 
 
 def run_seam(

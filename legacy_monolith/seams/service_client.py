@@ -39,10 +39,10 @@ def send(name: str, service: Service, request: HttpRequestData, *, seam: str) ->
     )
     try:
         with _OPENER.open(outgoing, timeout=service.timeout) as answer:
-            return _answer(answer.status, answer.headers.items(), answer.read(MAX_ANSWER + 1))
+            return _answer(name, answer.status, answer.headers.items(), answer.read(MAX_ANSWER + 1))
     except urllib.error.HTTPError as error:
         with error:
-            return _answer(error.code, error.headers.items(), error.read(MAX_ANSWER + 1))
+            return _answer(name, error.code, error.headers.items(), error.read(MAX_ANSWER + 1))
     except TimeoutError as exc:
         raise SeamCallFailed(name, f"no answer within {service.timeout:g}s") from exc
     except (urllib.error.URLError, OSError) as exc:
@@ -50,8 +50,8 @@ def send(name: str, service: Service, request: HttpRequestData, *, seam: str) ->
         raise SeamCallFailed(name, f"cannot reach {service.url}: {reason}") from exc
 
 
-def _answer(status: int, headers: object, body: bytes) -> HttpResponseData:
+def _answer(name: str, status: int, headers: object, body: bytes) -> HttpResponseData:
     if len(body) > MAX_ANSWER:
-        raise SeamCallFailed("service", f"answer larger than {MAX_ANSWER} bytes")
+        raise SeamCallFailed(name, f"answer larger than {MAX_ANSWER} bytes")
     pairs = tuple((str(k), str(v)) for k, v in headers)  # type: ignore[attr-defined]
     return HttpResponseData(status, pairs, body)
