@@ -88,6 +88,8 @@ def _experiment(
     call: str,
 ) -> T:
     def publish(result: Result[Any]) -> None:
+        if not result.candidates:  # the candidate did not run: nothing was compared
+            return
         if not recorder_for(config).submit(record_of(result, seam=name, call=call)):
             log.warning("seam %s: observation dropped (the store queue is full)", name)
 

@@ -10,10 +10,11 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 
 from extracted.inventory.adapters.database import ping
 from extracted.inventory.entrypoints.schema import (
@@ -108,6 +109,20 @@ def _uow(request: web.Request) -> UnitOfWork:
     return request.app[UNIT_OF_WORK]()
 
 
+T = TypeVar("T")
+
+
+async def _keyed(request: web.Request, use_case: Callable[[UnitOfWork], T]) -> T:
+    """Run a use case that inserts a reservation under a client's key. On a server database
+    two requests with one new key can both find it unused; the loser's insert breaks the
+    primary key and rolls back, and running it again answers what the winner recorded
+    (SQLite's BEGIN IMMEDIATE serialises them before that can happen)."""
+    try:
+        return await asyncio.to_thread(use_case, _uow(request))
+    except IntegrityError:
+        return await asyncio.to_thread(use_case, _uow(request))
+
+
 async def get_stock(request: web.Request) -> web.Response:
     sku = request.match_info["sku"]
     level = await asyncio.to_thread(services.stock_get, _uow(request), sku)
@@ -122,7 +137,7 @@ async def put_stock(request: web.Request) -> web.Response:
 
 async def post_reservation(request: web.Request) -> web.Response:
     command = reservation_from_json(await _body(request), sku=request.match_info["sku"])
-    result = await asyncio.to_thread(services.reservation_place, _uow(request), command)
+    result = await _keyed(request, lambda uow: services.reservation_place(uow, command))
     response = _json(201 if result.created else 200, reserved_to_json(result))
     response.headers["Location"] = f"/v1/stock/{command.sku}/reservations/{command.key}"
     return response
@@ -136,7 +151,7 @@ async def get_reservation(request: web.Request) -> web.Response:
 
 async def delete_reservation(request: web.Request) -> web.Response:
     sku, key = request.match_info["sku"], request.match_info["key"]
-    result = await asyncio.to_thread(services.reservation_cancel, _uow(request), sku, key)
+    result = await _keyed(request, lambda uow: services.reservation_cancel(uow, sku, key))
     return _json(200, reserved_to_json(result))
 
 
