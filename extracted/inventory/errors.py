@@ -8,6 +8,7 @@
     ├── ReservationNotFound (LookupError)  404 reservation_not_found, details.idempotency_key
     ├── InsufficientStock                  409 insufficient_stock, details.requested/available
     ├── ReservationCancelled               409 reservation_cancelled, details.idempotency_key
+    ├── ReservationFulfilled               409 reservation_fulfilled, details.idempotency_key
     └── IdempotencyKeyReused               422 idempotency_key_reused, details.idempotency_key
 """
 
@@ -59,6 +60,14 @@ class ReservationCancelled(InventoryError):
 
     def __init__(self, key: str) -> None:
         super().__init__(f"reservation {key!r} was cancelled; use a new idempotency key")
+        self.key = key
+
+
+class ReservationFulfilled(InventoryError):
+    """The reservation's units were shipped: it can no longer be cancelled."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"reservation {key!r} was fulfilled; its units have left the shelf")
         self.key = key
 
 

@@ -42,6 +42,13 @@ class FakeStockRepository(StockRepository):
                 level, reserved=level.reserved - quantity, updated_at=at
             )
 
+    def ship(self, sku: str, quantity: int, *, at: datetime) -> bool:
+        level = self.levels.get(sku)
+        if level is None or level.reserved < quantity:
+            return False
+        self.levels[sku] = level.ship(quantity, at=at)
+        return True
+
 
 class FakeReservationRepository(ReservationRepository):
     def __init__(self, reservations: Iterable[Reservation] = ()) -> None:

@@ -110,6 +110,24 @@ def test_a_cancelled_reservation_gives_its_units_back(inventory: processes.Runni
     assert _reserve(inventory.url, "SKU-00002", 2, "to-cancel")[0] == 409
 
 
+def test_a_fulfilled_reservation_leaves_the_shelf(inventory: processes.Running) -> None:
+    assert _reserve(inventory.url, "SKU-00003", 5, "to-ship")[0] == 201
+    _, before = call_json(f"{inventory.url}/v1/stock/SKU-00003")
+    url = f"{inventory.url}/v1/stock/SKU-00003/reservations/to-ship"
+    status, shipped = call_json(f"{url}/fulfilment", method="POST")
+    assert status == 200
+    assert shipped["reservation"]["status"] == "fulfilled"
+    assert shipped["stock"]["on_hand"] == before["on_hand"] - 5
+    assert shipped["stock"]["reserved"] == before["reserved"] - 5
+    assert call_json(f"{url}/fulfilment", method="POST")[1]["stock"] == shipped["stock"]
+    status, body = call_json(url, method="DELETE")
+    assert (status, body["error"]["code"]) == (409, "reservation_fulfilled")
+    status, body = call_json(
+        f"{inventory.url}/v1/stock/SKU-00003/reservations/nope/fulfilment", method="POST"
+    )
+    assert (status, body["error"]["code"]) == (404, "reservation_not_found")
+
+
 @pytest.mark.parametrize(
     ("quantity", "key", "field"),
     [

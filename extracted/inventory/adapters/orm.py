@@ -30,5 +30,5 @@ reservations = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     CheckConstraint("quantity >= 0", name="ck_reservations_quantity"),
-    CheckConstraint("status IN ('held', 'cancelled')", name="ck_reservations_status"),
+    CheckConstraint("status IN ('held', 'cancelled', 'fulfilled')", name="ck_reservations_status"),
 )

@@ -44,6 +44,10 @@ class StockRepository(abc.ABC):
     def unhold(self, sku: str, quantity: int, *, at: datetime) -> None:
         """Give back ``quantity`` reserved units (never below zero)."""
 
+    @abc.abstractmethod
+    def ship(self, sku: str, quantity: int, *, at: datetime) -> bool:
+        """Take ``quantity`` reserved units off the shelf; False if fewer are reserved."""
+
 
 class ReservationRepository(abc.ABC):
     @abc.abstractmethod
@@ -106,6 +110,18 @@ class SqlAlchemyStockRepository(StockRepository):
             .where(stock_levels.c.sku == sku, stock_levels.c.reserved >= quantity)
             .values(reserved=stock_levels.c.reserved - quantity, updated_at=at)
         )
+
+    def ship(self, sku: str, quantity: int, *, at: datetime) -> bool:
+        result = self.session.execute(
+            update(stock_levels)
+            .where(stock_levels.c.sku == sku, stock_levels.c.reserved >= quantity)
+            .values(
+                on_hand=stock_levels.c.on_hand - quantity,
+                reserved=stock_levels.c.reserved - quantity,
+                updated_at=at,
+            )
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 class SqlAlchemyReservationRepository(ReservationRepository):

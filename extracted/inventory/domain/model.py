@@ -4,8 +4,9 @@ A stock level counts the units ``on_hand`` (on the shelf, reserved ones included
 only when shipped) and ``reserved`` (promised to open orders); ``available`` is the difference.
 The invariant ``0 <= reserved <= on_hand`` holds in every state, and the database checks it too.
 
-A reservation is named by its client's idempotency key: placing it twice reserves once, and
-cancelling it gives its units back once. A cancelled key stays cancelled for good.
+A reservation is named by its client's idempotency key: placing it twice reserves once,
+cancelling it gives its units back once, fulfilling it (the goods shipped) takes its units off
+the shelf once. A cancelled or fulfilled key stays so for good.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ MAX_QUANTITY = 2**62
 
 
 class ReservationStatus(StrEnum):
-    HELD = "held"
-    CANCELLED = "cancelled"
+    HELD = "held"  # units promised, still on the shelf
+    CANCELLED = "cancelled"  # units given back (or a key cancelled before it was used)
+    FULFILLED = "fulfilled"  # units gone: shipped, off the shelf
 
 
 def _check_sku(sku: object) -> None:
@@ -84,6 +86,16 @@ class StockLevel:
         _check_count(quantity, field="quantity", minimum=0)
         return dataclasses.replace(self, reserved=max(self.reserved - quantity, 0), updated_at=at)
 
+    def ship(self, quantity: int, *, at: datetime) -> StockLevel:
+        """The level after ``quantity`` reserved units left the shelf."""
+        _check_count(quantity, field="quantity", minimum=0)
+        return dataclasses.replace(
+            self,
+            on_hand=self.on_hand - quantity,
+            reserved=self.reserved - quantity,
+            updated_at=at,
+        )
+
     def same_counts(self, other: StockLevel) -> bool:
         return (self.sku, self.on_hand, self.reserved) == (other.sku, other.on_hand, other.reserved)
 
@@ -115,3 +127,6 @@ class Reservation:
 
     def cancelled(self, *, at: datetime) -> Reservation:
         return dataclasses.replace(self, status=ReservationStatus.CANCELLED, updated_at=at)
+
+    def fulfilled(self, *, at: datetime) -> Reservation:
+        return dataclasses.replace(self, status=ReservationStatus.FULFILLED, updated_at=at)

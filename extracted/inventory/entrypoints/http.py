@@ -29,6 +29,7 @@ from extracted.inventory.errors import (
     InsufficientStock,
     InvalidRequest,
     ReservationCancelled,
+    ReservationFulfilled,
     ReservationNotFound,
     StockNotFound,
 )
@@ -79,6 +80,9 @@ async def error_shape(
     except ReservationCancelled as exc:
         details = {"idempotency_key": exc.key}
         return _json(409, error_json("reservation_cancelled", exc.message, details))
+    except ReservationFulfilled as exc:
+        details = {"idempotency_key": exc.key}
+        return _json(409, error_json("reservation_fulfilled", exc.message, details))
     except IdempotencyKeyReused as exc:
         details = {"idempotency_key": exc.key}
         return _json(422, error_json("idempotency_key_reused", exc.message, details))
@@ -155,6 +159,12 @@ async def delete_reservation(request: web.Request) -> web.Response:
     return _json(200, reserved_to_json(result))
 
 
+async def post_fulfilment(request: web.Request) -> web.Response:
+    sku, key = request.match_info["sku"], request.match_info["key"]
+    result = await asyncio.to_thread(services.reservation_fulfil, _uow(request), sku, key)
+    return _json(200, reserved_to_json(result))
+
+
 async def healthz(request: web.Request) -> web.Response:
     try:
         await asyncio.to_thread(ping, request.app[ENGINE])
@@ -172,3 +182,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/v1/stock/{sku}/reservations", post_reservation)
     app.router.add_get("/v1/stock/{sku}/reservations/{key}", get_reservation)
     app.router.add_delete("/v1/stock/{sku}/reservations/{key}", delete_reservation)
+    app.router.add_post("/v1/stock/{sku}/reservations/{key}/fulfilment", post_fulfilment)

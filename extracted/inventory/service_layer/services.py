@@ -16,6 +16,7 @@ from extracted.inventory.errors import (
     InsufficientStock,
     InvalidRequest,
     ReservationCancelled,
+    ReservationFulfilled,
     ReservationNotFound,
     StockNotFound,
 )
@@ -178,7 +179,35 @@ def reservation_cancel(uow: UnitOfWork, sku: str, key: str, *, clock: Clock = ut
             raise ReservationNotFound(sku, key)
         if known.status is ReservationStatus.CANCELLED:
             return Reserved(known, level, created=False)
+        if known.status is ReservationStatus.FULFILLED:
+            raise ReservationFulfilled(key)
         uow.stock.unhold(sku, known.quantity, at=now)
         uow.reservations.set_status(key, ReservationStatus.CANCELLED, at=now)
         uow.commit()
         return Reserved(known.cancelled(at=now), level.release(known.quantity, at=now), True)
+
+
+def reservation_fulfil(uow: UnitOfWork, sku: str, key: str, *, clock: Clock = utc_now) -> Reserved:
+    """The reservation's units left the shelf (shipped): on hand and reserved both drop, once.
+
+    Idempotent: fulfilling again answers the fulfilled reservation. A key never seen is
+    ReservationNotFound (nothing to ship), a cancelled one ReservationCancelled.
+    """
+    with uow:
+        level = uow.stock.get(sku)
+        if level is None:
+            raise StockNotFound(sku)
+        known = uow.reservations.get(key)
+        if known is None or known.sku != sku:
+            raise ReservationNotFound(sku, key)
+        if known.status is ReservationStatus.FULFILLED:
+            return Reserved(known, level, created=False)
+        if known.status is ReservationStatus.CANCELLED:
+            raise ReservationCancelled(key)
+        now = clock()
+        if not uow.stock.ship(sku, known.quantity, at=now):
+            # only a PUT that lowered `reserved` below what reservations hold gets here
+            raise InsufficientStock(sku, requested=known.quantity, available=level.reserved)
+        uow.reservations.set_status(key, ReservationStatus.FULFILLED, at=now)
+        uow.commit()
+        return Reserved(known.fulfilled(at=now), level.ship(known.quantity, at=now), True)

@@ -12,6 +12,8 @@ from extracted.inventory.errors import (
     InsufficientStock,
     InvalidRequest,
     ReservationCancelled,
+    ReservationFulfilled,
+    ReservationNotFound,
     StockNotFound,
 )
 from extracted.inventory.service_layer import services
@@ -116,3 +118,28 @@ def test_a_stock_level_keeps_its_invariant(on_hand: object, reserved: object, fi
 def test_a_reservation_needs_a_positive_quantity_and_a_usable_key(quantity: int, key: str) -> None:
     with pytest.raises(InvalidRequest):
         PlaceReservation("SKU-1", quantity, key)
+
+
+def test_fulfilling_takes_the_units_off_the_shelf_once() -> None:
+    uow = _uow(on_hand=5)
+    services.reservation_place(uow, PlaceReservation("SKU-1", 2, "k1"), clock=clock)
+    first = services.reservation_fulfil(uow, "SKU-1", "k1", clock=clock)
+    again = services.reservation_fulfil(uow, "SKU-1", "k1", clock=clock)
+    assert first.created
+    assert not again.created
+    assert again.reservation.status is ReservationStatus.FULFILLED
+    level = services.stock_get(uow, "SKU-1")
+    assert (level.on_hand, level.reserved) == (3, 0)
+    with pytest.raises(ReservationFulfilled):
+        services.reservation_cancel(uow, "SKU-1", "k1", clock=clock)
+
+
+def test_only_a_held_reservation_can_be_fulfilled() -> None:
+    uow = _uow(on_hand=5)
+    with pytest.raises(ReservationNotFound):
+        services.reservation_fulfil(uow, "SKU-1", "never", clock=clock)
+    services.reservation_place(uow, PlaceReservation("SKU-1", 2, "k1"), clock=clock)
+    services.reservation_cancel(uow, "SKU-1", "k1", clock=clock)
+    with pytest.raises(ReservationCancelled):
+        services.reservation_fulfil(uow, "SKU-1", "k1", clock=clock)
+    assert services.stock_get(uow, "SKU-1").on_hand == 5
