@@ -105,6 +105,9 @@ def test_cutover_without_evidence_is_refused_with_exit_3_and_nothing_changes(
     assert "--force --reason" in result.stderr
     assert routes.read_text() == ROUTES
     assert audit_records(routes) == []
+    as_json = run("cutover", "product-catalog", "--json", routes=routes)
+    assert as_json.returncode == 3
+    assert json.loads(as_json.stdout)["exit_code"] == 3
 
 
 def test_a_high_mismatch_rate_is_refused_even_with_enough_comparisons(routes: Path) -> None:
@@ -162,6 +165,12 @@ def test_a_forced_cutover_is_audited_with_its_reason_then_rolled_back(routes: Pa
     assert newest["to"] == {"mode": "legacy", "percent": 0.0}
     assert "# comparing since Monday" in routes.read_text()
     assert "# the new catalog" in routes.read_text()
+    listed = run("audit", "product-catalog", routes=routes)
+    assert listed.returncode == 0, listed.stderr
+    assert "INC-42 hotfix" in listed.stdout
+    assert "cli (forced)" in listed.stdout
+    assert "extracted -> shadow" in listed.stdout
+    assert json.loads(run("audit", "orders", "--json", routes=routes).stdout)["records"] == []
 
 
 def test_canary_up_to_the_ungated_percent_needs_no_evidence_above_it_does(routes: Path) -> None:

@@ -242,12 +242,11 @@ def test_fifty_flips_under_load_fail_no_request_and_are_all_audited(
         assert any(r["source"] == "hand-edit" for r in records), "no hand edit was recorded"
         chain = sorted(records, key=lambda r: r["seq"])
         for before, after in itertools.pairwise(chain):
-            twice = (before["source"], before["digest_before"], before["digest_after"]) == (
-                after["source"],
-                after["digest_before"],
-                after["digest_after"],
-            )
-            assert not (twice and after["source"] == "hand-edit"), "a hand edit recorded twice"
+            # one capability changes per flip: a hand-edit record reaching the digest the record
+            # before it reached would be a second worker's copy, or a CLI change taken for a
+            # hand edit
+            if after["source"] == "hand-edit":
+                assert after["digest_after"] != before["digest_after"], (before, after)
         assert facade.proc.poll() is None
         log = facade.log()
         assert "sideways-" in log  # the broken files were reported...
