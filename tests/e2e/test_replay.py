@@ -381,3 +381,12 @@ def test_a_monolith_that_answers_nothing_is_a_failure_not_a_pass(stack: Stack) -
     assert summary["compared"] == 0
     assert summary["skipped"]["monolith failed: cannot connect"] == DETAILS + LISTS
     assert "the monolith answered none of the 44 requests" in result.stderr
+
+
+def test_rate_caps_how_fast_requests_start(stack: Stack) -> None:
+    result, summary = _replay(stack, stack.flows, "--rate", "15", "--concurrency", "16")
+    assert result.returncode == 3, result.stderr
+    assert summary["compared"] == DETAILS + LISTS
+    # 44 requests at 15 per second: the last starts no earlier than 43/15 s after the first
+    # (unpaced, the same replay takes well under a second)
+    assert summary["elapsed_s"] >= (DETAILS + LISTS - 1) / 15
