@@ -245,7 +245,7 @@ def _step_locked(
     from_share = exposure(cap.mode, cap.canary.percent)
     to_share = exposure(to_mode, canary_percent)
     unchanged = to_mode == cap.mode and (new_percent is None or new_percent == cap.canary.percent)
-    store = None if unchanged else open_store(config)
+    store = _store_if_readable(config) if unchanged else open_store(config)
     try:
         evidence = (
             evidence_for(store, capability, window=cap.promote.window, now=now)
@@ -273,7 +273,7 @@ def _step_locked(
             reason=reason,
             digest_before=before,
         )
-        if unchanged or store is None:
+        if unchanged:
             return outcome
         if not decision.allowed and not force:
             raise Refused(
@@ -284,10 +284,20 @@ def _step_locked(
                     evidence=evidence,
                 )
             )
+        assert store is not None  # opened (or raised) above for every change
         return _write(path, data, config, outcome, store, who=who, now=now, force=force)
     finally:
         if store is not None:
             store.close()
+
+
+def _store_if_readable(config: Config) -> ResultStore | None:
+    # nothing to change, so nothing to record: the evidence is only shown, a store that
+    # cannot be opened is no reason to fail
+    try:
+        return open_store(config)
+    except LifecycleError:
+        return None
 
 
 def _step_name(verb: Verb, percent: float) -> str:
