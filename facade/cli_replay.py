@@ -40,7 +40,8 @@ def _say(message: str) -> None:
 
 def check_record_target(path: Path) -> None:
     """``serve --record FILE``: exit 2 unless the extra is installed and FILE can be appended."""
-    from parallel_run.flowfile import RecordExtraMissing, require_mitmproxy
+    from parallel_run.errors import RecordExtraMissing
+    from parallel_run.flowfile import require_mitmproxy
 
     try:
         require_mitmproxy()
@@ -89,7 +90,7 @@ def replay(
 
     from facade.evidence import redactor_for, store_options
     from facade.replay import Replayer, ReplayOptions
-    from parallel_run.flowfile import RecordExtraMissing, TrafficFileError
+    from parallel_run.errors import RecordExtraMissing, TrafficFileError
     from parallel_run.replay import read_exchanges
     from parallel_run.store import ResultStore
 

@@ -40,7 +40,7 @@ from facade.tasks import spawn
 from facade.translate import call_translated, legacy_request, translator_for
 from facade.upstream import UpstreamClient, UpstreamSettings, describe_client_error
 from parallel_run.compare import CompareRules, Difference, HttpAnswer, compare_http
-from parallel_run.flowfile import TrafficFileError
+from parallel_run.errors import TrafficFileError
 from parallel_run.noise import NoiseTracker, should_sample_twin, split
 from parallel_run.noise_counts import tracker_from_counts
 from parallel_run.record import ObservationRecord

@@ -4,8 +4,11 @@ ExperimentError
  ├── BehaviourError                 the behaviours are wired wrong: no control, two controls,
  │                                  a duplicate candidate name, a coroutine given to run()
  ├── OptionError (ValueError)       an option is out of range; the message quotes the bad value
- └── MismatchError                  raise_on_mismatches=True and a candidate disagreed with the
-                                    control; ``result`` holds the whole Result (test suites only)
+ ├── MismatchError                  raise_on_mismatches=True and a candidate disagreed with the
+ │                                  control; ``result`` holds the whole Result (test suites only)
+ ├── RecordExtraMissing             mitmproxy flow files without the extra strangler[record]
+ └── TrafficFileError (ValueError)  a recording (flows, HAR, .gor) is damaged: where reading
+                                    stopped, why, and how many entries came before
 
 Exceptions raised *by the behaviours* are never wrapped: the control's reaches the caller as it
 was raised, a candidate's is recorded in its Observation.
@@ -14,6 +17,7 @@ was raised, a candidate's is recorded in its Observation.
 from __future__ import annotations
 
 import reprlib
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -47,6 +51,27 @@ class MismatchError(ExperimentError):
             *(f"  {candidate.name}: {_describe(candidate)}" for candidate in result.mismatched),
         ]
         super().__init__("\n".join(lines))
+
+
+class RecordExtraMissing(ExperimentError):
+    """mitmproxy, the optional extra ``strangler[record]``, is not installed."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "mitmproxy flow files need the optional extra: install strangler[record]"
+            " (pip install 'strangler[record]')"
+        )
+
+
+class TrafficFileError(ExperimentError, ValueError):
+    """A recording is damaged or unreadable; ``where`` says where reading stopped.
+
+    ``read`` entries came before the damage (and were handed out before this was raised).
+    """
+
+    def __init__(self, path: Path, *, where: str, reason: str, read: int) -> None:
+        self.path, self.where, self.reason, self.read = path, where, reason, read
+        super().__init__(f"{path}: reading stopped at {where}: {reason} ({read} entries read)")
 
 
 def _describe(observation: Observation[Any]) -> str:

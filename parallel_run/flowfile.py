@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from parallel_run.errors import ExperimentError
+# re-exported: callers that read or write flow files catch these from here too
+from parallel_run.errors import RecordExtraMissing as RecordExtraMissing
+from parallel_run.errors import TrafficFileError as TrafficFileError
 from parallel_run.redact import Redactor
 from parallel_run.traffic import Headers, RecordedExchange, RecordedResponse, Skipped
 
@@ -25,28 +27,6 @@ if TYPE_CHECKING:
     from mitmproxy.http import HTTPFlow
 
 log = logging.getLogger("strangler.parallel_run.flowfile")
-INSTALL_HINT = (
-    "mitmproxy flow files need the optional extra: install strangler[record]"
-    " (pip install 'strangler[record]')"
-)
-
-
-class RecordExtraMissing(ExperimentError):
-    """mitmproxy, the optional extra ``strangler[record]``, is not installed."""
-
-    def __init__(self) -> None:
-        super().__init__(INSTALL_HINT)
-
-
-class TrafficFileError(ExperimentError, ValueError):
-    """A recording is damaged or unreadable; ``where`` says where reading stopped.
-
-    ``read`` entries came before the damage (and were handed out before this was raised).
-    """
-
-    def __init__(self, path: Path, *, where: str, reason: str, read: int) -> None:
-        self.path, self.where, self.reason, self.read = path, where, reason, read
-        super().__init__(f"{path}: reading stopped at {where}: {reason} ({read} entries read)")
 
 
 def require_mitmproxy() -> None:

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
-from parallel_run.flowfile import TrafficFileError, read_flows
+from parallel_run.errors import TrafficFileError
+from parallel_run.flowfile import read_flows
 from parallel_run.replay.gor import read_gor
 from parallel_run.replay.har import read_har
 from parallel_run.traffic import RecordedExchange, Skipped

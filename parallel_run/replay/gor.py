@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from parallel_run.flowfile import TrafficFileError
+from parallel_run.errors import TrafficFileError
 from parallel_run.traffic import Headers, RecordedExchange, RecordedResponse, Skipped, header
 
 SEPARATOR = "\n\U0001f435\U0001f648\U0001f649\n".encode()

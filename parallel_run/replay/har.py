@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
-from parallel_run.flowfile import TrafficFileError
+from parallel_run.errors import TrafficFileError
 from parallel_run.traffic import Headers, RecordedExchange, RecordedResponse, Skipped
 
 _DROPPED = frozenset({"content-encoding", "content-length", "transfer-encoding"})
