@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ["facade", "acl", "parallel_run", "extracted"]
+PACKAGES = ["facade", "acl", "parallel_run", "extracted", "regress"]
 
 
 def test_dependencies_flow_one_way() -> None:
