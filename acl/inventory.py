@@ -19,7 +19,7 @@ then the body (400), then the stock (409). A body the monolith would reject is t
 to the service as a read of the stock level: its 404 or 200 says which legacy error applies,
 and nothing can be reserved by a request the monolith would have refused.
 
-The functions ``reserve_request``, ``reserve_outcome`` and ``cancel_request`` are the same
+The ``*_request`` and ``*_outcome`` functions (reserve, cancel/release, fulfil) are the same
 translation for callers that are not HTTP clients: the monolith's inventory seam.
 """
 
@@ -239,6 +239,16 @@ def cancel_request(sku: str, *, key: str) -> HttpRequestData:
     )
 
 
+def fulfil_request(sku: str, *, key: str) -> HttpRequestData:
+    """The service's fulfilment of the reservation ``key``: its units shipped."""
+    return HttpRequestData(
+        "POST",
+        _service_path(sku, "reservations", quote(key, safe=""), "fulfilment"),
+        (),
+        _JSON_HEADERS,
+    )
+
+
 def _error_code(body: Mapping[str, object]) -> tuple[str, Mapping[str, object]]:
     error = _object(_get(body, "error", "$"), "$.error")
     return _str(error, "code", "$.error"), error
@@ -308,6 +318,53 @@ def reserve_outcome(
             )
         return Shortage(sku, requested, _count(details, "available", "$.error.details"))
     raise TranslationError(field="status", value=resp.status, reason="no legacy answer for it")
+
+
+def _settled(sku: str, resp: HttpResponseData, *, status: str) -> tuple[int, StockLevel]:
+    """(quantity, stock level) of a 200 answer about a reservation now in ``status``."""
+    body = _json_object(resp.body)
+    reservation = _object(_get(body, "reservation", "$"), "$.reservation")
+    found = _str(reservation, "status", "$.reservation")
+    if found != status:
+        raise TranslationError(field="$.reservation.status", value=found, reason=f"not {status}")
+    quantity = _count(reservation, "quantity", "$.reservation")
+    level = stock_from_service(_object(_get(body, "stock", "$"), "$.stock"), at="$.stock")
+    if level.sku != sku:
+        raise TranslationError(field="$.stock.sku", value=level.sku, reason=f"asked for {sku!r}")
+    return quantity, level
+
+
+def release_outcome(sku: str, quantity: int, resp: HttpResponseData) -> StockLevel | None:
+    """The stock level after a cancellation answer; None when the service never held units
+    under that key (it recorded the key as cancelled, quantity 0)."""
+    if resp.status != 200:
+        raise TranslationError(field="status", value=resp.status, reason="no legacy answer for it")
+    released, level = _settled(sku, resp, status="cancelled")
+    if released == 0:
+        return None
+    if released != quantity:
+        reason = f"asked for {quantity}"
+        raise TranslationError(field="$.reservation.quantity", value=released, reason=reason)
+    return level
+
+
+def fulfil_outcome(sku: str, quantity: int, resp: HttpResponseData) -> StockLevel | None:
+    """The stock level after a fulfilment answer; None when the service holds no reservation
+    under that key (its 404 ``reservation_not_found``)."""
+    if resp.status == 404:
+        code, _ = _error_code(_json_object(resp.body))
+        if code != "reservation_not_found":
+            raise TranslationError(
+                field="$.error.code", value=code, reason="not reservation_not_found"
+            )
+        return None
+    if resp.status != 200:
+        raise TranslationError(field="status", value=resp.status, reason="no legacy answer for it")
+    shipped, level = _settled(sku, resp, status="fulfilled")
+    if shipped != quantity:
+        reason = f"asked for {quantity}"
+        raise TranslationError(field="$.reservation.quantity", value=shipped, reason=reason)
+    return level
 
 
 # -- the HTTP translator -------------------------------------------------------------------

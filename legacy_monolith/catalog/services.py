@@ -83,15 +83,16 @@ def _require_positive(qty: int) -> None:
         raise InvalidInput("qty must be >= 1")
 
 
-def reserve_stock(sku: str, qty: int) -> StockLevel:
+def reserve_stock(sku: str, qty: int, *, key: str | None = None) -> StockLevel:
     """Reserve ``qty`` units of ``sku`` or raise Conflict, leaving stock untouched.
 
     Behind the ``inventory`` seam (branch by abstraction): the monolith's table, the
-    inventory service, or both as an experiment, as routes.yaml's ``seams:`` says.
+    inventory service, or both as an experiment, as routes.yaml's ``seams:`` says. ``key``
+    names the reservation in the service (see ``orders.services.line_reservation_key``).
     """
     _require_positive(qty)
     return inventory_seam.reserve(
-        sku, qty, legacy=lambda: _stock_level(_reserve_in_tables(sku, qty))
+        sku, qty, key=key, legacy=lambda: _stock_level(_reserve_in_tables(sku, qty))
     )
 
 
@@ -116,9 +117,18 @@ def _reserve_in_tables(sku: str, qty: int) -> Product:
         return product
 
 
-def release_stock(sku: str, qty: int) -> Product:
-    """Give back a reservation (order cancelled)."""
+def release_stock(sku: str, qty: int, *, key: str | None = None) -> StockLevel:
+    """Give back a reservation (order cancelled); with the reservation's ``key``, behind the
+    ``inventory`` seam."""
     _require_positive(qty)
+
+    def legacy() -> StockLevel:
+        return _stock_level(_release_in_tables(sku, qty))
+
+    return legacy() if key is None else inventory_seam.release(sku, qty, key=key, legacy=legacy)
+
+
+def _release_in_tables(sku: str, qty: int) -> Product:
     with transaction.atomic():
         product = _locked_product(sku)
         updated = Product.objects.filter(pk=product.pk, reserved__gte=qty).update(
@@ -130,9 +140,18 @@ def release_stock(sku: str, qty: int) -> Product:
         return product
 
 
-def consume_stock(sku: str, qty: int) -> Product:
-    """Turn a reservation into goods gone (order shipped): on-hand and reserved both drop."""
+def consume_stock(sku: str, qty: int, *, key: str | None = None) -> StockLevel:
+    """Turn a reservation into goods gone (order shipped): on-hand and reserved both drop.
+    With the reservation's ``key``, behind the ``inventory`` seam."""
     _require_positive(qty)
+
+    def legacy() -> StockLevel:
+        return _stock_level(_consume_in_tables(sku, qty))
+
+    return legacy() if key is None else inventory_seam.consume(sku, qty, key=key, legacy=legacy)
+
+
+def _consume_in_tables(sku: str, qty: int) -> Product:
     with transaction.atomic():
         product = _locked_product(sku)
         updated = Product.objects.filter(pk=product.pk, reserved__gte=qty).update(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 
 from django.db import transaction
 
@@ -119,13 +120,10 @@ def place_order(*, customer_id: int, lines: Sequence[LineRequest]) -> Order:
         if customer is None:
             raise InvalidInput(f"unknown cust_id {customer_id}")
         priced = price_order_lines(lines, customer)
-        for line in priced:
-            reserve_stock(line.sku, line.qty)
         products = products_by_sku(line.sku for line in priced)
         missing = sorted({line.sku for line in priced} - set(products))
         if missing:  # priced by the catalog service but unknown here: data not yet copied
             raise InvalidInput(f"unknown sku_item {missing[0]}")
-        product_ids = [products[line.sku].pk for line in priced]
         # The number comes from the primary key, unknown until the insert; the placeholder
         # only ever exists inside this transaction.
         order = Order.objects.create(
@@ -133,17 +131,28 @@ def place_order(*, customer_id: int, lines: Sequence[LineRequest]) -> Order:
         )
         order.order_no = format_order_no(order.pk)
         order.save(update_fields=["order_no"])
-        OrderLine.objects.bulk_create(
-            OrderLine(
+        for line in priced:
+            row = OrderLine.objects.create(
                 order=order,
-                product_id=product_id,
+                product=products[line.sku],
                 qty=line.qty,
                 unit_price_cents=line.unit_price_cents,
                 line_total_cents=line.line_total_cents,
             )
-            for product_id, line in zip(product_ids, priced, strict=True)
-        )
+            # a 409 here rolls the whole order back; the line's key names its reservation for
+            # the cancellation or shipment that settles it later
+            reserve_stock(line.sku, line.qty, key=line_reservation_key(row.pk, order.created_at))
         return order
+
+
+def line_reservation_key(line_pk: int, placed_at: datetime) -> str:
+    """The idempotency key of an order line's reservation in the inventory service.
+
+    The primary key alone is not enough: a rolled-back order gives its ids back to the next
+    one, and the failed order's keys were cancelled in the service for good. The instant the
+    order was placed (to the microsecond, as stored) tells the two apart.
+    """
+    return f"order-line-{line_pk}-{placed_at.astimezone(UTC):%Y%m%dT%H%M%S%fZ}"
 
 
 def _locked_order(order_no: str) -> Order:
@@ -170,10 +179,11 @@ def change_order_status(order_no: str, new_status: str) -> Order:
         if new_status not in ALLOWED_TRANSITIONS[order.status]:
             raise Conflict(f"order {order_no} cannot go from {order.status} to {new_status}")
         for line in order.lines.all():
+            key = line_reservation_key(line.pk, order.created_at)
             if new_status == OrderStatus.CANCELLED:
-                release_stock(line.product.sku, line.qty)
+                release_stock(line.product.sku, line.qty, key=key)
             elif new_status == OrderStatus.SHIPPED:
-                consume_stock(line.product.sku, line.qty)
+                consume_stock(line.product.sku, line.qty, key=key)
         order.status = new_status
         order.save(update_fields=["status"])
         return order

@@ -3,6 +3,7 @@
 LegacyApiError (shop.errors)
  └── ServiceUnavailable     503 E503: a write whose new implementation failed, in ``new`` mode
 SeamCallFailed (Exception)  the service could not be reached or its answer not translated
+NotInService (Exception)    the service holds nothing for this call: the legacy side does
 """
 
 from __future__ import annotations
@@ -23,3 +24,8 @@ class SeamCallFailed(Exception):
         super().__init__(f"{service}: {reason}")
         self.service = service
         self.reason = reason
+
+
+class NotInService(Exception):
+    """The new side has no state for this call (a reservation made before the seam moved):
+    in ``new`` mode the legacy implementation settles it; in an experiment it is recorded."""

@@ -32,8 +32,18 @@ from contextlib import contextmanager
 from dataclasses import asdict
 
 from acl.errors import TranslationError
-from acl.inventory import Shortage, StockLevel, cancel_request, reserve_outcome, reserve_request
-from legacy_monolith.seams.errors import SeamCallFailed
+from acl.http import HttpRequestData
+from acl.inventory import (
+    Shortage,
+    StockLevel,
+    cancel_request,
+    fulfil_outcome,
+    fulfil_request,
+    release_outcome,
+    reserve_outcome,
+    reserve_request,
+)
+from legacy_monolith.seams.errors import NotInService, SeamCallFailed
 from legacy_monolith.seams.runner import Endpoint, run_seam
 from legacy_monolith.seams.service_client import send
 from legacy_monolith.shop.errors import Conflict, NotFound
@@ -64,13 +74,17 @@ def reservation_scope() -> Iterator[None]:
         _scope.reset(token)
 
 
-def reserve(sku: str, qty: int, *, legacy: Callable[[], StockLevel]) -> StockLevel:
-    """Reserve ``qty`` units of ``sku`` by whichever implementation the seam says."""
+def reserve(
+    sku: str, qty: int, *, key: str | None = None, legacy: Callable[[], StockLevel]
+) -> StockLevel:
+    """Reserve ``qty`` units of ``sku`` by whichever implementation the seam says; ``key``
+    names the reservation in the service (an order line's, so it can be released or
+    fulfilled later), a fresh one if None."""
     with reservation_scope():
         return run_seam(
             "inventory",
             legacy=legacy,
-            new=lambda endpoint: reserve_in_service(endpoint, sku, qty),
+            new=lambda endpoint: reserve_in_service(endpoint, sku, qty, key=key),
             keys={"sku": sku},
             clean=asdict,
             call=f"reserve_stock {sku} x{qty}",
@@ -78,9 +92,50 @@ def reserve(sku: str, qty: int, *, legacy: Callable[[], StockLevel]) -> StockLev
         )
 
 
-def reserve_in_service(endpoint: Endpoint, sku: str, qty: int) -> StockLevel:
+def release(sku: str, qty: int, *, key: str, legacy: Callable[[], StockLevel]) -> StockLevel:
+    """Give back the reservation ``key`` (an order cancelled)."""
+    return run_seam(
+        "inventory",
+        legacy=legacy,
+        new=lambda endpoint: _settle(endpoint, sku, qty, cancel_request(sku, key=key)),
+        keys={"sku": sku},
+        clean=asdict,
+        call=f"release_stock {sku} x{qty}",
+        on_failure="error",
+    )
+
+
+def consume(sku: str, qty: int, *, key: str, legacy: Callable[[], StockLevel]) -> StockLevel:
+    """Take the reservation ``key``'s units off the shelf (an order shipped)."""
+    return run_seam(
+        "inventory",
+        legacy=legacy,
+        new=lambda endpoint: _settle(endpoint, sku, qty, fulfil_request(sku, key=key)),
+        keys={"sku": sku},
+        clean=asdict,
+        call=f"consume_stock {sku} x{qty}",
+        on_failure="error",
+    )
+
+
+def _settle(endpoint: Endpoint, sku: str, qty: int, request: HttpRequestData) -> StockLevel:
+    """A cancellation (DELETE) or fulfilment (POST) in the service, in legacy terms."""
+    answer = send(endpoint.name, endpoint.settings, request, seam="inventory")
+    outcome = release_outcome if request.method == "DELETE" else fulfil_outcome
+    try:
+        level = outcome(sku, qty, answer)
+    except TranslationError as exc:
+        raise SeamCallFailed(endpoint.name, f"answer not translatable: {exc}") from exc
+    if level is None:
+        raise NotInService(f"{endpoint.name} holds no reservation at {request.path}")
+    return level
+
+
+def reserve_in_service(
+    endpoint: Endpoint, sku: str, qty: int, *, key: str | None = None
+) -> StockLevel:
     """The new implementation: a reservation in the inventory service, in legacy terms."""
-    key = f"monolith-{uuid.uuid4().hex}"
+    key = key or f"monolith-{uuid.uuid4().hex}"
     pending = _scope.get()
     if pending is not None:
         pending.append((endpoint, sku, key))

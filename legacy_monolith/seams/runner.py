@@ -9,7 +9,9 @@ implementations; the new one receives the service it should call (``seams.<name>
   timeout, an answer the ACL cannot translate), ``on_failure`` decides: ``"legacy"`` runs the
   legacy implementation instead (reads, where both give the same answer), ``"error"`` raises
   ``ServiceUnavailable``, a legacy 503 (writes, where running the other side would split the
-  truth about stock between two databases).
+  truth about stock between two databases). ``NotInService`` from the new implementation
+  (the service holds nothing for this call: an order reserved before the switch) hands the
+  call to the legacy implementation, which holds it.
 - ``experiment``: ``parallel_run.Experiment`` with the legacy implementation as control (its
   value returned, its exception raised) and the new one as candidate (its errors and timeouts
   recorded, never raised), published to the result store as ``seam:<name>``. A service that
@@ -26,7 +28,7 @@ from typing import Any, Literal, TypeVar
 
 from facade.config import Config, Service
 from legacy_monolith.seams.decide import choose
-from legacy_monolith.seams.errors import SeamCallFailed, ServiceUnavailable
+from legacy_monolith.seams.errors import NotInService, SeamCallFailed, ServiceUnavailable
 from legacy_monolith.seams.recording import record_of, recorder_for
 from legacy_monolith.seams.switchboard import SWITCHBOARD, Switchboard
 from parallel_run.experiment import Experiment, Result
@@ -68,6 +70,8 @@ def run_seam(
     if choice == "new":
         try:
             return new(endpoint)
+        except NotInService:
+            return legacy()  # begun on the legacy side (before the switch): finished there
         except SeamCallFailed as exc:
             if on_failure == "error":
                 log.warning("seam %s: %s; answered 503", name, exc)

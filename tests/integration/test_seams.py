@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,6 +126,38 @@ def _place_all(stack: Stack) -> list[tuple[str, int, Any]]:
     return results
 
 
+def _settle_all(stack: Stack, placed: list[tuple[str, int, Any]]) -> list[tuple[str, int, Any]]:
+    """Cancel the first order, ship the second, cancel an order the seed placed (its units
+    reserved in the monolith's table only, before any seam moved)."""
+    url = stack.shop.url
+    first, second = placed[0][2]["order"]["order_no"], placed[1][2]["order"]["order_no"]
+    seeded = next(
+        f"ORD-{n:06d}"
+        for n in range(1, 21)
+        if call_json(f"{url}/api/orders/ORD-{n:06d}")[1]["order"]["status"] == "PENDING"
+    )
+    steps = [
+        ("cancel", call_json(f"{url}/api/orders/{first}/cancel", method="POST")),
+        (
+            "confirm",
+            call_json(f"{url}/api/orders/{second}", method="PATCH", body={"status": "CONFIRMED"}),
+        ),
+        (
+            "ship",
+            call_json(f"{url}/api/orders/{second}", method="PATCH", body={"status": "SHIPPED"}),
+        ),
+        ("cancel seeded", call_json(f"{url}/api/orders/{seeded}/cancel", method="POST")),
+    ]
+    return [(label, status, body) for label, (status, body) in steps]
+
+
+def _on_hand(stack: Stack, sku: str) -> tuple[int, int]:
+    """(the monolith's, the inventory service's) units of ``sku`` on hand."""
+    _, legacy = call_json(f"{stack.shop.url}/api/inventory/{sku}")
+    _, service = call_json(f"{stack.inventory.url}/v1/stock/{sku}")
+    return legacy["qty_on_hand"], service["on_hand"]
+
+
 def _available(stack: Stack, sku: str) -> tuple[int, int]:
     """(the monolith's, the inventory service's) available units of ``sku``."""
     _, legacy = call_json(f"{stack.shop.url}/api/inventory/{sku}")
@@ -133,6 +166,7 @@ def _available(stack: Stack, sku: str) -> tuple[int, int]:
 
 
 RESULTS: dict[str, list[tuple[str, int, Any]]] = {}
+SEEDED_LINES: dict[str, int] = {}
 
 
 def test_orders_give_the_same_answers_in_every_mode(stack: Stack) -> None:
@@ -161,7 +195,33 @@ def test_orders_give_the_same_answers_in_every_mode(stack: Stack) -> None:
     }
     expected = {"legacy": ((5, 0), (3, 0)), "new": ((0, 5), (0, 3)), "experiment": ((5, 5), (3, 3))}
     assert (moved[a], moved[b]) == expected[stack.mode]
-    RESULTS[stack.mode] = results
+    # cancel the first order (its 2 + 1 units come back), ship the second (3 + 2 leave)
+    shelf = {sku: _on_hand(stack, sku) for sku in (a, b)}
+    settled = _settle_all(stack, results)
+    assert [(label, status) for label, status, _ in settled] == [
+        ("cancel", 200),
+        ("confirm", 200),
+        ("ship", 200),
+        ("cancel seeded", 200),
+    ]
+    final = {sku: _available(stack, sku) for sku in (a, b)}
+    shipped = {sku: _on_hand(stack, sku) for sku in (a, b)}
+    # the seed's order was reserved in the monolith's table: in every mode it is released there
+    seeded = {
+        sku: sum(li["qty"] for li in settled[3][2]["order"]["lines"] if li["sku_item"] == sku)
+        for sku in (a, b)
+    }
+    returned = {sku: (1 - int(stack.mode == "new")) * own for sku, own in ((a, 2), (b, 1))}
+    in_service = {sku: int(stack.mode != "legacy") * own for sku, own in ((a, 2), (b, 1))}
+    left = {sku: (1 - int(stack.mode == "new")) * own for sku, own in ((a, 3), (b, 2))}
+    left_service = {sku: int(stack.mode != "legacy") * own for sku, own in ((a, 3), (b, 2))}
+    for sku in (a, b):
+        assert final[sku][0] - after[sku][0] == returned[sku] + seeded[sku], sku
+        assert final[sku][1] - after[sku][1] == in_service[sku], sku
+        assert shelf[sku][0] - shipped[sku][0] == left[sku], sku
+        assert shelf[sku][1] - shipped[sku][1] == left_service[sku], sku
+    RESULTS[stack.mode] = results + settled
+    SEEDED_LINES[stack.mode] = len(settled[3][2]["order"]["lines"])
     if len(RESULTS) == len(MODES):
         assert RESULTS["new"] == RESULTS["legacy"]
         assert RESULTS["experiment"] == RESULTS["legacy"]
@@ -187,12 +247,22 @@ def test_only_an_experiment_records_observations(stack: Stack) -> None:
     if stack.mode != "experiment":
         assert not stack.store.exists()
         return
-    # pricing ran for the 6 orders; inventory for each line that got that far: 2 + 2 + 1 + 2
+    # pricing ran for the 6 orders; inventory reserved each line that got that far (2 + 2 +
+    # 1 + 2), released the 2 lines of the cancelled order and shipped the 2 of the other
+    seeded = SEEDED_LINES["experiment"]
     pricing = _observations(stack.store, "seam:pricing", 6)
-    inventory = _observations(stack.store, "seam:inventory", 7)
+    inventory = _observations(stack.store, "seam:inventory", 11 + seeded)
     assert len(pricing) == 6
-    assert len(inventory) == 7
-    assert {o.outcome for o in pricing + inventory} == {"match"}
+    assert {o.outcome for o in pricing} == {"match"}
+    outcomes = Counter((o.path.split()[0], o.outcome) for o in inventory)
+    assert outcomes == {
+        ("reserve_stock", "match"): 7,
+        ("release_stock", "match"): 2,
+        ("consume_stock", "match"): 2,
+        # the seed's order was never in the service: the candidate says so, the order is
+        # released by the monolith all the same
+        ("release_stock", "candidate_error"): seeded,
+    }
     assert {o.kind for o in pricing + inventory} == {"seam"}
     report = subprocess.run(
         [str(processes.BIN / "strangler"), "report", "--json", "--routes", str(stack.routes)],
@@ -203,5 +273,6 @@ def test_only_an_experiment_records_observations(stack: Stack) -> None:
     rows = {row["name"]: row for row in json.loads(report.stdout)["capabilities"]}
     assert rows["seam:pricing"]["comparisons"] == 6
     assert rows["seam:pricing"]["mode"] == "experiment"  # routes.yaml's, beside capabilities
-    assert rows["seam:inventory"]["comparisons"] == 7
+    assert rows["seam:inventory"]["comparisons"] == 11 + seeded
     assert rows["seam:inventory"]["mismatches"] == 0
+    assert rows["seam:inventory"]["candidate_errors"] == seeded

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pytest
 
@@ -13,6 +14,9 @@ from acl.inventory import (
     Stock,
     StockLevel,
     cancel_request,
+    fulfil_outcome,
+    fulfil_request,
+    release_outcome,
     reserve_outcome,
     reserve_request,
     stock_from_legacy,
@@ -235,3 +239,40 @@ def test_seam_helpers_speak_the_same_translation() -> None:
     with pytest.raises(TranslationError) as caught:
         reserve_request("SKU-1", 1, key="has space")
     assert caught.value.field == "idempotency_key"
+
+
+def settled(status: str, quantity: int) -> dict[str, object]:
+    return reservation(quantity, status)
+
+
+def test_cancellation_and_fulfilment_answers_in_legacy_terms() -> None:
+    level = StockLevel("SKU-00001", 12, 5)
+    assert release_outcome("SKU-00001", 3, answer(200, settled("cancelled", 3))) == level
+    # quantity 0: the service never held units under that key (reserved before the switch)
+    assert release_outcome("SKU-00001", 3, answer(200, settled("cancelled", 0))) is None
+    assert fulfil_outcome("SKU-00001", 3, answer(200, settled("fulfilled", 3))) == level
+    not_held = {"error": {"code": "reservation_not_found", "message": "..."}}
+    assert fulfil_outcome("SKU-00001", 3, answer(404, not_held)) is None
+    assert fulfil_request("SKU-1", key="k").path == "/v1/stock/SKU-1/reservations/k/fulfilment"
+
+
+@pytest.mark.parametrize(
+    ("outcome", "status", "body", "field"),
+    [
+        (release_outcome, 200, settled("held", 3), "$.reservation.status"),
+        (release_outcome, 200, settled("cancelled", 2), "$.reservation.quantity"),
+        (release_outcome, 409, {"error": {"code": "reservation_fulfilled"}}, "status"),
+        (fulfil_outcome, 200, settled("cancelled", 3), "$.reservation.status"),
+        (fulfil_outcome, 404, NOT_FOUND, "$.error.code"),
+        (fulfil_outcome, 409, {"error": {"code": "reservation_cancelled"}}, "status"),
+    ],
+)
+def test_unexpected_settlements_name_the_field(
+    outcome: Callable[[str, int, HttpResponseData], object],
+    status: int,
+    body: object,
+    field: str,
+) -> None:
+    with pytest.raises(TranslationError) as caught:
+        outcome("SKU-00001", 3, answer(status, body))
+    assert caught.value.field == field
