@@ -11,7 +11,7 @@ the first record it. The store being down costs a log line, never a request or t
 
 from __future__ import annotations
 
-import asyncio
+import concurrent.futures
 import logging
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -56,7 +56,7 @@ def capability_changes(old: RoutesFile, new: RoutesFile) -> list[CapabilityChang
 
 
 _executor: ThreadPoolExecutor | None = None
-_pending: set[asyncio.Future[list[AuditRecord]] | Future[list[AuditRecord]]] = set()
+_pending: set[Future[list[AuditRecord]]] = set()
 
 
 def _background() -> ThreadPoolExecutor:
@@ -68,28 +68,21 @@ def _background() -> ThreadPoolExecutor:
 
 
 def notice(old: Config, new: Config) -> None:
-    """Called by the reloader once ``new`` is in force: record hand edits off the event loop."""
+    """Called by the reloader once ``new`` is in force: record hand edits off the event loop.
+
+    A plain thread-pool future, not ``loop.run_in_executor``: the record needs nothing from
+    the loop, and a loop closing at shutdown must not meet a write still finishing."""
     changes = capability_changes(old.routes, new.routes)
     if not changes:
         return
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        future: Future[list[AuditRecord]] = _background().submit(record, old, new, changes)
-        _pending.add(future)
-        future.add_done_callback(_pending.discard)
-        return
-    task = loop.run_in_executor(_background(), record, old, new, changes)
-    _pending.add(task)
-    task.add_done_callback(_pending.discard)
+    future = _background().submit(record, old, new, changes)
+    _pending.add(future)
+    future.add_done_callback(_pending.discard)
 
 
 def wait_idle(timeout: float = 10.0) -> None:
     """Wait for the records being written (tests, and a clean shutdown)."""
-    import concurrent.futures
-
-    done = [f for f in list(_pending) if isinstance(f, Future)]
-    concurrent.futures.wait(done, timeout=timeout)
+    concurrent.futures.wait(list(_pending), timeout=timeout)
 
 
 def record(old: Config, new: Config, changes: list[CapabilityChange]) -> list[AuditRecord]:
