@@ -23,6 +23,13 @@ class FakeStockRepository(StockRepository):
     def get_many(self, skus: Iterable[str]) -> dict[str, StockLevel]:
         return {sku: self.levels[sku] for sku in skus if sku in self.levels}
 
+    def after(self, sku: str | None, *, limit: int) -> list[StockLevel]:
+        ordered = [self.levels[k] for k in sorted(self.levels) if sku is None or k > sku]
+        return ordered[:limit]
+
+    def count(self) -> int:
+        return len(self.levels)
+
     def save(self, level: StockLevel) -> None:
         self.levels[level.sku] = level
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import Row, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -31,6 +31,14 @@ class StockRepository(abc.ABC):
 
     @abc.abstractmethod
     def get_many(self, skus: Iterable[str]) -> dict[str, StockLevel]: ...
+
+    @abc.abstractmethod
+    def after(self, sku: str | None, *, limit: int) -> list[StockLevel]:
+        """Up to ``limit`` levels with a sku after ``sku`` (from the first if None), in sku
+        order: a keyset page, stable while rows are added (data verification reads them all)."""
+
+    @abc.abstractmethod
+    def count(self) -> int: ...
 
     @abc.abstractmethod
     def save(self, level: StockLevel) -> None:
@@ -78,6 +86,17 @@ class SqlAlchemyStockRepository(StockRepository):
         wanted = sorted(set(skus))
         rows = self.session.execute(select(stock_levels).where(stock_levels.c.sku.in_(wanted)))
         return {row.sku: _level(row) for row in rows}
+
+    def after(self, sku: str | None, *, limit: int) -> list[StockLevel]:
+        query = select(stock_levels).order_by(stock_levels.c.sku).limit(limit)
+        if sku is not None:
+            query = query.where(stock_levels.c.sku > sku)
+        return [_level(row) for row in self.session.execute(query)]
+
+    def count(self) -> int:
+        return int(
+            self.session.execute(select(func.count()).select_from(stock_levels)).scalar_one()
+        )
 
     def save(self, level: StockLevel) -> None:
         values = {
