@@ -29,6 +29,10 @@ SEAMS: Final[Mapping[str, frozenset[str]]] = {
     "pricing": frozenset({"customer"}),
     "inventory": frozenset({"sku"}),
 }
+# seams whose calls hold state on one side (a reservation, then its release): a share below
+# 100% must be sticky, or a reservation made on one side is released on the other
+STATEFUL: Final = frozenset({"inventory"})
+WARNING: Final = 5  # problem numbers from here on are warnings
 
 _Stamp = tuple[int, int, int]
 
@@ -106,12 +110,20 @@ def seam_problems(board: Switchboard) -> Iterator[tuple[int, str, str]]:
             yield (
                 3,
                 f"seam {name!r} is {seam.implementation} but names no service",
-                ("add service: <a name under services:>"),
+                "add service: <a name under services:>",
             )
         if seam.sticky is not None and seam.sticky not in SEAMS[name]:
             keys = ", ".join(sorted(SEAMS[name]))
             yield (
                 4,
                 f"seam {name!r}: sticky {seam.sticky!r} is not a key it offers",
-                (f"one of: {keys}"),
+                f"one of: {keys}",
+            )
+        partial = seam.implementation != "legacy" and 0 < seam.percent < 100
+        if name in STATEFUL and partial and seam.sticky is None:
+            yield (
+                WARNING,
+                f"seam {name!r} at {seam.percent:g}% draws each call apart: a reservation and "
+                "its release may take different sides",
+                "add sticky: sku",
             )

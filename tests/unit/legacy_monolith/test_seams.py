@@ -122,6 +122,12 @@ def test_the_check_names_each_problem(tmp_path: Path) -> None:
         3: "seam 'pricing' is new but names no service",
         4: "seam 'inventory': sticky 'customer' is not a key it offers",
     }
+    partial = "seams: {inventory: {implementation: new, service: catalog, percent: 20}}\n"
+    _replace(routes, ROUTES + partial)
+    ((number, message, hint),) = seam_problems(Switchboard(lambda: routes))
+    assert number >= switchboard.WARNING
+    assert "a reservation and its release may take different sides" in message
+    assert hint == "add sticky: sku"
 
 
 def _result(control: Observation[object], candidate: Observation[object]) -> Result[object]:
