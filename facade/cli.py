@@ -87,16 +87,34 @@ def serve(
 def status(
     routes: RoutesOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
+    facade: Annotated[
+        str | None,
+        typer.Option(
+            "--facade",
+            envvar="STRANGLER_FACADE_URL",
+            help="a running facade (http://127.0.0.1:8080): show its circuit breakers",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Each capability: mode, service, canary percent, parallel-run evidence over its
-    promote.window, and whether it is ready for its next step."""
+    promote.window, and whether it is ready for its next step; with --facade, the state of
+    each service's circuit breaker in that facade."""
     config = load_routes(routes_path(routes))
     evidence, store_error = status_evidence(config)
     rows = status_rows(config, evidence)
+    breakers, facade_error = (
+        facade_breakers(facade, config.routes.admin.token_env) if facade else ({}, None)
+    )
+    if facade:
+        for row in rows:
+            row["breaker"] = breakers.get(row["service"]) if row["service"] else None
     if as_json:
         out: dict[str, Any] = {"routes": str(config.source), "capabilities": rows}
         if store_error is not None:
             out["store_error"] = store_error
+        if facade_error is not None:
+            out["facade_error"] = facade_error
         json.dump(out, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return
@@ -109,10 +127,13 @@ def status(
         table.add_column(column)
     for row in rows:
         seen = row["evidence"]
+        service = row["service"] or "-"
+        if row.get("breaker"):
+            service += f"\nbreaker {row['breaker']}"
         table.add_row(
             Text(row["name"]),
             row["mode"],
-            Text(row["service"] or "-"),
+            Text(service),
             f"{row['percent']:g}" if row["mode"] == "canary" else "-",
             f"{seen['comparisons']} in {seen['window']}"
             + (f"\n{pct(seen['mismatch_rate'])} mismatch" if seen["comparisons"] else "")
@@ -121,6 +142,28 @@ def status(
             Text("\n".join(row["routes"])),
         )
     Console().print(table)
+    if facade_error is not None:
+        err.print(f"strangler status: {facade_error}", markup=False)
+
+
+def facade_breakers(url: str, token_env: str) -> tuple[dict[str, str], str | None]:
+    """Breaker states scraped from a running facade's /metrics; empty, with the reason, when it
+    cannot be read. With ``--workers N`` this is the state in the worker that answered."""
+    import urllib.error
+    import urllib.request
+
+    from facade.resilience.scrape import breaker_states
+
+    request = urllib.request.Request(url.rstrip("/") + "/metrics")
+    token = os.environ.get(token_env)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=3) as answer:
+            return breaker_states(answer.read().decode("utf-8", "replace")), None
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        return {}, f"cannot read {url}/metrics: {reason}"
 
 
 def status_evidence(

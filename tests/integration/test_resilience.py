@@ -5,6 +5,9 @@ breaker opening and closing, retries, timeouts and the bulkhead."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -16,6 +19,8 @@ import pytest
 
 from facade.resilience.scrape import breaker_states
 from tests.support import processes
+
+STRANGLER = str(Path(sys.executable).parent / "strangler")
 
 pytestmark = pytest.mark.integration
 PRODUCT = "/api/products/SKU-00001"
@@ -167,6 +172,16 @@ def test_fallback_error_answers_problem_json_and_503_once_the_circuit_opens(
     assert problem["title"] == "Service Unavailable"
     assert "circuit open" in problem["detail"]
     assert breaker(facade) == {"svc": "open"}
+    # `strangler status --facade` shows the same state beside the capability
+    shown = subprocess.run(
+        [STRANGLER, "status", "--routes", str(tmp_path / "routes.yaml"), "--json"],
+        env={**os.environ, "STRANGLER_FACADE_URL": facade.url},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    (row,) = json.loads(shown.stdout)["capabilities"]
+    assert (row["name"], row["breaker"]) == ("products", "open")
     # a reload that leaves the service's settings alone leaves its breaker alone
     routes = tmp_path / "routes.yaml"
     before = json.loads(call(facade.url + "/readyz")[2])["config"]["sha256"]
