@@ -135,14 +135,20 @@ def explain(verdict: Verdict) -> str:
     """What a failing case says: the request, who served it, one line per differing path."""
     exchange = verdict.case.exchange
     assert exchange is not None
-    head = f"{exchange.method} {exchange.target}"
-    if verdict.served_by:
-        capability, _, rest = verdict.served_by.partition(";")
-        mode, _, by = rest.partition(";")
-        head += f" (served by {by or '?'}, {capability} in mode {mode or '?'})"
+    head = f"{exchange.method} {exchange.target}{served_text(verdict.served_by)}"
     lines = [f"{head}: {len(verdict.comparison.differences)} difference(s) from the golden answer"]
     lines += [f"  {line}" for line in explain_comparison(verdict.comparison)]
     return "\n".join(lines)
+
+
+def served_text(served_by: str | None) -> str:
+    """`` (served by catalog: product-catalog in mode extracted)`` from the facade's debug
+    header ``capability;mode;served-by``; empty without one."""
+    if not served_by:
+        return ""
+    capability, _, rest = served_by.partition(";")
+    mode, _, by = rest.partition(";")
+    return f" (served by {by or '?'}: {capability} in mode {mode or '?'})"
 
 
 def _shown(value: object) -> str:
@@ -247,7 +253,7 @@ class GoldenAnswer:
 def assertrepr(actual: GoldenAnswer, expected: GoldenAnswer) -> list[str]:
     """The lines pytest shows for ``assert actual == expected``: first line short."""
     comparison = actual.compare(expected)
-    where = f" (served by {actual.served_by})" if actual.served_by else ""
+    where = served_text(actual.served_by)
     head = f"{expected.label or 'answer'}{where} differs from the golden answer in"
     paths = ", ".join(sorted({d.template_path for d in comparison.differences}))
     return [f"{head} {paths}", *explain_comparison(comparison)]

@@ -192,7 +192,7 @@ def strangler_stack_factory(pytestconfig: pytest.Config) -> Iterator[Callable[..
 class Golden:
     """The golden corpus under ``directory`` against the session's routes.yaml."""
 
-    session: _Session
+    session: _Session = field(repr=False)
     directory: Path
 
     def cases(self, capability: str | None = None) -> list[Case]:
@@ -333,8 +333,7 @@ class GoldenItem(pytest.Item):
         self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
     ) -> str | Any:
         if isinstance(excinfo.value, GoldenMismatch):
-            assert self.case.exchange is not None
-            return f"{self.case.exchange.method} {self.case.exchange.target}\n{excinfo.value}"
+            return str(excinfo.value)
         return super().repr_failure(excinfo, style=style)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
