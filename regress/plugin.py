@@ -363,7 +363,13 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
     results: list[Rerecorded] = []
     noise_by_corpus: dict[Path, dict[str, set[str]]] = {}
+    kept: list[str] = []
     for path, done in state.rerecorded.items():
+        unreadable = [c for c in state.cases.get(path, []) if c.exchange is None]
+        if unreadable:
+            # rewriting would drop entries this reader cannot hold: the file stays as it was
+            kept.append(f"{path.name}: not rewritten, {len(unreadable)} entries cannot be read")
+            continue
         exchanges = []
         for case in state.cases.get(path, []):
             if case.index in done:
@@ -385,7 +391,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             else:
                 manifest.noise.pop(capability, None)
         manifest.save()
-    state.summary = ["golden corpus re-recorded from the monolith:", *summarize(results)]
+    state.summary = ["golden corpus re-recorded from the monolith:", *summarize(results), *kept]
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
