@@ -164,7 +164,7 @@ def strangler_stack(pytestconfig: pytest.Config) -> Stack:
 def strangler_stack_factory(pytestconfig: pytest.Config) -> Iterator[Callable[..., Stack]]:
     """``start(modes={"product-catalog": "extracted"}, routes=PATH, stack_file=PATH)``: a
     stack of its own, stopped at the end of the session."""
-    from regress.stack import ModeOverride
+    from regress.stack import as_overrides
 
     session = pytestconfig.stash[_SESSION]
     started: list[Stack] = []
@@ -175,10 +175,10 @@ def strangler_stack_factory(pytestconfig: pytest.Config) -> Iterator[Callable[..
         routes: Path | None = None,
         stack_file: Path | None = None,
     ) -> Stack:
-        overrides = {
-            name: value if isinstance(value, ModeOverride) else ModeOverride(value)  # type: ignore[arg-type]
-            for name, value in (modes or {}).items()
-        }
+        try:
+            overrides = as_overrides(modes or {})
+        except ValueError as exc:
+            raise pytest.UsageError(f"strangler_stack_factory: {exc}") from None
         stack = session.start(modes=overrides, routes=routes, stack_file=stack_file)
         started.append(stack)
         return stack

@@ -69,6 +69,14 @@ def parse_modes(texts: Sequence[str]) -> dict[str, ModeOverride]:
     return dict(parse_mode(text) for text in texts)
 
 
+def as_overrides(modes: Mapping[str, str | ModeOverride]) -> dict[str, ModeOverride]:
+    """``{"product-catalog": "canary:50"}`` (or ModeOverride values) as overrides."""
+    found: dict[str, ModeOverride] = {}
+    for name, value in modes.items():
+        found[name] = value if isinstance(value, ModeOverride) else parse_mode(value)[1]
+    return found
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -122,13 +130,13 @@ class Stack:
         spec: StackFile,
         *,
         state_dir: Path,
-        modes: Mapping[str, ModeOverride] | None = None,
+        modes: Mapping[str, str | ModeOverride] | None = None,
     ) -> None:
         self.source = routes
         self.spec = spec
         self.state_dir = state_dir
         self.routes_path = state_dir / "routes.yaml"
-        self.modes = dict(modes or {})
+        self.modes = as_overrides(modes or {})
         self.processes: list[Process] = []
         self.monolith: Process | None = None
         self.services: dict[str, Process] = {}
@@ -186,12 +194,14 @@ class Stack:
         while self.processes:
             self.processes.pop().stop()
 
-    def set_modes(self, modes: Mapping[str, ModeOverride], *, timeout: float = 10) -> None:
-        """Change modes in the stack's routes.yaml and wait until the facade serves them."""
-        self.modes.update(modes)
+    def set_modes(self, modes: Mapping[str, str | ModeOverride], *, timeout: float = 10) -> None:
+        """Change modes in the stack's routes.yaml and wait until the facade serves them:
+        ``set_modes({"product-catalog": "canary:50"})``."""
+        overrides = as_overrides(modes)
+        self.modes.update(overrides)
         config = self.config()
         tree = _load_tree(self.routes_path)
-        _apply_modes(tree, config, modes, known=set(self.services), stack=self.spec.path)
+        _apply_modes(tree, config, overrides, known=set(self.services), stack=self.spec.path)
         _dump_tree(tree, self.routes_path)
         self.wait_for_config(timeout=timeout)
 

@@ -151,3 +151,47 @@ def test_re_recording_prints_what_changed(team: pytest.Pytester) -> None:
     )
     har = json.loads((team.path / "golden" / "items.har").read_text())
     assert '"price": 2099' in har["log"]["entries"][0]["response"]["content"]["text"]
+
+
+def test_one_test_runs_in_every_mode(team: pytest.Pytester) -> None:
+    record(team)
+    team.makepyfile(
+        test_modes="""
+        import pytest
+
+        @pytest.mark.parametrize("mode", ["legacy", "shadow", "canary:100", "extracted"])
+        def test_items_in_every_mode(strangler_stack, strangler_golden, mode):
+            strangler_stack.set_modes({"items": mode})
+            verdicts = strangler_golden.assert_passes(strangler_stack.url, "items")
+            served = {v.served_by for v in verdicts}
+            print("mode", mode, "served by", *sorted(served))
+        """
+    )
+    result = team.runpytest_subprocess("-p", "no:cacheprovider", "-s", "test_modes.py")
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(
+        [
+            "*mode legacy served by items;legacy;legacy*",
+            "*mode shadow served by items;shadow;legacy*",
+            "*mode canary:100 served by items;canary;items*",
+            "*mode extracted served by items;extracted;items*",
+        ]
+    )
+
+
+def test_a_running_facade_is_checked_without_starting_a_stack(team: pytest.Pytester) -> None:
+    from regress import stackfile
+    from regress.stack import Stack
+
+    record(team)
+    spec = stackfile.load(team.path / "broken-stack.toml")
+    with Stack(team.path / "routes.yaml", spec, state_dir=team.path / "running") as stack:
+        stack.set_modes({"items": "extracted"})
+        result = team.runpytest_subprocess(
+            "-p", "no:cacheprovider", "--strangler-base-url", stack.url
+        )
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines(["$.item.price: expected 1999, missing"])
+    # the recording run started a stack; the checking run (runpytest-1) started none
+    assert list(team.path.glob("runpytest-0/strangler-stack*"))
+    assert not list(team.path.glob("runpytest-1/strangler-stack*"))
