@@ -65,7 +65,7 @@ def evidence(stack: Stack, capability: str) -> int:
     return int(entry["evidence"]["comparisons"])
 
 
-def shadow_traffic(stack: Stack, capability: str, *, until: int, timeout: float = 40) -> int:
+def shadow_traffic(stack: Stack, capability: str, *, until: int, timeout: float = 60) -> int:
     """Send the capability's requests until the store holds ``until`` comparisons."""
     paths = TRAFFIC[capability]
 
