@@ -373,7 +373,10 @@ def _print_report(built: Report) -> None:
                 )
             console.print(groups)
         if cap.noise_paths:
-            noise = Table(title=f"{cap.name}: learned noise", title_justify="left")
+            title = f"{cap.name}: learned noise"
+            if cap.excused:
+                title += f" ({cap.excused} earlier mismatches were only this; counted as matches)"
+            noise = Table(title=title, title_justify="left")
             for column in ("route", "path", "kind", "legacy vs legacy", "legacy vs candidate"):
                 noise.add_column(column)
             for n in cap.noise_paths:
@@ -481,7 +484,7 @@ def _print_observation(record: ObservationRecord) -> None:
 
 
 # each module registers its verbs on `cli` when imported
-from facade import cli_data, cli_lifecycle, cli_regress, cli_replay  # noqa: E402, F401
+from facade import cli_data, cli_demo, cli_lifecycle, cli_regress, cli_replay  # noqa: E402, F401
 
 
 def main() -> None:

@@ -24,6 +24,7 @@ from parallel_run.noise_counts import tracker_from_counts
 from parallel_run.record import ObservationRecord
 from parallel_run.stats import wilson_interval
 from parallel_run.store import (
+    Excuse,
     ExperimentSummary,
     NoiseCount,
     Percentiles,
@@ -129,6 +130,7 @@ class CapabilityReport:
     noise_paths: tuple[NoisePath, ...] = ()
     timeline: tuple[TimelinePoint, ...] = ()
     latest_at: datetime | None = None
+    excused: int = 0  # mismatches found to be noise after they were recorded (in matches)
 
     @property
     def judged(self) -> int:
@@ -141,6 +143,7 @@ class CapabilityReport:
             "comparisons": self.comparisons,
             "matches": self.matches,
             "mismatches": self.mismatches,
+            "excused_as_noise": self.excused,
             "ignored": self.ignored,
             "mismatch_rate": self.mismatch_rate,
             "mismatch_rate_ci": list(self.mismatch_rate_ci),
@@ -218,13 +221,19 @@ def build_report(
     timelines: dict[str, list[TimeBucket]] = {}
     noise: dict[str, list[NoiseCount]] = {}
     if store is not None:
-        summaries = store.summary(since, experiment=capability, top=top, run=run)
-        errors = store.candidate_error_counts(since, experiment=capability, run=run)
-        timelines = store.timeline(
-            since, until=generated_at, buckets=buckets, experiment=capability, run=run
-        )
         for row in store.noise_counts(capability):
             noise.setdefault(row.experiment, []).append(row)
+        excuse = noise_excuse(noise)
+        summaries = store.summary(since, experiment=capability, top=top, run=run, excuse=excuse)
+        errors = store.candidate_error_counts(since, experiment=capability, run=run)
+        timelines = store.timeline(
+            since,
+            until=generated_at,
+            buckets=buckets,
+            experiment=capability,
+            run=run,
+            excuse=excuse,
+        )
     names = [name for name in modes if capability in (None, name)]
     names += sorted((set(summaries) | set(noise)) - set(names))
     if capability is not None and capability not in names:
@@ -246,6 +255,29 @@ def build_report(
             for name in names
         ),
     )
+
+
+def noise_excuse(noise: Mapping[str, Sequence[NoiseCount]]) -> Excuse:
+    """Judge stored mismatches by the noise known now, not when they were recorded: a field
+    learned as noise later (the twins need samples first) no longer counts against the
+    candidate, as Diffy re-judges its whole window."""
+    trackers = {name: tracker_from_counts(rows, experiment=name) for name, rows in noise.items()}
+
+    def excuse(experiment: str, route: str, differences: Sequence[Mapping[str, Any]]) -> bool:
+        tracker = trackers.get(experiment)
+        if tracker is None:
+            return False
+        return all(
+            tracker.classify(
+                route,
+                str(d.get("template_path") or d.get("path") or ""),
+                kind=str(d.get("kind") or "value"),
+            )
+            == "noise"
+            for d in differences
+        )
+
+    return excuse
 
 
 def _capability(
@@ -291,6 +323,7 @@ def _capability(
             for bucket in timeline
         ),
         latest_at=summary.latest_at,
+        excused=summary.excused,
     )
 
 

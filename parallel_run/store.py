@@ -20,7 +20,7 @@ import logging
 import math
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -241,6 +241,10 @@ class PathCount:
     example_id: str
 
 
+# (experiment, route, a mismatch's differences) -> True when every difference is known noise now
+Excuse = Callable[[str, str, Sequence[Mapping[str, Any]]], bool]
+
+
 @dataclass(frozen=True, slots=True)
 class ExperimentSummary:
     """What one experiment recorded since a moment; the ground reports build on."""
@@ -257,6 +261,8 @@ class ExperimentSummary:
     top_signatures: tuple[SignatureCount, ...] = ()
     top_paths: tuple[PathCount, ...] = ()
     latest_at: datetime | None = None
+    # mismatches recorded before noise learning caught up, counted as matches since
+    excused: int = 0
 
     @property
     def mismatch_rate(self) -> float:
@@ -298,6 +304,7 @@ class _Tally:
     paths: Counter[str] = field(default_factory=Counter)
     path_example: dict[str, str] = field(default_factory=dict)
     latest_at: datetime | None = None
+    excused: int = 0
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -610,6 +617,7 @@ class ResultStore:
         experiment: str | None = None,
         top: int = 10,
         run: str | None = None,
+        excuse: Excuse | None = None,
     ) -> dict[str, ExperimentSummary]:
         """Per experiment since ``since``: outcome counts, drops, latency p50/p99, top
         mismatch signatures and differing paths (each with an example observation id).
@@ -619,6 +627,7 @@ class ResultStore:
         columns = (
             observations.c.id,
             observations.c.experiment,
+            observations.c.route,
             observations.c.outcome,
             observations.c.control_ms,
             observations.c.candidate_ms,
@@ -632,7 +641,7 @@ class ResultStore:
         tallies: dict[str, _Tally] = defaultdict(_Tally)
         with self.engine.connect() as connection:
             for row in connection.execute(query.execution_options(yield_per=1000)):
-                _tally(tallies[row.experiment], row)
+                _tally(tallies[row.experiment], row, excuse)
             for row in connection.execute(_tallies_query(since, None, experiment, run)):
                 _add_tallied(tallies[row.experiment], row)
         dropped = self.dropped(since=since) if run is None else {}
@@ -669,6 +678,7 @@ class ResultStore:
         buckets: int,
         experiment: str | None = None,
         run: str | None = None,
+        excuse: Excuse | None = None,
     ) -> dict[str, list[TimeBucket]]:
         """Per experiment: outcome counts in ``buckets`` equal slices of ``[since, until)``,
         oldest first, empty slices included (a chart of the mismatch rate over time)."""
@@ -677,7 +687,13 @@ class ResultStore:
         if until <= since:
             raise ValueError(f"until ({until}) must come after since ({since})")
         width = (until - since) / buckets
-        columns = (observations.c.experiment, observations.c.outcome, observations.c.created_at)
+        columns: tuple[Any, ...] = (
+            observations.c.experiment,
+            observations.c.outcome,
+            observations.c.created_at,
+        )
+        if excuse is not None:
+            columns += (observations.c.route, observations.c.differences)
         query = (
             select(*columns)
             .where(observations.c.created_at >= since)
@@ -691,7 +707,7 @@ class ResultStore:
             for row in connection.execute(query.execution_options(yield_per=1000)):
                 slots = tallies.setdefault(row.experiment, [Counter() for _ in range(buckets)])
                 index = min(int((row.created_at - since) / width), buckets - 1)
-                slots[index][row.outcome] += 1
+                slots[index]["match" if _excused(row, excuse) else row.outcome] += 1
             for row in connection.execute(_tallies_query(since, until, experiment, run)):
                 slots = tallies.setdefault(row.experiment, [Counter() for _ in range(buckets)])
                 index = min(int((row.minute - since) / width), buckets - 1)
@@ -779,15 +795,30 @@ def _add_tallied(tally: _Tally, row: Any) -> None:
         tally.latest_at = row.minute
 
 
-def _tally(tally: _Tally, row: Any) -> None:
-    tally.outcomes[row.outcome] += 1
+def _excused(row: Any, excuse: Excuse | None) -> bool:
+    """A mismatch every one of whose differences is, by what is known now, the monolith's own
+    noise: recorded before the twins had spoken, it was never the candidate's fault."""
+    return (
+        excuse is not None
+        and row.outcome == "mismatch"
+        and bool(row.differences)
+        and excuse(row.experiment, row.route, row.differences)
+    )
+
+
+def _tally(tally: _Tally, row: Any, excuse: Excuse | None = None) -> None:
+    if _excused(row, excuse):
+        tally.outcomes["match"] += 1
+        tally.excused += 1
+    else:
+        tally.outcomes[row.outcome] += 1
     if row.control_ms is not None:
         tally.control.append(float(row.control_ms))
     if row.candidate_ms is not None:
         tally.candidate.append(float(row.candidate_ms))
     if tally.latest_at is None or row.created_at > tally.latest_at:
         tally.latest_at = row.created_at
-    if row.outcome not in ("mismatch", "candidate_error"):
+    if row.outcome not in ("mismatch", "candidate_error") or _excused(row, excuse):
         return
     if row.signature:
         tally.signatures[row.signature] += 1
@@ -821,6 +852,7 @@ def _summary(name: str, tally: _Tally, dropped: int, top: int) -> ExperimentSumm
             PathCount(path, n, tally.path_example[path]) for path, n in tally.paths.most_common(top)
         ),
         latest_at=tally.latest_at,
+        excused=tally.excused,
     )
 
 

@@ -220,6 +220,46 @@ def test_learned_noise_paths_are_reported_and_real_mismatch_paths_are_not(
     ]
 
 
+def test_mismatches_recorded_before_a_field_was_known_as_noise_are_excused_later(
+    store: ResultStore,
+) -> None:
+    route = "/api/products/{sku}"
+    # early on, before any twin call: the timestamp's difference was recorded as a mismatch
+    early = [_mismatch("$.generated_at") for _ in range(3)]
+    real = _mismatch("$.generated_at", "$.price")  # noise and a real bug: still a mismatch
+    store.write([*early, real, _record(), _record()])
+    tracker = NoiseTracker.from_dict(
+        {
+            "version": FORMAT_VERSION,
+            "routes": {
+                route: {
+                    "twin_samples": 50,
+                    "samples": 40,
+                    "paths": [
+                        {"path": "$.generated_at", "kind": "value", "twin_diffs": 50, "diffs": 40},
+                        {"path": "$.price", "kind": "value", "twin_diffs": 0, "diffs": 1},
+                    ],
+                }
+            },
+        }
+    )
+    store.add_noise_counts(tracker_to_counts(tracker, experiment=CAP))
+
+    cap = build_report(store, since=SINCE, modes={CAP: "shadow"}, now=NOW).capabilities[0]
+
+    assert (cap.comparisons, cap.matches, cap.mismatches, cap.excused) == (6, 5, 1, 3)
+    # only the real mismatch is counted by path: the excused ones are not a path's fault
+    assert {row.path: row.count for row in cap.top_paths} == {"$.generated_at": 1, "$.price": 1}
+    assert sum(point.mismatches for point in cap.timeline) == 1
+    assert cap.to_dict()["excused_as_noise"] == 3
+
+
+def test_without_learned_noise_nothing_is_excused(store: ResultStore) -> None:
+    store.write([_mismatch("$.generated_at"), _record()])
+    cap = build_report(store, since=SINCE, modes={CAP: "shadow"}, now=NOW).capabilities[0]
+    assert (cap.matches, cap.mismatches, cap.excused) == (1, 1, 0)
+
+
 def test_timeline_buckets_cover_the_window_oldest_first(store: ResultStore) -> None:
     store.write(
         [
