@@ -1,0 +1,298 @@
+"""The demo's processes and its own copy of routes.yaml (``strangler demo``).
+
+The monolith and the services are started by command, never imported: the facade knows the
+example shop only by the command lines below, as a team's own scripts would. Every process is
+stopped by its pid, the facade first, whatever ends the demo.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+
+from facade.errors import FacadeError
+
+# the example shop's services: the module each is run as (`python -m MODULE --port P --db URL`)
+# and the variable its data plugin reads its database from (docs/data.md)
+SERVICE_MODULES = {"catalog": "extracted.catalog", "inventory": "extracted.inventory"}
+LOG_TAIL = 30
+START_TIMEOUT = 60.0
+
+
+class DemoError(FacadeError):
+    """The demo could not go on: a port in use, a process that did not start, a bad option.
+
+    ``exit_code`` follows the CLI's contract (1 failure, 2 bad input)."""
+
+    exit_code = 1
+
+
+class DemoInputError(DemoError):
+    exit_code = 2
+
+
+def database_env(service: str) -> str:
+    """``catalog`` -> ``STRANGLER_CATALOG_DB``: where the service and its data plugin look."""
+    return f"STRANGLER_{service.upper().replace('-', '_')}_DB"
+
+
+def executable(name: str) -> str:
+    """A console script beside this interpreter (the virtualenv's), else the one on PATH."""
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.exists() else (shutil.which(name) or name)
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def url_port(url: str, default: int) -> int:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).port or default
+
+
+# -- the demo's routes.yaml ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DemoRoutes:
+    """What the demo copy changes, each as a line the narrative prints."""
+
+    path: Path
+    changes: tuple[str, ...]
+
+
+def write_demo_routes(
+    source: Path,
+    target: Path,
+    *,
+    capability: str,
+    legacy_port: int,
+    service: str,
+    service_port: int,
+    min_comparisons: int,
+) -> DemoRoutes:
+    """Copy ``source`` to ``target`` (comments kept), pointed at the demo's processes, with
+    every capability in ``legacy`` so the walk starts at the beginning. ``source`` is never
+    written."""
+    yaml = YAML(typ="rt")
+    yaml.preserve_quotes = True  # "header:X-Customer-Id" stays quoted: plain YAML readers choke
+    yaml.indent(mapping=2, sequence=4, offset=2)  # the shipped file's own layout
+    tree: Any = yaml.load(source.read_text(encoding="utf-8"))
+    changes = []
+    tree["legacy"]["url"] = f"http://127.0.0.1:{legacy_port}"
+    tree["services"][service]["url"] = f"http://127.0.0.1:{service_port}"
+    changes.append(f"legacy.url -> :{legacy_port}, services.{service}.url -> :{service_port}")
+    # the demo's evidence and audit trail never land in the team's own store
+    tree.setdefault("store", {})["url"] = "sqlite:///strangler.db"
+    changes.append("store.url -> strangler.db beside the copy")
+    moved = [name for name, cap in tree["capabilities"].items() if cap.get("mode") != "legacy"]
+    for name in moved:
+        tree["capabilities"][name]["mode"] = "legacy"
+    if moved:
+        changes.append(f"mode -> legacy for {', '.join(moved)} (the walk starts there)")
+    entry = tree["capabilities"][capability]
+    promote = entry.setdefault("promote", {})
+    was = int(promote.get("min_comparisons", 500))
+    if was > min_comparisons:
+        promote["min_comparisons"] = min_comparisons
+        changes.append(
+            f"{capability}: promote.min_comparisons {was} -> {min_comparisons} (a quick demo)"
+        )
+    canary = entry.setdefault("canary", {})
+    if not str(canary.get("sticky", "client_ip")).startswith("header:"):
+        # every demo request comes from 127.0.0.1: only a header key spreads them
+        canary["sticky"] = "header:X-Customer-Id"
+        changes.append(f"{capability}: canary.sticky -> header:X-Customer-Id")
+    tree["debug_headers"] = True
+    changes.append("debug_headers: true (answers say who served them)")
+    buffer = io.StringIO()
+    yaml.dump(tree, buffer)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(target.name + ".tmp")
+    temporary.write_text(buffer.getvalue(), encoding="utf-8")
+    os.replace(temporary, target)  # a running facade never reads half a file
+    return DemoRoutes(target, tuple(changes))
+
+
+# -- processes -----------------------------------------------------------------------------
+
+
+def _die_with_parent() -> None:
+    # runs in the child before exec: if the demo is killed outright (kill -9, a test's
+    # timeout), the kernel stops the child too instead of leaving it holding its port
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+@dataclass
+class Process:
+    name: str
+    proc: subprocess.Popen[bytes]
+    port: int
+    log: Path
+
+    def tail(self) -> str:
+        try:
+            lines = self.log.read_text(errors="replace").splitlines()
+        except OSError:
+            return ""
+        return "\n".join(lines[-LOG_TAIL:])
+
+    def stop(self, timeout: float = 20) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+@dataclass
+class Stack:
+    """Processes started by the demo, stopped by pid in reverse order."""
+
+    state: Path
+    env: Mapping[str, str]
+    processes: list[Process] = field(default_factory=list)
+
+    def launch(self, name: str, argv: Sequence[str], *, port: int) -> Process:
+        """Start ``argv`` (its output to ``STATE/NAME.log``); does not wait for it."""
+        if port_open(port):
+            raise DemoInputError(
+                f"port {port} is already in use; stop what uses it or give {name} another port"
+            )
+        log = self.state / f"{name}.log"
+        with log.open("wb") as out:
+            out.write(f"$ {' '.join(argv)}\n".encode())
+            out.flush()
+            try:
+                proc = subprocess.Popen(
+                    list(argv),
+                    cwd=self.state,
+                    env=dict(self.env),
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+                )
+            except OSError as exc:
+                raise DemoError(f"{name}: cannot run {argv[0]}: {exc}") from None
+        process = Process(name, proc, port, log)
+        self.processes.append(process)
+        return process
+
+    def wait_ready(self, process: Process, *, path: str | None = None) -> None:
+        """Until ``path`` answers (any status), or the port opens when ``path`` is None."""
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if process.proc.poll() is not None:
+                raise DemoError(
+                    f"{process.name} exited with {process.proc.returncode}; "
+                    f"its log {process.log}:\n{process.tail()}"
+                )
+            if _answers(process.port, path):
+                return
+            time.sleep(0.05)
+        raise DemoError(
+            f"{process.name} did not answer on port {process.port} within "
+            f"{START_TIMEOUT:g}s; its log {process.log}:\n{process.tail()}"
+        )
+
+    def run(self, name: str, argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
+        """A setup step to its end, its output kept in ``STATE/NAME.log``."""
+        done = subprocess.run(
+            list(argv),
+            cwd=self.state,
+            env=dict(self.env),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        with (self.state / f"{name}.log").open("a", encoding="utf-8") as log:
+            log.write(f"$ {' '.join(argv)}\n{done.stdout}{done.stderr}")
+        if done.returncode != 0:
+            raise DemoError(
+                f"{' '.join(argv)} exited with {done.returncode}:\n"
+                + "\n".join((done.stdout + done.stderr).splitlines()[-LOG_TAIL:])
+            )
+        return done
+
+    def exited(self) -> Process | None:
+        """A process of the stack that is no longer running, if any."""
+        return next((p for p in self.processes if p.proc.poll() is not None), None)
+
+    def stop(self) -> list[Process]:
+        """Stop every process, the last started first; returns them in that order."""
+        stopped = []
+        while self.processes:
+            process = self.processes.pop()
+            process.stop()
+            stopped.append(process)
+        return stopped
+
+
+def _answers(port: int, path: str | None) -> bool:
+    if path is None:
+        return port_open(port)
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2).close()
+        return True
+    except urllib.error.HTTPError:
+        return True  # it answered: any status means it is up
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def wait_for_config(facade_port: int, routes: Path, *, timeout: float = 10) -> bool:
+    """Until the facade is ready and serves ``routes`` as it is on disk (its /readyz names the
+    file's digest): after a CLI step, the facade has reloaded within a second or two."""
+    digest = hashlib.sha256(routes.read_bytes()).hexdigest()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        seen = readyz(facade_port)
+        if seen.get("status") == "ready" and seen.get("config", {}).get("sha256") == digest:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def readyz(port: int) -> dict[str, Any]:
+    """The facade's /readyz body (200 or 503), or {} while it does not answer."""
+    url = f"http://127.0.0.1:{port}/readyz"
+    try:
+        with urllib.request.urlopen(url, timeout=2) as answer:
+            body = answer.read()
+    except urllib.error.HTTPError as error:
+        with error:
+            body = error.read()
+    except OSError:
+        return {}
+    try:
+        seen = json.loads(body)
+    except ValueError:
+        return {}
+    return seen if isinstance(seen, dict) else {}
