@@ -58,31 +58,10 @@ class DemoOptions:
 
 def run_demo(options: DemoOptions, config: Config, console: Console) -> int:
     """Start the stack, walk (unless ``options.walk`` is False), then stop, or keep running
-    until Ctrl-C without ``options.once``. Returns the exit code."""
-    capability = config.routes.capabilities.get(options.capability)
-    if capability is None:
-        known = ", ".join(config.routes.capabilities) or "none"
-        raise DemoInputError(
-            f"unknown capability {options.capability!r} in {config.source} (known: {known})"
-        )
-    service = capability.service
-    if service not in SERVICE_MODULES:
-        raise DemoInputError(
-            f"{options.capability}: its service {service!r} is not one the demo can start "
-            f"({', '.join(SERVICE_MODULES)})"
-        )
+    until Ctrl-C without ``options.once``. Returns the exit code; bad input raises
+    ``DemoInputError`` before anything is started."""
+    service, legacy_port, service_port = _plan(options, config)
     traffic = traffic_for(options.capability) if options.walk else None
-    legacy_port = options.legacy_port or url_port(config.routes.legacy.url, 8000)
-    service_port = options.service_port or url_port(config.routes.services[service].url, 8101)
-    ports = {"facade": options.port, "monolith": legacy_port, service: service_port}
-    if len(set(ports.values())) < len(ports):
-        raise DemoInputError(f"the demo needs three different ports, got {ports}")
-    for name, port in ports.items():
-        if port_open(port):  # checked again at each start; this spares a useless setup
-            raise DemoInputError(
-                f"port {port} is already in use; stop what uses it or give {name} another "
-                "port (--port, --legacy-port, --service-port)"
-            )
     state = options.state_dir.resolve()
     state.mkdir(parents=True, exist_ok=True)
     _fresh_start(state, options.capability, service)
@@ -113,24 +92,71 @@ def run_demo(options: DemoOptions, config: Config, console: Console) -> int:
             legacy_tour(walk, walk.config())
         else:
             walk_all(walk, traffic)
-        if options.once:
-            return 0
-        return _keep_running(walk)
+        return 0 if options.once else _keep_running(walk)
     except WalkFailed as failed:
         if walk.checks:
             summary(walk)
         console.print(Text(f"demo: the walk stopped at {failed}", style="bold red"))
+        _gone(walk)
         return failed.exit_code
     except KeyboardInterrupt:
         return 0  # Ctrl-C is how the demo is meant to end
+    except OSError:
+        # a refused connection is only the symptom: say which process died and why
+        if not _gone(walk):
+            console.print(Text(f"demo: unexpected failure at {walk.step_name}", style="bold red"))
+            raise
+        return 1
     except Exception:
-        console.print(Text(f"demo: unexpected failure at step {walk.step_name}", style="bold red"))
+        console.print(Text(f"demo: unexpected failure at {walk.step_name}", style="bold red"))
         raise
     finally:
         console.rule("stopping")
         for process in stack.stop():
             console.print(f"[yellow]stopped[/] {process.name} (pid {process.proc.pid})")
         signal.signal(signal.SIGTERM, previous)
+
+
+def _gone(walk: Walk) -> bool:
+    """Say which process of the stack exited, with the end of its log, if one did."""
+    gone = walk.stack.exited()
+    if gone is not None:
+        walk.console.print(
+            Text(
+                f"demo: {gone.name} exited with {gone.proc.returncode} during "
+                f"{walk.step_name}; the end of its log {gone.log}:\n{gone.tail()}",
+                style="red",
+            )
+        )
+    return gone is not None
+
+
+def _plan(options: DemoOptions, config: Config) -> tuple[str, int, int]:
+    """The capability's service and the monolith's and service's ports, or DemoInputError."""
+    capability = config.routes.capabilities.get(options.capability)
+    if capability is None:
+        known = ", ".join(config.routes.capabilities) or "none"
+        raise DemoInputError(
+            f"unknown capability {options.capability!r} in {config.source} (known: {known})"
+        )
+    service = capability.service
+    if service not in SERVICE_MODULES:
+        raise DemoInputError(
+            f"{options.capability}: its service {service!r} is not one the demo can start "
+            f"({', '.join(SERVICE_MODULES)})"
+        )
+    legacy_port = options.legacy_port or url_port(config.routes.legacy.url, 8000)
+    service_port = options.service_port or url_port(config.routes.services[service].url, 8101)
+    ports = {"facade": options.port, "monolith": legacy_port, service: service_port}
+    if len(set(ports.values())) < len(ports):
+        raise DemoInputError(f"the demo needs three different ports, got {ports}")
+    for name, port in ports.items():
+        if port_open(port):  # checked again at each start; this spares a useless setup
+            raise DemoInputError(
+                f"port {port} is already in use; stop what uses it or give {name} another "
+                "port (--port, --legacy-port, --service-port)"
+            )
+    return service, legacy_port, service_port
 
 
 def _interrupt(signum: int, frame: object) -> NoReturn:

@@ -31,7 +31,7 @@ from facade.errors import FacadeError
 # the example shop's services: the module each is run as (`python -m MODULE --port P --db URL`)
 # and the variable its data plugin reads its database from (docs/data.md)
 SERVICE_MODULES = {"catalog": "extracted.catalog", "inventory": "extracted.inventory"}
-LOG_TAIL = 30
+LOG_TAIL = 20
 START_TIMEOUT = 60.0
 
 

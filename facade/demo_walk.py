@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
@@ -48,9 +48,10 @@ if TYPE_CHECKING:
     import subprocess
 
     from facade.config import Config
+    from facade.gate import Evidence
     from parallel_run.compare import CompareRules
 
-SHADOW_TIMEOUT = 40.0  # seconds to gather the evidence before the walk gives up
+SHADOW_TIMEOUT = 60.0  # seconds to gather the evidence before the walk gives up
 RELOAD_TIMEOUT = 5.0  # the contract says 2 s; a busy 2-core machine is given some slack
 CANARY_STEPS = (10.0, 50.0)
 CLIENTS = 100  # distinct sticky keys in canary traffic
@@ -352,38 +353,44 @@ def _served(answers: Sequence[Answer]) -> Counter[str]:
 
 def shadow(walk: Walk, traffic: Traffic) -> None:
     """Step 3: the service is compared in the background until the gate has its evidence."""
+    from facade.gate import readiness
+
     cap = walk.capability
     walk.verb("shadow", cap)
     config = walk.config()
     capability = config.routes.capabilities[cap]
     needed = capability.promote.min_comparisons
-    note = [c for c in walk.routes.changes if "min_comparisons" in c]
+    lowered = any("min_comparisons" in c for c in walk.routes.changes)
     walk.console.print(
-        f"sending GET/HEAD traffic until the store holds {needed} comparisons"
-        + (" (lowered for the demo: see the routes copy)" if note else "")
+        f"shadow traffic: {len(traffic.shadow)} different GET/HEAD requests, repeated until the "
+        f"store holds {needed} comparisons (promote.min_comparisons"
+        + (", lowered for the demo)" if lowered else ")")
     )
-    sent, seen, served = 0, 0, Counter[str]()
+    sent, served = 0, Counter[str]()
     deadline = time.monotonic() + SHADOW_TIMEOUT
-    with _evidence_reader(config) as evidence:
-        while True:
-            seen = evidence(cap)
-            if seen >= needed or time.monotonic() > deadline:
-                break
-            batch = list(traffic.shadow) * max(1, (needed - seen) // len(traffic.shadow) + 1)
-            batch = batch[: max(needed - seen, 20)]
+    with _evidence_reader(config, cap) as evidence:
+        while (seen := evidence()).comparisons < needed and time.monotonic() < deadline:
+            missing = needed - seen.comparisons
+            batch = (list(traffic.shadow) * (missing // len(traffic.shadow) + 1))[
+                : max(missing, 20)
+            ]
             served += _served(send_all(walk.port, batch))
             sent += len(batch)
             time.sleep(0.3)  # the facade writes its comparisons in batches
-    walk.console.print(f"sent {sent} requests; {seen} comparisons recorded")
+    walk.console.print(f"sent {sent} requests; {seen.comparisons} comparisons recorded")
     walk.expect(
         "the monolith still answered every client", set(served) == {"legacy"}, _counts(served)
     )
     walk.expect(
-        f"the store holds at least {needed} comparisons", seen >= needed, f"{seen} recorded"
+        f"the store holds at least {needed} comparisons",
+        seen.comparisons >= needed,
+        f"{seen.comparisons} recorded",
     )
     done = walk.strangler("status")
     walk.expect("strangler status exits 0", done.returncode == 0, _exit(done))
     _report_summary(walk)
+    ready = readiness(capability.mode, has_service=True, promote=capability.promote, evidence=seen)
+    walk.expect(f"{cap} is ready for the next step", ready.ready, ready.text)
 
 
 def _counts(served: Counter[str]) -> str:
@@ -391,18 +398,18 @@ def _counts(served: Counter[str]) -> str:
 
 
 @contextmanager
-def _evidence_reader(config: Config) -> Iterator[Any]:
-    """``evidence(capability)`` -> judged comparisons in its window, as the gate counts them."""
+def _evidence_reader(config: Config, capability: str) -> Iterator[Callable[[], Evidence]]:
+    """``evidence()``: the capability's judged comparisons over its ``promote.window``, as
+    the gate counts them (the store opened once, read again at each call)."""
     from datetime import UTC, datetime
 
     from facade.lifecycle import evidence_for, open_store
 
     store = open_store(config)
-    capabilities = config.routes.capabilities
+    window = config.routes.capabilities[capability].promote.window
 
-    def evidence(name: str) -> int:
-        window = capabilities[name].promote.window
-        return evidence_for(store, name, window=window, now=datetime.now(UTC)).comparisons
+    def evidence() -> Evidence:
+        return evidence_for(store, capability, window=window, now=datetime.now(UTC))
 
     try:
         yield evidence

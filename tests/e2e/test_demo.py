@@ -105,7 +105,10 @@ def test_demo_once_fails_naming_the_step_whose_check_did_not_hold(tmp_path: Path
     done, ports = _demo(tmp_path)
 
     assert done.returncode == 1, done.stdout[-6000:] + done.stderr
-    assert "✘ the service answered like the monolith" in done.stdout
+    failed = [line for line in done.stdout.splitlines() if line.startswith("✘")]
+    assert len(failed) == 1, done.stdout[-6000:]
+    assert failed[0].startswith("✘ the service answered like the monolith (no mismatch, no error)")
+    assert "differs at status (" in done.stdout  # the report's top differing paths, shown
     assert "demo: the walk stopped at 3. shadow:" in done.stdout
     assert "strangler canary" not in done.stdout  # nothing after the failing step
     assert [port for port in ports if _listening(port)] == []
