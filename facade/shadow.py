@@ -29,7 +29,7 @@ from typing import Any
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from acl.http import Translator
+from acl.http import HttpResponseData, Translator
 from facade.config import Capability, Config
 from facade.errors import UpstreamError
 from facade.evidence import compare_rules, redactor_for, store_options
@@ -37,7 +37,14 @@ from facade.lean_http import LeanHttpError, LeanPool
 from facade.metrics import Metrics
 from facade.normalize import Target
 from facade.tasks import spawn
-from facade.translate import call_translated, legacy_request
+from facade.translate import (
+    MAX_TRANSLATED_ANSWER,
+    legacy_request,
+    service_headers,
+    service_target,
+    translate_answer,
+    translate_request,
+)
 from facade.upstream import UpstreamClient, UpstreamSettings
 from parallel_run.compare import CompareRules, Difference, HttpAnswer, compare_http
 from parallel_run.noise import NoiseTracker, should_sample_twin, split
@@ -205,13 +212,31 @@ class ShadowRunner:
         outgoing = CIMultiDict(job.headers)
         outgoing.popall("Content-Length", None)  # the translated request frames its own body
         outgoing[SHADOW_HEADER] = "1"
+        name = job.candidate.name
         try:
+            wanted = translate_request(name, translator, legacy)
+            headers = service_headers(outgoing, wanted)
             async with asyncio.timeout(job.timeout):
-                answer = await call_translated(job.candidate, translator, legacy, outgoing=outgoing)
+                got = await self._pool(job.candidate).request(
+                    wanted.method,
+                    service_target(wanted).path_qs,
+                    headers.items(),
+                    wanted.body or None,
+                    max_body=MAX_TRANSLATED_ANSWER + 1,
+                )
+            if len(got.body) > MAX_TRANSLATED_ANSWER:
+                return HttpAnswer.failed("answer too large to translate")
+            answer = translate_answer(
+                name, translator, legacy, HttpResponseData(got.status, got.headers, got.body)
+            )
         except TimeoutError:
             return HttpAnswer.failed("timeout")
         except UpstreamError as exc:
             return HttpAnswer.failed(exc.detail)
+        except LeanHttpError as exc:
+            return HttpAnswer.failed(str(exc))
+        except OSError as exc:
+            return HttpAnswer.failed(f"connection failed ({exc.strerror or exc})")
         # HEAD was asked as the GET it stands for: its body is what a client never sees, and
         # the monolith's HEAD answer has none
         body = b"" if job.method == "HEAD" else answer.body

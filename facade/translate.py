@@ -111,8 +111,9 @@ async def call_translated(
     *,
     outgoing: CIMultiDict[str],
 ) -> HttpResponseData:
-    """Translate ``legacy``, call the service once, translate its answer back (the shadow's
-    call: no retries, no breaker); raise UpstreamError."""
+    """Translate ``legacy``, call the service once, translate its answer back (replay's call:
+    no retries, no breaker); raise UpstreamError. Shadow mode does the same through its lean
+    client (``facade.shadow``)."""
     wanted = translate_request(client.name, translator, legacy)
     try:
         got = await fetch(client, wanted, service_headers(outgoing, wanted))
