@@ -64,7 +64,7 @@ def serve(
     ] = 10.0,
 ) -> None:
     """Run the facade; routes.yaml is reloaded when it changes (or on SIGHUP)."""
-    from facade.server import ParserError, ServeOptions, configure_logging, run
+    from facade.server import ParserError, ServeOptions, WorkersFailed, configure_logging, run
 
     configure_logging()
     path = routes_path(routes)
@@ -75,7 +75,7 @@ def serve(
         check_record_target(record)
     try:
         run(ServeOptions(path, host, port, workers, access_log, shutdown_timeout, record, sample))
-    except ParserError as exc:
+    except (ParserError, WorkersFailed) as exc:
         err.print(f"strangler serve: {exc}", markup=False)
         raise typer.Exit(EXIT_FAILURE) from None
     except OSError as exc:

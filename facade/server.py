@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,25 +88,123 @@ def run(options: ServeOptions) -> None:
     _run_workers(options)
 
 
-def _run_workers(options: ServeOptions) -> None:
-    ctx = multiprocessing.get_context("spawn")
-    workers = [
-        ctx.Process(target=_worker_main, args=(options,), name=f"strangler-worker-{i}")
-        for i in range(options.workers)
-    ]
-    for proc in workers:
-        proc.start()
+class WorkersFailed(FacadeError):
+    """Workers kept dying as soon as they started: nothing would serve."""
 
-    def forward(signum: int, _frame: object) -> None:
-        for proc in workers:
+
+def _run_workers(options: ServeOptions) -> None:
+    """Start N workers and keep N running until a stop signal.
+
+    A worker that dies (a crash, an OOM kill, someone's ``kill``) is replaced at once: the
+    others keep serving on the shared port meanwhile. A worker that dies within
+    ``QUICK_DEATH`` seconds of its start counts towards a crash loop, and its replacement waits
+    (exponential backoff up to ``MAX_RESPAWN_DELAY``); after ``CRASH_LOOP`` quick deaths in a
+    row with none of the workers up, the facade stops with an error rather than loop forever.
+    """
+    supervisor = _Supervisor(options)
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, supervisor.on_signal)
+    log.info("facade: %d workers on %s:%d", options.workers, options.host, options.port)
+    supervisor.run()
+
+
+QUICK_DEATH = 5.0
+MAX_RESPAWN_DELAY = 10.0
+CRASH_LOOP = 5
+
+
+class _Supervisor:
+    def __init__(self, options: ServeOptions) -> None:
+        self._options = options
+        self._ctx = multiprocessing.get_context("spawn")
+        self._workers: dict[int, multiprocessing.process.BaseProcess] = {}
+        self._started: dict[int, float] = {}
+        self._respawn_at: dict[int, float] = {}
+        self._slot_deaths: dict[int, int] = {}  # quick deaths in a row, per slot: the backoff
+        self._quick_deaths = 0  # quick deaths in a row while no worker is up: the crash loop
+        self._stopping = False
+
+    def on_signal(self, signum: int, _frame: object) -> None:
+        if signum != signal.SIGHUP:
+            self._stopping = True
+        for proc in self._workers.values():
             if proc.pid is not None and proc.is_alive():
                 os.kill(proc.pid, signum)
 
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(signum, forward)
-    log.info("facade: %d workers on %s:%d", options.workers, options.host, options.port)
-    for proc in workers:
-        proc.join()
+    def run(self) -> None:
+        for slot in range(self._options.workers):
+            self._start(slot)
+        while not self._stopping:
+            sentinels = [proc.sentinel for proc in self._workers.values() if proc.is_alive()]
+            multiprocessing.connection.wait(sentinels, timeout=0.5)
+            if self._stopping:
+                break
+            self._replace_the_dead()
+        for proc in self._workers.values():
+            proc.join()
+
+    def _start(self, slot: int) -> None:
+        proc = self._ctx.Process(
+            target=_worker_main, args=(self._options,), name=f"strangler-worker-{slot}"
+        )
+        proc.start()
+        self._workers[slot] = proc
+        self._started[slot] = time.monotonic()
+        self._respawn_at.pop(slot, None)
+
+    def _replace_the_dead(self) -> None:
+        now = time.monotonic()
+        for slot, proc in list(self._workers.items()):
+            if proc.is_alive():
+                if now - self._started[slot] >= QUICK_DEATH:
+                    self._quick_deaths = 0  # a worker stayed up: not a crash loop
+                    self._slot_deaths[slot] = 0
+                continue
+            due = self._respawn_at.get(slot)
+            if due is None:
+                lived = now - self._started[slot]
+                quick = lived < QUICK_DEATH
+                self._quick_deaths = self._quick_deaths + 1 if quick else 0
+                deaths = self._slot_deaths.get(slot, 0) + 1 if quick else 0
+                self._slot_deaths[slot] = deaths
+                if self._quick_deaths >= CRASH_LOOP and not self._any_up(now):
+                    log.error(
+                        "facade: workers died %d times within %.0fs of starting; stopping",
+                        self._quick_deaths,
+                        QUICK_DEATH,
+                    )
+                    self._stop_all()
+                    raise WorkersFailed(
+                        f"workers keep dying at start (last exit code {proc.exitcode}); "
+                        "see the log lines above"
+                    )
+                delay = min(MAX_RESPAWN_DELAY, 0.25 * 2**deaths) if quick else 0.0
+                log.error(
+                    "facade: worker %d (pid %s) exited with code %s after %.1fs; "
+                    "starting a replacement%s",
+                    slot,
+                    proc.pid,
+                    proc.exitcode,
+                    lived,
+                    f" in {delay:.1f}s" if delay else "",
+                )
+                due = self._respawn_at[slot] = now + delay
+            if now >= due:
+                self._start(slot)
+
+    def _any_up(self, now: float) -> bool:
+        return any(
+            proc.is_alive() and now - self._started[slot] >= QUICK_DEATH
+            for slot, proc in self._workers.items()
+        )
+
+    def _stop_all(self) -> None:
+        self._stopping = True
+        for proc in self._workers.values():
+            if proc.is_alive():
+                proc.terminate()
+        for proc in self._workers.values():
+            proc.join(timeout=self._options.shutdown_timeout + 5)
 
 
 def _worker_main(options: ServeOptions) -> None:

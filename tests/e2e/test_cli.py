@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -150,8 +151,55 @@ def test_serve_with_two_workers_shares_the_port(tmp_path: Path) -> None:
         echo.stop()
 
 
+def test_a_worker_that_dies_is_replaced_and_the_others_keep_serving(tmp_path: Path) -> None:
+    echo = processes.echo_upstream("legacy", log_dir=tmp_path)
+    routes = processes.write_routes(tmp_path / "routes.yaml", echo.url)
+    facade = processes.facade(routes, log_dir=tmp_path, extra=["--workers", "2"])
+    try:
+        deadline = time.monotonic() + 20
+        while len(first := _listening_pids(facade.log())) < 2:
+            assert time.monotonic() < deadline, facade.log()
+            time.sleep(0.1)
+        victim = sorted(first)[0]
+        os.kill(int(victim), signal.SIGKILL)
+        # the survivor serves meanwhile; a replacement listens within seconds
+        for _ in range(10):
+            with urllib.request.urlopen(facade.url + "/x", timeout=10) as response:
+                assert response.status == 200
+        while len(_listening_pids(facade.log()) - first) < 1:
+            assert time.monotonic() < deadline + 20, facade.log()
+            time.sleep(0.1)
+        assert f"(pid {victim}) exited with code -9" in facade.log()
+        assert facade.stop() == 0
+        # the replacement drained too: three listened, two stopped (the killed one could not)
+        assert facade.log().count("facade stopped") == 2
+    finally:
+        facade.stop()
+        echo.stop()
+
+
+def test_workers_that_die_at_start_stop_the_facade_with_an_error(tmp_path: Path) -> None:
+    echo = processes.echo_upstream("legacy", log_dir=tmp_path)
+    routes = processes.write_routes(tmp_path / "routes.yaml", echo.url)
+    try:
+        # the port is the echo upstream's own: every worker fails to listen
+        result = subprocess.run(
+            [STRANGLER, "serve", "--routes", str(routes), "--workers", "2",
+             "--port", str(echo.port)],
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert result.returncode == 1, result.stderr
+        assert "workers keep dying at start" in result.stderr
+    finally:
+        echo.stop()
+
+
 def _listening_pids(log: str) -> set[str]:
-    return {line.rsplit("pid ", 1)[1] for line in log.splitlines() if "facade listening" in line}
+    return {
+        line.rsplit("pid ", 1)[1].rstrip(")")
+        for line in log.splitlines()
+        if "facade listening" in line
+    }
 
 
 def test_a_translator_that_cannot_be_loaded_is_a_path_line_error(tmp_path: Path) -> None:
