@@ -58,8 +58,12 @@ def test_replay_asks_the_service_through_its_translator(tmp_path: Path) -> None:
         write_flows(
             flows,
             [
-                RecordedExchange(method="GET", target=f"/api/products/SKU-{n:05d}")
-                for n in range(1, PRODUCTS + 1)
+                *(
+                    RecordedExchange(method="GET", target=f"/api/products/SKU-{n:05d}")
+                    for n in range(1, PRODUCTS + 1)
+                ),
+                # a HEAD is asked as its GET, but compared as a HEAD: no body on either side
+                RecordedExchange(method="HEAD", target="/api/products/SKU-00001"),
             ],
         )
         routes = tmp_path / "routes.yaml"
@@ -68,7 +72,7 @@ def test_replay_asks_the_service_through_its_translator(tmp_path: Path) -> None:
             f"services:\n  catalog: {{url: '{catalog.url}'}}\n"
             "capabilities:\n  product-catalog:\n    service: catalog\n"
             "    translator: catalog.products\n    mode: shadow\n"
-            "    match:\n      - {methods: [GET], path: '/api/products/{sku}'}\n"
+            "    match:\n      - {methods: [GET, HEAD], path: '/api/products/{sku}'}\n"
             f"store: {{url: 'sqlite:///{tmp_path / 'r.db'}'}}\n"
         )
         strangler = str(Path(sys.executable).parent / "strangler")
@@ -84,8 +88,8 @@ def test_replay_asks_the_service_through_its_translator(tmp_path: Path) -> None:
         shop.stop()
     assert done.returncode == 3, done.stderr
     summary = json.loads(done.stdout)
-    assert summary["compared"] == PRODUCTS
+    assert summary["compared"] == PRODUCTS + 1
     (cap,) = summary["capabilities"]
-    assert (cap["matches"], cap["mismatches"]) == (PRODUCTS - 1, 1)
+    assert (cap["matches"], cap["mismatches"]) == (PRODUCTS, 1)
     # the difference reads in the legacy API's terms: unitPrice in cents, not price.amount
     assert [p["path"] for p in cap["top_paths"]] == ["$.product.unitPrice"]
