@@ -7,12 +7,7 @@ in-flight requests first.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import json
-import logging
-from collections.abc import AsyncIterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 
 from aiohttp import web
 
@@ -20,50 +15,24 @@ from extracted.catalog.bootstrap import create_app
 from extracted.catalog.entrypoints.http import UNIT_OF_WORK
 from extracted.catalog.entrypoints.schema import upsert_from_json
 from extracted.catalog.service_layer import services
-from extracted.catalog.settings import DATABASE_ENV, CatalogSettings
+from extracted.catalog.service_layer.services import UpsertProduct
+from extracted.catalog.settings import CatalogSettings
+from extracted.chassis.cli import Seeding, run_service
 
-log = logging.getLogger("strangler.extracted.catalog")
 
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m extracted.catalog", description=__doc__)
-    parser.add_argument("--host", default=None, help="interface to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=None, help="port to bind (default 8081)")
-    parser.add_argument(
-        "--db", default=None, help=f"SQLAlchemy URL (default ${DATABASE_ENV} or a SQLite file)"
-    )
-    parser.add_argument("--seed-from-json", type=Path, default=None, metavar="FILE")
-    parser.add_argument("--shutdown-timeout", type=float, default=30.0)
-    return parser
+def _upsert_all(app: web.Application, commands: Sequence[UpsertProduct]) -> None:
+    for command in commands:
+        services.product_upsert(app[UNIT_OF_WORK](), command)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    settings = CatalogSettings.from_env(database_url=args.db, host=args.host, port=args.port)
-    app = create_app(settings)
-    if args.seed_from_json is not None:
-        seed_file: Path = args.seed_from_json
-        # read and validated before serving: a bad seed file stops the start, not a request
-        raw = json.loads(seed_file.read_text())
-        commands = [
-            upsert_from_json(item) for item in (raw["items"] if isinstance(raw, dict) else raw)
-        ]
-
-        async def seed(app: web.Application) -> AsyncIterator[None]:
-            for command in commands:
-                await asyncio.to_thread(services.product_upsert, app[UNIT_OF_WORK](), command)
-            log.info("seeded %d products from %s", len(commands), seed_file)
-            yield
-
-        app.cleanup_ctx.append(seed)  # after the database's: it needs the migrated schema
-    log.info("catalog on %s:%d, database %s", settings.host, settings.port, settings.database_url)
-    web.run_app(
-        app,
-        host=settings.host,
-        port=settings.port,
-        shutdown_timeout=args.shutdown_timeout,
-        print=None,
+    run_service(
+        argv,
+        name="catalog",
+        description=__doc__,
+        settings=CatalogSettings,
+        create_app=create_app,
+        seeding=Seeding("products", upsert_from_json, _upsert_all),
     )
 
 

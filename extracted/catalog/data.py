@@ -12,14 +12,10 @@ through the unit of work, one transaction per batch; a row equal to the stored p
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from pathlib import Path
-from typing import TypeVar
 
-from sqlalchemy.exc import SQLAlchemyError
-
-from acl.data import DataMoveError, Key, Rejected, Row, Upserted
+from acl.data import Key, Rejected, Row, Upserted
 from extracted.catalog.adapters.database import create_catalog_engine, current_revision, migrate
 from extracted.catalog.domain.model import Product
 from extracted.catalog.domain.pages import ProductQuery
@@ -27,9 +23,7 @@ from extracted.catalog.entrypoints.schema import product_to_json, upsert_from_js
 from extracted.catalog.errors import InvalidProduct
 from extracted.catalog.service_layer.unit_of_work import SqlAlchemyUnitOfWork
 from extracted.catalog.settings import DATABASE_ENV, CatalogSettings
-from parallel_run.sqldb import resolve_url
-
-_T = TypeVar("_T")
+from extracted.chassis.data import ServiceTarget
 
 
 def product_from_row(key: Key, row: Row) -> Product:
@@ -50,44 +44,17 @@ def product_from_row(key: Key, row: Row) -> Product:
     return command.to_product(updated_at=moment)
 
 
-class ProductTarget:
+class ProductTarget(ServiceTarget):
     def __init__(self, database_url: str | None = None) -> None:
-        self.url = CatalogSettings.from_env(database_url=database_url).database_url
-        self._engine = create_catalog_engine(self.url)
+        super().__init__(
+            service="catalog",
+            url=CatalogSettings.from_env(database_url=database_url).database_url,
+            database_env=DATABASE_ENV,
+            open_engine=create_catalog_engine,
+            migrate=migrate,
+            current_revision=current_revision,
+        )
         self._uow = SqlAlchemyUnitOfWork(self._engine)
-        self._schema_seen = False
-
-    def _shown(self) -> str:
-        return self._engine.url.render_as_string(hide_password=True)
-
-    def _database_file(self) -> Path | None:
-        parsed = resolve_url(self.url, base_dir=Path.cwd())
-        if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
-            return None
-        return Path(str(parsed.database))
-
-    def _guarded(self, work: Callable[[], _T]) -> _T:
-        try:
-            return work()
-        except SQLAlchemyError as exc:
-            raise DataMoveError(f"the catalog database {self._shown()}: {exc}") from exc
-
-    def _require_schema(self) -> None:
-        """Reading never creates: a database that is not there is an error, not zero rows."""
-        if self._schema_seen:
-            return
-        path = self._database_file()
-        missing = path is not None and not path.exists()
-        if missing or self._guarded(lambda: current_revision(self._engine)) is None:
-            raise DataMoveError(
-                f"the catalog database {self._shown()} has no schema yet: "
-                f"`strangler data copy` creates it (check ${DATABASE_ENV})"
-            )
-        self._schema_seen = True
-
-    def prepare(self) -> None:
-        self._guarded(lambda: migrate(self._engine))
-        self._schema_seen = True
 
     def count(self) -> int:
         self._require_schema()
@@ -126,9 +93,6 @@ class ProductTarget:
                 return [(p.sku, product_to_json(p)) for p in uow.products.after(after, limit=limit)]
 
         return self._guarded(work)
-
-    def close(self) -> None:
-        self._engine.dispose()
 
 
 def products() -> ProductTarget:

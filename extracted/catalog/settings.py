@@ -2,35 +2,20 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import ClassVar
+
+from extracted.chassis.settings import ServiceSettings
 
 DEFAULT_DATABASE_URL = "sqlite:///.strangler/catalog.db"  # relative to the working directory
 DATABASE_ENV = "STRANGLER_CATALOG_DB"
 
 
 @dataclass(frozen=True, slots=True)
-class CatalogSettings:
-    database_url: str = DEFAULT_DATABASE_URL
-    host: str = "127.0.0.1"
-    port: int = 8081
+class CatalogSettings(ServiceSettings):
+    """``from_env`` reads ``STRANGLER_CATALOG_DB``; arguments that are not None win over it."""
 
-    @classmethod
-    def from_env(
-        cls,
-        environ: Mapping[str, str] | None = None,
-        *,
-        database_url: str | None = None,
-        host: str | None = None,
-        port: int | None = None,
-    ) -> CatalogSettings:
-        """Settings with ``STRANGLER_CATALOG_DB`` read from ``environ`` (default
-        ``os.environ``); explicit arguments that are not None win over it."""
-        env = os.environ if environ is None else environ
-        default = cls()
-        return cls(
-            database_url=database_url or env.get(DATABASE_ENV) or default.database_url,
-            host=host if host is not None else default.host,
-            port=port if port is not None else default.port,
-        )
+    database_env: ClassVar[str] = DATABASE_ENV
+
+    database_url: str = DEFAULT_DATABASE_URL
+    port: int = 8081

@@ -13,14 +13,13 @@ as records, only the ``reserved`` counter, which is moved.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import SQLAlchemyError
 
-from acl.data import DataMoveError, Key, Rejected, Row, Upserted
+from acl.data import Key, Rejected, Row, Upserted
+from extracted.chassis.data import ServiceTarget
 from extracted.inventory.adapters.database import (
     create_inventory_engine,
     current_revision,
@@ -34,9 +33,6 @@ from extracted.inventory.service_layer import services
 from extracted.inventory.service_layer.services import SetStock
 from extracted.inventory.service_layer.unit_of_work import SqlAlchemyUnitOfWork
 from extracted.inventory.settings import DATABASE_ENV, InventorySettings
-from parallel_run.sqldb import resolve_url
-
-_T = TypeVar("_T")
 
 
 def stock_row(level: StockLevel) -> dict[str, Any]:
@@ -46,41 +42,16 @@ def stock_row(level: StockLevel) -> dict[str, Any]:
     return row
 
 
-class StockTarget:
+class StockTarget(ServiceTarget):
     def __init__(self, database_url: str | None = None) -> None:
-        self.url = InventorySettings.from_env(database_url=database_url).database_url
-        self._engine = create_inventory_engine(self.url)
-        self._schema_seen = False
-
-    def _shown(self) -> str:
-        return self._engine.url.render_as_string(hide_password=True)
-
-    def _guarded(self, work: Callable[[], _T]) -> _T:
-        try:
-            return work()
-        except SQLAlchemyError as exc:
-            raise DataMoveError(f"the inventory database {self._shown()}: {exc}") from exc
-
-    def _require_schema(self) -> None:
-        """Reading never creates: a database that is not there is an error, not zero rows."""
-        if self._schema_seen:
-            return
-        parsed = resolve_url(self.url, base_dir=Path.cwd())
-        missing = (
-            parsed.get_backend_name() == "sqlite"
-            and parsed.database not in (None, "", ":memory:")
-            and not Path(str(parsed.database)).exists()
+        super().__init__(
+            service="inventory",
+            url=InventorySettings.from_env(database_url=database_url).database_url,
+            database_env=DATABASE_ENV,
+            open_engine=create_inventory_engine,
+            migrate=migrate,
+            current_revision=current_revision,
         )
-        if missing or self._guarded(lambda: current_revision(self._engine)) is None:
-            raise DataMoveError(
-                f"the inventory database {self._shown()} has no schema yet: "
-                f"`strangler data copy` creates it (check ${DATABASE_ENV})"
-            )
-        self._schema_seen = True
-
-    def prepare(self) -> None:
-        self._guarded(lambda: migrate(self._engine))
-        self._schema_seen = True
 
     def count(self) -> int:
         self._require_schema()
@@ -125,9 +96,6 @@ class StockTarget:
             return [(level.sku, stock_row(level)) for level in levels]
 
         return self._guarded(work)
-
-    def close(self) -> None:
-        self._engine.dispose()
 
 
 def stock() -> StockTarget:

@@ -1,49 +1,29 @@
-"""The catalog's own database: engine, SQLite pragmas, packaged Alembic migrations.
-
-Synchronous SQLAlchemy on purpose: the HTTP handlers call it through ``asyncio.to_thread``,
-never on the event loop. SQLite (WAL, busy timeout) by default, any SQLAlchemy URL by choice.
-"""
+"""The catalog's own database: the chassis's engine (SQLite pragmas) and Alembic runner on the
+catalog's packaged migrations, under its own version table."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from alembic import command
-from alembic.migration import MigrationContext
-from sqlalchemy import Engine, create_engine, text
+from extracted.chassis.database import ServiceDatabase, ping
 
-from parallel_run.sqldb import alembic_config, resolve_url, sqlite_engine
+DATABASE = ServiceDatabase(
+    migrations=Path(__file__).resolve().parents[1] / "migrations",
+    version_table="catalog_alembic_version",  # also in migrations/env.py
+    busy_timeout_ms=5000,
+)
+MIGRATIONS = DATABASE.migrations
+VERSION_TABLE = DATABASE.version_table
 
-MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
-VERSION_TABLE = "catalog_alembic_version"  # also in migrations/env.py
+create_catalog_engine = DATABASE.create_engine
+migrate = DATABASE.migrate
+current_revision = DATABASE.current_revision
 
-
-def create_catalog_engine(url: str, *, busy_timeout_ms: int = 5000) -> Engine:
-    """An engine for ``url``; for SQLite the parent directory is created and WAL is on."""
-    parsed = resolve_url(url, base_dir=Path.cwd())
-    if parsed.get_backend_name() != "sqlite":
-        return create_engine(parsed, pool_pre_ping=True)
-    return sqlite_engine(parsed, busy_timeout_ms=busy_timeout_ms)
-
-
-def migrate(engine: Engine, revision: str = "head") -> None:
-    """Run the catalog's migrations up to ``revision`` on ``engine``'s database."""
-    config = alembic_config(MIGRATIONS, engine.url)
-    with (
-        engine.connect().execution_options(sqlite_begin="BEGIN IMMEDIATE") as connection,
-        connection.begin(),
-    ):
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
-
-
-def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
-        return context.get_current_revision()
-
-
-def ping(engine: Engine) -> None:
-    """Raise unless the database answers a trivial query (``/healthz``)."""
-    with engine.connect() as connection:
-        connection.execute(text("SELECT 1"))
+__all__ = [
+    "MIGRATIONS",
+    "VERSION_TABLE",
+    "create_catalog_engine",
+    "current_revision",
+    "migrate",
+    "ping",
+]

@@ -15,7 +15,6 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import Engine
 
-from extracted.catalog.adapters.database import ping
 from extracted.catalog.domain.model import Currency
 from extracted.catalog.domain.pages import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, ProductQuery
 from extracted.catalog.entrypoints.schema import (
@@ -27,54 +26,29 @@ from extracted.catalog.entrypoints.schema import (
 from extracted.catalog.errors import InvalidParameter, InvalidProduct, ProductNotFound
 from extracted.catalog.service_layer import services
 from extracted.catalog.service_layer.unit_of_work import UnitOfWork
+from extracted.chassis.http import error_middleware, json_response
+from extracted.chassis.http import healthz as chassis_healthz
 
 log = logging.getLogger("strangler.extracted.catalog")
 
 ENGINE = web.AppKey("catalog_engine", Engine)
 UNIT_OF_WORK: web.AppKey[Callable[[], UnitOfWork]] = web.AppKey("catalog_unit_of_work")
 
-_STATUS_CODES = {
-    400: "bad_request",
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "request_too_large",
-    415: "unsupported_media_type",
-}
 
-
-def _json(status: int, body: Any) -> web.Response:
-    return web.json_response(body, status=status)
-
-
-@web.middleware
-async def error_shape(
-    request: web.Request, handler: Callable[[web.Request], Any]
-) -> web.StreamResponse:
-    """Every error leaves in the catalog's shape ``{"error": {"code", "message", ...}}``."""
-    try:
-        response: web.StreamResponse = await handler(request)
-        return response
-    except InvalidParameter as exc:
+def _domain_error(exc: Exception) -> tuple[int, dict[str, Any]] | None:
+    """The catalog's shape ``{"error": {"code", "message", "details"}}`` for its errors."""
+    if isinstance(exc, InvalidParameter):
         details = {"parameter": exc.parameter}
-        return _json(400, error_json("invalid_parameter", exc.message, details))
-    except InvalidProduct as exc:
-        return _json(422, error_json("invalid_product", exc.message, {"field": exc.field}))
-    except ProductNotFound as exc:
-        return _json(404, error_json("product_not_found", exc.message, {"sku": exc.sku}))
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        code = _STATUS_CODES.get(exc.status, "http_error")
-        response = _json(exc.status, error_json(code, exc.reason))
-        if isinstance(exc, web.HTTPMethodNotAllowed):
-            response.headers["Allow"] = ", ".join(sorted(exc.allowed_methods))
-        return response
-    except asyncio.CancelledError:
-        raise
-    except Exception:
-        # the client gets a code, never a traceback; the log gets the traceback
-        log.exception("unexpected error on %s %s", request.method, request.path)
-        return _json(500, error_json("internal", "internal error"))
+        return 400, error_json("invalid_parameter", exc.message, details)
+    if isinstance(exc, InvalidProduct):
+        return 422, error_json("invalid_product", exc.message, {"field": exc.field})
+    if isinstance(exc, ProductNotFound):
+        return 404, error_json("product_not_found", exc.message, {"sku": exc.sku})
+    return None
+
+
+error_shape = error_middleware(domain_error=_domain_error, error_json=error_json, log=log)
+healthz = chassis_healthz(ENGINE, error_json=error_json, log=log)
 
 
 def _positive_int(request: web.Request, name: str, default: int) -> int:
@@ -105,13 +79,13 @@ def _query(request: web.Request) -> ProductQuery:
 async def list_products(request: web.Request) -> web.Response:
     query = _query(request)
     page = await asyncio.to_thread(services.products_list, request.app[UNIT_OF_WORK](), query)
-    return _json(200, page_to_json(page))
+    return json_response(200, page_to_json(page))
 
 
 async def get_product(request: web.Request) -> web.Response:
     sku = request.match_info["sku"]
     product = await asyncio.to_thread(services.product_get, request.app[UNIT_OF_WORK](), sku)
-    return _json(200, product_to_json(product))
+    return json_response(200, product_to_json(product))
 
 
 async def put_product(request: web.Request) -> web.Response:
@@ -122,20 +96,10 @@ async def put_product(request: web.Request) -> web.Response:
         raise InvalidProduct(f"the body is not JSON: {exc}", field="body") from exc
     command = upsert_from_json(body, sku=sku)
     result = await asyncio.to_thread(services.product_upsert, request.app[UNIT_OF_WORK](), command)
-    response = _json(201 if result.created else 200, product_to_json(result.product))
+    response = json_response(201 if result.created else 200, product_to_json(result.product))
     if result.created:
         response.headers["Location"] = f"/v1/products/{sku}"
     return response
-
-
-async def healthz(request: web.Request) -> web.Response:
-    try:
-        await asyncio.to_thread(ping, request.app[ENGINE])
-    except Exception as exc:
-        log.warning("healthz: database not reachable: %s", exc)
-        body = error_json("database_unavailable", "database not reachable")
-        return _json(503, {"status": "unavailable", **body})
-    return _json(200, {"status": "ok"})
 
 
 def add_routes(app: web.Application) -> None:

@@ -19,6 +19,7 @@ from extracted.catalog.entrypoints import http
 from extracted.catalog.service_layer import services
 from extracted.catalog.settings import CatalogSettings
 from extracted.catalog.testing import seed_engine
+from extracted.chassis import http as chassis_http
 
 T0 = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
 CHAIR: dict[str, Any] = {
@@ -72,7 +73,7 @@ async def test_healthz_is_503_when_the_database_does_not_answer(
     def unreachable(_engine: object) -> None:
         raise OSError("disk gone")
 
-    monkeypatch.setattr(http, "ping", unreachable)
+    monkeypatch.setattr(chassis_http, "ping", unreachable)
     response = await client.get("/healthz")
     assert response.status == 503
     assert (await response.json())["status"] == "unavailable"
