@@ -16,7 +16,6 @@ gives the instant of local midnight (Europe/Paris) of that date.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -28,6 +27,15 @@ from zoneinfo import ZoneInfo
 
 from acl.errors import TranslationError
 from acl.http import HttpRequestData, HttpResponseData, Pairs
+from acl.json_io import (
+    as_object,
+    get_field,
+    int_field,
+    json_object,
+    legacy_error,
+    legacy_json,
+    str_field,
+)
 
 PARIS: Final = ZoneInfo("Europe/Paris")
 LEGACY_DATE_FORMAT: Final = "%d/%m/%Y"
@@ -58,8 +66,6 @@ _LIST_PARAMS: Final[Mapping[str, str]] = {
     "curr": "currency",
 }
 _LEGACY_PARAM: Final[Mapping[str, str]] = {v: k for k, v in _LIST_PARAMS.items()}
-# What the monolith sends with every /api/ answer (JsonResponse + LegacyVersionHeaderMiddleware).
-_LEGACY_HEADERS: Final[Pairs] = (("Content-Type", "application/json"), ("X-Legacy-Version", "1"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,37 +156,8 @@ def format_utc_timestamp(moment: datetime) -> str:
 # -- JSON readers that name the path of what they reject -----------------------------------
 
 
-def _get(obj: Mapping[str, object], key: str, at: str) -> object:
-    if key not in obj:
-        raise TranslationError(field=f"{at}.{key}", value=None, reason="missing")
-    return obj[key]
-
-
-def _object(value: object, at: str) -> Mapping[str, object]:
-    if not isinstance(value, dict):
-        raise TranslationError(field=at, value=value, reason="not a JSON object")
-    return value
-
-
-def _str(obj: Mapping[str, object], key: str, at: str) -> str:
-    value = _get(obj, key, at)
-    if not isinstance(value, str):
-        raise TranslationError(field=f"{at}.{key}", value=value, reason="not a string")
-    return value
-
-
-def _int(obj: Mapping[str, object], key: str, at: str, *, minimum: int | None = None) -> int:
-    value = _get(obj, key, at)
-    # bool is an int subclass, and true is not a quantity
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TranslationError(field=f"{at}.{key}", value=value, reason="not an integer")
-    if minimum is not None and value < minimum:
-        raise TranslationError(field=f"{at}.{key}", value=value, reason=f"below {minimum}")
-    return value
-
-
 def _choice(obj: Mapping[str, object], key: str, at: str, choices: Mapping[str, bool]) -> bool:
-    value = _str(obj, key, at)
+    value = str_field(obj, key, at)
     if value not in choices:
         reason = "not one of " + ", ".join(repr(c) for c in choices)
         raise TranslationError(field=f"{at}.{key}", value=value, reason=reason)
@@ -188,7 +165,7 @@ def _choice(obj: Mapping[str, object], key: str, at: str, choices: Mapping[str, 
 
 
 def _currency(obj: Mapping[str, object], key: str, at: str) -> str:
-    value = _str(obj, key, at)
+    value = str_field(obj, key, at)
     if not _CURRENCY_RE.match(value):
         raise TranslationError(field=f"{at}.{key}", value=value, reason="not a currency code")
     minor_units(value, field=f"{at}.{key}")
@@ -201,13 +178,13 @@ def _currency(obj: Mapping[str, object], key: str, at: str) -> str:
 def product_from_legacy(raw: Mapping[str, object], *, at: str = "$") -> Product:
     currency = _currency(raw, "curr", at)
     return Product(
-        sku=_str(raw, "sku_item", at),
-        name=_str(raw, "prodName", at),
-        price_minor=_int(raw, "unitPrice", at, minimum=0),
+        sku=str_field(raw, "sku_item", at),
+        name=str_field(raw, "prodName", at),
+        price_minor=int_field(raw, "unitPrice", at, minimum=0),
         currency=currency,
-        on_hand=_int(raw, "qty_on_hand", at),
+        on_hand=int_field(raw, "qty_on_hand", at),
         active=_choice(raw, "is_active", at, _FLAGS),
-        updated_at=moment_from_legacy_date(_str(raw, "last_upd", at), field=f"{at}.last_upd"),
+        updated_at=moment_from_legacy_date(str_field(raw, "last_upd", at), field=f"{at}.last_upd"),
     )
 
 
@@ -225,20 +202,20 @@ def product_to_legacy(product: Product) -> dict[str, object]:
 
 
 def product_from_service(raw: Mapping[str, object], *, at: str = "$") -> Product:
-    price = _object(_get(raw, "price", at), f"{at}.price")
-    stock = _object(_get(raw, "stock", at), f"{at}.stock")
+    price = as_object(get_field(raw, "price", at), f"{at}.price")
+    stock = as_object(get_field(raw, "stock", at), f"{at}.stock")
     currency = _currency(price, "currency", f"{at}.price")
     amount_at = f"{at}.price.amount"
     return Product(
-        sku=_str(raw, "sku", at),
-        name=_str(raw, "name", at),
+        sku=str_field(raw, "sku", at),
+        name=str_field(raw, "name", at),
         price_minor=amount_to_minor(
-            _str(price, "amount", f"{at}.price"), currency, field=amount_at
+            str_field(price, "amount", f"{at}.price"), currency, field=amount_at
         ),
         currency=currency,
-        on_hand=_int(stock, "on_hand", f"{at}.stock"),
+        on_hand=int_field(stock, "on_hand", f"{at}.stock"),
         active=_choice(raw, "status", at, _STATUSES),
-        updated_at=parse_utc_timestamp(_str(raw, "updated_at", at), field=f"{at}.updated_at"),
+        updated_at=parse_utc_timestamp(str_field(raw, "updated_at", at), field=f"{at}.updated_at"),
     )
 
 
@@ -260,13 +237,6 @@ def product_to_service(product: Product) -> dict[str, object]:
 
 
 # -- the HTTP translator -------------------------------------------------------------------
-
-
-def _legacy_json(status: int, payload: Mapping[str, object]) -> HttpResponseData:
-    # json.dumps defaults are what Django's JsonResponse writes: same bytes, same key order
-    return HttpResponseData(
-        status=status, headers=_LEGACY_HEADERS, body=json.dumps(payload).encode()
-    )
 
 
 def _detail_sku(path: str) -> str | None:
@@ -344,42 +314,34 @@ class Products:
             raise TranslationError(
                 field="path", value=legacy_req.path, reason="not a product route"
             )
-        body = self._json_object(service_resp.body)
+        body = json_object(service_resp.body)
         if status == 200:
             if sku is None:
-                return _legacy_json(200, self._list_to_legacy(body))
-            return _legacy_json(200, self._detail_to_legacy(body, unquote(sku)))
+                return legacy_json(200, self._list_to_legacy(body))
+            return legacy_json(200, self._detail_to_legacy(body, unquote(sku)))
         if status == 404 and sku is not None:
             self._error(body, "product_not_found")
-            return self._legacy_error(404, f"product {unquote(sku)} not found")
+            return legacy_error(404, f"product {unquote(sku)} not found")
         if status == 400:
-            return self._legacy_error(400, self._bad_parameter_message(legacy_req, body))
+            return legacy_error(400, self._bad_parameter_message(legacy_req, body))
         raise TranslationError(field="status", value=status, reason="no legacy answer for it")
 
-    @staticmethod
-    def _json_object(body: bytes) -> Mapping[str, object]:
-        try:
-            parsed: object = json.loads(body)
-        except (UnicodeDecodeError, ValueError):
-            raise TranslationError(field="$", value=body[:80], reason="not JSON") from None
-        return _object(parsed, "$")
-
     def _list_to_legacy(self, body: Mapping[str, object]) -> dict[str, object]:
-        items = _get(body, "items", "$")
+        items = get_field(body, "items", "$")
         if not isinstance(items, list):
             raise TranslationError(field="$.items", value=items, reason="not a JSON array")
         products = [
             product_to_legacy(
-                product_from_service(_object(item, f"$.items[{i}]"), at=f"$.items[{i}]")
+                product_from_service(as_object(item, f"$.items[{i}]"), at=f"$.items[{i}]")
             )
             for i, item in enumerate(items)
         ]
-        page = _object(_get(body, "page", "$"), "$.page")
+        page = as_object(get_field(body, "page", "$"), "$.page")
         return {
             "result": "ok",
-            "count": _int(page, "total_items", "$.page", minimum=0),
-            "page": _int(page, "number", "$.page", minimum=1),
-            "per_page": _int(page, "size", "$.page", minimum=1),
+            "count": int_field(page, "total_items", "$.page", minimum=0),
+            "page": int_field(page, "number", "$.page", minimum=1),
+            "per_page": int_field(page, "size", "$.page", minimum=1),
             "products": products,
             "generated_at": self._clock().astimezone(PARIS).strftime(LEGACY_TIMESTAMP_FORMAT),
         }
@@ -393,8 +355,8 @@ class Products:
 
     @staticmethod
     def _error(body: Mapping[str, object], expected_code: str) -> Mapping[str, object]:
-        error = _object(_get(body, "error", "$"), "$.error")
-        code = _str(error, "code", "$.error")
+        error = as_object(get_field(body, "error", "$"), "$.error")
+        code = str_field(error, "code", "$.error")
         if code != expected_code:
             raise TranslationError(field="$.error.code", value=code, reason=f"not {expected_code}")
         return error
@@ -402,8 +364,8 @@ class Products:
     @classmethod
     def _bad_parameter_message(cls, legacy_req: HttpRequestData, body: Mapping[str, object]) -> str:
         error = cls._error(body, "invalid_parameter")
-        details = _object(_get(error, "details", "$.error"), "$.error.details")
-        parameter = _str(details, "parameter", "$.error.details")
+        details = as_object(get_field(error, "details", "$.error"), "$.error.details")
+        parameter = str_field(details, "parameter", "$.error.details")
         legacy_name = _LEGACY_PARAM.get(parameter)
         if legacy_name in ("page", "per_page"):
             problem = _legacy_int_problem(legacy_req.query_value(legacy_name))
@@ -415,8 +377,4 @@ class Products:
                 )
             return f"query parameter {legacy_name} {problem}"
         # the monolith never rejects this parameter, so it has no wording for it
-        return _str(error, "message", "$.error")
-
-    @staticmethod
-    def _legacy_error(status: int, message: str) -> HttpResponseData:
-        return _legacy_json(status, {"result": "error", "errCode": f"E{status}", "errMsg": message})
+        return str_field(error, "message", "$.error")

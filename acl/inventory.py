@@ -35,12 +35,20 @@ from urllib.parse import quote, unquote
 
 from acl.errors import TranslationError
 from acl.http import HttpRequestData, HttpResponseData, Pairs
+from acl.json_io import (
+    as_object,
+    get_field,
+    int_field,
+    json_object,
+    legacy_error,
+    legacy_json,
+    str_field,
+)
 
 _LEGACY_PREFIX = "/api/inventory/"
 _RESERVE_SUFFIX = "/reserve"
 _SERVICE_STOCK = "/v1/stock"
 # What the monolith sends with every /api/ answer (JsonResponse + LegacyVersionHeaderMiddleware).
-_LEGACY_HEADERS: Final[Pairs] = (("Content-Type", "application/json"), ("X-Legacy-Version", "1"))
 _JSON_HEADERS: Final[Pairs] = (("Accept", "application/json"),)
 # the service's idempotency keys: 1-128 printable ASCII characters, no spaces
 _KEY_RE = re.compile(r"^[\x21-\x7e]{1,128}$")
@@ -78,41 +86,8 @@ class Shortage:
 # -- JSON readers that name the path of what they reject -----------------------------------
 
 
-def _object(value: object, at: str) -> Mapping[str, object]:
-    if not isinstance(value, dict):
-        raise TranslationError(field=at, value=value, reason="not a JSON object")
-    return value
-
-
-def _get(obj: Mapping[str, object], key: str, at: str) -> object:
-    if key not in obj:
-        raise TranslationError(field=f"{at}.{key}", value=None, reason="missing")
-    return obj[key]
-
-
-def _str(obj: Mapping[str, object], key: str, at: str) -> str:
-    value = _get(obj, key, at)
-    if not isinstance(value, str):
-        raise TranslationError(field=f"{at}.{key}", value=value, reason="not a string")
-    return value
-
-
 def _count(obj: Mapping[str, object], key: str, at: str, *, minimum: int = 0) -> int:
-    value = _get(obj, key, at)
-    # bool is an int subclass, and true is not a quantity
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TranslationError(field=f"{at}.{key}", value=value, reason="not an integer")
-    if value < minimum:
-        raise TranslationError(field=f"{at}.{key}", value=value, reason=f"below {minimum}")
-    return value
-
-
-def _json_object(body: bytes) -> Mapping[str, object]:
-    try:
-        parsed: object = json.loads(body)
-    except (UnicodeDecodeError, ValueError):
-        raise TranslationError(field="$", value=body[:80], reason="not JSON") from None
-    return _object(parsed, "$")
+    return int_field(obj, key, at, minimum=minimum)
 
 
 def _consistent(level: StockLevel, raw: Mapping[str, object], key: str, at: str) -> StockLevel:
@@ -132,7 +107,7 @@ def _consistent(level: StockLevel, raw: Mapping[str, object], key: str, at: str)
 
 def stock_from_legacy(raw: Mapping[str, object], *, at: str = "$") -> StockLevel:
     level = StockLevel(
-        sku=_str(raw, "sku_item", at),
+        sku=str_field(raw, "sku_item", at),
         on_hand=_count(raw, "qty_on_hand", at),
         reserved=_count(raw, "qty_reserved", at),
     )
@@ -151,7 +126,7 @@ def stock_to_legacy(level: StockLevel) -> dict[str, object]:
 
 def stock_from_service(raw: Mapping[str, object], *, at: str = "$") -> StockLevel:
     level = StockLevel(
-        sku=_str(raw, "sku", at),
+        sku=str_field(raw, "sku", at),
         on_hand=_count(raw, "on_hand", at),
         reserved=_count(raw, "reserved", at),
     )
@@ -250,15 +225,15 @@ def fulfil_request(sku: str, *, key: str) -> HttpRequestData:
 
 
 def _error_code(body: Mapping[str, object]) -> tuple[str, Mapping[str, object]]:
-    error = _object(_get(body, "error", "$"), "$.error")
-    return _str(error, "code", "$.error"), error
+    error = as_object(get_field(body, "error", "$"), "$.error")
+    return str_field(error, "code", "$.error"), error
 
 
 def not_found(resp: HttpResponseData) -> bool:
     """True when the service says it holds no stock level for the sku (its 404)."""
     if resp.status != 404:
         return False
-    code, _ = _error_code(_json_object(resp.body))
+    code, _ = _error_code(json_object(resp.body))
     if code != "stock_not_found":
         raise TranslationError(field="$.error.code", value=code, reason="not stock_not_found")
     return True
@@ -272,7 +247,7 @@ def stock_outcome(sku: str, resp: HttpResponseData) -> StockLevel | None:
         return None
     if resp.status != 200:
         raise TranslationError(field="status", value=resp.status, reason="no legacy answer for it")
-    level = stock_from_service(_json_object(resp.body))
+    level = stock_from_service(json_object(resp.body))
     if level.sku != sku:
         raise TranslationError(field="$.sku", value=level.sku, reason=f"asked for {sku!r}")
     return level
@@ -287,17 +262,19 @@ def reserve_outcome(
         raise TranslationError(field="status", value=resp.status, reason="service failed")
     if not_found(resp):
         return None
-    body = _json_object(resp.body)
+    body = json_object(resp.body)
     if resp.status in (200, 201):
-        reservation = _object(_get(body, "reservation", "$"), "$.reservation")
-        status = _str(reservation, "status", "$.reservation")
+        reservation = as_object(get_field(body, "reservation", "$"), "$.reservation")
+        status = str_field(reservation, "status", "$.reservation")
         if status != "held":
             raise TranslationError(field="$.reservation.status", value=status, reason="not held")
         held = _count(reservation, "quantity", "$.reservation", minimum=1)
         if held != quantity:
             reason = f"asked for {quantity}"
             raise TranslationError(field="$.reservation.quantity", value=held, reason=reason)
-        level = stock_from_service(_object(_get(body, "stock", "$"), "$.stock"), at="$.stock")
+        level = stock_from_service(
+            as_object(get_field(body, "stock", "$"), "$.stock"), at="$.stock"
+        )
         if level.sku != sku:
             raise TranslationError(
                 field="$.stock.sku", value=level.sku, reason=f"asked for {sku!r}"
@@ -309,7 +286,7 @@ def reserve_outcome(
             raise TranslationError(
                 field="$.error.code", value=code, reason="no legacy answer for it"
             )
-        details = _object(_get(error, "details", "$.error"), "$.error.details")
+        details = as_object(get_field(error, "details", "$.error"), "$.error.details")
         requested = _count(details, "requested", "$.error.details", minimum=1)
         if requested != quantity:
             reason = f"asked for {quantity}"
@@ -322,13 +299,13 @@ def reserve_outcome(
 
 def _settled(sku: str, resp: HttpResponseData, *, status: str) -> tuple[int, StockLevel]:
     """(quantity, stock level) of a 200 answer about a reservation now in ``status``."""
-    body = _json_object(resp.body)
-    reservation = _object(_get(body, "reservation", "$"), "$.reservation")
-    found = _str(reservation, "status", "$.reservation")
+    body = json_object(resp.body)
+    reservation = as_object(get_field(body, "reservation", "$"), "$.reservation")
+    found = str_field(reservation, "status", "$.reservation")
     if found != status:
         raise TranslationError(field="$.reservation.status", value=found, reason=f"not {status}")
     quantity = _count(reservation, "quantity", "$.reservation")
-    level = stock_from_service(_object(_get(body, "stock", "$"), "$.stock"), at="$.stock")
+    level = stock_from_service(as_object(get_field(body, "stock", "$"), "$.stock"), at="$.stock")
     if level.sku != sku:
         raise TranslationError(field="$.stock.sku", value=level.sku, reason=f"asked for {sku!r}")
     return quantity, level
@@ -352,7 +329,7 @@ def fulfil_outcome(sku: str, quantity: int, resp: HttpResponseData) -> StockLeve
     """The stock level after a fulfilment answer; None when the service holds no reservation
     under that key (its 404 ``reservation_not_found``)."""
     if resp.status == 404:
-        code, _ = _error_code(_json_object(resp.body))
+        code, _ = _error_code(json_object(resp.body))
         if code != "reservation_not_found":
             raise TranslationError(
                 field="$.error.code", value=code, reason="not reservation_not_found"
@@ -368,17 +345,6 @@ def fulfil_outcome(sku: str, quantity: int, resp: HttpResponseData) -> StockLeve
 
 
 # -- the HTTP translator -------------------------------------------------------------------
-
-
-def _legacy_json(status: int, payload: Mapping[str, object]) -> HttpResponseData:
-    # json.dumps defaults are what Django's JsonResponse writes: same bytes, same key order
-    return HttpResponseData(
-        status=status, headers=_LEGACY_HEADERS, body=json.dumps(payload).encode()
-    )
-
-
-def _legacy_error(status: int, message: str) -> HttpResponseData:
-    return _legacy_json(status, {"result": "error", "errCode": f"E{status}", "errMsg": message})
 
 
 def _route(path: str) -> tuple[str, str]:
@@ -436,18 +402,18 @@ class Stock:
     ) -> HttpResponseData:
         kind, raw_sku = _route(legacy_req.path)
         sku = unquote(raw_sku)
-        missing = _legacy_error(404, f"product {sku} not found")
+        missing = legacy_error(404, f"product {sku} not found")
         problem = legacy_reserve_problem(legacy_req.body) if kind == "reserve" else None
         if kind == "stock" or problem is not None:
             level = stock_outcome(sku, service_resp)
             if level is None:
                 return missing
             if problem is not None:
-                return _legacy_error(400, problem)
-            return _legacy_json(200, {"result": "ok", **stock_to_legacy(level)})
+                return legacy_error(400, problem)
+            return legacy_json(200, {"result": "ok", **stock_to_legacy(level)})
         outcome = reserve_outcome(sku, legacy_quantity(legacy_req.body), service_resp)
         if outcome is None:
             return missing
         if isinstance(outcome, Shortage):
-            return _legacy_error(409, outcome.legacy_message())
-        return _legacy_json(200, {"result": "ok", **stock_to_legacy(outcome)})
+            return legacy_error(409, outcome.legacy_message())
+        return legacy_json(200, {"result": "ok", **stock_to_legacy(outcome)})
