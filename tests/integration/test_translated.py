@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,24 +15,11 @@ import pytest
 from acl.catalog import product_from_legacy, product_to_service
 from parallel_run.redact import Redactor
 from parallel_run.store import ResultStore
-from tests.support import processes
+from tests.support import processes, services
+from tests.support.services import assert_an_untranslatable_answer_is_a_502, call
 
 pytestmark = pytest.mark.integration
 PRODUCTS = 20
-
-
-def call(
-    url: str, *, method: str = "GET", data: bytes | None = None
-) -> tuple[int, dict[str, str], bytes]:
-    request = urllib.request.Request(
-        url, method=method, data=data, headers={"Content-Type": "application/json"} if data else {}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, dict(response.headers), response.read()
-    except urllib.error.HTTPError as error:
-        with error:
-            return error.code, dict(error.headers), error.read()
 
 
 def settled(body: bytes) -> Any:
@@ -48,22 +32,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, 
     """(monolith, facade, catalog service) URLs; product-catalog cut over to the service."""
     state = tmp_path_factory.mktemp("translated")
     shop = processes.monolith(state, log_dir=state, seed_args=["--products", str(PRODUCTS)])
-    port = processes.free_port()
-    catalog = processes.start(
-        "catalog",
-        [
-            sys.executable,
-            "-m",
-            "extracted.catalog",
-            "--port",
-            str(port),
-            "--db",
-            f"sqlite:///{state / 'catalog.db'}",
-        ],
-        port=port,
-        log_dir=state,
-        ready_path="/healthz",
-    )
+    catalog = services.extracted_service("catalog", state_dir=state, log_dir=state)
     # the service's own database gets the monolith's rows through the ACL
     for n in range(1, PRODUCTS + 1):
         sku = f"SKU-{n:05d}"
@@ -122,27 +91,14 @@ def test_head_is_answered_from_the_translated_get(stack: tuple[str, str, str]) -
 
 
 def test_an_untranslatable_answer_is_a_502_naming_the_field(tmp_path: Path) -> None:
-    # a "service" whose answers are not the catalog's model at all
-    wrong = processes.echo_upstream("not-a-catalog", log_dir=tmp_path)
-    routes = tmp_path / "routes.yaml"
-    routes.write_text(
-        "version: 1\nlegacy: {url: 'http://127.0.0.1:9'}\n"
-        f"services:\n  catalog: {{url: '{wrong.url}'}}\n"
-        "capabilities:\n  product-catalog:\n    service: catalog\n    mode: extracted\n"
-        "    translator: catalog.products\n"
-        "    match: [{methods: [GET], path: '/api/products/{sku}'}]\n"
+    assert_an_untranslatable_answer_is_a_502(
+        tmp_path,
+        capability="product-catalog",
+        service="catalog",
+        translator="catalog.products",
+        match="/api/products/{sku}",
+        path="/api/products/SKU-00001",
     )
-    facade = processes.facade(routes, log_dir=tmp_path)
-    try:
-        status, headers, body = call(facade.url + "/api/products/SKU-00001")
-        assert status == 502
-        assert headers["Content-Type"] == "application/problem+json"
-        detail = json.loads(body)["detail"]
-        assert "answer not translatable" in detail
-        assert "$." in detail  # the field is named
-    finally:
-        facade.stop()
-        wrong.stop()
 
 
 def test_shadow_compares_the_candidate_in_the_legacy_vocabulary(

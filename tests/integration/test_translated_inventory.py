@@ -11,7 +11,12 @@ from pathlib import Path
 import pytest
 
 from tests.support import processes
-from tests.support.services import call, extracted_service, inventory_seed
+from tests.support.services import (
+    assert_an_untranslatable_answer_is_a_502,
+    call,
+    extracted_service,
+    inventory_seed,
+)
 
 pytestmark = pytest.mark.integration
 PRODUCTS = 6
@@ -103,23 +108,11 @@ def test_reserving_all_that_is_left_then_one_more(stack: tuple[str, str]) -> Non
 
 
 def test_an_untranslatable_answer_is_a_502_naming_the_field(tmp_path: Path) -> None:
-    wrong = processes.echo_upstream("not-an-inventory", log_dir=tmp_path)
-    routes = tmp_path / "routes.yaml"
-    routes.write_text(
-        "version: 1\nlegacy: {url: 'http://127.0.0.1:9'}\n"
-        f"services:\n  inventory: {{url: '{wrong.url}'}}\n"
-        "capabilities:\n  inventory:\n    service: inventory\n    mode: extracted\n"
-        "    translator: inventory.stock\n"
-        "    match: [{methods: [GET], path: '/api/inventory/{sku}'}]\n"
+    assert_an_untranslatable_answer_is_a_502(
+        tmp_path,
+        capability="inventory",
+        service="inventory",
+        translator="inventory.stock",
+        match="/api/inventory/{sku}",
+        path="/api/inventory/SKU-00001",
     )
-    facade = processes.facade(routes, log_dir=tmp_path)
-    try:
-        status, headers, body = call(facade.url + "/api/inventory/SKU-00001")
-        assert status == 502
-        assert headers["Content-Type"] == "application/problem+json"
-        detail = json.loads(body)["detail"]
-        assert "answer not translatable" in detail
-        assert "$." in detail  # the field is named
-    finally:
-        facade.stop()
-        wrong.stop()

@@ -89,3 +89,30 @@ def inventory_seed(monolith_url: str, path: Path, *, skus: list[str]) -> Path:
         items.append(stock_to_service(stock_from_legacy(json.loads(body))))
     path.write_text(json.dumps({"items": items}))
     return path
+
+
+def assert_an_untranslatable_answer_is_a_502(
+    tmp_path: Path, *, capability: str, service: str, translator: str, match: str, path: str
+) -> None:
+    """A facade serving ``capability`` (GET ``match``) from a "service" that only echoes,
+    nothing like the service's model, answers ``path`` with a 502 problem naming the field."""
+    wrong = processes.echo_upstream(f"not-{service}", log_dir=tmp_path)
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(
+        "version: 1\nlegacy: {url: 'http://127.0.0.1:9'}\n"
+        f"services:\n  {service}: {{url: '{wrong.url}'}}\n"
+        f"capabilities:\n  {capability}:\n    service: {service}\n    mode: extracted\n"
+        f"    translator: {translator}\n"
+        f"    match: [{{methods: [GET], path: '{match}'}}]\n"
+    )
+    facade = processes.facade(routes, log_dir=tmp_path)
+    try:
+        status, headers, body = call(facade.url + path)
+        assert status == 502
+        assert headers["Content-Type"] == "application/problem+json"
+        detail = json.loads(body)["detail"]
+        assert "answer not translatable" in detail
+        assert "$." in detail  # the field is named
+    finally:
+        facade.stop()
+        wrong.stop()

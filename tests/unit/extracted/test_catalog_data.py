@@ -9,11 +9,15 @@ from typing import Any
 
 import pytest
 
-from acl.data import DataMoveError, Rejected, RowTarget
+from acl.data import Rejected
 from extracted.catalog.data import ProductTarget, product_from_row, products
 from extracted.catalog.domain.model import Currency, Money, ProductStatus
 from extracted.catalog.errors import InvalidProduct
 from extracted.catalog.settings import DATABASE_ENV
+from tests.support.row_targets import (
+    assert_reading_an_absent_database_creates_nothing,
+    assert_the_plugin_opens_the_database_named_by,
+)
 
 
 def row(sku: str = "SKU-00001", **changes: Any) -> dict[str, Any]:
@@ -97,25 +101,15 @@ def test_reads_come_back_in_key_order_in_the_row_shape(target: ProductTarget) ->
 
 
 def test_reading_a_database_that_is_not_there_creates_nothing(tmp_path: Path) -> None:
-    path = tmp_path / "absent.db"
-    absent = ProductTarget(f"sqlite:///{path}")
-    with pytest.raises(DataMoveError, match="has no schema yet"):
-        absent.count()
-    with pytest.raises(DataMoveError, match="has no schema yet"):
-        absent.read(after=None, limit=1)
-    absent.close()
-    assert not path.exists()
+    assert_reading_an_absent_database_creates_nothing(ProductTarget, tmp_path)
 
 
 def test_the_plugin_uses_the_services_own_database_variable(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(DATABASE_ENV, f"sqlite:///{tmp_path / 'from-env.db'}")
-    made = products()
-    assert isinstance(made, RowTarget)
-    made.prepare()
-    made.close()
-    assert (tmp_path / "from-env.db").exists()
+    assert_the_plugin_opens_the_database_named_by(
+        DATABASE_ENV, products, tmp_path=tmp_path, monkeypatch=monkeypatch
+    )
 
 
 def test_a_batch_larger_than_one_in_list_is_still_compared_row_by_row(

@@ -9,9 +9,12 @@ from typing import Any
 
 import pytest
 
-from acl.data import DataMoveError, RowTarget
 from extracted.inventory.data import StockTarget, stock
 from extracted.inventory.settings import DATABASE_ENV
+from tests.support.row_targets import (
+    assert_reading_an_absent_database_creates_nothing,
+    assert_the_plugin_opens_the_database_named_by,
+)
 
 
 def row(sku: str, on_hand: int = 12, reserved: int = 2) -> dict[str, Any]:
@@ -49,20 +52,12 @@ def test_a_level_the_model_refuses_is_rejected_by_key(target: StockTarget) -> No
 
 
 def test_reading_a_database_that_is_not_there_creates_nothing(tmp_path: Path) -> None:
-    path = tmp_path / "absent.db"
-    absent = StockTarget(f"sqlite:///{path}")
-    with pytest.raises(DataMoveError, match="has no schema yet"):
-        absent.read(after=None, limit=1)
-    absent.close()
-    assert not path.exists()
+    assert_reading_an_absent_database_creates_nothing(StockTarget, tmp_path)
 
 
 def test_the_plugin_uses_the_services_own_database_variable(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(DATABASE_ENV, f"sqlite:///{tmp_path / 'from-env.db'}")
-    made = stock()
-    assert isinstance(made, RowTarget)
-    made.prepare()
-    made.close()
-    assert (tmp_path / "from-env.db").exists()
+    assert_the_plugin_opens_the_database_named_by(
+        DATABASE_ENV, stock, tmp_path=tmp_path, monkeypatch=monkeypatch
+    )
