@@ -1,7 +1,6 @@
-"""The composition root: ``create_app(settings)`` wires the database to the HTTP API.
-
-Nothing happens at import time: the chassis opens the engine and runs the migrations to head
-in a ``cleanup_ctx`` when the app starts, and disposes of the engine when it stops.
+"""The inventory's composition root: ``create_app(settings)`` puts its database, units of work
+and v1 API (stock levels and reservations) on the chassis's app (``extracted.chassis.app``);
+nothing happens at import time.
 """
 
 from __future__ import annotations
