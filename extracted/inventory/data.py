@@ -13,10 +13,11 @@ as records, only the ``reserved`` counter, which is moved.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from acl.data import Key, Rejected, Row, Upserted
 from extracted.chassis.data import ServiceTarget
@@ -25,7 +26,7 @@ from extracted.inventory.adapters.database import (
     current_revision,
     migrate,
 )
-from extracted.inventory.adapters.orm import stock_levels
+from extracted.inventory.adapters.repository import SqlAlchemyStockRepository
 from extracted.inventory.domain.model import StockLevel
 from extracted.inventory.entrypoints.schema import set_stock_from_json, stock_to_json
 from extracted.inventory.errors import InvalidRequest
@@ -53,13 +54,19 @@ class StockTarget(ServiceTarget):
             current_revision=current_revision,
         )
 
+    @contextmanager
+    def _reading(self) -> Iterator[SqlAlchemyStockRepository]:
+        # a plain session, not a unit of work: its BEGIN IMMEDIATE would take the write lock
+        # from the running service just to read
+        with Session(self._engine) as session:
+            yield SqlAlchemyStockRepository(session)
+
     def count(self) -> int:
         self._require_schema()
 
         def work() -> int:
-            with self._engine.connect() as connection:
-                counted = connection.execute(select(func.count()).select_from(stock_levels))
-                return int(counted.scalar_one())
+            with self._reading() as stock:
+                return stock.count()
 
         return self._guarded(work)
 
@@ -82,18 +89,10 @@ class StockTarget(ServiceTarget):
 
     def read(self, *, after: Key | None, limit: int) -> Sequence[tuple[Key, Row]]:
         self._require_schema()
-        # a keyset read of the table; the repository has no such query (yet)
-        statement = select(stock_levels).order_by(stock_levels.c.sku).limit(limit)
-        if after is not None:
-            statement = statement.where(stock_levels.c.sku > after)
 
         def work() -> list[tuple[Key, Row]]:
-            with self._engine.connect() as connection:
-                levels = [
-                    StockLevel(r.sku, int(r.on_hand), int(r.reserved), r.updated_at)
-                    for r in connection.execute(statement)
-                ]
-            return [(level.sku, stock_row(level)) for level in levels]
+            with self._reading() as stock:
+                return [(level.sku, stock_row(level)) for level in stock.after(after, limit=limit)]
 
         return self._guarded(work)
 
