@@ -3,6 +3,9 @@
 The error shape stays the service's own: it passes its ``error_json`` and maps its own
 exceptions (``domain_error``); the chassis adds what is the same everywhere (aiohttp's HTTP
 errors, and a 500 that never leaks a traceback).
+
+Handlers run every use case in a worker thread (``asyncio.to_thread``): SQLAlchemy is
+synchronous and the event loop must never wait on the database.
 """
 
 from __future__ import annotations

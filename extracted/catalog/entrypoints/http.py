@@ -1,7 +1,5 @@
-"""The v1 HTTP API: thin aiohttp handlers, JSON in and out, errors mapped in one middleware.
-
-Every use case runs in a worker thread (``asyncio.to_thread``): SQLAlchemy is synchronous
-and the event loop must never wait on the database.
+"""The catalog's v1 HTTP API (``/v1/products``): thin aiohttp handlers, JSON in and out, each use
+case in a worker thread; its errors mapped to its own shape by the chassis's middleware.
 """
 
 from __future__ import annotations
