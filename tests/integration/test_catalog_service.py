@@ -14,13 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
-from sqlalchemy import create_engine
 
 from extracted.catalog.adapters.database import VERSION_TABLE
 from extracted.catalog.adapters.orm import metadata
 from tests.support import processes
+from tests.support.schemas import assert_migrations_match_the_models, sqlite_tables
 
 pytestmark = pytest.mark.integration
 
@@ -154,25 +152,14 @@ def test_the_database_is_the_service_own(catalog: processes.Running, state: Path
     assert database.is_file()
     assert not (state / "not-this.db").exists()
     with sqlite3.connect(database) as connection:
-        tables = {
-            row[0]
-            for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
-        }
         (count,) = connection.execute("SELECT count(*) FROM products").fetchone()
         (journal,) = connection.execute("PRAGMA journal_mode").fetchone()
     connection.close()
-    assert tables == {"products", "catalog_alembic_version"}  # no monolith table in sight
+    # no monolith table in sight
+    assert sqlite_tables(database) == {"products", "catalog_alembic_version"}
     assert count == PRODUCTS
     assert journal == "wal"
-    engine = create_engine(f"sqlite:///{database}")
-    try:
-        with engine.connect() as sa_connection:
-            context = MigrationContext.configure(
-                sa_connection, opts={"version_table": VERSION_TABLE}
-            )
-            assert compare_metadata(context, metadata) == []
-    finally:
-        engine.dispose()
+    assert_migrations_match_the_models(database, version_table=VERSION_TABLE, metadata=metadata)
 
 
 def test_seed_from_json_then_stop_by_signal_is_graceful(state: Path) -> None:

@@ -5,20 +5,17 @@ from __future__ import annotations
 
 import json
 import signal
-import sqlite3
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
-from sqlalchemy import create_engine
 
 from extracted.inventory.adapters.database import VERSION_TABLE
 from extracted.inventory.adapters.orm import metadata
 from tests.support import processes
+from tests.support.schemas import assert_migrations_match_the_models, sqlite_tables
 from tests.support.services import call_json, extracted_service
 
 pytestmark = pytest.mark.integration
@@ -155,19 +152,5 @@ def test_unknown_sku_is_404_in_the_service_shape(inventory: processes.Running) -
 
 def test_the_database_is_the_service_own(inventory: processes.Running, state: Path) -> None:
     database = state / "inventory.db"
-    with sqlite3.connect(database) as connection:
-        tables = {
-            row[0]
-            for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
-        }
-    connection.close()
-    assert tables == {"stock_levels", "reservations", VERSION_TABLE}
-    engine = create_engine(f"sqlite:///{database}")
-    try:
-        with engine.connect() as sa_connection:
-            context = MigrationContext.configure(
-                sa_connection, opts={"version_table": VERSION_TABLE}
-            )
-            assert compare_metadata(context, metadata) == []
-    finally:
-        engine.dispose()
+    assert sqlite_tables(database) == {"stock_levels", "reservations", VERSION_TABLE}
+    assert_migrations_match_the_models(database, version_table=VERSION_TABLE, metadata=metadata)
