@@ -7,6 +7,8 @@ finish (up to ``shutdown_timeout``), then the process exits. SIGHUP reloads rout
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -123,12 +125,17 @@ class _Supervisor:
         self._slot_deaths: dict[int, int] = {}  # quick deaths in a row, per slot: the backoff
         self._quick_deaths = 0  # quick deaths in a row while no worker is up: the crash loop
         self._stopping = False
+        self._told_to_stop: set[int] = set()  # worker pids sent a stop signal
 
     def on_signal(self, signum: int, _frame: object) -> None:
         if signum != signal.SIGHUP:
             self._stopping = True
         for proc in self._workers.values():
             if proc.pid is not None and proc.is_alive():
+                # each signal the parent gets is passed on once: a second stop signal to the
+                # parent is the operator's "now", and reaches the workers as such
+                if signum != signal.SIGHUP:
+                    self._told_to_stop.add(proc.pid)
                 os.kill(proc.pid, signum)
 
     def run(self) -> None:
@@ -140,6 +147,11 @@ class _Supervisor:
             if self._stopping:
                 break
             self._replace_the_dead()
+        # a replacement started while the stop signal was being handled was not told yet
+        for proc in self._workers.values():
+            if proc.pid is not None and proc.is_alive() and proc.pid not in self._told_to_stop:
+                self._told_to_stop.add(proc.pid)
+                os.kill(proc.pid, signal.SIGTERM)
         for proc in self._workers.values():
             proc.join()
 
@@ -208,9 +220,30 @@ class _Supervisor:
 
 
 def _worker_main(options: ServeOptions) -> None:
+    _own_process_group()
     configure_logging()
     config = config_module.load(options.routes, extra_check=translator_problems)
     asyncio.run(_serve(config, options, reuse_port=True))
+
+
+def _own_process_group() -> None:
+    """Keep a worker out of the terminal's signals, and from outliving its parent.
+
+    Ctrl-C reaches the whole foreground process group, and the parent forwards it to each
+    worker too: a worker that got both would take the second as "exit now, without draining".
+    In its own group it hears only the parent. PR_SET_PDEATHSIG (Linux) then stops it if the
+    parent is killed outright, so no worker is left holding the port.
+    """
+    os.setpgid(0, 0)
+    parent = multiprocessing.parent_process()
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if parent is not None and os.getppid() != parent.pid:
+        os._exit(1)  # the parent died before the request took effect
+
+
+PR_SET_PDEATHSIG = 1
 
 
 async def _serve(config: config_module.Config, options: ServeOptions, *, reuse_port: bool) -> None:
