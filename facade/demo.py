@@ -21,19 +21,20 @@ from rich.console import Console
 from rich.text import Text
 
 from facade.demo_stack import (
+    LOG_TAIL,
     SERVICE_MODULES,
     DemoError,
     DemoInputError,
     Stack,
     database_env,
     executable,
-    port_open,
     readyz,
     url_port,
     wait_for_config,
     write_demo_routes,
 )
 from facade.demo_walk import Walk, WalkFailed, display, legacy_tour, summary, traffic_for, walk_all
+from regress.processes import port_open
 
 if TYPE_CHECKING:
     from facade.config import Config
@@ -124,7 +125,8 @@ def _gone(walk: Walk) -> bool:
         walk.console.print(
             Text(
                 f"demo: {gone.name} exited with {gone.proc.returncode} during "
-                f"{walk.step_name}; the end of its log {gone.log}:\n{gone.tail()}",
+                f"{walk.step_name}; the end of its log {gone.log_path}:\n"
+                f"{gone.log_tail(LOG_TAIL)}",
                 style="red",
             )
         )
@@ -240,6 +242,9 @@ def _keep_running(walk: Walk) -> int:
     while (gone := walk.stack.exited()) is None:
         time.sleep(0.5)
     walk.console.print(
-        Text(f"{gone.name} exited with {gone.proc.returncode}; its log {gone.log}:\n{gone.tail()}")
+        Text(
+            f"{gone.name} exited with {gone.proc.returncode}; "
+            f"its log {gone.log_path}:\n{gone.log_tail(LOG_TAIL)}"
+        )
     )
     return 1

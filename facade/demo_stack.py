@@ -12,8 +12,6 @@ import io
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,12 +25,16 @@ from typing import Any
 from ruamel.yaml import YAML
 
 from facade.errors import FacadeError
+from regress import processes
+from regress.errors import StackStartError
+from regress.processes import Process, port_open
 
 # the example shop's services: the module each is run as (`python -m MODULE --port P --db URL`)
 # and the variable its data plugin reads its database from (docs/data.md)
 SERVICE_MODULES = {"catalog": "extracted.catalog", "inventory": "extracted.inventory"}
 LOG_TAIL = 20
 START_TIMEOUT = 60.0
+STOP_TIMEOUT = 20.0
 
 
 class DemoError(FacadeError):
@@ -56,12 +58,6 @@ def executable(name: str) -> str:
     """A console script beside this interpreter (the virtualenv's), else the one on PATH."""
     beside = Path(sys.executable).parent / name
     return str(beside) if beside.exists() else (shutil.which(name) or name)
-
-
-def port_open(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.2)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def url_port(url: str, default: int) -> int:
@@ -137,39 +133,6 @@ def write_demo_routes(
 # -- processes -----------------------------------------------------------------------------
 
 
-def _die_with_parent() -> None:
-    # runs in the child before exec: if the demo is killed outright (kill -9, a test's
-    # timeout), the kernel stops the child too instead of leaving it holding its port
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-@dataclass
-class Process:
-    name: str
-    proc: subprocess.Popen[bytes]
-    port: int
-    log: Path
-
-    def tail(self) -> str:
-        try:
-            lines = self.log.read_text(errors="replace").splitlines()
-        except OSError:
-            return ""
-        return "\n".join(lines[-LOG_TAIL:])
-
-    def stop(self, timeout: float = 20) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-
-
 @dataclass
 class Stack:
     """Processes started by the demo, stopped by pid in reverse order."""
@@ -184,42 +147,27 @@ class Stack:
             raise DemoInputError(
                 f"port {port} is already in use; stop what uses it or give {name} another port"
             )
-        log = self.state / f"{name}.log"
-        with log.open("wb") as out:
-            out.write(f"$ {' '.join(argv)}\n".encode())
-            out.flush()
-            try:
-                proc = subprocess.Popen(
-                    list(argv),
-                    cwd=self.state,
-                    env=dict(self.env),
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-                )
-            except OSError as exc:
-                raise DemoError(f"{name}: cannot run {argv[0]}: {exc}") from None
-        process = Process(name, proc, port, log)
+        try:
+            process = processes.start(
+                name,
+                argv,
+                port=port,
+                log_path=self.state / f"{name}.log",
+                cwd=self.state,
+                env=self.env,
+                die_with_parent=True,
+            )
+        except StackStartError as exc:
+            raise DemoError(str(exc)) from None
         self.processes.append(process)
         return process
 
     def wait_ready(self, process: Process, *, path: str | None = None) -> None:
         """Until ``path`` answers (any status), or the port opens when ``path`` is None."""
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if process.proc.poll() is not None:
-                raise DemoError(
-                    f"{process.name} exited with {process.proc.returncode}; "
-                    f"its log {process.log}:\n{process.tail()}"
-                )
-            if _answers(process.port, path):
-                return
-            time.sleep(0.05)
-        raise DemoError(
-            f"{process.name} did not answer on port {process.port} within "
-            f"{START_TIMEOUT:g}s; its log {process.log}:\n{process.tail()}"
-        )
+        try:
+            process.wait_ready(path, timeout=START_TIMEOUT, log_lines=LOG_TAIL)
+        except StackStartError as exc:
+            raise DemoError(str(exc)) from None
 
     def run(self, name: str, argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
         """A setup step to its end, its output kept in ``STATE/NAME.log``."""
@@ -250,21 +198,9 @@ class Stack:
         stopped = []
         while self.processes:
             process = self.processes.pop()
-            process.stop()
+            process.stop(timeout=STOP_TIMEOUT)
             stopped.append(process)
         return stopped
-
-
-def _answers(port: int, path: str | None) -> bool:
-    if path is None:
-        return port_open(port)
-    try:
-        urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2).close()
-        return True
-    except urllib.error.HTTPError:
-        return True  # it answered: any status means it is up
-    except (urllib.error.URLError, OSError):
-        return False
 
 
 def wait_for_config(facade_port: int, routes: Path, *, timeout: float = 10) -> bool:

@@ -14,15 +14,13 @@ import io
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Self, get_args
 
@@ -30,14 +28,14 @@ from ruamel.yaml import YAML
 
 from facade import config as config_module
 from facade.errors import ConfigError
-from regress import stackfile
+from regress import processes, stackfile
 from regress.errors import StackFileError, StackStartError
+from regress.processes import Process, free_port
 from regress.stackfile import ProcessSpec, StackFile
 
 Mode = Literal["legacy", "shadow", "canary", "extracted"]
 MODES: tuple[Mode, ...] = get_args(Mode)
 ALL = "*"
-_LOG_TAIL = 40
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,50 +73,6 @@ def as_overrides(modes: Mapping[str, str | ModeOverride]) -> dict[str, ModeOverr
     for name, value in modes.items():
         found[name] = value if isinstance(value, ModeOverride) else parse_mode(value)[1]
     return found
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Process:
-    """One started process; ``stop()`` ends it by pid and returns its exit code."""
-
-    name: str
-    proc: subprocess.Popen[bytes]
-    port: int
-    log_path: Path
-    _stopped: bool = field(default=False)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def log_tail(self, lines: int = _LOG_TAIL) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
-
-    def stop(self, timeout: float = 15) -> int | None:
-        if not self._stopped:
-            self._stopped = True
-            if self.proc.poll() is None:
-                self.proc.send_signal(signal.SIGTERM)
-                try:
-                    self.proc.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait(5)
-        return self.proc.returncode
 
 
 class Stack:
@@ -283,46 +237,27 @@ class Stack:
                 if done.returncode != 0:
                     raise StackStartError(
                         f"{spec.name}: setup step {' '.join(argv)} exited with "
-                        f"{done.returncode}; its log {log_path}:\n{_tail(log_path)}"
+                        f"{done.returncode}; its log {log_path}:\n{processes.tail(log_path)}"
                     )
-            argv = [stackfile.expand(a, values, where=f"{where}.command") for a in spec.command]
-            log.write(f"$ {' '.join(argv)}\n".encode())
-            log.flush()
-            try:
-                proc = subprocess.Popen(
-                    argv, cwd=self.spec.root, env=env, stdout=log, stderr=subprocess.STDOUT
-                )
-            except OSError as exc:
-                raise StackStartError(f"{spec.name}: cannot run {argv[0]}: {exc}") from None
-        process = Process(spec.name, proc, port, log_path)
-        self.processes.append(process)
-        deadline = time.monotonic() + self.spec.start_timeout
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise StackStartError(
-                    f"{spec.name} exited with {proc.returncode}; its log {log_path}:\n"
-                    f"{process.log_tail()}"
-                )
-            if _answers(port, spec.ready):
-                return process
-            time.sleep(0.05)
-        raise StackStartError(
-            f"{spec.name} did not answer on port {port} within {self.spec.start_timeout:g}s; "
-            f"its log {log_path}:\n{process.log_tail()}"
+        argv = [stackfile.expand(a, values, where=f"{where}.command") for a in spec.command]
+        process = processes.start(
+            spec.name,
+            argv,
+            port=port,
+            log_path=log_path,
+            cwd=self.spec.root,
+            env=env,
+            append=True,  # after the setup steps' output
         )
+        self.processes.append(process)
+        process.wait_ready(spec.ready, timeout=self.spec.start_timeout)
+        return process
 
 
 def _strangler() -> str:
     """The ``strangler`` command beside this interpreter, else the one on PATH."""
     beside = Path(sys.executable).parent / "strangler"
     return str(beside) if beside.exists() else (shutil.which("strangler") or "strangler")
-
-
-def _tail(path: Path) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-_LOG_TAIL:])
-    except OSError:
-        return ""
 
 
 def _apply_modes(
@@ -378,22 +313,6 @@ def _dump_tree(tree: Any, path: Path) -> None:
     temporary = path.with_name(path.name + ".tmp")
     temporary.write_text(buffer.getvalue(), encoding="utf-8")
     os.replace(temporary, path)  # the facade's watcher never reads half a file
-
-
-def _answers(port: int, path: str | None) -> bool:
-    if path is None:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return True
-        except OSError:
-            return False
-    try:
-        urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2).close()
-        return True
-    except urllib.error.HTTPError:
-        return True  # it answered: any status means it is up
-    except (urllib.error.URLError, OSError):
-        return False
 
 
 def _readyz(url: str) -> Any:

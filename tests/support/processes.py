@@ -1,4 +1,7 @@
-"""Start real processes on free ports for integration tests, and stop them by pid."""
+"""Start real processes on free ports for integration tests, and stop them by pid.
+
+A process is ``regress.processes.Process`` (here ``Running``): the regression stack and
+``strangler demo`` start and stop theirs the same way."""
 
 from __future__ import annotations
 
@@ -7,50 +10,30 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
+
+from regress.errors import StackStartError
+from regress.processes import Process, free_port
+from regress.processes import start as start_process
+
+__all__ = [
+    "ROOT",
+    "Running",
+    "echo_upstream",
+    "facade",
+    "free_port",
+    "monolith",
+    "raw_http",
+    "start",
+    "write_routes",
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Running:
-    name: str
-    proc: subprocess.Popen[bytes]
-    port: int
-    log_path: Path
-    _stopped: bool = field(default=False)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
-        if self._stopped:
-            return self.proc.returncode
-        self._stopped = True
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        return self.proc.returncode
+# a started process: .url, .port, .proc, .log(), .stop(sig=SIGTERM, timeout=15) -> exit code
+Running = Process
 
 
 def start(
@@ -65,40 +48,27 @@ def start(
     timeout: float = 30,
 ) -> Running:
     """Start ``argv``; return once ``ready_path`` answers (any status) or the port opens."""
-    log_path = log_dir / f"{name}.log"
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    for name in drop_env:
-        full_env.pop(name, None)
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            list(argv), cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT
-        )
-    running = Running(name, proc, port, log_path)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{name} exited with {proc.returncode}:\n{running.log()}")
-        if _answers(port, ready_path):
-            return running
-        time.sleep(0.05)
-    running.stop(signal.SIGKILL)
-    raise RuntimeError(f"{name} did not start within {timeout}s:\n{running.log()}")
-
-
-def _answers(port: int, path: str | None) -> bool:
-    if path is None:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return True
-        except OSError:
-            return False
+    for variable in drop_env:
+        full_env.pop(variable, None)
     try:
-        urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2).close()
-        return True
-    except urllib.error.HTTPError:
-        return True  # it answered: any status means it is up
-    except (urllib.error.URLError, OSError):
-        return False
+        running = start_process(
+            name,
+            argv,
+            port=port,
+            log_path=log_dir / f"{name}.log",
+            cwd=ROOT,
+            env=full_env,
+            show_command=False,  # the log is the process's own output, as tests read it
+        )
+        try:
+            running.wait_ready(ready_path, timeout=timeout, log_lines=None)
+        except StackStartError:
+            running.stop(signal.SIGKILL)
+            raise
+    except StackStartError as exc:
+        raise RuntimeError(str(exc)) from None
+    return running
 
 
 def echo_upstream(name: str, *, log_dir: Path, extra: Sequence[str] = ()) -> Running:
