@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from facade import config as config_module
@@ -21,6 +20,7 @@ from facade.cli_support import (
     err,
     load_routes,
     open_store,
+    out_console,
     routes_path,
 )
 
@@ -141,7 +141,7 @@ def status(
             Text(row["readiness"]["text"]),
             Text("\n".join(row["routes"])),
         )
-    Console().print(table)
+    out_console().print(table)
     if facade_error is not None:
         err.print(f"strangler status: {facade_error}", markup=False)
 
@@ -321,7 +321,7 @@ def report(
 def _print_report(built: Report) -> None:
     from rich.text import Text
 
-    console = Console()
+    console = out_console()
 
     def ms(value: float | None) -> str:
         return "-" if value is None else f"{value:.1f}"
@@ -437,7 +437,7 @@ def _print_observation(record: ObservationRecord) -> None:
 
     from parallel_run.report import pretty_body, value_text
 
-    console = Console()
+    console = out_console()
     console.print(
         Text(
             f"{record.id}  {record.experiment}  {record.method} {record.path}\n"

@@ -23,6 +23,7 @@ from facade.cli_support import (
     err,
     load_routes,
     open_store,
+    out_console,
     routes_path,
 )
 
@@ -234,7 +235,6 @@ def audit(
 
 
 def _print_records(found: list[AuditRecord]) -> None:
-    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
@@ -259,4 +259,4 @@ def _print_records(found: list[AuditRecord]) -> None:
             entry.source + (" (forced)" if entry.forced else ""),
             Text(entry.reason or "-"),
         )
-    Console().print(table)
+    out_console().print(table)

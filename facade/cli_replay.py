@@ -24,6 +24,7 @@ from facade.cli_support import (
     cli,
     err,
     load_routes,
+    out_console,
     routes_path,
 )
 
@@ -233,11 +234,10 @@ def tally_dict(tally: ReplayTally, *, file: Path) -> dict[str, Any]:
 
 
 def _print_summary(summary: dict[str, Any]) -> None:
-    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
-    console = Console()
+    console = out_console()
     table = Table(title=f"replay run {summary['run']} ({summary['file']})")
     table.add_column("capability")
     for column in ("compared", "match", "mismatch", "candidate errors"):

@@ -29,6 +29,15 @@ cli = typer.Typer(
     pretty_exceptions_enable=False,
 )
 err = Console(stderr=True)
+# piped output (a CI log, `| less`) is not a terminal: rich would squeeze tables into 80
+# columns and cut capability names; 160 keeps a row on one line
+PIPED_WIDTH = 160
+
+
+def out_console() -> Console:
+    """The console for a verb's tables: the terminal's width, or ``PIPED_WIDTH`` when piped."""
+    return Console(width=None if sys.stdout.isatty() else PIPED_WIDTH)
+
 
 RoutesOption = Annotated[
     Path | None,
