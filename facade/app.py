@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import HttpVersion11, web
 
+from facade import hand_edits
 from facade.admin import probe_legacy
 from facade.config import Config
 from facade.errors import RequestRejected, UpstreamError
@@ -61,6 +62,8 @@ class Facade:
         self._tasks.append(spawn(probe_legacy(self.state), name="legacy-probe"))
         if self._watch:
             self._tasks.append(spawn(watch_routes(self.state), name="routes-watch"))
+            # edits made while no facade ran: no reload saw them (off the loop, never failing)
+            hand_edits.notice_at_start(self.state.live.current)
 
     async def close(self) -> None:
         for task in self._tasks:

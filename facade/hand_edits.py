@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
+from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from facade.config import Config, Mode, RoutesFile
 from facade.gate import exposure
@@ -78,6 +80,106 @@ def notice(old: Config, new: Config) -> None:
     future = _background().submit(record, old, new, changes)
     _pending.add(future)
     future.add_done_callback(_pending.discard)
+
+
+def notice_at_start(config: Config) -> None:
+    """Called when a facade process starts: record edits made while no facade was running,
+    which no reload saw, by comparing the file with the state the audit trail last recorded."""
+    future = _background().submit(record_offline_edits, config)
+    _pending.add(future)
+    future.add_done_callback(_pending.discard)
+
+
+def offline_changes(
+    audited: Mapping[str, tuple[str | None, float | None]], routes: RoutesFile
+) -> list[CapabilityChange]:
+    """Audited capabilities whose mode or served share differs now from their last record.
+    A capability the trail never mentions has no known earlier state, and is left alone."""
+    changes = []
+    for name in sorted(audited):
+        from_mode, from_share = audited[name]
+        cap = routes.capabilities.get(name)
+        to_mode = cap.mode if cap is not None else None
+        to_share = exposure(cap.mode, cap.canary.percent) if cap is not None else None
+        if (from_mode, from_share) != (to_mode, to_share):
+            changes.append(
+                CapabilityChange(name, cast(Mode | None, from_mode), from_share, to_mode, to_share)
+            )
+    return changes
+
+
+def record_offline_edits(config: Config) -> list[AuditRecord]:
+    """Append ``hand-edit`` records for what changed since the trail's newest record, unless
+    the file is as last recorded (or another worker recorded the same move first); never
+    raises. A store that does not exist yet holds no trail: nothing is created for it."""
+    from facade.lifecycle import evidence_for, open_store
+    from parallel_run import audit
+    from parallel_run.sqldb import resolve_url
+
+    url = resolve_url(config.store_url, base_dir=config.base_dir)
+    if url.get_backend_name() == "sqlite" and not (
+        url.database and url.database != ":memory:" and Path(url.database).exists()
+    ):
+        return []
+    try:
+        store = open_store(config)
+    except Exception as exc:
+        log.warning("routes file not compared with the audit trail at start: %s", exc)
+        return []
+    try:
+        history = audit.records(store)
+        if not history or history[0].entry.digest_after in (None, config.digest):
+            return []
+        changes = offline_changes(audit.last_states(history), config.routes)
+        if not changes:
+            return []
+        before = str(history[0].entry.digest_after)
+        now = datetime.now(UTC)
+        who = editor_of(config)
+        entries = []
+        for change in changes:
+            cap = config.routes.capabilities.get(change.capability)
+            evidence = (
+                evidence_for(store, change.capability, window=cap.promote.window, now=now)
+                if cap is not None
+                else None
+            )
+            entries.append(
+                audit.AuditEntry(
+                    capability=change.capability,
+                    from_mode=change.from_mode,
+                    from_percent=change.from_percent,
+                    to_mode=change.to_mode,
+                    to_percent=change.to_percent,
+                    source="hand-edit",
+                    user=who.user,
+                    host=who.host,
+                    reason="changed while no facade was running",
+                    evidence=evidence.to_dict() if evidence is not None else {},
+                    at=now,
+                )
+            )
+        stored = audit.append_unrecorded(
+            store, entries, digest_before=before, digest_after=config.digest
+        )
+        for item in stored:
+            log.info(
+                "audit: %s was changed while no facade ran; recorded (#%d): %s -> %s",
+                item.entry.capability,
+                item.seq,
+                item.entry.from_mode,
+                item.entry.to_mode,
+            )
+        return stored
+    except Exception as exc:
+        log.warning(
+            "routes file not compared with the audit trail at start: %s: %s",
+            type(exc).__name__,
+            exc,
+        )
+        return []
+    finally:
+        store.close()
 
 
 def wait_idle(timeout: float = 10.0) -> None:

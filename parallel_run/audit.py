@@ -236,6 +236,15 @@ def records(
         return [_record(row) for row in connection.execute(query)]
 
 
+def last_states(history: Sequence[AuditRecord]) -> dict[str, tuple[str | None, float | None]]:
+    """Each audited capability's (mode, served percent) after its newest record, from
+    ``history`` newest first (as ``records`` returns it)."""
+    states: dict[str, tuple[str | None, float | None]] = {}
+    for item in history:
+        states.setdefault(item.entry.capability, (item.entry.to_mode, item.entry.to_percent))
+    return states
+
+
 def verify(store: ResultStore, *, expect_head: str | None = None) -> Verification:
     """Walk the chain oldest first; the first record whose ``seq``, ``prev_hash`` or ``hash``
     does not follow is reported. ``expect_head``: a head hash noted earlier, which must still

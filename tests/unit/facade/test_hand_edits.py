@@ -119,3 +119,93 @@ def test_a_store_that_is_down_costs_a_log_line_never_the_reload(
         hand_edits.wait_idle()
     assert state.live.current.routes.capabilities["products"].mode == "extracted"
     assert "not recorded in the audit trail" in caplog.text
+
+
+# edits made while no facade ran: compared at start with the trail's last state ------------
+
+
+def _trail(path: Path) -> list[audit.AuditRecord]:
+    store = ResultStore.open(f"sqlite:///{path.parent / 'state' / 'store.db'}", redactor=Redactor())
+    try:
+        return audit.records(store)
+    finally:
+        store.close()
+
+
+def _cli_step(path: Path, *, from_mode: str, to_mode: str, to_percent: float) -> None:
+    """What `strangler shadow|canary` leaves behind: the file edited and a record that reached
+    its digest."""
+    (path.parent / "state").mkdir(exist_ok=True)
+    before = load(path).digest
+    write(path, mode=to_mode, percent=to_percent)
+    store = ResultStore.open(f"sqlite:///{path.parent / 'state' / 'store.db'}", redactor=Redactor())
+    try:
+        audit.append(
+            store,
+            [
+                audit.AuditEntry(
+                    capability="products",
+                    from_mode=from_mode,
+                    from_percent=0.0,
+                    to_mode=to_mode,
+                    to_percent=to_percent if to_mode == "canary" else 0.0,
+                    source="cli",
+                    user="ops",
+                    host="h",
+                    digest_before=before,
+                    digest_after=load(path).digest,
+                )
+            ],
+        )
+    finally:
+        store.close()
+
+
+def test_an_edit_made_while_no_facade_ran_is_recorded_at_start_once(tmp_path: Path) -> None:
+    path = write(tmp_path / "routes.yaml", mode="legacy")
+    _cli_step(path, from_mode="legacy", to_mode="shadow", to_percent=0)
+    write(path, mode="canary", percent=20)  # by hand, with every facade stopped
+
+    (found,) = hand_edits.record_offline_edits(load(path))
+    assert (found.seq, found.entry.capability, found.entry.source) == (2, "products", "hand-edit")
+    assert (found.entry.from_mode, found.entry.to_mode, found.entry.to_percent) == (
+        "shadow",
+        "canary",
+        20.0,
+    )
+    assert found.entry.reason == "changed while no facade was running"
+    # a second start (or a second worker) finds the move recorded
+    assert hand_edits.record_offline_edits(load(path)) == []
+    assert [r.seq for r in _trail(path)] == [2, 1]
+    store = ResultStore.open(f"sqlite:///{tmp_path / 'state' / 'store.db'}", redactor=Redactor())
+    try:
+        assert audit.verify(store).ok
+    finally:
+        store.close()
+
+
+def test_a_file_as_last_recorded_or_without_a_trail_records_nothing(tmp_path: Path) -> None:
+    path = write(tmp_path / "routes.yaml", mode="legacy")
+    # no store file at all: nothing is created for it
+    assert hand_edits.record_offline_edits(load(path)) == []
+    assert not (tmp_path / "state" / "store.db").exists()
+    _cli_step(path, from_mode="legacy", to_mode="shadow", to_percent=0)
+    assert hand_edits.record_offline_edits(load(path)) == []
+    # a comment-only edit changes the digest, not the state
+    path.write_text(path.read_text() + "# reviewed\n")
+    assert hand_edits.record_offline_edits(load(path)) == []
+    assert len(_trail(path)) == 1
+
+
+def test_offline_changes_leave_capabilities_the_trail_never_mentions_alone(
+    tmp_path: Path,
+) -> None:
+    routes = load(write(tmp_path / "routes.yaml", mode="extracted")).routes
+    assert hand_edits.offline_changes({"products": ("shadow", 0.0)}, routes) == [
+        CapabilityChange("products", "shadow", 0.0, "extracted", 100.0)
+    ]
+    # `orders` changed nothing the trail knows; a removed capability is a change to None
+    assert hand_edits.offline_changes({"gone": ("canary", 5.0)}, routes) == [
+        CapabilityChange("gone", "canary", 5.0, None, None)
+    ]
+    assert hand_edits.offline_changes({"products": ("extracted", 100.0)}, routes) == []
