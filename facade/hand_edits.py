@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -77,16 +77,18 @@ def notice(old: Config, new: Config) -> None:
     changes = capability_changes(old.routes, new.routes)
     if not changes:
         return
-    future = _background().submit(record, old, new, changes)
-    _pending.add(future)
-    future.add_done_callback(_pending.discard)
+    _in_background(lambda: record(old, new, changes))
 
 
 def notice_at_start(config: Config) -> None:
     """Called when a facade process starts: record edits made while no facade was running,
     which no reload saw, by comparing the file with the state the audit trail last recorded."""
-    future = _background().submit(record_offline_edits, config)
-    _pending.add(future)
+    _in_background(lambda: record_offline_edits(config))
+
+
+def _in_background(work: Callable[[], list[AuditRecord]]) -> None:
+    future = _background().submit(work)
+    _pending.add(future)  # wait_idle() waits for it
     future.add_done_callback(_pending.discard)
 
 
@@ -108,11 +110,13 @@ def offline_changes(
     return changes
 
 
+OFFLINE_REASON = "changed while no facade was running"
+
+
 def record_offline_edits(config: Config) -> list[AuditRecord]:
     """Append ``hand-edit`` records for what changed since the trail's newest record, unless
     the file is as last recorded (or another worker recorded the same move first); never
     raises. A store that does not exist yet holds no trail: nothing is created for it."""
-    from facade.lifecycle import evidence_for, open_store
     from parallel_run import audit
     from parallel_run.sqldb import resolve_url
 
@@ -121,65 +125,21 @@ def record_offline_edits(config: Config) -> list[AuditRecord]:
         url.database and url.database != ":memory:" and Path(url.database).exists()
     ):
         return []
-    try:
-        store = open_store(config)
-    except Exception as exc:
-        log.warning("routes file not compared with the audit trail at start: %s", exc)
-        return []
-    try:
+
+    def append(store: ResultStore) -> list[AuditRecord]:
         history = audit.records(store)
         if not history or history[0].entry.digest_after in (None, config.digest):
             return []
         changes = offline_changes(audit.last_states(history), config.routes)
-        if not changes:
-            return []
-        before = str(history[0].entry.digest_after)
-        now = datetime.now(UTC)
-        who = editor_of(config)
-        entries = []
-        for change in changes:
-            cap = config.routes.capabilities.get(change.capability)
-            evidence = (
-                evidence_for(store, change.capability, window=cap.promote.window, now=now)
-                if cap is not None
-                else None
-            )
-            entries.append(
-                audit.AuditEntry(
-                    capability=change.capability,
-                    from_mode=change.from_mode,
-                    from_percent=change.from_percent,
-                    to_mode=change.to_mode,
-                    to_percent=change.to_percent,
-                    source="hand-edit",
-                    user=who.user,
-                    host=who.host,
-                    reason="changed while no facade was running",
-                    evidence=evidence.to_dict() if evidence is not None else {},
-                    at=now,
-                )
-            )
-        stored = audit.append_unrecorded(
-            store, entries, digest_before=before, digest_after=config.digest
+        return _append(
+            store,
+            config,
+            changes,
+            digest_before=str(history[0].entry.digest_after),
+            reason=OFFLINE_REASON,
         )
-        for item in stored:
-            log.info(
-                "audit: %s was changed while no facade ran; recorded (#%d): %s -> %s",
-                item.entry.capability,
-                item.seq,
-                item.entry.from_mode,
-                item.entry.to_mode,
-            )
-        return stored
-    except Exception as exc:
-        log.warning(
-            "routes file not compared with the audit trail at start: %s: %s",
-            type(exc).__name__,
-            exc,
-        )
-        return []
-    finally:
-        store.close()
+
+    return _in_store(config, append)
 
 
 def wait_idle(timeout: float = 10.0) -> None:
@@ -189,44 +149,76 @@ def wait_idle(timeout: float = 10.0) -> None:
 
 def record(old: Config, new: Config, changes: list[CapabilityChange]) -> list[AuditRecord]:
     """Append the hand edit's records to the store ``new`` names; never raises."""
+    return _in_store(
+        new,
+        lambda store: _append(
+            store, new, changes, digest_before=old.digest, reason=None, earlier=old
+        ),
+    )
+
+
+def _in_store(
+    config: Config, append: Callable[[ResultStore], list[AuditRecord]]
+) -> list[AuditRecord]:
+    """``append`` on the store ``config`` names, opened and closed here; a failure is a
+    warning in the log, never an exception: the reload (or the start) goes on regardless."""
     from facade.lifecycle import open_store
-    from parallel_run.audit import append_unrecorded
 
     try:
-        store = open_store(new)
+        store = open_store(config)
     except Exception as exc:
         log.warning(
             "routes file hand edit (sha256 %s) not recorded in the audit trail: %s",
-            new.digest[:12],
+            config.digest[:12],
             exc,
         )
         return []
     try:
-        now = datetime.now(UTC)
-        who = editor_of(new)
-        entries = [_entry(change, old, new, who=who, now=now, store=store) for change in changes]
-        stored = append_unrecorded(
-            store, entries, digest_before=old.digest, digest_after=new.digest
-        )
-        for item in stored:
-            log.info(
-                "audit: hand edit of %s recorded (#%d): %s -> %s",
-                item.entry.capability,
-                item.seq,
-                item.entry.from_mode,
-                item.entry.to_mode,
-            )
-        return stored
+        return append(store)
     except Exception as exc:
         log.warning(
             "routes file hand edit (sha256 %s) not recorded in the audit trail: %s: %s",
-            new.digest[:12],
+            config.digest[:12],
             type(exc).__name__,
             exc,
         )
         return []
     finally:
         store.close()
+
+
+def _append(
+    store: ResultStore,
+    new: Config,
+    changes: list[CapabilityChange],
+    *,
+    digest_before: str,
+    reason: str | None,
+    earlier: Config | None = None,
+) -> list[AuditRecord]:
+    """The ``hand-edit`` records of ``changes``, from ``digest_before`` to ``new``'s digest,
+    unless that move is recorded already (``append_unrecorded``)."""
+    from parallel_run.audit import append_unrecorded
+
+    if not changes:
+        return []
+    now = datetime.now(UTC)
+    who = editor_of(new)
+    entries = [
+        _entry(change, new, earlier, who=who, now=now, store=store, reason=reason)
+        for change in changes
+    ]
+    stored = append_unrecorded(store, entries, digest_before=digest_before, digest_after=new.digest)
+    for item in stored:
+        log.info(
+            "audit: hand edit of %s recorded (#%d): %s -> %s%s",
+            item.entry.capability,
+            item.seq,
+            item.entry.from_mode,
+            item.entry.to_mode,
+            f" ({reason})" if reason else "",
+        )
+    return stored
 
 
 def editor_of(config: Config) -> Who:
@@ -247,19 +239,22 @@ def editor_of(config: Config) -> Who:
 
 def _entry(
     change: CapabilityChange,
-    old: Config,
     new: Config,
+    earlier: Config | None,
     *,
     who: Who,
     now: datetime,
     store: ResultStore,
+    reason: str | None,
 ) -> AuditEntry:
+    """One record, with the evidence of the capability as it stands now (or stood before it
+    was removed); ``append_unrecorded`` sets the digests."""
     from facade.lifecycle import evidence_for
     from parallel_run.audit import AuditEntry
 
-    cap = new.routes.capabilities.get(change.capability) or old.routes.capabilities.get(
-        change.capability
-    )
+    cap = new.routes.capabilities.get(change.capability)
+    if cap is None and earlier is not None:
+        cap = earlier.routes.capabilities.get(change.capability)
     evidence = (
         evidence_for(store, change.capability, window=cap.promote.window, now=now).to_dict()
         if cap is not None
@@ -274,8 +269,7 @@ def _entry(
         source="hand-edit",
         user=who.user,
         host=who.host,
+        reason=reason,
         evidence=evidence,
-        digest_before=old.digest,
-        digest_after=new.digest,
         at=now,
     )
