@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -129,90 +126,6 @@ def test_serve_runs_until_stopped(tmp_path: Path) -> None:
     facade = processes.facade(routes, log_dir=tmp_path)
     assert facade.stop() == 0
     assert "facade stopped" in facade.log()
-
-
-def test_serve_with_two_workers_shares_the_port(tmp_path: Path) -> None:
-    echo = processes.echo_upstream("legacy", log_dir=tmp_path)
-    routes = processes.write_routes(tmp_path / "routes.yaml", echo.url)
-    facade = processes.facade(routes, log_dir=tmp_path, extra=["--workers", "2"])
-    try:
-        # /healthz answered as soon as one worker listened; the other may still be starting
-        deadline = time.monotonic() + 20
-        while len(_listening_pids(facade.log())) < 2:
-            assert time.monotonic() < deadline, facade.log()
-            time.sleep(0.1)
-        for _ in range(40):
-            with urllib.request.urlopen(facade.url + "/x", timeout=10) as response:
-                assert json.loads(response.read())["server"] == "legacy"
-        assert facade.stop() == 0
-        assert facade.log().count("facade stopped") == 2
-    finally:
-        facade.stop()
-        echo.stop()
-
-
-def test_a_worker_that_dies_is_replaced_and_the_others_keep_serving(tmp_path: Path) -> None:
-    echo = processes.echo_upstream("legacy", log_dir=tmp_path)
-    routes = processes.write_routes(tmp_path / "routes.yaml", echo.url)
-    facade = processes.facade(routes, log_dir=tmp_path, extra=["--workers", "2"])
-    try:
-        deadline = time.monotonic() + 20
-        while len(first := _listening_pids(facade.log())) < 2:
-            assert time.monotonic() < deadline, facade.log()
-            time.sleep(0.1)
-        victim = sorted(first)[0]
-        os.kill(int(victim), signal.SIGKILL)
-        # connections already queued on the victim's socket die with it (SO_REUSEPORT keeps
-        # one accept queue per worker); once it is gone, the survivor takes every new one
-        while _alive(int(victim)):
-            assert time.monotonic() < deadline + 10, facade.log()
-            time.sleep(0.05)
-        for _ in range(10):
-            with urllib.request.urlopen(facade.url + "/x", timeout=10) as response:
-                assert response.status == 200
-        while len(_listening_pids(facade.log()) - first) < 1:
-            assert time.monotonic() < deadline + 20, facade.log()
-            time.sleep(0.1)
-        assert f"(pid {victim}) exited with code -9" in facade.log()
-        assert facade.stop() == 0
-        # the replacement drained too: three listened, two stopped (the killed one could not)
-        assert facade.log().count("facade stopped") == 2
-    finally:
-        facade.stop()
-        echo.stop()
-
-
-def test_workers_that_die_at_start_stop_the_facade_with_an_error(tmp_path: Path) -> None:
-    echo = processes.echo_upstream("legacy", log_dir=tmp_path)
-    routes = processes.write_routes(tmp_path / "routes.yaml", echo.url)
-    try:
-        # the port is the echo upstream's own: every worker fails to listen
-        result = subprocess.run(
-            [STRANGLER, "serve", "--routes", str(routes), "--workers", "2",
-             "--port", str(echo.port)],
-            capture_output=True, text=True, timeout=120, check=False,
-        )  # fmt: skip
-        assert result.returncode == 1, result.stderr
-        assert "workers keep dying at start" in result.stderr
-    finally:
-        echo.stop()
-
-
-def _alive(pid: int) -> bool:
-    """True while ``pid`` exists (a zombie counts: its parent reaps it within half a second)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def _listening_pids(log: str) -> set[str]:
-    return {
-        line.rsplit("pid ", 1)[1].rstrip(")")
-        for line in log.splitlines()
-        if "facade listening" in line
-    }
 
 
 def test_a_translator_that_cannot_be_loaded_is_a_path_line_error(tmp_path: Path) -> None:
