@@ -35,7 +35,8 @@ IDLE_FOR = 15.0  # seconds an idle connection is kept (servers commonly close af
 
 
 class LeanHttpError(Exception):
-    """The upstream's answer could not be read: the message says why, in a few words."""
+    """No answer could be read (connect failure, reset, malformed answer): the message says
+    why, in a few words. The only error ``request`` raises, besides a cancellation."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +172,8 @@ class LeanPool:
             body, complete = await _read_body(connection.reader, method, status, headers, max_body)
             keep = complete and _keeps_alive(version, headers)
             return Answer(status, headers, body)
+        except OSError as exc:  # a reset mid-answer: one error type for callers, as for connect
+            raise LeanHttpError(f"connection failed ({exc.strerror or exc})") from None
         finally:
             if keep and len(self._idle) < self._max_idle:
                 connection.idle_since = time.monotonic()

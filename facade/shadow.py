@@ -235,8 +235,6 @@ class ShadowRunner:
             return HttpAnswer.failed(exc.detail)
         except LeanHttpError as exc:
             return HttpAnswer.failed(str(exc))
-        except OSError as exc:
-            return HttpAnswer.failed(f"connection failed ({exc.strerror or exc})")
         # HEAD was asked as the GET it stands for: its body is what a client never sees, and
         # the monolith's HEAD answer has none
         body = b"" if job.method == "HEAD" else answer.body
@@ -253,8 +251,6 @@ class ShadowRunner:
             return HttpAnswer.failed("timeout")
         except LeanHttpError as exc:
             return HttpAnswer.failed(str(exc))
-        except OSError as exc:
-            return HttpAnswer.failed(f"connection failed ({exc.strerror or exc})")
         return HttpAnswer(answer.status, answer.headers, answer.body)
 
     def _pool(self, client: UpstreamClient) -> LeanPool:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import struct
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -266,3 +268,25 @@ async def test_a_refused_connection_is_a_clear_error() -> None:
     client = LeanPool(URL(f"http://127.0.0.1:{port}"), connect_timeout=1, max_idle=1)
     with pytest.raises(LeanHttpError, match="cannot connect"):
         await client.request("GET", "/", [], None, max_body=100)
+
+
+async def test_a_reset_mid_answer_is_a_lean_http_error_like_any_other_failure() -> None:
+    async def reset(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
+        await writer.drain()
+        sock = writer.get_extra_info("socket")
+        # SO_LINGER 0: close with a RST, not a FIN
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()
+
+    server = await asyncio.start_server(reset, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = LeanPool(URL(f"http://127.0.0.1:{port}"), connect_timeout=1, max_idle=1)
+    try:
+        with pytest.raises(LeanHttpError, match=r"connection failed"):
+            await client.request("GET", "/", [], None, max_body=1000)
+    finally:
+        client.close()
+        server.close()
+        await server.wait_closed()
