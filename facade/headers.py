@@ -162,8 +162,8 @@ def valid_authority(value: str) -> bool:
     host, port = value, None
     if value.startswith("["):
         literal, sep, rest = value[1:].partition("]")
-        if not sep or (rest and not rest.startswith(":")):
-            return False
+        if not sep or "%" in literal or (rest and not rest.startswith(":")):
+            return False  # ipaddress would take a zone id ("%eth0"): not for a Host
         try:
             ipaddress.IPv6Address(literal)
         except ValueError:
