@@ -338,6 +338,8 @@ def _rewrite_locations(headers: CIMultiDict[str], ex: Exchange) -> None:
     the upstream's internal address, never a Host that is not a valid authority.
     """
     assert ex.upstream is not None
+    if not any(name in headers for name in _LOCATION_HEADERS):
+        return  # most answers: no authority to work out
     base = str(ex.upstream.base.origin())
     host = public_host(ex.request)
     if host is None:
