@@ -1,4 +1,10 @@
-"""Reserved paths (never proxied): liveness, readiness, metrics; and the readiness probe."""
+"""Reserved paths (never proxied): liveness, readiness, metrics; and the readiness probe.
+
+They answer GET and HEAD only (405 with ``Allow`` otherwise). ``/healthz`` tells only that the
+process lives; ``/readyz`` tells everyone its status, and its details (the monolith's address,
+the routes file's path, the last reload error) only to callers ``admin_allowed`` lets in, as
+``/metrics`` does: those details map the inside of the deployment (SECURITY.md R1).
+"""
 
 from __future__ import annotations
 
@@ -21,17 +27,31 @@ from facade.state import FacadeState
 
 log = logging.getLogger("strangler.admin")
 RESERVED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+ALLOWED_METHODS = ("GET", "HEAD")
 PROBE_INTERVAL = 1.0
 STALE_AFTER = 5.0
 
 
 async def answer_reserved(path: str, ex: Exchange) -> web.StreamResponse:
+    """Answer one of ``RESERVED_PATHS`` (``path`` normalized, trailing slash removed)."""
     request = ex.request
+    if request.method not in ALLOWED_METHODS:
+        response = problem_response(
+            405,
+            "Method Not Allowed",
+            f"{path} answers {' and '.join(ALLOWED_METHODS)} only",
+            request_id=ex.request_id,
+        )
+        response.headers["Allow"] = ", ".join(ALLOWED_METHODS)
+        if request.body_exists:
+            response.force_close()  # its body is not ours to read
+        return response
     if path == "/healthz":
         return _json(200, {"status": "ok"})
+    allowed = admin_allowed(request, ex.config.routes.admin.token_env)
     if path == "/readyz":
-        return readiness_response(ex.state)
-    if not admin_allowed(request, ex.config.routes.admin.token_env):
+        return readiness_response(ex.state, detailed=allowed)
+    if not allowed:
         return problem_response(
             403,
             "Forbidden",
@@ -44,26 +64,34 @@ async def answer_reserved(path: str, ex: Exchange) -> web.StreamResponse:
     )
 
 
-def readiness_response(state: FacadeState) -> web.Response:
+def readiness_response(state: FacadeState, *, detailed: bool) -> web.Response:
+    """200 ``{"status": "ready"}`` or 503 ``{"status": "not ready"}``; with ``detailed``, also
+    what the monolith probe saw, the config's path, digest and last reload error, draining."""
     ready = state.readiness
     live = state.live
     fresh = time.monotonic() - ready.checked_at < STALE_AFTER
     ok = ready.legacy_ok and fresh and not ready.draining
-    body = {
-        "status": "ready" if ok else "not ready",
-        "legacy": {"reachable": ready.legacy_ok and fresh, "detail": ready.legacy_detail},
-        "config": {
-            "path": str(live.current.source),
-            "sha256": live.current.digest,
-            "last_reload_error": live.last_error,
-        },
-        "draining": ready.draining,
-    }
+    body: dict[str, object] = {"status": "ready" if ok else "not ready"}
+    if detailed:
+        body |= {
+            "legacy": {"reachable": ready.legacy_ok and fresh, "detail": ready.legacy_detail},
+            "config": {
+                "path": str(live.current.source),
+                "sha256": live.current.digest,
+                "last_reload_error": live.last_error,
+            },
+            "draining": ready.draining,
+        }
     return _json(200 if ok else 503, body)
 
 
 def admin_allowed(request: web.BaseRequest, token_env: str) -> bool:
-    """Loopback peers, or a bearer token equal to the one named by ``admin.token_env``."""
+    """Loopback peers, or a bearer token equal to the one named by ``admin.token_env``.
+
+    The peer is the socket's (``request.remote`` on the low-level server, never a client's
+    ``X-Forwarded-For``): behind a proxy on the same host every client looks local, so such a
+    deployment sets the token and exposes the facade's port only through that proxy.
+    """
     expected = os.environ.get(token_env)
     given = request.headers.get("Authorization", "")
     if expected and given.startswith("Bearer "):

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import HttpVersion11, web
 
 from facade import hand_edits
-from facade.admin import probe_legacy
+from facade.admin import RESERVED_PATHS, answer_reserved, probe_legacy
 from facade.config import Config
 from facade.errors import RequestRejected, UpstreamError
 from facade.exchange import Exchange, route_header
@@ -27,6 +27,7 @@ from facade.normalize import normalize_target
 from facade.problem import problem_response
 from facade.reload import watch_routes
 from facade.stages import Stage, default_stages
+from facade.stages.route import check_host
 from facade.state import FacadeState, LiveConfig
 from facade.tasks import spawn
 
@@ -80,6 +81,29 @@ class Facade:
     def server(self, **kwargs: Any) -> web.Server:
         """An aiohttp low-level server whose every request goes to ``handle``."""
         return web.Server(self.handle, access_log=None, max_field_size=MAX_FIELD_SIZE, **kwargs)
+
+    def admin_server(self, **kwargs: Any) -> web.Server:
+        """The ``admin.listen`` server: the reserved paths only, everything else 404."""
+        return web.Server(
+            self.handle_admin, access_log=None, max_field_size=MAX_FIELD_SIZE, **kwargs
+        )
+
+    async def handle_admin(self, request: web.BaseRequest) -> web.StreamResponse:
+        """Answer a request on the admin listener: nothing is ever proxied from there."""
+        state = self.state
+        ex = Exchange(request, state, state.live.current, request_id_from(request.headers), "")
+        ex.answered_locally = True
+        try:
+            ex.target = normalize_target(request.raw_path)
+        except RequestRejected as exc:
+            response = _problem(ex, exc.status, exc.title, exc.detail)
+            response.force_close()
+            return response
+        path = ex.target.path.rstrip("/") or "/"
+        if path in RESERVED_PATHS:
+            return await answer_reserved(path, ex)
+        paths = ", ".join(sorted(RESERVED_PATHS))
+        return _problem(ex, 404, "Not Found", f"the admin listener serves {paths} only")
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         state = self.state
@@ -150,6 +174,10 @@ async def _expect_continue(ex: Exchange) -> web.StreamResponse | None:
     expect = request.headers["Expect"]
     if request.version != HttpVersion11:
         return None
+    try:
+        check_host(request)
+    except RequestRejected:
+        return None  # the route stage answers 400: no body is invited for a request refused
     if expect.lower() != "100-continue":
         ex.answered_locally = True
         return _problem(ex, 417, "Expectation Failed", f"unsupported Expect: {expect!r}")

@@ -233,9 +233,31 @@ class Store(_Model):
     retention: Duration = 30 * 86400.0
 
 
+def listen_address(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[v6]:PORT`` for IPv6) as (host, port); ValueError naming the value."""
+    host, sep, port = value.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        host = ""  # an IPv6 address must be bracketed, or its last group reads as the port
+    if not sep or not host or not port.isascii() or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected HOST:PORT such as 127.0.0.1:8090 or [::1]:8090, got {value!r}")
+    return host, int(port)
+
+
 class Admin(_Model):
-    listen: str = "127.0.0.1:8090"
+    # a second listener serving only the reserved paths (/healthz, /readyz, /metrics), for
+    # probes and scrapers on an address clients cannot reach; None: none (the main listener
+    # answers those paths either way)
+    listen: str | None = None
     token_env: str = "STRANGLER_ADMIN_TOKEN"
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str | None) -> str | None:
+        if value is not None:
+            listen_address(value)
+        return value
 
 
 class Forwarded(_Model):

@@ -3,12 +3,20 @@
 Requests: hop-by-hop headers (RFC 9110 §7.6.1) and every header named in ``Connection`` are
 dropped; so are framing headers (the client library frames the body it sends), names with an
 underscore (gunicorn turns them into WSGI environ keys that can shadow ``SCRIPT_NAME`` and the
-like), method-override headers, ``Expect`` (the facade answers 100-continue itself) and the
-client's own forwarding headers, which the facade replaces with values it can vouch for.
+like), method-override headers, ``Expect`` (the facade answers 100-continue itself), the
+client's own forwarding headers, which the facade replaces with values it can vouch for, and
+every ``X-Strangler-*`` header: that prefix is the facade's own namespace (the shadow marker
+``X-Strangler-Shadow``, replay's run id), so a client could otherwise forge what only the
+facade may say (SECURITY.md S4).
+
+``Host`` must be a valid authority (RFC 3986 ``host[:port]``, see ``valid_authority``): it is
+copied into rewritten ``Location`` headers and ``X-Forwarded-Host``, where anything else would
+let a client write into another user's redirect.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import random
 import re
 from dataclasses import dataclass
@@ -55,6 +63,8 @@ _REQUEST_ONLY_DROPPED = frozenset(
         "Front-End-Https",
     )
 )
+# the facade's own header namespace: never taken from a client, never passed on from one
+FACADE_PREFIX = "x-strangler-"
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
 # ids only need to be unique, not secret: a PRNG seeded from the OS saves a syscall per request
@@ -100,9 +110,13 @@ def upstream_request_headers(
             if lower == "te" and value.strip().lower() == "trailers" and "te" not in dropped:
                 out.add(name, value)
             continue
-        if "_" in name or lower in _REPLACED_BY_FACADE:
+        if "_" in name or lower in _REPLACED_BY_FACADE or lower.startswith(FACADE_PREFIX):
             continue
         out.add(name, value)
+    if peer.host is not None and "Host" not in out:
+        # HTTP/1.0 without Host: the client library would otherwise send the upstream's own
+        # (internal) address, and the upstream would build its URLs from it
+        out["Host"] = peer.host
     out["X-Forwarded-For"] = forwarded_for(incoming, peer.address, trusted_hops)
     scheme, host = peer.scheme, peer.host
     if trusted_hops > 0:
@@ -117,6 +131,63 @@ def upstream_request_headers(
     out[TRACEPARENT] = traceparent
     out[REQUEST_ID] = request_id
     return out
+
+
+def without_facade_headers(incoming: CIMultiDictProxy[str]) -> CIMultiDictProxy[str]:
+    """``incoming`` without ``X-Strangler-*``: what a translator may see of the client's headers."""
+    if not any(name.lower().startswith(FACADE_PREFIX) for name in incoming):
+        return incoming
+    return CIMultiDictProxy(
+        CIMultiDict(
+            (name, value)
+            for name, value in incoming.items()
+            if not name.lower().startswith(FACADE_PREFIX)
+        )
+    )
+
+
+# RFC 3986 §3.2.2: reg-name = *( unreserved / pct-encoded / sub-delims ), here at least one
+# character (an empty Host names nothing the facade could vouch for); an IPv4 address is a
+# reg-name too. IP-literals are checked by ``ipaddress`` (no zone ids, no IPvFuture).
+_REG_NAME = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})+", re.ASCII)
+_PORT = re.compile(r"[0-9]{1,5}", re.ASCII)
+
+
+def valid_authority(value: str) -> bool:
+    """Is ``value`` a Host the facade may forward and write into ``Location``: ``host[:port]``.
+
+    ``host`` is an RFC 3986 reg-name (which covers IPv4) or a bracketed IPv6 address; ``port``
+    is 1 to 5 digits up to 65535. No userinfo (``@``), path, whitespace or control character.
+    """
+    host, port = value, None
+    if value.startswith("["):
+        literal, sep, rest = value[1:].partition("]")
+        if not sep or "%" in literal or (rest and not rest.startswith(":")):
+            return False  # ipaddress would take a zone id ("%eth0"): not for a Host
+        try:
+            ipaddress.IPv6Address(literal)
+        except ValueError:
+            return False
+        port = rest[1:] if rest else None
+    else:
+        host, sep, tail = value.rpartition(":")
+        if not sep:
+            host = value
+        else:
+            port = tail
+        if not _REG_NAME.fullmatch(host):
+            return False
+    return port is None or (_PORT.fullmatch(port) is not None and int(port) <= 65535)
+
+
+def authority_of(sockname: object) -> str | None:
+    """``host:port`` of a TCP socket address (IPv6 bracketed); None for anything else."""
+    if not isinstance(sockname, tuple) or len(sockname) < 2:
+        return None
+    host, port = sockname[0], sockname[1]
+    if not isinstance(host, str) or not isinstance(port, int):
+        return None
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _rightmost(incoming: CIMultiDictProxy[str], name: str) -> str | None:

@@ -261,6 +261,7 @@ async def _serve(config: config_module.Config, options: ServeOptions, *, reuse_p
     site = web.TCPSite(runner, options.host, options.port, reuse_port=reuse_port, backlog=1024)
     try:
         await site.start()
+        admin = await _start_admin(facade, config, reuse_port=reuse_port)
     except OSError:
         await runner.cleanup()
         await facade.close()
@@ -292,8 +293,34 @@ async def _serve(config: config_module.Config, options: ServeOptions, *, reuse_p
             await asyncio.wait_for(runner.cleanup(), options.shutdown_timeout + 5)
         except TimeoutError:
             log.warning("facade: drain took too long; closing the remaining connections")
+        if admin is not None:
+            await admin.cleanup()  # last: probes saw /readyz 503 all through the drain
         await facade.close()
         log.info("facade stopped")
+
+
+async def _start_admin(
+    facade: Facade, config: config_module.Config, *, reuse_port: bool
+) -> web.ServerRunner | None:
+    """Start the ``admin.listen`` listener (reserved paths only), if routes.yaml names one.
+
+    Read at start only: a reload that changes ``admin.listen`` takes effect at the next
+    restart. Workers share it as they share the main port (SO_REUSEPORT).
+    """
+    listen = config.routes.admin.listen
+    if listen is None:
+        return None
+    host, port = config_module.listen_address(listen)
+    runner = web.ServerRunner(facade.admin_server(), handle_signals=False, shutdown_timeout=1)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port, reuse_port=reuse_port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        # `serve` reports the main address; say which listener it was
+        raise OSError(exc.errno, f"{exc.strerror} (admin.listen {listen})") from exc
+    log.info("admin listener on http://%s (reserved paths only)", listen)
+    return runner
 
 
 def _force_exit(signum: int) -> None:

@@ -19,7 +19,12 @@ from acl.errors import TranslationError, TranslatorNotFound
 from acl.http import HttpRequestData, HttpResponseData, Translator
 from acl.registry import load_translator
 from facade.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
-from facade.headers import Peer, downstream_response_headers, upstream_request_headers
+from facade.headers import (
+    Peer,
+    downstream_response_headers,
+    upstream_request_headers,
+    without_facade_headers,
+)
 from facade.normalize import Target
 from facade.resilience.call import call_service
 from facade.resilience.guard import ServiceGuard
@@ -143,7 +148,8 @@ async def serve_translated(
     Returns the Failure instead of an answer when the monolith should serve (``fallback`` on,
     and ``may_fall_back`` allows it). The body is bytes: a call can be retried as it is.
     """
-    legacy = legacy_request(request.method, target, request.headers, body)
+    # a translator may copy client headers: never the facade's own namespace (S4)
+    legacy = legacy_request(request.method, target, without_facade_headers(request.headers), body)
     outgoing = upstream_request_headers(
         CIMultiDictProxy(CIMultiDict()),  # the translator decides which client headers pass
         peer=peer,

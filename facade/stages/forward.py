@@ -25,7 +25,13 @@ from multidict import CIMultiDict, istr
 from facade.config import Capability
 from facade.errors import BodyTooLarge, UpstreamTimeout, UpstreamUnavailable
 from facade.exchange import Exchange, route_header
-from facade.headers import Peer, downstream_response_headers, upstream_request_headers
+from facade.headers import (
+    Peer,
+    authority_of,
+    downstream_response_headers,
+    upstream_request_headers,
+    valid_authority,
+)
 from facade.resilience.call import call_service
 from facade.resilience.policy import Failure, may_fall_back
 from facade.shadow import MAX_SHADOW_BODY
@@ -56,7 +62,7 @@ async def stage(ex: Exchange) -> web.StreamResponse:
     limit = ex.config.max_body(ex.capability)
     headers = upstream_request_headers(
         request.headers,
-        peer=Peer(request.remote or "", request.scheme, request.headers.get("Host")),
+        peer=Peer(request.remote or "", request.scheme, public_host(request)),
         trusted_hops=ex.config.routes.forwarded.trusted_hops,
         request_id=ex.request_id,
         traceparent=ex.traceparent,
@@ -107,7 +113,7 @@ async def _serve_by_service(
             translator_for(cap.translator, upstream=upstream.name),
             ex.target,
             body=whole,
-            peer=Peer(request.remote or "", request.scheme, request.headers.get("Host")),
+            peer=Peer(request.remote or "", request.scheme, public_host(request)),
             trusted_hops=ex.config.routes.forwarded.trusted_hops,
             request_id=ex.request_id,
             traceparent=ex.traceparent,
@@ -325,10 +331,17 @@ def _capture(ex: Exchange, captured: list[bytes], chunk: bytes) -> None:
 
 
 def _rewrite_locations(headers: CIMultiDict[str], ex: Exchange) -> None:
-    """An upstream naming itself in a redirect is rewritten to the public origin (P10)."""
+    """An upstream naming itself in a redirect is rewritten to the public origin (P10).
+
+    The public authority is the client's Host (validated by the route stage) or, for an
+    HTTP/1.0 request without one, the facade's own address as the client reached it: never
+    the upstream's internal address, never a Host that is not a valid authority.
+    """
     assert ex.upstream is not None
+    if not any(name in headers for name in _LOCATION_HEADERS):
+        return  # most answers: no authority to work out
     base = str(ex.upstream.base.origin())
-    host = ex.request.headers.get("Host")
+    host = public_host(ex.request)
     if host is None:
         return
     public = f"{ex.request.scheme}://{host}"
@@ -336,3 +349,16 @@ def _rewrite_locations(headers: CIMultiDict[str], ex: Exchange) -> None:
         value = headers.get(name)
         if value is not None and (value == base or value.startswith(base + "/")):
             headers[name] = public + value[len(base) :]
+
+
+def public_host(request: web.BaseRequest) -> str | None:
+    """The authority the client addressed: its Host, else (HTTP/1.0) the facade's address.
+
+    A Host that is not a valid authority gives None (the route stage answers 400 before any
+    upstream is chosen; this guards every other caller).
+    """
+    host = request.headers.get("Host")
+    if host is not None:
+        return host if valid_authority(host) else None
+    transport = request.transport
+    return authority_of(transport.get_extra_info("sockname")) if transport is not None else None

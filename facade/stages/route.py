@@ -1,19 +1,19 @@
-"""Normalize the request-target once, answer reserved paths, and find the capability."""
+"""Check the Host, normalize the request-target once, answer reserved paths, find the capability."""
 
 from __future__ import annotations
 
-from aiohttp import web
+from aiohttp import HttpVersion11, web
 
 from facade.admin import RESERVED_PATHS, answer_reserved
 from facade.errors import RequestRejected
 from facade.exchange import Exchange
+from facade.headers import valid_authority
 from facade.normalize import normalize_target
 
 
 async def stage(ex: Exchange) -> web.StreamResponse | None:
     request = ex.request
-    if len(request.headers.getall("Host", ())) > 1:
-        raise RequestRejected("more than one Host header")
+    check_host(request)
     ex.target = normalize_target(
         request.raw_path, dot_segments=ex.config.routes.limits.dot_segments
     )
@@ -25,3 +25,21 @@ async def stage(ex: Exchange) -> web.StreamResponse | None:
     if ex.match is not None:
         ex.capability = ex.config.routes.capabilities[ex.match.route.capability]
     return None
+
+
+def check_host(request: web.BaseRequest) -> None:
+    """Raise RequestRejected (400) unless the request has at most one Host, a valid authority.
+
+    The Host is forwarded unchanged and written into rewritten ``Location`` headers: a value
+    such as ``evil.example/x`` or ``a@b`` would put the client's text into a redirect. HTTP/1.1
+    requires a Host (RFC 9112 §3.2); HTTP/1.0 may omit it (see ``forward._public_host``).
+    """
+    hosts = request.headers.getall("Host", ())
+    if len(hosts) > 1:
+        raise RequestRejected("more than one Host header")
+    if not hosts:
+        if request.version >= HttpVersion11:
+            raise RequestRejected("an HTTP/1.1 request needs a Host header")
+        return
+    if not valid_authority(hosts[0]):
+        raise RequestRejected("the Host header is not a valid host[:port]")
