@@ -14,10 +14,14 @@ drops the rest of a request body in flight. ``ClientConnection`` adds, per conne
   that client sends next);
 - the **idle keep-alive timeout** (``limits.keepalive_timeout``): aiohttp's own timer;
 - the **connection cap** (``limits.max_client_connections``, per process): a connection over
-  it is still accepted and gets one answer (``503`` problem+json with ``Retry-After``, or
-  ``/healthz``, ``/readyz``, ``/metrics`` served, so probes keep working at the cap), then
-  closes; it must send its request within ``OVER_CAP_HEADER_TIMEOUT``. Closing at once instead
-  would reset the client's request in flight (the client reads "connection reset", not why);
+  it gets one answer, then closes: ``503`` problem+json with ``Retry-After``, except that
+  ``/healthz``, ``/readyz`` and ``/metrics`` are served, so probes still work at the cap. It
+  must send its request within ``OVER_CAP_HEADER_TIMEOUT``. Reading the request first means
+  the 503 answers it (closing at once can reset the client's request in flight, and it then
+  reads "connection reset", not why). Only when the descriptors left for clients run out
+  too (``room``: the open-file limit minus what upstream pools and the process's own files
+  may need) is a connection answered 503 at accept and closed in the same instant, so a flood
+  never makes accept() fail (EMFILE) nor starves the upstream connections of descriptors;
 - **problem+json for aiohttp's own errors** (a malformed request: 400), never the bytes;
 - **bodies in flight keep flowing while the server drains**, so an upload that started before
   SIGTERM finishes within the drain timeout.
@@ -26,6 +30,7 @@ drops the rest of a request body in flight. ``ClientConnection`` adds, per conne
 from __future__ import annotations
 
 import asyncio
+import enum
 import errno
 import json
 import logging
@@ -52,7 +57,7 @@ DEFAULT_MAX_CLIENT_CONNECTIONS = 10_000
 # log, the routes file, the result store, the readiness probe, pipes to the supervisor
 RESERVED_FILES = 64
 # a connection over the cap holds a descriptor only this long unless its request comes
-OVER_CAP_HEADER_TIMEOUT = 1.0
+OVER_CAP_HEADER_TIMEOUT = 0.25
 RETRY_AFTER = "1"
 
 Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
@@ -64,18 +69,38 @@ def upstream_files(config: Config) -> int:
     return routes.legacy.max_connections + sum(s.max_concurrency for s in routes.services.values())
 
 
+def client_room(*, open_files: int, reserved: int) -> int:
+    """Descriptors left for client connections once ``reserved`` ones are kept."""
+    return max(1, open_files - reserved)
+
+
 def client_connection_cap(configured: int | None, *, open_files: int, reserved: int) -> int:
     """The most client connections one process serves at once.
 
-    ``configured`` (``limits.max_client_connections``) wins when set: the operator's number,
-    even above what the open-file limit allows (``serve`` warns at start). Unset, it is
-    ``DEFAULT_MAX_CLIENT_CONNECTIONS`` or what the open-file limit leaves once ``reserved``
-    descriptors (upstream pools, the process's own files) are kept, whichever is lower: the cap
-    is reached before accept() fails for want of a descriptor.
+    ``configured`` (``limits.max_client_connections``) wins when set. Unset, it is
+    ``DEFAULT_MAX_CLIENT_CONNECTIONS`` or three quarters of the room the open-file limit
+    leaves (``client_room``), whichever is lower: the last quarter is for connections over the
+    cap, which are read (briefly) so that probes are served and others told why.
     """
     if configured is not None:
         return configured
-    return max(1, min(DEFAULT_MAX_CLIENT_CONNECTIONS, open_files - reserved))
+    room = client_room(open_files=open_files, reserved=reserved)
+    return max(1, min(DEFAULT_MAX_CLIENT_CONNECTIONS, room * 3 // 4))
+
+
+class Admission(enum.Enum):
+    SERVE = "serve"
+    ONE_ANSWER = "one answer"  # over the cap: probes served, others 503, then closed
+    REFUSE = "refuse"  # no descriptor to spare: 503 at accept, closed at once
+
+
+def admission(open_now: int, *, cap: int, room: int) -> Admission:
+    """What a new connection gets when ``open_now`` others are open."""
+    if open_now < cap:
+        return Admission.SERVE
+    if open_now < room:
+        return Admission.ONE_ANSWER
+    return Admission.REFUSE
 
 
 def open_file_limit() -> int:
@@ -153,7 +178,7 @@ class AcceptErrors:
         return True
 
 
-def problem_bytes(status: int, detail: str) -> bytes:
+def problem_bytes(status: int, detail: str, *, retry_after: str | None = None) -> bytes:
     """A whole problem+json response that closes the connection, for writing on a transport
     where no request object exists (the header deadline passed before a request was parsed)."""
     phrase = HTTPStatus(status).phrase
@@ -165,7 +190,8 @@ def problem_bytes(status: int, detail: str) -> bytes:
         f"Content-Type: {CONTENT_TYPE}\r\n"
         f"Content-Length: {len(body)}\r\n"
         "Cache-Control: no-store\r\n"
-        "Connection: close\r\n\r\n"
+        + (f"Retry-After: {retry_after}\r\n" if retry_after is not None else "")
+        + "Connection: close\r\n\r\n"
     )
     return head.encode("ascii") + body
 
@@ -187,6 +213,13 @@ class FacadeServer(web.Server):
             open_files=self.open_files,
             reserved=upstream_files(config) + RESERVED_FILES,
         )
+
+    def admit(self) -> Admission:
+        """Decide for a connection just made (``open`` does not count it yet)."""
+        config = self.state.live.current
+        reserved = upstream_files(config) + RESERVED_FILES
+        room = client_room(open_files=self.open_files, reserved=reserved)
+        return admission(self.open, cap=self.cap(), room=room)
 
     def __call__(self) -> ClientConnection:
         limits = self.state.live.current.routes.limits
@@ -225,12 +258,20 @@ class ClientConnection(RequestHandler):
         if server is not None:
             # decided here, not in the factory: connection_made calls come one at a time, so
             # a burst of accepts cannot all see the count below the cap
-            self._over_cap = server.open >= server.cap()
+            admitted = server.admit()
             server.open += 1
             metrics = server.state.metrics
             metrics.client_connections.inc()
-            if self._over_cap:
+            if admitted is not Admission.SERVE:
                 metrics.client_connections_refused.inc()
+            if admitted is Admission.REFUSE:
+                # counted until connection_lost, which the transport's close brings
+                assert isinstance(transport, asyncio.WriteTransport)
+                transport.write(problem_bytes(503, self._cap_text(), retry_after=RETRY_AFTER))
+                transport.close()
+                return
+            if admitted is Admission.ONE_ANSWER:
+                self._over_cap = True
                 timeout = min(timeout, OVER_CAP_HEADER_TIMEOUT)
         super().connection_made(transport)
         self._arm_header_timer(timeout)

@@ -118,7 +118,7 @@ def _open_file_limit(config: config_module.Config) -> None:
     if configured is not None and configured + reserved > after:
         log.warning(
             "limits.max_client_connections (%d) plus %d descriptors for upstreams and files is "
-            "over the open-file limit (%d): accepts will fail before the cap is reached",
+            "over the open-file limit (%d): connections are refused before the cap is reached",
             configured,
             reserved,
             after,
