@@ -223,12 +223,9 @@ class FacadeServer(web.Server):
 
     def __call__(self) -> ClientConnection:
         limits = self.state.live.current.routes.limits
+        kwargs = {**self._kwargs, "keepalive_timeout": limits.keepalive_timeout}
         return ClientConnection(
-            self,
-            loop=self._loop,
-            keepalive_timeout=limits.keepalive_timeout,
-            header_timeout=limits.header_timeout,
-            **self._kwargs,
+            self, loop=self._loop, header_timeout=limits.header_timeout, **kwargs
         )
 
 

@@ -159,6 +159,32 @@ async def test_s2_an_idle_keep_alive_connection_is_closed_after_the_keepalive_ti
         facade.stop()
 
 
+async def test_s1_the_header_deadline_restarts_at_the_first_byte_of_a_later_request(
+    tmp_path: Path, legacy: Running
+) -> None:
+    facade = start_facade(
+        tmp_path, legacy, "limits:\n  header_timeout: 1s\n  keepalive_timeout: 30s\n"
+    )
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", facade.port)
+        for _ in range(2):  # requests on time, and idle gaps longer than the header deadline
+            writer.write(b"GET /kept HTTP/1.1\r\nHost: shop.example\r\n\r\n")
+            await writer.drain()
+            status, headers, _ = head_and_body(await reader.readuntil(b"\r\n\r\n"))
+            assert status == 200
+            await reader.readexactly(int(headers["content-length"]))
+            await asyncio.sleep(1.5)
+        writer.write(b"GET /kept HTTP/1.1\r\nHost: sho")  # and no more
+        await writer.drain()
+        started = time.monotonic()
+        data = await read_until_closed(reader, within=10)
+        writer.close()
+        assert head_and_body(data)[0] == 408, data[:300]
+        assert time.monotonic() - started < 8  # the header deadline, not keepalive_timeout
+    finally:
+        facade.stop()
+
+
 def test_s2_connections_over_the_cap_are_answered_503_and_probes_still_answered(
     tmp_path: Path, legacy: Running
 ) -> None:
