@@ -77,7 +77,8 @@ def client_room(*, open_files: int, reserved: int) -> int:
 def client_connection_cap(configured: int | None, *, open_files: int, reserved: int) -> int:
     """The most client connections one process serves at once.
 
-    ``configured`` (``limits.max_client_connections``) wins when set. Unset, it is
+    ``configured`` (``limits.max_client_connections``) wins when set (though ``admission``
+    refuses beyond the room whatever the cap). Unset, it is
     ``DEFAULT_MAX_CLIENT_CONNECTIONS`` or three quarters of the room the open-file limit
     leaves (``client_room``), whichever is lower: the last quarter is for connections over the
     cap, which are read (briefly) so that probes are served and others told why.
@@ -95,12 +96,13 @@ class Admission(enum.Enum):
 
 
 def admission(open_now: int, *, cap: int, room: int) -> Admission:
-    """What a new connection gets when ``open_now`` others are open."""
+    """What a new connection gets when ``open_now`` others are open. The room comes first: a
+    configured cap above it cannot be reached (descriptors cannot be conjured)."""
+    if open_now >= room:
+        return Admission.REFUSE
     if open_now < cap:
         return Admission.SERVE
-    if open_now < room:
-        return Admission.ONE_ANSWER
-    return Admission.REFUSE
+    return Admission.ONE_ANSWER
 
 
 def open_file_limit() -> int:

@@ -33,7 +33,7 @@ ROUTES = "version: 1\nlegacy:\n  url: http://127.0.0.1:8000\n"
         (None, 1_048_576, 320, DEFAULT_MAX_CLIENT_CONNECTIONS),
         (None, 256, 320, 1),  # nothing left: still one, never zero
         (50, 1024, 320, 50),  # the operator's number wins
-        (5000, 1024, 320, 5000),  # even above the room (serve warns at start)
+        (5000, 1024, 320, 5000),  # even above the room (never reached: serve warns)
     ],
 )
 def test_the_cap_is_the_setting_or_three_quarters_of_the_room_the_open_file_limit_leaves(
@@ -60,6 +60,11 @@ def test_the_room_never_drops_below_one() -> None:
 )
 def test_admission_by_connections_open(open_now: int, expected: Admission) -> None:
     assert admission(open_now, cap=132, room=176) is expected
+
+
+def test_a_cap_above_the_room_is_never_reached() -> None:
+    assert admission(175, cap=5000, room=176) is Admission.SERVE
+    assert admission(176, cap=5000, room=176) is Admission.REFUSE
 
 
 def test_an_answer_written_before_any_request_is_whole_problem_json_and_closes() -> None:
