@@ -268,7 +268,7 @@ def test_s2_idle_connections_past_the_open_file_limit_log_little_and_leave_readi
             status, body = get(facade.url + "/readyz", timeout=5)
             answers.append((status, round(time.monotonic() - started, 2)))
             assert status == 200, (answers, body[:300])
-        assert all(seconds < 2 for _, seconds in answers), answers
+        assert all(seconds < 3 for _, seconds in answers), answers
         log = facade.log()
         new_lines = log.splitlines()[lines_before:]
         # before: every failed accept logged a traceback, ~280,000 lines in 5 s
