@@ -9,6 +9,7 @@ the routes file's path, the last reload error) only to callers ``admin_allowed``
 from __future__ import annotations
 
 import asyncio
+import errno
 import hmac
 import ipaddress
 import json
@@ -119,7 +120,14 @@ async def probe_legacy(state: FacadeState) -> None:
     ) as session:
         while True:
             legacy = state.live.current.routes.legacy
-            ok, detail = await _probe_once(session, legacy.url, legacy.health_path)
+            verdict = await _probe_once(session, legacy.url, legacy.health_path)
+            if verdict is None:
+                # the facade is out of descriptors (EMFILE): that says nothing of the monolith,
+                # and readiness must not flip on it (SECURITY.md S2); keep the last verdict
+                ready.checked_at = time.monotonic()
+                await asyncio.sleep(PROBE_INTERVAL)
+                continue
+            ok, detail = verdict
             if ok != ready.legacy_ok:
                 level = logging.INFO if ok else logging.WARNING
                 log.log(level, "monolith %s: %s", "reachable" if ok else "unreachable", detail)
@@ -129,9 +137,20 @@ async def probe_legacy(state: FacadeState) -> None:
             await asyncio.sleep(PROBE_INTERVAL)
 
 
+def _out_of_files(exc: BaseException) -> bool:
+    """EMFILE/ENFILE, raised as is or wrapped by aiohttp's connector."""
+    current: BaseException | None = exc
+    while current is not None:
+        if isinstance(current, OSError) and current.errno in (errno.EMFILE, errno.ENFILE):
+            return True
+        current = current.__cause__
+    return False
+
+
 async def _probe_once(
     session: aiohttp.ClientSession, url: str, health_path: str | None
-) -> tuple[bool, str]:
+) -> tuple[bool, str] | None:
+    """(reachable, detail), or None when this process could not open a socket to tell."""
     base = URL(url)
     try:
         if health_path is None:
@@ -144,4 +163,6 @@ async def _probe_once(
         async with session.get(url + health_path, allow_redirects=False) as resp:
             return resp.status < 500, f"GET {health_path} answered {resp.status}"
     except (OSError, TimeoutError, aiohttp.ClientError) as exc:
+        if _out_of_files(exc):
+            return None
         return False, f"{url}: {type(exc).__name__}: {exc}"

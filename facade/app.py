@@ -20,6 +20,7 @@ from aiohttp import HttpVersion11, web
 from facade import hand_edits
 from facade.admin import RESERVED_PATHS, answer_reserved, probe_legacy
 from facade.config import Config
+from facade.connections import FacadeServer
 from facade.errors import RequestRejected, UpstreamError
 from facade.exchange import Exchange, route_header
 from facade.headers import request_id_from, traceparent_from
@@ -79,8 +80,15 @@ class Facade:
             await asyncio.to_thread(self._sampler.close)
 
     def server(self, **kwargs: Any) -> web.Server:
-        """An aiohttp low-level server whose every request goes to ``handle``."""
-        return web.Server(self.handle, access_log=None, max_field_size=MAX_FIELD_SIZE, **kwargs)
+        """An aiohttp low-level server whose every request goes to ``handle``; its connections
+        follow ``limits`` (header and idle timeouts, the cap: facade/connections.py)."""
+        return FacadeServer(
+            self.handle,
+            state=self.state,
+            access_log=None,
+            max_field_size=MAX_FIELD_SIZE,
+            **kwargs,
+        )
 
     def admin_server(self, **kwargs: Any) -> web.Server:
         """The ``admin.listen`` server: the reserved paths only, everything else 404."""

@@ -268,6 +268,14 @@ class Limits(_Model):
     max_body: Size = 10 * 1024**2
     # resolve: /a/../b is served as /b; reject: any dot segment answers 400
     dot_segments: Literal["resolve", "reject"] = "resolve"
+    # client connections (docs/resilience.md, "Client connections and signals"): a request's
+    # headers must arrive in full within header_timeout of the connection or of the request's
+    # first byte; an idle keep-alive connection is closed after keepalive_timeout (nginx's 75s)
+    header_timeout: Duration = Field(default=10.0, gt=0)
+    keepalive_timeout: Duration = Field(default=75.0, gt=0)
+    # per process; None: min(10000, the open-file limit minus the descriptors kept for
+    # upstream connections). Over it a connection gets one answer (503, or a probe) and closes
+    max_client_connections: int | None = Field(default=None, ge=1)
 
 
 class RoutesFile(_Model):

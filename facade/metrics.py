@@ -119,6 +119,29 @@ class Metrics:
             ["capability", "reason"],
             registry=self.registry,
         )
+        # client connections (facade/connections.py): per process, like every metric here
+        self.client_connections = Gauge(
+            "strangler_client_connections",
+            "Client connections open now.",
+            registry=self.registry,
+        )
+        self.client_connections_refused = Counter(
+            "strangler_client_connections_refused",
+            "Client connections over limits.max_client_connections (answered 503 and closed).",
+            registry=self.registry,
+        )
+        self.client_timeouts = Counter(
+            "strangler_client_timeouts",
+            "Client connections closed for being slow, by phase (headers).",
+            ["phase"],
+            registry=self.registry,
+        )
+        self.accept_errors = Counter(
+            "strangler_accept_errors",
+            "Connections the facade could not accept, by error (EMFILE, ENFILE, ...).",
+            ["error"],
+            registry=self.registry,
+        )
 
         # labelled children by label values: labels() costs a lock and a tuple per call
         self._request_children: dict[tuple[str, str, str, int], tuple[Any, Any]] = {}

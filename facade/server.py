@@ -1,7 +1,10 @@
 """Run the facade: one process, or N workers sharing the port (SO_REUSEPORT).
 
 SIGTERM/SIGINT drain: the listening socket closes, ``/readyz`` turns 503, in-flight requests
-finish (up to ``shutdown_timeout``), then the process exits. SIGHUP reloads routes.yaml now.
+finish (up to ``shutdown_timeout``; request bodies still arriving keep flowing), then the
+process exits. SIGHUP reloads routes.yaml now; before the facade listens it is ignored, from the
+console script's first instruction (facade/entry.py) and in every worker from its exec on (an
+ignored disposition survives exec; a handler does not): the routes file is read at start anyway.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import multiprocessing.connection
 import os
 import signal
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +26,14 @@ from aiohttp import http_parser, web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from facade import config as config_module
+from facade import connections
 from facade.app import Facade
+from facade.connections import (
+    AcceptErrors,
+    client_connection_cap,
+    raise_open_file_limit,
+    upstream_files,
+)
 from facade.errors import FacadeError
 from facade.reload import reload_now
 from facade.translators import translator_problems
@@ -84,10 +95,34 @@ def run(options: ServeOptions) -> None:
     """Validate, then serve until a stop signal (raises ConfigError or ParserError first)."""
     config = config_module.load(options.routes, extra_check=translator_problems)
     check_c_parser()
+    _open_file_limit(config)
     if options.workers <= 1:
         asyncio.run(_serve(config, options, reuse_port=False))
         return
     _run_workers(options)
+
+
+def _open_file_limit(config: config_module.Config) -> None:
+    """Raise the soft open-file limit to the hard one (workers inherit it) and say what the
+    client connection cap comes to."""
+    before, after = raise_open_file_limit()
+    reserved = upstream_files(config) + connections.RESERVED_FILES
+    configured = config.routes.limits.max_client_connections
+    cap = client_connection_cap(configured, open_files=after, reserved=reserved)
+    log.info(
+        "open-file limit %d%s; up to %d client connections per process",
+        after,
+        f" (raised from {before})" if after != before else "",
+        cap,
+    )
+    if configured is not None and configured + reserved > after:
+        log.warning(
+            "limits.max_client_connections (%d) plus %d descriptors for upstreams and files is "
+            "over the open-file limit (%d): connections are refused before the cap is reached",
+            configured,
+            reserved,
+            after,
+        )
 
 
 class WorkersFailed(FacadeError):
@@ -159,7 +194,8 @@ class _Supervisor:
         proc = self._ctx.Process(
             target=_worker_main, args=(self._options,), name=f"strangler-worker-{slot}"
         )
-        proc.start()
+        with _hup_ignored_by_the_child():
+            proc.start()
         self._workers[slot] = proc
         self._started[slot] = time.monotonic()
         self._respawn_at.pop(slot, None)
@@ -219,6 +255,26 @@ class _Supervisor:
             proc.join(timeout=self._options.shutdown_timeout + 5)
 
 
+@contextlib.contextmanager
+def _hup_ignored_by_the_child() -> Iterator[None]:
+    """Start a worker that ignores SIGHUP from its exec on, until its loop takes the signal.
+
+    A handler is reset to the default action by exec, and the default ends the process: the
+    supervisor passing an operator's SIGHUP to a worker still importing killed it (and a few
+    such deaths stopped the whole facade). An ignored disposition is inherited across exec, so
+    it is set for the spawn; SIGHUP is blocked meanwhile so one sent to the supervisor in that
+    instant waits for its handler instead of being ignored. The child inherits the mask too
+    and unblocks it once its loop handles SIGHUP (``_serve``).
+    """
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
+
+
 def _worker_main(options: ServeOptions) -> None:
     _own_process_group()
     configure_logging()
@@ -253,6 +309,8 @@ async def _serve(config: config_module.Config, options: ServeOptions, *, reuse_p
 
         sampler = Sampler(options.record, percent=options.sample, config=config)
     facade = Facade(config, access_log_enabled=options.access_log, sampler=sampler)
+    # failed accepts (EMFILE...): one line per interval, not one per attempt
+    asyncio.get_running_loop().set_exception_handler(AcceptErrors(facade.state.metrics))
     await facade.start()
     runner = web.ServerRunner(
         facade.server(), handle_signals=False, shutdown_timeout=options.shutdown_timeout
@@ -278,6 +336,9 @@ async def _serve(config: config_module.Config, options: ServeOptions, *, reuse_p
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
     loop.add_signal_handler(signal.SIGHUP, reload_now, facade.state)
+    # a worker inherits SIGHUP blocked (see _hup_ignored_by_the_child): one sent while it
+    # started is delivered now, as a reload
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
     try:
         await stop.wait()
     finally:
