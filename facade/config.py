@@ -447,11 +447,11 @@ def parse(
     try:
         routes = RoutesFile.model_validate(tree)
     except ValidationError as exc:
-        errors = exc.errors()
+        errors = exc.errors(include_url=False)
         # a list whose items all failed also reports "too short": say only what is wrong inside
         deeper = {tuple(e["loc"][:-2]) for e in errors if len(e["loc"]) >= 2}
         errors = [e for e in errors if not (e["type"] == "too_short" and tuple(e["loc"]) in deeper)]
-        raise ConfigError([_problem(source, tree, err) for err in errors]) from None
+        raise _at_most(MAX_PROBLEMS, [_problem(source, tree, err) for err in errors]) from None
     problems = _cross_check(routes, tree, source)
     if extra_check is not None:
         problems += [
@@ -465,7 +465,7 @@ def parse(
         except RouteConflict as exc:
             problems.append(Problem(source, exc.second.line, str(exc)))
     if problems or matcher is None:
-        raise ConfigError(problems)
+        raise _at_most(MAX_PROBLEMS, problems)
     return routes, matcher
 
 
@@ -570,6 +570,21 @@ def _read_yaml(text: str, source: str) -> CommentedMap:
     if not isinstance(tree, CommentedMap):
         raise ConfigError([Problem(source, 1, "the top level must be a mapping of keys")])
     return tree
+
+
+# problems listed in one error: a file of a million bad values is reported in 50 lines
+# (the log, /readyz and the terminal get every problem's text)
+MAX_PROBLEMS = 50
+
+
+def _at_most(limit: int, problems: list[Problem]) -> ConfigError:
+    if len(problems) <= limit:
+        return ConfigError(problems)
+    first = sorted(problems, key=lambda p: p.line)[:limit]
+    more = Problem(
+        first[-1].path, first[-1].line, f"... and {len(problems) - limit:,} more problems"
+    )
+    return ConfigError([*first, more])
 
 
 def _cut(text: str, limit: int) -> str:
