@@ -106,6 +106,7 @@ async def reload(state: FacadeState, *, time_limit: float | None = None) -> bool
     rejected reload and the configuration in force stays.
     """
     path = state.live.current.source
+    log.info("routes file %s: loading it (off the event loop)", path)
     try:
         limit = reload_timeout() if time_limit is None else time_limit
         fresh = await load_off_loop(path, time_limit=limit)
