@@ -451,7 +451,9 @@ def parse(
         # a list whose items all failed also reports "too short": say only what is wrong inside
         deeper = {tuple(e["loc"][:-2]) for e in errors if len(e["loc"]) >= 2}
         errors = [e for e in errors if not (e["type"] == "too_short" and tuple(e["loc"]) in deeper)]
-        raise _at_most(MAX_PROBLEMS, [_problem(source, tree, err) for err in errors]) from None
+        # pydantic lists errors in the file's order, near enough: locate only those shown
+        shown = [_problem(source, tree, err) for err in errors[: MAX_PROBLEMS + 1]]
+        raise _at_most(MAX_PROBLEMS, shown, total=len(errors)) from None
     problems = _cross_check(routes, tree, source)
     if extra_check is not None:
         problems += [
@@ -577,13 +579,12 @@ def _read_yaml(text: str, source: str) -> CommentedMap:
 MAX_PROBLEMS = 50
 
 
-def _at_most(limit: int, problems: list[Problem]) -> ConfigError:
-    if len(problems) <= limit:
+def _at_most(limit: int, problems: list[Problem], *, total: int | None = None) -> ConfigError:
+    total = len(problems) if total is None else total
+    if total <= limit:
         return ConfigError(problems)
     first = sorted(problems, key=lambda p: p.line)[:limit]
-    more = Problem(
-        first[-1].path, first[-1].line, f"... and {len(problems) - limit:,} more problems"
-    )
+    more = Problem(first[-1].path, first[-1].line, f"... and {total - limit:,} more problems")
     return ConfigError([*first, more])
 
 
