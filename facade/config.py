@@ -338,11 +338,12 @@ def load(path: str | os.PathLike[str], *, extra_check: ExtraCheck | None = None)
 # pass through each of them.
 MAX_BYTES_ENV = "STRANGLER_ROUTES_MAX_BYTES"
 DEFAULT_MAX_BYTES = 4 * 1024**2
-# YAML values (scalars, lists, mappings, keys), aliases expanded, per byte of the size limit:
-# a file of the allowed size rarely holds more than one per 16 bytes (the 3,000-capability
-# example has one per ~XX), and an alias bomb expands to billions. pydantic holds the GIL
-# while it validates and lists errors, so this also bounds how long the event loop can wait
-# on a reload's validation.
+# YAML values (scalars, lists, mappings, keys), aliases expanded: at most one per this many
+# bytes of the size limit (262,144 for 4 MiB). An alias bomb expands to billions. Real files
+# hold about one value per 8 bytes (3,000 capabilities: 81,019 values in 621 KiB), so this
+# bound, not the size, limits a legitimate file: about 10,000 capabilities by default. It is
+# not looser because pydantic holds the GIL while it validates and lists errors: this bounds
+# how long a reload's validation can stall the event loop.
 BYTES_PER_NODE = 16
 # nesting deeper than any routes.yaml needs (it uses 7 levels); the YAML composer recurses
 MAX_DEPTH = 64

@@ -116,7 +116,7 @@ async def load_off_loop(
 # A parse allocates millions of objects, and the garbage collector's full passes, started by
 # whichever thread allocates, hold the GIL throughout: 400-600 ms stalls of the event loop for
 # 3,000 capabilities. While the parse thread runs, automatic collection is off and the loop
-# collects the young generations itself, a few milliseconds every YOUNG_EVERY seconds (70-90 ms
+# collects the young generations itself, a few milliseconds every YOUNG_EVERY seconds (70-180 ms
 # worst stall measured); full passes resume when the load ends (or is abandoned).
 YOUNG_EVERY = 0.1
 
