@@ -300,5 +300,8 @@ def test_f1_sigterm_during_a_reload_stops_the_facade_within_the_drain_timeout(
         took = time.monotonic() - started
         assert code == 0, f"exit code {code} after {took:.1f}s"  # -9: it had to be killed
         assert took < 5
+        log = facade.log()
+        assert "loading it" in log
+        assert "reloaded" not in log and "rejected" not in log  # it stopped mid-parse
     finally:
         facade.stop(signal.SIGKILL)
