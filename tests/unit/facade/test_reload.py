@@ -125,8 +125,13 @@ async def test_a_load_over_the_time_limit_is_rejected_and_the_loop_never_waits(
 async def test_load_off_loop_raises_the_loaders_error_in_the_loop(tmp_path: Path) -> None:
     with pytest.raises(MemoryError):
         await load_off_loop(tmp_path, time_limit=5, loader=raising(MemoryError()))
+
+    def slow(_path: Any) -> Config:
+        threading.Event().wait(0.5)  # a parse longer than the limit
+        raise AssertionError("abandoned: nobody waits for this")
+
     with pytest.raises(ReloadTimeout):
-        await load_off_loop(tmp_path, time_limit=0.05, loader=lambda _: time.sleep(0.5))  # type: ignore[arg-type,return-value]
+        await load_off_loop(tmp_path, time_limit=0.05, loader=slow)
 
 
 async def test_the_watcher_outlives_a_failure_and_applies_the_next_edit(
