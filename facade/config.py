@@ -7,13 +7,15 @@ aiohttp, no I/O except reading the file it is given.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
+import stat
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -28,9 +30,11 @@ from pydantic import (
 )
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.composer import Composer
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import AliasEvent
 
-from facade.errors import ConfigError, Problem
+from facade.errors import QUOTE_LIMIT, ConfigError, Problem, quoted
 from facade.matching import Matcher, Route, RouteConflict, TemplateError, parse_template
 from facade.units import parse_duration, parse_percent, parse_size
 
@@ -51,13 +55,17 @@ class _Model(BaseModel):
 def _check_upstream_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"expected an http(s) URL such as http://127.0.0.1:8000, got {url!r}")
+        raise ValueError(
+            f"expected an http(s) URL such as http://127.0.0.1:8000, got {quoted(url)}"
+        )
     if parts.query or parts.fragment or parts.username or parts.password:
-        raise ValueError(f"an upstream URL carries no query, fragment or credentials: {url!r}")
+        raise ValueError(
+            f"an upstream URL carries no query, fragment or credentials: {quoted(url)}"
+        )
     try:
         parts.port  # noqa: B018 - raises on a bad port
     except ValueError:
-        raise ValueError(f"bad port in {url!r}") from None
+        raise ValueError(f"bad port in {quoted(url)}") from None
     return url.rstrip("/")
 
 
@@ -78,7 +86,7 @@ class Legacy(_Model):
     @classmethod
     def _absolute(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith("/"):
-            raise ValueError(f"health_path must start with '/', got {value!r}")
+            raise ValueError(f"health_path must start with '/', got {quoted(value)}")
         return value
 
 
@@ -125,7 +133,9 @@ class MatchRule(_Model):
             raise ValueError("methods cannot be empty; omit the key to match every method")
         for method in value:
             if not _METHOD.match(method):
-                raise ValueError(f"{method!r} is not an HTTP method (write it in capitals: GET)")
+                raise ValueError(
+                    f"{quoted(method)} is not an HTTP method (write it in capitals: GET)"
+                )
         return value
 
 
@@ -137,7 +147,9 @@ class Canary(_Model):
     @classmethod
     def _sticky(cls, value: str) -> str:
         if not _STICKY.match(value):
-            raise ValueError(f"sticky must be header:NAME, cookie:NAME or client_ip, got {value!r}")
+            raise ValueError(
+                f"sticky must be header:NAME, cookie:NAME or client_ip, got {quoted(value)}"
+            )
         return value
 
 
@@ -159,7 +171,9 @@ class Compare(_Model):
     def _json_paths(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for path in value:
             if not path.startswith("$"):
-                raise ValueError(f"ignore entries are JSON paths starting with '$', got {path!r}")
+                raise ValueError(
+                    f"ignore entries are JSON paths starting with '$', got {quoted(path)}"
+                )
         return value
 
 
@@ -177,7 +191,7 @@ _PLUGIN_SPEC = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$", re.AS
 
 def _plugin_spec(value: str) -> str:
     if not _PLUGIN_SPEC.match(value):
-        raise ValueError(f"{value!r} is not a plugin named as pkg.module:name")
+        raise ValueError(f"{quoted(value)} is not a plugin named as pkg.module:name")
     return value
 
 
@@ -211,7 +225,7 @@ class Capability(_Model):
     @model_validator(mode="after")
     def _service_needed(self) -> Capability:
         if self.mode != "legacy" and self.service is None:
-            raise ValueError(f"mode {self.mode!r} needs a 'service' to send requests to")
+            raise ValueError(f"mode {quoted(self.mode)} needs a 'service' to send requests to")
         return self
 
 
@@ -335,18 +349,125 @@ ExtraCheck = Callable[["RoutesFile"], Iterable[tuple[Location, str]]]
 
 
 def load(path: str | os.PathLike[str], *, extra_check: ExtraCheck | None = None) -> Config:
-    """Read and validate a routes file; raise ConfigError listing every problem found."""
+    """Read and validate a routes file; raise ConfigError listing every problem found.
+
+    The one loader of every reader (``serve``'s start check and reloads, ``validate``, the edit
+    verbs, the monolith's seams), so each is bounded the same way (see ``read_routes``).
+    """
     source = Path(path)
-    try:
-        data = source.read_bytes()
-    except OSError as exc:
-        raise ConfigError(
-            [Problem(str(source), 1, f"cannot read the file: {exc.strerror}")]
-        ) from None
+    data = read_routes(source)
     routes, matcher = parse(
         data.decode("utf-8", "replace"), source=str(source), extra_check=extra_check
     )
     return Config(source.resolve(), routes, matcher, hashlib.sha256(data).hexdigest())
+
+
+# The limit on routes.yaml's size comes from the environment, not from the file: a file cannot
+# be trusted to bound its own reading. The environment reaches every process that reads it
+# (serve and its workers, validate, the edit verbs, the monolith's seams) with no option to
+# pass through each of them.
+MAX_BYTES_ENV = "STRANGLER_ROUTES_MAX_BYTES"
+DEFAULT_MAX_BYTES = 4 * 1024**2
+# YAML values (scalars, lists, mappings, keys), aliases expanded: at most one per this many
+# bytes of the size limit (262,144 for 4 MiB). An alias bomb expands to billions. Real files
+# hold about one value per 8 bytes (3,000 capabilities: 81,019 values in 621 KiB), so this
+# bound, not the size, limits a legitimate file: about 10,000 capabilities by default. It is
+# not looser because pydantic holds the GIL while it validates and lists errors: this bounds
+# how long a reload's validation can stall the event loop.
+BYTES_PER_NODE = 16
+# nesting deeper than any routes.yaml needs (it uses 7 levels); the YAML composer recurses
+MAX_DEPTH = 64
+
+
+def max_bytes(source: str) -> int:
+    """The size limit: ``$STRANGLER_ROUTES_MAX_BYTES`` (4MB, 8MiB, bytes) or 4 MiB."""
+    raw = os.environ.get(MAX_BYTES_ENV)
+    if raw is None:
+        return DEFAULT_MAX_BYTES
+    try:
+        limit = parse_size(raw)
+    except ValueError as exc:
+        raise ConfigError([Problem(source, 1, f"${MAX_BYTES_ENV}: {exc}")]) from None
+    if limit <= 0:
+        raise ConfigError([Problem(source, 1, f"${MAX_BYTES_ENV} must be positive")])
+    return limit
+
+
+def read_routes(source: Path) -> bytes:
+    """The bytes of a routes file, refused (``ConfigError``, ``PATH:1``) unless it is a regular
+    file (a symlink to one is fine) of at most ``max_bytes`` bytes.
+
+    A FIFO, a device or a socket is refused from ``stat`` alone, never opened for reading: a
+    FIFO would block the reader until a writer came, ``/dev/zero`` never ends. The file is
+    opened non-blocking and checked again with ``fstat`` (it may have been swapped since the
+    ``stat``), and never more than limit + 1 bytes are read (it may grow meanwhile).
+    """
+    where = str(source)
+    limit = max_bytes(where)
+
+    def refuse(message: str) -> ConfigError:
+        return ConfigError([Problem(where, 1, message)])
+
+    try:
+        _check_file(os.stat(source), source, limit)  # follows a symlink to its target
+        fd = os.open(source, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise refuse(f"cannot read the file: {exc.strerror}") from None
+    except _Refused as exc:
+        raise refuse(str(exc)) from None
+    try:
+        _check_file(os.fstat(fd), source, limit)
+        chunks: list[bytes] = []
+        size = 0
+        while size <= limit and (chunk := os.read(fd, min(1024**2, limit + 1 - size))):
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as exc:
+        raise refuse(f"cannot read the file: {exc.strerror}") from None
+    except _Refused as exc:
+        raise refuse(str(exc)) from None
+    finally:
+        os.close(fd)
+    if size > limit:
+        raise refuse(f"the file grew past the size limit of {_size(limit)} while being read")
+    return b"".join(chunks)
+
+
+class _Refused(Exception):
+    """The file, or its YAML, is beyond a bound; ``line`` is 1-based."""
+
+    def __init__(self, message: str, line: int = 1) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _check_file(st: os.stat_result, source: Path, limit: int) -> None:
+    if not stat.S_ISREG(st.st_mode):
+        kind = next((name for test, name in _KINDS if test(st.st_mode)), "not a file")
+        real = os.path.realpath(source)
+        via = f" ({quoted(real)} through a symlink)" if real != os.path.abspath(source) else ""
+        raise _Refused(
+            f"not a regular file: {kind}{via}; refused without reading it (routes.yaml must "
+            "be a regular file or a symlink to one)"
+        )
+    if st.st_size > limit:
+        raise _Refused(
+            f"the file is {_size(st.st_size)}, over the size limit of {_size(limit)}; "
+            f"refused without parsing it (${MAX_BYTES_ENV} sets the limit)"
+        )
+
+
+def _size(n: int) -> str:
+    return f"{n / 1024**2:.1f} MiB" if n >= 1024**2 else f"{n:,} bytes"
 
 
 def parse(
@@ -357,15 +478,17 @@ def parse(
     try:
         routes = RoutesFile.model_validate(tree)
     except ValidationError as exc:
-        errors = exc.errors()
+        errors = exc.errors(include_url=False)
         # a list whose items all failed also reports "too short": say only what is wrong inside
         deeper = {tuple(e["loc"][:-2]) for e in errors if len(e["loc"]) >= 2}
         errors = [e for e in errors if not (e["type"] == "too_short" and tuple(e["loc"]) in deeper)]
-        raise ConfigError([_problem(source, tree, err) for err in errors]) from None
+        # pydantic lists errors in the file's order, near enough: locate only those shown
+        shown = [_problem(source, tree, err) for err in errors[: MAX_PROBLEMS + 1]]
+        raise _at_most(MAX_PROBLEMS, shown, total=len(errors)) from None
     problems = _cross_check(routes, tree, source)
     if extra_check is not None:
         problems += [
-            Problem(source, line_of(tree, loc), f"{'.'.join(map(str, loc))}: {message}")
+            Problem(source, line_of(tree, loc), f"{_dotted(loc)}: {_cut(message, 300)}")
             for loc, message in extra_check(routes)
         ]
     matcher: Matcher | None = None
@@ -375,23 +498,98 @@ def parse(
         except RouteConflict as exc:
             problems.append(Problem(source, exc.second.line, str(exc)))
     if problems or matcher is None:
-        raise ConfigError(problems)
+        raise _at_most(MAX_PROBLEMS, problems)
     return routes, matcher
+
+
+class _BoundedComposer(Composer):
+    """ruamel's composer, refusing a document that is too deep or, aliases expanded, too big.
+
+    An alias (``*name``) is one node in the composed graph but as many values as its anchor
+    holds for everything that walks the result (pydantic, an error message): nine levels of
+    ten aliases each ("billion laughs") are 10**9 values from a few hundred bytes. Each alias
+    counts the expanded size of its anchor, known once the anchor is composed; an alias to a
+    node still being composed (a cycle) is refused outright.
+    """
+
+    def __init__(self, loader: Any = None, *, max_nodes: int) -> None:
+        super().__init__(loader=loader)
+        self._max_nodes = max_nodes
+        self._nodes = 0  # values so far, aliases expanded
+        self._depth = 0  # nesting of the node being composed, aliases expanded
+        self._deepest = 0
+        self._sizes: dict[int, tuple[int, int]] = {}  # id(node) -> (values, height)
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.parser.peek_event()
+        if isinstance(event, AliasEvent):
+            anchored = self.anchors.get(event.anchor)
+            if anchored is not None:  # else ruamel reports the undefined alias
+                if id(anchored) not in self._sizes:
+                    raise _Refused(
+                        f"alias *{quoted(event.anchor)} refers to a node that contains it",
+                        event.start_mark.line + 1,
+                    )
+                nodes, height = self._sizes[id(anchored)]
+                self._count(nodes, self._depth + height, event)
+            return super().compose_node(parent, index)
+        self._depth += 1
+        self._count(1, self._depth, event)
+        before, deepest = self._nodes, self._deepest
+        self._deepest = self._depth
+        node = super().compose_node(parent, index)
+        self._sizes[id(node)] = (self._nodes - before, self._deepest - self._depth + 1)
+        self._deepest = max(deepest, self._deepest)
+        self._depth -= 1
+        return node
+
+    def _count(self, nodes: int, depth: int, event: Any) -> None:
+        self._nodes += nodes
+        self._deepest = max(self._deepest, depth)
+        line = event.start_mark.line + 1
+        alias = isinstance(event, AliasEvent)
+        if depth > MAX_DEPTH:
+            raise _Refused(
+                f"values nested more than {MAX_DEPTH} levels deep"
+                + (" (aliases expanded)" if alias else ""),
+                line,
+            )
+        if self._nodes > self._max_nodes:
+            if alias:
+                raise _Refused(
+                    f"alias *{quoted(event.anchor)} expands the file past {self._max_nodes:,} "
+                    "values (an alias bomb?); refused without expanding it",
+                    line,
+                )
+            raise _Refused(
+                f"the file holds more than {self._max_nodes:,} values (one per "
+                f"{BYTES_PER_NODE} bytes of the size limit; ${MAX_BYTES_ENV} sets it)",
+                line,
+            )
 
 
 def _read_yaml(text: str, source: str) -> CommentedMap:
     yaml = YAML(typ="rt")
+    max_nodes = max(1, max_bytes(source) // BYTES_PER_NODE)
+    # ruamel builds its composer as ``Composer(loader=...)``: a partial passes the bound
+    yaml.Composer = cast("type[Composer]", functools.partial(_BoundedComposer, max_nodes=max_nodes))
     try:
         tree = yaml.load(text)
+    except _Refused as exc:
+        raise ConfigError([Problem(source, exc.line, str(exc))]) from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
         message = " ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
         if "flow mapping" in message and "{" in text:
             message += ' (quote path templates: path: "/api/products/{sku}")'
-        raise ConfigError([Problem(source, line, f"YAML syntax error: {message}")]) from None
+        raise ConfigError(
+            [Problem(source, line, f"YAML syntax error: {_cut(message, 300)}")]
+        ) from None
     except YAMLError as exc:
-        raise ConfigError([Problem(source, 1, f"YAML error: {exc}")]) from None
+        raise ConfigError([Problem(source, 1, f"YAML error: {_cut(str(exc), 300)}")]) from None
+    except ValueError as exc:  # e.g. an integer of over 4,300 digits
+        raise ConfigError([Problem(source, 1, f"YAML error: {_cut(str(exc), 300)}")]) from None
     if tree is None:
         raise ConfigError(
             [
@@ -407,18 +605,44 @@ def _read_yaml(text: str, source: str) -> CommentedMap:
     return tree
 
 
+# problems listed in one error: a file of a million bad values is reported in 50 lines
+# (the log, /readyz and the terminal get every problem's text)
+MAX_PROBLEMS = 50
+
+
+def _at_most(limit: int, problems: list[Problem], *, total: int | None = None) -> ConfigError:
+    total = len(problems) if total is None else total
+    if total <= limit:
+        return ConfigError(problems)
+    first = sorted(problems, key=lambda p: p.line)[:limit]
+    more = Problem(first[-1].path, first[-1].line, f"... and {total - limit:,} more problems")
+    return ConfigError([*first, more])
+
+
+def _cut(text: str, limit: int) -> str:
+    """``text`` of at most ``limit`` characters: an error message never carries a large input."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _dotted(loc: Sequence[str | int]) -> str:
+    # a key can be any length: each part is cut as a quoted value is
+    return ".".join(_cut(str(p), QUOTE_LIMIT) for p in loc)
+
+
 def _problem(source: str, tree: CommentedMap, error: Mapping[str, Any]) -> Problem:
     loc: Sequence[str | int] = error["loc"]
-    where = ".".join(str(p) for p in loc) or "(top level)"
+    where = _dotted(loc) or "(top level)"
     message = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
-        message = f"unknown key {loc[-1]!r}"
-        where = ".".join(str(p) for p in loc[:-1]) or "top level"
+        message = f"unknown key {quoted(loc[-1])}"
+        where = _dotted(loc[:-1]) or "top level"
         return Problem(source, line_of(tree, loc), f"{message} in {where}")
     if error["type"] == "literal_error":
         expected = error.get("ctx", {}).get("expected", "")
         return Problem(
-            source, line_of(tree, loc), f"{where}: {error['input']!r} is not one of {expected}"
+            source,
+            line_of(tree, loc),
+            f"{where}: {quoted(error['input'])} is not one of {expected}",
         )
     if error["type"] == "missing":
         return Problem(source, line_of(tree, loc), f"{where} is required")
@@ -450,8 +674,8 @@ def _cross_check(routes: RoutesFile, tree: CommentedMap, source: str) -> list[Pr
                 Problem(
                     source,
                     line_of(tree, ("capabilities", name, "service")),
-                    f"capability {name!r} names service {cap.service!r}, which is not under "
-                    f"'services:' (known: {known})",
+                    f"capability {quoted(name)} names service {quoted(cap.service)}, which is "
+                    f"not under 'services:' (known: {known})",
                 )
             )
     for name, seam in routes.seams.items():
@@ -461,8 +685,8 @@ def _cross_check(routes: RoutesFile, tree: CommentedMap, source: str) -> list[Pr
                 Problem(
                     source,
                     line_of(tree, ("seams", name, "service")),
-                    f"seam {name!r} names service {seam.service!r}, which is not under "
-                    f"'services:' (known: {known})",
+                    f"seam {quoted(name)} names service {quoted(seam.service)}, which is not "
+                    f"under 'services:' (known: {known})",
                 )
             )
     return problems

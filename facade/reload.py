@@ -4,6 +4,14 @@ Polling (twice a second) rather than inotify: it works the same on every filesys
 the bind mounts and network volumes configuration often lives on, and it sees atomic renames,
 which is how editors and ``strangler`` write the file.
 
+A reload never runs on the event loop: the file is read and parsed in a daemon thread, bounded
+by ``facade.config.read_routes`` (size, regular files only) and its YAML composer (aliases,
+depth), and waited for at most ``$STRANGLER_RELOAD_TIMEOUT`` (30 s). Requests go on meanwhile, a
+stop signal is honoured (a daemon thread never holds the process), and whatever goes wrong -
+a bad file, a timeout, ``MemoryError``, ``RecursionError``, a bug - is a rejected reload: logged,
+shown as ``last_reload_error`` on ``/readyz``, the previous configuration stays, and the watcher
+goes on to the next change. SIGHUP (``reload_now``) asks the watcher for the same reload.
+
 A change of a capability's mode or canary share that the CLI did not record is a hand edit:
 ``facade.hand_edits`` appends it to the audit trail, off the event loop.
 """
@@ -11,40 +19,146 @@ A change of a capability's mode or canary share that the CLI did not record is a
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import logging
 import os
+import threading
+from collections.abc import Callable, Iterator
 
 from facade import config as config_module
 from facade import hand_edits
-from facade.errors import ConfigError
+from facade.errors import ConfigError, quoted
 from facade.state import FacadeState
 from facade.translators import translator_problems
+from facade.units import parse_duration
 
 log = logging.getLogger("strangler.reload")
 POLL_INTERVAL = 0.5
+TIMEOUT_ENV = "STRANGLER_RELOAD_TIMEOUT"
+# parsing is pure Python and slow (about 2 s per 1,000 capabilities on a busy machine): the
+# limit is for a file that would never finish, far above what a legitimate one takes
+DEFAULT_TIMEOUT = 30.0
+
+Loader = Callable[[os.PathLike[str]], config_module.Config]
 
 
-def _stamp(path: os.PathLike[str] | str) -> tuple[int, int, int, int] | None:
+class ReloadTimeout(Exception):
+    """The parse thread did not finish within the time limit (it is left to end on its own)."""
+
+
+def reload_timeout() -> float:
+    """``$STRANGLER_RELOAD_TIMEOUT`` (2s, 500ms, seconds) or 30 s; a bad value is logged."""
+    raw = os.environ.get(TIMEOUT_ENV)
+    if raw is None:
+        return DEFAULT_TIMEOUT
     try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        return parse_duration(raw)
+    except ValueError as exc:
+        log.error("%s: %s; using %gs", TIMEOUT_ENV, exc, DEFAULT_TIMEOUT)
+        return DEFAULT_TIMEOUT
 
 
-def reload_now(state: FacadeState) -> bool:
-    """Load the file again; apply it if valid and changed. Returns True when applied."""
-    live = state.live
-    path = live.current.source
+def _load(path: os.PathLike[str]) -> config_module.Config:
+    return config_module.load(path, extra_check=translator_problems)
+
+
+async def load_off_loop(
+    path: os.PathLike[str], *, time_limit: float, loader: Loader = _load
+) -> config_module.Config:
+    """``loader(path)`` in a daemon thread; ``ReloadTimeout`` after ``time_limit`` seconds.
+
+    Not ``run_in_executor``: a pool's threads are joined at exit, so a parse that never ends
+    would keep a stopped facade alive. A daemon thread is abandoned at the time limit and at
+    exit; its outcome, if it ever comes, is dropped.
+    """
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[config_module.Config] = loop.create_future()
+
+    def settle(result: config_module.Config | None, error: BaseException | None) -> None:
+        if done.done():
+            return  # timed out or cancelled: nobody waits for it
+        if error is not None:
+            done.set_exception(error)
+        else:
+            done.set_result(result)  # type: ignore[arg-type]
+
+    def work() -> None:
+        result: config_module.Config | None = None
+        error: BaseException | None = None
+        try:
+            result = loader(path)
+        except BaseException as exc:  # MemoryError, RecursionError...: the loop decides
+            if not isinstance(exc, ConfigError):
+                log.debug("routes file load failed", exc_info=exc)
+            # the traceback's frames hold the half-built YAML tree: let them go here, in this
+            # thread, not in the loop's (freeing a large tree at once holds the GIL)
+            error = exc.with_traceback(None)
+            error.__context__ = error.__cause__ = None
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile (exit)
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=work, name="routes-reload", daemon=True).start()
+    deadline = loop.time() + time_limit
+    with _young_collections_only():
+        while not done.done():
+            left = deadline - loop.time()
+            if left <= 0:
+                raise ReloadTimeout(
+                    f"parsing took longer than {time_limit:g}s; refused "
+                    f"(${TIMEOUT_ENV} sets the limit)"
+                )
+            await asyncio.wait({done}, timeout=min(YOUNG_EVERY, left))
+            gc.collect(1)
+    return done.result()
+
+
+# A parse allocates millions of objects, and the garbage collector's full passes, started by
+# whichever thread allocates, hold the GIL throughout: 400-600 ms stalls of the event loop for
+# 3,000 capabilities. While the parse thread runs, automatic collection is off and the loop
+# collects the young generations itself, a few milliseconds every YOUNG_EVERY seconds (70-180 ms
+# worst stall measured); full passes resume when the load ends (or is abandoned).
+YOUNG_EVERY = 0.1
+
+
+@contextlib.contextmanager
+def _young_collections_only() -> Iterator[None]:
+    enabled = gc.isenabled()
+    gc.disable()
     try:
-        fresh = config_module.load(path, extra_check=translator_problems)
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+async def reload(state: FacadeState, *, time_limit: float | None = None) -> bool:
+    """Load the file again, off the loop; apply it if valid and changed.
+
+    Returns True when applied. Never raises (but ``CancelledError``): any failure is a
+    rejected reload and the configuration in force stays.
+    """
+    path = state.live.current.source
+    log.info("routes file %s: loading it (off the event loop)", path)
+    try:
+        limit = reload_timeout() if time_limit is None else time_limit
+        fresh = await load_off_loop(path, time_limit=limit)
     except ConfigError as exc:
-        if str(exc) != live.last_error:
-            # keep the old config: a bad reload must never drop traffic
-            log.error("routes file rejected, the previous configuration stays in force:\n%s", exc)
-            state.metrics.config_reloads.labels("rejected").inc()
-        live.last_error = str(exc)
+        _reject(state, str(exc))
         return False
+    except ReloadTimeout as exc:
+        _reject(state, f"{path}: {exc}")
+        return False
+    except Exception as exc:
+        # MemoryError, RecursionError, a bug in a check: the watcher must outlive all of them
+        _reject(state, f"{path}: could not load the file: {type(exc).__name__}: {quoted(str(exc))}")
+        return False
+    return apply(state, fresh)
+
+
+def apply(state: FacadeState, fresh: config_module.Config) -> bool:
+    """Put a loaded configuration in force unless it is the one already in force."""
+    live = state.live
     live.last_error = None
     if fresh.digest == live.current.digest:
         return False
@@ -57,18 +171,50 @@ def reload_now(state: FacadeState) -> bool:
         # the audit trail must never cost the reload
         log.exception("could not check the reloaded routes file for hand edits")
     state.metrics.config_reloads.labels("applied").inc()
-    log.info("routes file reloaded: %s (sha256 %s)", path, fresh.digest[:12])
+    log.info("routes file reloaded: %s (sha256 %s)", fresh.source, fresh.digest[:12])
     return True
 
 
+def _reject(state: FacadeState, error: str) -> None:
+    live = state.live
+    if error != live.last_error:
+        # keep the old config: a bad reload must never drop traffic
+        log.error("routes file rejected, the previous configuration stays in force:\n%s", error)
+        state.metrics.config_reloads.labels("rejected").inc()
+    live.last_error = error
+
+
+def reload_now(state: FacadeState) -> None:
+    """SIGHUP: ask the watcher to reload at once, changed or not (never blocks the loop)."""
+    state.live.reload_requested.set()
+
+
+def _stamp(path: os.PathLike[str] | str) -> tuple[int, int, int, int] | None:
+    try:
+        st = os.stat(path)  # a stat never opens the file: safe on a FIFO or a device
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
 async def watch_routes(state: FacadeState) -> None:
-    """Poll routes.yaml and reload it when it changes; runs until cancelled."""
+    """Poll routes.yaml and reload it when it changes (or on SIGHUP); runs until cancelled."""
     path = state.live.current.source
+    asked = state.live.reload_requested
     seen = _stamp(path)
     while True:
-        await asyncio.sleep(POLL_INTERVAL)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asked.wait(), POLL_INTERVAL)
         stamp = _stamp(path)
-        if stamp != seen:
-            seen = stamp
-            if stamp is not None:
-                reload_now(state)
+        if stamp == seen and not asked.is_set():
+            continue
+        now = asked.is_set()
+        asked.clear()
+        seen = stamp
+        if stamp is None and not now:
+            continue  # mid-rename, or deleted: the next stamp tells
+        try:
+            await reload(state)
+        except Exception as exc:  # reload() catches its own; this is the last line
+            log.exception("routes file reload failed; the watcher goes on")
+            state.live.last_error = f"{path}: reload failed: {type(exc).__name__}"

@@ -24,7 +24,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from facade.errors import FacadeError
+from facade.config import read_routes
+from facade.errors import ConfigError, FacadeError
 
 DEFAULT_LOCK_TIMEOUT = 10.0
 
@@ -85,11 +86,12 @@ def locked(path: Path, *, timeout: float = DEFAULT_LOCK_TIMEOUT) -> Iterator[Non
 
 
 def read(path: Path) -> tuple[bytes, str]:
-    """The file's bytes and their digest."""
+    """The file's bytes and their digest, read with the facade's bounds (a regular file of at
+    most ``$STRANGLER_ROUTES_MAX_BYTES``: see ``facade.config.read_routes``)."""
     try:
-        data = target(path).read_bytes()
-    except OSError as exc:
-        raise RoutesFileError(f"cannot read {path}: {exc.strerror}") from None
+        data = read_routes(path)
+    except ConfigError as exc:
+        raise RoutesFileError(str(exc)) from None
     return data, digest(data)
 
 
@@ -127,7 +129,7 @@ def write_atomic(
         except OSError as exc:
             raise RoutesFileError(f"cannot write {tmp}: {exc.strerror}") from None
         if expect_digest is not None:
-            now = digest(real.read_bytes()) if real.exists() else None
+            now = read(real)[1] if real.exists() else None
             if now != expect_digest:
                 raise ConcurrentChange(
                     f"{path} changed while this command was working on it (someone saved it "

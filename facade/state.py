@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from facade.config import Config
@@ -20,6 +21,8 @@ class LiveConfig:
     current: Config
     last_error: str | None = None
     reloads: int = 0
+    # SIGHUP sets it; the watcher reloads (see facade.reload)
+    reload_requested: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 @dataclass(slots=True)

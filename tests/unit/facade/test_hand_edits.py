@@ -3,6 +3,7 @@ failing the reload when the store is down."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from facade import config as config_module
 from facade import hand_edits
 from facade.hand_edits import CapabilityChange, capability_changes
-from facade.reload import reload_now
+from facade.reload import reload
 from facade.state import FacadeState, LiveConfig
 from parallel_run import audit
 from parallel_run.redact import Redactor
@@ -95,7 +96,7 @@ def test_reload_records_the_hand_edit_in_the_background(tmp_path: Path) -> None:
     path = write(tmp_path / "routes.yaml", mode="shadow")
     state = FacadeState(LiveConfig(load(path)))
     write(path, mode="canary", percent=5)
-    assert reload_now(state)
+    assert asyncio.run(reload(state))
     hand_edits.wait_idle()
     store = store_of(path)
     try:
@@ -115,7 +116,7 @@ def test_a_store_that_is_down_costs_a_log_line_never_the_reload(
     state = FacadeState(LiveConfig(load(path)))
     write(path, mode="extracted", store=f"sqlite:///{blocker}/store.db")
     with caplog.at_level(logging.WARNING, logger="strangler.audit"):
-        assert reload_now(state)
+        assert asyncio.run(reload(state))
         hand_edits.wait_idle()
     assert state.live.current.routes.capabilities["products"].mode == "extracted"
     assert "not recorded in the audit trail" in caplog.text

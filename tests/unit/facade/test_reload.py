@@ -1,0 +1,169 @@
+"""The routes.yaml watcher (SECURITY.md F1): loads run off the loop within a time limit, and any
+failure is a rejected reload that leaves the configuration in force and the watcher running."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from facade import config as config_module
+from facade import reload as reload_module
+from facade.config import Config
+from facade.reload import ReloadTimeout, load_off_loop, reload, reload_now, watch_routes
+from facade.state import FacadeState, LiveConfig
+
+ROUTES = "version: 1\nlegacy: {{url: 'http://127.0.0.1:8000'}}\ndebug_headers: {debug}\n"
+
+
+def write(path: Path, *, debug: bool) -> Path:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(ROUTES.format(debug=str(debug).lower()))
+    tmp.replace(path)  # as editors and `strangler` save: a rename, a new inode
+    return path
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> FacadeState:
+    return FacadeState(LiveConfig(config_module.load(write(tmp_path / "routes.yaml", debug=False))))
+
+
+@dataclass
+class Loads:
+    """What ``facade.config.load`` does next: each call pops the first fake, or loads for real
+    once none is left; ``calls`` counts them."""
+
+    fakes: list[Callable[[Any], Config]] = field(default_factory=list)
+    calls: list[Any] = field(default_factory=list)
+
+
+@pytest.fixture
+def loads(monkeypatch: pytest.MonkeyPatch) -> Loads:
+    real = config_module.load
+    loads = Loads()
+
+    def load(path: Any, **kwargs: Any) -> Config:
+        loads.calls.append(path)
+        return loads.fakes.pop(0)(path) if loads.fakes else real(path, **kwargs)
+
+    monkeypatch.setattr(config_module, "load", load)
+    return loads
+
+
+def raising(exc: BaseException) -> Callable[[Any], Config]:
+    def load(_path: Any) -> Config:
+        raise exc
+
+    return load
+
+
+async def until(condition: Callable[[], bool], *, within: float = 5.0) -> None:
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+@pytest.mark.parametrize(
+    "exc", [MemoryError(), RecursionError("maximum recursion depth exceeded"), KeyError("x")]
+)
+async def test_any_exception_while_loading_is_a_rejected_reload(
+    state: FacadeState, loads: Loads, exc: BaseException
+) -> None:
+    before = state.live.current
+    write(before.source, debug=True)
+    loads.fakes.append(raising(exc))
+    assert not await reload(state)
+    assert state.live.current is before  # the last good config stays
+    assert state.live.last_error is not None
+    assert state.live.last_error.startswith(f"{before.source}: could not load the file: ")
+    assert type(exc).__name__ in state.live.last_error
+    assert await reload(state)  # the next attempt loads the edit
+    assert state.live.current.routes.debug_headers is True
+    assert state.live.last_error is None
+
+
+async def test_a_load_over_the_time_limit_is_rejected_and_the_loop_never_waits(
+    state: FacadeState, loads: Loads
+) -> None:
+    release = threading.Event()
+
+    def stuck(_path: Any) -> Config:
+        release.wait(10)  # a parse that does not end: it holds no lock the loop needs
+        raise AssertionError("abandoned")
+
+    loads.fakes.append(stuck)
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticker = asyncio.ensure_future(tick())
+    try:
+        started = time.monotonic()
+        assert not await reload(state, time_limit=0.3)
+        assert 0.3 <= time.monotonic() - started < 2
+        assert ticks >= 10  # the loop ran all along
+        assert state.live.last_error == (
+            f"{state.live.current.source}: parsing took longer than 0.3s; refused "
+            "($STRANGLER_RELOAD_TIMEOUT sets the limit)"
+        )
+    finally:
+        release.set()
+        ticker.cancel()
+
+
+async def test_load_off_loop_raises_the_loaders_error_in_the_loop(tmp_path: Path) -> None:
+    with pytest.raises(MemoryError):
+        await load_off_loop(tmp_path, time_limit=5, loader=raising(MemoryError()))
+
+    def slow(_path: Any) -> Config:
+        threading.Event().wait(0.5)  # a parse longer than the limit
+        raise AssertionError("abandoned: nobody waits for this")
+
+    with pytest.raises(ReloadTimeout):
+        await load_off_loop(tmp_path, time_limit=0.05, loader=slow)
+
+
+async def test_the_watcher_outlives_a_failure_and_applies_the_next_edit(
+    state: FacadeState, loads: Loads
+) -> None:
+    path = state.live.current.source
+    loads.fakes.append(raising(RecursionError("maximum recursion depth exceeded")))
+    watcher = asyncio.ensure_future(watch_routes(state))
+    await asyncio.sleep(0)  # the watcher takes its first look at the file
+    try:
+        write(path, debug=True)
+        await until(lambda: state.live.last_error is not None)
+        assert "RecursionError" in (state.live.last_error or "")
+        assert state.live.current.routes.debug_headers is False
+        path.write_text(path.read_text() + "# touched: a new stamp\n")
+        await until(lambda: state.live.current.routes.debug_headers is True, within=2)
+        assert state.live.last_error is None
+        assert not watcher.done()
+    finally:
+        watcher.cancel()
+
+
+async def test_sighup_asks_the_watcher_for_a_reload_of_an_unchanged_file(
+    state: FacadeState, loads: Loads
+) -> None:
+    calls = loads.calls
+    watcher = asyncio.ensure_future(watch_routes(state))
+    try:
+        await asyncio.sleep(reload_module.POLL_INTERVAL * 2)
+        assert calls == []  # nothing changed, nothing loaded
+        reload_now(state)  # what the SIGHUP handler calls: returns at once
+        await until(lambda: len(calls) == 1, within=2)
+        assert state.live.last_error is None
+    finally:
+        watcher.cancel()
