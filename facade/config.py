@@ -202,6 +202,10 @@ class Capability(_Model):
     translator: str | None = None
     canary: Canary = Canary()
     fallback: Literal["legacy", "error"] = "legacy"
+    # unsafe methods (POST, PUT, PATCH, DELETE) refused by the service's breaker or bulkhead, or
+    # not connected: legacy = the monolith serves them; error = 503 + Retry-After.
+    # None = legacy before cutover (the monolith still owns the data), error once extracted
+    fallback_unsafe: Literal["legacy", "error"] | None = None
     shadow: Shadow = Shadow()
     compare: Compare = Compare()
     promote: Promote = Promote()
@@ -212,7 +216,23 @@ class Capability(_Model):
     def _service_needed(self) -> Capability:
         if self.mode != "legacy" and self.service is None:
             raise ValueError(f"mode {self.mode!r} needs a 'service' to send requests to")
+        if self.fallback == "error" and self.fallback_unsafe == "legacy":
+            raise ValueError("fallback_unsafe: legacy needs fallback: legacy (it only narrows it)")
         return self
+
+    @property
+    def unsafe_falls_back(self) -> bool:
+        """May a write the service never received go to the monolith instead?
+
+        After cutover the service's database is the one of record: a write moved to the
+        monolith's lands in the wrong place, and anyone able to open the breaker or fill the
+        bulkhead (slow uploads, a burst) could steer writes there. So only when said.
+        """
+        if self.fallback != "legacy":
+            return False
+        if self.fallback_unsafe is not None:
+            return self.fallback_unsafe == "legacy"
+        return self.mode != "extracted"
 
 
 class Seam(_Model):
@@ -246,6 +266,12 @@ class Limits(_Model):
     max_body: Size = 10 * 1024**2
     # resolve: /a/../b is served as /b; reject: any dot segment answers 400
     dot_segments: Literal["resolve", "reject"] = "resolve"
+    # request bodies are read whole before an upstream is held: in memory up to body_buffer,
+    # in a temporary file beyond; no byte for body_idle_timeout, or not all within
+    # body_deadline: 408
+    body_buffer: Size = Field(default=64 * 1024, ge=0)
+    body_idle_timeout: Duration = Field(default=15.0, gt=0)
+    body_deadline: Duration = Field(default=60.0, gt=0)
 
 
 class RoutesFile(_Model):
