@@ -106,22 +106,30 @@ async def read_body(content: BodyReader, limits: BodyLimits, *, what: str = "req
             if size > limits.max_body:
                 raise BodyTooLarge(f"the {what} is over the {limits.max_body}-byte limit")
             if spool is not None:
-                spool.write(chunk)  # page cache: a write of at most a few tens of KB
+                _write_all(spool, chunk)
             elif size > limits.buffer:
-                spool = tempfile.TemporaryFile(prefix="strangler-body-")  # noqa: SIM115 - owned by SpooledBody
-                spool.writelines(parts)
-                spool.write(chunk)
+                # unbuffered: what was read is in the file, not in a buffer of ours
+                spool = tempfile.TemporaryFile(prefix="strangler-body-", buffering=0)  # noqa: SIM115 - closed below or by SpooledBody
+                for part in (*parts, chunk):
+                    _write_all(spool, part)
                 parts.clear()
             else:
                 parts.append(chunk)
         if spool is None:
             return b"".join(parts)
-        spool.flush()
         return SpooledBody(spool, size)
     except BaseException:
         if spool is not None:
             spool.close()
         raise
+
+
+def _write_all(file: BinaryIO, data: bytes) -> None:
+    """Write to the page cache inline: a few tens of KB, cheaper than a thread hop."""
+    view = memoryview(data)
+    while view:
+        written = file.write(view)
+        view = view[written or 0 :]
 
 
 async def _next_read(
