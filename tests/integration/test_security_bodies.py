@@ -361,12 +361,15 @@ def test_s1_slow_posts_to_a_service_neither_open_its_breaker_nor_move_writes(
         ),
     )
     started.append(facade)
-    # 8 to 15 bytes at 4 bytes/s: each takes longer than an attempt's 1.5 s, and they end
-    # one after another (ending together, 8 calls would rightly find 4 slots full)
+    # bodies over 64 KB (smaller ones were already read first), whose last 8 to 15 bytes come
+    # at 4 bytes/s: each takes longer than an attempt's 1.5 s, and they end one after another
+    # (ending together, 8 calls would rightly find 4 slots full)
+    start = b"x" * 100_000
     socks = [
         open_upload(
             facade.port,
-            b"POST /orders HTTP/1.1\r\nHost: shop.example\r\nContent-Length: %d\r\n\r\n" % (8 + i),
+            b"POST /orders HTTP/1.1\r\nHost: shop.example\r\nContent-Length: %d\r\n\r\n%s"
+            % (len(start) + 8 + i, start),
         )
         for i in range(8)
     ]
