@@ -23,6 +23,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -216,9 +217,14 @@ class Capability(_Model):
     def _service_needed(self) -> Capability:
         if self.mode != "legacy" and self.service is None:
             raise ValueError(f"mode {self.mode!r} needs a 'service' to send requests to")
-        if self.fallback == "error" and self.fallback_unsafe == "legacy":
-            raise ValueError("fallback_unsafe: legacy needs fallback: legacy (it only narrows it)")
         return self
+
+    @field_validator("fallback_unsafe")
+    @classmethod
+    def _narrows(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value == "legacy" and info.data.get("fallback") == "error":
+            raise ValueError("legacy needs fallback: legacy (fallback_unsafe only narrows it)")
+        return value
 
     @property
     def unsafe_falls_back(self) -> bool:
