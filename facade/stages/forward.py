@@ -59,7 +59,7 @@ async def stage(ex: Exchange) -> web.StreamResponse:
         request_id=ex.request_id,
         traceparent=ex.traceparent,
     )
-    body = await _request_body(request, headers, body_limits(ex.config, ex.capability))
+    body = await _request_body(request, headers, ex.config, ex.capability)
     try:
         return await _forward(ex, headers, body)
     finally:
@@ -227,13 +227,19 @@ async def _whole(body: Body) -> bytes:
 
 
 async def _request_body(
-    request: web.BaseRequest, headers: CIMultiDict[str], limits: BodyLimits
+    request: web.BaseRequest,
+    headers: CIMultiDict[str],
+    config: Config,
+    capability: Capability | None,
 ) -> Body:
-    """The request body, read whole within ``limits`` before any upstream is held.
+    """The request body, read whole within the body limits before any upstream is held.
 
-    A request without a body costs nothing more than before: no read, no timer.
+    A request without a body costs nothing more than before: no read, no timer, no limits built.
     """
     length = request.content_length
+    if length is None and not request.body_exists:
+        return None
+    limits = body_limits(config, capability)
     if length is not None:
         if length > limits.max_body:
             raise BodyTooLarge(
@@ -242,8 +248,6 @@ async def _request_body(
         if not length:
             headers["Content-Length"] = "0"
             return b""
-    elif not request.body_exists:
-        return None
     body = await read_body(request.content, limits)
     # the size read, not a copy of the client's framing: chunked bodies get one too
     headers["Content-Length"] = str(body.size if isinstance(body, SpooledBody) else len(body))
