@@ -59,7 +59,13 @@ async def stage(ex: Exchange) -> web.StreamResponse:
         request_id=ex.request_id,
         traceparent=ex.traceparent,
     )
-    body = await _request_body(request, headers, ex.config, ex.capability)
+    try:
+        body = await _request_body(request, headers, ex.config, ex.capability)
+    except ConnectionResetError:
+        # the client went away mid-body: no one to answer, nothing to log per connection
+        # (aiohttp logs an escaped error with its traceback); counted as nginx's 499
+        ex.status = CLIENT_CLOSED
+        return web.Response(status=CLIENT_CLOSED)
     try:
         return await _forward(ex, headers, body)
     finally:
