@@ -59,10 +59,14 @@ class SpooledBody:
 
     async def chunks(self) -> AsyncIterator[bytes]:
         offset = 0
-        fd = self._file.fileno()
         while offset < self.size:
-            # page-cache reads of a few KB: cheaper inline than a thread hop
-            chunk = os.pread(fd, min(CHUNK, self.size - offset), offset)
+            # the client library may still be sending when the request ends (an early answer):
+            # once closed, the descriptor's number may already name another request's file,
+            # so it is looked up again before every read (no await in between)
+            if self._file.closed:
+                raise OSError("the request ended: its spooled body is gone")
+            # page-cache reads of a few tens of KB: cheaper inline than a thread hop
+            chunk = os.pread(self._file.fileno(), min(CHUNK, self.size - offset), offset)
             if not chunk:
                 raise OSError(f"the spooled body ended at {offset} of {self.size} bytes")
             offset += len(chunk)

@@ -126,3 +126,19 @@ async def test_a_zero_buffer_spools_every_body(opened: list[BinaryIO]) -> None:
     assert isinstance(body, SpooledBody)
     body.close()
     assert await read_body(Reader([]), limits) == b""  # an empty body needs no file
+
+
+async def test_a_body_closed_while_being_sent_is_never_read_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("facade.body_spool.CHUNK", 100)
+    body = await read_body(Reader([b"a" * 300]), LIMITS)
+    assert isinstance(body, SpooledBody)
+    sending = body.chunks()
+    assert await anext(sending) == b"a" * 100
+    body.close()  # the request ended; its descriptor number may now name another file
+    other = await read_body(Reader([b"b" * 300]), LIMITS)
+    with pytest.raises(OSError, match="spooled body is gone"):
+        await anext(sending)
+    assert isinstance(other, SpooledBody)
+    other.close()
