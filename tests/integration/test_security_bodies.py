@@ -8,6 +8,7 @@ are raw sockets that send a byte now and then, driven by one thread.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -430,3 +431,26 @@ def test_s1_writes_do_not_fall_back_to_the_monolith_when_the_circuit_is_open(
         assert 1 <= int(write[1]["Retry-After"]) <= 30
         assert "circuit open" in json.loads(write[2])["detail"]
         assert seen(legacy) == reads_seen + 1  # the read only: the write never reached it
+
+
+def test_s3_a_spooled_body_is_sent_whole_again_on_a_retry(
+    tmp_path: Path, started: list[Running]
+) -> None:
+    legacy = legacy_echo(tmp_path, started)
+    svc = processes.echo_upstream("svc", log_dir=tmp_path, extra=["--fail-first", "1"])
+    started.append(svc)
+    facade = facade_with(
+        tmp_path,
+        service_routes(legacy, svc, service="retries: 1, backoff: 10ms"),
+    )
+    started.append(facade)
+    body = os.urandom(200_000)  # over the 64 KB buffer: spooled to a file, and read from it twice
+    status, headers, answer = call(facade.url + "/orders", method="PUT", data=body)
+    assert status == 200
+    assert headers["X-Strangler-Route"].endswith(";svc")
+    echoed = json.loads(answer)
+    assert echoed["body_len"] == len(body)
+    assert echoed["body_sha256"] == hashlib.sha256(body).hexdigest()
+    assert metric(facade, 'strangler_service_retries_total{service="svc"}') == 1
+    assert seen(svc) == 2
+    assert seen(legacy) == 0
