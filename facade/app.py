@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -21,7 +22,7 @@ from facade import hand_edits
 from facade.admin import RESERVED_PATHS, answer_reserved, probe_legacy
 from facade.config import Config
 from facade.connections import FacadeServer
-from facade.errors import RequestRejected, UpstreamError
+from facade.errors import RequestRejected, UpstreamError, UpstreamRefused
 from facade.exchange import Exchange, route_header
 from facade.headers import request_id_from, traceparent_from
 from facade.normalize import normalize_target
@@ -146,6 +147,9 @@ class Facade:
             response = _problem(
                 ex, exc.status, exc.title, f"upstream {exc.upstream!r}: {exc.detail}"
             )
+            if isinstance(exc, UpstreamRefused) and exc.retry_after is not None:
+                # whole seconds (RFC 9110 §10.2.3), never 0: "now" would invite a retry storm
+                response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
         except (asyncio.CancelledError, ConnectionResetError):
             raise  # the client went away: nothing to answer
         except Exception:

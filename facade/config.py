@@ -25,6 +25,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -216,6 +217,10 @@ class Capability(_Model):
     translator: str | None = None
     canary: Canary = Canary()
     fallback: Literal["legacy", "error"] = "legacy"
+    # unsafe methods (POST, PUT, PATCH, DELETE) refused by the service's breaker or bulkhead, or
+    # not connected: legacy = the monolith serves them; error = 503 + Retry-After.
+    # None = legacy before cutover (the monolith still owns the data), error once extracted
+    fallback_unsafe: Literal["legacy", "error"] | None = None
     shadow: Shadow = Shadow()
     compare: Compare = Compare()
     promote: Promote = Promote()
@@ -227,6 +232,27 @@ class Capability(_Model):
         if self.mode != "legacy" and self.service is None:
             raise ValueError(f"mode {quoted(self.mode)} needs a 'service' to send requests to")
         return self
+
+    @field_validator("fallback_unsafe")
+    @classmethod
+    def _narrows(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value == "legacy" and info.data.get("fallback") == "error":
+            raise ValueError("legacy needs fallback: legacy (fallback_unsafe only narrows it)")
+        return value
+
+    @property
+    def unsafe_falls_back(self) -> bool:
+        """May a write the service never received go to the monolith instead?
+
+        After cutover the service's database is the one of record: a write moved to the
+        monolith's lands in the wrong place, and anyone able to open the breaker or fill the
+        bulkhead (slow uploads, a burst) could steer writes there. So only when said.
+        """
+        if self.fallback != "legacy":
+            return False
+        if self.fallback_unsafe is not None:
+            return self.fallback_unsafe == "legacy"
+        return self.mode != "extracted"
 
 
 class Seam(_Model):
@@ -290,6 +316,12 @@ class Limits(_Model):
     # per process; None: min(10000, the open-file limit minus the descriptors kept for
     # upstream connections). Over it a connection gets one answer (503, or a probe) and closes
     max_client_connections: int | None = Field(default=None, ge=1)
+    # request bodies are read whole before an upstream is held: in memory up to body_buffer,
+    # in a temporary file beyond; no byte for body_idle_timeout, or not all within
+    # body_deadline: 408
+    body_buffer: Size = Field(default=64 * 1024, ge=0)
+    body_idle_timeout: Duration = Field(default=15.0, gt=0)
+    body_deadline: Duration = Field(default=60.0, gt=0)
 
 
 class RoutesFile(_Model):

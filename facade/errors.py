@@ -4,7 +4,8 @@ FacadeError
  ├── ConfigError (ValueError)        routes.yaml is invalid: every problem, with file and line
  ├── RequestRejected                 the client's request is unsafe or malformed: answered 4xx
  │    ├── PathRejected               ambiguous or malicious request-target (400)
- │    └── BodyTooLarge               body over the route's limit (413)
+ │    ├── BodyTooLarge               body over the route's limit (413)
+ │    └── BodyTimeout                body not sent within its idle timeout or deadline (408)
  └── UpstreamError                   an upstream could not answer: answered 502/503/504 problem+json
       ├── UpstreamUnavailable        refused, reset, DNS, protocol error (502)
       ├── UpstreamRefused            the facade did not call it: circuit open, bulkhead full (503)
@@ -61,6 +62,13 @@ class BodyTooLarge(RequestRejected):
     title = "Content Too Large"
 
 
+class BodyTimeout(RequestRejected):
+    """The client stopped sending its body, or took too long: no upstream was held meanwhile."""
+
+    status = 408
+    title = "Request Timeout"
+
+
 class UpstreamError(FacadeError):
     """An upstream failed; ``upstream`` names it as routes.yaml does (``legacy`` or a service)."""
 
@@ -78,10 +86,17 @@ class UpstreamUnavailable(UpstreamError):
 
 
 class UpstreamRefused(UpstreamError):
-    """The facade held the call back to protect the service (open circuit, full bulkhead)."""
+    """The facade held the call back to protect the service (open circuit, full bulkhead).
+
+    ``retry_after``: seconds after which a new try may succeed (the ``Retry-After`` header).
+    """
 
     status = 503
     title = "Service Unavailable"
+
+    def __init__(self, upstream: str, detail: str, *, retry_after: float | None = None) -> None:
+        super().__init__(upstream, detail)
+        self.retry_after = retry_after
 
 
 class UpstreamTimeout(UpstreamError):

@@ -142,11 +142,13 @@ async def serve_translated(
     traceparent: str,
     guard: ServiceGuard,
     fallback: bool,
+    unsafe_fallback: bool,
 ) -> web.Response | Failure:
     """Serve through the translator, with the service's retries, breaker and bulkhead.
 
     Returns the Failure instead of an answer when the monolith should serve (``fallback`` on,
-    and ``may_fall_back`` allows it). The body is bytes: a call can be retried as it is.
+    and ``may_fall_back`` allows it; ``unsafe_fallback``: unsafe methods may go there too).
+    The body is bytes: a call can be retried as it is.
     """
     # a translator may copy client headers: never the facade's own namespace (S4)
     legacy = legacy_request(request.method, target, without_facade_headers(request.headers), body)
@@ -173,7 +175,7 @@ async def serve_translated(
     )
     outcome.release()  # the answer is read whole: the call is over
     failure = outcome.failure
-    if failure is not None and fallback and may_fall_back(method, failure):
+    if failure is not None and fallback and may_fall_back(method, failure, unsafe=unsafe_fallback):
         return failure
     if outcome.answer is None:
         assert failure is not None

@@ -59,6 +59,12 @@ class CircuitBreaker:
             self._move("half_open")
         return self._state
 
+    def next_probe_in(self) -> float:
+        """Seconds until an open breaker lets a probe through (0 when it is not open)."""
+        if self.state != "open":
+            return 0.0
+        return max(0.0, self._opened_at + self.settings.open_for - self._clock())
+
     def allow(self) -> Permit | None:
         """A permit for one call, or None: open, or half-open with its probe already out."""
         state = self.state

@@ -27,6 +27,8 @@ from facade.resilience.window import Clock
 from facade.upstream import describe_client_error
 
 R = TypeVar("R")
+# a full bulkhead frees a slot as soon as one call ends: a client may try again soon
+BULKHEAD_RETRY_AFTER = 1.0
 Sleep = Callable[[float], Awaitable[None]]
 
 
@@ -67,12 +69,14 @@ async def call_service(
     if permit is None:
         guard.rejected("circuit_open")
         detail = "circuit open: the service failed too often recently; calls resume after a probe"
-        return Outcome(None, Failure("circuit_open", detail))
+        return Outcome(
+            None, Failure("circuit_open", detail, retry_after=guard.breaker.next_probe_in())
+        )
     if not guard.bulkhead.try_acquire():
         guard.breaker.release(permit)
         guard.rejected("bulkhead_full")
         detail = f"{guard.bulkhead.limit} calls in flight (max_concurrency)"
-        return Outcome(None, Failure("bulkhead_full", detail))
+        return Outcome(None, Failure("bulkhead_full", detail, retry_after=BULKHEAD_RETRY_AFTER))
     settings = guard.settings
     deadline = clock() + settings.deadline
     guard.budget.record_call()

@@ -7,10 +7,12 @@
 - A failure, for the breaker and for fallback: no answer (connect failure, timeout, broken
   connection), or an answer of 500, 502, 503 or 504. A canary exists to catch a new service's
   500s; the monolith, which served the capability until now, is the better answer for them.
-- Fallback to the monolith: always when the service certainly never received the request
-  (open circuit, full bulkhead, connect failure); otherwise (timeout, broken connection, 5xx)
-  for safe methods only (GET, HEAD, OPTIONS, TRACE): the service may have acted on a POST, PUT
-  or DELETE, and the monolith acting on it again would apply it twice, in two databases.
+- Fallback to the monolith: safe methods (GET, HEAD, OPTIONS, TRACE) always. Unsafe ones only
+  when the service certainly never received the request (open circuit, full bulkhead, connect
+  failure), and only where the capability lets writes move to the monolith at all (before
+  cutover, or ``fallback_unsafe: legacy``): after a timeout, a broken connection or a 5xx the
+  service may have acted on a POST, PUT or DELETE, and the monolith acting on it again would
+  apply it twice, in two databases.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class Failure:
     reason: Reason
     detail: str
     status: int | None = None  # server_error: the service's status
+    retry_after: float | None = None  # circuit_open, bulkhead_full: when to try again
 
     @property
     def delivered(self) -> bool:
@@ -52,7 +55,7 @@ class Failure:
     def error(self, service: str) -> UpstreamError:
         """What the client is answered when there is no fallback (and no answer to relay)."""
         if self.reason in ("circuit_open", "bulkhead_full"):
-            return UpstreamRefused(service, self.detail)
+            return UpstreamRefused(service, self.detail, retry_after=self.retry_after)
         if self.reason == "timeout":
             return UpstreamTimeout(service, self.detail)
         return UpstreamUnavailable(service, self.detail)
@@ -80,11 +83,13 @@ def stricter_method(first: str, second: str) -> str:
     return first if rank(first) >= rank(second) else second
 
 
-def may_fall_back(method: str, failure: Failure, *, body_replayable: bool = True) -> bool:
+def may_fall_back(method: str, failure: Failure, *, unsafe: bool) -> bool:
     """May the monolith serve a request whose service call failed this way?
 
-    ``body_replayable``: the request body can still be sent (it was buffered, or never read).
+    ``unsafe``: the capability lets unsafe methods move to the monolith at all
+    (``Capability.unsafe_falls_back``). The body is always there to send again: it was read
+    whole before the service was called.
     """
-    if not body_replayable:
-        return False
-    return not failure.delivered or method in SAFE_METHODS
+    if method in SAFE_METHODS:
+        return True
+    return unsafe and not failure.delivered

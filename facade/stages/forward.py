@@ -1,14 +1,16 @@
-"""Send the request to the chosen upstream and stream its answer back, in both directions.
+"""Send the request to the chosen upstream and stream its answer back.
 
 A capability's service is called through its guard (``facade.resilience``: breaker, bulkhead,
 deadline, retries); when that call fails and the capability says ``fallback: legacy``, the
 monolith serves the request instead, if nothing was sent to the client yet and the policy
 allows it (see ``facade.resilience.policy``).
 
-Bodies stream; only two bounded things are read whole. A chunked request body is read (within
-the body limit) so the upstream gets a ``Content-Length``: Django under gunicorn reads no body
-without one, as nginx's ``proxy_request_buffering`` also assumes. An answer of known size up to
-``SMALL_BODY`` is read before it is relayed, so it leaves in one write.
+The request body is read whole before any upstream is held (``facade.body_spool``: memory,
+then a temporary file; idle timeout and deadline): a slow client holds no pooled connection,
+no bulkhead slot, and spends none of a service attempt's timeout. The upstream then gets it
+with a ``Content-Length`` (Django under gunicorn reads no body without one), as often as a
+retry or a fallback needs. An answer of known size up to ``SMALL_BODY`` is read before it is
+relayed, so it leaves in one write.
 """
 
 from __future__ import annotations
@@ -16,13 +18,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable
 
 import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict, istr
 
-from facade.config import Capability
+from facade.body_spool import BodyLimits, SpooledBody, read_body
+from facade.config import Capability, Config
 from facade.errors import BodyTooLarge, UpstreamTimeout, UpstreamUnavailable
 from facade.exchange import Exchange, route_header
 from facade.headers import (
@@ -42,15 +45,12 @@ from facade.upstream import describe_client_error
 from parallel_run.compare import HttpAnswer
 
 log = logging.getLogger("strangler.forward")
-CHUNK = 64 * 1024
 SMALL_BODY = 64 * 1024  # answers up to this size are relayed in one write; larger ones stream
 _LOCATION_HEADERS = (istr("Location"), istr("Content-Location"))
 _NO_BODY_STATUSES = frozenset({204, 304})
 CLIENT_CLOSED = 499
-# a streamed request body up to this size, for a service, is read first: it can then be sent
-# again (a retry) or to the monolith (a fallback); a larger one streams and is never retried
-REPLAY_BODY = 64 * 1024
-Body = bytes | AsyncIterator[bytes] | AsyncIterable[bytes] | None
+# a request body as the stages hold it: None (no body), bytes (in memory) or a spooled file
+Body = bytes | SpooledBody | None
 
 
 async def stage(ex: Exchange) -> web.StreamResponse:
@@ -58,8 +58,6 @@ async def stage(ex: Exchange) -> web.StreamResponse:
     assert ex.target is not None
     if ex.upstream is None:
         ex.upstream = ex.state.client(ex.config, LEGACY)
-    upstream = ex.upstream
-    limit = ex.config.max_body(ex.capability)
     headers = upstream_request_headers(
         request.headers,
         peer=Peer(request.remote or "", request.scheme, public_host(request)),
@@ -67,20 +65,40 @@ async def stage(ex: Exchange) -> web.StreamResponse:
         request_id=ex.request_id,
         traceparent=ex.traceparent,
     )
-    body = await _request_body(request, headers, limit)
+    try:
+        body = await _request_body(request, headers, ex.config, ex.capability)
+    except ConnectionResetError:
+        # the client went away mid-body: no one to answer, nothing to log per connection
+        # (aiohttp logs an escaped error with its traceback); counted as nginx's 499
+        ex.status = CLIENT_CLOSED
+        return web.Response(status=CLIENT_CLOSED)
+    try:
+        return await _forward(ex, headers, body)
+    finally:
+        if isinstance(body, SpooledBody):
+            body.close()  # the temporary file goes with the request, however it ends
+
+
+async def _forward(ex: Exchange, headers: CIMultiDict[str], body: Body) -> web.StreamResponse:
+    request = ex.request
+    assert ex.target is not None
+    upstream = ex.upstream
+    assert upstream is not None
     cap = ex.capability
     if upstream.name != LEGACY and cap is not None:
-        served, body = await _serve_by_service(ex, cap, headers, body)
+        served = await _serve_by_service(ex, cap, headers, body)
         if served is not None:
             return served
         upstream = ex.upstream  # fallen back: the monolith serves, below
         assert upstream is not None
-    if ex.shadow and not isinstance(body, bytes | None):
+    if ex.shadow and isinstance(body, SpooledBody):
         body = await _buffer_for_shadow(ex, body)
     captured: list[bytes] | None = [] if ex.shadow else None
     started = time.perf_counter()
     try:
-        async with upstream.send(request.method, ex.target, headers=headers, body=body) as answer:
+        async with upstream.send(
+            request.method, ex.target, headers=headers, body=_sendable(body)
+        ) as answer:
             response = await _relay(ex, answer, captured)
     except TimeoutError as exc:
         raise UpstreamTimeout(upstream.name, "no answer within the timeout") from exc
@@ -92,71 +110,74 @@ async def stage(ex: Exchange) -> web.StreamResponse:
     return response
 
 
+def body_limits(config: Config, capability: Capability | None) -> BodyLimits:
+    """How this request's body is read: the route's size limit, ``limits``' buffer and times."""
+    limits = config.routes.limits
+    return BodyLimits(
+        max_body=config.max_body(capability),
+        buffer=limits.body_buffer,
+        idle_timeout=limits.body_idle_timeout,
+        deadline=limits.body_deadline,
+    )
+
+
 async def _serve_by_service(
     ex: Exchange, cap: Capability, headers: CIMultiDict[str], body: Body
-) -> tuple[web.StreamResponse | None, Body]:
-    """Serve from the capability's service, or return (None, body) to fall back to the monolith.
-
-    ``body`` comes back usable for the monolith: buffered, or a stream not yet read.
-    """
+) -> web.StreamResponse | None:
+    """Serve from the capability's service, or return None to fall back to the monolith."""
     request = ex.request
     assert ex.upstream is not None
     assert ex.target is not None
     upstream = ex.upstream
     guard = ex.state.guard(ex.config, upstream.name)
     fallback = cap.fallback == "legacy"
+    unsafe = cap.unsafe_falls_back
     if cap.translator is not None:
-        whole = await _whole(body)
         translated = await serve_translated(
             request,
             upstream,
             translator_for(cap.translator, upstream=upstream.name),
             ex.target,
-            body=whole,
+            body=await _whole(body),
             peer=Peer(request.remote or "", request.scheme, public_host(request)),
             trusted_hops=ex.config.routes.forwarded.trusted_hops,
             request_id=ex.request_id,
             traceparent=ex.traceparent,
             guard=guard,
             fallback=fallback,
+            unsafe_fallback=unsafe,
         )
         if isinstance(translated, Failure):
             _fall_back(ex, translated)
-            return None, whole
+            return None
         ex.status = translated.status
         if ex.config.routes.debug_headers:
             translated.headers["X-Strangler-Route"] = route_header(ex)
-        return translated, whole
-    body = await _replayable(request, body)
-    sent: Body = _Unread(body) if isinstance(body, AsyncIterator) else body
+        return translated
     method = request.method
     target = ex.target
+    # the body is whole: every attempt (retries) and the fallback send it again from the start
     outcome = await call_service(
         guard,
         method,
-        lambda: upstream.send(method, target, headers=headers, body=sent),
+        lambda: upstream.send(method, target, headers=headers, body=_sendable(body)),
         status_of=_status,
         discard=_close,
-        replayable=not isinstance(sent, _Unread),
+        replayable=True,
     )
-    still_sendable = not isinstance(sent, _Unread) or not sent.started
     failure = outcome.failure
-    if (
-        failure is not None
-        and fallback
-        and may_fall_back(method, failure, body_replayable=still_sendable)
-    ):
+    if failure is not None and fallback and may_fall_back(method, failure, unsafe=unsafe):
         if outcome.answer is not None:
             outcome.answer.close()
         outcome.release()
         _fall_back(ex, failure)
-        return None, sent
+        return None
     if outcome.answer is None:
         assert failure is not None
         raise failure.error(upstream.name)
     try:
         async with outcome.answer as answer:
-            return await _relay(ex, answer, None), sent
+            return await _relay(ex, answer, None)
     except (TimeoutError, aiohttp.ClientError) as exc:
         if isinstance(exc, ConnectionResetError):
             raise  # the client went away, not the service
@@ -165,9 +186,9 @@ async def _serve_by_service(
             "timeout" if isinstance(exc, TimeoutError) else "upstream_error",
             describe_client_error(exc),
         )
-        if fallback and may_fall_back(method, late, body_replayable=still_sendable):
+        if fallback and may_fall_back(method, late, unsafe=unsafe):
             _fall_back(ex, late)
-            return None, sent
+            return None
         raise late.error(upstream.name) from exc
     finally:
         outcome.release()
@@ -189,28 +210,9 @@ def _fall_back(ex: Exchange, failure: Failure) -> None:
     ex.upstream = ex.state.client(ex.config, LEGACY)
 
 
-async def _replayable(request: web.BaseRequest, body: Body) -> Body:
-    """A small streamed body is read whole, so the call can be retried or fall back."""
-    if isinstance(body, AsyncIterator) and (request.content_length or 0) <= REPLAY_BODY:
-        return b"".join([chunk async for chunk in body])
-    return body
-
-
-class _Unread:
-    """A streamed request body that notes whether a chunk was taken from it: until then it can
-    still go to the monolith (after a connect failure, say). aiohttp calls ``__aiter__`` when
-    it builds the request, so only ``__anext__`` counts as reading."""
-
-    def __init__(self, body: AsyncIterator[bytes]) -> None:
-        self._body = body
-        self.started = False
-
-    def __aiter__(self) -> _Unread:
-        return self
-
-    async def __anext__(self) -> bytes:
-        self.started = True
-        return await self._body.__anext__()
+def _sendable(body: Body) -> bytes | AsyncIterable[bytes] | None:
+    """What the client library sends: a spooled body is read from its file, from the start."""
+    return body.chunks() if isinstance(body, SpooledBody) else body
 
 
 def _status(answer: aiohttp.ClientResponse) -> int:
@@ -221,45 +223,47 @@ def _close(answer: aiohttp.ClientResponse) -> None:
     answer.close()  # a failed answer we will not relay: its connection is not worth saving
 
 
-async def _buffer_for_shadow(ex: Exchange, body: AsyncIterable[bytes]) -> Body:
-    """Both sides need the body: read it if small enough, else give up shadowing this request."""
-    length = ex.request.content_length or 0
-    if length > MAX_SHADOW_BODY:
+async def _buffer_for_shadow(ex: Exchange, body: SpooledBody) -> Body:
+    """Both sides need the body in memory: read it if small enough, else do not shadow."""
+    if body.size > MAX_SHADOW_BODY:
         ex.shadow = False
         ex.state.metrics.shadow_dropped.labels(ex.capability_name, "body_too_large").inc()
         return body
-    return b"".join([chunk async for chunk in body])
+    return await body.read_all()
 
 
 async def _whole(body: Body) -> bytes:
-    if body is None or isinstance(body, bytes):
-        return body or b""
-    return b"".join([chunk async for chunk in body])
+    if isinstance(body, SpooledBody):
+        return await body.read_all()
+    return body or b""
 
 
-async def _request_body(request: web.BaseRequest, headers: CIMultiDict[str], limit: int) -> Body:
+async def _request_body(
+    request: web.BaseRequest,
+    headers: CIMultiDict[str],
+    config: Config,
+    capability: Capability | None,
+) -> Body:
+    """The request body, read whole within the body limits before any upstream is held.
+
+    A request without a body costs nothing more than before: no read, no timer, no limits built.
+    """
     length = request.content_length
-    if length is not None:
-        if length > limit:
-            raise BodyTooLarge(f"the request body ({length} bytes) is over the {limit}-byte limit")
-        headers["Content-Length"] = str(length)  # the parser's validated value, not a copy
-        return _stream(request) if length else b""
-    if not request.body_exists:
+    if length is None and not request.body_exists:
         return None
-    # chunked: read it within the limit, counting ourselves (client_max_size only guards read())
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.content.iter_any():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(f"the chunked request body is over the {limit}-byte limit")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-async def _stream(request: web.BaseRequest) -> AsyncIterator[bytes]:
-    async for chunk in request.content.iter_chunked(CHUNK):
-        yield chunk
+    limits = body_limits(config, capability)
+    if length is not None:
+        if length > limits.max_body:
+            raise BodyTooLarge(
+                f"the request body ({length} bytes) is over the {limits.max_body}-byte limit"
+            )
+        if not length:
+            headers["Content-Length"] = "0"
+            return b""
+    body = await read_body(request.content, limits)
+    # the size read, not a copy of the client's framing: chunked bodies get one too
+    headers["Content-Length"] = str(body.size if isinstance(body, SpooledBody) else len(body))
+    return body
 
 
 async def _relay(

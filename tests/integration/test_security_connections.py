@@ -325,11 +325,10 @@ async def test_sigterm_lets_an_upload_in_flight_finish_and_the_monolith_gets_all
             + body[:1024]
         )
         await writer.drain()
-        # the monolith is reading the body when the stop signal comes
+        # the facade is reading the body (it reaches the monolith whole, once read) when the
+        # stop signal comes
         wait_until(
-            lambda: json.loads(get(legacy.url + "/_seen")[1])["count"] == before + 1,
-            timeout=10,
-            what="the upload to reach the monolith",
+            lambda: _in_flight(facade.port) >= 1, timeout=10, what="the upload to be in flight"
         )
         facade.proc.send_signal(signal.SIGTERM)
         wait_until(lambda: "facade draining" in facade.log(), timeout=10, what="the drain")
@@ -344,10 +343,18 @@ async def test_sigterm_lets_an_upload_in_flight_finish_and_the_monolith_gets_all
         echo = json.loads(answer)
         assert echo["body_len"] == len(body)
         assert echo["body_sha256"] == hashlib.sha256(body).hexdigest()
+        assert json.loads(get(legacy.url + "/_seen")[1])["count"] == before + 1
         assert facade.proc.wait(20) == 0
         assert "facade stopped" in facade.log()
     finally:
         facade.stop()
+
+
+def _in_flight(port: int) -> float:
+    for line in get(f"http://127.0.0.1:{port}/metrics")[1].decode().splitlines():
+        if line.startswith("strangler_in_flight_requests "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
 
 
 def _hup_settled(pid: int) -> bool:

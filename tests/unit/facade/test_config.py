@@ -230,3 +230,46 @@ def test_a_seam_naming_an_unknown_service_is_reported_at_its_line(tmp_path: Path
     with pytest.raises(ConfigError) as caught:
         config.load(path)
     assert f"{path}:6: seam 'pricing' names service 'nowhere'" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("mode", "fallback", "fallback_unsafe", "expected"),
+    [
+        ("canary", "legacy", None, True),  # before cutover the monolith still owns the data
+        ("shadow", "legacy", None, True),
+        ("extracted", "legacy", None, False),  # after cutover: writes stay off its database
+        ("extracted", "legacy", "legacy", True),
+        ("canary", "legacy", "error", False),
+        ("extracted", "error", None, False),
+        ("canary", "error", "error", False),
+    ],
+)
+def test_unsafe_methods_fall_back_before_cutover_or_when_said(
+    mode: str, fallback: str, fallback_unsafe: str | None, expected: bool
+) -> None:
+    extra = f"    fallback: {fallback}\n" + (
+        f"    fallback_unsafe: {fallback_unsafe}\n" if fallback_unsafe else ""
+    )
+    routes, _ = config.parse(VALID.replace("mode: shadow", f"mode: {mode}") + extra)
+    assert routes.capabilities["product-catalog"].unsafe_falls_back is expected
+
+
+def test_fallback_unsafe_legacy_without_fallback_is_reported_at_its_line() -> None:
+    found = problems(VALID + "    fallback: error\n    fallback_unsafe: legacy\n")
+    assert found == [
+        "routes.yaml:16: capabilities.product-catalog.fallback_unsafe: legacy needs "
+        "fallback: legacy (fallback_unsafe only narrows it)"
+    ]
+
+
+def test_body_limits_have_defaults_and_units() -> None:
+    routes, _ = config.parse(VALID)
+    assert (routes.limits.body_buffer, routes.limits.body_idle_timeout) == (65536, 15.0)
+    assert routes.limits.body_deadline == 60.0
+    text = VALID + "limits: {body_buffer: 1MB, body_idle_timeout: 500ms, body_deadline: 2m}\n"
+    routes, _ = config.parse(text)
+    assert (routes.limits.body_buffer, routes.limits.body_idle_timeout) == (1_000_000, 0.5)
+    assert routes.limits.body_deadline == 120.0
+    assert problems(VALID + "limits: {body_idle_timeout: 0s}\n") == [
+        "routes.yaml:15: limits.body_idle_timeout: a duration must be positive, got '0s'"
+    ]

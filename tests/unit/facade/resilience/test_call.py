@@ -12,6 +12,7 @@ import pytest
 from facade.metrics import Metrics
 from facade.resilience.call import Outcome, call_service
 from facade.resilience.guard import Guards, ServiceGuard
+from facade.resilience.policy import Failure
 from tests.unit.facade.resilience.clock import FakeClock
 from tests.unit.facade.resilience.configs import config_of
 
@@ -186,11 +187,16 @@ async def test_an_open_circuit_refuses_without_calling() -> None:
     assert script.calls == 0
     assert outcome.failure is not None
     assert outcome.failure.reason == "circuit_open"
+    assert outcome.failure.retry_after == 5  # the client's Retry-After: when the probe may go
     assert (
         counter(metrics, "strangler_service_rejected_total", service="svc", reason="circuit_open")
         == 1
     )
-    clock.advance(5)
+    clock.advance(2)
+    assert (await run(guard, script, clock=clock)).failure == Failure(
+        "circuit_open", outcome.failure.detail, retry_after=3
+    )
+    clock.advance(3)
     probe = await run(guard, script, clock=clock)  # open_for later: the probe goes through
     assert probe.answer == Answer(200)
     assert guard.breaker.state == "closed"
@@ -214,6 +220,7 @@ async def test_a_full_bulkhead_refuses_at_once() -> None:
     assert script.calls == 0
     assert second.failure is not None
     assert second.failure.reason == "bulkhead_full"
+    assert second.failure.retry_after == 1
     assert (
         counter(metrics, "strangler_service_rejected_total", service="svc", reason="bulkhead_full")
         == 1

@@ -54,11 +54,20 @@ def test_what_may_be_retried(method: str, fail: Failure, expected: bool) -> None
     ],
 )
 def test_what_may_fall_back_to_the_monolith(method: str, fail: Failure, expected: bool) -> None:
-    assert may_fall_back(method, fail) is expected
+    assert may_fall_back(method, fail, unsafe=True) is expected
 
 
-def test_a_body_already_streamed_away_cannot_fall_back() -> None:
-    assert not may_fall_back("POST", failure("connect_error"), body_replayable=False)
+@pytest.mark.parametrize("reason", ["circuit_open", "bulkhead_full", "connect_error"])
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
+def test_writes_stay_off_the_monolith_unless_the_capability_allows_it(
+    method: str, reason: Reason
+) -> None:
+    assert not may_fall_back(method, failure(reason), unsafe=False)
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD", "OPTIONS", "TRACE"])
+def test_safe_methods_fall_back_whatever_the_unsafe_setting(method: str) -> None:
+    assert may_fall_back(method, failure("circuit_open"), unsafe=False)
 
 
 @pytest.mark.parametrize(
