@@ -64,11 +64,7 @@ class StrayUpstream:
         """Write the answer (and its stray bytes); False to hang up afterwards."""
         path = target.split("?", 1)[0]
         if path == "/_strays":
-            above = int(target.partition("above=")[2] or -1)
-            async with self.written:
-                # past 10 s, the test sees the count and fails with it
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.written.wait_for(lambda: self.strays > above), 10)
+            await self.wait_for_strays(above=int(target.partition("above=")[2] or -1))
             body = str(self.strays).encode()
             writer.write(_response(200, body, extra=b"Connection: close\r\n"))
             await writer.drain()
@@ -104,6 +100,14 @@ class StrayUpstream:
             writer.write(_response(200, body, extra=who))
         await writer.drain()
         return True
+
+    async def wait_for_strays(self, *, above: int, within: float = 10.0) -> int:
+        """How many strays were written, once there are more than ``above`` (or ``within`` seconds
+        pass: the caller then sees the count, and its test fails with it)."""
+        async with self.written:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.written.wait_for(lambda: self.strays > above), within)
+        return self.strays
 
     async def stray_later(self, writer: asyncio.StreamWriter, data: bytes) -> None:
         await writer.drain()
