@@ -36,14 +36,18 @@ LATER = 0.02  # seconds between the answer and its stray bytes: a separate TCP s
 class StrayUpstream:
     def __init__(self) -> None:
         self.strays = 0
+        self.connections = 0
+        self.hung_up = asyncio.Event()  # a client closed an idle connection
         self.written = asyncio.Condition()
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
         try:
             while True:
                 try:
                     head = await reader.readuntil(b"\r\n\r\n")
                 except (asyncio.IncompleteReadError, ConnectionError):
+                    self.hung_up.set()
                     return
                 method, target = head.split(b" ", 2)[:2]
                 length = 0
