@@ -128,8 +128,9 @@ def socket_has_unread(transport: asyncio.BaseTransport | None) -> bool:
     sock = transport.get_extra_info("socket")
     if sock is None:
         return False
-    readable, _, _ = select.select([sock.fileno()], [], [], 0)
-    return bool(readable)
+    poller = select.poll()  # one syscall (select.select is slower and limited to FD_SETSIZE)
+    poller.register(sock.fileno(), select.POLLIN)
+    return bool(poller.poll(0))
 
 
 class CleanConnector(aiohttp.TCPConnector):
