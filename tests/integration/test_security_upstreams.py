@@ -149,10 +149,12 @@ def test_u2_an_invalid_upstream_status_is_a_502(stack: Stack, prefix: str, statu
 # -- U3: 100 Continue, then silence: the read timeout still applies ------------------------
 
 
-@pytest.mark.parametrize("prefix", ["/legacy", "/svc"])
-def test_u3_continue_then_silence_is_a_504_within_the_timeout(stack: Stack, prefix: str) -> None:
+def test_u3_continue_then_silence_from_the_monolith_is_a_504_within_the_timeout(
+    stack: Stack,
+) -> None:
+    # (a service call was already bounded by its attempt's deadline, resilience.call)
     started = time.monotonic()
-    reply = _get(stack, f"{prefix}/continue/alice", timeout=TIMEOUT * 6)
+    reply = _get(stack, "/legacy/continue/alice", timeout=TIMEOUT * 6)
     elapsed = time.monotonic() - started
     assert reply.status == 504
     assert reply.headers["Content-Type"].startswith(PROBLEM)
