@@ -6,8 +6,9 @@ request asked for, odd statuses, a ``100 Continue`` followed by silence, a 12 KB
 Clients are sequential (alice, then bob, then carol), each on its own connection to the
 facade, and each waits until the stray bytes of the previous answer are on the wire: the
 facade's pooled connection to the upstream is then idle with bytes on it, the case of issue 12.
-The lean client of shadow calls is tested against the same kinds of stray bytes in
-tests/unit/facade/test_lean_http.py.
+The lean client of shadow calls is tested here through shadow mode (the monolith well-behaved,
+the candidate writing stray bytes: every comparison must match), and against each kind of
+stray bytes in tests/unit/facade/test_lean_http.py.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -69,17 +71,21 @@ class Reply:
     body: bytes
 
 
+def _stand_in(name: str, log_dir: Path, *extra: str) -> Running:
+    port = processes.free_port()
+    return processes.start(
+        name,
+        [sys.executable, "-m", "tests.support.stray_upstream", "--port", str(port), *extra],
+        port=port,
+        log_dir=log_dir,
+        ready_path="/_strays",
+    )
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("upstreams")
-    port = processes.free_port()
-    rogue = processes.start(
-        "rogue",
-        [sys.executable, "-m", "tests.support.stray_upstream", "--port", str(port)],
-        port=port,
-        log_dir=tmp,
-        ready_path="/_strays",
-    )
+    rogue = _stand_in("rogue", tmp)
     try:
         routes = tmp / "routes.yaml"
         routes.write_text(ROUTES.format(rogue=rogue.url, timeout=f"{TIMEOUT}s"))
@@ -170,3 +176,55 @@ def test_u4_a_12kb_set_cookie_reaches_the_client(stack: Stack, prefix: str) -> N
     assert reply.status == 200
     assert len(reply.headers["Set-Cookie"]) > 12 * 1024
     assert reply.body == b"answer for alice"
+
+
+# -- U1 for the lean client: shadow calls compare the candidate's own answers ------------
+
+SHADOW_ROUTES = """\
+version: 1
+legacy:
+  url: {legacy}
+services:
+  candidate:
+    url: {candidate}
+    timeout: 2s
+capabilities:
+  shadowed:
+    match:
+      - {{path: "/shadow/{{kind}}/{{user}}"}}
+    service: candidate
+    mode: shadow
+    compare: {{noise: "off", noise_sample: 0}}
+store: {{url: "sqlite:///{store}"}}
+"""
+
+
+def test_u1_shadow_calls_compare_the_candidates_own_answers(tmp_path: Path) -> None:
+    legacy = _stand_in("legacy", tmp_path, "--clean")
+    candidate = _stand_in("candidate", tmp_path)
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(
+        SHADOW_ROUTES.format(
+            legacy=legacy.url, candidate=candidate.url, store=tmp_path / "evidence.db"
+        )
+    )
+    facade = processes.facade(routes, log_dir=tmp_path)
+    stack = Stack(facade, candidate)
+    try:
+        for user in USERS:
+            before = stack.strays()
+            assert _get(stack, f"/shadow/idle/{user}").body == f"answer for {user}".encode()
+            # the candidate answered the shadow call, then wrote its stray response
+            stack.strays(above=before)
+        counted = 'strangler_shadow_comparisons_total{capability="shadowed",outcome="%s"}'
+        deadline = time.monotonic() + 15
+        while True:  # each pass is one /metrics request: the comparisons run in a thread
+            metrics = _get(stack, "/metrics").body.decode()
+            if f"{counted % 'match'} 3.0" in metrics or time.monotonic() > deadline:
+                break
+        assert f"{counted % 'match'} 3.0" in metrics, metrics
+        assert counted % "mismatch" not in metrics
+    finally:
+        facade.stop()
+        candidate.stop()
+        legacy.stop()

@@ -15,6 +15,8 @@ in ``X-Answer-For``, so a client can tell its own answer from someone else's:
 - ``cookie``: answers with a 12 KB ``Set-Cookie``;
 - anything else: a plain answer.
 
+With ``--clean`` it answers every kind plainly: the well-behaved side of a comparison.
+
 ``GET /_strays?above=N`` (on its own connection) answers, once more than N unasked-for
 responses were written (at most 10 s later), how many there are: a test waits with it until
 the stray bytes are on the wire before the next client asks.
@@ -34,7 +36,8 @@ LATER = 0.02  # seconds between the answer and its stray bytes: a separate TCP s
 
 
 class StrayUpstream:
-    def __init__(self) -> None:
+    def __init__(self, *, clean: bool = False) -> None:
+        self.clean = clean
         self.strays = 0
         self.connections = 0
         self.hung_up = asyncio.Event()  # a client closed an idle connection
@@ -75,6 +78,8 @@ class StrayUpstream:
             return False
         segments = path.split("/")
         kind, user = (segments[-2], segments[-1]) if len(segments) > 2 else ("", "")
+        if self.clean and kind != "status":
+            kind = "plain"
         body = f"answer for {user}".encode()
         who = f"X-Answer-For: {user}\r\n".encode()
         if kind == "idle":
@@ -128,8 +133,8 @@ def _response(status: int, body: bytes, *, extra: bytes = b"", length: bool = Tr
     return f"HTTP/1.1 {status} X\r\n".encode() + framing + extra + b"\r\n" + body
 
 
-async def main(port: int) -> None:
-    upstream = StrayUpstream()
+async def main(port: int, *, clean: bool) -> None:
+    upstream = StrayUpstream(clean=clean)
     server = await asyncio.start_server(upstream.handle, "127.0.0.1", port)
     async with server:
         await server.serve_forever()
@@ -138,4 +143,6 @@ async def main(port: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
-    asyncio.run(main(parser.parse_args().port))
+    parser.add_argument("--clean", action="store_true", help="never write stray bytes")
+    arguments = parser.parse_args()
+    asyncio.run(main(arguments.port, clean=arguments.clean))
