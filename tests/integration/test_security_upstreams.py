@@ -126,7 +126,7 @@ def _each_gets_their_own(stack: Stack, prefix: str, kind: str, *, method: str = 
 # -- U1: a connection with bytes nobody asked for is closed, never reused ------------------
 
 
-@pytest.mark.parametrize("kind", ["idle", "overlong", "after204"])
+@pytest.mark.parametrize("kind", ["idle", "overlong", "after204", "after304"])
 def test_u1_stray_bytes_from_the_monolith_close_its_connection(stack: Stack, kind: str) -> None:
     _each_gets_their_own(stack, "/legacy", kind)
 

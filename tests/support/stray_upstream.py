@@ -7,7 +7,8 @@ in ``X-Answer-For``, so a client can tell its own answer from someone else's:
 - ``idle``: answers, then writes a second, unasked-for response on the idle connection;
 - ``overlong``: answers with a ``Content-Length`` shorter than what it sends: the first
   segment ends with the start of a second response, a later segment carries its rest;
-- ``after204``: answers ``204 No Content``, then writes a response as its "body";
+- ``after204``, ``after304``: answers ``204 No Content`` (``304 Not Modified``), then writes a
+  response as its "body";
 - ``head``: answers a HEAD, then writes the head of another response as its "body" (a body
   in full would make aiohttp's parser fail and close the connection, by luck);
 - ``status``: answers with status ``USER`` (``/status/099``, ``/status/600``, ``/status/101``);
@@ -89,8 +90,8 @@ class StrayUpstream:
             split = POISON.index(b"\r\n") + 2  # the status line of the stray, then the rest
             writer.write(_response(200, body, extra=who) + POISON[:split])
             await self.stray_later(writer, POISON[split:])
-        elif kind == "after204":
-            writer.write(_response(204, b"", extra=who, length=False))
+        elif kind in ("after204", "after304"):
+            writer.write(_response(int(kind[-3:]), b"", extra=who, length=False))
             await self.stray_later(writer, POISON)
         elif kind == "head":
             framing = f"Content-Length: {len(body)}\r\n".encode()  # the GET's, no body

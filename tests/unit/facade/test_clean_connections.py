@@ -43,7 +43,13 @@ async def test_a_clean_connection_is_still_reused(upstream: tuple[StrayUpstream,
 
 @pytest.mark.parametrize(
     ("kind", "method"),
-    [("idle", "GET"), ("overlong", "GET"), ("after204", "GET"), ("head", "HEAD")],
+    [
+        ("idle", "GET"),
+        ("overlong", "GET"),
+        ("after204", "GET"),
+        ("after304", "GET"),
+        ("head", "HEAD"),
+    ],
 )
 async def test_u1_stray_bytes_close_the_connection_so_each_caller_gets_their_own_answer(
     upstream: tuple[StrayUpstream, str], kind: str, method: str

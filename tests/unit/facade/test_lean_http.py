@@ -298,7 +298,13 @@ async def test_a_reset_mid_answer_is_a_lean_http_error_like_any_other_failure() 
 
 @pytest.mark.parametrize(
     ("kind", "method"),
-    [("idle", "GET"), ("overlong", "GET"), ("after204", "GET"), ("head", "HEAD")],
+    [
+        ("idle", "GET"),
+        ("overlong", "GET"),
+        ("after204", "GET"),
+        ("after304", "GET"),
+        ("head", "HEAD"),
+    ],
 )
 async def test_u1_stray_bytes_close_the_connection_so_each_caller_gets_their_own_answer(
     kind: str, method: str
