@@ -32,14 +32,13 @@ from facade.stages import Stage, default_stages
 from facade.stages.route import check_host
 from facade.state import FacadeState, LiveConfig
 from facade.tasks import spawn
+from facade.upstream import MAX_FIELD_SIZE  # one limit for requests and answers (U4)
 
 if TYPE_CHECKING:
     from facade.recording import Sampler
 
 log = logging.getLogger("strangler.facade")
 access_log = logging.getLogger("strangler.access")
-# aiohttp's default for header lines is 8 KiB; large cookies and JWTs need more
-MAX_FIELD_SIZE = 16384
 
 
 class Facade:

@@ -14,6 +14,13 @@ answer was read to the end and neither side asked to close it; a reused connecti
 server had closed while idle is retried once on a fresh one, for idempotent methods only, and
 only if no byte of an answer came back. Every failure closes its connection, and so does a
 cancellation (the caller's timeout), so no half-read connection returns to the pool.
+
+A connection is reused only while clean (SECURITY.md U1): bytes that arrive while no answer is
+awaited (a second response on an idle connection, a body longer than its ``Content-Length``
+in a later segment, a body after a 204 or a HEAD answer), or that are left unread once an
+answer ends, close it; so do bytes or a FIN still on the socket when it is taken from the
+pool. An answer is only ever read for the request just written on its connection. A status
+under 100 or over 599 is an error (U2), never an answer to compare.
 """
 
 from __future__ import annotations
@@ -24,8 +31,11 @@ import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import SupportsIndex
 
 from yarl import URL
+
+from facade.clean_connections import socket_has_unread
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 _BODYLESS_STATUSES = frozenset({204, 304})
@@ -46,10 +56,29 @@ class Answer:
     body: bytes
 
 
+class _Reader(asyncio.StreamReader):
+    """A stream reader that knows which bytes a request asked for (asyncio's docs invite
+    copying ``open_connection`` to use one's own reader)."""
+
+    def __init__(self, *, limit: int, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(limit=limit, loop=loop)
+        self.awaiting = False  # a request was written and its answer is not read to its end
+        self.stray = False  # bytes came that no request asked for: never reuse
+
+    def feed_data(self, data: Iterable[SupportsIndex]) -> None:
+        if data and not self.awaiting:
+            self.stray = True
+        super().feed_data(data)
+
+    def unread(self) -> int:
+        """Bytes received and not consumed (left over once an answer ends: stray ones)."""
+        return len(self._buffer)  # type: ignore[attr-defined]  # no public accessor; stable
+
+
 class _Connection:
     __slots__ = ("idle_since", "reader", "writer")
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, reader: _Reader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
         self.idle_since = 0.0
@@ -58,7 +87,10 @@ class _Connection:
         return (
             not self.writer.is_closing()
             and not self.reader.at_eof()
+            and not self.reader.stray
             and now - self.idle_since < IDLE_FOR
+            # bytes or a FIN the event loop has not read yet: not clean either
+            and not socket_has_unread(self.writer.transport)
         )
 
     def close(self) -> None:
@@ -147,30 +179,37 @@ class LeanPool:
         return await self._connect(), False
 
     async def _connect(self) -> _Connection:
+        loop = asyncio.get_running_loop()
+        reader = _Reader(limit=MAX_HEAD, loop=loop)
+        protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
         try:
             async with asyncio.timeout(self._connect_timeout):
-                reader, writer = await asyncio.open_connection(
+                transport, _ = await loop.create_connection(
+                    lambda: protocol,
                     self._host,
                     self._port,
                     ssl=self._ssl,
                     server_hostname=self._host if self._ssl else None,
-                    limit=MAX_HEAD,
                 )
         except TimeoutError:
             raise LeanHttpError("cannot connect (timed out)") from None
         except OSError as exc:
             raise LeanHttpError(f"cannot connect ({exc.strerror or exc})") from None
-        return _Connection(reader, writer)
+        return _Connection(reader, asyncio.StreamWriter(transport, protocol, reader, loop))
 
     async def _exchange(
         self, connection: _Connection, method: str, payload: bytes, max_body: int
     ) -> Answer:
         keep = False
+        reader = connection.reader
         try:
+            reader.awaiting = True
             connection.writer.write(payload)
-            status, headers, version = await _read_head(connection.reader)
-            body, complete = await _read_body(connection.reader, method, status, headers, max_body)
-            keep = complete and _keeps_alive(version, headers)
+            status, headers, version = await _read_head(reader)
+            body, complete = await _read_body(reader, method, status, headers, max_body)
+            reader.awaiting = False
+            # bytes beyond the answer's framing, already here: the connection is not clean
+            keep = complete and _keeps_alive(version, headers) and not reader.unread()
             return Answer(status, headers, body)
         except OSError as exc:  # a reset mid-answer: one error type for callers, as for connect
             raise LeanHttpError(f"connection failed ({exc.strerror or exc})") from None
@@ -205,6 +244,8 @@ async def _read_head(
             raise
         first = False
         status, headers, version = _parse_head(raw)
+        if status < 100 or status > 599:
+            raise LeanHttpError(f"invalid status {status} from the upstream")
         if status == 101:
             raise LeanHttpError("the upstream switched protocols")
         if status >= 200:

@@ -4,6 +4,10 @@ The sessions are proxy-shaped: no cookie jar (a shared jar would leak one client
 another), no automatic decompression (bodies pass as they came, gzip included), no redirect
 following, and no headers of their own (``skip_auto_headers``) so an upstream sees only what
 the client sent plus what the facade adds on purpose.
+
+Connections are reused only while clean (``facade.clean_connections``, SECURITY.md U1); an
+answer whose status no request can get (U2) is an error, never relayed; header lines of an
+answer may be as long as those of a request (U4).
 """
 
 from __future__ import annotations
@@ -16,11 +20,30 @@ import aiohttp
 from multidict import CIMultiDict
 from yarl import URL
 
+from facade.clean_connections import CleanConnector
 from facade.normalize import Target
 
 # aiohttp's client would otherwise add these to every request (SECURITY.md H7)
 SKIP_AUTO_HEADERS = frozenset({"Accept", "Accept-Encoding", "User-Agent", "Content-Type"})
 _SKIP: CIMultiDict[None] = CIMultiDict((name, None) for name in sorted(SKIP_AUTO_HEADERS))
+# One limit for a header line in both directions (the server's for requests, the clients' for
+# answers): aiohttp's default, 8 KiB, is too small for large cookies and JWTs, and an answer
+# refused for a header a request may carry would turn a legitimate Set-Cookie into a 502 (U4)
+MAX_FIELD_SIZE = 16384
+MAX_LINE_SIZE = 16384  # the status line of an answer; the request line keeps aiohttp's 8 KiB
+
+
+class InvalidUpstreamStatus(aiohttp.ClientResponseError):
+    """The upstream answered a status no request can get: under 100, over 599, or ``101``
+    without an ``Upgrade`` asked for (U2). The facade answers 502 instead of relaying it."""
+
+
+def valid_status(status: int, *, upgrade_asked: bool) -> bool:
+    """Whether a final answer's status may be relayed (RFC 9110 section 15: 100-599; 1xx are
+    interim, and aiohttp only stops at ``101``, which needs an ``Upgrade`` in the request)."""
+    if status == 101:
+        return upgrade_asked
+    return 200 <= status <= 599
 
 
 class ProxyRequest(aiohttp.ClientRequest):
@@ -32,6 +55,22 @@ class ProxyRequest(aiohttp.ClientRequest):
 
     def update_auto_headers(self, skip_auto_headers: Iterable[str] | None) -> None:
         self._skip_auto_headers = _SKIP
+
+
+class ProxyResponse(aiohttp.ClientResponse):
+    """A client response whose status is checked before anyone reads it (U2)."""
+
+    async def start(self, connection: aiohttp.connector.Connection) -> ProxyResponse:
+        await super().start(connection)
+        if not valid_status(self.status, upgrade_asked="Upgrade" in self.request_info.headers):
+            # aiohttp closes the connection on this error: what follows is no HTTP to trust
+            raise InvalidUpstreamStatus(
+                self.request_info,
+                (),
+                status=self.status,
+                message=f"invalid status {self.status} from the upstream",
+            )
+        return self
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +86,8 @@ def describe_client_error(exc: BaseException) -> str:
     """A short, log-safe account of why a call to an upstream failed."""
     if isinstance(exc, aiohttp.ClientConnectorError):
         return f"cannot connect ({exc.os_error.strerror or exc.os_error})"
+    if isinstance(exc, InvalidUpstreamStatus):
+        return exc.message
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         return "the upstream closed the connection without answering"
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
@@ -61,7 +102,7 @@ class UpstreamClient:
         self.base = URL(settings.url)
         self._base_path = self.base.raw_path.rstrip("/")
         self.session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(
+            connector=CleanConnector(
                 limit=settings.max_connections,
                 limit_per_host=0,
                 keepalive_timeout=30,
@@ -75,7 +116,10 @@ class UpstreamClient:
             cookie_jar=aiohttp.DummyCookieJar(),
             auto_decompress=False,
             request_class=ProxyRequest,
+            response_class=ProxyResponse,
             raise_for_status=False,
+            max_line_size=MAX_LINE_SIZE,
+            max_field_size=MAX_FIELD_SIZE,
         )
 
     def url_for(self, target: Target) -> URL:
