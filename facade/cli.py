@@ -354,6 +354,15 @@ def _print_report(built: Report) -> None:
         )
     console.print(summary)
     for cap in built.capabilities:
+        if cap.examples_dropped:
+            console.print(
+                Text(
+                    f"{cap.name}: {cap.examples_dropped} examples not stored (its share of the "
+                    "store, store.max_bytes_per_capability, is full); every comparison above "
+                    "is counted all the same"
+                )
+            )
+    for cap in built.capabilities:
         if cap.top_paths:
             paths = Table(title=f"{cap.name}: top differing paths", title_justify="left")
             paths.add_column("path")

@@ -32,7 +32,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from acl.http import HttpResponseData, Translator
 from facade.config import Capability, Config
 from facade.errors import UpstreamError
-from facade.evidence import compare_rules, redactor_for, store_options
+from facade.evidence import compare_rules, recorder_options, redactor_for, store_options
 from facade.lean_http import LeanHttpError, LeanPool
 from facade.metrics import Metrics
 from facade.normalize import Target
@@ -58,8 +58,12 @@ log = logging.getLogger("strangler.shadow")
 SHADOW_HEADER = "X-Strangler-Shadow"  # lets the service tell shadow traffic from real traffic
 MAX_IN_FLIGHT = 256
 COMPARE_QUEUE = 1024
-# answers larger than this are not shadowed (the legacy copy is kept in memory meanwhile)
+# answers larger than this are not shadowed (the legacy copy is kept in memory meanwhile); a
+# candidate's answer is read to one byte more and no further: that byte proves it differs from
+# every shadowed legacy answer, and the rest of a 5 MB answer is never read (nor stored: the
+# store keeps store.body_limit of it)
 MAX_SHADOW_BODY = 1 << 20
+READ_LIMIT = MAX_SHADOW_BODY + 1
 CLOSE_WAIT = 5.0  # seconds, for each of: candidate calls, comparisons, the store's flush
 TWIN_TARGET = 200  # twin calls per route before sampling slows down
 NOISE_FLUSH_INTERVAL = 5.0  # seconds between handing noise increments to the store
@@ -90,6 +94,16 @@ class ShadowJob:
     # with a translator, the candidate is asked in its own terms and its answer turned back
     # into the legacy API's before comparing, so differences read in the legacy vocabulary
     translator: Translator | None = None
+
+
+def answer_size(answer: HttpAnswer) -> int:
+    """The size of the answer the upstream sent: its declared Content-Length when the body was
+    read only up to ``READ_LIMIT``, else the body's length."""
+    if len(answer.body) >= READ_LIMIT:
+        for value in answer.header_values("content-length"):
+            if value.strip().isdigit():
+                return max(int(value.strip()), len(answer.body))
+    return len(answer.body)
 
 
 def wants_shadow(capability: Capability, method: str, roll: float) -> bool:
@@ -155,7 +169,10 @@ class ShadowRunner:
         self._redactor = redactor_for(config)
         self._store_options = store_options(config)
         self._recorder = Recorder.for_url(
-            config.store_url, redactor=self._redactor, store_options=self._store_options
+            config.store_url,
+            redactor=self._redactor,
+            store_options=self._store_options,
+            **recorder_options(config),
         ).start()
         self._thread = threading.Thread(target=self._compare_loop, name="strangler-compare")
         self._thread.daemon = True
@@ -245,7 +262,7 @@ class ShadowRunner:
         try:
             async with asyncio.timeout(job.timeout):
                 answer = await self._pool(client).request(
-                    job.method, job.target.path_qs, headers, job.body, max_body=MAX_SHADOW_BODY
+                    job.method, job.target.path_qs, headers, job.body, max_body=READ_LIMIT
                 )
         except TimeoutError:
             return HttpAnswer.failed("timeout")
@@ -335,7 +352,7 @@ class ShadowRunner:
             control_body=job.legacy.body,
             candidate_body=candidate.body,
             control_body_size=len(job.legacy.body),
-            candidate_body_size=len(candidate.body),
+            candidate_body_size=answer_size(candidate),
         )
         if not self._recorder.submit(record):
             self._metrics.shadow_dropped.labels(job.capability, "store").inc()
@@ -384,6 +401,9 @@ class ShadowRunner:
         self._metrics.store_up.set(1 if stats.store_ok else 0)
         for capability, count in stats.dropped.items():
             self._metrics.store_dropped.labels(capability).set(count)
+        for capability, count in stats.examples_dropped.items():
+            self._metrics.store_examples_dropped.labels(capability).set(count)
+        self._metrics.store_counted_only.set(stats.counted_only)
 
     async def close(self) -> None:
         """Let in-flight candidate calls finish (briefly), then flush comparisons and records."""
