@@ -144,12 +144,8 @@ async def test_a_candidate_answering_5_mb_keeps_examples_and_counts_every_mismat
     tmp_path: Path, legacy: processes.Running, candidate: processes.Running
 ) -> None:
     requests = 40
-    routes = shadow_routes(
-        tmp_path,
-        legacy.url,
-        candidate.url,
-        "examples_per_signature: 3, example_window: 1h",
-    )
+    # the defaults: 5 examples per signature per hour, bodies cut to 64 KiB
+    routes = shadow_routes(tmp_path, legacy.url, candidate.url, "retention: 1d")
     facade = processes.facade(routes, log_dir=tmp_path)
     try:
         await send(facade.url, requests)
@@ -161,8 +157,8 @@ async def test_a_candidate_answering_5_mb_keeps_examples_and_counts_every_mismat
         assert [(s.signature, s.count) for s in found.top_signatures] == [
             ("body\nheader:content-type", requests)
         ]
-        # ... but only the first 3 kept their bodies, each cut to store.body_limit (64 KiB)
-        assert rows(routes) == 3
+        # ... but only the first 5 kept their bodies, each cut to store.body_limit (64 KiB)
+        assert rows(routes) == 5
         store = store_of(routes)
         try:
             kept = store.observations(experiment=CAPABILITY, limit=10)
@@ -172,7 +168,7 @@ async def test_a_candidate_answering_5_mb_keeps_examples_and_counts_every_mismat
             assert example.candidate_body is not None
             assert len(example.candidate_body) == 65536
             assert example.candidate_body_size == ANSWER  # the size sent, not the size read
-        # 40 answers of 5 MB: three 64 KiB examples, some tallies; was 40 rows of 64 KiB
+        # 40 answers of 5 MB: five 64 KiB examples, some tallies; was 40 rows of 64 KiB
         assert store_size(routes) < 1024**2, store_size(routes)
         report = report_json(routes)
         assert (report["mismatches"], report["comparisons"]) == (requests, requests)
