@@ -579,7 +579,14 @@ class ResultStore:
             with self.engine.begin() as connection:
                 connection.execute(insert(observations), rows)
             return Written(len(rows))
-        with self.engine.begin() as connection:
+        # SQLite: take the write lock first. A read (the usage) then a write in one deferred
+        # transaction fails at once with SQLITE_BUSY when another process wrote in between,
+        # busy timeout or not; BEGIN IMMEDIATE waits for the lock instead
+        immediate = {"sqlite_begin": "BEGIN IMMEDIATE"}
+        with (
+            self.engine.connect().execution_options(**immediate) as connection,
+            connection.begin(),
+        ):
             used = self._usage(connection, {record.experiment for record in redacted})
             kept: list[dict[str, Any]] = []
             folded: list[ObservationRecord] = []
