@@ -369,7 +369,7 @@ def _print_report(built: Report) -> None:
             paths.add_column("count", justify="right")
             paths.add_column("example")
             for row in cap.top_paths:
-                paths.add_row(Text(row.path), str(row.count), row.example_id)
+                paths.add_row(Text(row.path), str(row.count), row.example_id or "-")
             console.print(paths)
         if cap.signatures:
             groups = Table(title=f"{cap.name}: mismatches by signature", title_justify="left")
@@ -378,7 +378,7 @@ def _print_report(built: Report) -> None:
             groups.add_column("example")
             for sig in cap.signatures:
                 groups.add_row(
-                    Text("\n".join(sig.paths) or "(error)"), str(sig.count), sig.example_id
+                    Text("\n".join(sig.paths) or "(error)"), str(sig.count), sig.example_id or "-"
                 )
             console.print(groups)
         if cap.noise_paths:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -121,16 +122,23 @@ async def send(url: str, count: int) -> None:
             await asyncio.gather(*(one(n) for n in range(start, min(start + 4, count))))
 
 
-def report_json(routes: Path) -> dict[str, object]:
+def strangler_report(routes: Path, *options: str) -> str:
     done = subprocess.run(
-        [str(BIN / "strangler"), "report", "--routes", str(routes), "--json", "--since", "1h"],
+        [str(BIN / "strangler"), "report", "--routes", str(routes), "--since", "1h", *options],
         capture_output=True,
         text=True,
         timeout=60,
         check=True,
+        env={**os.environ, "COLUMNS": "200"},
     )
+    return done.stdout
+
+
+def report_json(routes: Path) -> dict[str, object]:
     found: dict[str, object] = next(
-        cap for cap in json.loads(done.stdout)["capabilities"] if cap["name"] == CAPABILITY
+        cap
+        for cap in json.loads(strangler_report(routes, "--json"))["capabilities"]
+        if cap["name"] == CAPABILITY
     )
     return found
 
@@ -206,6 +214,7 @@ async def test_past_a_capabilitys_share_of_the_store_examples_are_dropped_and_co
         assert (report["mismatches"], report["comparisons"]) == (requests, requests)
         assert report["examples_dropped"] == requests - stored
         assert report["mismatch_rate"] == 1.0
+        assert f"{CAPABILITY}: {requests - stored} examples not stored" in strangler_report(routes)
         text = await metrics(facade.url)
         assert (
             f'strangler_store_examples_dropped{{capability="{CAPABILITY}"}} '
