@@ -58,6 +58,10 @@ log = logging.getLogger("strangler.shadow")
 SHADOW_HEADER = "X-Strangler-Shadow"  # lets the service tell shadow traffic from real traffic
 MAX_IN_FLIGHT = 256
 COMPARE_QUEUE = 1024
+# bodies (both sides, twins too) waiting for the comparison thread: a candidate answering
+# 1 MiB to every request would otherwise hold up to COMPARE_QUEUE of them; past it, the job is
+# dropped and counted (compare_queue_full), as when the queue is full
+COMPARE_QUEUE_BYTES = 128 * 1024**2
 # answers larger than this are not shadowed (the legacy copy is kept in memory meanwhile); a
 # candidate's answer is read to one byte more and no further: that byte proves it differs from
 # every shadowed legacy answer, and the rest of a 5 MB answer is never read (nor stored: the
@@ -96,6 +100,10 @@ class ShadowJob:
     translator: Translator | None = None
 
 
+def _queued_size(job: ShadowJob, answer: HttpAnswer, twin: HttpAnswer | None) -> int:
+    return len(job.legacy.body) + len(answer.body) + (len(twin.body) if twin is not None else 0)
+
+
 def answer_size(answer: HttpAnswer) -> int:
     """The size of the answer the upstream sent: its declared Content-Length when the body was
     read only up to ``READ_LIMIT``, else the body's length."""
@@ -121,6 +129,8 @@ class ShadowRunner:
         self._metrics = metrics
         self._in_flight: dict[str, int] = {}  # by candidate service
         self._queue: queue.Queue[_Compared | None] = queue.Queue(COMPARE_QUEUE)
+        self._queued_bytes = 0  # of the bodies in _queue; under _queued_lock (two threads)
+        self._queued_lock = threading.Lock()
         self._rng = random.Random()
         # comparison thread only: per capability, the stored + local noise totals, and the
         # increments not yet handed to the recorder
@@ -210,10 +220,23 @@ class ShadowRunner:
                 twin = await self._fetch(job, job.legacy_client)
         finally:
             self._in_flight[job.candidate.name] -= 1
+        size = _queued_size(job, answer, twin)
+        with self._queued_lock:
+            room = self._queued_bytes + size <= COMPARE_QUEUE_BYTES
+            if room:
+                self._queued_bytes += size
         try:
+            if not room:
+                raise queue.Full
             self._queue.put_nowait((job, answer, elapsed, twin))
         except queue.Full:
+            if room:
+                self._release(size)
             self._metrics.shadow_dropped.labels(job.capability, "compare_queue_full").inc()
+
+    def _release(self, size: int) -> None:
+        with self._queued_lock:
+            self._queued_bytes -= size
 
     def _twin_fraction(self, job: ShadowJob) -> float:
         """The configured share until a route has ``TWIN_TARGET`` twins, a tenth after that:
@@ -293,6 +316,7 @@ class ShadowRunner:
     def _compare_loop(self) -> None:
         while (item := self._queue.get()) is not None:
             job, candidate, candidate_ms, twin = item
+            self._release(_queued_size(job, candidate, twin))
             try:
                 self._compare_one(job, candidate, candidate_ms, twin)
             except Exception:

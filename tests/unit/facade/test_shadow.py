@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from facade import shadow
 from facade.config import Capability, MatchRule, Shadow
 from facade.metrics import Metrics
 from facade.shadow import READ_LIMIT, TWIN_TARGET, ShadowRunner, answer_size, wants_shadow
@@ -59,3 +60,29 @@ def test_a_cut_answer_is_recorded_with_the_size_it_was_sent_with(
     body: bytes, headers: tuple[tuple[str, str], ...], size: int
 ) -> None:
     assert answer_size(HttpAnswer(200, headers, body)) == size
+
+
+async def test_bodies_waiting_for_comparison_are_bounded_in_bytes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(shadow, "COMPARE_QUEUE_BYTES", 3 * 1024**2)
+    metrics = Metrics()
+    runner = ShadowRunner(metrics)
+    big = HttpAnswer(200, (), b"x" * 1024**2)
+
+    async def fetch(_job: Any, _client: Any) -> HttpAnswer:
+        return big
+
+    monkeypatch.setattr(runner, "_fetch", fetch)
+    job: Any = SimpleNamespace(
+        capability="c", route="/x", candidate=SimpleNamespace(name="s"), translator=None,
+        twin_fraction=0.0, legacy=HttpAnswer(200, (), b"y" * 100),
+    )  # fmt: skip
+    runner._in_flight["s"] = 4
+    for _ in range(4):
+        await runner._call_candidate(job)
+    # no comparison thread runs here: the first two wait, the next two would pass 3 MiB
+    assert runner._queue.qsize() == 2
+    assert runner._queued_bytes == 2 * (1024**2 + 100)
+    dropped = metrics.shadow_dropped.labels("c", "compare_queue_full")._value.get()
+    assert dropped == 2
