@@ -354,13 +354,22 @@ def _print_report(built: Report) -> None:
         )
     console.print(summary)
     for cap in built.capabilities:
+        if cap.examples_dropped:
+            console.print(
+                Text(
+                    f"{cap.name}: {cap.examples_dropped} examples not stored (its share of the "
+                    "store, store.max_bytes_per_capability, is full); every comparison above "
+                    "is counted all the same"
+                )
+            )
+    for cap in built.capabilities:
         if cap.top_paths:
             paths = Table(title=f"{cap.name}: top differing paths", title_justify="left")
             paths.add_column("path")
             paths.add_column("count", justify="right")
             paths.add_column("example")
             for row in cap.top_paths:
-                paths.add_row(Text(row.path), str(row.count), row.example_id)
+                paths.add_row(Text(row.path), str(row.count), row.example_id or "-")
             console.print(paths)
         if cap.signatures:
             groups = Table(title=f"{cap.name}: mismatches by signature", title_justify="left")
@@ -369,7 +378,7 @@ def _print_report(built: Report) -> None:
             groups.add_column("example")
             for sig in cap.signatures:
                 groups.add_row(
-                    Text("\n".join(sig.paths) or "(error)"), str(sig.count), sig.example_id
+                    Text("\n".join(sig.paths) or "(error)"), str(sig.count), sig.example_id or "-"
                 )
             console.print(groups)
         if cap.noise_paths:

@@ -271,6 +271,11 @@ class Store(_Model):
     redact_fields: tuple[str, ...] = ()
     body_limit: Size = 65536
     retention: Duration = 30 * 86400.0
+    # bounded evidence: bodies for the first examples of each mismatch signature per window,
+    # counts beyond; each capability's rows take at most max_bytes_per_capability of the store
+    examples_per_signature: int = Field(default=5, ge=0, le=10_000)
+    example_window: Duration = Field(default=3600.0, gt=0)
+    max_bytes_per_capability: Size = 256 * 1024**2
 
 
 def listen_address(value: str) -> tuple[str, int]:

@@ -8,6 +8,7 @@ from typing import Any
 from facade.config import Compare, Config
 from parallel_run.compare import CompareRules
 from parallel_run.redact import Redactor
+from parallel_run.sampling import SamplePolicy
 
 
 def redactor_for(config: Config) -> Redactor:
@@ -24,7 +25,20 @@ def store_options(config: Config) -> dict[str, Any]:
     return {
         "body_limit": store.body_limit,
         "retention_seconds": store.retention,
+        "max_bytes": store.max_bytes_per_capability,
         "base_dir": config.base_dir,
+    }
+
+
+def recorder_options(config: Config) -> dict[str, Any]:
+    """Keyword arguments for ``Recorder`` (``Recorder.for_url``): how many examples of each
+    mismatch signature keep their bodies, per window, and the body limit they are cut to."""
+    store = config.routes.store
+    return {
+        "sampling": SamplePolicy(
+            examples=store.examples_per_signature, window=store.example_window
+        ),
+        "body_limit": store.body_limit,
     }
 
 

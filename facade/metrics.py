@@ -71,6 +71,19 @@ class Metrics:
             ["capability"],
             registry=self.registry,
         )
+        self.store_examples_dropped = Gauge(
+            "strangler_store_examples_dropped",
+            "Examples (bodies and differences) not stored because the capability's share of "
+            "the store (store.max_bytes_per_capability) was full; each is still counted.",
+            ["capability"],
+            registry=self.registry,
+        )
+        self.store_counted_only = Gauge(
+            "strangler_store_counted_only",
+            "Comparisons that did not match, counted without their bodies: past "
+            "store.examples_per_signature in store.example_window.",
+            registry=self.registry,
+        )
         self.store_up = Gauge(
             "strangler_store_up",
             "1 when the last write to the result store succeeded.",

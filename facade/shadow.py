@@ -32,7 +32,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from acl.http import HttpResponseData, Translator
 from facade.config import Capability, Config
 from facade.errors import UpstreamError
-from facade.evidence import compare_rules, redactor_for, store_options
+from facade.evidence import compare_rules, recorder_options, redactor_for, store_options
 from facade.lean_http import LeanHttpError, LeanPool
 from facade.metrics import Metrics
 from facade.normalize import Target
@@ -58,8 +58,16 @@ log = logging.getLogger("strangler.shadow")
 SHADOW_HEADER = "X-Strangler-Shadow"  # lets the service tell shadow traffic from real traffic
 MAX_IN_FLIGHT = 256
 COMPARE_QUEUE = 1024
-# answers larger than this are not shadowed (the legacy copy is kept in memory meanwhile)
+# bodies (both sides, twins too) waiting for the comparison thread: a candidate answering
+# 1 MiB to every request would otherwise hold up to COMPARE_QUEUE of them; past it, the job is
+# dropped and counted (compare_queue_full), as when the queue is full
+COMPARE_QUEUE_BYTES = 128 * 1024**2
+# answers larger than this are not shadowed (the legacy copy is kept in memory meanwhile); a
+# candidate's answer is read to one byte more and no further: that byte proves it differs from
+# every shadowed legacy answer, and the rest of a 5 MB answer is never read (nor stored: the
+# store keeps store.body_limit of it)
 MAX_SHADOW_BODY = 1 << 20
+READ_LIMIT = MAX_SHADOW_BODY + 1
 CLOSE_WAIT = 5.0  # seconds, for each of: candidate calls, comparisons, the store's flush
 TWIN_TARGET = 200  # twin calls per route before sampling slows down
 NOISE_FLUSH_INTERVAL = 5.0  # seconds between handing noise increments to the store
@@ -92,6 +100,20 @@ class ShadowJob:
     translator: Translator | None = None
 
 
+def _queued_size(job: ShadowJob, answer: HttpAnswer, twin: HttpAnswer | None) -> int:
+    return len(job.legacy.body) + len(answer.body) + (len(twin.body) if twin is not None else 0)
+
+
+def answer_size(answer: HttpAnswer) -> int:
+    """The size of the answer the upstream sent: its declared Content-Length when the body was
+    read only up to ``READ_LIMIT``, else the body's length."""
+    if len(answer.body) >= READ_LIMIT:
+        for value in answer.header_values("content-length"):
+            if value.strip().isdigit():
+                return max(int(value.strip()), len(answer.body))
+    return len(answer.body)
+
+
 def wants_shadow(capability: Capability, method: str, roll: float) -> bool:
     """Shadow this request? Safe methods only, unless the capability says ``send``."""
     shadow = capability.shadow
@@ -107,6 +129,8 @@ class ShadowRunner:
         self._metrics = metrics
         self._in_flight: dict[str, int] = {}  # by candidate service
         self._queue: queue.Queue[_Compared | None] = queue.Queue(COMPARE_QUEUE)
+        self._queued_bytes = 0  # of the bodies in _queue; under _queued_lock (two threads)
+        self._queued_lock = threading.Lock()
         self._rng = random.Random()
         # comparison thread only: per capability, the stored + local noise totals, and the
         # increments not yet handed to the recorder
@@ -155,7 +179,10 @@ class ShadowRunner:
         self._redactor = redactor_for(config)
         self._store_options = store_options(config)
         self._recorder = Recorder.for_url(
-            config.store_url, redactor=self._redactor, store_options=self._store_options
+            config.store_url,
+            redactor=self._redactor,
+            store_options=self._store_options,
+            **recorder_options(config),
         ).start()
         self._thread = threading.Thread(target=self._compare_loop, name="strangler-compare")
         self._thread.daemon = True
@@ -193,10 +220,23 @@ class ShadowRunner:
                 twin = await self._fetch(job, job.legacy_client)
         finally:
             self._in_flight[job.candidate.name] -= 1
+        size = _queued_size(job, answer, twin)
+        with self._queued_lock:
+            room = self._queued_bytes + size <= COMPARE_QUEUE_BYTES
+            if room:
+                self._queued_bytes += size
         try:
+            if not room:
+                raise queue.Full
             self._queue.put_nowait((job, answer, elapsed, twin))
         except queue.Full:
+            if room:
+                self._release(size)
             self._metrics.shadow_dropped.labels(job.capability, "compare_queue_full").inc()
+
+    def _release(self, size: int) -> None:
+        with self._queued_lock:
+            self._queued_bytes -= size
 
     def _twin_fraction(self, job: ShadowJob) -> float:
         """The configured share until a route has ``TWIN_TARGET`` twins, a tenth after that:
@@ -245,7 +285,7 @@ class ShadowRunner:
         try:
             async with asyncio.timeout(job.timeout):
                 answer = await self._pool(client).request(
-                    job.method, job.target.path_qs, headers, job.body, max_body=MAX_SHADOW_BODY
+                    job.method, job.target.path_qs, headers, job.body, max_body=READ_LIMIT
                 )
         except TimeoutError:
             return HttpAnswer.failed("timeout")
@@ -276,6 +316,7 @@ class ShadowRunner:
     def _compare_loop(self) -> None:
         while (item := self._queue.get()) is not None:
             job, candidate, candidate_ms, twin = item
+            self._release(_queued_size(job, candidate, twin))
             try:
                 self._compare_one(job, candidate, candidate_ms, twin)
             except Exception:
@@ -335,7 +376,7 @@ class ShadowRunner:
             control_body=job.legacy.body,
             candidate_body=candidate.body,
             control_body_size=len(job.legacy.body),
-            candidate_body_size=len(candidate.body),
+            candidate_body_size=answer_size(candidate),
         )
         if not self._recorder.submit(record):
             self._metrics.shadow_dropped.labels(job.capability, "store").inc()
@@ -384,6 +425,9 @@ class ShadowRunner:
         self._metrics.store_up.set(1 if stats.store_ok else 0)
         for capability, count in stats.dropped.items():
             self._metrics.store_dropped.labels(capability).set(count)
+        for capability, count in stats.examples_dropped.items():
+            self._metrics.store_examples_dropped.labels(capability).set(count)
+        self._metrics.store_counted_only.set(stats.counted_only)
 
     async def close(self) -> None:
         """Let in-flight candidate calls finish (briefly), then flush comparisons and records."""

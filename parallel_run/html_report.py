@@ -265,6 +265,8 @@ def _chart(report: Report) -> str:
 
 
 def _example_link(observation_id: str, examples: Mapping[str, ObservationRecord]) -> str:
+    if not observation_id:  # counted only: no example of it was stored
+        return '<span class="muted">-</span>'
     if observation_id in examples:
         return (
             f'<a href="#{_e(_anchor("obs", observation_id))}"><code>{_e(observation_id)}</code></a>'

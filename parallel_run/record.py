@@ -9,6 +9,7 @@ it before anything is written.
 from __future__ import annotations
 
 import dataclasses
+import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,11 @@ Outcome = Literal["match", "mismatch", "ignored", "candidate_error"]
 OUTCOMES: tuple[Outcome, ...] = ("match", "mismatch", "ignored", "candidate_error")
 
 Headers = tuple[tuple[str, str], ...]
+# a differing value is kept as JSON text of at most this many characters (cut with a marker):
+# a JSON answer's differing field can be as large as the answer, and the store keeps bodies to
+# ``body_limit`` only, so a value must not smuggle the whole answer in beside them
+VALUE_LIMIT = 1024
+CUT_MARK = "…"
 Difference = Mapping[str, Any]
 """One differing value: ``path``, ``template_path``, ``kind``, ``control``, ``candidate``."""
 
@@ -138,7 +144,21 @@ def _difference(redactor: Redactor, difference: Difference) -> dict[str, Any]:
         if secret and out[side] is not None:
             out[side] = MASK
         elif isinstance(out[side], str):
-            out[side] = redactor.text(out[side])
+            out[side] = cut_value(redactor.text(out[side]))
         else:
-            out[side] = redactor.value(out[side])
+            out[side] = cut_value(redactor.value(out[side]))
     return out
+
+
+def cut_value(value: Any, *, limit: int = VALUE_LIMIT) -> Any:
+    """``value`` itself when its JSON text fits in ``limit`` characters; else that text cut
+    to ``limit`` and marked (a string then stands for what was a list or an object)."""
+    if isinstance(value, str):
+        return value if len(value) <= limit else value[:limit] + CUT_MARK
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    try:
+        text = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    except (TypeError, ValueError, RecursionError):
+        text = repr(value)[: limit + 1]
+    return value if len(text) <= limit else text[:limit] + CUT_MARK

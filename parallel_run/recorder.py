@@ -17,6 +17,16 @@ by itself once the store is back." So:
   instead of queueing a record: a match is evidence by its count and latencies, and a row per
   match made the store the busiest part of shadow mode; tallies are written with each batch
   (at least every ``batch_interval``), and lost with their counts as drops if that fails;
+- ``submit()`` of a comparison that did not match keeps it whole (bodies redacted and cut to
+  ``body_limit`` right away, so the queue never holds a large answer) only for the first
+  ``sampling.examples`` of its signature per ``sampling.window``; later ones are counted in
+  per-minute ``MismatchTally`` rows like matches (written at least every ``tally_interval``),
+  so a candidate that answers every request wrongly costs counts, not rows. At most
+  ``MAX_TALLY_KEYS`` tally keys per experiment and minute: past that, new signatures are
+  counted under ``OTHER_SIGNATURE`` (a candidate inventing new JSON keys in every answer
+  cannot grow the tallies with its traffic);
+- the store refuses rows past an experiment's ``max_bytes`` and counts them instead
+  (``ResultStore.record``): ``stats().examples_dropped`` and the store's ``example_drops``;
 - drop counts are kept in memory and written to the store's ``drops`` table as soon as it
   works again, so reports count what was lost.
 
@@ -39,12 +49,23 @@ from typing import Any
 
 from parallel_run.record import ObservationRecord
 from parallel_run.redact import Redactor
-from parallel_run.store import MatchTally, NoiseCount, ResultStore, minute_of
+from parallel_run.sampling import ExampleSampler, SamplePolicy
+from parallel_run.store import (
+    DEFAULT_BODY_LIMIT,
+    MatchTally,
+    MismatchTally,
+    NoiseCount,
+    ResultStore,
+    TallyKey,
+    minute_of,
+)
 
 log = logging.getLogger("strangler.parallel_run.recorder")
 
 _STOP = object()
 _NOISE_EXPERIMENT = "noise"
+MAX_TALLY_KEYS = 200  # distinct mismatch tally keys per experiment and minute
+OTHER_SIGNATURE = "(other signatures)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +79,10 @@ class RecorderStats:
     queued: int = 0
     store_ok: bool = False
     last_error: str | None = None
+    # counted, not stored: beyond the examples per signature (by design) ...
+    counted_only: int = 0
+    # ... and examples refused because the experiment's share of the store was full
+    examples_dropped: dict[str, int] = field(default_factory=dict)
 
     @property
     def dropped_total(self) -> int:
@@ -79,6 +104,9 @@ class Recorder:
         retry_initial: float = 0.5,
         retry_max: float = 30.0,
         purge_interval: float = 3600.0,
+        sampling: SamplePolicy | None = None,
+        body_limit: int = DEFAULT_BODY_LIMIT,
+        tally_interval: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if maxsize < 1 or batch_size < 1:
@@ -108,6 +136,16 @@ class Recorder:
         # matches not yet written, by (experiment, route, run id, minute); under _lock
         self._tallies: dict[tuple[str, str, str | None, datetime], MatchTally] = {}
         self._tallies_writing = False
+        # comparisons that did not match and are counted only; under _lock
+        self._sampler = ExampleSampler(sampling or SamplePolicy())
+        self._body_limit = body_limit
+        self._tally_interval = tally_interval
+        self._mismatches: dict[TallyKey, MismatchTally] = {}
+        self._minute_keys: dict[tuple[str, datetime], set[TallyKey]] = {}
+        self._counted_only = 0
+        self._examples_dropped: Counter[str] = Counter()
+        self._flush_requested = False
+        self._mismatches_flushed = clock()
         # writer-thread state
         self._failures = 0
         self._last_logged: float | None = None
@@ -138,7 +176,19 @@ class Recorder:
         return self
 
     def submit(self, record: ObservationRecord) -> bool:
-        """Queue ``record`` for writing; False (and a counted drop) if the queue is full."""
+        """Queue ``record`` for writing (or count it, past its signature's examples); False
+        (and a counted drop) if the queue is full. Called off the event loop: an example's
+        bodies are redacted here, so the queue holds them cut to ``body_limit``."""
+        if record.outcome != "match":
+            key = (record.experiment, record.run_id, record.outcome, record.signature)
+            with self._lock:
+                example = self._sampler.keep(key, now=self._clock())
+                if not example:
+                    self._submitted += 1
+                    self._counted_only += 1
+                    self._count_mismatch(record)
+                    return True
+            record = record.redacted(self._redactor, self._body_limit)
         try:
             self._queue.put_nowait(record)
         except queue.Full:
@@ -170,6 +220,25 @@ class Recorder:
                 tally = self._tallies[key] = MatchTally(experiment, route, minute, run_id)
             tally.add(control_ms, candidate_ms)
 
+    def _count_mismatch(self, record: ObservationRecord) -> None:
+        # caller holds _lock
+        tally = MismatchTally.of(record)
+        seen = self._minute_keys.setdefault((record.experiment, tally.minute), set())
+        if tally.key not in seen:
+            if len(seen) >= MAX_TALLY_KEYS:
+                tally.signature, tally.shape, tally.candidate_error = OTHER_SIGNATURE, (), None
+            else:
+                seen.add(tally.key)
+                if len(self._minute_keys) > 4 * MAX_TALLY_KEYS:
+                    self._forget_minutes(tally.minute)
+        tally = self._mismatches.setdefault(tally.key, tally)
+        tally.add(record.control_ms, record.candidate_ms)
+
+    def _forget_minutes(self, minute: datetime) -> None:
+        # caller holds _lock; the keys of minutes over are never looked up again
+        for key in [key for key in self._minute_keys if key[1] < minute]:
+            del self._minute_keys[key]
+
     def submit_noise(self, deltas: Iterable[NoiseCount]) -> bool:
         """Queue noise-count increments; False if the queue is full (they are then lost)."""
         batch = tuple(deltas)
@@ -193,11 +262,15 @@ class Recorder:
                 queued=self._queue.qsize(),
                 store_ok=self._store_ok,
                 last_error=self._last_error,
+                counted_only=self._counted_only,
+                examples_dropped=dict(self._examples_dropped),
             )
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until every queued item was written or dropped; False on timeout (tests)."""
         deadline = time.monotonic() + timeout
+        with self._lock:
+            self._flush_requested = True  # counted mismatches too, without their interval
         while time.monotonic() < deadline:
             if self._idle():
                 return True
@@ -206,7 +279,7 @@ class Recorder:
 
     def _idle(self) -> bool:
         with self._lock:
-            tallies = bool(self._tallies) or self._tallies_writing
+            tallies = bool(self._tallies) or bool(self._mismatches) or self._tallies_writing
         return self._queue.unfinished_tasks == 0 and not tallies
 
     def close(self, timeout: float = 5.0) -> None:
@@ -268,7 +341,7 @@ class Recorder:
             try:
                 item = self._queue.get(timeout=wait)
             except queue.Empty:
-                if self._stop.is_set() or records or noise or self._tallies:
+                if self._stop.is_set() or records or noise or self._tallies or self._mismatches:
                     stop = self._stop.is_set()
                     break
                 continue
@@ -297,13 +370,22 @@ class Recorder:
         return records, noise, stop, taken
 
     def _write(self, records: list[ObservationRecord], noise: list[NoiseCount]) -> None:
+        now = self._clock()
         with self._lock:
             pending = Counter(self._pending_drops)
             tallies = list(self._tallies.values())
             self._tallies = {}
-            self._tallies_writing = bool(tallies)
+            mismatches: list[MismatchTally] = []
+            due = now - self._mismatches_flushed >= self._tally_interval
+            if due or self._flush_requested or self._stop.is_set():
+                # fewer, fuller rows: a tally row per key per interval, not per batch
+                mismatches = list(self._mismatches.values())
+                self._mismatches = {}
+                self._mismatches_flushed = now
+                self._flush_requested = False
+            self._tallies_writing = bool(tallies) or bool(mismatches)
         try:
-            self._write_batch(records, noise, tallies, pending)
+            self._write_batch(records, noise, tallies, pending, mismatches)
         finally:
             with self._lock:
                 self._tallies_writing = False
@@ -314,23 +396,28 @@ class Recorder:
         noise: list[NoiseCount],
         tallies: list[MatchTally],
         pending: Counter[str],
+        mismatches: list[MismatchTally] | None = None,
     ) -> None:
-        if not records and not noise and not tallies and not pending:
+        mismatches = mismatches or []
+        if not records and not noise and not tallies and not pending and not mismatches:
             return
-        matched = sum(tally.count for tally in tallies)
+        matched = sum(tally.count for tally in tallies) + sum(t.count for t in mismatches)
+        folded: dict[str, int] = {}
         try:
             store = self._open()
             if records:
-                store.write(records)
+                folded = dict(store.record(records).folded)
             if tallies:
                 store.add_match_tallies(tallies)
+            if mismatches:
+                store.add_mismatch_tallies(mismatches)
             if noise:
                 store.add_noise_counts(noise)
             if pending:
                 store.add_drop_counts(pending)
             self._maybe_purge(store)
         except Exception as exc:  # any store failure is a drop, never a crash
-            self._failed(exc, records, noise, tallies)
+            self._failed(exc, records, noise, [*tallies, *mismatches])
             return
         if self._failures:
             # logged before the counters show the write: whoever sees them also sees this line
@@ -341,6 +428,7 @@ class Recorder:
             )
         with self._lock:
             self._written += len(records) + matched
+            self._examples_dropped.update(folded)
             self._pending_drops -= pending
             self._store_ok = True
         self._failures = 0
@@ -368,7 +456,7 @@ class Recorder:
         exc: Exception,
         records: list[ObservationRecord],
         noise: list[NoiseCount],
-        tallies: list[MatchTally],
+        tallies: list[MatchTally | MismatchTally],
     ) -> None:
         lost = Counter(record.experiment for record in records)
         for tally in tallies:

@@ -121,6 +121,8 @@ class CapabilityReport:
     candidate_errors: int = 0
     timeouts: int = 0
     dropped: int = 0
+    # examples not stored (store.max_bytes_per_capability reached); counted in every number
+    examples_dropped: int = 0
     mismatch_rate: float = 0.0
     mismatch_rate_ci: tuple[float, float] = (0.0, 1.0)
     legacy_ms: Latency = Latency()
@@ -150,6 +152,7 @@ class CapabilityReport:
             "candidate_errors": self.candidate_errors,
             "timeouts": self.timeouts,
             "dropped": self.dropped,
+            "examples_dropped": self.examples_dropped,
             "latency_ms": {
                 "legacy": self.legacy_ms.to_dict(),
                 "candidate": self.candidate_ms.to_dict(),
@@ -179,7 +182,8 @@ class Report:
         ids: list[str] = []
         for cap in self.capabilities:
             for row in cap.signatures[:per_capability]:
-                if row.example_id not in ids:
+                # "": every comparison of the signature was counted without an example
+                if row.example_id and row.example_id not in ids:
                     ids.append(row.example_id)
         return ids
 
@@ -301,6 +305,7 @@ def _capability(
         candidate_errors=summary.candidate_errors,
         timeouts=errors.get(TIMEOUT_ERROR, 0),
         dropped=summary.dropped,
+        examples_dropped=summary.examples_dropped,
         mismatch_rate=summary.mismatch_rate,
         mismatch_rate_ci=wilson_interval(failed, judged),
         legacy_ms=_latency(summary.control_ms),

@@ -9,13 +9,18 @@ advisory lock).
 Every record is redacted and its bodies truncated in ``write()``, before anything reaches the
 database. A comparison that matched is evidence by its count and latencies only: the recorder
 may store matches as per-minute ``match_tallies`` (a count and two latency histograms) instead
-of one row each, and every read below adds the tallies in. Schema changes are Alembic
+of one row each, and every read below adds the tallies in. Mismatches and candidate errors
+beyond the examples kept per signature (``parallel_run.sampling``) are ``mismatch_tallies``
+the same way, and each experiment's rows may take at most ``max_bytes`` of the store: past it a
+record is counted in the tallies and in ``example_drops`` instead of stored, so counts, rates
+and the evidence gate stay exact while the store stays bounded. Schema changes are Alembic
 revisions under ``parallel_run/migrations``, run to head by ``ResultStore.open()``: an upgrade
 keeps the recorded evidence.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -58,6 +63,7 @@ from sqlalchemy.exc import DBAPIError
 from parallel_run.latency import LatencyHistogram
 from parallel_run.record import ObservationRecord
 from parallel_run.redact import Redactor
+from parallel_run.sampling import difference_shape
 from parallel_run.sqldb import UTCDateTime, alembic_config, resolve_url, sqlite_engine
 
 log = logging.getLogger("strangler.parallel_run.store")
@@ -65,6 +71,11 @@ log = logging.getLogger("strangler.parallel_run.store")
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 DEFAULT_BODY_LIMIT = 65536
 DEFAULT_RETENTION_SECONDS = 30 * 24 * 3600
+DEFAULT_MAX_BYTES = 256 * 1024**2  # per experiment: stored observation rows, bodies included
+# what a row costs besides its variable parts (ids, numbers, timestamps, index entries): an
+# estimate, so the cap is about the store file and not only the bodies in it
+ROW_OVERHEAD = 512
+ROW_COST_REVISION = "0004"  # the revision that added observations.stored_bytes
 # pg_advisory_xact_lock key: "strangler" in ASCII, so concurrent openers migrate one at a time
 MIGRATION_LOCK = 0x737472616E676C
 SIGNATURE_LENGTH = 512
@@ -101,6 +112,8 @@ observations = Table(
     Column("candidate_body_size", Integer(), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("run_id", String(64), nullable=True),
+    # what the row costs in the store (``_row_bytes``): summed per experiment against max_bytes
+    Column("stored_bytes", BigInteger(), nullable=True),
     Index("ix_observations_experiment_created_at", "experiment", "created_at"),
     Index("ix_observations_signature", "signature"),
     Index("ix_observations_run_id", "run_id"),
@@ -175,6 +188,43 @@ match_tallies = Table(
     Index("ix_match_tallies_run_id", "run_id"),
 )
 
+# comparisons that did not match and were counted without a row of their own: beyond the
+# examples kept per signature (``parallel_run.sampling``), or with the experiment's share of the
+# store full. Like match tallies, a count and two latency histograms, per minute and per
+# (outcome, signature, candidate error, shape); ``shape`` keeps the differences' template paths
+# and kinds, never their values.
+mismatch_tallies = Table(
+    "mismatch_tallies",
+    metadata,
+    Column("id", Integer(), primary_key=True, autoincrement=True),
+    Column("experiment", String(200), nullable=False),
+    Column("route", String(500), nullable=False),
+    Column("run_id", String(64), nullable=True),
+    Column("minute", UTCDateTime(), nullable=False),
+    Column("outcome", String(20), nullable=False),
+    Column("signature", String(SIGNATURE_LENGTH), nullable=False),
+    Column("candidate_error", Text(), nullable=True),
+    Column("shape", JSON(), nullable=False),  # [[template_path, kind], ...]
+    Column("count", BigInteger(), nullable=False),
+    Column("control_ms", JSON(), nullable=False),
+    Column("candidate_ms", JSON(), nullable=False),
+    Index("ix_mismatch_tallies_experiment_minute", "experiment", "minute"),
+    Index("ix_mismatch_tallies_run_id", "run_id"),
+)
+
+# examples (whole observation rows) not stored because their experiment's share of the store
+# (``max_bytes``) was full; each one is still counted in ``mismatch_tallies`` or ``match_tallies``
+example_drops = Table(
+    "example_drops",
+    metadata,
+    Column("id", Integer(), primary_key=True, autoincrement=True),
+    Column("experiment", String(200), nullable=False),
+    Column("run_id", String(64), nullable=True),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("count", BigInteger(), nullable=False),
+    Index("ix_example_drops_experiment_at", "experiment", "at"),
+)
+
 _COUNTERS = ("twin_samples", "twin_diffs", "samples", "diffs")
 
 
@@ -214,6 +264,82 @@ class MatchTally:
             self.control_ms.add(control_ms)
         if candidate_ms is not None:
             self.candidate_ms.add(candidate_ms)
+
+
+TallyKey = tuple[str, str, str | None, datetime, str, str, str | None, tuple[tuple[str, str], ...]]
+"""(experiment, route, run id, minute, outcome, signature, candidate error, shape)."""
+
+CANDIDATE_ERROR_LENGTH = 500  # error texts are short; a tally key must stay small
+
+
+@dataclass(slots=True)
+class MismatchTally:
+    """Comparisons that did not match, counted without rows: one key, one minute."""
+
+    experiment: str
+    route: str
+    minute: datetime
+    outcome: str
+    signature: str
+    run_id: str | None = None
+    candidate_error: str | None = None
+    shape: tuple[tuple[str, str], ...] = ()
+    count: int = 0
+    control_ms: LatencyHistogram = field(default_factory=LatencyHistogram)
+    candidate_ms: LatencyHistogram = field(default_factory=LatencyHistogram)
+
+    @property
+    def key(self) -> TallyKey:
+        return tally_key_parts(
+            self.experiment, self.route, self.run_id, self.minute, self.outcome, self.signature,
+            self.candidate_error, self.shape,
+        )  # fmt: skip
+
+    def add(self, control_ms: float | None, candidate_ms: float | None, count: int = 1) -> None:
+        self.count += count
+        if control_ms is not None:
+            self.control_ms.add(control_ms)
+        if candidate_ms is not None:
+            self.candidate_ms.add(candidate_ms)
+
+    @classmethod
+    def of(cls, record: ObservationRecord) -> MismatchTally:
+        """The (empty) tally ``record`` is counted in; add it with ``add()``."""
+        return cls(
+            experiment=record.experiment,
+            route=record.route,
+            minute=minute_of(record.created_at),
+            outcome=record.outcome,
+            signature=record.signature[:SIGNATURE_LENGTH],
+            run_id=record.run_id,
+            candidate_error=_error_key(record.candidate_error),
+            shape=difference_shape(record.differences),
+        )
+
+
+def tally_key_parts(
+    experiment: str, route: str, run_id: str | None, minute: datetime, outcome: str,
+    signature: str, candidate_error: str | None, shape: tuple[tuple[str, str], ...],
+) -> TallyKey:  # fmt: skip
+    return (experiment, route, run_id, minute, outcome, signature, candidate_error, shape)
+
+
+def tally_key(record: ObservationRecord) -> TallyKey:
+    """Which ``MismatchTally`` counts ``record``."""
+    return MismatchTally.of(record).key
+
+
+def _error_key(error: str | None) -> str | None:
+    return None if error is None else error[:CANDIDATE_ERROR_LENGTH]
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """What ``ResultStore.record()`` did: rows stored, and examples counted without a row
+    because their experiment's share of the store was full (by experiment)."""
+
+    rows: int = 0
+    folded: Mapping[str, int] = field(default_factory=dict)
 
 
 def minute_of(moment: datetime) -> datetime:
@@ -256,6 +382,8 @@ class ExperimentSummary:
     ignored: int = 0
     candidate_errors: int = 0
     dropped: int = 0
+    # examples not stored (the experiment's share of the store was full), counted all the same
+    examples_dropped: int = 0
     control_ms: Percentiles = Percentiles(None, None, 0)
     candidate_ms: Percentiles = Percentiles(None, None, 0)
     top_signatures: tuple[SignatureCount, ...] = ()
@@ -327,11 +455,16 @@ class ResultStore:
         redactor: Redactor,
         body_limit: int = DEFAULT_BODY_LIMIT,
         retention_seconds: float = DEFAULT_RETENTION_SECONDS,
+        max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         self.engine = engine
         self.redactor = redactor
         self.body_limit = body_limit
         self.retention = timedelta(seconds=retention_seconds)
+        self.max_bytes = max_bytes
+        # False only for a store kept at a revision before 0004 (tests of upgrades): no
+        # ``stored_bytes`` column to fill, no cap to enforce
+        self._row_cost = True
 
     @classmethod
     def open(
@@ -341,6 +474,7 @@ class ResultStore:
         redactor: Redactor,
         body_limit: int = DEFAULT_BODY_LIMIT,
         retention_seconds: float = DEFAULT_RETENTION_SECONDS,
+        max_bytes: int = DEFAULT_MAX_BYTES,
         base_dir: Path | None = None,
         busy_timeout_ms: int = 5000,
         connect_timeout_s: int = 5,
@@ -369,9 +503,12 @@ class ResultStore:
             redactor=redactor,
             body_limit=body_limit,
             retention_seconds=retention_seconds,
+            max_bytes=max_bytes,
         )
         try:
             store.migrate(revision)
+            if revision != "head":
+                store._row_cost = (store.current_revision() or "") >= ROW_COST_REVISION
         except BaseException:
             engine.dispose()
             raise
@@ -420,17 +557,100 @@ class ResultStore:
     # writes ------------------------------------------------------------------------------
 
     def write(self, records: Iterable[ObservationRecord]) -> int:
-        """Insert ``records`` in one transaction, each redacted and truncated first."""
-        rows = [self._row(record.redacted(self.redactor, self.body_limit)) for record in records]
-        if not rows:
-            return 0
-        with self.engine.begin() as connection:
-            connection.execute(insert(observations), rows)
-        return len(rows)
+        """Insert ``records`` in one transaction, each redacted and truncated first; returns
+        the rows stored (see ``record()`` for the ones counted without a row)."""
+        return self.record(records).rows
+
+    def record(self, records: Iterable[ObservationRecord]) -> Written:
+        """Store ``records`` in one transaction, each redacted and truncated first.
+
+        Each experiment's rows may take ``max_bytes`` of the store (``stored_bytes``, summed
+        over what is stored now, so expiry frees room): a record that does not fit is not
+        stored but counted, in the tallies (so every report and the gate still count it) and
+        in ``example_drops`` (so a report says how many examples were lost).
+        """
+        redacted = [record.redacted(self.redactor, self.body_limit) for record in records]
+        if not redacted:
+            return Written()
+        rows = [self._row(record) for record in redacted]
+        if not self._row_cost:
+            for row in rows:
+                del row["stored_bytes"]
+            with self.engine.begin() as connection:
+                connection.execute(insert(observations), rows)
+            return Written(len(rows))
+        # SQLite: take the write lock first. A read (the usage) then a write in one deferred
+        # transaction fails at once with SQLITE_BUSY when another process wrote in between,
+        # busy timeout or not; BEGIN IMMEDIATE waits for the lock instead
+        immediate = {"sqlite_begin": "BEGIN IMMEDIATE"}
+        with (
+            self.engine.connect().execution_options(**immediate) as connection,
+            connection.begin(),
+        ):
+            used = self._usage(connection, {record.experiment for record in redacted})
+            kept: list[dict[str, Any]] = []
+            folded: list[ObservationRecord] = []
+            for record, row in zip(redacted, rows, strict=True):
+                total = used.get(record.experiment, 0) + row["stored_bytes"]
+                if total > self.max_bytes:
+                    folded.append(record)
+                    continue
+                used[record.experiment] = total
+                kept.append(row)
+            if kept:
+                connection.execute(insert(observations), kept)
+            dropped = self._fold(connection, folded) if folded else {}
+        return Written(len(kept), dropped)
+
+    def _usage(self, connection: Any, experiments: set[str]) -> dict[str, int]:
+        query = (
+            select(observations.c.experiment, func.sum(observations.c.stored_bytes))
+            .where(observations.c.experiment.in_(sorted(experiments)))
+            .group_by(observations.c.experiment)
+        )
+        return {name: int(total or 0) for name, total in connection.execute(query)}
+
+    def _fold(self, connection: Any, records: list[ObservationRecord]) -> dict[str, int]:
+        """Count ``records`` in tallies instead of rows; returns the examples lost by experiment."""
+        matches: dict[tuple[str, str, str | None, datetime], MatchTally] = {}
+        others: dict[TallyKey, MismatchTally] = {}
+        lost: Counter[tuple[str, str | None]] = Counter()
+        for record in records:
+            if record.outcome == "match":
+                minute = minute_of(record.created_at)
+                key = (record.experiment, record.route, record.run_id, minute)
+                match = matches.get(key)
+                if match is None:
+                    match = matches[key] = MatchTally(
+                        record.experiment, record.route, minute, record.run_id
+                    )
+                match.add(record.control_ms, record.candidate_ms)
+                continue
+            tally = MismatchTally.of(record)
+            tally = others.setdefault(tally.key, tally)
+            tally.add(record.control_ms, record.candidate_ms)
+            lost[(record.experiment, record.run_id)] += 1
+        if matches:
+            connection.execute(insert(match_tallies), _match_rows(matches.values()))
+        if others:
+            connection.execute(insert(mismatch_tallies), _mismatch_rows(others.values()))
+        if lost:
+            now = _now()
+            connection.execute(
+                insert(example_drops),
+                [
+                    {"experiment": name, "run_id": run, "at": now, "count": n}
+                    for (name, run), n in lost.items()
+                ],
+            )
+        by_experiment: Counter[str] = Counter()
+        for (name, _), n in lost.items():
+            by_experiment[name] += n
+        return dict(by_experiment)
 
     @staticmethod
     def _row(record: ObservationRecord) -> dict[str, Any]:
-        return {
+        row = {
             "id": record.id,
             "experiment": record.experiment,
             "kind": record.kind,
@@ -456,28 +676,51 @@ class ResultStore:
             "created_at": record.created_at,
             "run_id": record.run_id,
         }
+        row["stored_bytes"] = _row_bytes(row)
+        return row
 
     def add_match_tallies(self, tallies: Iterable[MatchTally]) -> int:
         """Insert match tallies in one transaction; returns the matches they count."""
-        tallies = list(tallies)
-        rows = [
-            {
-                "experiment": tally.experiment,
-                "route": tally.route,
-                "run_id": tally.run_id,
-                "minute": tally.minute,
-                "count": tally.count,
-                "control_ms": tally.control_ms.to_json(),
-                "candidate_ms": tally.candidate_ms.to_json(),
-            }
-            for tally in tallies
-            if tally.count
-        ]
+        rows = _match_rows(tallies)
         if not rows:
             return 0
         with self.engine.begin() as connection:
             connection.execute(insert(match_tallies), rows)
-        return sum(tally.count for tally in tallies if tally.count)
+        return sum(int(row["count"]) for row in rows)
+
+    def add_mismatch_tallies(self, tallies: Iterable[MismatchTally]) -> int:
+        """Insert mismatch tallies in one transaction; returns the comparisons they count."""
+        rows = _mismatch_rows(tallies)
+        if not rows:
+            return 0
+        with self.engine.begin() as connection:
+            connection.execute(insert(mismatch_tallies), rows)
+        return sum(int(row["count"]) for row in rows)
+
+    def examples_dropped(
+        self, *, since: datetime | None = None, run: str | None = None
+    ) -> dict[str, int]:
+        """Per experiment: examples not stored because its share of the store was full."""
+        query = select(example_drops.c.experiment, func.sum(example_drops.c.count)).group_by(
+            example_drops.c.experiment
+        )
+        if since is not None:
+            query = query.where(example_drops.c.at >= since)
+        if run is None:
+            query = query.where(example_drops.c.run_id.is_(None))
+        else:
+            query = query.where(example_drops.c.run_id == run)
+        with self.engine.connect() as connection:
+            return {name: int(total or 0) for name, total in connection.execute(query)}
+
+    def stored_bytes(self) -> dict[str, int]:
+        """Per experiment: what its stored rows cost, as counted against ``max_bytes``."""
+        with self.engine.connect() as connection:
+            query = select(observations.c.experiment, func.sum(observations.c.stored_bytes))
+            return {
+                name: int(total or 0)
+                for name, total in connection.execute(query.group_by(observations.c.experiment))
+            }
 
     def add_drops(self, experiment: str, count: int, *, at: datetime | None = None) -> None:
         """Record that ``count`` comparisons of ``experiment`` were lost before storage."""
@@ -551,6 +794,8 @@ class ResultStore:
             ).rowcount
             connection.execute(delete(drops).where(drops.c.at < cutoff))
             connection.execute(delete(match_tallies).where(match_tallies.c.minute < cutoff))
+            connection.execute(delete(mismatch_tallies).where(mismatch_tallies.c.minute < cutoff))
+            connection.execute(delete(example_drops).where(example_drops.c.at < cutoff))
         return int(gone or 0)
 
     # reads -------------------------------------------------------------------------------
@@ -644,11 +889,17 @@ class ResultStore:
                 _tally(tallies[row.experiment], row, excuse)
             for row in connection.execute(_tallies_query(since, None, experiment, run)):
                 _add_tallied(tallies[row.experiment], row)
+            for row in connection.execute(_mismatch_tallies_query(since, None, experiment, run)):
+                _add_mismatch_tallied(tallies[row.experiment], row, excuse)
         dropped = self.dropped(since=since) if run is None else {}
-        names = set(tallies) | set(dropped)
+        lost = self.examples_dropped(since=since, run=run)
+        names = set(tallies) | set(dropped) | set(lost)
         if experiment is not None:
             names &= {experiment}
-        return {name: _summary(name, tallies[name], dropped.get(name, 0), top) for name in names}
+        return {
+            name: _summary(name, tallies[name], dropped.get(name, 0), top, lost.get(name, 0))
+            for name in names
+        }
 
     def candidate_error_counts(
         self, since: datetime, *, experiment: str | None = None, run: str | None = None
@@ -664,11 +915,27 @@ class ResultStore:
         query = _of_run(query, run)
         if experiment is not None:
             query = query.where(observations.c.experiment == experiment)
-        counts: dict[str, dict[str, int]] = defaultdict(dict)
+        tallied = (
+            select(
+                mismatch_tallies.c.experiment,
+                mismatch_tallies.c.candidate_error,
+                func.sum(mismatch_tallies.c.count),
+            )
+            .where(mismatch_tallies.c.minute >= since)
+            .where(mismatch_tallies.c.outcome == "candidate_error")
+            .group_by(mismatch_tallies.c.experiment, mismatch_tallies.c.candidate_error)
+        )
+        tallied = _of_run(tallied, run, mismatch_tallies.c.run_id)
+        if experiment is not None:
+            query = query.where(observations.c.experiment == experiment)
+            tallied = tallied.where(mismatch_tallies.c.experiment == experiment)
+        counts: dict[str, Counter[str]] = defaultdict(Counter)
         with self.engine.connect() as connection:
             for name, error, n in connection.execute(query):
-                counts[name][error or ""] = int(n)
-        return dict(counts)
+                counts[name][error or ""] += int(n)
+            for name, error, n in connection.execute(tallied):
+                counts[name][error or ""] += int(n or 0)
+        return {name: dict(errors) for name, errors in counts.items()}
 
     def timeline(
         self,
@@ -712,6 +979,11 @@ class ResultStore:
                 slots = tallies.setdefault(row.experiment, [Counter() for _ in range(buckets)])
                 index = min(int((row.minute - since) / width), buckets - 1)
                 slots[index]["match"] += int(row.matches)
+            for row in connection.execute(_mismatch_tallies_query(since, until, experiment, run)):
+                slots = tallies.setdefault(row.experiment, [Counter() for _ in range(buckets)])
+                index = min(int((row.minute - since) / width), buckets - 1)
+                outcome = "match" if _tally_excused(row, excuse) else row.outcome
+                slots[index][outcome] += int(row.n)
         return {
             name: [
                 TimeBucket(
@@ -734,10 +1006,17 @@ class ResultStore:
         tallied = select(func.min(match_tallies.c.minute), func.max(match_tallies.c.minute)).where(
             match_tallies.c.run_id == run
         )
+        counted = select(
+            func.min(mismatch_tallies.c.minute), func.max(mismatch_tallies.c.minute)
+        ).where(mismatch_tallies.c.run_id == run)
         with self.engine.connect() as connection:
             spans = [
                 span
-                for span in (connection.execute(query).one(), connection.execute(tallied).one())
+                for span in (
+                    connection.execute(query).one(),
+                    connection.execute(tallied).one(),
+                    connection.execute(counted).one(),
+                )
                 if span[0] is not None
             ]
         if not spans:
@@ -759,11 +1038,61 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _of_run(query: Any, run: str | None) -> Any:
+def _row_bytes(row: Mapping[str, Any]) -> int:
+    """What an observation row costs in the store, about: its bodies, its JSON columns and
+    texts, and a fixed overhead for the rest."""
+    size = ROW_OVERHEAD
+    for name in ("control_body", "candidate_body"):
+        size += len(row[name] or b"")
+    for name in ("differences", "noise", "control_headers", "candidate_headers"):
+        size += len(json.dumps(row[name], default=str))
+    for name in ("path", "signature", "control_error", "candidate_error", "route"):
+        size += len(row[name] or "")
+    return size
+
+
+def _match_rows(tallies: Iterable[MatchTally]) -> list[dict[str, Any]]:
+    return [
+        {
+            "experiment": tally.experiment,
+            "route": tally.route,
+            "run_id": tally.run_id,
+            "minute": tally.minute,
+            "count": tally.count,
+            "control_ms": tally.control_ms.to_json(),
+            "candidate_ms": tally.candidate_ms.to_json(),
+        }
+        for tally in tallies
+        if tally.count
+    ]
+
+
+def _mismatch_rows(tallies: Iterable[MismatchTally]) -> list[dict[str, Any]]:
+    return [
+        {
+            "experiment": tally.experiment,
+            "route": tally.route,
+            "run_id": tally.run_id,
+            "minute": tally.minute,
+            "outcome": tally.outcome,
+            "signature": tally.signature[:SIGNATURE_LENGTH],
+            "candidate_error": tally.candidate_error,
+            "shape": [list(pair) for pair in tally.shape],
+            "count": tally.count,
+            "control_ms": tally.control_ms.to_json(),
+            "candidate_ms": tally.candidate_ms.to_json(),
+        }
+        for tally in tallies
+        if tally.count
+    ]
+
+
+def _of_run(query: Any, run: str | None, column: Any = None) -> Any:
     """Live traffic (no run id) when ``run`` is None, else that run's observations."""
+    run_id = observations.c.run_id if column is None else column
     if run is None:
-        return query.where(observations.c.run_id.is_(None))
-    return query.where(observations.c.run_id == run)
+        return query.where(run_id.is_(None))
+    return query.where(run_id == run)
 
 
 def _tallies_query(
@@ -785,6 +1114,57 @@ def _tallies_query(
     if run is None:
         return query.where(match_tallies.c.run_id.is_(None))
     return query.where(match_tallies.c.run_id == run)
+
+
+def _mismatch_tallies_query(
+    since: datetime, until: datetime | None, experiment: str | None, run: str | None
+) -> Any:
+    # as _tallies_query: a tally counts from the start of its minute
+    # ``count`` is labelled ``n``: ``Row.count`` is tuple's method
+    columns = [c for c in mismatch_tallies.c if c.name != "count"]
+    query = select(*columns, mismatch_tallies.c.count.label("n")).where(
+        mismatch_tallies.c.minute >= since
+    )
+    if until is not None:
+        query = query.where(mismatch_tallies.c.minute < until)
+    if experiment is not None:
+        query = query.where(mismatch_tallies.c.experiment == experiment)
+    return _of_run(query, run, mismatch_tallies.c.run_id)
+
+
+def _shape_differences(shape: Any) -> list[dict[str, str]]:
+    """A tally's shape as the differences ``Excuse`` judges (template path and kind)."""
+    return [{"template_path": str(path), "kind": str(kind)} for path, kind in shape or ()]
+
+
+def _tally_excused(row: Any, excuse: Excuse | None) -> bool:
+    """As ``_excused``, for comparisons counted in a mismatch tally."""
+    return (
+        excuse is not None
+        and row.outcome == "mismatch"
+        and bool(row.shape)
+        and excuse(row.experiment, row.route, _shape_differences(row.shape))
+    )
+
+
+def _add_mismatch_tallied(tally: _Tally, row: Any, excuse: Excuse | None) -> None:
+    count = int(row.n)
+    excused = _tally_excused(row, excuse)
+    if excused:
+        tally.outcomes["match"] += count
+        tally.excused += count
+    else:
+        tally.outcomes[row.outcome] += count
+    tally.control_tallied.merge(LatencyHistogram.from_json(row.control_ms))
+    tally.candidate_tallied.merge(LatencyHistogram.from_json(row.candidate_ms))
+    if tally.latest_at is None or row.minute > tally.latest_at:
+        tally.latest_at = row.minute
+    if row.outcome not in ("mismatch", "candidate_error") or excused:
+        return
+    if row.signature:
+        tally.signatures[row.signature] += count
+    for path in {str(path) for path, _ in row.shape or ()}:
+        tally.paths[path] += count
 
 
 def _add_tallied(tally: _Tally, row: Any) -> None:
@@ -832,7 +1212,9 @@ def _difference_path(difference: Mapping[str, Any]) -> str:
     return str(difference.get("template_path") or difference.get("path") or "")
 
 
-def _summary(name: str, tally: _Tally, dropped: int, top: int) -> ExperimentSummary:
+def _summary(
+    name: str, tally: _Tally, dropped: int, top: int, examples_dropped: int = 0
+) -> ExperimentSummary:
     outcomes = tally.outcomes
     return ExperimentSummary(
         experiment=name,
@@ -842,14 +1224,17 @@ def _summary(name: str, tally: _Tally, dropped: int, top: int) -> ExperimentSumm
         ignored=outcomes["ignored"],
         candidate_errors=outcomes["candidate_error"],
         dropped=dropped,
+        examples_dropped=examples_dropped,
         control_ms=_percentiles(tally.control, tally.control_tallied),
         candidate_ms=_percentiles(tally.candidate, tally.candidate_tallied),
         top_signatures=tuple(
-            SignatureCount(sig, n, tally.signature_example[sig])
+            # "" when every comparison of the signature was counted without an example row
+            SignatureCount(sig, n, tally.signature_example.get(sig, ""))
             for sig, n in tally.signatures.most_common(top)
         ),
         top_paths=tuple(
-            PathCount(path, n, tally.path_example[path]) for path, n in tally.paths.most_common(top)
+            PathCount(path, n, tally.path_example.get(path, ""))
+            for path, n in tally.paths.most_common(top)
         ),
         latest_at=tally.latest_at,
         excused=tally.excused,

@@ -19,6 +19,7 @@ from parallel_run.experiment import Observation, Result
 from parallel_run.record import ObservationRecord, Outcome
 from parallel_run.recorder import Recorder
 from parallel_run.redact import Redactor
+from parallel_run.sampling import SamplePolicy
 
 _JSON = (("Content-Type", "application/json"),)
 _lock = threading.Lock()
@@ -40,9 +41,19 @@ def recorder_for(config: Config) -> Recorder:
             options: dict[str, Any] = {
                 "body_limit": store.body_limit,
                 "retention_seconds": store.retention,
+                "max_bytes": store.max_bytes_per_capability,
                 "base_dir": config.base_dir,
             }
-            recorder = Recorder.for_url(url, redactor=redactor, store_options=options).start()
+            recorder = Recorder.for_url(
+                url,
+                redactor=redactor,
+                store_options=options,
+                # the same bounds on evidence as the facade's shadow mode
+                sampling=SamplePolicy(
+                    examples=store.examples_per_signature, window=store.example_window
+                ),
+                body_limit=store.body_limit,
+            ).start()
             _recorders[url] = recorder
         return recorder
 

@@ -7,6 +7,7 @@ import json
 import time
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,25 @@ def recorded(store: Path, count: int, timeout: float = 10) -> list[ObservationRe
             if len(found) >= count:
                 return list(found)
         assert time.monotonic() < deadline, f"fewer than {count} observations were recorded"
+        time.sleep(0.2)
+
+
+def compared(store: Path, count: int, timeout: float = 10) -> list[ObservationRecord]:
+    """The stored examples, once ``count`` comparisons are counted (the store keeps bodies for
+    the first few of each mismatch signature only, and counts the rest)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if store.exists():
+            db = ResultStore.open(f"sqlite:///{store}", redactor=Redactor())
+            try:
+                since = datetime.now(UTC) - timedelta(hours=1)
+                summary = db.summary(since, experiment="product-catalog").get("product-catalog")
+                found = db.observations(experiment="product-catalog", limit=1000)
+            finally:
+                db.close()
+            if summary is not None and summary.comparisons >= count:
+                return list(found)
+        assert time.monotonic() < deadline, f"fewer than {count} comparisons were counted"
         time.sleep(0.2)
 
 
@@ -177,7 +197,7 @@ def test_a_field_the_monolith_varies_itself_is_learned_as_noise_not_a_mismatch(
         for i in range(40):
             assert get(f"{facade.url}/api/products/SKU-{i % 3}")[0] == 200
             time.sleep(0.02)  # let the background calls keep pace, in order
-        observations = sorted(recorded(store, 40), key=lambda o: o.created_at)
+        observations = sorted(compared(store, 40), key=lambda o: o.created_at)
         late = observations[-5:]
         for observation in late:
             mismatched = {d["template_path"] for d in observation.differences}
@@ -252,8 +272,12 @@ def test_several_facade_processes_share_one_postgresql_store(
             candidate.stop()
         store = ResultStore.open(url, redactor=Redactor())
         try:
+            since = datetime.now(UTC) - timedelta(hours=1)
+            summary = store.summary(since, experiment="product-catalog")["product-catalog"]
             found = store.observations(experiment="product-catalog", limit=1000)
         finally:
             store.close()
-        assert len(found) == 60
+        # every comparison counted; bodies for the first 5 of the signature in each worker
+        assert (summary.comparisons, summary.mismatches) == (60, 60)
+        assert 5 <= len(found) <= 10
         assert {o.outcome for o in found} == {"mismatch"}

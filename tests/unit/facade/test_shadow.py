@@ -7,9 +7,11 @@ from typing import Any
 
 import pytest
 
+from facade import shadow
 from facade.config import Capability, MatchRule, Shadow
 from facade.metrics import Metrics
-from facade.shadow import TWIN_TARGET, ShadowRunner, wants_shadow
+from facade.shadow import READ_LIMIT, TWIN_TARGET, ShadowRunner, answer_size, wants_shadow
+from parallel_run.compare import HttpAnswer
 
 
 def capability(**shadow: Any) -> Capability:
@@ -42,3 +44,45 @@ def test_twins_slow_down_once_a_route_has_enough_of_them() -> None:
     assert runner._twin_fraction(job) == pytest.approx(0.02)
     other: Any = SimpleNamespace(capability="c", route="/y", twin_fraction=0.2)
     assert runner._twin_fraction(other) == 0.2  # per route: each learns its own noise
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "size"),
+    [
+        (b"x" * 10, (("Content-Length", "10"),), 10),
+        # read to the limit: the size is what the upstream said it sent
+        (b"x" * READ_LIMIT, (("Content-Length", str(5 * 1024**2)),), 5 * 1024**2),
+        (b"x" * READ_LIMIT, (), READ_LIMIT),  # chunked or until close: at least this much
+        (b"x" * READ_LIMIT, (("Content-Length", "junk"),), READ_LIMIT),
+    ],
+)
+def test_a_cut_answer_is_recorded_with_the_size_it_was_sent_with(
+    body: bytes, headers: tuple[tuple[str, str], ...], size: int
+) -> None:
+    assert answer_size(HttpAnswer(200, headers, body)) == size
+
+
+async def test_bodies_waiting_for_comparison_are_bounded_in_bytes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(shadow, "COMPARE_QUEUE_BYTES", 3 * 1024**2)
+    metrics = Metrics()
+    runner = ShadowRunner(metrics)
+    big = HttpAnswer(200, (), b"x" * 1024**2)
+
+    async def fetch(_job: Any, _client: Any) -> HttpAnswer:
+        return big
+
+    monkeypatch.setattr(runner, "_fetch", fetch)
+    job: Any = SimpleNamespace(
+        capability="c", route="/x", candidate=SimpleNamespace(name="s"), translator=None,
+        twin_fraction=0.0, legacy=HttpAnswer(200, (), b"y" * 100),
+    )  # fmt: skip
+    runner._in_flight["s"] = 4
+    for _ in range(4):
+        await runner._call_candidate(job)
+    # no comparison thread runs here: the first two wait, the next two would pass 3 MiB
+    assert runner._queue.qsize() == 2
+    assert runner._queued_bytes == 2 * (1024**2 + 100)
+    dropped = metrics.shadow_dropped.labels("c", "compare_queue_full")._value.get()
+    assert dropped == 2
