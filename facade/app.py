@@ -138,6 +138,8 @@ class Facade:
             ex.answered_locally = True
             metrics.rejected.labels(type(exc).__name__).inc()
             response = _problem(ex, exc.status, exc.title, exc.detail)
+            if exc.retry_after is not None:
+                response.headers["Retry-After"] = str(exc.retry_after)
             response.force_close()  # the unread body or bad framing makes the stream unsafe
         except UpstreamError as exc:
             kind = "timeout" if exc.status == 504 else "unavailable"

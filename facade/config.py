@@ -318,8 +318,10 @@ class Limits(_Model):
     # first byte; an idle keep-alive connection is closed after keepalive_timeout (nginx's 75s)
     header_timeout: Duration = Field(default=10.0, gt=0)
     keepalive_timeout: Duration = Field(default=75.0, gt=0)
-    # per process; None: min(10000, the open-file limit minus the descriptors kept for
-    # upstream connections). Over it a connection gets one answer (503, or a probe) and closes
+    # per process; None: min(10000, 3/8 of the open-file limit minus the descriptors kept for
+    # upstream connections: a served connection may hold a spooled body's file too, and the
+    # last quarter is for connections over the cap). Over it a connection gets one answer
+    # (503, or a probe) and closes
     max_client_connections: int | None = Field(default=None, ge=1)
     # request bodies are read whole before an upstream is held: in memory up to body_buffer,
     # in a temporary file beyond; no byte for body_idle_timeout, or not all within
@@ -327,6 +329,8 @@ class Limits(_Model):
     body_buffer: Size = Field(default=64 * 1024, ge=0)
     body_idle_timeout: Duration = Field(default=15.0, gt=0)
     body_deadline: Duration = Field(default=60.0, gt=0)
+    # bytes in temporary files for bodies, all requests of a process together: past it 503
+    body_spool_max: Size = Field(default=1024**3, ge=0)
 
 
 class RoutesFile(_Model):

@@ -20,7 +20,8 @@ drops the rest of a request body in flight. ``ClientConnection`` adds, per conne
   the 503 answers it (closing at once can reset the client's request in flight, and it then
   reads "connection reset", not why). Only when the descriptors left for clients run out
   too (``room``: the open-file limit minus what upstream pools and the process's own files
-  may need) is a connection answered 503 at accept and closed in the same instant, so a flood
+  may need; a served connection counts twice, for its body's temporary file) is a
+  connection answered 503 at accept and closed in the same instant, so a flood
   never makes accept() fail (EMFILE) nor starves the upstream connections of descriptors;
 - **problem+json for aiohttp's own errors** (a malformed request: 400), never the bytes;
 - **bodies in flight keep flowing while the server drains**, so an upload that started before
@@ -49,6 +50,7 @@ from facade.config import Config
 from facade.metrics import Metrics
 from facade.problem import CONTENT_TYPE, problem_response
 from facade.state import FacadeState
+from facade.throttle import LOG_INTERVAL, LogThrottle
 
 log = logging.getLogger("strangler.connections")
 
@@ -79,14 +81,16 @@ def client_connection_cap(configured: int | None, *, open_files: int, reserved: 
 
     ``configured`` (``limits.max_client_connections``) wins when set (though ``admission``
     refuses beyond the room whatever the cap). Unset, it is
-    ``DEFAULT_MAX_CLIENT_CONNECTIONS`` or three quarters of the room the open-file limit
-    leaves (``client_room``), whichever is lower: the last quarter is for connections over the
-    cap, which are read (briefly) so that probes are served and others told why.
+    ``DEFAULT_MAX_CLIENT_CONNECTIONS`` or three eighths of the room the open-file limit leaves
+    (``client_room``), whichever is lower: a served connection may hold a second descriptor,
+    its request body's temporary file (facade/body_spool.py), so served connections take up to
+    three quarters; the last quarter is for connections over the cap, which are read (briefly)
+    so that probes are served and others told why.
     """
     if configured is not None:
         return configured
     room = client_room(open_files=open_files, reserved=reserved)
-    return max(1, min(DEFAULT_MAX_CLIENT_CONNECTIONS, room * 3 // 4))
+    return max(1, min(DEFAULT_MAX_CLIENT_CONNECTIONS, room * 3 // 8))
 
 
 class Admission(enum.Enum):
@@ -126,7 +130,7 @@ def raise_open_file_limit() -> tuple[int, int]:
 
 
 ACCEPT_FAILED = "socket.accept() out of system resource"  # asyncio's message for these
-ACCEPT_LOG_INTERVAL = 10.0
+ACCEPT_LOG_INTERVAL = LOG_INTERVAL
 
 
 class AcceptErrors:
@@ -146,10 +150,7 @@ class AcceptErrors:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._metrics = metrics
-        self._interval = interval
-        self._clock = clock
-        self._unlogged = 0
-        self._next_line = float("-inf")
+        self._throttle = LogThrottle(interval=interval, clock=clock)
 
     def __call__(self, loop: asyncio.AbstractEventLoop, context: Mapping[str, Any]) -> None:
         exc = context.get("exception")
@@ -162,9 +163,8 @@ class AcceptErrors:
         """Count one failed accept; return True when it was logged."""
         name = errno.errorcode.get(exc.errno or 0, "OSError")
         self._metrics.accept_errors.labels(name).inc()
-        self._unlogged += 1
-        now = self._clock()
-        if now < self._next_line:
+        count = self._throttle.due()
+        if count is None:
             return False
         log.error(
             "cannot accept connections: %s (%s); %d failed accepts since the last such line, "
@@ -172,11 +172,9 @@ class AcceptErrors:
             "limits.max_client_connections",
             exc.strerror,
             name,
-            self._unlogged,
-            self._interval,
+            count,
+            self._throttle.interval,
         )
-        self._unlogged = 0
-        self._next_line = now + self._interval
         return True
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+from facade.body_spool import Spool
 from facade.config import Config
 from facade.metrics import Metrics
 from facade.resilience.guard import Guards, ServiceGuard
@@ -41,6 +42,8 @@ class FacadeState:
     metrics: Metrics = field(default_factory=Metrics)
     readiness: Readiness = field(default_factory=Readiness)
     upstreams: Upstreams = field(default_factory=Upstreams)
+    # temporary files of request bodies: bytes against limits.body_spool_max
+    spool: Spool = field(default_factory=Spool)
     shadow: ShadowRunner = field(init=False)
     # breakers, retry budgets and bulkheads, by service: they outlive reloads (see Guards)
     guards: Guards = field(init=False)

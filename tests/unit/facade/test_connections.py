@@ -29,14 +29,14 @@ ROUTES = "version: 1\nlegacy:\n  url: http://127.0.0.1:8000\n"
 @pytest.mark.parametrize(
     ("configured", "open_files", "reserved", "cap"),
     [
-        (None, 1024, 320, 528),  # three quarters of the 704 descriptors left for clients
+        (None, 1024, 320, 264),  # 3/8 of the 704 left for clients: a body's file each, then 1/4
         (None, 1_048_576, 320, DEFAULT_MAX_CLIENT_CONNECTIONS),
         (None, 256, 320, 1),  # nothing left: still one, never zero
         (50, 1024, 320, 50),  # the operator's number wins
         (5000, 1024, 320, 5000),  # even above the room (never reached: serve warns)
     ],
 )
-def test_the_cap_is_the_setting_or_three_quarters_of_the_room_the_open_file_limit_leaves(
+def test_the_cap_is_the_setting_or_three_eighths_of_the_room_the_open_file_limit_leaves(
     configured: int | None, open_files: int, reserved: int, cap: int
 ) -> None:
     assert client_connection_cap(configured, open_files=open_files, reserved=reserved) == cap
