@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
+from acl.http import HttpRequestData, Translator
 from facade import shadow
 from facade.config import Capability, MatchRule, Shadow
+from facade.lean_http import Answer
 from facade.metrics import Metrics
+from facade.normalize import Target
 from facade.shadow import READ_LIMIT, TWIN_TARGET, ShadowRunner, answer_size, wants_shadow
 from parallel_run.compare import HttpAnswer
 
@@ -86,3 +89,30 @@ async def test_bodies_waiting_for_comparison_are_bounded_in_bytes(
     assert runner._queued_bytes == 2 * (1024**2 + 100)
     dropped = metrics.shadow_dropped.labels("c", "compare_queue_full")._value.get()
     assert dropped == 2
+
+
+async def test_a_translated_candidate_is_read_to_the_shadow_limit_and_larger_is_its_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    asked: list[int] = []
+
+    class Pool:
+        async def request(self, *_args: Any, max_body: int) -> Answer:
+            asked.append(max_body)
+            return Answer(200, (), b"x" * max_body)  # a huge answer, cut where asked
+
+    class Identity:
+        def request_to_service(self, req: HttpRequestData, /) -> HttpRequestData:
+            return req
+
+    runner = ShadowRunner(Metrics())
+    monkeypatch.setattr(runner, "_pool", lambda _client: Pool())
+    job: Any = SimpleNamespace(
+        method="GET", target=Target("/x", None), headers={}, body=None,
+        candidate=SimpleNamespace(name="s"), timeout=5.0,
+    )  # fmt: skip
+    answer = await runner._fetch_translated(job, cast(Translator, Identity()))
+    assert asked == [READ_LIMIT]  # 1 MiB + 1, as the docs say; never 16 MiB
+    assert answer.status is None
+    assert answer.error is not None
+    assert "not translated" in answer.error
