@@ -28,6 +28,16 @@ from facade.state import FacadeState
 
 log = logging.getLogger("strangler.admin")
 RESERVED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+def reserved_path(path: str) -> str | None:
+    """The reserved path a normalized ``path`` names (``/readyz/`` is ``/readyz``), or None:
+    the one rule for the proxy's route stage, the admin listener and a connection over the
+    cap."""
+    path = path.rstrip("/") or "/"
+    return path if path in RESERVED_PATHS else None
+
+
 ALLOWED_METHODS = ("GET", "HEAD")
 PROBE_INTERVAL = 1.0
 STALE_AFTER = 5.0

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import HttpVersion11, web
 
 from facade import hand_edits
-from facade.admin import RESERVED_PATHS, answer_reserved, probe_legacy
+from facade.admin import RESERVED_PATHS, answer_reserved, probe_legacy, reserved_path
 from facade.config import Config
 from facade.connections import FacadeServer
 from facade.errors import RequestRejected, UpstreamError, UpstreamRefused
@@ -107,8 +107,8 @@ class Facade:
             response = _problem(ex, exc.status, exc.title, exc.detail)
             response.force_close()
             return response
-        path = ex.target.path.rstrip("/") or "/"
-        if path in RESERVED_PATHS:
+        path = reserved_path(ex.target.path)
+        if path is not None:
             return await answer_reserved(path, ex)
         paths = ", ".join(sorted(RESERVED_PATHS))
         return _problem(ex, 404, "Not Found", f"the admin listener serves {paths} only")

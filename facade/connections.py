@@ -45,9 +45,11 @@ from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMethod, HttpProcessingError
 from aiohttp.web_protocol import RequestHandler
 
-from facade.admin import RESERVED_PATHS
+from facade.admin import reserved_path
 from facade.config import Config
+from facade.errors import RequestRejected
 from facade.metrics import Metrics
+from facade.normalize import DotSegments, normalize_target
 from facade.problem import CONTENT_TYPE, problem_response
 from facade.state import FacadeState
 from facade.throttle import LOG_INTERVAL, LogThrottle
@@ -350,7 +352,13 @@ class ClientConnection(RequestHandler):
         request_handler: Handler,
     ) -> tuple[web.StreamResponse, bool]:
         if self._over_cap:
-            request_handler = _one_answer(request_handler, self._cap_text())
+            server = self._server
+            dot_segments = (
+                server.state.live.current.routes.limits.dot_segments
+                if server is not None
+                else "resolve"
+            )
+            request_handler = _one_answer(request_handler, self._cap_text(), dot_segments)
         return await super()._handle_request(request, start_time, request_handler)
 
     def _cap_text(self) -> str:
@@ -410,12 +418,12 @@ class ClientConnection(RequestHandler):
         return response
 
 
-def _one_answer(handler: Handler, detail: str) -> Handler:
-    """The only request of a connection over the cap: probes are served, others get 503;
-    either way the connection then closes."""
+def _one_answer(handler: Handler, detail: str, dot_segments: DotSegments) -> Handler:
+    """The only request of a connection over the cap: probes are served (the path read as the
+    route stage reads it), others get 503; either way the connection then closes."""
 
     async def answer(request: web.BaseRequest) -> web.StreamResponse:
-        if request.method in ("GET", "HEAD") and request.path in RESERVED_PATHS:
+        if request.method in ("GET", "HEAD") and _is_probe(request.raw_path, dot_segments):
             response = await handler(request)
         else:
             response = problem_response(503, "Service Unavailable", detail)
@@ -424,6 +432,14 @@ def _one_answer(handler: Handler, detail: str) -> Handler:
         return response
 
     return answer
+
+
+def _is_probe(raw_path: str, dot_segments: DotSegments) -> bool:
+    try:
+        path = normalize_target(raw_path, dot_segments=dot_segments).path
+    except RequestRejected:
+        return False  # 503 then: the connection closes either way
+    return reserved_path(path) is not None
 
 
 def _peer(connection: RequestHandler) -> str:
