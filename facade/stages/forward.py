@@ -91,7 +91,7 @@ async def _forward(ex: Exchange, headers: CIMultiDict[str], body: Body) -> web.S
             return served
         upstream = ex.upstream  # fallen back: the monolith serves, below
         assert upstream is not None
-    if ex.shadow and isinstance(body, SpooledBody):
+    if ex.shadow:
         body = await _buffer_for_shadow(ex, body)
     captured: list[bytes] | None = [] if ex.shadow else None
     started = time.perf_counter()
@@ -224,13 +224,16 @@ def _close(answer: aiohttp.ClientResponse) -> None:
     answer.close()  # a failed answer we will not relay: its connection is not worth saving
 
 
-async def _buffer_for_shadow(ex: Exchange, body: SpooledBody) -> Body:
-    """Both sides need the body in memory: read it if small enough, else do not shadow."""
-    if body.size > MAX_SHADOW_BODY:
+async def _buffer_for_shadow(ex: Exchange, body: Body) -> Body:
+    """Both sides need the body in memory: read it if small enough, else do not shadow. The
+    size counts wherever the body is: with a high ``limits.body_buffer`` a body over the
+    shadow limit is held in memory, not spooled."""
+    size = body.size if isinstance(body, SpooledBody) else len(body or b"")
+    if size > MAX_SHADOW_BODY:
         ex.shadow = False
         ex.state.metrics.shadow_dropped.labels(ex.capability_name, "body_too_large").inc()
         return body
-    return await body.read_all()
+    return await body.read_all() if isinstance(body, SpooledBody) else body
 
 
 async def _whole(body: Body) -> bytes:

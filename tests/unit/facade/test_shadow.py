@@ -9,11 +9,20 @@ import pytest
 
 from acl.http import HttpRequestData, Translator
 from facade import shadow
+from facade.body_spool import SpooledBody
 from facade.config import Capability, MatchRule, Shadow
 from facade.lean_http import Answer
 from facade.metrics import Metrics
 from facade.normalize import Target
-from facade.shadow import READ_LIMIT, TWIN_TARGET, ShadowRunner, answer_size, wants_shadow
+from facade.shadow import (
+    MAX_SHADOW_BODY,
+    READ_LIMIT,
+    TWIN_TARGET,
+    ShadowRunner,
+    answer_size,
+    wants_shadow,
+)
+from facade.stages import forward
 from parallel_run.compare import HttpAnswer
 
 
@@ -116,3 +125,21 @@ async def test_a_translated_candidate_is_read_to_the_shadow_limit_and_larger_is_
     assert answer.status is None
     assert answer.error is not None
     assert "not translated" in answer.error
+
+
+@pytest.mark.parametrize("buffered", [True, False], ids=["in-memory", "spooled"])
+async def test_a_request_body_over_the_shadow_limit_is_not_shadowed_wherever_it_is_held(
+    tmp_path: Any, buffered: bool
+) -> None:
+    data = b"x" * (MAX_SHADOW_BODY + 1)
+    file = (tmp_path / "body").open("w+b", buffering=0)
+    file.write(data)
+    body: bytes | SpooledBody = data if buffered else SpooledBody(file, len(data))
+    metrics = Metrics()
+    ex: Any = SimpleNamespace(
+        shadow=True, capability_name="c", state=SimpleNamespace(metrics=metrics)
+    )
+    assert await forward._buffer_for_shadow(ex, body) is body
+    assert ex.shadow is False
+    assert metrics.shadow_dropped.labels("c", "body_too_large")._value.get() == 1
+    file.close()
