@@ -132,14 +132,13 @@ async def test_a_request_body_over_the_shadow_limit_is_not_shadowed_wherever_it_
     tmp_path: Any, buffered: bool
 ) -> None:
     data = b"x" * (MAX_SHADOW_BODY + 1)
-    file = (tmp_path / "body").open("w+b", buffering=0)
-    file.write(data)
-    body: bytes | SpooledBody = data if buffered else SpooledBody(file, len(data))
-    metrics = Metrics()
-    ex: Any = SimpleNamespace(
-        shadow=True, capability_name="c", state=SimpleNamespace(metrics=metrics)
-    )
-    assert await forward._buffer_for_shadow(ex, body) is body
+    with (tmp_path / "body").open("w+b", buffering=0) as file:
+        file.write(data)
+        body: bytes | SpooledBody = data if buffered else SpooledBody(file, len(data))
+        metrics = Metrics()
+        ex: Any = SimpleNamespace(
+            shadow=True, capability_name="c", state=SimpleNamespace(metrics=metrics)
+        )
+        assert await forward._buffer_for_shadow(ex, body) is body
     assert ex.shadow is False
     assert metrics.shadow_dropped.labels("c", "body_too_large")._value.get() == 1
-    file.close()
