@@ -79,9 +79,8 @@ def test_s4_a_translator_sees_no_strangler_header() -> None:
         "[::1]:8080",
         "[2001:db8::7]:443",
         "localhost:0",
-        "a-b_c~d",
+        "a-b_c",
         "xn--bcher-kva.example",
-        "caf%C3%A9.example",
         "shop.example:65535",
     ],
 )
@@ -117,6 +116,13 @@ def test_a_valid_authority_is_accepted(host: str) -> None:
         'shop"example',
         "<shop>",
         "shöp.example",
+        # RFC 3986 would take these (sub-delims, '~', %XX); no DNS name or address has them
+        "a,b;c",
+        "(evil)",
+        "a~b",
+        "caf%C3%A9.example",
+        "shop.example!",
+        "a$b&c'd*e+f=g",
     ],
 )
 def test_an_invalid_authority_is_refused(host: str) -> None:
