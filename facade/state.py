@@ -32,6 +32,7 @@ class Readiness:
     legacy_detail: str = "not probed yet"
     checked_at: float = 0.0
     draining: bool = False
+    unknown_in_a_row: int = 0  # probes that could not tell (EMFILE): see admin.record_probe
 
 
 @dataclass(slots=True)
