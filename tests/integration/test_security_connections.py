@@ -249,7 +249,7 @@ def _facade_with_open_files(tmp: Path, legacy: Running, routes: str, limit: int)
 def test_s2_idle_connections_past_the_open_file_limit_log_little_and_leave_readiness_alone(
     tmp_path: Path, legacy: Running
 ) -> None:
-    # 256 descriptors, 16 of them for the monolith's pool: the cap comes to 132 connections
+    # 256 descriptors, 16 of them for the monolith's pool: the cap comes to 66 connections
     facade = _facade_with_open_files(tmp_path, legacy, "  max_connections: 16\n", 256)
     idle: list[socket.socket] = []
     try:
@@ -277,7 +277,7 @@ def test_s2_idle_connections_past_the_open_file_limit_log_little_and_leave_readi
         # before: every failed accept logged a traceback, ~280,000 lines in 5 s
         assert len(new_lines) <= 10, "\n".join(new_lines[:40])
         assert "monolith unreachable" not in log
-        assert "open-file limit 256; up to 132 client connections" in log
+        assert "open-file limit 256; up to 66 client connections" in log
         assert metric(facade, "strangler_client_connections_refused_total") >= 900
         # the room the open-file limit leaves for clients, never more
         assert metric(facade, "strangler_client_connections") <= 176
