@@ -412,7 +412,8 @@ DEFAULT_MAX_BYTES = 4 * 1024**2
 # YAML values (scalars, lists, mappings, keys), aliases expanded: at most one per this many
 # bytes of the size limit (262,144 for 4 MiB). An alias bomb expands to billions. Real files
 # hold about one value per 8 bytes (3,000 capabilities: 81,019 values in 621 KiB), so this
-# bound, not the size, limits a legitimate file: about 10,000 capabilities by default. It is
+# bound, not the size, limits a legitimate file: about 9,700 capabilities by default
+# (20-40 s to parse: facade.reload's time limit is set to fit). It is
 # not looser because pydantic holds the GIL while it validates and lists errors: this bounds
 # how long a reload's validation can stall the event loop.
 BYTES_PER_NODE = 16

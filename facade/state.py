@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from dataclasses import dataclass, field
 
 from facade.body_spool import Spool
@@ -16,6 +17,17 @@ LEGACY = "legacy"
 
 
 @dataclass(slots=True)
+class ParseSlot:
+    """The routes-file parse thread abandoned at its time limit, until it ends (one at most:
+    abandoned parses must not pile up, each holding its half-built tree and a core)."""
+
+    thread: threading.Thread | None = None
+
+    def busy(self) -> bool:
+        return self.thread is not None
+
+
+@dataclass(slots=True)
 class LiveConfig:
     """The configuration in force; reload swaps ``current`` whole, between requests."""
 
@@ -24,6 +36,8 @@ class LiveConfig:
     reloads: int = 0
     # SIGHUP sets it; the watcher reloads (see facade.reload)
     reload_requested: asyncio.Event = field(default_factory=asyncio.Event)
+    # a parse thread left running past its time limit: no other starts until it ends
+    abandoned_parse: ParseSlot = field(default_factory=ParseSlot)
 
 
 @dataclass(slots=True)
