@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from facade.recording import Sampler
 
 log = logging.getLogger("strangler.facade")
+# probes and scrapers: a handful at a time; beyond, one answer each (probes still served)
+ADMIN_MAX_CONNECTIONS = 16
 access_log = logging.getLogger("strangler.access")
 
 
@@ -91,9 +93,17 @@ class Facade:
         )
 
     def admin_server(self, **kwargs: Any) -> web.Server:
-        """The ``admin.listen`` server: the reserved paths only, everything else 404."""
-        return web.Server(
-            self.handle_admin, access_log=None, max_field_size=MAX_FIELD_SIZE, **kwargs
+        """The ``admin.listen`` server: the reserved paths only, everything else 404. Its
+        connections get the same header and idle timeouts and problem+json errors as the
+        proxy's (facade/connections.py), and a cap of their own: a flood on the admin port
+        neither holds connections for aiohttp's 3,630 s nor takes the proxy's descriptors."""
+        return FacadeServer(
+            self.handle_admin,
+            state=self.state,
+            max_connections=ADMIN_MAX_CONNECTIONS,
+            access_log=None,
+            max_field_size=MAX_FIELD_SIZE,
+            **kwargs,
         )
 
     async def handle_admin(self, request: web.BaseRequest) -> web.StreamResponse:

@@ -202,13 +202,24 @@ class FacadeServer(web.Server):
     """aiohttp's low-level server, making a ``ClientConnection`` per accepted connection with
     the limits of the routes.yaml in force at that moment (a reload applies to new ones)."""
 
-    def __init__(self, handler: Handler, *, state: FacadeState, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        state: FacadeState,
+        max_connections: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(handler, **kwargs)
         self.state = state
         self.open_files = open_file_limit()
         self.open = 0  # connections made and not lost: what the cap counts
+        # a fixed cap instead of limits.max_client_connections (the admin listener's own)
+        self._max_connections = max_connections
 
     def cap(self) -> int:
+        if self._max_connections is not None:
+            return self._max_connections
         config = self.state.live.current
         return client_connection_cap(
             config.routes.limits.max_client_connections,

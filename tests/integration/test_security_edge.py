@@ -402,6 +402,30 @@ def test_admin_listen_serves_the_reserved_paths(stack: Stack, path: str) -> None
         assert reply.json()["config"]["path"] == str(stack.routes.resolve())  # type: ignore[index]
 
 
+def test_admin_listen_answers_a_malformed_request_problem_json_without_its_bytes(
+    stack: Stack,
+) -> None:
+    secret = "s3cr3t-admin-token"
+    reply = exchange(stack.admin_port, f"GET /x HTTP/1.1\r\nBad Header: {secret}\r\n\r\n".encode())
+    assert_problem(reply, 400)
+    assert secret.encode() not in reply.body  # aiohttp's own page quoted the bytes
+
+
+def test_admin_listen_has_a_connection_cap_of_its_own(stack: Stack) -> None:
+    held = [socket.create_connection(("127.0.0.1", stack.admin_port)) for _ in range(16)]
+    try:
+        # over the cap: a probe is still served, anything else gets one 503 and a close
+        deadline = time.monotonic() + 10
+        while (reply := exchange(stack.admin_port, request("/anything"))).status == 404:
+            assert time.monotonic() < deadline, "the 16 held connections were never counted"
+        assert_problem(reply, 503)
+        assert reply.header("Retry-After") == "1"
+        assert exchange(stack.admin_port, request("/healthz")).status == 200
+    finally:
+        for sock in held:
+            sock.close()
+
+
 def test_admin_listen_proxies_nothing(stack: Stack) -> None:
     before = total_requests(stack)
     for target in ("/anything", "/extracted/1", "/_redirect"):
