@@ -6,7 +6,8 @@ redacts it (the store's redaction rules) and appends it to the file in mitmproxy
 A full queue or a failing disk costs samples, counted, never a slower request.
 
 Not sampled, and counted apart: answers the facade gave itself (``/healthz``, rejections);
-requests with a body (it streamed to the upstream and was not kept); answers that streamed
+requests with a body (read whole for the upstream, but freed, or its temporary file closed,
+when the request ends: the sampler never holds it); answers that streamed
 (larger than the forward stage's one-write size, or of unknown length), whose body was never
 held whole.
 """

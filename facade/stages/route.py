@@ -32,7 +32,7 @@ def check_host(request: web.BaseRequest) -> None:
 
     The Host is forwarded unchanged and written into rewritten ``Location`` headers: a value
     such as ``evil.example/x`` or ``a@b`` would put the client's text into a redirect. HTTP/1.1
-    requires a Host (RFC 9112 §3.2); HTTP/1.0 may omit it (see ``forward._public_host``).
+    requires a Host (RFC 9112 §3.2); HTTP/1.0 may omit it (see ``forward.public_host``).
     """
     hosts = request.headers.getall("Host", ())
     if len(hosts) > 1:
