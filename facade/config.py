@@ -35,7 +35,7 @@ from ruamel.yaml.composer import Composer
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import AliasEvent
 
-from facade.errors import QUOTE_LIMIT, ConfigError, Problem, quoted
+from facade.errors import QUOTE_LIMIT, ConfigError, Problem, cut, quoted
 from facade.matching import Matcher, Route, RouteConflict, TemplateError, parse_template
 from facade.units import parse_duration, parse_percent, parse_size
 
@@ -286,7 +286,9 @@ def listen_address(value: str) -> tuple[str, int]:
     elif ":" in host:
         host = ""  # an IPv6 address must be bracketed, or its last group reads as the port
     if not sep or not host or not port.isascii() or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"expected HOST:PORT such as 127.0.0.1:8090 or [::1]:8090, got {value!r}")
+        raise ValueError(
+            f"expected HOST:PORT such as 127.0.0.1:8090 or [::1]:8090, got {quoted(value)}"
+        )
     return host, int(port)
 
 
@@ -530,7 +532,7 @@ def parse(
     problems = _cross_check(routes, tree, source)
     if extra_check is not None:
         problems += [
-            Problem(source, line_of(tree, loc), f"{_dotted(loc)}: {_cut(message, 300)}")
+            Problem(source, line_of(tree, loc), f"{_dotted(loc)}: {cut(message, 300)}")
             for loc, message in extra_check(routes)
         ]
     matcher: Matcher | None = None
@@ -626,12 +628,12 @@ def _read_yaml(text: str, source: str) -> CommentedMap:
         if "flow mapping" in message and "{" in text:
             message += ' (quote path templates: path: "/api/products/{sku}")'
         raise ConfigError(
-            [Problem(source, line, f"YAML syntax error: {_cut(message, 300)}")]
+            [Problem(source, line, f"YAML syntax error: {cut(message, 300)}")]
         ) from None
     except YAMLError as exc:
-        raise ConfigError([Problem(source, 1, f"YAML error: {_cut(str(exc), 300)}")]) from None
+        raise ConfigError([Problem(source, 1, f"YAML error: {cut(str(exc), 300)}")]) from None
     except ValueError as exc:  # e.g. an integer of over 4,300 digits
-        raise ConfigError([Problem(source, 1, f"YAML error: {_cut(str(exc), 300)}")]) from None
+        raise ConfigError([Problem(source, 1, f"YAML error: {cut(str(exc), 300)}")]) from None
     if tree is None:
         raise ConfigError(
             [
@@ -661,14 +663,9 @@ def _at_most(limit: int, problems: list[Problem], *, total: int | None = None) -
     return ConfigError([*first, more])
 
 
-def _cut(text: str, limit: int) -> str:
-    """``text`` of at most ``limit`` characters: an error message never carries a large input."""
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def _dotted(loc: Sequence[str | int]) -> str:
     # a key can be any length: each part is cut as a quoted value is
-    return ".".join(_cut(str(p), QUOTE_LIMIT) for p in loc)
+    return ".".join(cut(str(p), QUOTE_LIMIT) for p in loc)
 
 
 def _problem(source: str, tree: CommentedMap, error: Mapping[str, Any]) -> Problem:

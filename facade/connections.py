@@ -33,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import enum
 import errno
-import json
 import logging
 import resource
 import time
@@ -47,10 +46,10 @@ from aiohttp.web_protocol import RequestHandler
 
 from facade.admin import reserved_path
 from facade.config import Config
-from facade.errors import RequestRejected
+from facade.errors import RETRY_SHORTLY, RequestRejected
 from facade.metrics import Metrics
 from facade.normalize import DotSegments, normalize_target
-from facade.problem import CONTENT_TYPE, problem_response
+from facade.problem import problem_bytes, problem_response
 from facade.state import FacadeState
 from facade.throttle import LOG_INTERVAL, LogThrottle
 
@@ -62,7 +61,6 @@ DEFAULT_MAX_CLIENT_CONNECTIONS = 10_000
 RESERVED_FILES = 64
 # a connection over the cap holds a descriptor only this long unless its request comes
 OVER_CAP_HEADER_TIMEOUT = 0.25
-RETRY_AFTER = "1"
 
 Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
@@ -180,24 +178,6 @@ class AcceptErrors:
         return True
 
 
-def problem_bytes(status: int, detail: str, *, retry_after: str | None = None) -> bytes:
-    """A whole problem+json response that closes the connection, for writing on a transport
-    where no request object exists (the header deadline passed before a request was parsed)."""
-    phrase = HTTPStatus(status).phrase
-    body = json.dumps(
-        {"type": "about:blank", "title": phrase, "status": status, "detail": detail}
-    ).encode()
-    head = (
-        f"HTTP/1.1 {status} {phrase}\r\n"
-        f"Content-Type: {CONTENT_TYPE}\r\n"
-        f"Content-Length: {len(body)}\r\n"
-        "Cache-Control: no-store\r\n"
-        + (f"Retry-After: {retry_after}\r\n" if retry_after is not None else "")
-        + "Connection: close\r\n\r\n"
-    )
-    return head.encode("ascii") + body
-
-
 class FacadeServer(web.Server):
     """aiohttp's low-level server, making a ``ClientConnection`` per accepted connection with
     the limits of the routes.yaml in force at that moment (a reload applies to new ones)."""
@@ -277,7 +257,7 @@ class ClientConnection(RequestHandler):
             if admitted is Admission.REFUSE:
                 # counted until connection_lost, which the transport's close brings
                 assert isinstance(transport, asyncio.WriteTransport)
-                transport.write(problem_bytes(503, self._cap_text(), retry_after=RETRY_AFTER))
+                transport.write(problem_bytes(503, self._cap_text(), retry_after=RETRY_SHORTLY))
                 transport.close()
                 return
             if admitted is Admission.ONE_ANSWER:
@@ -438,7 +418,7 @@ def _one_answer(handler: Handler, detail: str, dot_segments: DotSegments) -> Han
             response = await handler(request)
         else:
             response = problem_response(503, "Service Unavailable", detail)
-            response.headers["Retry-After"] = RETRY_AFTER
+            response.headers["Retry-After"] = str(RETRY_SHORTLY)
         response.force_close()
         return response
 

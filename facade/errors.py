@@ -18,6 +18,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+# seconds, the Retry-After of a refusal for load that passes shortly: the connection cap, a full
+# bulkhead, the body spool
+RETRY_SHORTLY = 1
+
 
 class FacadeError(Exception):
     """Root of every error the facade raises on purpose."""
@@ -78,7 +82,7 @@ class SpoolUnavailable(RequestRejected):
 
     status = 503
     title = "Service Unavailable"
-    retry_after = 1
+    retry_after = RETRY_SHORTLY
 
 
 class UpstreamError(FacadeError):
@@ -126,7 +130,11 @@ def quoted(value: object, *, limit: int = QUOTE_LIMIT) -> str:
     alias expanded a million times, and quoting it in full once froze the facade and ended in
     ``MemoryError``. The cost is bounded by ``limit``, whatever the value's size.
     """
-    text = _bounded_repr(value, limit + 1)
+    return cut(_bounded_repr(value, limit + 1), limit)
+
+
+def cut(text: str, limit: int) -> str:
+    """``text`` of at most ``limit`` characters: an error message never carries a large input."""
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

@@ -18,10 +18,10 @@ from facade.connections import (
     admission,
     client_connection_cap,
     client_room,
-    problem_bytes,
 )
 from facade.errors import ConfigError
 from facade.metrics import Metrics
+from facade.problem import problem_bytes
 
 ROUTES = "version: 1\nlegacy:\n  url: http://127.0.0.1:8000\n"
 
@@ -68,7 +68,7 @@ def test_a_cap_above_the_room_is_never_reached() -> None:
 
 
 def test_an_answer_written_before_any_request_is_whole_problem_json_and_closes() -> None:
-    data = problem_bytes(503, "full", retry_after="1")
+    data = problem_bytes(503, "full", retry_after=1)
     head, _, body = data.partition(b"\r\n\r\n")
     lines = head.decode().split("\r\n")
     assert lines[0] == "HTTP/1.1 503 Service Unavailable"
