@@ -17,13 +17,14 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from facade.resilience.scrape import breaker_states
 from tests.support import processes
+from tests.support.probe import metric, seen, wait_until
 from tests.support.processes import Running
 
 pytestmark = pytest.mark.integration
@@ -32,14 +33,6 @@ Reply = tuple[int, dict[str, str], bytes]
 
 
 # -- helpers ------------------------------------------------------------------------------
-
-
-def wait_until(condition: Callable[[], bool], what: str, *, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        pause.wait(0.05)
 
 
 def call(url: str, *, method: str = "GET", data: bytes | None = None, timeout: float = 10) -> Reply:
@@ -54,17 +47,6 @@ def call(url: str, *, method: str = "GET", data: bytes | None = None, timeout: f
 
 def served_by(reply: Reply) -> str:
     return reply[1]["X-Strangler-Route"].rsplit(";", 1)[1]
-
-
-def seen(upstream: Running) -> int:
-    return int(json.loads(call(upstream.url + "/_seen")[2])["count"])
-
-
-def metric(facade: Running, sample: str) -> float:
-    for line in call(facade.url + "/metrics")[2].decode().splitlines():
-        if line.startswith(sample + " "):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
 
 
 def in_flight(facade: Running) -> float:

@@ -22,7 +22,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,6 +30,7 @@ import pytest
 from facade.tasks import spawn
 from regress.processes import Process, port_open
 from tests.support import processes
+from tests.support.probe import metric, wait_until
 from tests.support.processes import Running
 
 pytestmark = pytest.mark.integration
@@ -50,13 +51,6 @@ def start_facade(
 ) -> Running:
     routes = processes.write_routes(tmp / "routes.yaml", legacy.url, extra)
     return processes.facade(routes, log_dir=tmp, extra=args)
-
-
-def wait_until(condition: Callable[[], bool], *, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        threading.Event().wait(0.02)
 
 
 def head_and_body(data: bytes) -> tuple[int, dict[str, str], bytes]:
@@ -81,14 +75,6 @@ def get(url: str, *, timeout: float = 5) -> tuple[int, bytes]:
             return response.status, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
-
-
-def metric(facade: Running, name: str) -> float:
-    """One unlabelled sample from the facade's /metrics (served to loopback, even at the cap)."""
-    text = get(facade.url + "/metrics")[1].decode()
-    return next(
-        float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " ")
-    )
 
 
 # -- S1: a header-read deadline ----------------------------------------------------------

@@ -13,17 +13,17 @@ import json
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.support import processes
+from tests.support.probe import assert_problem, wait_until
 from tests.support.processes import BIN, Running
 
 pytestmark = pytest.mark.integration
@@ -185,14 +185,6 @@ def status_of(port: int, path: str) -> int:
     return exchange(port, request(path)).status
 
 
-def wait_until(condition: Callable[[], bool], message: str, *, timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()  # never set: a bounded pause between polls
-    while not condition():
-        assert time.monotonic() < deadline, message
-        pause.wait(0.05)
-
-
 def recorded(upstream: Running) -> list[dict[str, object]]:
     with urllib.request.urlopen(f"{upstream.url}/_requests", timeout=5) as answer:
         requests: list[dict[str, object]] = json.load(answer)
@@ -206,14 +198,6 @@ def headers_of(upstream: Running, request_id: str) -> list[tuple[str, str]] | No
         if ("x-request-id", request_id) in [(k.lower(), v) for k, v in pairs]:
             return pairs
     return None
-
-
-def assert_problem(reply: Reply, status: int) -> dict[str, object]:
-    assert reply.status == status, reply.body[:300]
-    assert reply.header("Content-Type") == PROBLEM
-    problem = reply.json()
-    assert problem["status"] == status
-    return problem
 
 
 def total_requests(stack: Stack) -> int:
