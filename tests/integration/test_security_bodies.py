@@ -436,3 +436,25 @@ def test_s3_a_spooled_body_is_sent_whole_again_on_a_retry(
     assert metric(facade, 'strangler_service_retries_total{service="svc"}') == 1
     assert seen(svc) == 2
     assert seen(legacy) == 0
+
+
+def test_s3_spooled_bodies_past_the_spool_budget_are_answered_503_with_retry_after(
+    tmp_path: Path, started: list[Running]
+) -> None:
+    legacy = legacy_echo(tmp_path, started)
+    facade = facade_with(
+        tmp_path,
+        f"version: 1\nlegacy: {{url: '{legacy.url}'}}\n"
+        "limits: {body_buffer: 1KB, body_spool_max: 8KB}\n",
+    )
+    started.append(facade)
+    before = seen(legacy)
+    status, headers, body = call(facade.url + "/upload", method="POST", data=b"x" * 16_000)
+    assert status == 503, body[:300]
+    assert headers["Content-Type"] == PROBLEM
+    assert headers["Retry-After"] == "1"
+    assert "limits.body_spool_max" in json.loads(body)["detail"]
+    assert seen(legacy) == before  # refused before any upstream was held
+    # within the budget, a spooled body goes through, and the refused one's bytes were freed
+    assert call(facade.url + "/upload", method="POST", data=b"y" * 6_000)[0] == 200
+    assert "Traceback" not in facade.log()
