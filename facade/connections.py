@@ -50,6 +50,7 @@ from facade.errors import RETRY_SHORTLY, RequestRejected
 from facade.metrics import Metrics
 from facade.normalize import DotSegments, normalize_target
 from facade.problem import problem_bytes, problem_response
+from facade.shadow import MAX_IN_FLIGHT
 from facade.state import FacadeState
 from facade.throttle import LOG_INTERVAL, LogThrottle
 
@@ -66,9 +67,16 @@ Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
 
 def upstream_files(config: Config) -> int:
-    """Descriptors the facade may hold for upstream connections: each pool at its limit."""
+    """Descriptors the facade may hold for upstream connections: each pool at its limit, and
+    the shadow's own lean pools (a candidate's calls and the monolith twins they ask, each at
+    most ``MAX_IN_FLIGHT`` or the pool's size) whenever a service exists to shadow."""
     routes = config.routes
-    return routes.legacy.max_connections + sum(s.max_concurrency for s in routes.services.values())
+    services = [s.max_concurrency for s in routes.services.values()]
+    pools = routes.legacy.max_connections + sum(services)
+    if not services:
+        return pools
+    shadow = sum(min(MAX_IN_FLIGHT, size) for size in services)
+    return pools + shadow + min(MAX_IN_FLIGHT, routes.legacy.max_connections)
 
 
 def client_room(*, open_files: int, reserved: int) -> int:

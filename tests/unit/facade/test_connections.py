@@ -7,6 +7,7 @@ import errno
 import json
 import logging
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +19,7 @@ from facade.connections import (
     admission,
     client_connection_cap,
     client_room,
+    upstream_files,
 )
 from facade.errors import ConfigError
 from facade.metrics import Metrics
@@ -153,3 +155,16 @@ def test_a_bad_connection_limit_names_the_file_and_line(setting: str, line: int)
     with pytest.raises(ConfigError) as caught:
         config.parse(ROUTES + f"limits:\n  {setting}\n", source="routes.yaml")
     assert str(caught.value.problems[0]).startswith(f"routes.yaml:{line}: limits.")
+
+
+def test_descriptors_kept_for_upstreams_count_the_shadows_pools_too(tmp_path: Path) -> None:
+    path = tmp_path / "routes.yaml"
+    path.write_text(ROUTES)
+    assert upstream_files(config.load(path)) == 256  # the monolith's pool (default 256)
+    path.write_text(
+        "version: 1\nlegacy: {url: 'http://127.0.0.1:8000', max_connections: 100}\n"
+        "services:\n  a: {url: 'http://127.0.0.1:8101', max_concurrency: 10}\n"
+        "  b: {url: 'http://127.0.0.1:8102', max_concurrency: 500}\n"
+    )
+    # pools 100 + 10 + 500; shadow calls 10 + 256 (MAX_IN_FLIGHT) and their twins 100
+    assert upstream_files(config.load(path)) == 610 + 266 + 100
