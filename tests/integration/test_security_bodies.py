@@ -163,6 +163,18 @@ def legacy_echo(tmp: Path, started: list[Running]) -> Running:
     return legacy
 
 
+def monolith_behind_facade(
+    tmp: Path, started: list[Running], *, legacy: str = "", limits: str
+) -> tuple[Running, Running]:
+    """An echo monolith (``legacy``: more of its settings) behind a facade with ``limits``."""
+    monolith = legacy_echo(tmp, started)
+    facade = facade_with(
+        tmp, f"version: 1\nlegacy: {{url: '{monolith.url}'{legacy}}}\nlimits: {{{limits}}}\n"
+    )
+    started.append(facade)
+    return monolith, facade
+
+
 def get_times(url: str, count: int) -> list[float]:
     times = []
     for _ in range(count):
@@ -211,13 +223,12 @@ def test_s1_slow_uploads_do_not_delay_requests_to_the_monolith(
 def test_s1_an_idle_body_is_answered_408_within_the_idle_timeout(
     tmp_path: Path, started: list[Running]
 ) -> None:
-    legacy = legacy_echo(tmp_path, started)
-    facade = facade_with(
+    legacy, facade = monolith_behind_facade(
         tmp_path,
-        f"version: 1\nlegacy: {{url: '{legacy.url}', timeout: 30s}}\n"
-        "limits: {body_idle_timeout: 1s, body_deadline: 60s}\n",
+        started,
+        legacy=", timeout: 30s",
+        limits="body_idle_timeout: 1s, body_deadline: 60s",
     )
-    started.append(facade)
     began = time.monotonic()
     sock = open_upload(
         facade.port,
@@ -235,13 +246,12 @@ def test_s1_an_idle_body_is_answered_408_within_the_idle_timeout(
 def test_s1_a_body_slower_than_its_deadline_is_answered_408(
     tmp_path: Path, started: list[Running]
 ) -> None:
-    legacy = legacy_echo(tmp_path, started)
-    facade = facade_with(
+    legacy, facade = monolith_behind_facade(
         tmp_path,
-        f"version: 1\nlegacy: {{url: '{legacy.url}', timeout: 30s}}\n"
-        "limits: {body_idle_timeout: 10s, body_deadline: 2s}\n",
+        started,
+        legacy=", timeout: 30s",
+        limits="body_idle_timeout: 10s, body_deadline: 2s",
     )
-    started.append(facade)
     began = time.monotonic()
     sock = open_upload(
         facade.port, b"POST /upload HTTP/1.1\r\nHost: shop.example\r\nContent-Length: 100\r\n\r\n"
@@ -441,13 +451,9 @@ def test_s3_a_spooled_body_is_sent_whole_again_on_a_retry(
 def test_s3_spooled_bodies_past_the_spool_budget_are_answered_503_with_retry_after(
     tmp_path: Path, started: list[Running]
 ) -> None:
-    legacy = legacy_echo(tmp_path, started)
-    facade = facade_with(
-        tmp_path,
-        f"version: 1\nlegacy: {{url: '{legacy.url}'}}\n"
-        "limits: {body_buffer: 1KB, body_spool_max: 8KB}\n",
+    legacy, facade = monolith_behind_facade(
+        tmp_path, started, limits="body_buffer: 1KB, body_spool_max: 8KB"
     )
-    started.append(facade)
     before = seen(legacy)
     status, headers, body = call(facade.url + "/upload", method="POST", data=b"x" * 16_000)
     assert status == 503, body[:300]
