@@ -144,7 +144,11 @@ async def load_off_loop(
 
     thread = threading.Thread(target=work, name="routes-reload", daemon=True)
     gc.disable()
-    thread.start()
+    try:
+        thread.start()
+    except BaseException:  # no thread to start (RuntimeError): nothing to wait for
+        _restore_gc(gc_was_enabled)
+        raise
     deadline = loop.time() + time_limit
     try:
         while not done.done():
