@@ -5,7 +5,8 @@ FacadeError
  ├── RequestRejected                 the client's request is unsafe or malformed: answered 4xx
  │    ├── PathRejected               ambiguous or malicious request-target (400)
  │    ├── BodyTooLarge               body over the route's limit (413)
- │    └── BodyTimeout                body not sent within its idle timeout or deadline (408)
+ │    ├── BodyTimeout                body not sent within its idle timeout or deadline (408)
+ │    └── SpoolUnavailable           no descriptor, disk or spool budget left for the body (503)
  └── UpstreamError                   an upstream could not answer: answered 502/503/504 problem+json
       ├── UpstreamUnavailable        refused, reset, DNS, protocol error (502)
       ├── UpstreamRefused            the facade did not call it: circuit open, bulkhead full (503)
@@ -16,6 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+
+# seconds, the Retry-After of a refusal for load that passes shortly: the connection cap, a full
+# bulkhead, the body spool
+RETRY_SHORTLY = 1
 
 
 class FacadeError(Exception):
@@ -47,6 +52,7 @@ class RequestRejected(FacadeError):
 
     status = 400
     title = "Bad Request"
+    retry_after: int | None = None  # seconds, for a refusal that a later try may not get
 
     def __init__(self, detail: str) -> None:
         self.detail = detail
@@ -67,6 +73,16 @@ class BodyTimeout(RequestRejected):
 
     status = 408
     title = "Request Timeout"
+
+
+class SpoolUnavailable(RequestRejected):
+    """The body could not be set aside: no descriptor (EMFILE), no disk (ENOSPC), or the
+    process's spool budget (``limits.body_spool_max``) is in use. The facade's state, not the
+    request's fault: 503 with ``Retry-After``."""
+
+    status = 503
+    title = "Service Unavailable"
+    retry_after = RETRY_SHORTLY
 
 
 class UpstreamError(FacadeError):
@@ -114,7 +130,11 @@ def quoted(value: object, *, limit: int = QUOTE_LIMIT) -> str:
     alias expanded a million times, and quoting it in full once froze the facade and ended in
     ``MemoryError``. The cost is bounded by ``limit``, whatever the value's size.
     """
-    text = _bounded_repr(value, limit + 1)
+    return cut(_bounded_repr(value, limit + 1), limit)
+
+
+def cut(text: str, limit: int) -> str:
+    """``text`` of at most ``limit`` characters: an error message never carries a large input."""
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
