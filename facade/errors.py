@@ -1,4 +1,5 @@
-"""Errors raised by the facade.
+"""Errors raised by the facade (the first four belong to the routes.yaml model:
+facade/config/errors.py; they are re-exported here).
 
 FacadeError
  ├── ConfigError (ValueError)        routes.yaml is invalid: every problem, with file and line
@@ -14,47 +15,31 @@ FacadeError
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from facade.config.errors import (
+    QUOTE_LIMIT,
+    ConfigError,
+    FacadeError,
+    PathRejected,
+    Problem,
+    RequestRejected,
+    quoted,
+)
 
-
-class FacadeError(Exception):
-    """Root of every error the facade raises on purpose."""
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """One thing wrong in a routes file, located for a human: ``PATH:LINE: message``."""
-
-    path: str
-    line: int
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.message}"
-
-
-class ConfigError(FacadeError, ValueError):
-    """routes.yaml cannot be used; ``problems`` lists each error with its file and line."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = sorted(problems, key=lambda p: (p.path, p.line))
-        super().__init__("\n".join(str(p) for p in self.problems))
-
-
-class RequestRejected(FacadeError):
-    """The request is refused before any upstream sees it."""
-
-    status = 400
-    title = "Bad Request"
-
-    def __init__(self, detail: str) -> None:
-        self.detail = detail
-        super().__init__(detail)
-
-
-class PathRejected(RequestRejected):
-    """The request-target is ambiguous (encoded slash, dot-segment tricks) or malformed."""
+__all__ = [
+    "QUOTE_LIMIT",
+    "BodyTimeout",
+    "BodyTooLarge",
+    "ConfigError",
+    "FacadeError",
+    "PathRejected",
+    "Problem",
+    "RequestRejected",
+    "UpstreamError",
+    "UpstreamRefused",
+    "UpstreamTimeout",
+    "UpstreamUnavailable",
+    "quoted",
+]
 
 
 class BodyTooLarge(RequestRejected):
@@ -102,44 +87,3 @@ class UpstreamRefused(UpstreamError):
 class UpstreamTimeout(UpstreamError):
     status = 504
     title = "Gateway Timeout"
-
-
-QUOTE_LIMIT = 80
-
-
-def quoted(value: object, *, limit: int = QUOTE_LIMIT) -> str:
-    """``repr(value)`` for an error message, cut to ``limit`` characters.
-
-    Never the repr of the whole value: a routes.yaml value can be a 4 MB string or a list an
-    alias expanded a million times, and quoting it in full once froze the facade and ended in
-    ``MemoryError``. The cost is bounded by ``limit``, whatever the value's size.
-    """
-    text = _bounded_repr(value, limit + 1)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _bounded_repr(value: object, budget: int) -> str:
-    # each nesting level spends at least one character, so recursion stops within ``budget``
-    if budget <= 0:
-        return ""
-    if isinstance(value, str):
-        return repr(value[:budget])[:budget]
-    if isinstance(value, bool) or value is None or isinstance(value, float):
-        return repr(value)[:budget]
-    if isinstance(value, int):
-        # str() of a huge int is slow, and refused past 4,300 digits
-        return repr(value)[:budget] if value.bit_length() <= 256 else "<a very large integer>"
-    if isinstance(value, dict):
-        pieces: Iterator[tuple[object, ...]] = iter(value.items())
-        opening, separator, closing = "{", ": ", "}"
-    elif isinstance(value, list | tuple):
-        pieces = ((item,) for item in value)
-        opening, separator, closing = "[", "", "]"
-    else:
-        return f"<{type(value).__name__}>"[:budget]
-    out = opening
-    for piece in pieces:
-        if len(out) >= budget:
-            break
-        out += separator.join(_bounded_repr(part, budget - len(out)) for part in piece) + ", "
-    return (out.removesuffix(", ") + closing)[:budget]

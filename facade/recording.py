@@ -21,7 +21,7 @@ from pathlib import Path
 from aiohttp import web
 
 from facade.config import Config
-from facade.evidence import redactor_for
+from facade.config.evidence import redactor_for
 from facade.exchange import Exchange
 from parallel_run.flowfile import FlowSink
 from parallel_run.traffic import RecordedExchange, RecordedResponse

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from facade.stages.mode import in_canary
+from facade.config.bucket import in_share as in_canary
 
 KEYS = [f"customer-{i}" for i in range(1000)]
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from facade import config as config_module
-from facade.demo_stack import database_env, write_demo_routes
-from facade.demo_traffic import Answer
+from strangler.demo.stack import database_env, write_demo_routes
+from strangler.demo.traffic import Answer
 from tests.support.processes import ROOT
 
 ROUTES = """\

@@ -12,10 +12,10 @@ import pytest
 from rich.console import Console
 
 from facade.config import Compare
-from facade.demo_stack import DemoRoutes, Stack
-from facade.demo_traffic import Answer, Req, difference_text, keyed, same_as_monolith
-from facade.demo_walk import Walk, WalkFailed, summary
-from facade.evidence import compare_rules
+from facade.config.evidence import compare_rules
+from strangler.demo.stack import DemoRoutes, Stack
+from strangler.demo.traffic import Answer, Req, difference_text, keyed, same_as_monolith
+from strangler.demo.walk import Walk, WalkFailed, summary
 
 JSON = (("Content-Type", "application/json"),)
 

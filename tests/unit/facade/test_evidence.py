@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from facade import config
-from facade.evidence import redactor_for, store_options
+from facade.config.evidence import redactor_for, store_options
 
 
 def test_configured_headers_fields_and_query_parameters_are_redacted(tmp_path: Path) -> None:

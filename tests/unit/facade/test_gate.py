@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from facade.config import Mode, Promote
-from facade.gate import Evidence, decide, exposure, format_window, pct, readiness
+from strangler.lifecycle.gate import Evidence, decide, exposure, format_window, pct, readiness
 
 PROMOTE = Promote(
     min_comparisons=500,

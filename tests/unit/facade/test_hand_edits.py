@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 from facade import config as config_module
-from facade import hand_edits
-from facade.hand_edits import CapabilityChange, capability_changes
 from facade.reload import reload
 from facade.state import FacadeState, LiveConfig
 from parallel_run import audit
 from parallel_run.redact import Redactor
 from parallel_run.store import ResultStore
+from strangler import audit as hand_edits
+from strangler.audit import CapabilityChange, capability_changes
 
 BASE = """\
 version: 1

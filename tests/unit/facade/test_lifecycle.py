@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 
 from facade import config as config_module
-from facade import hand_edits, lifecycle
-from facade.lifecycle import BadRequest, LifecycleError, Refused, Who
 from parallel_run import audit
 from parallel_run.redact import Redactor
 from parallel_run.store import ResultStore
+from strangler import audit as hand_edits
+from strangler.lifecycle import steps as lifecycle
+from strangler.lifecycle.steps import BadRequest, LifecycleError, Refused, Who
 
 ROUTES = """\
 version: 1

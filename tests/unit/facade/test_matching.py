@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from facade.matching import Matcher, Route, RouteConflict, TemplateError, parse_template
+from facade.config.matching import Matcher, Route, RouteConflict, TemplateError, parse_template
 
 ROUTES = [
     Route("catalog", "/api/products", frozenset({"GET", "HEAD"})),

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from facade.config.matching import Matcher, Route
+from facade.config.normalize import Target, normalize_path, normalize_target
 from facade.errors import PathRejected
-from facade.matching import Matcher, Route
-from facade.normalize import Target, normalize_path, normalize_target
 
 ORDERS = Matcher([Route("orders", "/orders"), Route("orders", "/orders/{id}")])
 

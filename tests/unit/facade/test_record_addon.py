@@ -9,9 +9,9 @@ import pytest
 from mitmproxy import exceptions, http
 from mitmproxy.test import tflow
 
-from facade.record_addon import CapabilityCapture
 from parallel_run.replay import read_exchanges
 from parallel_run.traffic import RecordedExchange
+from strangler.record import CapabilityCapture
 
 with warnings.catch_warnings():
     # ldap3, imported by mitmproxy's addons, still uses pyasn1's deprecated names

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from facade.config import Config, load
-from facade.replay import Replayer, ReplayOptions
 from parallel_run.redact import Redactor
 from parallel_run.store import ResultStore
 from parallel_run.traffic import RecordedExchange, RecordedResponse
+from strangler.replay import Replayer, ReplayOptions
 
 ROUTES = """\
 version: 1

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from facade.config import parse
-from facade.routes_edit import EditError, format_percent, set_capability
+from strangler.lifecycle.routes_edit import EditError, format_percent, set_capability
 
 SHIPPED = (Path(__file__).resolve().parents[3] / "routes.yaml").read_text()
 

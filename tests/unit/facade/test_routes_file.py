@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from facade import routes_file
+from strangler.lifecycle import routes_file
 
 
 def leftovers(directory: Path) -> list[str]:

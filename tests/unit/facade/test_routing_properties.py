@@ -5,9 +5,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from facade.config.matching import Matcher, Route
+from facade.config.normalize import normalize_path
 from facade.errors import PathRejected
-from facade.matching import Matcher, Route
-from facade.normalize import normalize_path
 
 MATCHER = Matcher(
     [

@@ -19,6 +19,6 @@ def main() -> None:
     if "serve" in sys.argv[1:]:
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
     # imported after the signal on purpose: importing the CLI takes most of a second
-    from facade.cli import main as cli_main
+    from strangler.cli import main as cli_main
 
     cli_main()

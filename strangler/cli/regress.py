@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from facade.cli_support import (
+from strangler.cli.support import (
     EXIT_BAD_INPUT,
     EXIT_FAILURE,
     EXIT_REFUSED,

@@ -1,7 +1,7 @@
 """The engine of ``strangler data copy|verify``: loops over the ports of ``acl.data``.
 
 No database, no terminal: a source, a translator and a target come in, a summary goes out,
-so the whole logic is tested with fakes. ``facade.cli_data`` loads the plugins and prints.
+so the whole logic is tested with fakes. ``strangler.cli.data`` loads the plugins and prints.
 
 Copy reads a batch after the checkpoint's key, translates each row, upserts the good ones in
 one transaction, and only then saves the checkpoint (atomically): a copy killed at any moment

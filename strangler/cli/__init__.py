@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from facade import config as config_module
-from facade.cli_support import (
+from strangler.cli.support import (
     EXIT_BAD_INPUT,
     EXIT_FAILURE,
     RoutesOption,
@@ -27,9 +27,9 @@ from facade.cli_support import (
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from facade.gate import Evidence
     from parallel_run.record import ObservationRecord
     from parallel_run.report import Report
+    from strangler.lifecycle.gate import Evidence
 
 
 @cli.command()
@@ -65,16 +65,29 @@ def serve(
 ) -> None:
     """Run the facade; routes.yaml is reloaded when it changes (or on SIGHUP)."""
     from facade.server import ParserError, ServeOptions, WorkersFailed, configure_logging, run
+    from strangler import audit
 
     configure_logging()
     path = routes_path(routes)
     load_routes(path)  # report config errors as PATH:LINE before anything starts
     if record is not None:
-        from facade.cli_replay import check_record_target
+        from strangler.cli.replay import check_record_target
 
         check_record_target(record)
     try:
-        run(ServeOptions(path, host, port, workers, access_log, shutdown_timeout, record, sample))
+        options = ServeOptions(
+            path,
+            host,
+            port,
+            workers,
+            access_log,
+            shutdown_timeout,
+            record,
+            sample,
+            # hand edits of routes.yaml go to the audit trail: the facade calls back, never imports
+            reload_hooks=(audit.on_reload,),
+        )
+        run(options)
     except (ParserError, WorkersFailed) as exc:
         err.print(f"strangler serve: {exc}", markup=False)
         raise typer.Exit(EXIT_FAILURE) from None
@@ -120,7 +133,7 @@ def status(
         return
     from rich.text import Text
 
-    from facade.gate import pct
+    from strangler.lifecycle.gate import pct
 
     table = Table(title=f"capabilities in {config.source}")
     for column in ("capability", "mode", "service", "canary %", "evidence", "next step", "routes"):
@@ -173,7 +186,7 @@ def status_evidence(
     the store cannot be read (status still shows what routes.yaml says)."""
     from datetime import UTC, datetime
 
-    from facade.lifecycle import evidence_for
+    from strangler.lifecycle.steps import evidence_for
 
     try:
         store = open_store(config)
@@ -193,7 +206,7 @@ def status_evidence(
 def status_rows(
     config: config_module.Config, evidence: Mapping[str, Evidence] | None = None
 ) -> list[dict[str, Any]]:
-    from facade.gate import Evidence, readiness
+    from strangler.lifecycle.gate import Evidence, readiness
 
     rows = []
     for name, cap in config.routes.capabilities.items():
@@ -255,7 +268,7 @@ def report(
     Live traffic only, unless --run names a replay run (then that run only, whatever --since)."""
     from datetime import UTC, datetime, timedelta
 
-    from facade.units import parse_duration
+    from facade.config.units import parse_duration
     from parallel_run.report import build_report, load_examples
 
     config = load_routes(routes_path(routes))
@@ -493,7 +506,11 @@ def _print_observation(record: ObservationRecord) -> None:
 
 
 # each module registers its verbs on `cli` when imported
-from facade import cli_data, cli_demo, cli_lifecycle, cli_regress, cli_replay  # noqa: E402, F401
+import strangler.cli.data  # noqa: E402
+import strangler.cli.demo  # noqa: E402
+import strangler.cli.lifecycle  # noqa: E402
+import strangler.cli.regress  # noqa: E402
+import strangler.cli.replay  # noqa: E402, F401
 
 
 def main() -> None:

@@ -25,7 +25,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from facade.demo_stack import (
+from strangler.demo.stack import (
     DemoError,
     DemoInputError,
     DemoRoutes,
@@ -33,7 +33,7 @@ from facade.demo_stack import (
     executable,
     wait_for_config,
 )
-from facade.demo_traffic import (
+from strangler.demo.traffic import (
     Answer,
     Req,
     difference_text,
@@ -48,8 +48,8 @@ if TYPE_CHECKING:
     import subprocess
 
     from facade.config import Config
-    from facade.gate import Evidence
     from parallel_run.compare import CompareRules
+    from strangler.lifecycle.gate import Evidence
 
 SHADOW_TIMEOUT = 60.0  # seconds to gather the evidence before the walk gives up
 RELOAD_TIMEOUT = 5.0  # the contract says 2 s; a busy 2-core machine is given some slack
@@ -255,7 +255,7 @@ def _settled(body: bytes) -> bytes:
 
 def legacy_tour(walk: Walk, config: Config) -> None:
     """Step 1: every sample through the facade and straight to the monolith, side by side."""
-    from facade.normalize import normalize_target
+    from facade.config.normalize import normalize_target
 
     port, legacy = walk.port, walk.legacy_port
     table = Table(title="sample traffic: through the facade vs. straight to the monolith")
@@ -353,7 +353,7 @@ def _served(answers: Sequence[Answer]) -> Counter[str]:
 
 def shadow(walk: Walk, traffic: Traffic) -> None:
     """Step 3: the service is compared in the background until the gate has its evidence."""
-    from facade.gate import readiness
+    from strangler.lifecycle.gate import readiness
 
     cap = walk.capability
     walk.verb("shadow", cap)
@@ -403,7 +403,7 @@ def _evidence_reader(config: Config, capability: str) -> Iterator[Callable[[], E
     the gate counts them (the store opened once, read again at each call)."""
     from datetime import UTC, datetime
 
-    from facade.lifecycle import evidence_for, open_store
+    from strangler.lifecycle.steps import evidence_for, open_store
 
     store = open_store(config)
     window = config.routes.capabilities[capability].promote.window
@@ -470,7 +470,7 @@ def _compared(walk: Walk, reqs: Sequence[Req], rules: CompareRules) -> list[tupl
 
 def canary(walk: Walk, traffic: Traffic) -> None:
     """Step 4: a sticky share of clients served by the service, the rest by the monolith."""
-    from facade.evidence import compare_rules
+    from facade.config.evidence import compare_rules
 
     cap = walk.capability
     keys = [f"customer-{n:03d}" for n in range(1, CLIENTS + 1)]
@@ -520,7 +520,7 @@ def canary(walk: Walk, traffic: Traffic) -> None:
 
 def cutover(walk: Walk, traffic: Traffic) -> None:
     """Step 5: the service serves every request, translated back to the monolith's API."""
-    from facade.evidence import compare_rules
+    from facade.config.evidence import compare_rules
 
     cap = walk.capability
     walk.verb("cutover", cap)

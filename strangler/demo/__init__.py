@@ -1,5 +1,5 @@
 """``strangler demo``: start the example shop's whole stack and walk one capability from
-legacy to extracted and back (``facade.demo_walk``), with the verbs a team would type.
+legacy to extracted and back (``strangler.demo.walk``), with the verbs a team would type.
 
 The stack: the Django monolith under gunicorn (migrated and seeded), the capability's
 extracted service on its own SQLite database, and ``strangler serve`` in front, all on a copy
@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, NoReturn
 from rich.console import Console
 from rich.text import Text
 
-from facade.demo_stack import (
+from regress.processes import port_open
+from strangler.demo.stack import (
     LOG_TAIL,
     SERVICE_MODULES,
     DemoError,
@@ -33,8 +34,15 @@ from facade.demo_stack import (
     wait_for_config,
     write_demo_routes,
 )
-from facade.demo_walk import Walk, WalkFailed, display, legacy_tour, summary, traffic_for, walk_all
-from regress.processes import port_open
+from strangler.demo.walk import (
+    Walk,
+    WalkFailed,
+    display,
+    legacy_tour,
+    summary,
+    traffic_for,
+    walk_all,
+)
 
 if TYPE_CHECKING:
     from facade.config import Config

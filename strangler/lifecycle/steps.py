@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from facade import config as config_module
-from facade import routes_file
 from facade.config import Capability, Config, Mode
 from facade.errors import ConfigError, FacadeError
-from facade.gate import Decision, Evidence, decide, exposure
-from facade.routes_edit import EditError, set_capability
+from strangler.lifecycle import routes_file
+from strangler.lifecycle.gate import Decision, Evidence, decide, exposure
+from strangler.lifecycle.routes_edit import EditError, set_capability
 
 if TYPE_CHECKING:
     from parallel_run.audit import AuditRecord
@@ -151,7 +151,7 @@ def evidence_for(
 
 def open_store(config: Config) -> ResultStore:
     """The result store routes.yaml names, created if missing (the audit trail lives there)."""
-    from facade.evidence import redactor_for, store_options
+    from facade.config.evidence import redactor_for, store_options
     from parallel_run.store import ResultStore
 
     try:

@@ -31,9 +31,9 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from acl.http import Translator
 from facade.config import Capability, Config
+from facade.config.evidence import compare_rules
+from facade.config.normalize import Target, normalize_target
 from facade.errors import PathRejected, UpstreamError
-from facade.evidence import compare_rules
-from facade.normalize import Target, normalize_target
 from facade.shadow import MAX_SHADOW_BODY
 from facade.state import legacy_settings, service_settings
 from facade.tasks import spawn

@@ -8,7 +8,7 @@ the same resource. When several templates fit, the more specific one wins segmen
 a literal beats ``{param}``, which beats ``{rest:path}``. Two routes that fit exactly the same
 requests are a configuration error (``RouteConflict``), never a silent first-wins.
 
-Paths given to ``Matcher.match`` must already be normalized (``facade.normalize``).
+Paths given to ``Matcher.match`` must already be normalized (``facade.config.normalize``).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from facade.config.normalize import _normalize_segment
 from facade.errors import FacadeError, PathRejected
-from facade.normalize import _normalize_segment
 
 _PARAM = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]*)(:path)?\}$")
 

@@ -1,7 +1,7 @@
 """What every ``strangler`` verb shares: the app, exit codes, the routes file, the store.
 
 Verbs live in small modules (``cli_lifecycle``, ``cli_data``, ``cli_replay``...) that register on
-``cli``; ``facade.cli`` imports them all and holds the entry point.
+``cli``; ``strangler.cli`` imports them all and holds the entry point.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def load_routes(path: Path) -> config_module.Config:
 def open_store(config: config_module.Config) -> ResultStore | None:
     """The result store routes.yaml names, or None while a SQLite store was never created
     (a report then has zero counts; nothing is created just by reading)."""
-    from facade.evidence import redactor_for, store_options
+    from facade.config.evidence import redactor_for, store_options
     from parallel_run.sqldb import resolve_url
     from parallel_run.store import ResultStore
 

@@ -1,10 +1,10 @@
 """`strangler` verbs that move a capability through its lifecycle, and the audit trail.
 
 ``shadow``, ``canary --percent P``, ``cutover``, ``rollback [--to legacy]`` edit routes.yaml
-(``facade.lifecycle``); ``audit`` lists and verifies the hash-chained change log. Exit codes:
-0 done (or nothing to do), 1 failure (nothing changed), 2 bad input, 3 refused by the evidence
-gate (``--force --reason TEXT`` overrides, audited) or, for ``audit --verify``, a broken chain.
-"""
+(``strangler.lifecycle.steps``); ``audit`` lists and verifies the hash-chained change log. Exit
+codes: 0 done (or nothing to do), 1 failure (nothing changed), 2 bad input, 3 refused by the
+evidence gate (``--force --reason TEXT`` overrides, audited) or, for ``audit --verify``, a
+broken chain."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from facade.cli_support import (
+from strangler.cli.support import (
     EXIT_BAD_INPUT,
     EXIT_REFUSED,
     RoutesOption,
@@ -28,8 +28,8 @@ from facade.cli_support import (
 )
 
 if TYPE_CHECKING:
-    from facade.lifecycle import Outcome, Verb
     from parallel_run.audit import AuditRecord
+    from strangler.lifecycle.steps import Outcome, Verb
 
 CapabilityArgument = Annotated[str, typer.Argument(help="the capability, as named in routes.yaml")]
 ForceOption = Annotated[
@@ -124,7 +124,7 @@ def _run(
     reason: str | None,
     as_json: bool,
 ) -> None:
-    from facade.lifecycle import InvalidRoutes, LifecycleError, step
+    from strangler.lifecycle.steps import InvalidRoutes, LifecycleError, step
 
     path = routes_path(routes)
     try:

@@ -1,6 +1,6 @@
 """The recording addon, capability-aware: record one capability's traffic as routes.yaml says.
 
-    mitmdump -s facade/record_addon.py --mode reverse:http://127.0.0.1:8000 \\
+    mitmdump -s strangler/record.py --mode reverse:http://127.0.0.1:8000 \\
         --set strangler_record=catalog.flows \\
         --set strangler_routes=routes.yaml --set strangler_capability=product-catalog
 
@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from facade import config as config_module
+from facade.config.evidence import redactor_for
+from facade.config.matching import Matcher
+from facade.config.normalize import normalize_target
 from facade.errors import ConfigError, PathRejected
-from facade.evidence import redactor_for
-from facade.matching import Matcher
-from facade.normalize import normalize_target
 from parallel_run.mitm_addon import Capture
 from parallel_run.traffic import RecordedExchange
 

@@ -1,5 +1,5 @@
 """`strangler demo`: the example shop's whole stack, and one capability walked from legacy to
-extracted and back (``facade.demo``).
+extracted and back (``strangler.demo``).
 
 Exit codes: 0 every check of the walk held (or, without --once, Ctrl-C); 1 a check that did
 not hold (the step is named), a process that did not start or exited; 2 bad input: an unknown
@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from facade.cli_support import RoutesOption, cli, err, load_routes, routes_path
+from strangler.cli.support import RoutesOption, cli, err, load_routes, routes_path
 
 
 @cli.command()
@@ -54,8 +54,8 @@ def demo(
     and walk a capability legacy -> shadow -> canary -> extracted -> rollback; Ctrl-C stops."""
     from rich.console import Console
 
-    from facade.demo import DemoOptions, run_demo
-    from facade.demo_stack import DemoError
+    from strangler.demo import DemoOptions, run_demo
+    from strangler.demo.stack import DemoError
 
     path = routes_path(routes)
     config = load_routes(path)

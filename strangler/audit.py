@@ -1,13 +1,14 @@
 """Changes made by hand-editing routes.yaml, noticed when the facade reloads it, go into the
 audit trail too.
 
-``capability_changes`` (pure) lists each capability whose mode or served share moved between
-the old and the new configuration. ``notice`` hands them to one background thread, which opens
-the result store and appends ``hand-edit`` records unless the move to the new file is already
-recorded: the CLI appends its own record before it renames the file into place, and with
-``--workers N`` every worker sees the same edit but the check (under the append lock) lets only
-the first record it. The store being down costs a log line, never a request or the reload.
-"""
+``strangler serve`` registers ``on_reload`` as the facade's reload hook, so the facade never
+imports this module. ``capability_changes`` (pure) lists each capability whose mode or served
+share moved between the old and the new configuration. ``notice`` hands them to one background
+thread, which opens the result store and appends ``hand-edit`` records unless the move to the
+new file is already recorded: the CLI appends its own record before it renames the file into
+place, and with ``--workers N`` every worker sees the same edit but the check (under the append
+lock) lets only the first record it. The store being down costs a log line, never a request or
+the reload."""
 
 from __future__ import annotations
 
@@ -21,12 +22,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 from facade.config import Config, Mode, RoutesFile
-from facade.gate import exposure
+from strangler.lifecycle.gate import exposure
 
 if TYPE_CHECKING:
-    from facade.lifecycle import Who
     from parallel_run.audit import AuditEntry, AuditRecord
     from parallel_run.store import ResultStore
+    from strangler.lifecycle.steps import Who
 
 log = logging.getLogger("strangler.audit")
 
@@ -84,6 +85,15 @@ def notice_at_start(config: Config) -> None:
     """Called when a facade process starts: record edits made while no facade was running,
     which no reload saw, by comparing the file with the state the audit trail last recorded."""
     _in_background(lambda: record_offline_edits(config))
+
+
+def on_reload(old: Config | None, new: Config) -> None:
+    """The facade's reload hook (``strangler serve`` registers it, facade.state.ReloadHook):
+    ``old`` is None when the facade starts, else the configuration ``new`` replaced."""
+    if old is None:
+        notice_at_start(new)
+    else:
+        notice(old, new)
 
 
 def _in_background(work: Callable[[], list[AuditRecord]]) -> None:
@@ -162,7 +172,7 @@ def _in_store(
 ) -> list[AuditRecord]:
     """``append`` on the store ``config`` names, opened and closed here; a failure is a
     warning in the log, never an exception: the reload (or the start) goes on regardless."""
-    from facade.lifecycle import open_store
+    from strangler.lifecycle.steps import open_store
 
     try:
         store = open_store(config)
@@ -227,7 +237,7 @@ def editor_of(config: Config) -> Who:
     import os
     import pwd
 
-    from facade.lifecycle import Who
+    from strangler.lifecycle.steps import Who
 
     current = Who.current()
     try:
@@ -249,8 +259,8 @@ def _entry(
 ) -> AuditEntry:
     """One record, with the evidence of the capability as it stands now (or stood before it
     was removed); ``append_unrecorded`` sets the digests."""
-    from facade.lifecycle import evidence_for
     from parallel_run.audit import AuditEntry
+    from strangler.lifecycle.steps import evidence_for
 
     cap = new.routes.capabilities.get(change.capability)
     if cap is None and earlier is not None:

@@ -1,4 +1,4 @@
-"""`strangler replay FILE`: recorded traffic through the comparator (see ``facade.replay``).
+"""`strangler replay FILE`: recorded traffic through the comparator (see ``strangler.replay``).
 
 Exit codes: 0 every comparison matched; 3 mismatches or candidate errors were found (as
 ``regress``); 2 bad input: an unknown capability, a file that cannot be read, or a damaged
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from facade.cli_support import (
+from strangler.cli.support import (
     EXIT_BAD_INPUT,
     EXIT_FAILURE,
     EXIT_OK,
@@ -29,7 +29,7 @@ from facade.cli_support import (
 )
 
 if TYPE_CHECKING:
-    from facade.replay import ReplayTally
+    from strangler.replay import ReplayTally
 
 EXIT_MISMATCHES = EXIT_REFUSED  # 3, as `regress` exits on mismatches
 
@@ -89,11 +89,11 @@ def replay(
     import secrets
     from datetime import UTC, datetime
 
-    from facade.evidence import redactor_for, store_options
-    from facade.replay import Replayer, ReplayOptions
+    from facade.config.evidence import redactor_for, store_options
     from parallel_run.errors import RecordExtraMissing, TrafficFileError
     from parallel_run.replay import read_exchanges
     from parallel_run.store import ResultStore
+    from strangler.replay import Replayer, ReplayOptions
 
     config = load_routes(routes_path(routes))
     known = config.routes.capabilities
