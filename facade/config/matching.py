@@ -17,8 +17,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from facade.config.errors import FacadeError, PathRejected
 from facade.config.normalize import _normalize_segment
-from facade.errors import FacadeError, PathRejected
 
 _PARAM = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]*)(:path)?\}$")
 

@@ -35,9 +35,9 @@ from ruamel.yaml.composer import Composer
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import AliasEvent
 
+from facade.config.errors import QUOTE_LIMIT, ConfigError, Problem, quoted
 from facade.config.matching import Matcher, Route, RouteConflict, TemplateError, parse_template
 from facade.config.units import parse_duration, parse_percent, parse_size
-from facade.errors import QUOTE_LIMIT, ConfigError, Problem, quoted
 
 Mode = Literal["legacy", "shadow", "canary", "extracted"]
 MODES: tuple[Mode, ...] = ("legacy", "shadow", "canary", "extracted")

@@ -20,7 +20,7 @@ import string
 from dataclasses import dataclass
 from typing import Literal
 
-from facade.errors import PathRejected
+from facade.config.errors import PathRejected
 
 DotSegments = Literal["resolve", "reject"]
 

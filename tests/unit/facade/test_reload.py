@@ -167,3 +167,27 @@ async def test_sighup_asks_the_watcher_for_a_reload_of_an_unchanged_file(
         assert state.live.last_error is None
     finally:
         watcher.cancel()
+
+
+def test_each_applied_reload_calls_the_hooks_and_a_failing_one_costs_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # how strangler's audit trail follows routes.yaml without the facade importing it
+    seen: list[tuple[str | None, str]] = []
+
+    def broken(old: Config | None, new: Config) -> None:
+        raise RuntimeError("a hook's bug")
+
+    def follow(old: Config | None, new: Config) -> None:
+        seen.append((old.digest if old else None, new.digest))
+
+    path = write(tmp_path / "routes.yaml", debug=False)
+    first = config_module.load(path)
+    state = FacadeState(LiveConfig(first, hooks=(broken, follow)))
+    write(path, debug=True)
+    assert asyncio.run(reload(state, time_limit=30))
+    assert seen == [(first.digest, state.live.current.digest)]
+    assert state.live.current.digest != first.digest
+    assert "reload hook" in caplog.text
+    assert not asyncio.run(reload(state, time_limit=30))  # unchanged: no call
+    assert len(seen) == 1

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from facade import config
+from facade.config import model as config
 from facade.errors import ConfigError, quoted
 
 HEAD = "version: 1\nlegacy: {url: 'http://127.0.0.1:8000'}\n"

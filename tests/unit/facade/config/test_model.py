@@ -10,7 +10,7 @@ import pytest
 from facade import config
 from facade.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[4]
 
 VALID = """\
 version: 1

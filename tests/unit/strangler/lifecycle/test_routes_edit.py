@@ -11,7 +11,7 @@ import pytest
 from facade.config import parse
 from strangler.lifecycle.routes_edit import EditError, format_percent, set_capability
 
-SHIPPED = (Path(__file__).resolve().parents[3] / "routes.yaml").read_text()
+SHIPPED = (Path(__file__).resolve().parents[4] / "routes.yaml").read_text()
 
 BLOCK = """\
 # top comment

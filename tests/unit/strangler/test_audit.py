@@ -94,7 +94,7 @@ def test_a_hand_edit_is_recorded_once_however_many_workers_see_it(tmp_path: Path
 
 def test_reload_records_the_hand_edit_in_the_background(tmp_path: Path) -> None:
     path = write(tmp_path / "routes.yaml", mode="shadow")
-    state = FacadeState(LiveConfig(load(path)))
+    state = FacadeState(LiveConfig(load(path), hooks=(hand_edits.on_reload,)))
     write(path, mode="canary", percent=5)
     assert asyncio.run(reload(state))
     hand_edits.wait_idle()
@@ -113,7 +113,7 @@ def test_a_store_that_is_down_costs_a_log_line_never_the_reload(
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("a file where the store's directory should be")
     path = write(tmp_path / "routes.yaml", store=f"sqlite:///{blocker}/store.db")
-    state = FacadeState(LiveConfig(load(path)))
+    state = FacadeState(LiveConfig(load(path), hooks=(hand_edits.on_reload,)))
     write(path, mode="extracted", store=f"sqlite:///{blocker}/store.db")
     with caplog.at_level(logging.WARNING, logger="strangler.audit"):
         assert asyncio.run(reload(state))
