@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 
-from strangler.cli import facade_breakers
+from strangler.cli.serve import facade_breakers
 
 
 def test_an_unreachable_facade_is_reported_not_raised() -> None:
