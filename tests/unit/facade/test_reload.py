@@ -191,3 +191,21 @@ def test_each_applied_reload_calls_the_hooks_and_a_failing_one_costs_nothing(
     assert "reload hook" in caplog.text
     assert not asyncio.run(reload(state, time_limit=30))  # unchanged: no call
     assert len(seen) == 1
+
+
+async def test_a_watching_facade_calls_its_hooks_once_at_start(tmp_path: Path) -> None:
+    # e.g. strangler's audit trail: edits made while no facade ran, which no reload saw
+    from facade.app import Facade
+
+    config = config_module.load(write(tmp_path / "routes.yaml", debug=False))
+    seen: list[tuple[Config | None, Config]] = []
+    facade = Facade(config, reload_hooks=[lambda old, new: seen.append((old, new))])
+    await facade.start()
+    try:
+        assert seen == [(None, config)]
+    finally:
+        await facade.close()
+    quiet = Facade(config, watch=False, reload_hooks=[lambda old, new: seen.append((old, new))])
+    await quiet.start()
+    await quiet.close()
+    assert len(seen) == 1  # not watching: no hooks
