@@ -24,13 +24,27 @@ from yarl import URL
 
 from facade.exchange import Exchange
 from facade.problem import problem_response
-from facade.state import FacadeState
+from facade.state import FacadeState, Readiness
 
 log = logging.getLogger("strangler.admin")
 RESERVED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+def reserved_path(path: str) -> str | None:
+    """The reserved path a normalized ``path`` names (``/readyz/`` is ``/readyz``), or None:
+    the one rule for the proxy's route stage, the admin listener and a connection over the
+    cap."""
+    path = path.rstrip("/") or "/"
+    return path if path in RESERVED_PATHS else None
+
+
 ALLOWED_METHODS = ("GET", "HEAD")
 PROBE_INTERVAL = 1.0
 STALE_AFTER = 5.0
+# probes in a row that could not tell (this process out of descriptors) before the last
+# verdict is no longer vouched for: a brief EMFILE says nothing of the monolith (S2), but a
+# lasting one must not keep an old "ready" alive forever
+UNKNOWN_PROBES = 3
 
 
 async def answer_reserved(path: str, ex: Exchange) -> web.StreamResponse:
@@ -121,20 +135,34 @@ async def probe_legacy(state: FacadeState) -> None:
         while True:
             legacy = state.live.current.routes.legacy
             verdict = await _probe_once(session, legacy.url, legacy.health_path)
-            if verdict is None:
-                # the facade is out of descriptors (EMFILE): that says nothing of the monolith,
-                # and readiness must not flip on it (SECURITY.md S2); keep the last verdict
-                ready.checked_at = time.monotonic()
-                await asyncio.sleep(PROBE_INTERVAL)
-                continue
-            ok, detail = verdict
-            if ok != ready.legacy_ok:
-                level = logging.INFO if ok else logging.WARNING
-                log.log(level, "monolith %s: %s", "reachable" if ok else "unreachable", detail)
-            ready.legacy_ok, ready.legacy_detail = ok, detail
-            ready.checked_at = time.monotonic()
-            state.metrics.legacy_up.set(1 if ok else 0)
+            ok_before = ready.legacy_ok
+            record_probe(ready, verdict, time.monotonic())
+            if ready.legacy_ok != ok_before:
+                level = logging.INFO if ready.legacy_ok else logging.WARNING
+                state_word = "reachable" if ready.legacy_ok else "unreachable"
+                log.log(level, "monolith %s: %s", state_word, ready.legacy_detail)
+            state.metrics.legacy_up.set(1 if ready.legacy_ok else 0)
             await asyncio.sleep(PROBE_INTERVAL)
+
+
+def record_probe(ready: Readiness, verdict: tuple[bool, str] | None, now: float) -> None:
+    """Take one probe's verdict into ``ready``. ``None`` (this process could not open a
+    socket: EMFILE) keeps the last verdict for up to ``UNKNOWN_PROBES`` probes in a row, then
+    reports the monolith as not known to be reachable."""
+    if verdict is None:
+        ready.unknown_in_a_row += 1
+        if ready.unknown_in_a_row < UNKNOWN_PROBES:
+            ready.checked_at = now  # says nothing of the monolith: keep the last verdict
+            return
+        verdict = (
+            False,
+            f"cannot tell: {ready.unknown_in_a_row} probes in a row found this process out of "
+            "descriptors (EMFILE)",
+        )
+    else:
+        ready.unknown_in_a_row = 0
+    ready.legacy_ok, ready.legacy_detail = verdict
+    ready.checked_at = now
 
 
 def _out_of_files(exc: BaseException) -> bool:

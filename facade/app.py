@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import HttpVersion11, web
 
-from facade.admin import RESERVED_PATHS, answer_reserved, probe_legacy
+from facade.admin import RESERVED_PATHS, answer_reserved, probe_legacy, reserved_path
 from facade.config import Config
 from facade.config.normalize import normalize_target
 from facade.connections import FacadeServer
@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from facade.recording import Sampler
 
 log = logging.getLogger("strangler.facade")
+# probes and scrapers: a handful at a time; beyond, one answer each (probes still served)
+ADMIN_MAX_CONNECTIONS = 16
 access_log = logging.getLogger("strangler.access")
 
 
@@ -92,9 +94,17 @@ class Facade:
         )
 
     def admin_server(self, **kwargs: Any) -> web.Server:
-        """The ``admin.listen`` server: the reserved paths only, everything else 404."""
-        return web.Server(
-            self.handle_admin, access_log=None, max_field_size=MAX_FIELD_SIZE, **kwargs
+        """The ``admin.listen`` server: the reserved paths only, everything else 404. Its
+        connections get the same header and idle timeouts and problem+json errors as the
+        proxy's (facade/connections.py), and a cap of their own: a flood on the admin port
+        neither holds connections for aiohttp's 3,630 s nor takes the proxy's descriptors."""
+        return FacadeServer(
+            self.handle_admin,
+            state=self.state,
+            max_connections=ADMIN_MAX_CONNECTIONS,
+            access_log=None,
+            max_field_size=MAX_FIELD_SIZE,
+            **kwargs,
         )
 
     async def handle_admin(self, request: web.BaseRequest) -> web.StreamResponse:
@@ -108,8 +118,8 @@ class Facade:
             response = _problem(ex, exc.status, exc.title, exc.detail)
             response.force_close()
             return response
-        path = ex.target.path.rstrip("/") or "/"
-        if path in RESERVED_PATHS:
+        path = reserved_path(ex.target.path)
+        if path is not None:
             return await answer_reserved(path, ex)
         paths = ", ".join(sorted(RESERVED_PATHS))
         return _problem(ex, 404, "Not Found", f"the admin listener serves {paths} only")
@@ -139,6 +149,8 @@ class Facade:
             ex.answered_locally = True
             metrics.rejected.labels(type(exc).__name__).inc()
             response = _problem(ex, exc.status, exc.title, exc.detail)
+            if exc.retry_after is not None:
+                response.headers["Retry-After"] = str(exc.retry_after)
             response.force_close()  # the unread body or bad framing makes the stream unsafe
         except UpstreamError as exc:
             kind = "timeout" if exc.status == 504 else "unavailable"

@@ -20,7 +20,8 @@ drops the rest of a request body in flight. ``ClientConnection`` adds, per conne
   the 503 answers it (closing at once can reset the client's request in flight, and it then
   reads "connection reset", not why). Only when the descriptors left for clients run out
   too (``room``: the open-file limit minus what upstream pools and the process's own files
-  may need) is a connection answered 503 at accept and closed in the same instant, so a flood
+  may need; a served connection counts twice, for its body's temporary file) is a
+  connection answered 503 at accept and closed in the same instant, so a flood
   never makes accept() fail (EMFILE) nor starves the upstream connections of descriptors;
 - **problem+json for aiohttp's own errors** (a malformed request: 400), never the bytes;
 - **bodies in flight keep flowing while the server drains**, so an upload that started before
@@ -32,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import enum
 import errno
-import json
 import logging
 import resource
 import time
@@ -44,11 +44,15 @@ from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMethod, HttpProcessingError
 from aiohttp.web_protocol import RequestHandler
 
-from facade.admin import RESERVED_PATHS
+from facade.admin import reserved_path
 from facade.config import Config
+from facade.config.normalize import DotSegments, normalize_target
+from facade.errors import RETRY_SHORTLY, RequestRejected
 from facade.metrics import Metrics
-from facade.problem import CONTENT_TYPE, problem_response
+from facade.problem import problem_bytes, problem_response
+from facade.shadow import MAX_IN_FLIGHT
 from facade.state import FacadeState
+from facade.throttle import LOG_INTERVAL, LogThrottle
 
 log = logging.getLogger("strangler.connections")
 
@@ -58,15 +62,21 @@ DEFAULT_MAX_CLIENT_CONNECTIONS = 10_000
 RESERVED_FILES = 64
 # a connection over the cap holds a descriptor only this long unless its request comes
 OVER_CAP_HEADER_TIMEOUT = 0.25
-RETRY_AFTER = "1"
 
 Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
 
 def upstream_files(config: Config) -> int:
-    """Descriptors the facade may hold for upstream connections: each pool at its limit."""
+    """Descriptors the facade may hold for upstream connections: each pool at its limit, and
+    the shadow's own lean pools (a candidate's calls and the monolith twins they ask, each at
+    most ``MAX_IN_FLIGHT`` or the pool's size) whenever a service exists to shadow."""
     routes = config.routes
-    return routes.legacy.max_connections + sum(s.max_concurrency for s in routes.services.values())
+    services = [s.max_concurrency for s in routes.services.values()]
+    pools = routes.legacy.max_connections + sum(services)
+    if not services:
+        return pools
+    shadow = sum(min(MAX_IN_FLIGHT, size) for size in services)
+    return pools + shadow + min(MAX_IN_FLIGHT, routes.legacy.max_connections)
 
 
 def client_room(*, open_files: int, reserved: int) -> int:
@@ -79,14 +89,16 @@ def client_connection_cap(configured: int | None, *, open_files: int, reserved: 
 
     ``configured`` (``limits.max_client_connections``) wins when set (though ``admission``
     refuses beyond the room whatever the cap). Unset, it is
-    ``DEFAULT_MAX_CLIENT_CONNECTIONS`` or three quarters of the room the open-file limit
-    leaves (``client_room``), whichever is lower: the last quarter is for connections over the
-    cap, which are read (briefly) so that probes are served and others told why.
+    ``DEFAULT_MAX_CLIENT_CONNECTIONS`` or three eighths of the room the open-file limit leaves
+    (``client_room``), whichever is lower: a served connection may hold a second descriptor,
+    its request body's temporary file (facade/body_spool.py), so served connections take up to
+    three quarters; the last quarter is for connections over the cap, which are read (briefly)
+    so that probes are served and others told why.
     """
     if configured is not None:
         return configured
     room = client_room(open_files=open_files, reserved=reserved)
-    return max(1, min(DEFAULT_MAX_CLIENT_CONNECTIONS, room * 3 // 4))
+    return max(1, min(DEFAULT_MAX_CLIENT_CONNECTIONS, room * 3 // 8))
 
 
 class Admission(enum.Enum):
@@ -126,7 +138,7 @@ def raise_open_file_limit() -> tuple[int, int]:
 
 
 ACCEPT_FAILED = "socket.accept() out of system resource"  # asyncio's message for these
-ACCEPT_LOG_INTERVAL = 10.0
+ACCEPT_LOG_INTERVAL = LOG_INTERVAL
 
 
 class AcceptErrors:
@@ -146,10 +158,7 @@ class AcceptErrors:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._metrics = metrics
-        self._interval = interval
-        self._clock = clock
-        self._unlogged = 0
-        self._next_line = float("-inf")
+        self._throttle = LogThrottle(interval=interval, clock=clock)
 
     def __call__(self, loop: asyncio.AbstractEventLoop, context: Mapping[str, Any]) -> None:
         exc = context.get("exception")
@@ -162,9 +171,8 @@ class AcceptErrors:
         """Count one failed accept; return True when it was logged."""
         name = errno.errorcode.get(exc.errno or 0, "OSError")
         self._metrics.accept_errors.labels(name).inc()
-        self._unlogged += 1
-        now = self._clock()
-        if now < self._next_line:
+        count = self._throttle.due()
+        if count is None:
             return False
         log.error(
             "cannot accept connections: %s (%s); %d failed accepts since the last such line, "
@@ -172,43 +180,34 @@ class AcceptErrors:
             "limits.max_client_connections",
             exc.strerror,
             name,
-            self._unlogged,
-            self._interval,
+            count,
+            self._throttle.interval,
         )
-        self._unlogged = 0
-        self._next_line = now + self._interval
         return True
-
-
-def problem_bytes(status: int, detail: str, *, retry_after: str | None = None) -> bytes:
-    """A whole problem+json response that closes the connection, for writing on a transport
-    where no request object exists (the header deadline passed before a request was parsed)."""
-    phrase = HTTPStatus(status).phrase
-    body = json.dumps(
-        {"type": "about:blank", "title": phrase, "status": status, "detail": detail}
-    ).encode()
-    head = (
-        f"HTTP/1.1 {status} {phrase}\r\n"
-        f"Content-Type: {CONTENT_TYPE}\r\n"
-        f"Content-Length: {len(body)}\r\n"
-        "Cache-Control: no-store\r\n"
-        + (f"Retry-After: {retry_after}\r\n" if retry_after is not None else "")
-        + "Connection: close\r\n\r\n"
-    )
-    return head.encode("ascii") + body
 
 
 class FacadeServer(web.Server):
     """aiohttp's low-level server, making a ``ClientConnection`` per accepted connection with
     the limits of the routes.yaml in force at that moment (a reload applies to new ones)."""
 
-    def __init__(self, handler: Handler, *, state: FacadeState, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        state: FacadeState,
+        max_connections: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(handler, **kwargs)
         self.state = state
         self.open_files = open_file_limit()
         self.open = 0  # connections made and not lost: what the cap counts
+        # a fixed cap instead of limits.max_client_connections (the admin listener's own)
+        self._max_connections = max_connections
 
     def cap(self) -> int:
+        if self._max_connections is not None:
+            return self._max_connections
         config = self.state.live.current
         return client_connection_cap(
             config.routes.limits.max_client_connections,
@@ -266,7 +265,7 @@ class ClientConnection(RequestHandler):
             if admitted is Admission.REFUSE:
                 # counted until connection_lost, which the transport's close brings
                 assert isinstance(transport, asyncio.WriteTransport)
-                transport.write(problem_bytes(503, self._cap_text(), retry_after=RETRY_AFTER))
+                transport.write(problem_bytes(503, self._cap_text(), retry_after=RETRY_SHORTLY))
                 transport.close()
                 return
             if admitted is Admission.ONE_ANSWER:
@@ -352,7 +351,13 @@ class ClientConnection(RequestHandler):
         request_handler: Handler,
     ) -> tuple[web.StreamResponse, bool]:
         if self._over_cap:
-            request_handler = _one_answer(request_handler, self._cap_text())
+            server = self._server
+            dot_segments = (
+                server.state.live.current.routes.limits.dot_segments
+                if server is not None
+                else "resolve"
+            )
+            request_handler = _one_answer(request_handler, self._cap_text(), dot_segments)
         return await super()._handle_request(request, start_time, request_handler)
 
     def _cap_text(self) -> str:
@@ -412,20 +417,28 @@ class ClientConnection(RequestHandler):
         return response
 
 
-def _one_answer(handler: Handler, detail: str) -> Handler:
-    """The only request of a connection over the cap: probes are served, others get 503;
-    either way the connection then closes."""
+def _one_answer(handler: Handler, detail: str, dot_segments: DotSegments) -> Handler:
+    """The only request of a connection over the cap: probes are served (the path read as the
+    route stage reads it), others get 503; either way the connection then closes."""
 
     async def answer(request: web.BaseRequest) -> web.StreamResponse:
-        if request.method in ("GET", "HEAD") and request.path in RESERVED_PATHS:
+        if request.method in ("GET", "HEAD") and _is_probe(request.raw_path, dot_segments):
             response = await handler(request)
         else:
             response = problem_response(503, "Service Unavailable", detail)
-            response.headers["Retry-After"] = RETRY_AFTER
+            response.headers["Retry-After"] = str(RETRY_SHORTLY)
         response.force_close()
         return response
 
     return answer
+
+
+def _is_probe(raw_path: str, dot_segments: DotSegments) -> bool:
+    try:
+        path = normalize_target(raw_path, dot_segments=dot_segments).path
+    except RequestRejected:
+        return False  # 503 then: the connection closes either way
+    return reserved_path(path) is not None
 
 
 def _peer(connection: RequestHandler) -> str:

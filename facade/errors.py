@@ -6,7 +6,8 @@ FacadeError
  ├── RequestRejected                 the client's request is unsafe or malformed: answered 4xx
  │    ├── PathRejected               ambiguous or malicious request-target (400)
  │    ├── BodyTooLarge               body over the route's limit (413)
- │    └── BodyTimeout                body not sent within its idle timeout or deadline (408)
+ │    ├── BodyTimeout                body not sent within its idle timeout or deadline (408)
+ │    └── SpoolUnavailable           no descriptor, disk or spool budget left for the body (503)
  └── UpstreamError                   an upstream could not answer: answered 502/503/504 problem+json
       ├── UpstreamUnavailable        refused, reset, DNS, protocol error (502)
       ├── UpstreamRefused            the facade did not call it: circuit open, bulkhead full (503)
@@ -22,11 +23,13 @@ from facade.config.errors import (
     PathRejected,
     Problem,
     RequestRejected,
+    cut,
     quoted,
 )
 
 __all__ = [
     "QUOTE_LIMIT",
+    "RETRY_SHORTLY",
     "BodyTimeout",
     "BodyTooLarge",
     "ConfigError",
@@ -34,12 +37,18 @@ __all__ = [
     "PathRejected",
     "Problem",
     "RequestRejected",
+    "SpoolUnavailable",
     "UpstreamError",
     "UpstreamRefused",
     "UpstreamTimeout",
     "UpstreamUnavailable",
+    "cut",
     "quoted",
 ]
+
+# seconds, the Retry-After of a refusal for load that passes shortly: the connection cap, a full
+# bulkhead, the body spool
+RETRY_SHORTLY = 1
 
 
 class BodyTooLarge(RequestRejected):
@@ -52,6 +61,16 @@ class BodyTimeout(RequestRejected):
 
     status = 408
     title = "Request Timeout"
+
+
+class SpoolUnavailable(RequestRejected):
+    """The body could not be set aside: no descriptor (EMFILE), no disk (ENOSPC), or the
+    process's spool budget (``limits.body_spool_max``) is in use. The facade's state, not the
+    request's fault: 503 with ``Retry-After``."""
+
+    status = 503
+    title = "Service Unavailable"
+    retry_after = RETRY_SHORTLY
 
 
 class UpstreamError(FacadeError):

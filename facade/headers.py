@@ -9,9 +9,10 @@ every ``X-Strangler-*`` header: that prefix is the facade's own namespace (the s
 ``X-Strangler-Shadow``, replay's run id), so a client could otherwise forge what only the
 facade may say (SECURITY.md S4).
 
-``Host`` must be a valid authority (RFC 3986 ``host[:port]``, see ``valid_authority``): it is
-copied into rewritten ``Location`` headers and ``X-Forwarded-Host``, where anything else would
-let a client write into another user's redirect.
+``Host`` must be a valid authority (a DNS name or IP address, with an optional port: see
+``valid_authority``): it is copied into rewritten ``Location`` headers and
+``X-Forwarded-Host``, where anything else would let a client write into another user's
+redirect. A trusted proxy's ``X-Forwarded-Host`` must be one too, else the Host is used.
 """
 
 from __future__ import annotations
@@ -124,7 +125,9 @@ def upstream_request_headers(
         # what that proxy says, not what the proxy->facade hop was
         told = _rightmost(incoming, "X-Forwarded-Proto")
         scheme = told if told in ("http", "https") else scheme
-        host = _rightmost(incoming, "X-Forwarded-Host") or host
+        told_host = _rightmost(incoming, "X-Forwarded-Host")
+        # the proxy relays what its client sent: held to the rule the facade holds Host to
+        host = told_host if told_host is not None and valid_authority(told_host) else host
     out["X-Forwarded-Proto"] = scheme
     if host is not None:
         out["X-Forwarded-Host"] = host
@@ -146,17 +149,19 @@ def without_facade_headers(incoming: CIMultiDictProxy[str]) -> CIMultiDictProxy[
     )
 
 
-# RFC 3986 §3.2.2: reg-name = *( unreserved / pct-encoded / sub-delims ), here at least one
-# character (an empty Host names nothing the facade could vouch for); an IPv4 address is a
-# reg-name too. IP-literals are checked by ``ipaddress`` (no zone ids, no IPvFuture).
-_REG_NAME = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})+", re.ASCII)
+# A name a resolver could look up: letters, digits, '-', '.' and '_' (seen in real internal
+# names), at least one (an empty Host names nothing). RFC 3986's reg-name also allows '~',
+# %XX and the sub-delims "!$&'()*+,;=", which no DNS name or IPv4 address contains and which
+# would let "a,b" or "(evil)" into a Location. IP-literals are checked by ``ipaddress`` (no
+# zone ids, no IPvFuture).
+_REG_NAME = re.compile(r"[A-Za-z0-9._-]+", re.ASCII)
 _PORT = re.compile(r"[0-9]{1,5}", re.ASCII)
 
 
 def valid_authority(value: str) -> bool:
     """Is ``value`` a Host the facade may forward and write into ``Location``: ``host[:port]``.
 
-    ``host`` is an RFC 3986 reg-name (which covers IPv4) or a bracketed IPv6 address; ``port``
+    ``host`` is a DNS name (which covers IPv4) or a bracketed IPv6 address; ``port``
     is 1 to 5 digits up to 65535. No userinfo (``@``), path, whitespace or control character.
     """
     host, port = value, None

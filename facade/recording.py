@@ -6,7 +6,8 @@ redacts it (the store's redaction rules) and appends it to the file in mitmproxy
 A full queue or a failing disk costs samples, counted, never a slower request.
 
 Not sampled, and counted apart: answers the facade gave itself (``/healthz``, rejections);
-requests with a body (it streamed to the upstream and was not kept); answers that streamed
+requests with a body (read whole for the upstream, but freed, or its temporary file closed,
+when the request ends: the sampler never holds it); answers that streamed
 (larger than the forward stage's one-write size, or of unknown length), whose body was never
 held whole.
 """
@@ -23,11 +24,11 @@ from aiohttp import web
 from facade.config import Config
 from facade.config.evidence import redactor_for
 from facade.exchange import Exchange
+from facade.shadow import MAX_SHADOW_BODY
 from parallel_run.flowfile import FlowSink
 from parallel_run.traffic import RecordedExchange, RecordedResponse
 
 log = logging.getLogger("strangler.record")
-MAX_RECORDED_BODY = 1 << 20  # answers held whole up to this size are recorded; larger skipped
 
 
 class Sampler:
@@ -57,7 +58,7 @@ class Sampler:
         if not isinstance(body, bytes):
             self.skipped["streamed"] += 1
             return
-        if len(body) > MAX_RECORDED_BODY:
+        if len(body) > MAX_SHADOW_BODY:  # the largest body the facade keeps a copy of
             self.skipped["too_large"] += 1
             return
         host = request.host.rpartition(":")[0] or request.host

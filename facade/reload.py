@@ -6,7 +6,10 @@ which is how editors and ``strangler`` write the file.
 
 A reload never runs on the event loop: the file is read and parsed in a daemon thread, bounded
 by ``facade.config.read_routes`` (size, regular files only) and its YAML composer (aliases,
-depth), and waited for at most ``$STRANGLER_RELOAD_TIMEOUT`` (30 s). Requests go on meanwhile, a
+depth), and waited for at most ``$STRANGLER_RELOAD_TIMEOUT`` (60 s, or more for a larger size limit:
+``default_timeout``). A parse abandoned at that limit is the only one: until it ends, no other
+starts (the reload is rejected, "previous parse still running", and retried on the next poll),
+and the garbage collector stays young-only. Requests go on meanwhile, a
 stop signal is honoured (a daemon thread never holds the process), and whatever goes wrong -
 a bad file, a timeout, ``MemoryError``, ``RecursionError``, a bug - is a rejected reload: logged,
 shown as ``last_reload_error`` on ``/readyz``, the previous configuration stays, and the watcher
@@ -25,20 +28,23 @@ import gc
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 from facade import config as config_module
 from facade.config.units import parse_duration
 from facade.errors import ConfigError, quoted
-from facade.state import FacadeState, LiveConfig
+from facade.state import FacadeState, LiveConfig, ParseSlot
 from facade.translators import translator_problems
 
 log = logging.getLogger("strangler.reload")
 POLL_INTERVAL = 0.5
 TIMEOUT_ENV = "STRANGLER_RELOAD_TIMEOUT"
-# parsing is pure Python and slow (about 2 s per 1,000 capabilities on a busy machine): the
-# limit is for a file that would never finish, far above what a legitimate one takes
-DEFAULT_TIMEOUT = 30.0
+# parsing is pure Python and slow (2-4 s per 1,000 capabilities on a busy machine), and the
+# default bounds (4 MiB, 262,144 values) allow about 10,000 capabilities: 20-40 s. The limit
+# is for a file that would never finish, so it stays well above that, growing with the size
+# limit (SECONDS_PER_MIB per MiB of $STRANGLER_ROUTES_MAX_BYTES)
+DEFAULT_TIMEOUT = 60.0
+SECONDS_PER_MIB = 15.0
 
 Loader = Callable[[os.PathLike[str]], config_module.Config]
 
@@ -47,16 +53,30 @@ class ReloadTimeout(Exception):
     """The parse thread did not finish within the time limit (it is left to end on its own)."""
 
 
-def reload_timeout() -> float:
-    """``$STRANGLER_RELOAD_TIMEOUT`` (2s, 500ms, seconds) or 30 s; a bad value is logged."""
+class ParseStillRunning(Exception):
+    """A parse abandoned at its time limit still runs: no second one starts beside it."""
+
+
+def default_timeout(size_limit: int) -> float:
+    """``DEFAULT_TIMEOUT``, or ``SECONDS_PER_MIB`` per MiB of the size limit if more."""
+    return max(DEFAULT_TIMEOUT, SECONDS_PER_MIB * size_limit / 1024**2)
+
+
+def reload_timeout(source: str = "routes.yaml") -> float:
+    """``$STRANGLER_RELOAD_TIMEOUT`` (2s, 500ms, seconds) or ``default_timeout``; a bad value
+    is logged."""
+    try:
+        fallback = default_timeout(config_module.max_bytes(source))
+    except ConfigError:
+        fallback = DEFAULT_TIMEOUT  # the load reports the bad size limit itself
     raw = os.environ.get(TIMEOUT_ENV)
     if raw is None:
-        return DEFAULT_TIMEOUT
+        return fallback
     try:
         return parse_duration(raw)
     except ValueError as exc:
-        log.error("%s: %s; using %gs", TIMEOUT_ENV, exc, DEFAULT_TIMEOUT)
-        return DEFAULT_TIMEOUT
+        log.error("%s: %s; using %gs", TIMEOUT_ENV, exc, fallback)
+        return fallback
 
 
 def _load(path: os.PathLike[str]) -> config_module.Config:
@@ -64,16 +84,32 @@ def _load(path: os.PathLike[str]) -> config_module.Config:
 
 
 async def load_off_loop(
-    path: os.PathLike[str], *, time_limit: float, loader: Loader = _load
+    path: os.PathLike[str],
+    *,
+    time_limit: float,
+    loader: Loader = _load,
+    slot: ParseSlot | None = None,
 ) -> config_module.Config:
     """``loader(path)`` in a daemon thread; ``ReloadTimeout`` after ``time_limit`` seconds.
 
     Not ``run_in_executor``: a pool's threads are joined at exit, so a parse that never ends
     would keep a stopped facade alive. A daemon thread is abandoned at the time limit and at
-    exit; its outcome, if it ever comes, is dropped.
+    exit; its outcome, if it ever comes, is dropped. ``slot`` holds the abandoned thread until
+    it ends: meanwhile this raises ``ParseStillRunning`` at once, and the garbage collector
+    stays young-only (the thread still allocates).
     """
+    slot = slot if slot is not None else ParseSlot()
+    if slot.busy():
+        raise ParseStillRunning(
+            "the previous parse, abandoned at its time limit, is still running; "
+            "retried on the next poll"
+        )
     loop = asyncio.get_running_loop()
     done: asyncio.Future[config_module.Config] = loop.create_future()
+    gc_was_enabled = gc.isenabled()
+    lock = threading.Lock()
+    ended = False
+    abandoned = False
 
     def settle(result: config_module.Config | None, error: BaseException | None) -> None:
         if done.done():
@@ -84,6 +120,7 @@ async def load_off_loop(
             done.set_result(result)  # type: ignore[arg-type]
 
     def work() -> None:
+        nonlocal ended
         result: config_module.Config | None = None
         error: BaseException | None = None
         try:
@@ -95,12 +132,25 @@ async def load_off_loop(
             # thread, not in the loop's (freeing a large tree at once holds the GIL)
             error = exc.with_traceback(None)
             error.__context__ = error.__cause__ = None
+        with lock:
+            ended = True
+            if abandoned:
+                # nobody waits: the last thing an abandoned parse does is free the slot and
+                # give the collector back (here, so it happens even if the loop is gone)
+                slot.thread = None
+                _restore_gc(gc_was_enabled)
         with contextlib.suppress(RuntimeError):  # the loop closed meanwhile (exit)
             loop.call_soon_threadsafe(settle, result, error)
 
-    threading.Thread(target=work, name="routes-reload", daemon=True).start()
+    thread = threading.Thread(target=work, name="routes-reload", daemon=True)
+    gc.disable()
+    try:
+        thread.start()
+    except BaseException:  # no thread to start (RuntimeError): nothing to wait for
+        _restore_gc(gc_was_enabled)
+        raise
     deadline = loop.time() + time_limit
-    with _young_collections_only():
+    try:
         while not done.done():
             left = deadline - loop.time()
             if left <= 0:
@@ -110,6 +160,15 @@ async def load_off_loop(
                 )
             await asyncio.wait({done}, timeout=min(YOUNG_EVERY, left))
             gc.collect(1)
+    finally:
+        with lock:
+            if ended:
+                _restore_gc(gc_was_enabled)
+            else:  # the time limit, or cancelled (stop): the thread goes on without us
+                abandoned = True
+                slot.thread = thread
+                done.cancel()  # its outcome, if it comes, is dropped unread
+                loop.call_later(YOUNG_EVERY, _collect_young_while, thread, slot)
     return done.result()
 
 
@@ -117,19 +176,21 @@ async def load_off_loop(
 # whichever thread allocates, hold the GIL throughout: 400-600 ms stalls of the event loop for
 # 3,000 capabilities. While the parse thread runs, automatic collection is off and the loop
 # collects the young generations itself, a few milliseconds every YOUNG_EVERY seconds (70-180 ms
-# worst stall measured); full passes resume when the load ends (or is abandoned).
+# worst stall measured); full passes resume when the parse ends, abandoned or not.
 YOUNG_EVERY = 0.1
 
 
-@contextlib.contextmanager
-def _young_collections_only() -> Iterator[None]:
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
+def _restore_gc(enabled: bool) -> None:
+    if enabled:
+        gc.enable()
+
+
+def _collect_young_while(thread: threading.Thread, slot: ParseSlot) -> None:
+    """On the loop, every YOUNG_EVERY seconds, while an abandoned parse thread runs."""
+    if slot.thread is not thread:
+        return  # it ended: the collector is back
+    gc.collect(1)
+    asyncio.get_running_loop().call_later(YOUNG_EVERY, _collect_young_while, thread, slot)
 
 
 async def reload(state: FacadeState, *, time_limit: float | None = None) -> bool:
@@ -141,12 +202,12 @@ async def reload(state: FacadeState, *, time_limit: float | None = None) -> bool
     path = state.live.current.source
     log.info("routes file %s: loading it (off the event loop)", path)
     try:
-        limit = reload_timeout() if time_limit is None else time_limit
-        fresh = await load_off_loop(path, time_limit=limit)
+        limit = reload_timeout(str(path)) if time_limit is None else time_limit
+        fresh = await load_off_loop(path, time_limit=limit, slot=state.live.abandoned_parse)
     except ConfigError as exc:
         _reject(state, str(exc))
         return False
-    except ReloadTimeout as exc:
+    except (ReloadTimeout, ParseStillRunning) as exc:
         _reject(state, f"{path}: {exc}")
         return False
     except Exception as exc:
@@ -220,6 +281,13 @@ async def watch_routes(state: FacadeState) -> None:
         seen = stamp
         if stamp is None and not now:
             continue  # mid-rename, or deleted: the next stamp tells
+        if state.live.abandoned_parse.busy():
+            # a second parse beside the abandoned one would pile up: rejected (logged once),
+            # and the change is taken up again on the next poll
+            await reload(state)
+            seen = None
+            await asyncio.sleep(POLL_INTERVAL)
+            continue
         try:
             await reload(state)
         except Exception as exc:  # reload() catches its own; this is the last line

@@ -38,7 +38,6 @@ from facade.lean_http import LeanHttpError, LeanPool
 from facade.metrics import Metrics
 from facade.tasks import spawn
 from facade.translate import (
-    MAX_TRANSLATED_ANSWER,
     legacy_request,
     service_headers,
     service_target,
@@ -262,10 +261,12 @@ class ShadowRunner:
                     service_target(wanted).path_qs,
                     headers.items(),
                     wanted.body or None,
-                    max_body=MAX_TRANSLATED_ANSWER + 1,
+                    max_body=READ_LIMIT,
                 )
-            if len(got.body) > MAX_TRANSLATED_ANSWER:
-                return HttpAnswer.failed("answer too large to translate")
+            if len(got.body) > MAX_SHADOW_BODY:
+                # read to READ_LIMIT as an untranslated candidate is: a cut answer cannot be
+                # translated, so it is the candidate's error, never 16 MiB held per shadow
+                return HttpAnswer.failed(f"answer over {MAX_SHADOW_BODY} bytes: not translated")
             answer = translate_answer(
                 name, translator, legacy, HttpResponseData(got.status, got.headers, got.body)
             )

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from facade.body_spool import Spool
 from facade.config import Config
 from facade.metrics import Metrics
 from facade.resilience.guard import Guards, ServiceGuard
@@ -21,6 +23,17 @@ ReloadHook = Callable[[Config | None, Config], None]
 
 
 @dataclass(slots=True)
+class ParseSlot:
+    """The routes-file parse thread abandoned at its time limit, until it ends (one at most:
+    abandoned parses must not pile up, each holding its half-built tree and a core)."""
+
+    thread: threading.Thread | None = None
+
+    def busy(self) -> bool:
+        return self.thread is not None
+
+
+@dataclass(slots=True)
 class LiveConfig:
     """The configuration in force; reload swaps ``current`` whole, between requests."""
 
@@ -30,6 +43,8 @@ class LiveConfig:
     # SIGHUP sets it; the watcher reloads (see facade.reload)
     reload_requested: asyncio.Event = field(default_factory=asyncio.Event)
     hooks: tuple[ReloadHook, ...] = ()
+    # a parse thread left running past its time limit: no other starts until it ends
+    abandoned_parse: ParseSlot = field(default_factory=ParseSlot)
 
 
 @dataclass(slots=True)
@@ -38,6 +53,7 @@ class Readiness:
     legacy_detail: str = "not probed yet"
     checked_at: float = 0.0
     draining: bool = False
+    unknown_in_a_row: int = 0  # probes that could not tell (EMFILE): see admin.record_probe
 
 
 @dataclass(slots=True)
@@ -48,6 +64,8 @@ class FacadeState:
     metrics: Metrics = field(default_factory=Metrics)
     readiness: Readiness = field(default_factory=Readiness)
     upstreams: Upstreams = field(default_factory=Upstreams)
+    # temporary files of request bodies: bytes against limits.body_spool_max
+    spool: Spool = field(default_factory=Spool)
     shadow: ShadowRunner = field(init=False)
     # breakers, retry budgets and bulkheads, by service: they outlive reloads (see Guards)
     guards: Guards = field(init=False)

@@ -44,6 +44,7 @@ class RequestRejected(FacadeError):
 
     status = 400
     title = "Bad Request"
+    retry_after: int | None = None  # seconds, for a refusal that a later try may not get
 
     def __init__(self, detail: str) -> None:
         self.detail = detail
@@ -64,7 +65,11 @@ def quoted(value: object, *, limit: int = QUOTE_LIMIT) -> str:
     alias expanded a million times, and quoting it in full once froze the facade and ended in
     ``MemoryError``. The cost is bounded by ``limit``, whatever the value's size.
     """
-    text = _bounded_repr(value, limit + 1)
+    return cut(_bounded_repr(value, limit + 1), limit)
+
+
+def cut(text: str, limit: int) -> str:
+    """``text`` of at most ``limit`` characters: an error message never carries a large input."""
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

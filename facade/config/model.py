@@ -35,7 +35,7 @@ from ruamel.yaml.composer import Composer
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import AliasEvent
 
-from facade.config.errors import QUOTE_LIMIT, ConfigError, Problem, quoted
+from facade.config.errors import QUOTE_LIMIT, ConfigError, Problem, cut, quoted
 from facade.config.matching import Matcher, Route, RouteConflict, TemplateError, parse_template
 from facade.config.units import parse_duration, parse_percent, parse_size
 
@@ -286,7 +286,9 @@ def listen_address(value: str) -> tuple[str, int]:
     elif ":" in host:
         host = ""  # an IPv6 address must be bracketed, or its last group reads as the port
     if not sep or not host or not port.isascii() or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"expected HOST:PORT such as 127.0.0.1:8090 or [::1]:8090, got {value!r}")
+        raise ValueError(
+            f"expected HOST:PORT such as 127.0.0.1:8090 or [::1]:8090, got {quoted(value)}"
+        )
     return host, int(port)
 
 
@@ -318,8 +320,10 @@ class Limits(_Model):
     # first byte; an idle keep-alive connection is closed after keepalive_timeout (nginx's 75s)
     header_timeout: Duration = Field(default=10.0, gt=0)
     keepalive_timeout: Duration = Field(default=75.0, gt=0)
-    # per process; None: min(10000, the open-file limit minus the descriptors kept for
-    # upstream connections). Over it a connection gets one answer (503, or a probe) and closes
+    # per process; None: min(10000, 3/8 of the open-file limit minus the descriptors kept for
+    # upstream connections: a served connection may hold a spooled body's file too, and the
+    # last quarter is for connections over the cap). Over it a connection gets one answer
+    # (503, or a probe) and closes
     max_client_connections: int | None = Field(default=None, ge=1)
     # request bodies are read whole before an upstream is held: in memory up to body_buffer,
     # in a temporary file beyond; no byte for body_idle_timeout, or not all within
@@ -327,6 +331,8 @@ class Limits(_Model):
     body_buffer: Size = Field(default=64 * 1024, ge=0)
     body_idle_timeout: Duration = Field(default=15.0, gt=0)
     body_deadline: Duration = Field(default=60.0, gt=0)
+    # bytes in temporary files for bodies, all requests of a process together: past it 503
+    body_spool_max: Size = Field(default=1024**3, ge=0)
 
 
 class RoutesFile(_Model):
@@ -408,7 +414,8 @@ DEFAULT_MAX_BYTES = 4 * 1024**2
 # YAML values (scalars, lists, mappings, keys), aliases expanded: at most one per this many
 # bytes of the size limit (262,144 for 4 MiB). An alias bomb expands to billions. Real files
 # hold about one value per 8 bytes (3,000 capabilities: 81,019 values in 621 KiB), so this
-# bound, not the size, limits a legitimate file: about 10,000 capabilities by default. It is
+# bound, not the size, limits a legitimate file: about 9,700 capabilities by default
+# (20-40 s to parse: facade.reload's time limit is set to fit). It is
 # not looser because pydantic holds the GIL while it validates and lists errors: this bounds
 # how long a reload's validation can stall the event loop.
 BYTES_PER_NODE = 16
@@ -525,7 +532,7 @@ def parse(
     problems = _cross_check(routes, tree, source)
     if extra_check is not None:
         problems += [
-            Problem(source, line_of(tree, loc), f"{_dotted(loc)}: {_cut(message, 300)}")
+            Problem(source, line_of(tree, loc), f"{_dotted(loc)}: {cut(message, 300)}")
             for loc, message in extra_check(routes)
         ]
     matcher: Matcher | None = None
@@ -621,12 +628,12 @@ def _read_yaml(text: str, source: str) -> CommentedMap:
         if "flow mapping" in message and "{" in text:
             message += ' (quote path templates: path: "/api/products/{sku}")'
         raise ConfigError(
-            [Problem(source, line, f"YAML syntax error: {_cut(message, 300)}")]
+            [Problem(source, line, f"YAML syntax error: {cut(message, 300)}")]
         ) from None
     except YAMLError as exc:
-        raise ConfigError([Problem(source, 1, f"YAML error: {_cut(str(exc), 300)}")]) from None
+        raise ConfigError([Problem(source, 1, f"YAML error: {cut(str(exc), 300)}")]) from None
     except ValueError as exc:  # e.g. an integer of over 4,300 digits
-        raise ConfigError([Problem(source, 1, f"YAML error: {_cut(str(exc), 300)}")]) from None
+        raise ConfigError([Problem(source, 1, f"YAML error: {cut(str(exc), 300)}")]) from None
     if tree is None:
         raise ConfigError(
             [
@@ -656,14 +663,9 @@ def _at_most(limit: int, problems: list[Problem], *, total: int | None = None) -
     return ConfigError([*first, more])
 
 
-def _cut(text: str, limit: int) -> str:
-    """``text`` of at most ``limit`` characters: an error message never carries a large input."""
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def _dotted(loc: Sequence[str | int]) -> str:
     # a key can be any length: each part is cut as a quoted value is
-    return ".".join(_cut(str(p), QUOTE_LIMIT) for p in loc)
+    return ".".join(cut(str(p), QUOTE_LIMIT) for p in loc)
 
 
 def _problem(source: str, tree: CommentedMap, error: Mapping[str, Any]) -> Problem:

@@ -18,6 +18,7 @@ from typing import Generic, TypeVar
 
 import aiohttp
 
+from facade.errors import RETRY_SHORTLY
 from facade.resilience.backoff import Uniform, backoff_delay
 from facade.resilience.breaker import Permit
 from facade.resilience.bulkhead import Bulkhead
@@ -27,8 +28,6 @@ from facade.resilience.window import Clock
 from facade.upstream import describe_client_error
 
 R = TypeVar("R")
-# a full bulkhead frees a slot as soon as one call ends: a client may try again soon
-BULKHEAD_RETRY_AFTER = 1.0
 Sleep = Callable[[float], Awaitable[None]]
 
 
@@ -76,7 +75,8 @@ async def call_service(
         guard.breaker.release(permit)
         guard.rejected("bulkhead_full")
         detail = f"{guard.bulkhead.limit} calls in flight (max_concurrency)"
-        return Outcome(None, Failure("bulkhead_full", detail, retry_after=BULKHEAD_RETRY_AFTER))
+        # a full bulkhead frees a slot as soon as one call ends: a client may try again soon
+        return Outcome(None, Failure("bulkhead_full", detail, retry_after=RETRY_SHORTLY))
     settings = guard.settings
     deadline = clock() + settings.deadline
     guard.budget.record_call()

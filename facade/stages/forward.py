@@ -66,7 +66,7 @@ async def stage(ex: Exchange) -> web.StreamResponse:
         traceparent=ex.traceparent,
     )
     try:
-        body = await _request_body(request, headers, ex.config, ex.capability)
+        body = await _request_body(ex, headers)
     except ConnectionResetError:
         # the client went away mid-body: no one to answer, nothing to log per connection
         # (aiohttp logs an escaped error with its traceback); counted as nginx's 499
@@ -91,7 +91,7 @@ async def _forward(ex: Exchange, headers: CIMultiDict[str], body: Body) -> web.S
             return served
         upstream = ex.upstream  # fallen back: the monolith serves, below
         assert upstream is not None
-    if ex.shadow and isinstance(body, SpooledBody):
+    if ex.shadow:
         body = await _buffer_for_shadow(ex, body)
     captured: list[bytes] | None = [] if ex.shadow else None
     started = time.perf_counter()
@@ -118,6 +118,7 @@ def body_limits(config: Config, capability: Capability | None) -> BodyLimits:
         buffer=limits.body_buffer,
         idle_timeout=limits.body_idle_timeout,
         deadline=limits.body_deadline,
+        spool_max=limits.body_spool_max,
     )
 
 
@@ -223,13 +224,16 @@ def _close(answer: aiohttp.ClientResponse) -> None:
     answer.close()  # a failed answer we will not relay: its connection is not worth saving
 
 
-async def _buffer_for_shadow(ex: Exchange, body: SpooledBody) -> Body:
-    """Both sides need the body in memory: read it if small enough, else do not shadow."""
-    if body.size > MAX_SHADOW_BODY:
+async def _buffer_for_shadow(ex: Exchange, body: Body) -> Body:
+    """Both sides need the body in memory: read it if small enough, else do not shadow. The
+    size counts wherever the body is: with a high ``limits.body_buffer`` a body over the
+    shadow limit is held in memory, not spooled."""
+    size = body.size if isinstance(body, SpooledBody) else len(body or b"")
+    if size > MAX_SHADOW_BODY:
         ex.shadow = False
         ex.state.metrics.shadow_dropped.labels(ex.capability_name, "body_too_large").inc()
         return body
-    return await body.read_all()
+    return await body.read_all() if isinstance(body, SpooledBody) else body
 
 
 async def _whole(body: Body) -> bytes:
@@ -238,20 +242,16 @@ async def _whole(body: Body) -> bytes:
     return body or b""
 
 
-async def _request_body(
-    request: web.BaseRequest,
-    headers: CIMultiDict[str],
-    config: Config,
-    capability: Capability | None,
-) -> Body:
+async def _request_body(ex: Exchange, headers: CIMultiDict[str]) -> Body:
     """The request body, read whole within the body limits before any upstream is held.
 
     A request without a body costs nothing more than before: no read, no timer, no limits built.
     """
+    request = ex.request
     length = request.content_length
     if length is None and not request.body_exists:
         return None
-    limits = body_limits(config, capability)
+    limits = body_limits(ex.config, ex.capability)
     if length is not None:
         if length > limits.max_body:
             raise BodyTooLarge(
@@ -260,7 +260,7 @@ async def _request_body(
         if not length:
             headers["Content-Length"] = "0"
             return b""
-    body = await read_body(request.content, limits)
+    body = await read_body(request.content, limits, spool=ex.state.spool)
     # the size read, not a copy of the client's framing: chunked bodies get one too
     headers["Content-Length"] = str(body.size if isinstance(body, SpooledBody) else len(body))
     return body

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import HttpVersion11, web
 
-from facade.admin import RESERVED_PATHS, answer_reserved
+from facade.admin import answer_reserved, reserved_path
 from facade.config.normalize import normalize_target
 from facade.errors import RequestRejected
 from facade.exchange import Exchange
@@ -17,8 +17,8 @@ async def stage(ex: Exchange) -> web.StreamResponse | None:
     ex.target = normalize_target(
         request.raw_path, dot_segments=ex.config.routes.limits.dot_segments
     )
-    reserved = ex.target.path.rstrip("/") or "/"
-    if reserved in RESERVED_PATHS:
+    reserved = reserved_path(ex.target.path)
+    if reserved is not None:
         ex.answered_locally = True
         return await answer_reserved(reserved, ex)
     ex.match = ex.config.matcher.match(request.method, ex.target.path)
@@ -32,7 +32,7 @@ def check_host(request: web.BaseRequest) -> None:
 
     The Host is forwarded unchanged and written into rewritten ``Location`` headers: a value
     such as ``evil.example/x`` or ``a@b`` would put the client's text into a redirect. HTTP/1.1
-    requires a Host (RFC 9112 §3.2); HTTP/1.0 may omit it (see ``forward._public_host``).
+    requires a Host (RFC 9112 §3.2); HTTP/1.0 may omit it (see ``forward.public_host``).
     """
     hosts = request.headers.getall("Host", ())
     if len(hosts) > 1:

@@ -17,13 +17,14 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from facade.resilience.scrape import breaker_states
 from tests.support import processes
+from tests.support.probe import metric, seen, wait_until
 from tests.support.processes import Running
 
 pytestmark = pytest.mark.integration
@@ -32,14 +33,6 @@ Reply = tuple[int, dict[str, str], bytes]
 
 
 # -- helpers ------------------------------------------------------------------------------
-
-
-def wait_until(condition: Callable[[], bool], what: str, *, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        pause.wait(0.05)
 
 
 def call(url: str, *, method: str = "GET", data: bytes | None = None, timeout: float = 10) -> Reply:
@@ -54,17 +47,6 @@ def call(url: str, *, method: str = "GET", data: bytes | None = None, timeout: f
 
 def served_by(reply: Reply) -> str:
     return reply[1]["X-Strangler-Route"].rsplit(";", 1)[1]
-
-
-def seen(upstream: Running) -> int:
-    return int(json.loads(call(upstream.url + "/_seen")[2])["count"])
-
-
-def metric(facade: Running, sample: str) -> float:
-    for line in call(facade.url + "/metrics")[2].decode().splitlines():
-        if line.startswith(sample + " "):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
 
 
 def in_flight(facade: Running) -> float:
@@ -181,6 +163,18 @@ def legacy_echo(tmp: Path, started: list[Running]) -> Running:
     return legacy
 
 
+def monolith_behind_facade(
+    tmp: Path, started: list[Running], *, legacy: str = "", limits: str
+) -> tuple[Running, Running]:
+    """An echo monolith (``legacy``: more of its settings) behind a facade with ``limits``."""
+    monolith = legacy_echo(tmp, started)
+    facade = facade_with(
+        tmp, f"version: 1\nlegacy: {{url: '{monolith.url}'{legacy}}}\nlimits: {{{limits}}}\n"
+    )
+    started.append(facade)
+    return monolith, facade
+
+
 def get_times(url: str, count: int) -> list[float]:
     times = []
     for _ in range(count):
@@ -229,13 +223,12 @@ def test_s1_slow_uploads_do_not_delay_requests_to_the_monolith(
 def test_s1_an_idle_body_is_answered_408_within_the_idle_timeout(
     tmp_path: Path, started: list[Running]
 ) -> None:
-    legacy = legacy_echo(tmp_path, started)
-    facade = facade_with(
+    legacy, facade = monolith_behind_facade(
         tmp_path,
-        f"version: 1\nlegacy: {{url: '{legacy.url}', timeout: 30s}}\n"
-        "limits: {body_idle_timeout: 1s, body_deadline: 60s}\n",
+        started,
+        legacy=", timeout: 30s",
+        limits="body_idle_timeout: 1s, body_deadline: 60s",
     )
-    started.append(facade)
     began = time.monotonic()
     sock = open_upload(
         facade.port,
@@ -253,13 +246,12 @@ def test_s1_an_idle_body_is_answered_408_within_the_idle_timeout(
 def test_s1_a_body_slower_than_its_deadline_is_answered_408(
     tmp_path: Path, started: list[Running]
 ) -> None:
-    legacy = legacy_echo(tmp_path, started)
-    facade = facade_with(
+    legacy, facade = monolith_behind_facade(
         tmp_path,
-        f"version: 1\nlegacy: {{url: '{legacy.url}', timeout: 30s}}\n"
-        "limits: {body_idle_timeout: 10s, body_deadline: 2s}\n",
+        started,
+        legacy=", timeout: 30s",
+        limits="body_idle_timeout: 10s, body_deadline: 2s",
     )
-    started.append(facade)
     began = time.monotonic()
     sock = open_upload(
         facade.port, b"POST /upload HTTP/1.1\r\nHost: shop.example\r\nContent-Length: 100\r\n\r\n"
@@ -454,3 +446,21 @@ def test_s3_a_spooled_body_is_sent_whole_again_on_a_retry(
     assert metric(facade, 'strangler_service_retries_total{service="svc"}') == 1
     assert seen(svc) == 2
     assert seen(legacy) == 0
+
+
+def test_s3_spooled_bodies_past_the_spool_budget_are_answered_503_with_retry_after(
+    tmp_path: Path, started: list[Running]
+) -> None:
+    legacy, facade = monolith_behind_facade(
+        tmp_path, started, limits="body_buffer: 1KB, body_spool_max: 8KB"
+    )
+    before = seen(legacy)
+    status, headers, body = call(facade.url + "/upload", method="POST", data=b"x" * 16_000)
+    assert status == 503, body[:300]
+    assert headers["Content-Type"] == PROBLEM
+    assert headers["Retry-After"] == "1"
+    assert "limits.body_spool_max" in json.loads(body)["detail"]
+    assert seen(legacy) == before  # refused before any upstream was held
+    # within the budget, a spooled body goes through, and the refused one's bytes were freed
+    assert call(facade.url + "/upload", method="POST", data=b"y" * 6_000)[0] == 200
+    assert "Traceback" not in facade.log()

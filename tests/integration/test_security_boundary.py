@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import socket
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import processes
+from tests.support import probe, processes
+from tests.support.probe import seen
 from tests.support.processes import Running
 
 pytestmark = pytest.mark.integration
@@ -197,12 +197,6 @@ def ask_watching_close(stack: Stack, data: bytes) -> tuple[bytes, bool]:
         return b"".join(chunks), True
 
 
-def seen(upstream: Running) -> int:
-    with urllib.request.urlopen(f"{upstream.url}/_seen", timeout=5) as response:
-        count: int = json.load(response)["count"]
-        return count
-
-
 @contextmanager
 def reaches_no_upstream(stack: Stack) -> Iterator[None]:
     before = [seen(upstream) for upstream in stack.upstreams]
@@ -212,11 +206,8 @@ def reaches_no_upstream(stack: Stack) -> Iterator[None]:
 
 
 def assert_problem(reply: Reply, status: int) -> None:
-    assert reply.status == status, reply.body[:300]
-    assert reply.header("Content-Type") == PROBLEM
-    problem = json.loads(reply.body)
-    assert problem["status"] == status
-    assert problem["detail"]
+    """A problem+json refusal, and the connection closes: what follows is never a request."""
+    probe.assert_problem(reply, status)
     assert reply.header("Connection") == "close"
 
 

@@ -13,17 +13,17 @@ import json
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.support import processes
+from tests.support.probe import assert_problem, wait_until
 from tests.support.processes import BIN, Running
 
 pytestmark = pytest.mark.integration
@@ -185,14 +185,6 @@ def status_of(port: int, path: str) -> int:
     return exchange(port, request(path)).status
 
 
-def wait_until(condition: Callable[[], bool], message: str, *, timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()  # never set: a bounded pause between polls
-    while not condition():
-        assert time.monotonic() < deadline, message
-        pause.wait(0.05)
-
-
 def recorded(upstream: Running) -> list[dict[str, object]]:
     with urllib.request.urlopen(f"{upstream.url}/_requests", timeout=5) as answer:
         requests: list[dict[str, object]] = json.load(answer)
@@ -206,14 +198,6 @@ def headers_of(upstream: Running, request_id: str) -> list[tuple[str, str]] | No
         if ("x-request-id", request_id) in [(k.lower(), v) for k, v in pairs]:
             return pairs
     return None
-
-
-def assert_problem(reply: Reply, status: int) -> dict[str, object]:
-    assert reply.status == status, reply.body[:300]
-    assert reply.header("Content-Type") == PROBLEM
-    problem = reply.json()
-    assert problem["status"] == status
-    return problem
 
 
 def total_requests(stack: Stack) -> int:
@@ -400,6 +384,30 @@ def test_admin_listen_serves_the_reserved_paths(stack: Stack, path: str) -> None
     assert reply.status == 200
     if path == "/readyz":  # a loopback peer: the details
         assert reply.json()["config"]["path"] == str(stack.routes.resolve())  # type: ignore[index]
+
+
+def test_admin_listen_answers_a_malformed_request_problem_json_without_its_bytes(
+    stack: Stack,
+) -> None:
+    secret = "s3cr3t-admin-token"
+    reply = exchange(stack.admin_port, f"GET /x HTTP/1.1\r\nBad Header: {secret}\r\n\r\n".encode())
+    assert_problem(reply, 400)
+    assert secret.encode() not in reply.body  # aiohttp's own page quoted the bytes
+
+
+def test_admin_listen_has_a_connection_cap_of_its_own(stack: Stack) -> None:
+    held = [socket.create_connection(("127.0.0.1", stack.admin_port)) for _ in range(16)]
+    try:
+        # over the cap: a probe is still served, anything else gets one 503 and a close
+        deadline = time.monotonic() + 10
+        while (reply := exchange(stack.admin_port, request("/anything"))).status == 404:
+            assert time.monotonic() < deadline, "the 16 held connections were never counted"
+        assert_problem(reply, 503)
+        assert reply.header("Retry-After") == "1"
+        assert exchange(stack.admin_port, request("/healthz")).status == 200
+    finally:
+        for sock in held:
+            sock.close()
 
 
 def test_admin_listen_proxies_nothing(stack: Stack) -> None:

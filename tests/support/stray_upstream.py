@@ -28,12 +28,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 
 POISON = (
     b"HTTP/1.1 200 OK\r\nContent-Length: 24\r\nX-Answer-For: nobody\r\n\r\nPOISONED-QUEUED-RESPONSE"
 )
 COOKIE = "session=" + "c" * 12 * 1024 + "; Path=/; HttpOnly"
 LATER = 0.02  # seconds between the answer and its stray bytes: a separate TCP segment
+# (kind, method) of every answer that writes stray bytes after itself: each client's cases
+STRAY_KINDS = [
+    ("idle", "GET"),
+    ("overlong", "GET"),
+    ("after204", "GET"),
+    ("after304", "GET"),
+    ("head", "HEAD"),
+]
 
 
 class StrayUpstream:
@@ -127,6 +136,17 @@ class StrayUpstream:
         async with self.written:
             self.strays += 1
             self.written.notify_all()
+
+
+@contextlib.asynccontextmanager
+async def serving(stand_in: StrayUpstream) -> AsyncIterator[str]:
+    """``stand_in`` listening on a free loopback port, in this loop: its base URL."""
+    server = await asyncio.start_server(stand_in.handle, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    finally:
+        server.close()
+        await server.wait_closed()
 
 
 def _response(status: int, body: bytes, *, extra: bytes = b"", length: bool = True) -> bytes:

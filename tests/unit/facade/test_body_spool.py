@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import tempfile
 from collections.abc import Iterator, Sequence
 from typing import Any, BinaryIO
 
 import pytest
 
-from facade.body_spool import BodyLimits, SpooledBody, read_body
-from facade.errors import BodyTimeout, BodyTooLarge
+from facade.body_spool import BodyLimits, Spool, SpooledBody, read_body
+from facade.errors import BodyTimeout, BodyTooLarge, SpoolUnavailable
 from facade.tasks import spawn
+from facade.throttle import LogThrottle
 
 LIMITS = BodyLimits(max_body=1000, buffer=100, idle_timeout=5, deadline=10)
 STALL = object()  # the client sends nothing more
@@ -142,3 +144,53 @@ async def test_a_body_closed_while_being_sent_is_never_read_again(
         await anext(sending)
     assert isinstance(other, SpooledBody)
     other.close()
+
+
+async def test_s1_spooled_bodies_past_the_process_budget_are_refused_503(
+    opened: list[BinaryIO],
+) -> None:
+    spool = Spool()
+    limits = BodyLimits(max_body=1000, buffer=100, idle_timeout=5, deadline=10, spool_max=900)
+    first = await read_body(Reader([b"x" * 600]), limits, spool=spool)
+    assert isinstance(first, SpooledBody)
+    assert spool.in_use == 600
+    with pytest.raises(SpoolUnavailable, match="spool budget") as refused:
+        await read_body(Reader([b"y" * 200, b"y" * 200]), limits, spool=spool)
+    assert (refused.value.status, refused.value.retry_after) == (503, 1)
+    assert opened[-1].closed  # the refused body's file is gone, and its bytes released
+    assert spool.in_use == 600
+    first.close()
+    first.close()  # idempotent: released once
+    assert spool.in_use == 0
+    again = await read_body(Reader([b"z" * 800]), limits, spool=spool)
+    assert isinstance(again, SpooledBody)
+    again.close()
+
+
+@pytest.mark.parametrize("where", ["open", "write"])
+async def test_s1_a_temporary_file_that_fails_is_503_logged_once_per_interval(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, where: str
+) -> None:
+    class Full:
+        def write(self, data: object) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        closed = False
+
+        def close(self) -> None:
+            self.closed = True
+
+    def failing(*args: Any, **kwargs: Any) -> Any:
+        if where == "open":
+            raise OSError(errno.EMFILE, "Too many open files")
+        return Full()
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", failing)
+    spool = Spool(LogThrottle(interval=60, clock=lambda: 0.0))
+    for _ in range(3):
+        with pytest.raises(SpoolUnavailable, match=r"EMFILE|ENOSPC") as refused:
+            await read_body(Reader([b"x" * 300]), LIMITS, spool=spool)
+        assert refused.value.status == 503
+    assert spool.in_use == 0
+    lines = [r for r in caplog.records if r.name == "strangler.body_spool"]
+    assert len(lines) == 1

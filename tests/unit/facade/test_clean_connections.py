@@ -14,16 +14,14 @@ import pytest
 
 from facade.clean_connections import CleanConnector
 from facade.upstream import valid_status
-from tests.support.stray_upstream import StrayUpstream
+from tests.support.stray_upstream import STRAY_KINDS, StrayUpstream, serving
 
 
 @pytest.fixture
 async def upstream() -> AsyncIterator[tuple[StrayUpstream, str]]:
     stand_in = StrayUpstream()
-    server = await asyncio.start_server(stand_in.handle, "127.0.0.1", 0)
-    yield stand_in, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-    server.close()
-    await server.wait_closed()
+    async with serving(stand_in) as base:
+        yield stand_in, base
 
 
 def session(sock_read: float = 5.0) -> aiohttp.ClientSession:
@@ -41,16 +39,7 @@ async def test_a_clean_connection_is_still_reused(upstream: tuple[StrayUpstream,
     assert stand_in.connections == 1
 
 
-@pytest.mark.parametrize(
-    ("kind", "method"),
-    [
-        ("idle", "GET"),
-        ("overlong", "GET"),
-        ("after204", "GET"),
-        ("after304", "GET"),
-        ("head", "HEAD"),
-    ],
-)
+@pytest.mark.parametrize(("kind", "method"), STRAY_KINDS)
 async def test_u1_stray_bytes_close_the_connection_so_each_caller_gets_their_own_answer(
     upstream: tuple[StrayUpstream, str], kind: str, method: str
 ) -> None:

@@ -7,6 +7,7 @@ import errno
 import json
 import logging
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -18,10 +19,11 @@ from facade.connections import (
     admission,
     client_connection_cap,
     client_room,
-    problem_bytes,
+    upstream_files,
 )
 from facade.errors import ConfigError
 from facade.metrics import Metrics
+from facade.problem import problem_bytes
 
 ROUTES = "version: 1\nlegacy:\n  url: http://127.0.0.1:8000\n"
 
@@ -29,14 +31,14 @@ ROUTES = "version: 1\nlegacy:\n  url: http://127.0.0.1:8000\n"
 @pytest.mark.parametrize(
     ("configured", "open_files", "reserved", "cap"),
     [
-        (None, 1024, 320, 528),  # three quarters of the 704 descriptors left for clients
+        (None, 1024, 320, 264),  # 3/8 of the 704 left for clients: a body's file each, then 1/4
         (None, 1_048_576, 320, DEFAULT_MAX_CLIENT_CONNECTIONS),
         (None, 256, 320, 1),  # nothing left: still one, never zero
         (50, 1024, 320, 50),  # the operator's number wins
         (5000, 1024, 320, 5000),  # even above the room (never reached: serve warns)
     ],
 )
-def test_the_cap_is_the_setting_or_three_quarters_of_the_room_the_open_file_limit_leaves(
+def test_the_cap_is_the_setting_or_three_eighths_of_the_room_the_open_file_limit_leaves(
     configured: int | None, open_files: int, reserved: int, cap: int
 ) -> None:
     assert client_connection_cap(configured, open_files=open_files, reserved=reserved) == cap
@@ -68,7 +70,7 @@ def test_a_cap_above_the_room_is_never_reached() -> None:
 
 
 def test_an_answer_written_before_any_request_is_whole_problem_json_and_closes() -> None:
-    data = problem_bytes(503, "full", retry_after="1")
+    data = problem_bytes(503, "full", retry_after=1)
     head, _, body = data.partition(b"\r\n\r\n")
     lines = head.decode().split("\r\n")
     assert lines[0] == "HTTP/1.1 503 Service Unavailable"
@@ -153,3 +155,16 @@ def test_a_bad_connection_limit_names_the_file_and_line(setting: str, line: int)
     with pytest.raises(ConfigError) as caught:
         config.parse(ROUTES + f"limits:\n  {setting}\n", source="routes.yaml")
     assert str(caught.value.problems[0]).startswith(f"routes.yaml:{line}: limits.")
+
+
+def test_descriptors_kept_for_upstreams_count_the_shadows_pools_too(tmp_path: Path) -> None:
+    path = tmp_path / "routes.yaml"
+    path.write_text(ROUTES)
+    assert upstream_files(config.load(path)) == 256  # the monolith's pool (default 256)
+    path.write_text(
+        "version: 1\nlegacy: {url: 'http://127.0.0.1:8000', max_connections: 100}\n"
+        "services:\n  a: {url: 'http://127.0.0.1:8101', max_concurrency: 10}\n"
+        "  b: {url: 'http://127.0.0.1:8102', max_concurrency: 500}\n"
+    )
+    # pools 100 + 10 + 500; shadow calls 10 + 256 (MAX_IN_FLIGHT) and their twins 100
+    assert upstream_files(config.load(path)) == 610 + 266 + 100

@@ -17,7 +17,7 @@ from aiohttp.test_utils import make_mocked_request
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from facade import config as config_module
-from facade.admin import readiness_response
+from facade.admin import UNKNOWN_PROBES, readiness_response, record_probe
 from facade.errors import ConfigError, RequestRejected
 from facade.headers import (
     Peer,
@@ -79,9 +79,8 @@ def test_s4_a_translator_sees_no_strangler_header() -> None:
         "[::1]:8080",
         "[2001:db8::7]:443",
         "localhost:0",
-        "a-b_c~d",
+        "a-b_c",
         "xn--bcher-kva.example",
-        "caf%C3%A9.example",
         "shop.example:65535",
     ],
 )
@@ -117,6 +116,13 @@ def test_a_valid_authority_is_accepted(host: str) -> None:
         'shop"example',
         "<shop>",
         "shöp.example",
+        # RFC 3986 would take these (sub-delims, '~', %XX); no DNS name or address has them
+        "a,b;c",
+        "(evil)",
+        "a~b",
+        "caf%C3%A9.example",
+        "shop.example!",
+        "a$b&c'd*e+f=g",
     ],
 )
 def test_an_invalid_authority_is_refused(host: str) -> None:
@@ -195,6 +201,25 @@ def test_r1_readiness_without_details_is_the_status_only(tmp_path: Path, ok: boo
     response = readiness_response(state, detailed=False)
     assert response.status == (200 if ok else 503)
     assert json.loads(bytes(response.body)) == {"status": "ready" if ok else "not ready"}  # type: ignore[arg-type]
+
+
+def test_s2_a_lasting_emfile_in_the_probe_ends_in_not_ready_not_the_last_verdict_forever(
+    tmp_path: Path,
+) -> None:
+    state = state_for(tmp_path)
+    ready = state.readiness
+    record_probe(ready, (True, "GET /health answered 200"), 100.0)
+    for second in range(1, UNKNOWN_PROBES):
+        record_probe(ready, None, 100.0 + second)  # brief: the last verdict stands
+        assert ready.legacy_ok
+    record_probe(ready, None, 100.0 + UNKNOWN_PROBES)
+    assert not ready.legacy_ok
+    assert "cannot tell" in ready.legacy_detail
+    record_probe(ready, None, 200.0)
+    assert not ready.legacy_ok  # and stays so while it cannot tell
+    record_probe(ready, (True, "GET /health answered 200"), 201.0)
+    assert ready.legacy_ok
+    assert ready.unknown_in_a_row == 0
 
 
 def test_r1_readiness_with_details_names_the_config_and_the_error(tmp_path: Path) -> None:

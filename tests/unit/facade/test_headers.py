@@ -379,6 +379,14 @@ def test_behind_a_trusted_proxy_the_original_scheme_and_host_are_kept() -> None:
     assert out["X-Forwarded-Host"] == "shop.example.com"
 
 
+@pytest.mark.parametrize("told", ["evil.example/x", "a,b;c", "(evil)", "user@evil.example"])
+def test_behind_a_trusted_proxy_an_invalid_forwarded_host_gives_way_to_the_host(
+    told: str,
+) -> None:
+    out = forward(("X-Forwarded-Host", told), trusted_hops=1)
+    assert out["X-Forwarded-Host"] == PEER.host
+
+
 def test_behind_a_trusted_proxy_only_the_right_most_scheme_counts() -> None:
     out = forward(("X-Forwarded-Proto", "https, http"), trusted_hops=1)
     assert out["X-Forwarded-Proto"] == "http"

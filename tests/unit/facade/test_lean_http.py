@@ -13,7 +13,7 @@ import pytest
 from yarl import URL
 
 from facade.lean_http import LeanHttpError, LeanPool
-from tests.support.stray_upstream import StrayUpstream
+from tests.support.stray_upstream import STRAY_KINDS, StrayUpstream, serving
 
 Script = Callable[[bytes, bytes], bytes | None]  # (request head, body) -> raw answer; None: hang up
 
@@ -296,38 +296,23 @@ async def test_a_reset_mid_answer_is_a_lean_http_error_like_any_other_failure() 
 # -- SECURITY.md U1, U2: a connection is reused only while clean ---------------------------
 
 
-@pytest.mark.parametrize(
-    ("kind", "method"),
-    [
-        ("idle", "GET"),
-        ("overlong", "GET"),
-        ("after204", "GET"),
-        ("after304", "GET"),
-        ("head", "HEAD"),
-    ],
-)
+@pytest.mark.parametrize(("kind", "method"), STRAY_KINDS)
 async def test_u1_stray_bytes_close_the_connection_so_each_caller_gets_their_own_answer(
     kind: str, method: str
 ) -> None:
     upstream = StrayUpstream()
-    server = await asyncio.start_server(upstream.handle, "127.0.0.1", 0)
-    client = LeanPool(
-        URL(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"),
-        connect_timeout=1.0,
-        max_idle=8,
-    )
-    try:
-        for user in ("alice", "bob", "carol"):
-            before = upstream.strays
-            answer = await client.request(method, f"/x/{kind}/{user}", [], None, max_body=1000)
-            assert dict(answer.headers)["X-Answer-For"] == user
-            assert b"POISONED" not in answer.body
-            # the unasked-for bytes are on the wire before the next call takes a connection
-            assert await upstream.wait_for_strays(above=before) > before
-    finally:
-        client.close()
-        server.close()
-        await server.wait_closed()
+    async with serving(upstream) as base:
+        client = LeanPool(URL(base), connect_timeout=1.0, max_idle=8)
+        try:
+            for user in ("alice", "bob", "carol"):
+                before = upstream.strays
+                answer = await client.request(method, f"/x/{kind}/{user}", [], None, max_body=1000)
+                assert dict(answer.headers)["X-Answer-For"] == user
+                assert b"POISONED" not in answer.body
+                # the unasked-for bytes are on the wire before the next call takes a connection
+                assert await upstream.wait_for_strays(above=before) > before
+        finally:
+            client.close()
 
 
 @pytest.mark.parametrize("status", [b"099", b"600", b"000"])

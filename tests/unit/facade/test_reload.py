@@ -4,6 +4,7 @@ failure is a rejected reload that leaves the configuration in force and the watc
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 import time
 from collections.abc import Callable
@@ -16,8 +17,16 @@ import pytest
 from facade import config as config_module
 from facade import reload as reload_module
 from facade.config import Config
-from facade.reload import ReloadTimeout, load_off_loop, reload, reload_now, watch_routes
-from facade.state import FacadeState, LiveConfig
+from facade.reload import (
+    ParseStillRunning,
+    ReloadTimeout,
+    default_timeout,
+    load_off_loop,
+    reload,
+    reload_now,
+    watch_routes,
+)
+from facade.state import FacadeState, LiveConfig, ParseSlot
 
 ROUTES = "version: 1\nlegacy: {{url: 'http://127.0.0.1:8000'}}\ndebug_headers: {debug}\n"
 
@@ -209,3 +218,56 @@ async def test_a_watching_facade_calls_its_hooks_once_at_start(tmp_path: Path) -
     await quiet.start()
     await quiet.close()
     assert len(seen) == 1  # not watching: no hooks
+
+
+async def test_f1_an_abandoned_parse_is_the_only_one_and_the_collector_waits_for_it(
+    tmp_path: Path,
+) -> None:
+    release = threading.Event()
+
+    def stuck(_path: Any) -> Config:
+        release.wait(10)
+        raise AssertionError("abandoned")
+
+    slot = ParseSlot()
+    assert gc.isenabled()
+    with pytest.raises(ReloadTimeout):
+        await load_off_loop(tmp_path, time_limit=0.05, loader=stuck, slot=slot)
+    assert slot.busy()
+    assert not gc.isenabled()  # the thread still allocates: full passes would stall the loop
+    with pytest.raises(ParseStillRunning, match="previous parse"):
+        await load_off_loop(tmp_path, time_limit=5, loader=raising(KeyError()), slot=slot)
+    release.set()
+    await until(lambda: not slot.busy())
+    assert gc.isenabled()
+    with pytest.raises(KeyError):  # the next parse runs again
+        await load_off_loop(tmp_path, time_limit=5, loader=raising(KeyError()), slot=slot)
+
+
+async def test_f1_a_reload_during_an_abandoned_parse_is_rejected_then_retried(
+    state: FacadeState, loads: Loads
+) -> None:
+    release = threading.Event()
+
+    def stuck(_path: Any) -> Config:
+        release.wait(10)
+        raise AssertionError("abandoned")
+
+    loads.fakes.append(stuck)
+    assert not await reload(state, time_limit=0.05)
+    write(state.live.current.source, debug=True)
+    watcher = asyncio.ensure_future(watch_routes(state))
+    reload_now(state)  # SIGHUP: the watcher takes it up at once
+    try:
+        await until(lambda: "still running" in (state.live.last_error or ""))
+        assert len(loads.calls) == 1  # no second parse beside the first
+        release.set()
+        await until(lambda: state.live.current.routes.debug_headers)  # taken up again
+    finally:
+        release.set()
+        watcher.cancel()
+
+
+def test_f1_the_default_time_limit_fits_the_size_bound() -> None:
+    assert default_timeout(4 * 1024**2) == 60  # about 10,000 capabilities: 20-40 s
+    assert default_timeout(8 * 1024**2) == 120

@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
+from acl.http import HttpRequestData, Translator
 from facade import shadow
+from facade.body_spool import SpooledBody
 from facade.config import Capability, MatchRule, Shadow
+from facade.config.normalize import Target
+from facade.lean_http import Answer
 from facade.metrics import Metrics
-from facade.shadow import READ_LIMIT, TWIN_TARGET, ShadowRunner, answer_size, wants_shadow
+from facade.shadow import (
+    MAX_SHADOW_BODY,
+    READ_LIMIT,
+    TWIN_TARGET,
+    ShadowRunner,
+    answer_size,
+    wants_shadow,
+)
+from facade.stages import forward
 from parallel_run.compare import HttpAnswer
 
 
@@ -86,3 +98,47 @@ async def test_bodies_waiting_for_comparison_are_bounded_in_bytes(
     assert runner._queued_bytes == 2 * (1024**2 + 100)
     dropped = metrics.shadow_dropped.labels("c", "compare_queue_full")._value.get()
     assert dropped == 2
+
+
+async def test_a_translated_candidate_is_read_to_the_shadow_limit_and_larger_is_its_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    asked: list[int] = []
+
+    class Pool:
+        async def request(self, *_args: Any, max_body: int) -> Answer:
+            asked.append(max_body)
+            return Answer(200, (), b"x" * max_body)  # a huge answer, cut where asked
+
+    class Identity:
+        def request_to_service(self, req: HttpRequestData, /) -> HttpRequestData:
+            return req
+
+    runner = ShadowRunner(Metrics())
+    monkeypatch.setattr(runner, "_pool", lambda _client: Pool())
+    job: Any = SimpleNamespace(
+        method="GET", target=Target("/x", None), headers={}, body=None,
+        candidate=SimpleNamespace(name="s"), timeout=5.0,
+    )  # fmt: skip
+    answer = await runner._fetch_translated(job, cast(Translator, Identity()))
+    assert asked == [READ_LIMIT]  # 1 MiB + 1, as the docs say; never 16 MiB
+    assert answer.status is None
+    assert answer.error is not None
+    assert "not translated" in answer.error
+
+
+@pytest.mark.parametrize("buffered", [True, False], ids=["in-memory", "spooled"])
+async def test_a_request_body_over_the_shadow_limit_is_not_shadowed_wherever_it_is_held(
+    tmp_path: Any, buffered: bool
+) -> None:
+    data = b"x" * (MAX_SHADOW_BODY + 1)
+    with (tmp_path / "body").open("w+b", buffering=0) as file:
+        file.write(data)
+        body: bytes | SpooledBody = data if buffered else SpooledBody(file, len(data))
+        metrics = Metrics()
+        ex: Any = SimpleNamespace(
+            shadow=True, capability_name="c", state=SimpleNamespace(metrics=metrics)
+        )
+        assert await forward._buffer_for_shadow(ex, body) is body
+    assert ex.shadow is False
+    assert metrics.shadow_dropped.labels("c", "body_too_large")._value.get() == 1
