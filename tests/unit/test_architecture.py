@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ["facade", "acl", "parallel_run", "extracted", "regress"]
+PACKAGES = ["facade", "acl", "parallel_run", "extracted", "regress", "strangler_django"]
 
 
 def test_dependencies_flow_one_way() -> None:
@@ -52,3 +52,15 @@ def test_the_routes_schema_does_not_pull_in_the_web_stack() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+def test_the_django_app_loads_neither_the_facade_runtime_nor_the_demo() -> None:
+    code = (
+        "import sys, strangler_django, strangler_django.apps, strangler_django.checks; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "{'aiohttp', 'legacy_monolith', 'extracted'} or m in {'facade.app', 'facade.stages'}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
