@@ -11,7 +11,15 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ["strangler", "facade", "acl", "parallel_run", "extracted", "regress"]
+PACKAGES = [
+    "strangler",
+    "facade",
+    "acl",
+    "parallel_run",
+    "extracted",
+    "regress",
+    "strangler_django",
+]
 
 
 def test_dependencies_flow_one_way() -> None:
@@ -75,3 +83,16 @@ def test_the_contracts_forbid_every_runtime_module_of_the_facade() -> None:
     children = {f"facade.{info.name}" for info in pkgutil.iter_modules([str(ROOT / "facade")])}
     assert set(contract["forbidden_modules"]) == children - {"facade.config"}
     assert not any("ignore_imports" in c for c in settings["contracts"])
+
+
+def test_the_django_app_loads_neither_the_facade_runtime_nor_the_demo() -> None:
+    code = (
+        "import sys, strangler_django, strangler_django.apps, strangler_django.checks; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "{'aiohttp', 'strangler', 'legacy_monolith', 'extracted'} "
+        "or m in {'facade.app', 'facade.stages'}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"

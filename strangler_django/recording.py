@@ -2,7 +2,13 @@
 
 One ``Recorder`` per store URL and process, started on the first experiment: its thread
 writes in batches and never blocks the call (a full queue or a store that is down costs a
-counted drop, never a failed order). Records are redacted by the store as the facade's are.
+counted drop, never a failed request). Records are redacted by the store as the facade's are.
+
+How a side's outcome is compared: a value is a 200 with its JSON (after ``clean``); an
+exception with an integer ``status`` (or ``status_code``, as Django REST framework's) is a
+domain answer the caller would see, compared by status, class, ``code`` and message; a timeout
+or ``SeamCallFailed`` (or any other exception) is a failure, a ``candidate_error`` when only
+the candidate failed.
 """
 
 from __future__ import annotations
@@ -13,7 +19,6 @@ import threading
 from typing import Any
 
 from facade.config import Config
-from legacy_monolith.shop.errors import LegacyApiError
 from parallel_run.compare import HttpAnswer, compare_http
 from parallel_run.experiment import Observation, Result
 from parallel_run.record import ObservationRecord, Outcome
@@ -26,6 +31,8 @@ _lock = threading.Lock()
 _recorders: dict[str, Recorder] = {}
 
 
+# TODO(issue 14, merge): the store is opened like this by the facade too; one opening in
+# parallel_run replaces these options
 def recorder_for(config: Config) -> Recorder:
     """The process's recorder for ``config``'s store, started on first use."""
     url = config.store_url
@@ -59,8 +66,9 @@ def recorder_for(config: Config) -> Recorder:
 
 
 @atexit.register
-def _flush() -> None:
-    # a worker that exits (gunicorn restart, SIGTERM) writes what it still holds first
+def flush() -> None:
+    """Write what the recorders still hold and stop them; runs at exit (a gunicorn worker
+    restarted, SIGTERM), and tests call it to read the store."""
     with _lock:
         recorders = list(_recorders.values())
         _recorders.clear()
@@ -68,16 +76,29 @@ def _flush() -> None:
         recorder.close(timeout=2.0)
 
 
+def _domain_status(exc: BaseException) -> int | None:
+    for attribute in ("status", "status_code"):
+        status = getattr(exc, attribute, None)
+        if isinstance(status, int) and not isinstance(status, bool) and 100 <= status <= 599:
+            return status
+    return None
+
+
 def answer_of(observation: Observation[Any]) -> HttpAnswer:
-    """One side of a seam call as the comparator reads it: a value is a 200 with its JSON, a
-    legacy API error the status and envelope the client would get, anything else a failure."""
+    """One side of a seam call as the comparator reads it (see the module docstring)."""
     exc = observation.exception
     if exc is None:
         body = json.dumps(observation.cleaned_value, sort_keys=True, default=str).encode()
         return HttpAnswer(200, _JSON, body)
-    if isinstance(exc, LegacyApiError):
-        envelope = {"result": "error", "errCode": exc.code, "errMsg": exc.message}
-        return HttpAnswer(exc.status, _JSON, json.dumps(envelope).encode())
+    status = _domain_status(exc)
+    if status is not None:
+        code = getattr(exc, "code", None)
+        raised = {
+            "error": type(exc).__name__,
+            "code": code if isinstance(code, str | int) else None,
+            "message": str(exc),
+        }
+        return HttpAnswer(status, _JSON, json.dumps(raised, sort_keys=True).encode())
     if isinstance(exc, TimeoutError):
         return HttpAnswer.failed("timeout")  # what the report counts as a timeout
     return HttpAnswer.failed(f"{type(exc).__name__}: {exc}")

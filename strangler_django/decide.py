@@ -10,19 +10,13 @@ draws at random.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Mapping
 from typing import Literal
 
 from facade.config import Seam
+from facade.config.bucket import sticky_bucket
 
 Choice = Literal["legacy", "new", "experiment"]
-
-
-def sticky_bucket(seam: str, value: str) -> float:
-    """A stable number in [0, 100) for ``value``: the same in every process and every run."""
-    digest = hashlib.sha256(f"{seam}\0{value}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64 * 100
 
 
 def choose(

@@ -1,5 +1,5 @@
-"""The seams' pure parts: which implementation a call takes, how routes.yaml is followed, and
-how an experiment's result becomes a stored observation."""
+"""strangler_django's pure parts: which implementation a call takes, how routes.yaml is
+followed, and how an experiment's result becomes a stored observation."""
 
 from __future__ import annotations
 
@@ -9,13 +9,19 @@ from pathlib import Path
 import pytest
 
 from facade.config import Seam
-from legacy_monolith.seams import switchboard
-from legacy_monolith.seams.decide import choose, sticky_bucket
-from legacy_monolith.seams.errors import SeamCallFailed
-from legacy_monolith.seams.recording import record_of
-from legacy_monolith.seams.switchboard import Switchboard, seam_problems
-from legacy_monolith.shop.errors import Conflict
+from facade.config.bucket import sticky_bucket
 from parallel_run.experiment import Observation, Result
+from strangler_django import SeamCallFailed, switchboard
+from strangler_django.decide import choose
+from strangler_django.recording import record_of
+from strangler_django.switchboard import Switchboard
+
+
+class Conflict(Exception):
+    """A domain error as a project raises it: an HTTP status the caller would see."""
+
+    status = 409
+    code = "E409"
 
 
 def never() -> float:
@@ -100,34 +106,8 @@ def test_the_switchboard_follows_the_file_and_parses_only_on_change(
     assert board.seam("pricing")[1] is not None  # a vanished file keeps the last good one
 
 
-def test_no_routes_file_means_no_seams(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("STRANGLER_ROUTES", raising=False)
-    assert Switchboard().current() is None
-
-
-def test_the_check_names_each_problem(tmp_path: Path) -> None:
-    routes = tmp_path / "routes.yaml"
-    _replace(
-        routes,
-        ROUTES
-        + "seams:\n  shipping: {implementation: legacy}\n"
-        + "  pricing: {implementation: new}\n"
-        + "  inventory: {implementation: new, service: catalog, sticky: customer}\n",
-    )
-    problems = {
-        number: message for number, message, _ in seam_problems(Switchboard(lambda: routes))
-    }
-    assert problems == {
-        2: "seam 'shipping' is not a seam of this monolith",
-        3: "seam 'pricing' is new but names no service",
-        4: "seam 'inventory': sticky 'customer' is not a key it offers",
-    }
-    partial = "seams: {inventory: {implementation: new, service: catalog, percent: 20}}\n"
-    _replace(routes, ROUTES + partial)
-    ((number, message, hint),) = seam_problems(Switchboard(lambda: routes))
-    assert number >= switchboard.WARNING
-    assert "a reservation and its release may take different sides" in message
-    assert hint == "add sticky: sku"
+def test_no_routes_setting_means_no_seams() -> None:
+    assert Switchboard(lambda: None).current() is None
 
 
 def _result(control: Observation[object], candidate: Observation[object]) -> Result[object]:
@@ -157,6 +137,16 @@ def _seen(name: str, value: object = None, exc: Exception | None = None) -> Obse
             "match",
         ),
         (_seen("control", {"qty": 1}), _seen("candidate", exc=Conflict("no")), "mismatch"),
+        (
+            _seen("control", exc=Conflict("insufficient stock")),
+            _seen("candidate", exc=Conflict("insufficient stock: 2 left")),
+            "mismatch",
+        ),
+        (
+            _seen("control", {"qty": 1}),
+            _seen("candidate", exc=ValueError("bug")),
+            "candidate_error",
+        ),
         (
             _seen("control", {"qty": 1}),
             _seen("candidate", exc=SeamCallFailed("inventory", "down")),
