@@ -18,19 +18,18 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import HttpVersion11, web
 
-from facade import hand_edits
 from facade.admin import RESERVED_PATHS, answer_reserved, probe_legacy, reserved_path
 from facade.config import Config
+from facade.config.normalize import normalize_target
 from facade.connections import FacadeServer
 from facade.errors import RequestRejected, UpstreamError, UpstreamRefused
 from facade.exchange import Exchange, route_header
 from facade.headers import request_id_from, traceparent_from
-from facade.normalize import normalize_target
 from facade.problem import problem_response
-from facade.reload import watch_routes
+from facade.reload import run_hooks, watch_routes
 from facade.stages import Stage, default_stages
 from facade.stages.route import check_host
-from facade.state import FacadeState, LiveConfig
+from facade.state import FacadeState, LiveConfig, ReloadHook
 from facade.tasks import spawn
 from facade.upstream import MAX_FIELD_SIZE  # one limit for requests and answers (U4)
 
@@ -54,8 +53,10 @@ class Facade:
         watch: bool = True,
         access_log_enabled: bool = False,
         sampler: Sampler | None = None,
+        reload_hooks: Sequence[ReloadHook] = (),
     ) -> None:
-        self.state = FacadeState(LiveConfig(config))
+        # reload_hooks: called after each applied reload and at start (facade.state.ReloadHook)
+        self.state = FacadeState(LiveConfig(config, hooks=tuple(reload_hooks)))
         self._stages = list(stages or default_stages())
         self._watch = watch
         self._log_access = access_log_enabled
@@ -66,8 +67,8 @@ class Facade:
         self._tasks.append(spawn(probe_legacy(self.state), name="legacy-probe"))
         if self._watch:
             self._tasks.append(spawn(watch_routes(self.state), name="routes-watch"))
-            # edits made while no facade ran: no reload saw them (off the loop, never failing)
-            hand_edits.notice_at_start(self.state.live.current)
+            # e.g. edits made while no facade ran: no reload saw them
+            run_hooks(self.state.live, None, self.state.live.current)
 
     async def close(self) -> None:
         for task in self._tasks:

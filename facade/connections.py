@@ -46,9 +46,9 @@ from aiohttp.web_protocol import RequestHandler
 
 from facade.admin import reserved_path
 from facade.config import Config
+from facade.config.normalize import DotSegments, normalize_target
 from facade.errors import RETRY_SHORTLY, RequestRejected
 from facade.metrics import Metrics
-from facade.normalize import DotSegments, normalize_target
 from facade.problem import problem_bytes, problem_response
 from facade.shadow import MAX_IN_FLIGHT
 from facade.state import FacadeState

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from facade.config import Capability, Config, Mode
-from facade.matching import Match
-from facade.normalize import Target
+from facade.config.matching import Match
+from facade.config.normalize import Target
 from facade.state import LEGACY, FacadeState
 from facade.upstream import UpstreamClient
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from aiohttp import web
 
 from facade.config import Config
-from facade.evidence import redactor_for
+from facade.config.evidence import redactor_for
 from facade.exchange import Exchange
 from facade.shadow import MAX_SHADOW_BODY
 from parallel_run.flowfile import FlowSink

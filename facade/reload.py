@@ -15,8 +15,9 @@ a bad file, a timeout, ``MemoryError``, ``RecursionError``, a bug - is a rejecte
 shown as ``last_reload_error`` on ``/readyz``, the previous configuration stays, and the watcher
 goes on to the next change. SIGHUP (``reload_now``) asks the watcher for the same reload.
 
-A change of a capability's mode or canary share that the CLI did not record is a hand edit:
-``facade.hand_edits`` appends it to the audit trail, off the event loop.
+Each applied reload calls the hooks given to the facade (``LiveConfig.hooks``) with the old and
+the new configuration: ``strangler serve`` registers the hand-edit recorder (``strangler.audit``)
+there, so the facade never imports the operator's side.
 """
 
 from __future__ import annotations
@@ -30,11 +31,10 @@ import threading
 from collections.abc import Callable
 
 from facade import config as config_module
-from facade import hand_edits
+from facade.config.units import parse_duration
 from facade.errors import ConfigError, quoted
-from facade.state import FacadeState, ParseSlot
+from facade.state import FacadeState, LiveConfig, ParseSlot
 from facade.translators import translator_problems
-from facade.units import parse_duration
 
 log = logging.getLogger("strangler.reload")
 POLL_INTERVAL = 0.5
@@ -226,14 +226,21 @@ def apply(state: FacadeState, fresh: config_module.Config) -> bool:
     old = live.current
     live.current = fresh  # one assignment: each request keeps the Config it started with
     live.reloads += 1
-    try:
-        hand_edits.notice(old, fresh)  # recorded in a background thread
-    except Exception:
-        # the audit trail must never cost the reload
-        log.exception("could not check the reloaded routes file for hand edits")
+    run_hooks(live, old, fresh)
     state.metrics.config_reloads.labels("applied").inc()
     log.info("routes file reloaded: %s (sha256 %s)", fresh.source, fresh.digest[:12])
     return True
+
+
+def run_hooks(
+    live: LiveConfig, old: config_module.Config | None, new: config_module.Config
+) -> None:
+    """Call each reload hook; one that fails is logged and never costs the reload."""
+    for hook in live.hooks:
+        try:
+            hook(old, new)
+        except Exception:
+            log.exception("reload hook %s failed", getattr(hook, "__qualname__", hook))
 
 
 def _reject(state: FacadeState, error: str) -> None:

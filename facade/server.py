@@ -3,7 +3,7 @@
 SIGTERM/SIGINT drain: the listening socket closes, ``/readyz`` turns 503, in-flight requests
 finish (up to ``shutdown_timeout``; request bodies still arriving keep flowing), then the
 process exits. SIGHUP reloads routes.yaml now; before the facade listens it is ignored, from the
-console script's first instruction (facade/entry.py) and in every worker from its exec on (an
+console script's first instruction (strangler/entry.py) and in every worker from its exec on (an
 ignored disposition survives exec; a handler does not): the routes file is read at start anyway.
 """
 
@@ -36,6 +36,7 @@ from facade.connections import (
 )
 from facade.errors import FacadeError
 from facade.reload import reload_now
+from facade.state import ReloadHook
 from facade.translators import translator_problems
 
 log = logging.getLogger("strangler.server")
@@ -51,6 +52,8 @@ class ServeOptions:
     shutdown_timeout: float = 30.0
     record: Path | None = None  # sample live traffic into this mitmproxy flow file
     sample: float = 10.0  # percent of requests sampled into ``record``
+    # module-level functions (pickled by name into each worker): facade.state.ReloadHook
+    reload_hooks: tuple[ReloadHook, ...] = ()
 
 
 class ParserError(FacadeError):
@@ -308,7 +311,12 @@ async def _serve(config: config_module.Config, options: ServeOptions, *, reuse_p
         from facade.recording import Sampler
 
         sampler = Sampler(options.record, percent=options.sample, config=config)
-    facade = Facade(config, access_log_enabled=options.access_log, sampler=sampler)
+    facade = Facade(
+        config,
+        access_log_enabled=options.access_log,
+        sampler=sampler,
+        reload_hooks=options.reload_hooks,
+    )
     # failed accepts (EMFILE...): one line per interval, not one per attempt
     asyncio.get_running_loop().set_exception_handler(AcceptErrors(facade.state.metrics))
     await facade.start()

@@ -31,11 +31,11 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from acl.http import HttpResponseData, Translator
 from facade.config import Capability, Config
+from facade.config.evidence import compare_rules, recorder_options, redactor_for, store_options
+from facade.config.normalize import Target
 from facade.errors import UpstreamError
-from facade.evidence import compare_rules, recorder_options, redactor_for, store_options
 from facade.lean_http import LeanHttpError, LeanPool
 from facade.metrics import Metrics
-from facade.normalize import Target
 from facade.tasks import spawn
 from facade.translate import (
     legacy_request,

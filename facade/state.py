@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from facade.body_spool import Spool
@@ -14,6 +15,11 @@ from facade.shadow import ShadowRunner
 from facade.upstream import UpstreamClient, Upstreams, UpstreamSettings
 
 LEGACY = "legacy"
+
+# Called with (previous, new) after each applied reload, and with (None, current) when the
+# facade starts watching: how the operator's side (strangler.audit) follows routes.yaml without
+# the facade importing it. A hook runs on the event loop: it must hand slow work to a thread.
+ReloadHook = Callable[[Config | None, Config], None]
 
 
 @dataclass(slots=True)
@@ -36,6 +42,7 @@ class LiveConfig:
     reloads: int = 0
     # SIGHUP sets it; the watcher reloads (see facade.reload)
     reload_requested: asyncio.Event = field(default_factory=asyncio.Event)
+    hooks: tuple[ReloadHook, ...] = ()
     # a parse thread left running past its time limit: no other starts until it ends
     abandoned_parse: ParseSlot = field(default_factory=ParseSlot)
 

@@ -18,6 +18,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from acl.errors import TranslationError, TranslatorNotFound
 from acl.http import HttpRequestData, HttpResponseData, Translator
 from acl.registry import load_translator
+from facade.config.normalize import Target
 from facade.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from facade.headers import (
     Peer,
@@ -25,7 +26,6 @@ from facade.headers import (
     upstream_request_headers,
     without_facade_headers,
 )
-from facade.normalize import Target
 from facade.resilience.call import call_service
 from facade.resilience.guard import ServiceGuard
 from facade.resilience.policy import Failure, may_fall_back, stricter_method

@@ -21,7 +21,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from facade.clean_connections import CleanConnector
-from facade.normalize import Target
+from facade.config.normalize import Target
 
 # aiohttp's client would otherwise add these to every request (SECURITY.md H7)
 SKIP_AUTO_HEADERS = frozenset({"Accept", "Accept-Encoding", "User-Agent", "Content-Type"})

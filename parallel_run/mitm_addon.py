@@ -13,7 +13,7 @@ own flow format, *after* redaction: secret headers, query parameters and JSON/fo
 a redacted copy is written.
 
 Do not also pass ``-w FILE``: mitmproxy's own writer would store the flows unredacted.
-``facade/record_addon.py`` adds a ``strangler_capability`` option that takes the paths and
+``strangler/record.py`` adds a ``strangler_capability`` option that takes the paths and
 methods of a capability from routes.yaml.
 """
 

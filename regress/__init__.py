@@ -4,5 +4,6 @@ recorded exchanges checked against it (``corpus``, ``check``), the pytest plugin
 and what ``strangler regress`` prints (``junit``).
 
 It reads routes.yaml through ``facade.config`` and a capability's comparison rules through
-``facade.evidence``, both pure; it starts the facade by command and never imports its runtime.
+``facade.config.evidence``, both pure; it starts the facade by command and never imports its
+runtime.
 """

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
 from facade.config import Compare, Config
-from facade.evidence import compare_rules, redactor_for
+from facade.config.evidence import compare_rules, redactor_for
 from parallel_run.compare import CompareRules, Comparison, Difference, HttpAnswer, compare_http
 from parallel_run.traffic import RecordedExchange, RecordedResponse
 from regress.corpus import Case, Manifest, stable_headers

@@ -27,7 +27,7 @@ from typing import Any, Literal, Self, get_args
 from ruamel.yaml import YAML
 
 from facade import config as config_module
-from facade.errors import ConfigError
+from facade.config import ConfigError
 from regress import processes, stackfile
 from regress.errors import StackFileError, StackStartError
 from regress.processes import Process, free_port

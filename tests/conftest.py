@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,13 @@ from tests.support import processes
 # real processes of other tests were busy).
 settings.register_profile("strangler", deadline=None)
 settings.load_profile("strangler")
+
+# The demo shop and its services run from the checkout (they are not packages of the
+# distribution): every process a test starts finds them, whatever its working directory.
+_ROOT = str(Path(__file__).resolve().parents[1])
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [_ROOT, *(p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != _ROOT)]
+)
 
 
 @pytest.fixture(scope="session")

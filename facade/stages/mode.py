@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import random
 
 from aiohttp import web
 
+from facade.config.bucket import in_share
 from facade.exchange import Exchange
 from facade.shadow import wants_shadow
 from facade.upstream import UpstreamClient
@@ -24,7 +24,7 @@ async def stage(ex: Exchange) -> web.StreamResponse | None:
         return None
     if cap.mode == "extracted" or (
         cap.mode == "canary"
-        and in_canary(
+        and in_share(
             ex.match.route.capability, sticky_key(ex, cap.canary.sticky), cap.canary.percent
         )
     ):
@@ -47,14 +47,3 @@ def sticky_key(ex: Exchange, sticky: str) -> str:
     elif kind == "cookie":
         value = request.cookies.get(name)
     return value if value else (request.remote or "")
-
-
-def in_canary(capability: str, key: str, percent: float) -> bool:
-    """Stable across processes and restarts: a salted hash, not Python's randomized hash()."""
-    if percent <= 0:
-        return False
-    if percent >= 100:
-        return True
-    digest = hashlib.sha256(f"{capability}\x00{key}".encode()).digest()
-    bucket = int.from_bytes(digest[:8], "big") / 2**64 * 100
-    return bucket < percent

@@ -5,10 +5,10 @@ from __future__ import annotations
 from aiohttp import HttpVersion11, web
 
 from facade.admin import answer_reserved, reserved_path
+from facade.config.normalize import normalize_target
 from facade.errors import RequestRejected
 from facade.exchange import Exchange
 from facade.headers import valid_authority
-from facade.normalize import normalize_target
 
 
 async def stage(ex: Exchange) -> web.StreamResponse | None:

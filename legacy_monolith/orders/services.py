@@ -20,8 +20,8 @@ from legacy_monolith.customers.selectors import customer_find
 from legacy_monolith.orders.models import Order, OrderLine, OrderStatus, format_order_no
 from legacy_monolith.seams.inventory import reservation_scope
 from legacy_monolith.seams.pricing import PriceLookup, catalog_prices, monolith_prices
-from legacy_monolith.seams.runner import run_seam
 from legacy_monolith.shop.errors import Conflict, InvalidInput, NotFound
+from strangler_django import seam
 
 VIP_DISCOUNT_PERCENT = 5
 
@@ -68,8 +68,7 @@ def price_order_lines(lines: Sequence[LineRequest], customer: Customer) -> list[
     Behind the ``pricing`` seam (branch by abstraction): list prices come from the monolith's
     table or from the catalog service, as routes.yaml's ``seams:`` says; the rules stay here.
     """
-    return run_seam(
-        "pricing",
+    return seam("pricing").run(
         legacy=lambda: _price_lines(lines, customer, monolith_prices),
         new=lambda endpoint: _price_lines(lines, customer, catalog_prices(endpoint)),
         keys={"customer": str(customer.pk)},

@@ -43,10 +43,11 @@ from acl.inventory import (
     reserve_outcome,
     reserve_request,
 )
-from legacy_monolith.seams.errors import NotInService, SeamCallFailed
-from legacy_monolith.seams.runner import Endpoint, run_seam
+from legacy_monolith.seams.errors import ServiceUnavailable
 from legacy_monolith.seams.service_client import send
 from legacy_monolith.shop.errors import Conflict, NotFound
+from strangler_django import Endpoint, NotInService, SeamCallFailed, seam
+from strangler_django import ServiceUnavailable as SeamUnavailable
 
 log = logging.getLogger("strangler.seams")
 
@@ -81,41 +82,53 @@ def reserve(
     names the reservation in the service (an order line's, so it can be released or
     fulfilled later), a fresh one if None."""
     with reservation_scope():
-        return run_seam(
-            "inventory",
+        return _run(
             legacy=legacy,
             new=lambda endpoint: reserve_in_service(endpoint, sku, qty, key=key),
             keys={"sku": sku},
             clean=asdict,
             call=f"reserve_stock {sku} x{qty}",
-            on_failure="error",
         )
 
 
 def release(sku: str, qty: int, *, key: str, legacy: Callable[[], StockLevel]) -> StockLevel:
     """Give back the reservation ``key`` (an order cancelled)."""
-    return run_seam(
-        "inventory",
+    return _run(
         legacy=legacy,
         new=lambda endpoint: _settle(endpoint, sku, qty, cancel_request(sku, key=key)),
         keys={"sku": sku},
         clean=asdict,
         call=f"release_stock {sku} x{qty}",
-        on_failure="error",
     )
 
 
 def consume(sku: str, qty: int, *, key: str, legacy: Callable[[], StockLevel]) -> StockLevel:
     """Take the reservation ``key``'s units off the shelf (an order shipped)."""
-    return run_seam(
-        "inventory",
+    return _run(
         legacy=legacy,
         new=lambda endpoint: _settle(endpoint, sku, qty, fulfil_request(sku, key=key)),
         keys={"sku": sku},
         clean=asdict,
         call=f"consume_stock {sku} x{qty}",
-        on_failure="error",
     )
+
+
+def _run(
+    *,
+    legacy: Callable[[], StockLevel],
+    new: Callable[[Endpoint], StockLevel],
+    keys: dict[str, str],
+    clean: Callable[[StockLevel], object],
+    call: str,
+) -> StockLevel:
+    """Through the ``inventory`` seam; a failed service is a 503 (``on_failure="error"``),
+    never the legacy table: two places taking reservations for one shelf would oversell."""
+    try:
+        return seam("inventory").run(
+            legacy=legacy, new=new, keys=keys, clean=clean, call=call, on_failure="error"
+        )
+    except SeamUnavailable as exc:
+        raise ServiceUnavailable(str(exc)) from exc
 
 
 def _settle(endpoint: Endpoint, sku: str, qty: int, request: HttpRequestData) -> StockLevel:

@@ -18,9 +18,8 @@ from acl.catalog import product_from_service
 from acl.errors import TranslationError
 from acl.http import HttpRequestData
 from legacy_monolith.catalog.selectors import products_by_sku
-from legacy_monolith.seams.errors import SeamCallFailed
-from legacy_monolith.seams.runner import Endpoint
 from legacy_monolith.seams.service_client import send
+from strangler_django import Endpoint, SeamCallFailed
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 from acl.http import HttpRequestData, HttpResponseData
 from facade.config import Service
-from legacy_monolith.seams.errors import SeamCallFailed
+from strangler_django import SeamCallFailed
 
 MAX_ANSWER = 4 * 1024 * 1024
 

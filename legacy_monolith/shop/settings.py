@@ -50,8 +50,19 @@ INSTALLED_APPS = [
     "legacy_monolith.orders",
     "legacy_monolith.files",
     "legacy_monolith.account",
-    "legacy_monolith.seams",
+    # the seam switchboard, added as any Django project adds it (docs/seams.md)
+    "strangler_django",
 ]
+
+# routes.yaml, whose `seams:` switch the shop's seams; None (the default here): every seam runs
+# its legacy implementation. The demo and the tests point it at their copy.
+STRANGLER_ROUTES: str | None = os.environ.get("STRANGLER_ROUTES", "").strip() or None
+# the shop's seams and the keys their call sites pass (`sticky:` may name one); `stateful`:
+# a reservation and its release must take the same side, so a partial share needs sticky
+STRANGLER_SEAMS = {
+    "pricing": {"keys": ["customer"]},
+    "inventory": {"keys": ["sku"], "stateful": True},
+}
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from facade.lifecycle import evidence_for
 from parallel_run import recorder as recorder_module
 from parallel_run.latency import LatencyHistogram
 from parallel_run.record import ObservationRecord
@@ -19,6 +18,7 @@ from parallel_run.recorder import OTHER_SIGNATURE, Recorder
 from parallel_run.redact import Redactor
 from parallel_run.sampling import SamplePolicy
 from parallel_run.store import ROW_OVERHEAD, MismatchTally, ResultStore, minute_of
+from strangler.lifecycle.steps import evidence_for
 from tests.support import postgres
 
 pytestmark = pytest.mark.integration

@@ -178,6 +178,48 @@ async def test_sighup_asks_the_watcher_for_a_reload_of_an_unchanged_file(
         watcher.cancel()
 
 
+def test_each_applied_reload_calls_the_hooks_and_a_failing_one_costs_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # how strangler's audit trail follows routes.yaml without the facade importing it
+    seen: list[tuple[str | None, str]] = []
+
+    def broken(old: Config | None, new: Config) -> None:
+        raise RuntimeError("a hook's bug")
+
+    def follow(old: Config | None, new: Config) -> None:
+        seen.append((old.digest if old else None, new.digest))
+
+    path = write(tmp_path / "routes.yaml", debug=False)
+    first = config_module.load(path)
+    state = FacadeState(LiveConfig(first, hooks=(broken, follow)))
+    write(path, debug=True)
+    assert asyncio.run(reload(state, time_limit=30))
+    assert seen == [(first.digest, state.live.current.digest)]
+    assert state.live.current.digest != first.digest
+    assert "reload hook" in caplog.text
+    assert not asyncio.run(reload(state, time_limit=30))  # unchanged: no call
+    assert len(seen) == 1
+
+
+async def test_a_watching_facade_calls_its_hooks_once_at_start(tmp_path: Path) -> None:
+    # e.g. strangler's audit trail: edits made while no facade ran, which no reload saw
+    from facade.app import Facade
+
+    config = config_module.load(write(tmp_path / "routes.yaml", debug=False))
+    seen: list[tuple[Config | None, Config]] = []
+    facade = Facade(config, reload_hooks=[lambda old, new: seen.append((old, new))])
+    await facade.start()
+    try:
+        assert seen == [(None, config)]
+    finally:
+        await facade.close()
+    quiet = Facade(config, watch=False, reload_hooks=[lambda old, new: seen.append((old, new))])
+    await quiet.start()
+    await quiet.close()
+    assert len(seen) == 1  # not watching: no hooks
+
+
 async def test_f1_an_abandoned_parse_is_the_only_one_and_the_collector_waits_for_it(
     tmp_path: Path,
 ) -> None:

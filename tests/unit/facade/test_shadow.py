@@ -11,9 +11,9 @@ from acl.http import HttpRequestData, Translator
 from facade import shadow
 from facade.body_spool import SpooledBody
 from facade.config import Capability, MatchRule, Shadow
+from facade.config.normalize import Target
 from facade.lean_http import Answer
 from facade.metrics import Metrics
-from facade.normalize import Target
 from facade.shadow import (
     MAX_SHADOW_BODY,
     READ_LIMIT,

@@ -1,0 +1,96 @@
+"""The routes.yaml model: what the file may say, and what it means.
+
+Schema and loading (``PATH:LINE`` errors), request-target normalization, route matching, units
+and the sticky bucket: pure data and functions, no aiohttp, SQLAlchemy or Django. The one part
+of the facade that other packages (``strangler``, ``regress``, the seams) may import.
+
+``import facade.config`` gives the schema and the loader (``model``); the other modules are
+imported by name (``facade.config.matching``, ``facade.config.bucket``...).
+"""
+
+from __future__ import annotations
+
+from facade.config.errors import ConfigError, Problem
+from facade.config.model import (
+    BYTES_PER_NODE,
+    DEFAULT_MAX_BYTES,
+    MAX_BYTES_ENV,
+    MAX_DEPTH,
+    MAX_PROBLEMS,
+    MODES,
+    Admin,
+    Canary,
+    Capability,
+    CircuitBreaker,
+    Compare,
+    Config,
+    DataMove,
+    Duration,
+    ExtraCheck,
+    Forwarded,
+    Legacy,
+    Limits,
+    Location,
+    MatchRule,
+    Mode,
+    Percent,
+    PluginSpec,
+    Promote,
+    RoutesFile,
+    Seam,
+    Service,
+    Shadow,
+    Size,
+    Store,
+    UpstreamUrl,
+    default_routes_path,
+    line_of,
+    listen_address,
+    load,
+    max_bytes,
+    parse,
+    read_routes,
+)
+
+__all__ = [
+    "BYTES_PER_NODE",
+    "DEFAULT_MAX_BYTES",
+    "MAX_BYTES_ENV",
+    "MAX_DEPTH",
+    "MAX_PROBLEMS",
+    "MODES",
+    "Admin",
+    "Canary",
+    "Capability",
+    "CircuitBreaker",
+    "Compare",
+    "Config",
+    "ConfigError",
+    "DataMove",
+    "Duration",
+    "ExtraCheck",
+    "Forwarded",
+    "Legacy",
+    "Limits",
+    "Location",
+    "MatchRule",
+    "Mode",
+    "Percent",
+    "PluginSpec",
+    "Problem",
+    "Promote",
+    "RoutesFile",
+    "Seam",
+    "Service",
+    "Shadow",
+    "Size",
+    "Store",
+    "UpstreamUrl",
+    "default_routes_path",
+    "line_of",
+    "listen_address",
+    "load",
+    "max_bytes",
+    "parse",
+    "read_routes",
+]

@@ -1,0 +1,285 @@
+"""Changes made by hand-editing routes.yaml, noticed when the facade reloads it, go into the
+audit trail too.
+
+``strangler serve`` registers ``on_reload`` as the facade's reload hook, so the facade never
+imports this module. ``capability_changes`` (pure) lists each capability whose mode or served
+share moved between the old and the new configuration. ``notice`` hands them to one background
+thread, which opens the result store and appends ``hand-edit`` records unless the move to the
+new file is already recorded: the CLI appends its own record before it renames the file into
+place, and with ``--workers N`` every worker sees the same edit but the check (under the append
+lock) lets only the first record it. The store being down costs a log line, never a request or
+the reload."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, cast
+
+from facade.config import Config, Mode, RoutesFile
+from strangler.lifecycle.gate import exposure
+
+if TYPE_CHECKING:
+    from parallel_run.audit import AuditEntry, AuditRecord
+    from parallel_run.store import ResultStore
+    from strangler.lifecycle.steps import Who
+
+log = logging.getLogger("strangler.audit")
+
+
+@dataclass(frozen=True, slots=True)
+class CapabilityChange:
+    """One capability's move; None on a side where the capability does not exist."""
+
+    capability: str
+    from_mode: Mode | None
+    from_percent: float | None
+    to_mode: Mode | None
+    to_percent: float | None
+
+
+def capability_changes(old: RoutesFile, new: RoutesFile) -> list[CapabilityChange]:
+    """Capabilities added, removed, or whose mode or served share changed, by name."""
+    changes = []
+    for name in sorted(set(old.capabilities) | set(new.capabilities)):
+        before = old.capabilities.get(name)
+        after = new.capabilities.get(name)
+        from_mode = before.mode if before is not None else None
+        to_mode = after.mode if after is not None else None
+        from_share = exposure(before.mode, before.canary.percent) if before is not None else None
+        to_share = exposure(after.mode, after.canary.percent) if after is not None else None
+        if (from_mode, from_share) != (to_mode, to_share):
+            changes.append(CapabilityChange(name, from_mode, from_share, to_mode, to_share))
+    return changes
+
+
+_executor: ThreadPoolExecutor | None = None
+_pending: set[Future[list[AuditRecord]]] = set()
+
+
+def _background() -> ThreadPoolExecutor:
+    global _executor
+    if _executor is None:
+        # one thread: records of one process go in the order the edits were seen
+        _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="strangler-audit")
+    return _executor
+
+
+def notice(old: Config, new: Config) -> None:
+    """Called by the reloader once ``new`` is in force: record hand edits off the event loop.
+
+    A plain thread-pool future, not ``loop.run_in_executor``: the record needs nothing from
+    the loop, and a loop closing at shutdown must not meet a write still finishing."""
+    changes = capability_changes(old.routes, new.routes)
+    if not changes:
+        return
+    _in_background(lambda: record(old, new, changes))
+
+
+def notice_at_start(config: Config) -> None:
+    """Called when a facade process starts: record edits made while no facade was running,
+    which no reload saw, by comparing the file with the state the audit trail last recorded."""
+    _in_background(lambda: record_offline_edits(config))
+
+
+def on_reload(old: Config | None, new: Config) -> None:
+    """The facade's reload hook (``strangler serve`` registers it, facade.state.ReloadHook):
+    ``old`` is None when the facade starts, else the configuration ``new`` replaced."""
+    if old is None:
+        notice_at_start(new)
+    else:
+        notice(old, new)
+
+
+def _in_background(work: Callable[[], list[AuditRecord]]) -> None:
+    future = _background().submit(work)
+    _pending.add(future)  # wait_idle() waits for it
+    future.add_done_callback(_pending.discard)
+
+
+def offline_changes(
+    audited: Mapping[str, tuple[str | None, float | None]], routes: RoutesFile
+) -> list[CapabilityChange]:
+    """Audited capabilities whose mode or served share differs now from their last record.
+    A capability the trail never mentions has no known earlier state, and is left alone."""
+    changes = []
+    for name in sorted(audited):
+        from_mode, from_share = audited[name]
+        cap = routes.capabilities.get(name)
+        to_mode = cap.mode if cap is not None else None
+        to_share = exposure(cap.mode, cap.canary.percent) if cap is not None else None
+        if (from_mode, from_share) != (to_mode, to_share):
+            changes.append(
+                CapabilityChange(name, cast(Mode | None, from_mode), from_share, to_mode, to_share)
+            )
+    return changes
+
+
+OFFLINE_REASON = "changed while no facade was running"
+
+
+def record_offline_edits(config: Config) -> list[AuditRecord]:
+    """Append ``hand-edit`` records for what changed since the trail's newest record, unless
+    the file is as last recorded (or another worker recorded the same move first); never
+    raises. A store that does not exist yet holds no trail: nothing is created for it."""
+    from parallel_run import audit
+    from parallel_run.sqldb import resolve_url
+
+    url = resolve_url(config.store_url, base_dir=config.base_dir)
+    if url.get_backend_name() == "sqlite" and not (
+        url.database and url.database != ":memory:" and Path(url.database).exists()
+    ):
+        return []
+
+    def append(store: ResultStore) -> list[AuditRecord]:
+        history = audit.records(store)
+        if not history or history[0].entry.digest_after in (None, config.digest):
+            return []
+        changes = offline_changes(audit.last_states(history), config.routes)
+        return _append(
+            store,
+            config,
+            changes,
+            digest_before=str(history[0].entry.digest_after),
+            reason=OFFLINE_REASON,
+        )
+
+    return _in_store(config, append)
+
+
+def wait_idle(timeout: float = 10.0) -> None:
+    """Wait for the records being written (tests, and a clean shutdown)."""
+    concurrent.futures.wait(list(_pending), timeout=timeout)
+
+
+def record(old: Config, new: Config, changes: list[CapabilityChange]) -> list[AuditRecord]:
+    """Append the hand edit's records to the store ``new`` names; never raises."""
+    return _in_store(
+        new,
+        lambda store: _append(
+            store, new, changes, digest_before=old.digest, reason=None, earlier=old
+        ),
+    )
+
+
+def _in_store(
+    config: Config, append: Callable[[ResultStore], list[AuditRecord]]
+) -> list[AuditRecord]:
+    """``append`` on the store ``config`` names, opened and closed here; a failure is a
+    warning in the log, never an exception: the reload (or the start) goes on regardless."""
+    from strangler.lifecycle.steps import open_store
+
+    try:
+        store = open_store(config)
+    except Exception as exc:
+        log.warning(
+            "routes file hand edit (sha256 %s) not recorded in the audit trail: %s",
+            config.digest[:12],
+            exc,
+        )
+        return []
+    try:
+        return append(store)
+    except Exception as exc:
+        log.warning(
+            "routes file hand edit (sha256 %s) not recorded in the audit trail: %s: %s",
+            config.digest[:12],
+            type(exc).__name__,
+            exc,
+        )
+        return []
+    finally:
+        store.close()
+
+
+def _append(
+    store: ResultStore,
+    new: Config,
+    changes: list[CapabilityChange],
+    *,
+    digest_before: str,
+    reason: str | None,
+    earlier: Config | None = None,
+) -> list[AuditRecord]:
+    """The ``hand-edit`` records of ``changes``, from ``digest_before`` to ``new``'s digest,
+    unless that move is recorded already (``append_unrecorded``)."""
+    from parallel_run.audit import append_unrecorded
+
+    if not changes:
+        return []
+    now = datetime.now(UTC)
+    who = editor_of(new)
+    entries = [
+        _entry(change, new, earlier, who=who, now=now, store=store, reason=reason)
+        for change in changes
+    ]
+    stored = append_unrecorded(store, entries, digest_before=digest_before, digest_after=new.digest)
+    for item in stored:
+        log.info(
+            "audit: hand edit of %s recorded (#%d): %s -> %s%s",
+            item.entry.capability,
+            item.seq,
+            item.entry.from_mode,
+            item.entry.to_mode,
+            f" ({reason})" if reason else "",
+        )
+    return stored
+
+
+def editor_of(config: Config) -> Who:
+    """Who saved the file, as far as a reader can tell: its owner (an editor's save or rename
+    makes the file theirs), on this host; the facade's own user if that is unknown."""
+    import os
+    import pwd
+
+    from strangler.lifecycle.steps import Who
+
+    current = Who.current()
+    try:
+        owner = pwd.getpwuid(os.stat(config.source).st_uid).pw_name
+    except (OSError, KeyError):
+        return current
+    return Who(owner, current.host)
+
+
+def _entry(
+    change: CapabilityChange,
+    new: Config,
+    earlier: Config | None,
+    *,
+    who: Who,
+    now: datetime,
+    store: ResultStore,
+    reason: str | None,
+) -> AuditEntry:
+    """One record, with the evidence of the capability as it stands now (or stood before it
+    was removed); ``append_unrecorded`` sets the digests."""
+    from parallel_run.audit import AuditEntry
+    from strangler.lifecycle.steps import evidence_for
+
+    cap = new.routes.capabilities.get(change.capability)
+    if cap is None and earlier is not None:
+        cap = earlier.routes.capabilities.get(change.capability)
+    evidence = (
+        evidence_for(store, change.capability, window=cap.promote.window, now=now).to_dict()
+        if cap is not None
+        else {}
+    )
+    return AuditEntry(
+        capability=change.capability,
+        from_mode=change.from_mode,
+        from_percent=change.from_percent,
+        to_mode=change.to_mode,
+        to_percent=change.to_percent,
+        source="hand-edit",
+        user=who.user,
+        host=who.host,
+        reason=reason,
+        evidence=evidence,
+        at=now,
+    )

@@ -1,0 +1,240 @@
+"""`strangler` verbs about the routes file and the facade process: ``validate``, ``serve``,
+``status``."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.table import Table
+
+from facade import config as config_module
+from strangler.cli.support import (
+    EXIT_FAILURE,
+    RoutesOption,
+    cli,
+    err,
+    load_routes,
+    open_store,
+    out_console,
+    routes_path,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from strangler.lifecycle.gate import Evidence
+
+
+@cli.command()
+def validate(
+    path: Annotated[Path | None, typer.Argument(help="routes file to check")] = None,
+    routes: RoutesOption = None,
+) -> None:
+    """Check a routes file; each error is printed as PATH:LINE: message."""
+    target = path or routes_path(routes)
+    config = load_routes(target)
+    caps = config.routes.capabilities
+    print(f"{target}: OK ({len(caps)} capabilities, {len(config.matcher.routes)} routes)")
+
+
+@cli.command()
+def serve(
+    routes: RoutesOption = None,
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8080,
+    workers: Annotated[int, typer.Option(min=1, help="processes sharing the port")] = 1,
+    access_log: Annotated[bool, typer.Option(help="log one line per request")] = False,
+    shutdown_timeout: Annotated[float, typer.Option(help="seconds to drain on stop")] = 30.0,
+    record: Annotated[
+        Path | None,
+        typer.Option(
+            help="sample live traffic into this mitmproxy flow file (needs strangler[record])",
+            show_default=False,
+        ),
+    ] = None,
+    sample: Annotated[
+        float, typer.Option(help="percent of requests --record samples", min=0.001, max=100)
+    ] = 10.0,
+) -> None:
+    """Run the facade; routes.yaml is reloaded when it changes (or on SIGHUP)."""
+    from facade.server import ParserError, ServeOptions, WorkersFailed, configure_logging, run
+    from strangler import audit
+
+    configure_logging()
+    path = routes_path(routes)
+    load_routes(path)  # report config errors as PATH:LINE before anything starts
+    if record is not None:
+        from strangler.cli.replay import check_record_target
+
+        check_record_target(record)
+    try:
+        options = ServeOptions(
+            path,
+            host,
+            port,
+            workers,
+            access_log,
+            shutdown_timeout,
+            record,
+            sample,
+            # hand edits of routes.yaml go to the audit trail: the facade calls back, never imports
+            reload_hooks=(audit.on_reload,),
+        )
+        run(options)
+    except (ParserError, WorkersFailed) as exc:
+        err.print(f"strangler serve: {exc}", markup=False)
+        raise typer.Exit(EXIT_FAILURE) from None
+    except OSError as exc:
+        err.print(f"strangler serve: cannot listen on {host}:{port}: {exc.strerror}", markup=False)
+        raise typer.Exit(EXIT_FAILURE) from None
+
+
+@cli.command()
+def status(
+    routes: RoutesOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
+    facade: Annotated[
+        str | None,
+        typer.Option(
+            "--facade",
+            envvar="STRANGLER_FACADE_URL",
+            help="a running facade (http://127.0.0.1:8080): show its circuit breakers",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Each capability: mode, service, canary percent, parallel-run evidence over its
+    promote.window, and whether it is ready for its next step; with --facade, the state of
+    each service's circuit breaker in that facade."""
+    config = load_routes(routes_path(routes))
+    evidence, store_error = status_evidence(config)
+    rows = status_rows(config, evidence)
+    breakers, facade_error = (
+        facade_breakers(facade, config.routes.admin.token_env) if facade else ({}, None)
+    )
+    if facade:
+        for row in rows:
+            row["breaker"] = breakers.get(row["service"]) if row["service"] else None
+    if as_json:
+        out: dict[str, Any] = {"routes": str(config.source), "capabilities": rows}
+        if store_error is not None:
+            out["store_error"] = store_error
+        if facade_error is not None:
+            out["facade_error"] = facade_error
+        json.dump(out, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return
+    from rich.text import Text
+
+    from strangler.lifecycle.gate import pct
+
+    table = Table(title=f"capabilities in {config.source}")
+    for column in ("capability", "mode", "service", "canary %", "evidence", "next step", "routes"):
+        table.add_column(column)
+    for row in rows:
+        seen = row["evidence"]
+        service = row["service"] or "-"
+        if row.get("breaker"):
+            service += f"\nbreaker {row['breaker']}"
+        table.add_row(
+            Text(row["name"]),
+            row["mode"],
+            Text(service),
+            f"{row['percent']:g}" if row["mode"] == "canary" else "-",
+            f"{seen['comparisons']} in {seen['window']}"
+            + (f"\n{pct(seen['mismatch_rate'])} mismatch" if seen["comparisons"] else "")
+            + (f"\n{pct(seen['error_rate'])} errors" if seen["candidate_errors"] else ""),
+            Text(row["readiness"]["text"]),
+            Text("\n".join(row["routes"])),
+        )
+    out_console().print(table)
+    if facade_error is not None:
+        err.print(f"strangler status: {facade_error}", markup=False)
+
+
+def facade_breakers(url: str, token_env: str) -> tuple[dict[str, str], str | None]:
+    """Breaker states scraped from a running facade's /metrics; empty, with the reason, when it
+    cannot be read. With ``--workers N`` this is the state in the worker that answered."""
+    import urllib.error
+    import urllib.request
+
+    from facade.resilience.scrape import breaker_states
+
+    request = urllib.request.Request(url.rstrip("/") + "/metrics")
+    token = os.environ.get(token_env)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=3) as answer:
+            return breaker_states(answer.read().decode("utf-8", "replace")), None
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        return {}, f"cannot read {url}/metrics: {reason}"
+
+
+def status_evidence(
+    config: config_module.Config,
+) -> tuple[dict[str, Evidence], str | None]:
+    """Each capability's evidence over its own promote.window; empty, with the reason, when
+    the store cannot be read (status still shows what routes.yaml says)."""
+    from datetime import UTC, datetime
+
+    from strangler.lifecycle.steps import evidence_for
+
+    try:
+        store = open_store(config)
+    except typer.Exit:
+        return {}, "the result store cannot be opened"
+    now = datetime.now(UTC)
+    try:
+        return {
+            name: evidence_for(store, name, window=cap.promote.window, now=now)
+            for name, cap in config.routes.capabilities.items()
+        }, None
+    finally:
+        if store is not None:
+            store.close()
+
+
+def status_rows(
+    config: config_module.Config, evidence: Mapping[str, Evidence] | None = None
+) -> list[dict[str, Any]]:
+    from strangler.lifecycle.gate import Evidence, readiness
+
+    rows = []
+    for name, cap in config.routes.capabilities.items():
+        seen = (evidence or {}).get(name) or Evidence(cap.promote.window)
+        rows.append(
+            {
+                "name": name,
+                "mode": cap.mode,
+                "service": cap.service,
+                "percent": cap.canary.percent
+                if cap.mode == "canary"
+                else (100.0 if cap.mode == "extracted" else 0.0),
+                "translator": cap.translator,
+                "routes": [
+                    f"{' '.join(rule.methods) if rule.methods else '*'} {rule.path}"
+                    for rule in cap.match
+                ],
+                "evidence": seen.to_dict(),
+                "promote": {
+                    "min_comparisons": cap.promote.min_comparisons,
+                    "max_mismatch_rate": cap.promote.max_mismatch_rate,
+                    "max_error_rate": cap.promote.max_error_rate,
+                    "ungated_canary_percent": cap.promote.ungated_canary_percent,
+                },
+                "readiness": readiness(
+                    cap.mode,
+                    has_service=cap.service is not None,
+                    promote=cap.promote,
+                    evidence=seen,
+                ).to_dict(),
+            }
+        )
+    return rows

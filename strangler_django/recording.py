@@ -1,0 +1,144 @@
+"""Seam experiments into the result store the facade uses (routes.yaml ``store:``).
+
+One ``Recorder`` per store URL and process, started on the first experiment: its thread
+writes in batches and never blocks the call (a full queue or a store that is down costs a
+counted drop, never a failed request). Records are redacted by the store as the facade's are.
+
+How a side's outcome is compared: a value is a 200 with its JSON (after ``clean``); an
+exception with an integer ``status`` (or ``status_code``, as Django REST framework's) is a
+domain answer the caller would see, compared by status, class, ``code`` and message; a timeout
+or ``SeamCallFailed`` (or any other exception) is a failure, a ``candidate_error`` when only
+the candidate failed.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import threading
+from typing import Any
+
+from facade.config import Config
+from parallel_run.compare import HttpAnswer, compare_http
+from parallel_run.experiment import Observation, Result
+from parallel_run.record import ObservationRecord, Outcome
+from parallel_run.recorder import Recorder
+from parallel_run.redact import Redactor
+from parallel_run.sampling import SamplePolicy
+
+_JSON = (("Content-Type", "application/json"),)
+_lock = threading.Lock()
+_recorders: dict[str, Recorder] = {}
+
+
+# TODO(issue 14, merge): the store is opened like this by the facade too; one opening in
+# parallel_run replaces these options
+def recorder_for(config: Config) -> Recorder:
+    """The process's recorder for ``config``'s store, started on first use."""
+    url = config.store_url
+    with _lock:
+        recorder = _recorders.get(url)
+        if recorder is None:
+            store = config.routes.store
+            redactor = Redactor(
+                headers=store.redact,
+                json_fields=store.redact_fields,
+                query_params=store.redact_fields,
+            )
+            options: dict[str, Any] = {
+                "body_limit": store.body_limit,
+                "retention_seconds": store.retention,
+                "max_bytes": store.max_bytes_per_capability,
+                "base_dir": config.base_dir,
+            }
+            recorder = Recorder.for_url(
+                url,
+                redactor=redactor,
+                store_options=options,
+                # the same bounds on evidence as the facade's shadow mode
+                sampling=SamplePolicy(
+                    examples=store.examples_per_signature, window=store.example_window
+                ),
+                body_limit=store.body_limit,
+            ).start()
+            _recorders[url] = recorder
+        return recorder
+
+
+@atexit.register
+def flush() -> None:
+    """Write what the recorders still hold and stop them; runs at exit (a gunicorn worker
+    restarted, SIGTERM), and tests call it to read the store."""
+    with _lock:
+        recorders = list(_recorders.values())
+        _recorders.clear()
+    for recorder in recorders:
+        recorder.close(timeout=2.0)
+
+
+def _domain_status(exc: BaseException) -> int | None:
+    for attribute in ("status", "status_code"):
+        status = getattr(exc, attribute, None)
+        if isinstance(status, int) and not isinstance(status, bool) and 100 <= status <= 599:
+            return status
+    return None
+
+
+def answer_of(observation: Observation[Any]) -> HttpAnswer:
+    """One side of a seam call as the comparator reads it (see the module docstring)."""
+    exc = observation.exception
+    if exc is None:
+        body = json.dumps(observation.cleaned_value, sort_keys=True, default=str).encode()
+        return HttpAnswer(200, _JSON, body)
+    status = _domain_status(exc)
+    if status is not None:
+        code = getattr(exc, "code", None)
+        raised = {
+            "error": type(exc).__name__,
+            "code": code if isinstance(code, str | int) else None,
+            "message": str(exc),
+        }
+        return HttpAnswer(status, _JSON, json.dumps(raised, sort_keys=True).encode())
+    if isinstance(exc, TimeoutError):
+        return HttpAnswer.failed("timeout")  # what the report counts as a timeout
+    return HttpAnswer.failed(f"{type(exc).__name__}: {exc}")
+
+
+def record_of(result: Result[Any], *, seam: str, call: str) -> ObservationRecord:
+    """The stored comparison of one experiment run (its first candidate)."""
+    control = answer_of(result.control)
+    (observed,) = result.candidates
+    candidate = answer_of(observed)
+    comparison = compare_http(control, candidate)
+    outcome: Outcome
+    if candidate.error is not None and control.error is None:
+        outcome = "candidate_error"
+    elif observed in result.ignored:
+        outcome = "ignored"
+    elif comparison.equal:
+        outcome = "match"
+    else:
+        outcome = "mismatch"
+    differences = tuple(d.to_dict() for d in comparison.differences)
+    return ObservationRecord(
+        experiment=f"seam:{seam}",
+        kind="seam",
+        route=seam,
+        method="CALL",
+        path=call,
+        outcome=outcome,
+        control_status=control.status,
+        candidate_status=candidate.status,
+        control_ms=result.control.duration * 1000,
+        candidate_ms=observed.duration * 1000,
+        control_error=control.error,
+        candidate_error=candidate.error,
+        differences=differences,
+        signature="\n".join(sorted({str(d["template_path"]) for d in differences})),
+        control_headers=_JSON,
+        candidate_headers=_JSON,
+        control_body=control.body if outcome != "match" else None,
+        candidate_body=candidate.body if outcome != "match" else None,
+        control_body_size=len(control.body),
+        candidate_body_size=len(candidate.body),
+    )

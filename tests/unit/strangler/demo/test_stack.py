@@ -1,0 +1,133 @@
+"""The demo's copy of routes.yaml: pointed at the demo's processes, the walk's capability at the
+start of its walk, the team's own file never written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from facade import config as config_module
+from strangler.demo.stack import database_env, write_demo_routes
+from strangler.demo.traffic import Answer
+from tests.support.processes import ROOT
+
+ROUTES = """\
+version: 1
+legacy: {url: "http://127.0.0.1:8000"}   # the monolith
+services:
+  catalog: {url: "http://127.0.0.1:8101"}
+  orders: {url: "http://127.0.0.1:8103"}
+capabilities:
+  product-catalog:
+    match: [{methods: [GET], path: "/api/products/{sku}"}]
+    service: catalog
+    mode: canary            # mid-way in the team's own file
+    canary: {percent: 30}
+    promote: {min_comparisons: 100}
+  orders:
+    match: [{path: /api/orders}]
+    service: orders
+    mode: extracted
+store: {url: "postgresql+psycopg://team@db/evidence"}
+"""
+
+
+def _copy(tmp_path: Path, text: str = ROUTES, *, minimum: int = 200) -> tuple[Path, list[str]]:
+    source = tmp_path / "routes.yaml"
+    source.write_text(text)
+    copy = write_demo_routes(
+        source,
+        tmp_path / "demo" / "routes.yaml",
+        capability="product-catalog",
+        legacy_port=18000,
+        service="catalog",
+        service_port=18101,
+        min_comparisons=minimum,
+    )
+    return copy.path, list(copy.changes)
+
+
+def test_the_copy_points_at_the_demo_and_starts_every_capability_at_legacy(
+    tmp_path: Path,
+) -> None:
+    path, changes = _copy(tmp_path)
+
+    config = config_module.load(path)
+    routes = config.routes
+    assert routes.legacy.url == "http://127.0.0.1:18000"
+    assert routes.services["catalog"].url == "http://127.0.0.1:18101"
+    assert routes.services["orders"].url == "http://127.0.0.1:8103"  # not the demo's
+    assert {name: cap.mode for name, cap in routes.capabilities.items()} == {
+        "product-catalog": "legacy",
+        "orders": "legacy",
+    }
+    # the demo's evidence never reaches the team's store
+    assert config.store_url == f"sqlite:///{path.parent / 'strangler.db'}"
+    assert routes.debug_headers is True
+    # canary traffic comes from one address: only a header key spreads it
+    assert routes.capabilities["product-catalog"].canary.sticky == "header:X-Customer-Id"
+    assert "mode -> legacy for product-catalog, orders (the walk starts there)" in changes
+
+
+def test_the_copy_keeps_comments_and_the_source_is_never_written(tmp_path: Path) -> None:
+    path, _ = _copy(tmp_path)
+
+    assert (tmp_path / "routes.yaml").read_text() == ROUTES
+    text = path.read_text()
+    assert "# the monolith" in text
+    assert "# mid-way in the team's own file" in text
+
+
+@pytest.mark.parametrize(("own", "expected"), [(500, 200), (100, 100)])
+def test_min_comparisons_is_lowered_for_a_quick_demo_never_raised(
+    tmp_path: Path, own: int, expected: int
+) -> None:
+    path, changes = _copy(
+        tmp_path, ROUTES.replace("min_comparisons: 100", f"min_comparisons: {own}")
+    )
+
+    cap = config_module.load(path).routes.capabilities["product-catalog"]
+    assert cap.promote.min_comparisons == expected
+    assert any("min_comparisons" in c for c in changes) == (own > expected)
+
+
+def test_the_shipped_routes_yaml_makes_a_valid_demo_copy(tmp_path: Path) -> None:
+    copy = write_demo_routes(
+        ROOT / "routes.yaml",
+        tmp_path / "routes.yaml",
+        capability="product-catalog",
+        legacy_port=18000,
+        service="catalog",
+        service_port=18101,
+        min_comparisons=200,
+    )
+
+    routes = config_module.load(copy.path).routes
+    cap = routes.capabilities["product-catalog"]
+    assert (cap.mode, cap.promote.min_comparisons, routes.debug_headers) == ("legacy", 200, True)
+    # the header key was already there: kept as the team wrote it
+    assert not any("sticky" in c for c in copy.changes)
+
+
+def test_a_service_database_variable_is_the_one_its_data_plugin_reads() -> None:
+    assert database_env("catalog") == "STRANGLER_CATALOG_DB"
+    assert database_env("inventory") == "STRANGLER_INVENTORY_DB"
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("product-catalog;canary;catalog", ("product-catalog", "canary", "catalog")),
+        ("-;legacy;legacy", ("-", "legacy", "legacy")),
+        (None, None),
+    ],
+)
+def test_an_answer_says_who_served_it_from_the_debug_header(
+    header: str | None, expected: tuple[str, str, str] | None
+) -> None:
+    headers = (("X-Strangler-Route", header),) if header is not None else ()
+    answer = Answer(200, headers, b"")
+
+    assert answer.route == expected
+    assert answer.served_by == (expected[2] if expected else "?")
