@@ -17,6 +17,7 @@ from parallel_run.record import ObservationRecord
 from parallel_run.redact import Redactor
 from parallel_run.store import ResultStore
 from tests.support import postgres, processes
+from tests.support.probe import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -44,38 +45,43 @@ def seen(server: processes.Running) -> dict[str, Any]:
         return json.loads(response.read())  # type: ignore[no-any-return]
 
 
+def _read(store: Path) -> tuple[int, list[ObservationRecord]]:
+    """The comparisons counted in the last hour and the stored examples (none yet: 0, [])."""
+    if not store.exists():
+        return 0, []
+    db = ResultStore.open(f"sqlite:///{store}", redactor=Redactor())
+    try:
+        since = datetime.now(UTC) - timedelta(hours=1)
+        summary = db.summary(since, experiment="product-catalog").get("product-catalog")
+        found = db.observations(experiment="product-catalog", limit=1000)
+    finally:
+        db.close()
+    return (summary.comparisons if summary is not None else 0), list(found)
+
+
 def recorded(store: Path, count: int, timeout: float = 10) -> list[ObservationRecord]:
-    deadline = time.monotonic() + timeout
-    while True:
-        if store.exists():
-            db = ResultStore.open(f"sqlite:///{store}", redactor=Redactor())
-            try:
-                found = db.observations(experiment="product-catalog", limit=1000)
-            finally:
-                db.close()
-            if len(found) >= count:
-                return list(found)
-        assert time.monotonic() < deadline, f"fewer than {count} observations were recorded"
-        time.sleep(0.2)
+    """The stored examples, once there are at least ``count`` of them."""
+    seen_now: list[ObservationRecord] = []
+
+    def enough() -> bool:
+        seen_now[:] = _read(store)[1]
+        return len(seen_now) >= count
+
+    wait_until(enough, f"{count} observations are recorded", timeout=timeout)
+    return seen_now
 
 
 def compared(store: Path, count: int, timeout: float = 10) -> list[ObservationRecord]:
     """The stored examples, once ``count`` comparisons are counted (the store keeps bodies for
     the first few of each mismatch signature only, and counts the rest)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if store.exists():
-            db = ResultStore.open(f"sqlite:///{store}", redactor=Redactor())
-            try:
-                since = datetime.now(UTC) - timedelta(hours=1)
-                summary = db.summary(since, experiment="product-catalog").get("product-catalog")
-                found = db.observations(experiment="product-catalog", limit=1000)
-            finally:
-                db.close()
-            if summary is not None and summary.comparisons >= count:
-                return list(found)
-        assert time.monotonic() < deadline, f"fewer than {count} comparisons were counted"
-        time.sleep(0.2)
+    seen_now: list[ObservationRecord] = []
+
+    def enough() -> bool:
+        comparisons, seen_now[:] = _read(store)
+        return comparisons >= count
+
+    wait_until(enough, f"{count} comparisons are counted", timeout=timeout)
+    return seen_now
 
 
 @pytest.fixture
