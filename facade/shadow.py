@@ -46,6 +46,7 @@ from facade.translate import (
 )
 from facade.upstream import UpstreamClient, UpstreamSettings
 from parallel_run.compare import CompareRules, Difference, HttpAnswer, compare_http
+from parallel_run.methods import SAFE_METHODS
 from parallel_run.noise import NoiseTracker, should_sample_twin, split
 from parallel_run.noise_counts import tracker_from_counts, tracker_to_counts
 from parallel_run.record import ObservationRecord
@@ -70,7 +71,11 @@ READ_LIMIT = MAX_SHADOW_BODY + 1
 CLOSE_WAIT = 5.0  # seconds, for each of: candidate calls, comparisons, the store's flush
 TWIN_TARGET = 200  # twin calls per route before sampling slows down
 NOISE_FLUSH_INTERVAL = 5.0  # seconds between handing noise increments to the store
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Safe methods but TRACE (unless ``shadow.unsafe_methods: send``). A TRACE answer's body is the
+# request as the upstream received it: the client's Cookie and Authorization would land in the
+# store inside a body, past the redactor (which rewrites headers and JSON fields, not an echoed
+# message), and the two echoes always differ anyway (the candidate's carries the shadow header).
+SHADOWED_METHODS = SAFE_METHODS - {"TRACE"}
 
 
 _Compared = tuple["ShadowJob", HttpAnswer, float, HttpAnswer | None]
@@ -114,9 +119,9 @@ def answer_size(answer: HttpAnswer) -> int:
 
 
 def wants_shadow(capability: Capability, method: str, roll: float) -> bool:
-    """Shadow this request? Safe methods only, unless the capability says ``send``."""
+    """Shadow this request? ``SHADOWED_METHODS`` only, unless the capability says ``send``."""
     shadow = capability.shadow
-    if method not in SAFE_METHODS and shadow.unsafe_methods != "send":
+    if method not in SHADOWED_METHODS and shadow.unsafe_methods != "send":
         return False
     return roll * 100 < shadow.percent
 

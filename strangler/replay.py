@@ -41,11 +41,12 @@ from facade.translate import call_translated, legacy_request, translator_for
 from facade.upstream import UpstreamClient, UpstreamSettings, describe_client_error
 from parallel_run.compare import CompareRules, Difference, HttpAnswer, compare_http
 from parallel_run.errors import TrafficFileError
+from parallel_run.methods import SAFE_METHODS
 from parallel_run.noise import NoiseTracker, should_sample_twin, split
 from parallel_run.noise_counts import tracker_from_counts
 from parallel_run.record import ObservationRecord
 from parallel_run.store import ResultStore
-from parallel_run.traffic import SAFE_METHODS, RecordedExchange, Skipped
+from parallel_run.traffic import RecordedExchange, Skipped
 
 log = logging.getLogger("strangler.replay")
 REPLAY_HEADER = "X-Strangler-Replay"  # the run id: lets either side tell replayed traffic apart
