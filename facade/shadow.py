@@ -31,7 +31,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from acl.http import HttpResponseData, Translator
 from facade.config import Capability, Config
-from facade.config.evidence import compare_rules, recorder_options, redactor_for, store_options
+from facade.config.evidence import compare_rules, recorder_options, store_settings
 from facade.config.normalize import Target
 from facade.errors import UpstreamError
 from facade.lean_http import LeanHttpError, LeanPool
@@ -51,8 +51,8 @@ from parallel_run.noise import NoiseTracker, should_sample_twin, split
 from parallel_run.noise_counts import tracker_from_counts, tracker_to_counts
 from parallel_run.record import ObservationRecord
 from parallel_run.recorder import Recorder
-from parallel_run.redact import Redactor
-from parallel_run.store import ResultStore
+from parallel_run.store import open_store
+from parallel_run.store_settings import StoreSettings
 
 log = logging.getLogger("strangler.shadow")
 SHADOW_HEADER = "X-Strangler-Shadow"  # lets the service tell shadow traffic from real traffic
@@ -148,8 +148,7 @@ class ShadowRunner:
         self._recorder: Recorder | None = None
         self._store_url: str | None = None
         self._warned_url: str | None = None
-        self._redactor = Redactor()
-        self._store_options: dict[str, Any] = {}
+        self._store: StoreSettings | None = None
         self._rules: dict[tuple[str, str], CompareRules] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         # shadow and twin calls go through lean pools: see facade.lean_http for why
@@ -180,14 +179,8 @@ class ShadowRunner:
                 )
             return
         self._store_url = config.store_url
-        self._redactor = redactor_for(config)
-        self._store_options = store_options(config)
-        self._recorder = Recorder.for_url(
-            config.store_url,
-            redactor=self._redactor,
-            store_options=self._store_options,
-            **recorder_options(config),
-        ).start()
+        self._store = store_settings(config)
+        self._recorder = Recorder.for_store(self._store, **recorder_options(config)).start()
         self._thread = threading.Thread(target=self._compare_loop, name="strangler-compare")
         self._thread.daemon = True
         self._thread.start()
@@ -396,11 +389,9 @@ class ShadowRunner:
 
     def _stored_noise(self, capability: str) -> NoiseTracker:
         """What every facade process learned so far; empty if the store cannot be read now."""
-        assert self._store_url is not None
+        assert self._store is not None
         try:
-            store = ResultStore.open(
-                self._store_url, redactor=self._redactor, **self._store_options
-            )
+            store = open_store(self._store)
             try:
                 counts = store.noise_counts(capability)
             finally:

@@ -19,47 +19,26 @@ import threading
 from typing import Any
 
 from facade.config import Config
+from facade.config.evidence import recorder_options, store_settings
 from parallel_run.compare import HttpAnswer, compare_http
 from parallel_run.experiment import Observation, Result
 from parallel_run.record import ObservationRecord, Outcome
 from parallel_run.recorder import Recorder
-from parallel_run.redact import Redactor
-from parallel_run.sampling import SamplePolicy
 
 _JSON = (("Content-Type", "application/json"),)
 _lock = threading.Lock()
 _recorders: dict[str, Recorder] = {}
 
 
-# TODO(issue 14, merge): the store is opened like this by the facade too; one opening in
-# parallel_run replaces these options
 def recorder_for(config: Config) -> Recorder:
     """The process's recorder for ``config``'s store, started on first use."""
     url = config.store_url
     with _lock:
         recorder = _recorders.get(url)
         if recorder is None:
-            store = config.routes.store
-            redactor = Redactor(
-                headers=store.redact,
-                json_fields=store.redact_fields,
-                query_params=store.redact_fields,
-            )
-            options: dict[str, Any] = {
-                "body_limit": store.body_limit,
-                "retention_seconds": store.retention,
-                "max_bytes": store.max_bytes_per_capability,
-                "base_dir": config.base_dir,
-            }
-            recorder = Recorder.for_url(
-                url,
-                redactor=redactor,
-                store_options=options,
-                # the same bounds on evidence as the facade's shadow mode
-                sampling=SamplePolicy(
-                    examples=store.examples_per_signature, window=store.example_window
-                ),
-                body_limit=store.body_limit,
+            # the same store, redaction and bounds on evidence as the facade's shadow mode
+            recorder = Recorder.for_store(
+                store_settings(config), **recorder_options(config)
             ).start()
             _recorders[url] = recorder
         return recorder
