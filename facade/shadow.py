@@ -45,11 +45,11 @@ from facade.translate import (
     translate_request,
 )
 from facade.upstream import UpstreamClient, UpstreamSettings
-from parallel_run.compare import CompareRules, Difference, HttpAnswer, compare_http
+from parallel_run.compare import CompareRules, HttpAnswer
 from parallel_run.methods import SAFE_METHODS
-from parallel_run.noise import NoiseTracker, should_sample_twin, split
+from parallel_run.noise import NoiseTracker, should_sample_twin
 from parallel_run.noise_counts import tracker_from_counts, tracker_to_counts
-from parallel_run.record import ObservationRecord
+from parallel_run.observe import Where, classify, record_of
 from parallel_run.recorder import Recorder
 from parallel_run.store import open_store
 from parallel_run.store_settings import StoreSettings
@@ -329,52 +329,31 @@ class ShadowRunner:
     def _compare_one(
         self, job: ShadowJob, candidate: HttpAnswer, candidate_ms: float, twin: HttpAnswer | None
     ) -> None:
-        comparison = compare_http(job.legacy, candidate, rules=job.rules)
-        differences: tuple[Difference, ...] = comparison.differences
-        noise: tuple[Difference, ...] = ()
-        if job.learn_noise:
-            totals, pending = self._trackers(job.capability)
-            if twin is not None:
-                twins = compare_http(job.legacy, twin, rules=job.rules)
-                totals.record_twin(job.route, twins)
-                key = (job.capability, job.route)
-                self._twins[key] = self._twins.get(key, 0) + 1
-                pending.record_twin(job.route, twins)
-            totals.record(job.route, comparison)
-            pending.record(job.route, comparison)
-            differences, noise = split(comparison, route=job.route, tracker=totals)
-        if candidate.error is not None:
-            outcome = "candidate_error"
-        elif not differences:
-            outcome = "match"  # equal, or differing only where the monolith differs from itself
-        else:
-            outcome = "mismatch"
+        # the totals judge (what every process learned); the pending increments go to the store
+        trackers = self._trackers(job.capability) if job.learn_noise else ()
+        observed = classify(
+            job.legacy, candidate, rules=job.rules, route=job.route, trackers=trackers, twin=twin
+        )
+        outcome = observed.outcome
+        if observed.twin is not None:
+            key = (job.capability, job.route)
+            self._twins[key] = self._twins.get(key, 0) + 1
         self._metrics.shadow_comparisons.labels(job.capability, outcome).inc()
         assert self._recorder is not None
         if outcome == "match":
             # a match is evidence by its count and latencies: tallied per minute, not a row
             self._recorder.submit_match(job.capability, job.route, job.legacy_ms, candidate_ms)
             return
-        record = ObservationRecord(
-            experiment=job.capability,
-            route=job.route,
-            method=job.method,
-            path=job.target.path_qs,
-            outcome=outcome,  # type: ignore[arg-type]
-            control_status=job.legacy.status,
-            candidate_status=candidate.status,
+        where = Where(
+            experiment=job.capability, route=job.route, method=job.method, path=job.target.path_qs
+        )
+        record = record_of(
+            observed,
+            job.legacy,
+            candidate,
+            where,
             control_ms=job.legacy_ms,
             candidate_ms=candidate_ms,
-            control_error=job.legacy.error,
-            candidate_error=candidate.error,
-            differences=tuple(d.to_dict() for d in differences),
-            noise=tuple(d.to_dict() for d in noise),
-            signature="\n".join(sorted({d.template_path for d in differences})),
-            control_headers=job.legacy.headers,
-            candidate_headers=candidate.headers,
-            control_body=job.legacy.body,
-            candidate_body=candidate.body,
-            control_body_size=len(job.legacy.body),
             candidate_body_size=answer_size(candidate),
         )
         if not self._recorder.submit(record):

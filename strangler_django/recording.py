@@ -14,15 +14,17 @@ the candidate failed.
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import json
 import threading
 from typing import Any
 
 from facade.config import Config
 from facade.config.evidence import recorder_options, store_settings
-from parallel_run.compare import HttpAnswer, compare_http
+from parallel_run.compare import HttpAnswer
 from parallel_run.experiment import Observation, Result
-from parallel_run.record import ObservationRecord, Outcome
+from parallel_run.observe import Where, observe
+from parallel_run.record import ObservationRecord
 from parallel_run.recorder import Recorder
 
 _JSON = (("Content-Type", "application/json"),)
@@ -86,38 +88,16 @@ def answer_of(observation: Observation[Any]) -> HttpAnswer:
 def record_of(result: Result[Any], *, seam: str, call: str) -> ObservationRecord:
     """The stored comparison of one experiment run (its first candidate)."""
     control = answer_of(result.control)
-    (observed,) = result.candidates
-    candidate = answer_of(observed)
-    comparison = compare_http(control, candidate)
-    outcome: Outcome
-    if candidate.error is not None and control.error is None:
-        outcome = "candidate_error"
-    elif observed in result.ignored:
-        outcome = "ignored"
-    elif comparison.equal:
-        outcome = "match"
-    else:
-        outcome = "mismatch"
-    differences = tuple(d.to_dict() for d in comparison.differences)
-    return ObservationRecord(
-        experiment=f"seam:{seam}",
-        kind="seam",
-        route=seam,
-        method="CALL",
-        path=call,
-        outcome=outcome,
-        control_status=control.status,
-        candidate_status=candidate.status,
+    (run,) = result.candidates
+    candidate = answer_of(run)
+    where = Where(experiment=f"seam:{seam}", kind="seam", route=seam, method="CALL", path=call)
+    _, record = observe(
+        control,
+        candidate,
+        where,
         control_ms=result.control.duration * 1000,
-        candidate_ms=observed.duration * 1000,
-        control_error=control.error,
-        candidate_error=candidate.error,
-        differences=differences,
-        signature="\n".join(sorted({str(d["template_path"]) for d in differences})),
-        control_headers=_JSON,
-        candidate_headers=_JSON,
-        control_body=control.body if outcome != "match" else None,
-        candidate_body=candidate.body if outcome != "match" else None,
-        control_body_size=len(control.body),
-        candidate_body_size=len(candidate.body),
+        candidate_ms=run.duration * 1000,
+        ignored=run in result.ignored,
     )
+    # a seam's answers are JSON whatever their outcome (a failure's too): say so in every record
+    return dataclasses.replace(record, control_headers=_JSON, candidate_headers=_JSON)
