@@ -36,8 +36,8 @@ from typing import SupportsIndex
 from yarl import URL
 
 from facade.clean_connections import socket_has_unread
+from parallel_run.methods import IDEMPOTENT_METHODS
 
-IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 _BODYLESS_STATUSES = frozenset({204, 304})
 _FRAMING = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive"})
 MAX_HEAD = 64 * 1024  # status line and headers of one answer
@@ -130,7 +130,7 @@ class LeanPool:
         try:
             return await self._exchange(connection, method, payload, max_body)
         except _StaleConnection:
-            if not reused or method not in IDEMPOTENT:
+            if not reused or method not in IDEMPOTENT_METHODS:
                 raise LeanHttpError(
                     "the upstream closed the connection without answering"
                 ) from None

@@ -31,7 +31,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from acl.http import HttpResponseData, Translator
 from facade.config import Capability, Config
-from facade.config.evidence import compare_rules, recorder_options, redactor_for, store_options
+from facade.config.evidence import compare_rules, recorder_options, store_settings
 from facade.config.normalize import Target
 from facade.errors import UpstreamError
 from facade.lean_http import LeanHttpError, LeanPool
@@ -45,13 +45,14 @@ from facade.translate import (
     translate_request,
 )
 from facade.upstream import UpstreamClient, UpstreamSettings
-from parallel_run.compare import CompareRules, Difference, HttpAnswer, compare_http
-from parallel_run.noise import NoiseTracker, should_sample_twin, split
+from parallel_run.compare import CompareRules, HttpAnswer
+from parallel_run.methods import SAFE_METHODS
+from parallel_run.noise import NoiseTracker, should_sample_twin
 from parallel_run.noise_counts import tracker_from_counts, tracker_to_counts
-from parallel_run.record import ObservationRecord
+from parallel_run.observe import Where, classify, record_of
 from parallel_run.recorder import Recorder
-from parallel_run.redact import Redactor
-from parallel_run.store import ResultStore
+from parallel_run.store import open_store
+from parallel_run.store_settings import StoreSettings
 
 log = logging.getLogger("strangler.shadow")
 SHADOW_HEADER = "X-Strangler-Shadow"  # lets the service tell shadow traffic from real traffic
@@ -70,7 +71,11 @@ READ_LIMIT = MAX_SHADOW_BODY + 1
 CLOSE_WAIT = 5.0  # seconds, for each of: candidate calls, comparisons, the store's flush
 TWIN_TARGET = 200  # twin calls per route before sampling slows down
 NOISE_FLUSH_INTERVAL = 5.0  # seconds between handing noise increments to the store
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Safe methods but TRACE (unless ``shadow.unsafe_methods: send``). A TRACE answer's body is the
+# request as the upstream received it: the client's Cookie and Authorization would land in the
+# store inside a body, past the redactor (which rewrites headers and JSON fields, not an echoed
+# message), and the two echoes always differ anyway (the candidate's carries the shadow header).
+SHADOWED_METHODS = SAFE_METHODS - {"TRACE"}
 
 
 _Compared = tuple["ShadowJob", HttpAnswer, float, HttpAnswer | None]
@@ -114,9 +119,9 @@ def answer_size(answer: HttpAnswer) -> int:
 
 
 def wants_shadow(capability: Capability, method: str, roll: float) -> bool:
-    """Shadow this request? Safe methods only, unless the capability says ``send``."""
+    """Shadow this request? ``SHADOWED_METHODS`` only, unless the capability says ``send``."""
     shadow = capability.shadow
-    if method not in SAFE_METHODS and shadow.unsafe_methods != "send":
+    if method not in SHADOWED_METHODS and shadow.unsafe_methods != "send":
         return False
     return roll * 100 < shadow.percent
 
@@ -143,8 +148,7 @@ class ShadowRunner:
         self._recorder: Recorder | None = None
         self._store_url: str | None = None
         self._warned_url: str | None = None
-        self._redactor = Redactor()
-        self._store_options: dict[str, Any] = {}
+        self._store: StoreSettings | None = None
         self._rules: dict[tuple[str, str], CompareRules] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         # shadow and twin calls go through lean pools: see facade.lean_http for why
@@ -175,14 +179,8 @@ class ShadowRunner:
                 )
             return
         self._store_url = config.store_url
-        self._redactor = redactor_for(config)
-        self._store_options = store_options(config)
-        self._recorder = Recorder.for_url(
-            config.store_url,
-            redactor=self._redactor,
-            store_options=self._store_options,
-            **recorder_options(config),
-        ).start()
+        self._store = store_settings(config)
+        self._recorder = Recorder.for_store(self._store, **recorder_options(config)).start()
         self._thread = threading.Thread(target=self._compare_loop, name="strangler-compare")
         self._thread.daemon = True
         self._thread.start()
@@ -331,52 +329,31 @@ class ShadowRunner:
     def _compare_one(
         self, job: ShadowJob, candidate: HttpAnswer, candidate_ms: float, twin: HttpAnswer | None
     ) -> None:
-        comparison = compare_http(job.legacy, candidate, rules=job.rules)
-        differences: tuple[Difference, ...] = comparison.differences
-        noise: tuple[Difference, ...] = ()
-        if job.learn_noise:
-            totals, pending = self._trackers(job.capability)
-            if twin is not None:
-                twins = compare_http(job.legacy, twin, rules=job.rules)
-                totals.record_twin(job.route, twins)
-                key = (job.capability, job.route)
-                self._twins[key] = self._twins.get(key, 0) + 1
-                pending.record_twin(job.route, twins)
-            totals.record(job.route, comparison)
-            pending.record(job.route, comparison)
-            differences, noise = split(comparison, route=job.route, tracker=totals)
-        if candidate.error is not None:
-            outcome = "candidate_error"
-        elif not differences:
-            outcome = "match"  # equal, or differing only where the monolith differs from itself
-        else:
-            outcome = "mismatch"
+        # the totals judge (what every process learned); the pending increments go to the store
+        trackers = self._trackers(job.capability) if job.learn_noise else ()
+        observed = classify(
+            job.legacy, candidate, rules=job.rules, route=job.route, trackers=trackers, twin=twin
+        )
+        outcome = observed.outcome
+        if observed.twin is not None:
+            key = (job.capability, job.route)
+            self._twins[key] = self._twins.get(key, 0) + 1
         self._metrics.shadow_comparisons.labels(job.capability, outcome).inc()
         assert self._recorder is not None
         if outcome == "match":
             # a match is evidence by its count and latencies: tallied per minute, not a row
             self._recorder.submit_match(job.capability, job.route, job.legacy_ms, candidate_ms)
             return
-        record = ObservationRecord(
-            experiment=job.capability,
-            route=job.route,
-            method=job.method,
-            path=job.target.path_qs,
-            outcome=outcome,  # type: ignore[arg-type]
-            control_status=job.legacy.status,
-            candidate_status=candidate.status,
+        where = Where(
+            experiment=job.capability, route=job.route, method=job.method, path=job.target.path_qs
+        )
+        record = record_of(
+            observed,
+            job.legacy,
+            candidate,
+            where,
             control_ms=job.legacy_ms,
             candidate_ms=candidate_ms,
-            control_error=job.legacy.error,
-            candidate_error=candidate.error,
-            differences=tuple(d.to_dict() for d in differences),
-            noise=tuple(d.to_dict() for d in noise),
-            signature="\n".join(sorted({d.template_path for d in differences})),
-            control_headers=job.legacy.headers,
-            candidate_headers=candidate.headers,
-            control_body=job.legacy.body,
-            candidate_body=candidate.body,
-            control_body_size=len(job.legacy.body),
             candidate_body_size=answer_size(candidate),
         )
         if not self._recorder.submit(record):
@@ -391,11 +368,9 @@ class ShadowRunner:
 
     def _stored_noise(self, capability: str) -> NoiseTracker:
         """What every facade process learned so far; empty if the store cannot be read now."""
-        assert self._store_url is not None
+        assert self._store is not None
         try:
-            store = ResultStore.open(
-                self._store_url, redactor=self._redactor, **self._store_options
-            )
+            store = open_store(self._store)
             try:
                 counts = store.noise_counts(capability)
             finally:

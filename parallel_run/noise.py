@@ -39,12 +39,10 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal, TypeAlias
 
 from parallel_run.compare import Comparison, ComparisonError, Difference
+from parallel_run.methods import SAFE_METHODS  # the monolith may be called twice for these
 from parallel_run.stats import difference_interval, wilson_interval
 
 NoiseClass: TypeAlias = Literal["noise", "mismatch", "unknown"]
-
-SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
-"""Methods the monolith may be called twice for (RFC 9110 safe methods)."""
 
 FORMAT_VERSION: Final = 1
 

@@ -51,14 +51,15 @@ from parallel_run.record import ObservationRecord
 from parallel_run.redact import Redactor
 from parallel_run.sampling import ExampleSampler, SamplePolicy
 from parallel_run.store import (
-    DEFAULT_BODY_LIMIT,
     MatchTally,
     MismatchTally,
     NoiseCount,
     ResultStore,
     TallyKey,
     minute_of,
+    open_store,
 )
+from parallel_run.store_settings import DEFAULT_BODY_LIMIT, StoreSettings
 
 log = logging.getLogger("strangler.parallel_run.recorder")
 
@@ -153,15 +154,9 @@ class Recorder:
         self._next_purge = 0.0
 
     @classmethod
-    def for_url(
-        cls, url: str, *, redactor: Redactor, store_options: dict[str, Any] | None = None,
-        **options: Any,
-    ) -> Recorder:  # fmt: skip
-        """A recorder whose thread opens ``ResultStore.open(url, ...)`` when it first needs it."""
-        extra = store_options or {}
-        return cls(
-            lambda: ResultStore.open(url, redactor=redactor, **extra), redactor=redactor, **options
-        )
+    def for_store(cls, settings: StoreSettings, **options: Any) -> Recorder:
+        """A recorder whose thread opens ``open_store(settings)`` when it first needs it."""
+        return cls(lambda: open_store(settings), redactor=settings.redactor, **options)
 
     # the event loop's side ---------------------------------------------------------------
 

@@ -65,13 +65,16 @@ from parallel_run.record import ObservationRecord
 from parallel_run.redact import Redactor
 from parallel_run.sampling import difference_shape
 from parallel_run.sqldb import UTCDateTime, alembic_config, resolve_url, sqlite_engine
+from parallel_run.store_settings import (
+    DEFAULT_BODY_LIMIT,
+    DEFAULT_MAX_BYTES,
+    DEFAULT_RETENTION_SECONDS,
+    StoreSettings,
+)
 
 log = logging.getLogger("strangler.parallel_run.store")
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-DEFAULT_BODY_LIMIT = 65536
-DEFAULT_RETENTION_SECONDS = 30 * 24 * 3600
-DEFAULT_MAX_BYTES = 256 * 1024**2  # per experiment: stored observation rows, bodies included
 # what a row costs besides its variable parts (ids, numbers, timestamps, index entries): an
 # estimate, so the cap is about the store file and not only the bodies in it
 ROW_OVERHEAD = 512
@@ -1281,3 +1284,18 @@ def _record(row: RowMapping) -> ObservationRecord:
 
 def _bytes(value: Any) -> bytes | None:
     return None if value is None else bytes(value)
+
+
+def open_store(settings: StoreSettings) -> ResultStore:
+    """Connect to the store ``settings`` name and migrate it to the newest schema; raises if
+    it is unreachable."""
+    return ResultStore.open(
+        settings.url,
+        redactor=settings.redactor,
+        body_limit=settings.body_limit,
+        retention_seconds=settings.retention_seconds,
+        max_bytes=settings.max_bytes,
+        base_dir=settings.base_dir,
+        busy_timeout_ms=settings.busy_timeout_ms,
+        connect_timeout_s=settings.connect_timeout_s,
+    )

@@ -13,9 +13,6 @@ from parallel_run.redact import Redactor
 
 Headers = tuple[tuple[str, str], ...]
 
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
-"""RFC 9110 safe methods: replayed by default; anything else only with ``--include-unsafe``."""
-
 
 @dataclass(frozen=True, slots=True)
 class RecordedResponse:

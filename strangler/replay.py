@@ -39,13 +39,15 @@ from facade.state import legacy_settings, service_settings
 from facade.tasks import spawn
 from facade.translate import call_translated, legacy_request, translator_for
 from facade.upstream import UpstreamClient, UpstreamSettings, describe_client_error
-from parallel_run.compare import CompareRules, Difference, HttpAnswer, compare_http
+from parallel_run.compare import CompareRules, HttpAnswer
 from parallel_run.errors import TrafficFileError
-from parallel_run.noise import NoiseTracker, should_sample_twin, split
+from parallel_run.methods import SAFE_METHODS
+from parallel_run.noise import NoiseTracker, should_sample_twin
 from parallel_run.noise_counts import tracker_from_counts
+from parallel_run.observe import Where, observe
 from parallel_run.record import ObservationRecord
 from parallel_run.store import ResultStore
-from parallel_run.traffic import SAFE_METHODS, RecordedExchange, Skipped
+from parallel_run.traffic import RecordedExchange, Skipped
 
 log = logging.getLogger("strangler.replay")
 REPLAY_HEADER = "X-Strangler-Replay"  # the run id: lets either side tell replayed traffic apart
@@ -303,44 +305,25 @@ class Replayer:
         rules = self._rules.get(job.capability)
         if rules is None:
             rules = self._rules[job.capability] = compare_rules(capability.compare)
-        comparison = compare_http(control, candidate, rules=rules)
-        differences: tuple[Difference, ...] = comparison.differences
-        noise: tuple[Difference, ...] = ()
-        if learn:
-            tracker = self._tracker(job.capability)
-            if twin is not None and twin.error is None:
-                tracker.record_twin(job.route, compare_http(control, twin, rules=rules))
-            tracker.record(job.route, comparison)
-            differences, noise = split(comparison, route=job.route, tracker=tracker)
-        if candidate.error is not None:
-            outcome = "candidate_error"
-        elif not differences:
-            outcome = "match"
-        else:
-            outcome = "mismatch"
-        keep = outcome != "match"
-        record = ObservationRecord(
+        where = Where(
             experiment=job.capability,
             route=job.route,
             method=job.exchange.method,
             path=job.target.path_qs,
-            outcome=outcome,  # type: ignore[arg-type]
-            control_status=control.status,
-            candidate_status=candidate.status,
-            control_ms=control_ms,
-            candidate_ms=candidate_ms,
-            candidate_error=candidate.error,
-            differences=tuple(d.to_dict() for d in differences),
-            noise=tuple(d.to_dict() for d in noise),
-            signature="\n".join(sorted({d.template_path for d in differences})),
-            control_headers=control.headers if keep else (),
-            candidate_headers=candidate.headers if keep else (),
-            control_body=control.body if keep else None,
-            candidate_body=candidate.body if keep else None,
-            control_body_size=len(control.body),
-            candidate_body_size=len(candidate.body),
             run_id=self.options.run_id,
         )
+        observed, record = observe(
+            control,
+            candidate,
+            where,
+            control_ms=control_ms,
+            candidate_ms=candidate_ms,
+            rules=rules,
+            trackers=(self._tracker(job.capability),) if learn else (),
+            # a twin that failed says nothing about the monolith's noise
+            twin=twin if twin is not None and twin.error is None else None,
+        )
+        outcome, differences = observed.outcome, observed.differences
         tally = self.tally.capabilities.setdefault(job.capability, CapabilityTally())
         tally.compared += 1
         tally.outcomes[outcome] += 1

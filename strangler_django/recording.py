@@ -14,52 +14,33 @@ the candidate failed.
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import json
 import threading
 from typing import Any
 
 from facade.config import Config
-from parallel_run.compare import HttpAnswer, compare_http
+from facade.config.evidence import recorder_options, store_settings
+from parallel_run.compare import HttpAnswer
 from parallel_run.experiment import Observation, Result
-from parallel_run.record import ObservationRecord, Outcome
+from parallel_run.observe import Where, observe
+from parallel_run.record import ObservationRecord
 from parallel_run.recorder import Recorder
-from parallel_run.redact import Redactor
-from parallel_run.sampling import SamplePolicy
 
 _JSON = (("Content-Type", "application/json"),)
 _lock = threading.Lock()
 _recorders: dict[str, Recorder] = {}
 
 
-# TODO(issue 14, merge): the store is opened like this by the facade too; one opening in
-# parallel_run replaces these options
 def recorder_for(config: Config) -> Recorder:
     """The process's recorder for ``config``'s store, started on first use."""
     url = config.store_url
     with _lock:
         recorder = _recorders.get(url)
         if recorder is None:
-            store = config.routes.store
-            redactor = Redactor(
-                headers=store.redact,
-                json_fields=store.redact_fields,
-                query_params=store.redact_fields,
-            )
-            options: dict[str, Any] = {
-                "body_limit": store.body_limit,
-                "retention_seconds": store.retention,
-                "max_bytes": store.max_bytes_per_capability,
-                "base_dir": config.base_dir,
-            }
-            recorder = Recorder.for_url(
-                url,
-                redactor=redactor,
-                store_options=options,
-                # the same bounds on evidence as the facade's shadow mode
-                sampling=SamplePolicy(
-                    examples=store.examples_per_signature, window=store.example_window
-                ),
-                body_limit=store.body_limit,
+            # the same store, redaction and bounds on evidence as the facade's shadow mode
+            recorder = Recorder.for_store(
+                store_settings(config), **recorder_options(config)
             ).start()
             _recorders[url] = recorder
         return recorder
@@ -107,38 +88,16 @@ def answer_of(observation: Observation[Any]) -> HttpAnswer:
 def record_of(result: Result[Any], *, seam: str, call: str) -> ObservationRecord:
     """The stored comparison of one experiment run (its first candidate)."""
     control = answer_of(result.control)
-    (observed,) = result.candidates
-    candidate = answer_of(observed)
-    comparison = compare_http(control, candidate)
-    outcome: Outcome
-    if candidate.error is not None and control.error is None:
-        outcome = "candidate_error"
-    elif observed in result.ignored:
-        outcome = "ignored"
-    elif comparison.equal:
-        outcome = "match"
-    else:
-        outcome = "mismatch"
-    differences = tuple(d.to_dict() for d in comparison.differences)
-    return ObservationRecord(
-        experiment=f"seam:{seam}",
-        kind="seam",
-        route=seam,
-        method="CALL",
-        path=call,
-        outcome=outcome,
-        control_status=control.status,
-        candidate_status=candidate.status,
+    (run,) = result.candidates
+    candidate = answer_of(run)
+    where = Where(experiment=f"seam:{seam}", kind="seam", route=seam, method="CALL", path=call)
+    _, record = observe(
+        control,
+        candidate,
+        where,
         control_ms=result.control.duration * 1000,
-        candidate_ms=observed.duration * 1000,
-        control_error=control.error,
-        candidate_error=candidate.error,
-        differences=differences,
-        signature="\n".join(sorted({str(d["template_path"]) for d in differences})),
-        control_headers=_JSON,
-        candidate_headers=_JSON,
-        control_body=control.body if outcome != "match" else None,
-        candidate_body=candidate.body if outcome != "match" else None,
-        control_body_size=len(control.body),
-        candidate_body_size=len(candidate.body),
+        candidate_ms=run.duration * 1000,
+        ignored=run in result.ignored,
     )
+    # a seam's answers are JSON whatever their outcome (a failure's too): say so in every record
+    return dataclasses.replace(record, control_headers=_JSON, candidate_headers=_JSON)

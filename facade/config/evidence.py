@@ -9,6 +9,7 @@ from facade.config import Compare, Config
 from parallel_run.compare import CompareRules
 from parallel_run.redact import Redactor
 from parallel_run.sampling import SamplePolicy
+from parallel_run.store_settings import StoreSettings
 
 
 def redactor_for(config: Config) -> Redactor:
@@ -19,19 +20,22 @@ def redactor_for(config: Config) -> Redactor:
     )
 
 
-def store_options(config: Config) -> dict[str, Any]:
-    """Keyword arguments for ``ResultStore.open`` besides the URL and the redactor."""
+def store_settings(config: Config) -> StoreSettings:
+    """The result store routes.yaml's ``store:`` names, for ``parallel_run.store.open_store``
+    (or ``Recorder.for_store``): its URL, redaction, body limit, retention and size bound."""
     store = config.routes.store
-    return {
-        "body_limit": store.body_limit,
-        "retention_seconds": store.retention,
-        "max_bytes": store.max_bytes_per_capability,
-        "base_dir": config.base_dir,
-    }
+    return StoreSettings(
+        url=config.store_url,
+        redactor=redactor_for(config),
+        body_limit=store.body_limit,
+        retention_seconds=store.retention,
+        max_bytes=store.max_bytes_per_capability,
+        base_dir=config.base_dir,
+    )
 
 
 def recorder_options(config: Config) -> dict[str, Any]:
-    """Keyword arguments for ``Recorder`` (``Recorder.for_url``): how many examples of each
+    """Keyword arguments for ``Recorder`` (``Recorder.for_store``): how many examples of each
     mismatch signature keep their bodies, per window, and the body limit they are cut to."""
     store = config.routes.store
     return {

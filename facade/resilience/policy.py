@@ -21,9 +21,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from facade.errors import UpstreamError, UpstreamRefused, UpstreamTimeout, UpstreamUnavailable
+from parallel_run.methods import IDEMPOTENT_METHODS, SAFE_METHODS
 
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
-IDEMPOTENT_METHODS = SAFE_METHODS | {"PUT", "DELETE"}
 RETRY_STATUSES = frozenset({502, 503, 504})
 FAILURE_STATUSES = frozenset({500, 502, 503, 504})
 

@@ -89,10 +89,10 @@ def replay(
     import secrets
     from datetime import UTC, datetime
 
-    from facade.config.evidence import redactor_for, store_options
+    from facade.config.evidence import store_settings
     from parallel_run.errors import RecordExtraMissing, TrafficFileError
     from parallel_run.replay import read_exchanges
-    from parallel_run.store import ResultStore
+    from parallel_run.store import open_store
     from strangler.replay import Replayer, ReplayOptions
 
     config = load_routes(routes_path(routes))
@@ -108,9 +108,7 @@ def replay(
         raise typer.Exit(EXIT_BAD_INPUT)
     run_id = f"replay-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
     try:
-        store = ResultStore.open(
-            config.store_url, redactor=redactor_for(config), **store_options(config)
-        )
+        store = open_store(store_settings(config))
     except Exception as exc:
         _say(f"strangler replay: cannot open the result store: {exc}")
         raise typer.Exit(EXIT_FAILURE) from None

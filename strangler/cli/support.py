@@ -77,9 +77,9 @@ def load_routes(path: Path) -> config_module.Config:
 def open_store(config: config_module.Config) -> ResultStore | None:
     """The result store routes.yaml names, or None while a SQLite store was never created
     (a report then has zero counts; nothing is created just by reading)."""
-    from facade.config.evidence import redactor_for, store_options
+    from facade.config.evidence import store_settings
     from parallel_run.sqldb import resolve_url
-    from parallel_run.store import ResultStore
+    from parallel_run.store import open_store
 
     url = config.store_url
     parsed = resolve_url(url, base_dir=config.base_dir)
@@ -90,11 +90,7 @@ def open_store(config: config_module.Config) -> ResultStore | None:
     ):
         return None
     try:
-        return ResultStore.open(
-            url,
-            redactor=redactor_for(config),
-            **store_options(config),
-        )
+        return open_store(store_settings(config))
     except Exception as exc:
         shown = parsed.render_as_string(hide_password=True)
         err.print(

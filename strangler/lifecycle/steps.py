@@ -151,13 +151,11 @@ def evidence_for(
 
 def open_store(config: Config) -> ResultStore:
     """The result store routes.yaml names, created if missing (the audit trail lives there)."""
-    from facade.config.evidence import redactor_for, store_options
-    from parallel_run.store import ResultStore
+    from facade.config.evidence import store_settings
+    from parallel_run.store import open_store
 
     try:
-        return ResultStore.open(
-            config.store_url, redactor=redactor_for(config), **store_options(config)
-        )
+        return open_store(store_settings(config))
     except Exception as exc:
         raise LifecycleError(
             f"cannot open the result store ({type(exc).__name__}: {exc}); every change is "

@@ -18,6 +18,7 @@ from parallel_run.recorder import OTHER_SIGNATURE, Recorder
 from parallel_run.redact import Redactor
 from parallel_run.sampling import SamplePolicy
 from parallel_run.store import ROW_OVERHEAD, MismatchTally, ResultStore, minute_of
+from parallel_run.store_settings import StoreSettings
 from strangler.lifecycle.steps import evidence_for
 from tests.support import postgres
 
@@ -171,10 +172,8 @@ class Clock:
 
 
 def recorder(url: str, clock: Clock, **options: Any) -> Recorder:
-    return Recorder.for_url(
-        url,
-        redactor=REDACTOR,
-        store_options={"body_limit": 1024},
+    return Recorder.for_store(
+        StoreSettings(url, REDACTOR, body_limit=1024),
         batch_interval=0.02,
         clock=clock,
         **options,

@@ -15,6 +15,7 @@ from parallel_run.record import ObservationRecord
 from parallel_run.recorder import Recorder
 from parallel_run.redact import Redactor
 from parallel_run.store import NoiseCount, ResultStore
+from parallel_run.store_settings import StoreSettings
 from tests.support import postgres
 from tests.support.processes import free_port
 
@@ -63,10 +64,8 @@ def _fast(url: str, **options: object) -> Recorder:
         "error_log_interval": 60.0,
     }
     defaults.update(options)
-    return Recorder.for_url(
-        url,
-        redactor=REDACTOR,
-        store_options={"busy_timeout_ms": 50, "connect_timeout_s": 1},
+    return Recorder.for_store(
+        StoreSettings(url, REDACTOR, busy_timeout_ms=50, connect_timeout_s=1),
         **defaults,
     )
 

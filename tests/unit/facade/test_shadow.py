@@ -38,6 +38,9 @@ def capability(**shadow: Any) -> Capability:
         ("GET", {}, 0.99, True),
         ("HEAD", {}, 0.0, True),
         ("POST", {}, 0.0, False),  # unsafe methods stay with the monolith by default
+        ("OPTIONS", {}, 0.0, True),
+        ("TRACE", {}, 0.0, False),  # safe, but its echo would carry credentials to the store
+        ("TRACE", {"unsafe_methods": "send"}, 0.0, True),
         ("DELETE", {"unsafe_methods": "send"}, 0.0, True),
         ("GET", {"percent": 25}, 0.24, True),
         ("GET", {"percent": 25}, 0.26, False),

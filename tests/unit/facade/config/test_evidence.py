@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from facade import config
-from facade.config.evidence import redactor_for, store_options
+from facade.config.evidence import redactor_for, store_settings
 
 
 def test_configured_headers_fields_and_query_parameters_are_redacted(tmp_path: Path) -> None:
@@ -27,5 +27,10 @@ def test_configured_headers_fields_and_query_parameters_are_redacted(tmp_path: P
     assert b"pw" not in body  # a built-in secret name, though not configured
     assert b'"S"' in body
     assert "4111" not in redactor.target("/pay?card_number=4111&sku=S")
-    assert store_options(loaded)["body_limit"] == 1000
-    assert store_options(loaded)["base_dir"] == tmp_path
+    settings = store_settings(loaded)
+    assert settings.body_limit == 1000
+    assert settings.base_dir == tmp_path
+    assert settings.url == loaded.store_url
+    assert settings.redactor.headers([("X-Session", "abc")]) == redactor.headers(
+        [("X-Session", "abc")]
+    )
