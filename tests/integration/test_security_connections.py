@@ -317,7 +317,9 @@ async def test_sigterm_lets_an_upload_in_flight_finish_and_the_monolith_gets_all
         # the facade is reading the body (it reaches the monolith whole, once read) when the
         # stop signal comes
         wait_until(
-            lambda: _in_flight(facade.port) >= 1, timeout=10, what="the upload to be in flight"
+            lambda: metric(facade, "strangler_in_flight_requests") >= 1,
+            timeout=10,
+            what="the upload to be in flight",
         )
         facade.proc.send_signal(signal.SIGTERM)
         wait_until(lambda: "facade draining" in facade.log(), timeout=10, what="the drain")
@@ -337,13 +339,6 @@ async def test_sigterm_lets_an_upload_in_flight_finish_and_the_monolith_gets_all
         assert "facade stopped" in facade.log()
     finally:
         facade.stop()
-
-
-def _in_flight(port: int) -> float:
-    for line in get(f"http://127.0.0.1:{port}/metrics")[1].decode().splitlines():
-        if line.startswith("strangler_in_flight_requests "):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
 
 
 def _hup_settled(pid: int) -> bool:
