@@ -26,6 +26,9 @@ class Exchange:
     request_id: str
     traceparent: str
     started: float = field(default_factory=time.perf_counter)
+    # the authority the client addressed (the route stage's check_host), for forwarded headers
+    # and rewritten Location headers
+    public_host: str | None = None
     target: Target | None = None
     match: Match | None = None
     capability: Capability | None = None

@@ -30,10 +30,8 @@ from facade.errors import BodyTooLarge, UpstreamTimeout, UpstreamUnavailable
 from facade.exchange import Exchange, route_header
 from facade.headers import (
     Peer,
-    authority_of,
     downstream_response_headers,
     upstream_request_headers,
-    valid_authority,
 )
 from facade.resilience.call import call_service
 from facade.resilience.policy import Failure, may_fall_back
@@ -60,7 +58,7 @@ async def stage(ex: Exchange) -> web.StreamResponse:
         ex.upstream = ex.state.client(ex.config, LEGACY)
     headers = upstream_request_headers(
         request.headers,
-        peer=Peer(request.remote or "", request.scheme, public_host(request)),
+        peer=Peer(request.remote or "", request.scheme, ex.public_host),
         trusted_hops=ex.config.routes.forwarded.trusted_hops,
         request_id=ex.request_id,
         traceparent=ex.traceparent,
@@ -140,7 +138,7 @@ async def _serve_by_service(
             translator_for(cap.translator, upstream=upstream.name),
             ex.target,
             body=await _whole(body),
-            peer=Peer(request.remote or "", request.scheme, public_host(request)),
+            peer=Peer(request.remote or "", request.scheme, ex.public_host),
             trusted_hops=ex.config.routes.forwarded.trusted_hops,
             request_id=ex.request_id,
             traceparent=ex.traceparent,
@@ -345,7 +343,7 @@ def _rewrite_locations(headers: CIMultiDict[str], ex: Exchange) -> None:
     if not any(name in headers for name in _LOCATION_HEADERS):
         return  # most answers: no authority to work out
     base = str(ex.upstream.base.origin())
-    host = public_host(ex.request)
+    host = ex.public_host
     if host is None:
         return
     public = f"{ex.request.scheme}://{host}"
@@ -353,16 +351,3 @@ def _rewrite_locations(headers: CIMultiDict[str], ex: Exchange) -> None:
         value = headers.get(name)
         if value is not None and (value == base or value.startswith(base + "/")):
             headers[name] = public + value[len(base) :]
-
-
-def public_host(request: web.BaseRequest) -> str | None:
-    """The authority the client addressed: its Host, else (HTTP/1.0) the facade's address.
-
-    A Host that is not a valid authority gives None (the route stage answers 400 before any
-    upstream is chosen; this guards every other caller).
-    """
-    host = request.headers.get("Host")
-    if host is not None:
-        return host if valid_authority(host) else None
-    transport = request.transport
-    return authority_of(transport.get_extra_info("sockname")) if transport is not None else None

@@ -8,12 +8,12 @@ from facade.admin import answer_reserved, reserved_path
 from facade.config.normalize import normalize_target
 from facade.errors import RequestRejected
 from facade.exchange import Exchange
-from facade.headers import valid_authority
+from facade.headers import authority_of, valid_authority
 
 
 async def stage(ex: Exchange) -> web.StreamResponse | None:
     request = ex.request
-    check_host(request)
+    ex.public_host = check_host(request)
     ex.target = normalize_target(
         request.raw_path, dot_segments=ex.config.routes.limits.dot_segments
     )
@@ -27,12 +27,14 @@ async def stage(ex: Exchange) -> web.StreamResponse | None:
     return None
 
 
-def check_host(request: web.BaseRequest) -> None:
-    """Raise RequestRejected (400) unless the request has at most one Host, a valid authority.
+def check_host(request: web.BaseRequest) -> str | None:
+    """The authority the client addressed; RequestRejected (400) unless the request has at most
+    one Host, a valid authority.
 
     The Host is forwarded unchanged and written into rewritten ``Location`` headers: a value
     such as ``evil.example/x`` or ``a@b`` would put the client's text into a redirect. HTTP/1.1
-    requires a Host (RFC 9112 §3.2); HTTP/1.0 may omit it (see ``forward.public_host``).
+    requires a Host (RFC 9112 §3.2); an HTTP/1.0 request may omit it, and then the authority
+    is the facade's own address as the client reached it, never the upstream's internal one.
     """
     hosts = request.headers.getall("Host", ())
     if len(hosts) > 1:
@@ -40,6 +42,8 @@ def check_host(request: web.BaseRequest) -> None:
     if not hosts:
         if request.version >= HttpVersion11:
             raise RequestRejected("an HTTP/1.1 request needs a Host header")
-        return
+        transport = request.transport
+        return authority_of(transport.get_extra_info("sockname")) if transport is not None else None
     if not valid_authority(hosts[0]):
         raise RequestRejected("the Host header is not a valid host[:port]")
+    return hosts[0]
