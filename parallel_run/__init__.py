@@ -5,6 +5,7 @@ A library of its own: it imports nothing from the facade, the ACL or the service
 
 from parallel_run.errors import BehaviourError, ExperimentError, MismatchError, OptionError
 from parallel_run.experiment import Experiment, Observation, OperationFailure, Result, science
+from parallel_run.publish import StorePublisher
 
 __all__ = [
     "BehaviourError",
@@ -15,5 +16,6 @@ __all__ = [
     "OperationFailure",
     "OptionError",
     "Result",
+    "StorePublisher",
     "science",
 ]

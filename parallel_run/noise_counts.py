@@ -59,3 +59,29 @@ def tracker_from_counts(counts: Iterable[NoiseCount], *, experiment: str) -> Noi
             {"path": path, "kind": kind, "twin_diffs": row.twin_diffs, "diffs": row.diffs}
         )
     return NoiseTracker.from_dict({"version": FORMAT_VERSION, "routes": routes})
+
+
+class SharedNoise:
+    """One experiment's noise as every process shares it through the store.
+
+    ``totals`` starts from the stored counts and learns all this process sees: it judges.
+    ``pending`` learns the same since the last ``take()``: the increments this process adds
+    to the store, so that no count is written twice and every process's evidence adds up.
+    """
+
+    def __init__(self, experiment: str, stored: Iterable[NoiseCount] = ()) -> None:
+        self.experiment = experiment
+        self.totals = tracker_from_counts(stored, experiment=experiment)
+        self.pending = NoiseTracker()
+
+    @property
+    def trackers(self) -> tuple[NoiseTracker, NoiseTracker]:
+        """For ``parallel_run.observe``: the first judges, both learn."""
+        return self.totals, self.pending
+
+    def take(self) -> list[NoiseCount]:
+        """What was learned since the last take, as store rows (increments for
+        ``ResultStore.add_noise_counts`` or ``Recorder.submit_noise``)."""
+        rows = tracker_to_counts(self.pending, experiment=self.experiment)
+        self.pending = NoiseTracker()
+        return rows

@@ -1,10 +1,10 @@
 """The one observation path: compare the control's answer with the candidate's, set the
 monolith's own noise apart, classify, and build the record to store (pure, no I/O).
 
-Shadow mode (``facade.shadow``), replay (``strangler.replay``) and the Django seams
-(``strangler_django.recording``) all go through ``observe``; they differ only in what they
-pass (rules, noise trackers, a twin) and in what they do with the result (the shadow tallies
-a match instead of storing it).
+Shadow mode (``facade.shadow``), replay (``strangler.replay``) and every ``Experiment``
+published with ``parallel_run.publish.StorePublisher`` (the Django seams') all go through
+``observe``; they differ only in what they pass (rules, noise trackers, a twin) and in what
+they do with the result (the shadow tallies a match instead of storing it).
 """
 
 from __future__ import annotations

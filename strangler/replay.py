@@ -3,8 +3,10 @@
 Each recorded request is routed as the facade would route it (routes.yaml's matcher, on the
 normalized target), then sent to the monolith and to the capability's service (through its
 translator when it names one), and the two answers are compared by the shadow stage's
-comparator with the capability's ``compare:`` rules and the noise learned so far. Results go
-to the result store under one run id (``strangler report --run ID``).
+comparator with the capability's ``compare:`` rules and the noise learned so far: the
+store's noise counts (what shadow mode and earlier replays learned), to which the replay adds
+its own twins and comparisons, so a replay and shadow mode judge alike. Results go to the
+result store under one run id (``strangler report --run ID``).
 
 What is skipped, and counted by reason: entries the reader could not use (a HAR entry with a
 binary body), requests of no capability or of another one than ``--capability``, capabilities
@@ -43,7 +45,7 @@ from parallel_run.compare import CompareRules, HttpAnswer
 from parallel_run.errors import TrafficFileError
 from parallel_run.methods import SAFE_METHODS
 from parallel_run.noise import NoiseTracker, should_sample_twin
-from parallel_run.noise_counts import tracker_from_counts
+from parallel_run.noise_counts import SharedNoise
 from parallel_run.observe import Where, observe
 from parallel_run.record import ObservationRecord
 from parallel_run.store import ResultStore
@@ -146,7 +148,7 @@ class Replayer:
         self._on_progress = on_progress
         self._clients: dict[str, UpstreamClient] = {}
         self._rules: dict[str, CompareRules] = {}
-        self._noise: dict[str, NoiseTracker] = {}
+        self._noise: dict[str, SharedNoise] = {}
         self._pending: list[ObservationRecord] = []
         self._write_lock = asyncio.Lock()
         self._rng = random.Random()
@@ -319,7 +321,7 @@ class Replayer:
             control_ms=control_ms,
             candidate_ms=candidate_ms,
             rules=rules,
-            trackers=(self._tracker(job.capability),) if learn else (),
+            trackers=self._trackers(job.capability) if learn else (),
             # a twin that failed says nothing about the monolith's noise
             twin=twin if twin is not None and twin.error is None else None,
         )
@@ -332,20 +334,23 @@ class Replayer:
             tally.example.setdefault(path, record.id)
         self._pending.append(record)
 
-    def _tracker(self, capability: str) -> NoiseTracker:
-        tracker = self._noise.get(capability)
-        if tracker is None:
-            # what shadow mode (and earlier replays) learned; this run adds to it in memory
-            tracker = self._noise[capability] = tracker_from_counts(
-                self._store.noise_counts(capability), experiment=capability
-            )
-        return tracker
+    def _trackers(self, capability: str) -> tuple[NoiseTracker, NoiseTracker]:
+        noise = self._noise.get(capability)
+        if noise is None:
+            # what shadow mode and earlier replays learned judges; this run's twins and
+            # comparisons are added to the store with the records (``_flush``)
+            stored = self._store.noise_counts(capability)
+            noise = self._noise[capability] = SharedNoise(capability, stored)
+        return noise.trackers
 
     async def _flush(self) -> None:
         async with self._write_lock:
             batch, self._pending = self._pending, []
+            learned = [row for noise in self._noise.values() for row in noise.take()]
             if batch:
                 self.tally.stored += await asyncio.to_thread(self._store.write, batch)
+            if learned:
+                await asyncio.to_thread(self._store.add_noise_counts, learned)
 
     # the two sides ------------------------------------------------------------------------
 

@@ -12,7 +12,8 @@ The call site hands both implementations; the new one receives the service it sh
   ``NotInService`` hands the call to the legacy implementation, which holds it.
 - ``experiment``: ``parallel_run.Experiment`` with the legacy implementation as control (its
   value returned, its exception raised) and the new one as candidate (its errors and timeouts
-  recorded, never raised), published to the result store as ``seam:<name>``, so
+  recorded, never raised), published to the result store as ``seam:<name>`` by
+  ``parallel_run.publish.StorePublisher`` (one path for every Experiment), so
   ``strangler report`` shows it. A service that is down costs an observation, never a request.
 """
 
@@ -22,13 +23,13 @@ import logging
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Literal, TypeVar
 
 from facade.config import Config, Service
-from parallel_run.experiment import Experiment, Result
+from parallel_run.experiment import Experiment
 from strangler_django.decide import Choice, choose
 from strangler_django.errors import NotInService, SeamCallFailed, ServiceUnavailable
-from strangler_django.recording import record_of, recorder_for
+from strangler_django.recording import publisher_for
 from strangler_django.switchboard import SWITCHBOARD, Switchboard
 
 T = TypeVar("T")
@@ -108,22 +109,14 @@ class Seam:
         clean: Callable[[T], object],
         call: str,
     ) -> T:
-        name = self.name
-
-        def publish(result: Result[Any]) -> None:
-            if not result.candidates:  # the candidate did not run: nothing was compared
-                return
-            if not recorder_for(config).submit(record_of(result, seam=name, call=call)):
-                log.warning("seam %s: observation dropped (the store queue is full)", name)
-
         settings = endpoint.settings
         experiment: Experiment[T] = Experiment(
-            f"seam:{name}",
+            f"seam:{self.name}",
             clean=clean,
-            publish=[publish],
+            publish=[publisher_for(config, seam=self.name, call=call)],
             # the candidate's own HTTP timeout, plus a margin to connect and translate
             candidate_timeout=settings.timeout + settings.connect_timeout,
-            context={"seam": name, "service": endpoint.name},
+            context={"seam": self.name, "service": endpoint.name},
         )
         experiment.control(legacy)
         experiment.candidate(lambda: new(endpoint))

@@ -55,16 +55,30 @@ def greet(user: str) -> dict[str, str]:
     )
 """
 
-# calls the seam as the project's code would, then flushes the recorder (as a worker's exit)
+# calls the seam as the project's code would, then flushes the recorder (as a worker's exit);
+# a spy on parallel_run's store publisher says which runs the app handed to it
 DRIVE = """
 import json, os, sys
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "toy.settings")
 import django
 django.setup()
+from parallel_run.publish import StorePublisher
 from toy.greeting import greet
 from strangler_django import recording
-print(json.dumps([greet(user) for user in sys.argv[1:]]))
+
+published = []
+publish = StorePublisher.__call__
+
+
+def spy(self, result):
+    published.append([result.name, self.call])
+    publish(self, result)
+
+
+StorePublisher.__call__ = spy
+answers = [greet(user) for user in sys.argv[1:]]
 recording.flush()
+print(json.dumps({"answers": answers, "published": published}))
 """
 
 
@@ -101,7 +115,7 @@ def _routes(path: Path, *, seam: str, store: Path) -> Path:
     return path
 
 
-def _drive(project: Path, routes: Path | None, *users: str) -> list[dict[str, str]]:
+def _run(project: Path, routes: Path | None, *users: str) -> dict[str, Any]:
     env = _env(**({"TOY_ROUTES": str(routes)} if routes else {}))
     done = subprocess.run(
         [sys.executable, "drive.py", *users],
@@ -112,7 +126,12 @@ def _drive(project: Path, routes: Path | None, *users: str) -> list[dict[str, st
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    answers: list[dict[str, str]] = json.loads(done.stdout)
+    ran: dict[str, Any] = json.loads(done.stdout)
+    return ran
+
+
+def _drive(project: Path, routes: Path | None, *users: str) -> list[dict[str, str]]:
+    answers: list[dict[str, str]] = _run(project, routes, *users)["answers"]
     return answers
 
 
@@ -183,15 +202,30 @@ def test_an_experiment_answers_legacy_and_records_each_comparison(
         seam="{implementation: experiment, service: greeter}",
         store=store,
     )
-    answers = _drive(toy, routes, "ann", "odd", "down")
-    assert {answer["by"] for answer in answers} == {"legacy"}  # the control is authoritative
+    ran = _run(toy, routes, "ann", "odd", "down")
+    assert {answer["by"] for answer in ran["answers"]} == {"legacy"}  # the control is authoritative
+    # each call's experiment went to parallel_run's store publisher, and it wrote the rows
+    assert ran["published"] == [
+        ["seam:greeting", "greet ann"],
+        ["seam:greeting", "greet odd"],
+        ["seam:greeting", "greet down"],
+    ]
     seen = _observations(store, "seam:greeting")
     assert Counter((o.path, o.outcome) for o in seen) == {
         ("greet ann", "match"): 1,
         ("greet odd", "mismatch"): 1,
         ("greet down", "candidate_error"): 1,
     }
-    assert {o.kind for o in seen} == {"seam"}
+    assert {(o.kind, o.route, o.method) for o in seen} == {("seam", "greeting", "CALL")}
+    assert all(o.control_ms is not None and o.candidate_ms is not None for o in seen)
+    (odd,) = (o for o in seen if o.outcome == "mismatch")
+    # the cleaned values were compared (who answered is not a difference), and kept as evidence
+    assert [d["path"] for d in odd.differences] == ["$.text"]
+    assert odd.control_body is not None
+    assert json.loads(odd.control_body) == {"text": "hello odd"}
+    (down,) = (o for o in seen if o.outcome == "candidate_error")
+    assert down.candidate_error is not None
+    assert "unreachable" in down.candidate_error
 
 
 def test_the_routes_file_is_re_read_when_it_changes(toy: Path, tmp_path: Path) -> None:

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from parallel_run.compare import HttpAnswer, compare_http
 from parallel_run.noise import NoiseRule, NoiseTracker
-from parallel_run.noise_counts import ROUTE_TOTALS, tracker_from_counts, tracker_to_counts
+from parallel_run.noise_counts import (
+    ROUTE_TOTALS,
+    SharedNoise,
+    tracker_from_counts,
+    tracker_to_counts,
+)
 from parallel_run.store import NoiseCount
 
 ROUTE = "/api/products/{sku}"
@@ -44,3 +49,17 @@ def test_rows_of_two_processes_add_up_and_other_experiments_are_ignored() -> Non
     assert (counts.twin_samples, counts.twin_diffs, counts.samples) == (24, 24, 20)
     # 24 twins pass the default rule's 20: together the processes know what neither knew alone
     assert merged.classify(ROUTE, "$.id", kind="value") == "noise"
+
+
+def test_shared_noise_judges_by_the_stored_counts_and_hands_back_only_what_it_learned() -> None:
+    stored = tracker_to_counts(tracker_with(25, 25), experiment="catalog")
+    shared = SharedNoise("catalog", stored)
+    # learned elsewhere (25 twins of the default rule's 20): it judges from the start
+    assert shared.totals.classify(ROUTE, "$.id", kind="value") == "noise"
+    for tracker in shared.trackers:
+        tracker.record_twin(ROUTE, compare_http(answer('{"id": 1}'), answer('{"id": 2}')))
+    rows = {row.template_path: row for row in shared.take()}
+    assert rows[ROUTE_TOTALS].twin_samples == 1  # the increment, not the stored 25 again
+    assert rows["value:$.id"].twin_diffs == 1
+    assert shared.take() == []  # taken once
+    assert shared.totals.counts(ROUTE, "$.id", kind="value").twin_samples == 26

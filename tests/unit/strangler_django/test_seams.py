@@ -1,5 +1,5 @@
 """strangler_django's pure parts: which implementation a call takes, how routes.yaml is
-followed, and how an experiment's result becomes a stored observation."""
+followed, and that an experiment is published through parallel_run's store publisher."""
 
 from __future__ import annotations
 
@@ -10,18 +10,12 @@ import pytest
 
 from facade.config import Seam
 from facade.config.bucket import sticky_bucket
-from parallel_run.experiment import Observation, Result
-from strangler_django import SeamCallFailed, switchboard
+from parallel_run.publish import StorePublisher
+from parallel_run.record import ObservationRecord
+from strangler_django import Endpoint, SeamCallFailed, recording, switchboard
+from strangler_django import Seam as SeamCall
 from strangler_django.decide import choose
-from strangler_django.recording import record_of
 from strangler_django.switchboard import Switchboard
-
-
-class Conflict(Exception):
-    """A domain error as a project raises it: an HTTP status the caller would see."""
-
-    status = 409
-    code = "E409"
 
 
 def never() -> float:
@@ -110,59 +104,40 @@ def test_no_routes_setting_means_no_seams() -> None:
     assert Switchboard(lambda: None).current() is None
 
 
-def _result(control: Observation[object], candidate: Observation[object]) -> Result[object]:
-    equal = control.equivalent_to(candidate)
-    return Result(
-        "seam:inventory",
-        control,
-        (candidate,),
-        mismatched=() if equal else (candidate,),
-        ignored=(),
-        context={},
-    )
-
-
-def _seen(name: str, value: object = None, exc: Exception | None = None) -> Observation[object]:
-    return Observation(name, value, exc, 0.01, value)
-
-
-@pytest.mark.parametrize(
-    ("control", "candidate", "outcome"),
-    [
-        (_seen("control", {"qty": 1}), _seen("candidate", {"qty": 1}), "match"),
-        (_seen("control", {"qty": 1}), _seen("candidate", {"qty": 2}), "mismatch"),
-        (
-            _seen("control", exc=Conflict("insufficient stock")),
-            _seen("candidate", exc=Conflict("insufficient stock")),
-            "match",
-        ),
-        (_seen("control", {"qty": 1}), _seen("candidate", exc=Conflict("no")), "mismatch"),
-        (
-            _seen("control", exc=Conflict("insufficient stock")),
-            _seen("candidate", exc=Conflict("insufficient stock: 2 left")),
-            "mismatch",
-        ),
-        (
-            _seen("control", {"qty": 1}),
-            _seen("candidate", exc=ValueError("bug")),
-            "candidate_error",
-        ),
-        (
-            _seen("control", {"qty": 1}),
-            _seen("candidate", exc=SeamCallFailed("inventory", "down")),
-            "candidate_error",
-        ),
-        (_seen("control", {"qty": 1}), _seen("candidate", exc=TimeoutError()), "candidate_error"),
-    ],
-)
-def test_an_experiment_result_becomes_an_observation(
-    control: Observation[object], candidate: Observation[object], outcome: str
+def test_an_experiment_seam_publishes_each_call_through_the_store_publisher(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    record = record_of(_result(control, candidate), seam="inventory", call="reserve_stock X x1")
-    assert (record.experiment, record.kind, record.route) == ("seam:inventory", "seam", "inventory")
-    assert record.outcome == outcome
-    if outcome == "mismatch":
-        assert record.differences
-        assert record.signature
-    if isinstance(candidate.exception, TimeoutError):
-        assert record.candidate_error == "timeout"  # what the report counts as a timeout
+    routes = tmp_path / "routes.yaml"
+    _replace(routes, ROUTES + "seams: {pricing: {implementation: experiment, service: catalog}}\n")
+    stored: list[ObservationRecord] = []
+    published: list[str] = []
+
+    class Recorder:
+        def submit(self, record: ObservationRecord) -> bool:
+            stored.append(record)
+            return True
+
+    monkeypatch.setattr(recording, "recorder_for", lambda config: Recorder())
+    real_publish = StorePublisher.__call__
+    monkeypatch.setattr(
+        StorePublisher,
+        "__call__",
+        lambda self, result: published.append(result.name) or real_publish(self, result),
+    )
+    pricing = SeamCall("pricing", board=Switchboard(lambda: routes))
+
+    def down(endpoint: Endpoint) -> int:
+        raise SeamCallFailed(endpoint.name, "unreachable")
+
+    assert pricing.run(legacy=lambda: 100, new=lambda endpoint: 100, call="price 1") == 100
+    assert pricing.run(legacy=lambda: 100, new=lambda endpoint: 90, call="price 2") == 100
+    assert pricing.run(legacy=lambda: 100, new=down, call="price 3") == 100
+    assert published == ["seam:pricing"] * 3
+    assert [(r.path, r.outcome) for r in stored] == [
+        ("price 1", "match"),
+        ("price 2", "mismatch"),
+        ("price 3", "candidate_error"),
+    ]
+    assert {(r.experiment, r.kind, r.route, r.method) for r in stored} == {
+        ("seam:pricing", "seam", "pricing", "CALL")
+    }
