@@ -637,8 +637,8 @@ class _Yaml12Resolver(VersionedResolver):
 class _FastLoader:
     """libyaml's scanner and parser (C, from ruamel.yaml.clib) under ruamel's own composer,
     bounded (``_BoundedComposer``), and round-trip constructor: the tree, values and lines of
-    ``YAML(typ="rt")`` in a quarter of the time (3,000 capabilities: 7.6 s -> 1.6 s on a busy
-    machine), the pure-Python scanner being most of it. The composer stays in Python: it
+    ``YAML(typ="rt")`` in a third of the time or less (3,000 capabilities: 7.6-12 s -> 2.5-3.6 s
+    on a busy machine), the pure-Python scanner being most of it. The composer stays in Python: it
     refuses a deep file, where the C one recurses until the process crashes."""
 
     comment_handling = None  # what ruamel's constructor asks its loader
