@@ -1,20 +1,46 @@
-"""Prometheus metrics, one registry per application (so tests and workers do not share)."""
+"""Prometheus metrics, one registry per application (so tests in one process do not share).
+
+Under ``strangler serve --workers N`` the supervisor gives the workers one directory in
+``$PROMETHEUS_MULTIPROC_DIR`` (``facade.server``) and prometheus_client writes every value to
+a memory-mapped file there: a scrape, whichever worker answers it, reads all the files, so
+counters and histograms are the sum over the workers (those of a replaced worker included:
+they stay monotonic), gauges that add up (in-flight, connections) are the sum over the live
+workers, and those a sum would make meaningless (``strangler_store_up``, ``strangler_legacy_up``,
+``strangler_breaker_state``) carry a ``pid`` label, one sample per live worker.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+# read by prometheus_client when it is imported: set before a worker starts, never after
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def shared_dir() -> str | None:
+    """The directory the workers of this facade share their values in; None: one process."""
+    return os.environ.get(MULTIPROC_ENV) or None
 
 
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self.shared = shared_dir()
+        # what a scrape reads: this registry alone, or every worker's files
+        self._exposed = self.registry
+        if self.shared is not None:
+            self._exposed = CollectorRegistry(auto_describe=True)
+            MultiProcessCollector(self._exposed, path=self.shared)  # type: ignore[no-untyped-call]
+        self._breaker_states: Callable[[], Iterable[tuple[str, int]]] | None = None
+        self._breaker_gauge: Gauge | None = None
         self.requests = Counter(
             "strangler_requests",
             "Requests answered, by capability ('-' for none), mode, who served, and status.",
@@ -61,14 +87,16 @@ class Metrics:
         )
         self.store_written = Gauge(
             "strangler_store_written",
-            "Observations written to the result store by this process.",
+            "Observations written to the result store (by every worker).",
+            multiprocess_mode="sum",
             registry=self.registry,
         )
         self.store_dropped = Gauge(
             "strangler_store_dropped",
-            "Observations this process could not store (store down, locked, or queue full), "
+            "Observations the facade could not store (store down, locked, or queue full), "
             "by capability.",
             ["capability"],
+            multiprocess_mode="sum",
             registry=self.registry,
         )
         self.store_examples_dropped = Gauge(
@@ -76,26 +104,33 @@ class Metrics:
             "Examples (bodies and differences) not stored because the capability's share of "
             "the store (store.max_bytes_per_capability) was full; each is still counted.",
             ["capability"],
+            multiprocess_mode="sum",
             registry=self.registry,
         )
         self.store_counted_only = Gauge(
             "strangler_store_counted_only",
             "Comparisons that did not match, counted without their bodies: past "
             "store.examples_per_signature in store.example_window.",
+            multiprocess_mode="sum",
             registry=self.registry,
         )
         self.store_up = Gauge(
             "strangler_store_up",
             "1 when the last write to the result store succeeded.",
+            multiprocess_mode="liveall",
             registry=self.registry,
         )
         self.legacy_up = Gauge(
             "strangler_legacy_up",
             "1 when the monolith answered the last probe.",
+            multiprocess_mode="liveall",
             registry=self.registry,
         )
         self.in_flight = Gauge(
-            "strangler_in_flight_requests", "Requests being proxied now.", registry=self.registry
+            "strangler_in_flight_requests",
+            "Requests being proxied now.",
+            multiprocess_mode="livesum",
+            registry=self.registry,
         )
         # resilience of service calls (facade/resilience/); the breaker state gauge is read
         # from the live breakers at scrape time (watch_breakers), so open -> half-open shows
@@ -132,10 +167,11 @@ class Metrics:
             ["capability", "reason"],
             registry=self.registry,
         )
-        # client connections (facade/connections.py): per process, like every metric here
+        # client connections (facade/connections.py)
         self.client_connections = Gauge(
             "strangler_client_connections",
             "Client connections open now.",
+            multiprocess_mode="livesum",
             registry=self.registry,
         )
         self.client_connections_refused = Counter(
@@ -174,14 +210,38 @@ class Metrics:
         children[1].observe(seconds)
 
     def watch_breakers(self, states: Callable[[], Iterable[tuple[str, int]]]) -> None:
-        """Expose ``strangler_breaker_state`` from ``states()`` (service, value) at each scrape."""
-        self.registry.register(_BreakerStates(states))
+        """Expose ``strangler_breaker_state`` from ``states()`` (service, value) at each scrape.
+
+        Shared by workers, a scrape cannot call into the others: each worker writes its states
+        to its file (``publish``: at every scrape it answers, and every ``PUBLISH_INTERVAL``
+        from ``facade.server``), one sample per service and worker (``pid``)."""
+        if self.shared is None:
+            self.registry.register(_BreakerStates(states))
+            return
+        self._breaker_states = states
+        self._breaker_gauge = Gauge(
+            BREAKER_STATE,
+            BREAKER_HELP,
+            ["service"],
+            multiprocess_mode="liveall",
+            registry=self.registry,
+        )
+
+    def publish(self) -> None:
+        """Write what is read live in one process (breaker states) where the others see it."""
+        if self._breaker_states is None or self._breaker_gauge is None:
+            return
+        for service, value in self._breaker_states():
+            self._breaker_gauge.labels(service).set(value)
 
     def exposition(self) -> bytes:
-        return generate_latest(self.registry)
+        self.publish()
+        return generate_latest(self._exposed)
 
 
 BREAKER_STATE = "strangler_breaker_state"
+BREAKER_HELP = "Circuit breaker state per service: 0 closed, 1 half-open, 2 open."
+PUBLISH_INTERVAL = 0.5  # seconds: how stale another worker's breaker state may be
 
 
 class _BreakerStates(Collector):
@@ -191,7 +251,7 @@ class _BreakerStates(Collector):
     def collect(self) -> Iterator[Metric]:
         family = GaugeMetricFamily(
             BREAKER_STATE,
-            "Circuit breaker state per service: 0 closed, 1 half-open, 2 open.",
+            BREAKER_HELP,
             labels=["service"],
         )
         for service, value in self._states():

@@ -16,7 +16,9 @@ import logging
 import multiprocessing
 import multiprocessing.connection
 import os
+import shutil
 import signal
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +26,7 @@ from pathlib import Path
 
 from aiohttp import http_parser, web
 from aiohttp.http_exceptions import HttpProcessingError
+from prometheus_client import multiprocess
 
 from facade import config as config_module
 from facade import connections
@@ -35,8 +38,10 @@ from facade.connections import (
     upstream_files,
 )
 from facade.errors import FacadeError
+from facade.metrics import MULTIPROC_ENV, PUBLISH_INTERVAL
 from facade.reload import reload_now
 from facade.state import ReloadHook
+from facade.tasks import spawn
 from facade.translators import translator_problems
 
 log = logging.getLogger("strangler.server")
@@ -141,11 +146,33 @@ def _run_workers(options: ServeOptions) -> None:
     (exponential backoff up to ``MAX_RESPAWN_DELAY``); after ``CRASH_LOOP`` quick deaths in a
     row with none of the workers up, the facade stops with an error rather than loop forever.
     """
-    supervisor = _Supervisor(options)
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(signum, supervisor.on_signal)
-    log.info("facade: %d workers on %s:%d", options.workers, options.host, options.port)
-    supervisor.run()
+    with _shared_metrics() as shared:
+        supervisor = _Supervisor(options, shared)
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, supervisor.on_signal)
+        log.info("facade: %d workers on %s:%d", options.workers, options.host, options.port)
+        supervisor.run()
+
+
+@contextlib.contextmanager
+def _shared_metrics() -> Iterator[str]:
+    """A fresh directory for the workers' metric files (``facade.metrics``), removed at the end.
+
+    Fresh for each ``serve``: files left by an earlier run would be added to this one's counts.
+    Any ``$PROMETHEUS_MULTIPROC_DIR`` the operator set is replaced for the same reason. The
+    workers are spawned: they import prometheus_client with the variable set.
+    """
+    shared = tempfile.mkdtemp(prefix="strangler-metrics-")
+    previous = os.environ.get(MULTIPROC_ENV)
+    os.environ[MULTIPROC_ENV] = shared
+    try:
+        yield shared
+    finally:
+        if previous is None:
+            os.environ.pop(MULTIPROC_ENV, None)
+        else:
+            os.environ[MULTIPROC_ENV] = previous
+        shutil.rmtree(shared, ignore_errors=True)
 
 
 QUICK_DEATH = 5.0
@@ -154,8 +181,9 @@ CRASH_LOOP = 5
 
 
 class _Supervisor:
-    def __init__(self, options: ServeOptions) -> None:
+    def __init__(self, options: ServeOptions, shared_metrics: str) -> None:
         self._options = options
+        self._shared_metrics = shared_metrics
         self._ctx = multiprocessing.get_context("spawn")
         self._workers: dict[int, multiprocessing.process.BaseProcess] = {}
         self._started: dict[int, float] = {}
@@ -213,6 +241,10 @@ class _Supervisor:
                 continue
             due = self._respawn_at.get(slot)
             if due is None:
+                if proc.pid is not None:
+                    # its live gauges (in flight, up, breaker state) leave the sums; its
+                    # counters stay in them
+                    multiprocess.mark_process_dead(proc.pid, self._shared_metrics)  # type: ignore[no-untyped-call]
                 lived = now - self._started[slot]
                 quick = lived < QUICK_DEATH
                 self._quick_deaths = self._quick_deaths + 1 if quick else 0
@@ -320,6 +352,9 @@ async def _serve(config: config_module.Config, options: ServeOptions, *, reuse_p
     # failed accepts (EMFILE...): one line per interval, not one per attempt
     asyncio.get_running_loop().set_exception_handler(AcceptErrors(facade.state.metrics))
     await facade.start()
+    publisher = None
+    if facade.state.metrics.shared is not None:
+        publisher = spawn(_publish_metrics(facade), name="publish-metrics")
     runner = web.ServerRunner(
         facade.server(), handle_signals=False, shutdown_timeout=options.shutdown_timeout
     )
@@ -329,6 +364,8 @@ async def _serve(config: config_module.Config, options: ServeOptions, *, reuse_p
         await site.start()
         admin = await _start_admin(facade, config, reuse_port=reuse_port)
     except OSError:
+        if publisher is not None:
+            publisher.cancel()
         await runner.cleanup()
         await facade.close()
         raise
@@ -364,6 +401,8 @@ async def _serve(config: config_module.Config, options: ServeOptions, *, reuse_p
             log.warning("facade: drain took too long; closing the remaining connections")
         if admin is not None:
             await admin.cleanup()  # last: probes saw /readyz 503 all through the drain
+        if publisher is not None:
+            publisher.cancel()
         await facade.close()
         log.info("facade stopped")
 
@@ -390,6 +429,14 @@ async def _start_admin(
         raise OSError(exc.errno, f"{exc.strerror} (admin.listen {listen})") from exc
     log.info("admin listener on http://%s (reserved paths only)", listen)
     return runner
+
+
+async def _publish_metrics(facade: Facade) -> None:
+    """A worker's breaker states, written where a scrape answered by another worker reads
+    them: open turns half-open by the clock, with no request to write it."""
+    while True:
+        facade.state.metrics.publish()
+        await asyncio.sleep(PUBLISH_INTERVAL)
 
 
 def _force_exit(signum: int) -> None:

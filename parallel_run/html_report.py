@@ -215,7 +215,9 @@ def _chart(report: Report) -> str:
         step = plot_w / buckets
         every = max(1, math.ceil(buckets / 8))
         longest = max(report.capabilities, key=lambda cap: len(cap.timeline))
-        fmt = "%H:%M" if report.generated_at - report.since <= timedelta(days=2) else "%m-%d"
+        # the timeline spans the data (parallel_run.report.timeline_span), not the window
+        spanned = longest.timeline[-1].start - longest.timeline[0].start
+        fmt = "%H:%M" if spanned <= timedelta(days=2) else "%m-%d"
         for index, point in enumerate(longest.timeline):
             if index % every == 0:
                 x = left + step * index

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from parallel_run.noise import PathCounts
@@ -30,6 +31,7 @@ from parallel_run.store import (
     Percentiles,
     ResultStore,
     TimeBucket,
+    minute_of,
 )
 
 TIMEOUT_ERROR = "timeout"
@@ -230,19 +232,16 @@ def build_report(
         excuse = noise_excuse(noise)
         summaries = store.summary(since, experiment=capability, top=top, run=run, excuse=excuse)
         errors = store.candidate_error_counts(since, experiment=capability, run=run)
+    start, end, buckets = timeline_span(summaries.values(), since, generated_at, buckets)
+    if store is not None:
         timelines = store.timeline(
-            since,
-            until=generated_at,
-            buckets=buckets,
-            experiment=capability,
-            run=run,
-            excuse=excuse,
+            start, until=end, buckets=buckets, experiment=capability, run=run, excuse=excuse
         )
     names = [name for name in modes if capability in (None, name)]
     names += sorted((set(summaries) | set(noise)) - set(names))
     if capability is not None and capability not in names:
         names.append(capability)
-    empty_timeline = _empty_timeline(since, generated_at, buckets)
+    empty_timeline = _empty_timeline(start, end, buckets)
     return Report(
         since=since,
         generated_at=generated_at,
@@ -259,6 +258,29 @@ def build_report(
             for name in names
         ),
     )
+
+
+TIMELINE_RESOLUTION = timedelta(minutes=1)
+"""The narrowest timeline bucket: matches past the examples kept are stored as per-minute
+tallies, so a narrower bucket would put a minute's matches in its first slice only."""
+
+
+def timeline_span(
+    summaries: Iterable[ExperimentSummary], since: datetime, until: datetime, buckets: int
+) -> tuple[datetime, datetime, int]:
+    """The timeline's ``(start, end, buckets)``: from the minute of the first comparison to the
+    end of the minute of the last one (within ``[since, until)``), so a one-minute run is not
+    a dot on a 24-hour axis; no bucket narrower than ``TIMELINE_RESOLUTION``. The whole
+    window when nothing was recorded."""
+    firsts = [s.earliest_at for s in summaries if s.earliest_at is not None]
+    lasts = [s.latest_at for s in summaries if s.latest_at is not None]
+    if not firsts or not lasts:
+        return since, until, buckets
+    start = max(since, minute_of(min(firsts)))
+    end = min(until, minute_of(max(lasts)) + TIMELINE_RESOLUTION)
+    if end <= start:
+        return since, until, buckets
+    return start, end, max(1, min(buckets, math.ceil((end - start) / TIMELINE_RESOLUTION)))
 
 
 def noise_excuse(noise: Mapping[str, Sequence[NoiseCount]]) -> Excuse:

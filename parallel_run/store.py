@@ -392,6 +392,7 @@ class ExperimentSummary:
     top_signatures: tuple[SignatureCount, ...] = ()
     top_paths: tuple[PathCount, ...] = ()
     latest_at: datetime | None = None
+    earliest_at: datetime | None = None
     # mismatches recorded before noise learning caught up, counted as matches since
     excused: int = 0
 
@@ -435,7 +436,14 @@ class _Tally:
     paths: Counter[str] = field(default_factory=Counter)
     path_example: dict[str, str] = field(default_factory=dict)
     latest_at: datetime | None = None
+    earliest_at: datetime | None = None
     excused: int = 0
+
+    def seen_at(self, moment: datetime) -> None:
+        if self.latest_at is None or moment > self.latest_at:
+            self.latest_at = moment
+        if self.earliest_at is None or moment < self.earliest_at:
+            self.earliest_at = moment
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -1152,7 +1160,8 @@ def _tally_excused(row: Any, excuse: Excuse | None) -> bool:
 
 def _add_mismatch_tallied(tally: _Tally, row: Any, excuse: Excuse | None) -> None:
     count = int(row.n)
-    excused = _tally_excused(row, excuse)
+    real = _not_noise(row, _shape_differences(row.shape), excuse)
+    excused = row.outcome == "mismatch" and bool(row.shape) and not real
     if excused:
         tally.outcomes["match"] += count
         tally.excused += count
@@ -1160,13 +1169,13 @@ def _add_mismatch_tallied(tally: _Tally, row: Any, excuse: Excuse | None) -> Non
         tally.outcomes[row.outcome] += count
     tally.control_tallied.merge(LatencyHistogram.from_json(row.control_ms))
     tally.candidate_tallied.merge(LatencyHistogram.from_json(row.candidate_ms))
-    if tally.latest_at is None or row.minute > tally.latest_at:
-        tally.latest_at = row.minute
+    tally.seen_at(row.minute)
     if row.outcome not in ("mismatch", "candidate_error") or excused:
         return
-    if row.signature:
-        tally.signatures[row.signature] += count
-    for path in {str(path) for path, _ in row.shape or ()}:
+    signature = _signature(row.signature, real, len(row.shape or ()))
+    if signature:
+        tally.signatures[signature] += count
+    for path in {_difference_path(d) for d in real}:
         tally.paths[path] += count
 
 
@@ -1174,8 +1183,7 @@ def _add_tallied(tally: _Tally, row: Any) -> None:
     tally.outcomes["match"] += int(row.matches)
     tally.control_tallied.merge(LatencyHistogram.from_json(row.control_ms))
     tally.candidate_tallied.merge(LatencyHistogram.from_json(row.candidate_ms))
-    if tally.latest_at is None or row.minute > tally.latest_at:
-        tally.latest_at = row.minute
+    tally.seen_at(row.minute)
 
 
 def _excused(row: Any, excuse: Excuse | None) -> bool:
@@ -1189,8 +1197,28 @@ def _excused(row: Any, excuse: Excuse | None) -> bool:
     )
 
 
+def _not_noise(
+    row: Any, differences: Sequence[Mapping[str, Any]], excuse: Excuse | None
+) -> list[Mapping[str, Any]]:
+    """The differences of a mismatch that are not, by what is known now, the monolith's own
+    noise (all of them when nothing is known: an error, or no excuse given)."""
+    if excuse is None or row.outcome != "mismatch":
+        return list(differences)
+    return [d for d in differences if not excuse(row.experiment, row.route, [d])]
+
+
+def _signature(recorded: str, real: Sequence[Mapping[str, Any]], differences: int) -> str:
+    """A mismatch's signature without its noise paths: ``$.request_id + $.unit_price`` with
+    ``$.request_id`` learned as noise is the ``$.unit_price`` bug, not a second one."""
+    if len(real) == differences:
+        return recorded
+    return "\n".join(sorted({_difference_path(d) for d in real}))
+
+
 def _tally(tally: _Tally, row: Any, excuse: Excuse | None = None) -> None:
-    if _excused(row, excuse):
+    real = _not_noise(row, row.differences or (), excuse)
+    excused = row.outcome == "mismatch" and bool(row.differences) and not real
+    if excused:
         tally.outcomes["match"] += 1
         tally.excused += 1
     else:
@@ -1199,14 +1227,14 @@ def _tally(tally: _Tally, row: Any, excuse: Excuse | None = None) -> None:
         tally.control.append(float(row.control_ms))
     if row.candidate_ms is not None:
         tally.candidate.append(float(row.candidate_ms))
-    if tally.latest_at is None or row.created_at > tally.latest_at:
-        tally.latest_at = row.created_at
-    if row.outcome not in ("mismatch", "candidate_error") or _excused(row, excuse):
+    tally.seen_at(row.created_at)
+    if row.outcome not in ("mismatch", "candidate_error") or excused:
         return
-    if row.signature:
-        tally.signatures[row.signature] += 1
-        tally.signature_example.setdefault(row.signature, row.id)
-    for path in {_difference_path(d) for d in row.differences or ()}:
+    signature = _signature(row.signature, real, len(row.differences or ()))
+    if signature:
+        tally.signatures[signature] += 1
+        tally.signature_example.setdefault(signature, row.id)
+    for path in {_difference_path(d) for d in real}:
         tally.paths[path] += 1
         tally.path_example.setdefault(path, row.id)
 
@@ -1240,6 +1268,7 @@ def _summary(
             for path, n in tally.paths.most_common(top)
         ),
         latest_at=tally.latest_at,
+        earliest_at=tally.earliest_at,
         excused=tally.excused,
     )
 

@@ -7,6 +7,7 @@ prometheus_client's parser, for the one gauge it needs.
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 # keep in step with facade.metrics.BREAKER_STATE and facade.resilience.breaker.STATE_VALUES
 BREAKER_STATE = "strangler_breaker_state"
@@ -20,8 +21,10 @@ def breaker_states(metrics_text: str) -> dict[str, str]:
     """``{service: "closed" | "half_open" | "open"}`` from Prometheus text exposition.
 
     A value outside 0, 1, 2 reads as ``"unknown"``; services without a sample are absent.
+    Under ``--workers N`` each worker has its breaker (a ``pid`` label): where they disagree
+    the state says how many are in which, e.g. ``"open in 1 of 2 workers, closed in 1"``.
     """
-    states: dict[str, str] = {}
+    seen: dict[str, list[str]] = {}
     for line in metrics_text.splitlines():
         match = _SAMPLE.match(line.strip())
         if match is None:
@@ -38,5 +41,20 @@ def breaker_states(metrics_text: str) -> dict[str, str]:
         except ValueError:
             continue
         known = value.is_integer() and int(value) in STATE_NAMES
-        states[service] = STATE_NAMES[int(value)] if known else "unknown"
-    return states
+        seen.setdefault(service, []).append(STATE_NAMES[int(value)] if known else "unknown")
+    return {service: _combined(states) for service, states in seen.items()}
+
+
+def _combined(states: list[str]) -> str:
+    counts = Counter(states)
+    if len(counts) == 1:
+        return states[0]
+    # the worst first: an open breaker in one worker is what an operator must see
+    order = sorted(counts, key=lambda state: (-_SEVERITY.get(state, 3), state))
+    first, *rest = order
+    return f"{first} in {counts[first]} of {len(states)} workers" + "".join(
+        f", {state} in {counts[state]}" for state in rest
+    )
+
+
+_SEVERITY = {"closed": 0, "half_open": 1, "open": 2}

@@ -159,7 +159,7 @@ def status(
 
 def facade_breakers(url: str, token_env: str) -> tuple[dict[str, str], str | None]:
     """Breaker states scraped from a running facade's /metrics; empty, with the reason, when it
-    cannot be read. With ``--workers N`` this is the state in the worker that answered."""
+    cannot be read. With ``--workers N`` every worker's breaker is counted (``breaker_states``)."""
     import urllib.error
     import urllib.request
 

@@ -143,6 +143,26 @@ async def test_load_off_loop_raises_the_loaders_error_in_the_loop(tmp_path: Path
         await load_off_loop(tmp_path, time_limit=0.05, loader=slow)
 
 
+async def test_what_a_parse_leaves_is_frozen_so_no_full_collection_follows_it(
+    tmp_path: Path,
+) -> None:
+    built: list[object] = []
+
+    def loader(_path: Any) -> Config:
+        built.append([{"a": [i]} for i in range(1000)])  # the new configuration, say
+        raise ValueError("a bad file")
+
+    gc.unfreeze()
+    try:
+        with pytest.raises(ValueError, match="a bad file"):
+            await load_off_loop(tmp_path, time_limit=5, loader=loader)
+        # the oldest generation would hold it all, and the next automatic pass be a full one
+        assert gc.get_freeze_count() > 1000
+        assert not any(obj is built[0] for obj in gc.get_objects(2))
+    finally:
+        gc.unfreeze()
+
+
 async def test_the_watcher_outlives_a_failure_and_applies_the_next_edit(
     state: FacadeState, loads: Loads
 ) -> None:

@@ -18,7 +18,7 @@ from parallel_run.record import ObservationRecord
 from parallel_run.redact import Redactor
 from parallel_run.report import build_report, load_examples, pretty_body
 from parallel_run.stats import wilson_interval
-from parallel_run.store import ResultStore
+from parallel_run.store import MismatchTally, ResultStore, minute_of
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 SINCE = NOW - timedelta(hours=24)
@@ -165,7 +165,8 @@ def test_capabilities_without_evidence_appear_with_zero_counts_in_routes_order(
     orders = report.capabilities[0]
     assert (orders.comparisons, orders.mismatch_rate, orders.mismatch_rate_ci) == (0, 0.0, (0, 1))
     assert orders.top_paths == orders.signatures == orders.noise_paths == ()
-    assert len(orders.timeline) == 24
+    # one time axis for every capability: the span of what was recorded
+    assert [p.start for p in orders.timeline] == [p.start for p in report.capabilities[2].timeline]
     assert all(p.comparisons == 0 and p.mismatch_rate is None for p in orders.timeline)
 
 
@@ -248,10 +249,56 @@ def test_mismatches_recorded_before_a_field_was_known_as_noise_are_excused_later
     cap = build_report(store, since=SINCE, modes={CAP: "shadow"}, now=NOW).capabilities[0]
 
     assert (cap.comparisons, cap.matches, cap.mismatches, cap.excused) == (6, 5, 1, 3)
-    # only the real mismatch is counted by path: the excused ones are not a path's fault
-    assert {row.path: row.count for row in cap.top_paths} == {"$.generated_at": 1, "$.price": 1}
+    # only the real mismatch is counted, by its real path: noise is no path's fault
+    assert {row.path: row.count for row in cap.top_paths} == {"$.price": 1}
+    assert [(row.paths, row.count) for row in cap.signatures] == [(("$.price",), 1)]
     assert sum(point.mismatches for point in cap.timeline) == 1
     assert cap.to_dict()["excused_as_noise"] == 3
+
+
+def test_a_path_learned_as_noise_leaves_the_top_paths_and_the_signatures(
+    store: ResultStore,
+) -> None:
+    route = "/api/products/{sku}"
+    store.write(
+        [
+            *[_mismatch("$.request_id", "$.unit_price") for _ in range(2)],
+            *[_mismatch("$.unit_price") for _ in range(3)],
+            *[_mismatch("$.request_id") for _ in range(4)],  # noise alone: excused
+        ]
+    )
+    # past the examples kept per signature, mismatches are tallied by shape: the same rule
+    both = MismatchTally(CAP, route, minute_of(NOW - timedelta(hours=1)), "mismatch",
+                         "$.request_id\n$.unit_price",
+                         shape=(("$.request_id", "value"), ("$.unit_price", "value")))  # fmt: skip
+    both.add(10.0, 20.0, count=5)
+    store.add_mismatch_tallies([both])
+    store.add_noise_counts(tracker_to_counts(_learned(route, "$.request_id"), experiment=CAP))
+
+    cap = build_report(store, since=SINCE, modes={CAP: "shadow"}, now=NOW).capabilities[0]
+
+    # one bug is one row: `$.request_id + $.unit_price` is the `$.unit_price` bug
+    assert [(row.signature, row.count) for row in cap.signatures] == [("$.unit_price", 10)]
+    assert cap.signatures[0].example_id  # a stored example of it
+    assert [(row.path, row.count) for row in cap.top_paths] == [("$.unit_price", 10)]
+    assert (cap.mismatches, cap.excused) == (10, 4)
+    assert [(n.path, n.route) for n in cap.noise_paths] == [("$.request_id", route)]
+
+
+def _learned(route: str, noisy: str) -> NoiseTracker:
+    """A tracker that has seen ``noisy`` differ between every pair of legacy twins."""
+    return NoiseTracker.from_dict(
+        {
+            "version": FORMAT_VERSION,
+            "routes": {
+                route: {
+                    "twin_samples": 50,
+                    "samples": 40,
+                    "paths": [{"path": noisy, "kind": "value", "twin_diffs": 50, "diffs": 40}],
+                }
+            },
+        }
+    )
 
 
 def test_without_learned_noise_nothing_is_excused(store: ResultStore) -> None:
@@ -260,26 +307,53 @@ def test_without_learned_noise_nothing_is_excused(store: ResultStore) -> None:
     assert (cap.matches, cap.mismatches, cap.excused) == (1, 1, 0)
 
 
-def test_timeline_buckets_cover_the_window_oldest_first(store: ResultStore) -> None:
+def test_the_timeline_spans_the_data_oldest_first(store: ResultStore) -> None:
     store.write(
         [
-            _record(created_at=SINCE + timedelta(minutes=10)),
+            _record(created_at=SINCE + timedelta(minutes=10, seconds=20)),
             _mismatch("$.price", created_at=NOW - timedelta(minutes=90)),
             _record(created_at=NOW - timedelta(minutes=80)),
-            _record(outcome="ignored", created_at=NOW - timedelta(minutes=70)),
+            _record(outcome="ignored", created_at=NOW - timedelta(minutes=70, seconds=30)),
             _record(created_at=SINCE - timedelta(minutes=1)),  # before the window
         ]
     )
 
     cap = build_report(store, since=SINCE, now=NOW, buckets=24).capabilities[0]
 
-    assert [p.start for p in cap.timeline] == [SINCE + timedelta(hours=h) for h in range(24)]
+    # from the minute of the first comparison to the end of the minute of the last
+    start, end = SINCE + timedelta(minutes=10), NOW - timedelta(minutes=70)
+    width = (end - start) / 24
+    assert [p.start for p in cap.timeline] == [start + width * i for i in range(24)]
     assert (cap.timeline[0].comparisons, cap.timeline[0].mismatch_rate) == (1, 0.0)
-    bucket = cap.timeline[22]
+    bucket = cap.timeline[-1]
     assert (bucket.comparisons, bucket.judged, bucket.mismatches) == (3, 2, 1)
     assert bucket.mismatch_rate == 0.5
     assert sum(p.comparisons for p in cap.timeline) == 4
     assert cap.timeline[5].mismatch_rate is None
+
+
+def test_a_short_run_fills_the_axis_in_buckets_of_a_minute_or_more(store: ResultStore) -> None:
+    first = NOW - timedelta(hours=3, minutes=1, seconds=40)
+    store.write(
+        [
+            _record(created_at=first),
+            _mismatch("$.price", created_at=first + timedelta(seconds=50)),
+            _record(created_at=first + timedelta(seconds=80)),
+        ]
+    )
+
+    cap = build_report(store, since=SINCE, now=NOW, buckets=24).capabilities[0]
+
+    # 08:58:20 to 08:59:40: two minutes, not a dot on a 24-hour axis; no bucket is narrower
+    # than a minute (matches may be stored as per-minute tallies)
+    minute = NOW - timedelta(hours=3, minutes=2)
+    assert [p.start for p in cap.timeline] == [minute, minute + timedelta(minutes=1)]
+    assert [(p.comparisons, p.mismatches) for p in cap.timeline] == [(1, 0), (2, 1)]
+
+
+def test_without_data_the_timeline_spans_the_window(store: ResultStore) -> None:
+    cap = build_report(store, since=SINCE, modes={CAP: "shadow"}, now=NOW).capabilities[0]
+    assert [p.start for p in cap.timeline] == [SINCE + timedelta(hours=h) for h in range(24)]
 
 
 def test_the_json_has_the_contract_shape(store: ResultStore) -> None:
@@ -392,8 +466,10 @@ def test_html_has_the_chart_tables_and_a_side_by_side_example(store: ResultStore
     scan.feed(page)
 
     assert f'<svg id="{CHART_ID}"' in page
-    assert page.count("<polyline") == 1  # product-catalog: judged in 2 adjacent buckets
+    # judged at 10:30 and 11:00: the first and the last bucket of an axis spanning the data
     assert page.count("<circle") == 2  # one point per bucket with judged comparisons
+    assert page.count("<polyline") == 0  # nothing judged between them: a gap, not a line
+    assert ">10:30</text>" in page
     assert 'id="cap-orders"' in page
     assert "Top differing paths" in page
     assert "Mismatches by signature" in page

@@ -35,3 +35,17 @@ def test_odd_values_read_as_unknown_and_junk_is_skipped() -> None:
 
 def test_no_breakers_no_states() -> None:
     assert breaker_states("") == {}
+
+
+def test_workers_that_agree_read_as_one_state_and_disagreement_is_spelled_out() -> None:
+    text = (
+        'strangler_breaker_state{pid="101",service="catalog"} 2.0\n'
+        'strangler_breaker_state{pid="102",service="catalog"} 0.0\n'
+        'strangler_breaker_state{pid="103",service="catalog"} 0.0\n'
+        'strangler_breaker_state{pid="101",service="orders"} 0.0\n'
+        'strangler_breaker_state{pid="102",service="orders"} 0.0\n'
+    )
+    assert breaker_states(text) == {
+        "catalog": "open in 1 of 3 workers, closed in 2",
+        "orders": "closed",
+    }

@@ -1,0 +1,86 @@
+"""routes.yaml read with libyaml's C parser (``_FastLoader``) gives the tree, values and lines
+ruamel's pure-Python round-trip loader gives; what it cannot read the same way goes to the
+pure-Python loader, whose words every error keeps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from ruamel.yaml import YAML
+
+from facade.config import model as config
+from facade.errors import ConfigError
+
+SAMPLE = """\
+version: 1
+legacy: {url: 'http://127.0.0.1:8000', timeout: 5s}
+services:
+  a: &defaults {url: 'http://127.0.0.1:8101', timeout: 3s, retries: 2}
+  b: {<<: *defaults, url: 'http://127.0.0.1:8102'}
+capabilities:
+  orders:   # a comment
+    match:
+      - {methods: [GET, HEAD], path: "/orders/{id}"}
+      - path: /orders
+    service: a
+    mode: shadow
+    canary: {percent: 5.5, sticky: "header:X-Customer-Id"}
+    flags: [yes, no, on, true, null, ~, 0o17, 017, 1e3, .inf, 2025-01-01]
+"""
+
+
+def lines(node: Any) -> Any:
+    """Every mapping's and list's position, and its keys' and items', as nested data."""
+    if isinstance(node, dict):
+        return (
+            (node.lc.line, node.lc.col),
+            {k: (node.lc.data.get(k), lines(v)) for k, v in node.items()},
+        )
+    if isinstance(node, list):
+        return (
+            (node.lc.line, node.lc.col),
+            [(node.lc.item(i), lines(v)) for i, v in enumerate(node)],
+        )
+    return None
+
+
+def pure(text: str) -> Any:
+    return YAML(typ="rt").load(text)
+
+
+def test_the_fast_loader_reads_what_the_round_trip_loader_reads() -> None:
+    fast, tree = config._fast_tree(SAMPLE, 10_000)
+    assert fast
+    expected = pure(SAMPLE)
+    assert tree == expected
+    assert [type(v) for v in tree["capabilities"]["orders"]["flags"]] == [
+        type(v) for v in expected["capabilities"]["orders"]["flags"]
+    ]
+    assert lines(tree) == lines(expected)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "%YAML 1.1\n---\nversion: 1\n",  # a directive: YAML 1.1 rules, the pure loader's
+        "version: 1\nlegacy: {url: [\n",  # a syntax error: the pure loader's words
+        "version: 1\n---\nversion: 2\n",  # two documents
+    ],
+)
+def test_what_it_cannot_read_the_same_way_is_left_to_the_pure_loader(text: str) -> None:
+    assert config._fast_tree(text, 10_000) == (False, None)
+
+
+def test_a_syntax_error_reads_as_it_always_has() -> None:
+    with pytest.raises(ConfigError) as caught:
+        config.parse("version: 1\nlegacy: {url: 'x'\nservices: {}\n")
+    assert str(caught.value.problems[0]).startswith("routes.yaml:3: YAML syntax error:")
+
+
+def test_nesting_too_deep_for_c_recursion_is_refused_not_a_crash() -> None:
+    # libyaml's own composer recurses in C on each level: 100,000 of them end the process
+    deep = "[" * 100_000 + "]" * 100_000
+    with pytest.raises(ConfigError) as caught:
+        config.parse(f"version: 1\nx: {deep}\n")
+    assert f"values nested more than {config.MAX_DEPTH} levels deep" in str(caught.value)
