@@ -113,6 +113,7 @@ class LeanPool:
         self._connect_timeout = connect_timeout
         self._max_idle = max_idle
         self._idle: deque[_Connection] = deque()
+        self._closed = False  # a call still running when closed hangs up when it ends
 
     async def request(
         self,
@@ -142,6 +143,7 @@ class LeanPool:
             raise LeanHttpError("the upstream closed the connection without answering") from None
 
     def close(self) -> None:
+        self._closed = True
         while self._idle:
             self._idle.popleft().close()
 
@@ -214,7 +216,7 @@ class LeanPool:
         except OSError as exc:  # a reset mid-answer: one error type for callers, as for connect
             raise LeanHttpError(f"connection failed ({exc.strerror or exc})") from None
         finally:
-            if keep and len(self._idle) < self._max_idle:
+            if keep and not self._closed and len(self._idle) < self._max_idle:
                 connection.idle_since = time.monotonic()
                 self._idle.append(connection)
             else:
