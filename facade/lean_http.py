@@ -142,6 +142,10 @@ class LeanPool:
         except _StaleConnection:
             raise LeanHttpError("the upstream closed the connection without answering") from None
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def close(self) -> None:
         self._closed = True
         while self._idle:
