@@ -116,3 +116,25 @@ def test_a_field_added_to_redact_fields_is_redacted_from_the_next_recorded_flow(
     finally:
         assert facade.stop() == 0
     assert b"AFTER-2222" not in on_disk(flows)
+
+
+def test_a_changed_store_url_moves_recording_to_the_new_store(
+    tmp_path: Path, legacy: processes.Running
+) -> None:
+    candidate = processes.echo_upstream("catalog", log_dir=tmp_path, extra=["--query-fields"])
+    first, second = tmp_path / "first.db", tmp_path / "second.db"
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(routes_text(legacy.url, candidate.url, first, redact_fields="[]"))
+    facade = processes.facade(routes, log_dir=tmp_path)
+    try:
+        get(f"{facade.url}/api/products/SKU-1")
+        wait_until(lambda: stored(first) == 1, "the first store has it", timeout=10)
+        reload_with(
+            facade, routes, routes_text(legacy.url, candidate.url, second, redact_fields="[]")
+        )
+        get(f"{facade.url}/api/products/SKU-2")
+        wait_until(lambda: stored(second) == 1, "the second store has the next one", timeout=10)
+        assert stored(first) == 1
+    finally:
+        assert facade.stop() == 0
+        candidate.stop()
