@@ -3,6 +3,7 @@ half-way closes what it had opened."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any, cast
 
@@ -19,6 +20,7 @@ class Closes:
 
     def __init__(self) -> None:
         self.order: list[str] = []
+        self.tasks: list[asyncio.Task[Any]] = []
 
     def sampler(self) -> Sampler:
         order = self.order
@@ -50,44 +52,53 @@ def load(tmp_path: Path) -> config.Config:
     return config.load(routes)
 
 
-async def test_close_runs_in_reverse_order_of_opening_and_only_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def watched(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Facade, Closes]:
+    """A facade whose closes are noted, background tasks included (``Closes.tasks``)."""
     closes = Closes()
     facade = Facade(load(tmp_path), sampler=closes.sampler())
     closes.watch(facade, monkeypatch)
+    spawn = app_module.spawn
+
+    def spawned(*args: Any, **kwargs: Any) -> Any:
+        task = spawn(*args, **kwargs)
+        closes.tasks.append(task)
+        task.add_done_callback(lambda _t: closes.order.append(f"task {task.get_name()}"))
+        return task
+
+    monkeypatch.setattr(app_module, "spawn", spawned)
+    return facade, closes
+
+
+BACKGROUND = ["task routes-watch", "task legacy-probe"]  # the last opened, the first closed
+
+
+async def test_close_runs_in_reverse_order_of_opening_and_only_once(
+    watched: tuple[Facade, Closes],
+) -> None:
+    facade, closes = watched
     await facade.start()
     assert facade.state.shadow.worker._thread is not None
     await facade.close()
     # background tasks first, then shadow calls finish (through the pools), the sampler last
-    assert closes.order == ["shadow", "upstreams", "sampler"]
+    assert closes.order == [*BACKGROUND, "shadow", "upstreams", "sampler"]
     assert not facade.state.shadow.worker._thread.is_alive()
     await facade.close()
-    assert closes.order == ["shadow", "upstreams", "sampler"]
+    assert len(closes.order) == 5
 
 
 async def test_a_start_that_fails_half_way_closes_what_it_had_opened(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    watched: tuple[Facade, Closes], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    closes = Closes()
-    facade = Facade(load(tmp_path), sampler=closes.sampler())
-    closes.watch(facade, monkeypatch)
-    tasks: list[Any] = []
-    spawn = app_module.spawn
-
-    def spawned(*args: Any, **kwargs: Any) -> Any:
-        tasks.append(spawn(*args, **kwargs))
-        return tasks[-1]
+    facade, closes = watched
 
     def broken(*_args: Any) -> None:
         raise RuntimeError("a reload hook's registration failed")
 
-    monkeypatch.setattr(app_module, "spawn", spawned)
     monkeypatch.setattr(app_module, "run_hooks", broken)
     with pytest.raises(RuntimeError, match="registration failed"):
         await facade.start()
-    assert closes.order == ["shadow", "upstreams", "sampler"]
-    assert [task.get_name() for task in tasks] == ["legacy-probe", "routes-watch"]
-    assert all(task.cancelled() for task in tasks)
+    assert closes.order == [*BACKGROUND, "shadow", "upstreams", "sampler"]
+    assert all(task.cancelled() for task in closes.tasks)
     await facade.close()  # nothing left to close
-    assert len(closes.order) == 3
+    assert len(closes.order) == 5

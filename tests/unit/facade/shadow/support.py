@@ -10,6 +10,7 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 from multidict import CIMultiDict
+from yarl import URL
 
 from facade import config
 from facade.config.normalize import Target
@@ -42,7 +43,7 @@ def answer(**fields: object) -> HttpAnswer:
 def client(name: str, *, max_connections: int = 2) -> Any:
     return SimpleNamespace(
         name=name,
-        base=__import__("yarl").URL("http://127.0.0.1:9"),
+        base=URL("http://127.0.0.1:9"),
         settings=SimpleNamespace(max_connections=max_connections, connect_timeout=1.0),
     )
 
