@@ -74,9 +74,13 @@ class StoreFollower:
         self._key = key
         if old is None:
             return None
-        if old_url != self.settings.url:
-            log.info("store.url changed: recording to %s from now on", self.settings.url)
-        return Switched(old, url_changed=old_url != self.settings.url)
+        moved = old_url != self.settings.url
+        # no URL in the line: a database URL may carry a password
+        log.info(
+            "store: settings changed%s; the previous recorder drains and closes",
+            " (a new store.url)" if moved else "",
+        )
+        return Switched(old, url_changed=moved)
 
     def retire(self, old: Recorder, *, timeout: float) -> None:
         """Let ``old`` write what it holds and close, without holding up comparisons."""
