@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from parallel_run.redact import Redactor
 from parallel_run.store import ResultStore
@@ -47,7 +48,10 @@ def stored(store: Path) -> int:
     """How many observations the store keeps whole (each echo differs: all are mismatches)."""
     if not store.exists():
         return 0
-    db = ResultStore.open(f"sqlite:///{store}", redactor=Redactor())
+    try:
+        db = ResultStore.open(f"sqlite:///{store}", redactor=Redactor())
+    except OperationalError:
+        return 0  # the facade's recorder is creating it right now
     try:
         return len(list(db.observations(experiment="product-catalog", limit=100)))
     finally:
@@ -63,7 +67,9 @@ def on_disk(path: Path) -> bytes:
 
 def reload_with(facade: processes.Running, routes: Path, text: str) -> None:
     before = metric(facade, APPLIED)
-    routes.write_text(text)
+    edited = routes.with_suffix(".edited")
+    edited.write_text(text)
+    edited.replace(routes)  # as editors and `strangler` save: the watcher never sees half a file
     wait_until(lambda: metric(facade, APPLIED) > before, "the edit is applied", timeout=2.0)
 
 
