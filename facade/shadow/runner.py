@@ -40,10 +40,9 @@ class ShadowRunner:
 
     def export_stats(self) -> None:
         """Copy the recorder's counters into the metrics (called when /metrics is scraped)."""
-        recorder = self.worker.store.recorder
-        if recorder is None:
+        stats = self.worker.store.stats()
+        if stats is None:
             return
-        stats = recorder.stats()
         self._metrics.store_written.set(stats.written)
         self._metrics.store_up.set(1 if stats.store_ok else 0)
         for capability, count in stats.dropped.items():

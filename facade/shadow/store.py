@@ -13,12 +13,13 @@ from __future__ import annotations
 import logging
 import threading
 import weakref
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 
 from facade.config import Config
 from facade.config.evidence import recorder_options, store_settings
-from parallel_run.recorder import Recorder
+from parallel_run.recorder import Recorder, RecorderStats
 from parallel_run.store_settings import StoreSettings
 
 log = logging.getLogger("strangler.shadow")
@@ -58,6 +59,11 @@ class StoreFollower:
         self.recorder: Recorder | None = None
         self.settings: StoreSettings | None = None
         self._retiring: list[threading.Thread] = []
+        # the counters of recorders a reload replaced stay in the totals /metrics shows: of
+        # those still draining, and of those closed (summed, the recorders let go)
+        self._lock = threading.Lock()
+        self._draining: list[Recorder] = []
+        self._closed: RecorderStats | None = None
 
     def follow(self) -> Switched | None:
         """Open the recorder the configuration in force asks for, if it is not open yet."""
@@ -70,7 +76,11 @@ class StoreFollower:
             return None  # a reload that left store: alone
         old, old_url = self.recorder, self.settings.url if self.settings else None
         self.settings = store_settings(config)
-        self.recorder = self._open(self.settings, config)
+        new = self._open(self.settings, config)
+        with self._lock:  # one step for stats(): the old one's counts are never lost nor doubled
+            self.recorder = new
+            if old is not None:
+                self._draining.append(old)
         self._key = key
         if old is None:
             return None
@@ -83,12 +93,31 @@ class StoreFollower:
         return Switched(old, url_changed=moved)
 
     def retire(self, old: Recorder, *, timeout: float) -> None:
-        """Let ``old`` write what it holds and close, without holding up comparisons."""
+        """Let ``old`` (replaced by ``follow()``) write what it holds and close, without
+        holding up comparisons."""
         thread = threading.Thread(
-            target=old.close, args=(timeout,), name="strangler-recorder-retire", daemon=True
+            target=self._retire, args=(old, timeout), name="strangler-recorder-retire", daemon=True
         )
         thread.start()
         self._retiring = [t for t in self._retiring if t.is_alive()] + [thread]
+
+    def _retire(self, old: Recorder, timeout: float) -> None:
+        old.close(timeout)
+        with self._lock:
+            self._draining.remove(old)
+            self._closed = _summed([self._closed, old.stats()]) if self._closed else old.stats()
+
+    def stats(self) -> RecorderStats | None:
+        """The counters of every recorder this process opened, summed: a reload that changes
+        ``store:`` never sets ``strangler_store_written`` back. None before the first."""
+        with self._lock:
+            current = self.recorder
+            if current is None:
+                return None
+            earlier = [r.stats() for r in self._draining]
+            if self._closed is not None:
+                earlier.append(self._closed)
+        return _summed([*earlier, current.stats()])
 
     def close(self, timeout: float) -> None:
         """Close the recorder in force and wait for retired ones (shutdown)."""
@@ -96,3 +125,23 @@ class StoreFollower:
             self.recorder.close(timeout)
         for thread in self._retiring:
             thread.join(timeout)
+
+
+def _summed(every: list[RecorderStats]) -> RecorderStats:
+    """Counters added up; the state (store up, queue, last error) of the last one."""
+
+    def added(counts: Iterable[dict[str, int]]) -> dict[str, int]:
+        total: Counter[str] = Counter()
+        for each in counts:
+            total.update(each)
+        return dict(total)
+
+    return replace(
+        every[-1],
+        submitted=sum(s.submitted for s in every),
+        written=sum(s.written for s in every),
+        dropped=added(s.dropped for s in every),
+        noise_dropped=sum(s.noise_dropped for s in every),
+        counted_only=sum(s.counted_only for s in every),
+        examples_dropped=added(s.examples_dropped for s in every),
+    )

@@ -17,7 +17,7 @@ from facade.config.normalize import Target
 from facade.shadow import Compared, ShadowJob
 from parallel_run.compare import HttpAnswer
 from parallel_run.record import ObservationRecord
-from parallel_run.recorder import Recorder
+from parallel_run.recorder import Recorder, RecorderStats
 from parallel_run.store import NoiseCount
 from parallel_run.store_settings import StoreSettings
 
@@ -106,6 +106,10 @@ class FakeRecorder:
 
     def close(self, timeout: float = 5.0) -> None:
         self.closed.set()
+
+    def stats(self) -> RecorderStats:
+        written = len(self.records) + len(self.matches)
+        return RecorderStats(submitted=written, written=written, dropped={"c": 1}, store_ok=True)
 
 
 class Recorders:

@@ -133,3 +133,18 @@ def test_a_reload_that_changes_store_settings_records_the_next_observation_by_th
     assert "value:$.id" in {row.template_path for row in old.noise}
     assert old.closed.wait(5)
     assert not new.closed.is_set()
+
+
+def test_the_store_metrics_count_what_every_recorder_wrote_across_reloads(
+    tmp_path: Path, quiet_never: Running
+) -> None:
+    quiet_never.feed()
+    quiet_never.feed(matching=True)
+    quiet_never.config = routes(tmp_path, name="smaller.yaml", store=", body_limit: 1KB")
+    quiet_never.feed()
+    old, _ = quiet_never.recorders.opened
+    assert old.closed.wait(5)
+    stats = quiet_never.worker.store.stats()
+    assert stats is not None
+    assert stats.written == 3  # two before the reload, one after: the gauge never goes back
+    assert stats.dropped == {"c": 2}
