@@ -14,11 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy.exc import OperationalError
 
-from parallel_run.redact import Redactor
-from parallel_run.store import ResultStore
 from tests.support import processes
+from tests.support.evidence import reading
 from tests.support.probe import wait_until
 
 pytestmark = pytest.mark.integration
@@ -52,17 +50,11 @@ def routes_text(legacy: str, candidate: str, store: Path) -> str:
 
 
 def comparisons(store: Path) -> int:
-    if not store.exists():
-        return 0
-    try:
-        db = ResultStore.open(f"sqlite:///{store}", redactor=Redactor())
-    except OperationalError:
-        return 0  # the facade's recorder is creating it right now
-    try:
+    with reading(store) as db:
+        if db is None:
+            return 0
         since = datetime.now(UTC) - timedelta(hours=1)
         summary = db.summary(since, experiment="product-catalog").get("product-catalog")
-    finally:
-        db.close()
     return summary.comparisons if summary is not None else 0
 
 

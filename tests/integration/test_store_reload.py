@@ -10,11 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy.exc import OperationalError
 
-from parallel_run.redact import Redactor
-from parallel_run.store import ResultStore
 from tests.support import processes
+from tests.support.evidence import reading
 from tests.support.probe import metric, wait_until
 
 pytestmark = pytest.mark.integration
@@ -46,16 +44,8 @@ def get(url: str) -> None:
 
 def stored(store: Path) -> int:
     """How many observations the store keeps whole (each echo differs: all are mismatches)."""
-    if not store.exists():
-        return 0
-    try:
-        db = ResultStore.open(f"sqlite:///{store}", redactor=Redactor())
-    except OperationalError:
-        return 0  # the facade's recorder is creating it right now
-    try:
-        return len(list(db.observations(experiment="product-catalog", limit=100)))
-    finally:
-        db.close()
+    with reading(store) as db:
+        return 0 if db is None else len(list(db.observations(experiment="product-catalog")))
 
 
 def on_disk(path: Path) -> bytes:
