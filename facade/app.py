@@ -13,7 +13,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import HttpVersion11, web
@@ -60,27 +60,34 @@ class Facade:
         self._stages = list(stages or default_stages())
         self._watch = watch
         self._log_access = access_log_enabled
-        self._tasks: list[asyncio.Task[Any]] = []
         self._sampler = sampler  # `serve --record`: copies of finished exchanges, off the path
+        # what start() opened, each with its close: closed in reverse order by close(), or at
+        # once by a start() that fails half-way
+        self._resources: contextlib.AsyncExitStack | None = None
 
     async def start(self) -> None:
-        self._tasks.append(spawn(probe_legacy(self.state), name="legacy-probe"))
-        if self._watch:
-            self._tasks.append(spawn(watch_routes(self.state), name="routes-watch"))
-            # e.g. edits made while no facade ran: no reload saw them
-            run_hooks(self.state.live, None, self.state.live.current)
+        """Open the facade's resources, each registering its close as it opens."""
+        async with contextlib.AsyncExitStack() as stack:
+            state = self.state
+            if self._sampler is not None:
+                # handed over already open (server.py): closed last, after the final answers
+                stack.push_async_callback(asyncio.to_thread, self._sampler.close)
+            stack.push_async_callback(state.upstreams.close)
+            state.shadow.start()
+            # before the pools: in-flight shadow calls finish, then comparisons are flushed
+            stack.push_async_callback(state.shadow.close)
+            _background(stack, probe_legacy(state), name="legacy-probe")
+            if self._watch:
+                _background(stack, watch_routes(state), name="routes-watch")
+                # e.g. edits made while no facade ran: no reload saw them
+                run_hooks(state.live, None, state.live.current)
+            self._resources = stack.pop_all()
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
-        await self.state.shadow.close()
-        await self.state.upstreams.close()
-        if self._sampler is not None:
-            await asyncio.to_thread(self._sampler.close)
+        """Close what ``start()`` opened, in reverse order (a second call does nothing)."""
+        resources, self._resources = self._resources, None
+        if resources is not None:
+            await resources.aclose()
 
     def server(self, **kwargs: Any) -> web.Server:
         """An aiohttp low-level server whose every request goes to ``handle``; its connections
@@ -187,6 +194,20 @@ class Facade:
             # after the answer is complete: what is recorded is the body the client got
             self._sampler.observe(ex, response)
         return response
+
+
+def _background(
+    stack: contextlib.AsyncExitStack, work: Coroutine[Any, Any, None], *, name: str
+) -> None:
+    """Run ``work`` as a task until the stack closes: then it is cancelled and awaited."""
+    task = spawn(work, name=name)
+
+    async def stop() -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    stack.push_async_callback(stop)
 
 
 async def _expect_continue(ex: Exchange) -> web.StreamResponse | None:

@@ -113,6 +113,7 @@ class LeanPool:
         self._connect_timeout = connect_timeout
         self._max_idle = max_idle
         self._idle: deque[_Connection] = deque()
+        self._closed = False  # a call still running when closed hangs up when it ends
 
     async def request(
         self,
@@ -141,7 +142,12 @@ class LeanPool:
         except _StaleConnection:
             raise LeanHttpError("the upstream closed the connection without answering") from None
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def close(self) -> None:
+        self._closed = True
         while self._idle:
             self._idle.popleft().close()
 
@@ -214,7 +220,7 @@ class LeanPool:
         except OSError as exc:  # a reset mid-answer: one error type for callers, as for connect
             raise LeanHttpError(f"connection failed ({exc.strerror or exc})") from None
         finally:
-            if keep and len(self._idle) < self._max_idle:
+            if keep and not self._closed and len(self._idle) < self._max_idle:
                 connection.idle_since = time.monotonic()
                 self._idle.append(connection)
             else:

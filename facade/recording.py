@@ -2,7 +2,9 @@
 
 Called once per request after its answer is complete, on the event loop, so it only decides
 and copies: a sampled exchange goes to ``parallel_run.flowfile.FlowSink``, whose thread
-redacts it (the store's redaction rules) and appends it to the file in mitmproxy's format.
+redacts it (the store's redaction rules of the configuration the request was served under, so
+a reload that adds a field to ``store.redact_fields`` covers the next sample) and appends it to
+the file in mitmproxy's format.
 A full queue or a failing disk costs samples, counted, never a slower request.
 
 Not sampled, and counted apart: answers the facade gave itself (``/healthz``, rejections);
@@ -22,6 +24,7 @@ from pathlib import Path
 from aiohttp import web
 
 from facade.config import Config
+from facade.config.derived import PerConfig
 from facade.config.evidence import redactor_for
 from facade.exchange import Exchange
 from facade.shadow import MAX_SHADOW_BODY
@@ -40,6 +43,7 @@ class Sampler:
         self.path = path
         self.percent = percent
         self._sink = FlowSink(path, redactor=redactor_for(config))
+        self._redactors = PerConfig(redactor_for)  # built once per configuration, not per sample
         self._rng = random.Random()
         self.skipped: Counter[str] = Counter()
 
@@ -76,7 +80,8 @@ class Sampler:
                 scheme=request.scheme,
                 host=host,
                 port=request.url.port or 80,
-            )
+            ),
+            redactor=self._redactors.get(ex.config),
         )
 
     def close(self) -> None:

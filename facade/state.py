@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from facade.body_spool import Spool
 from facade.config import Config
+from facade.config.derived import PerConfig
 from facade.metrics import Metrics
 from facade.resilience.guard import Guards, ServiceGuard
 from facade.shadow import ShadowRunner
@@ -69,11 +70,15 @@ class FacadeState:
     shadow: ShadowRunner = field(init=False)
     # breakers, retry budgets and bulkheads, by service: they outlive reloads (see Guards)
     guards: Guards = field(init=False)
-    # (config digest, upstream name) -> client: settings are derived once per loaded file
-    _clients: dict[tuple[str, str], UpstreamClient] = field(default_factory=dict)
+    # upstream name -> client, per configuration alive (facade.config.derived): settings are
+    # derived once per loaded file, and forgotten with it
+    _clients: PerConfig[dict[str, UpstreamClient]] = field(
+        default_factory=lambda: PerConfig(lambda _config: {})
+    )
 
     def __post_init__(self) -> None:
-        self.shadow = ShadowRunner(self.metrics)
+        live = self.live
+        self.shadow = ShadowRunner(self.metrics, current=lambda: live.current)
         self.guards = Guards(self.metrics)
 
     def guard(self, config: Config, name: str) -> ServiceGuard:
@@ -82,13 +87,11 @@ class FacadeState:
 
     def client(self, config: Config, name: str) -> UpstreamClient:
         """The client for ``legacy`` or a service, as ``config`` describes it."""
-        key = (config.digest, name)
-        client = self._clients.get(key)
+        clients = self._clients.get(config)
+        client = clients.get(name)
         if client is None:
-            if len(self._clients) > 64:
-                self._clients.clear()  # old configurations: their clients live on in upstreams
             settings = legacy_settings(config) if name == LEGACY else service_settings(config, name)
-            client = self._clients[key] = self.upstreams.get(settings)
+            client = clients[name] = self.upstreams.get(settings)
         return client
 
 

@@ -349,14 +349,15 @@ class FlowSink:
     """Appends sampled exchanges to a flow file from a writer thread.
 
     ``offer()`` never blocks and never raises: a full queue counts a drop. The writer redacts
-    each exchange (``Redactor``) before it is written, so secrets never reach the file.
+    each exchange (by the ``Redactor`` it was offered with, else the sink's) before it is
+    written, so secrets never reach the file.
     """
 
     def __init__(self, path: Path, *, redactor: Redactor, maxsize: int = 1024) -> None:
         require_mitmproxy()
         self.path = path
         self._redactor = redactor
-        self._queue: queue.Queue[RecordedExchange | None] = queue.Queue(maxsize)
+        self._queue: queue.Queue[tuple[RecordedExchange, Redactor] | None] = queue.Queue(maxsize)
         self._lock = threading.Lock()
         self._written = self._dropped = self._failed = 0
         # unbuffered: each flow is one write(2) in append mode, so several facade workers can
@@ -365,9 +366,10 @@ class FlowSink:
         self._thread = threading.Thread(target=self._run, name="strangler-record", daemon=True)
         self._thread.start()
 
-    def offer(self, exchange: RecordedExchange) -> bool:
+    def offer(self, exchange: RecordedExchange, *, redactor: Redactor | None = None) -> bool:
+        """Queue ``exchange``; ``redactor``: the rules in force for it (they follow reloads)."""
         try:
-            self._queue.put_nowait(exchange)
+            self._queue.put_nowait((exchange, redactor or self._redactor))
         except queue.Full:
             with self._lock:
                 self._dropped += 1
@@ -396,9 +398,10 @@ class FlowSink:
 
         writer = io.FlowWriter(self._file)  # type: ignore[no-untyped-call]
         try:
-            while (exchange := self._queue.get()) is not None:
+            while (item := self._queue.get()) is not None:
+                exchange, redactor = item
                 try:
-                    writer.add(to_flow(exchange.redacted(self._redactor)))
+                    writer.add(to_flow(exchange.redacted(redactor)))
                 except Exception as exc:  # a full disk costs samples, never the facade
                     with self._lock:
                         self._failed += 1

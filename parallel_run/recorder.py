@@ -247,6 +247,13 @@ class Recorder:
             return False
         return True
 
+    def flush(self) -> None:
+        """Write the tallies with the next batch, counted mismatches too, without waiting for
+        their interval (the shadow worker calls it when its traffic pauses: a report run then
+        reads what was counted)."""
+        with self._lock:
+            self._flush_requested = True
+
     def stats(self) -> RecorderStats:
         with self._lock:
             return RecorderStats(
@@ -336,7 +343,8 @@ class Recorder:
             try:
                 item = self._queue.get(timeout=wait)
             except queue.Empty:
-                if self._stop.is_set() or records or noise or self._tallies or self._mismatches:
+                waiting = self._tallies or self._pending_drops or self._flush_requested
+                if self._stop.is_set() or records or noise or waiting or self._mismatches:
                     stop = self._stop.is_set()
                     break
                 continue

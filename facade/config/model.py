@@ -350,7 +350,8 @@ class RoutesFile(_Model):
     debug_headers: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+# weakref_slot: what the facade derives from a Config lives exactly as long as it (derived.py)
+@dataclass(frozen=True, slots=True, weakref_slot=True)
 class Config:
     """A validated routes.yaml with its compiled matcher: immutable, swapped whole on reload."""
 

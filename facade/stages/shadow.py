@@ -40,7 +40,6 @@ def shadow_call(
             # a translator that cannot load costs this comparison, never the client's answer
             ex.state.metrics.shadow_dropped.labels(match.route.capability, "translator").inc()
             return
-    runner.ensure_recorder(ex.config)
     service = ex.config.routes.services[cap.service]
     runner.offer(
         ShadowJob(
@@ -54,10 +53,10 @@ def shadow_call(
             legacy_ms=legacy_ms,
             candidate=ex.state.client(ex.config, cap.service),
             timeout=cap.shadow.timeout or service.timeout,
-            rules=runner.rules_for(ex.config, match.route.capability),
             legacy_client=ex.state.client(ex.config, LEGACY),
             twin_fraction=cap.compare.noise_sample / 100 if cap.compare.noise == "auto" else 0.0,
             learn_noise=cap.compare.noise == "auto",
+            config=ex.config,
             translator=translator,
         )
     )

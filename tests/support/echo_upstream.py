@@ -111,6 +111,11 @@ async def echo(request: web.Request) -> web.StreamResponse:
         await asyncio.sleep(float(request.query.get("s", "1")))
     if special.startswith("/_empty/"):
         return web.Response(status=int(special.rsplit("/", 1)[1]))
+    if request.app["query_fields"]:
+        # the query's parameters as JSON fields, and nothing that repeats the raw query: what
+        # a redaction test needs (store.redact_fields rewrites fields, not text inside strings)
+        fields = {"server": request.app["name"], "path": request.path, **request.query}
+        return web.json_response(fields, headers={"X-Echo-Server": request.app["name"]})
     report = {
         "server": request.app["name"],
         "method": request.method,
@@ -131,6 +136,7 @@ def create_app(
     delay: float = 0,
     status: int = 0,
     noisy: bool = False,
+    query_fields: bool = False,
     fail_first: int = 0,
 ) -> web.Application:
     app = web.Application(client_max_size=64 * 1024**2)
@@ -139,6 +145,7 @@ def create_app(
     app["delay"] = delay
     app["status"] = status
     app["noisy"] = noisy
+    app["query_fields"] = query_fields
     app["fail_first"] = fail_first
     app["seen"] = {"count": 0, "last": None, "shadow": None}
     app.router.add_route("*", "/{tail:.*}", echo)
@@ -153,6 +160,9 @@ def main() -> None:
     parser.add_argument("--status", type=int, default=0, help="answer every request with this")
     parser.add_argument("--noisy", action="store_true", help="add a random generated_id")
     parser.add_argument(
+        "--query-fields", action="store_true", help="answer the query's parameters as JSON fields"
+    )
+    parser.add_argument(
         "--fail-first", type=int, default=0, help="answer the first N requests 503, then echo"
     )
     args = parser.parse_args()
@@ -163,6 +173,7 @@ def main() -> None:
             delay=args.delay,
             status=args.status,
             noisy=args.noisy,
+            query_fields=args.query_fields,
             fail_first=args.fail_first,
         ),
         host="127.0.0.1",

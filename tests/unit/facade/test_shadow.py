@@ -8,20 +8,14 @@ from typing import Any, cast
 import pytest
 
 from acl.http import HttpRequestData, Translator
-from facade import shadow
 from facade.body_spool import SpooledBody
 from facade.config import Capability, MatchRule, Shadow
 from facade.config.normalize import Target
 from facade.lean_http import Answer
 from facade.metrics import Metrics
-from facade.shadow import (
-    MAX_SHADOW_BODY,
-    READ_LIMIT,
-    TWIN_TARGET,
-    ShadowRunner,
-    answer_size,
-    wants_shadow,
-)
+from facade.shadow import MAX_SHADOW_BODY, READ_LIMIT, TWIN_TARGET, answer_size, wants_shadow
+from facade.shadow.caller import ShadowCaller
+from facade.shadow.handoff import Handoff
 from facade.stages import forward
 from parallel_run.compare import HttpAnswer
 
@@ -52,13 +46,14 @@ def test_what_is_shadowed(method: str, shadow: dict[str, Any], roll: float, expe
 
 
 def test_twins_slow_down_once_a_route_has_enough_of_them() -> None:
-    runner = ShadowRunner(Metrics())
+    twins: dict[tuple[str, str], int] = {}
+    caller = ShadowCaller(Metrics(), Handoff(), twins=twins)
     job: Any = SimpleNamespace(capability="c", route="/x", twin_fraction=0.2)
-    assert runner._twin_fraction(job) == 0.2
-    runner._twins[("c", "/x")] = TWIN_TARGET
-    assert runner._twin_fraction(job) == pytest.approx(0.02)
+    assert caller.twin_fraction(job) == 0.2
+    twins[("c", "/x")] = TWIN_TARGET  # the compare worker counts them
+    assert caller.twin_fraction(job) == pytest.approx(0.02)
     other: Any = SimpleNamespace(capability="c", route="/y", twin_fraction=0.2)
-    assert runner._twin_fraction(other) == 0.2  # per route: each learns its own noise
+    assert caller.twin_fraction(other) == 0.2  # per route: each learns its own noise
 
 
 @pytest.mark.parametrize(
@@ -80,9 +75,9 @@ def test_a_cut_answer_is_recorded_with_the_size_it_was_sent_with(
 async def test_bodies_waiting_for_comparison_are_bounded_in_bytes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(shadow, "COMPARE_QUEUE_BYTES", 3 * 1024**2)
     metrics = Metrics()
-    runner = ShadowRunner(metrics)
+    handoff = Handoff(max_bytes=3 * 1024**2)
+    runner = ShadowCaller(metrics, handoff, twins={})
     big = HttpAnswer(200, (), b"x" * 1024**2)
 
     async def fetch(_job: Any, _client: Any) -> HttpAnswer:
@@ -95,10 +90,10 @@ async def test_bodies_waiting_for_comparison_are_bounded_in_bytes(
     )  # fmt: skip
     runner._in_flight["s"] = 4
     for _ in range(4):
-        await runner._call_candidate(job)
+        await runner.call(job)
     # no comparison thread runs here: the first two wait, the next two would pass 3 MiB
-    assert runner._queue.qsize() == 2
-    assert runner._queued_bytes == 2 * (1024**2 + 100)
+    assert handoff.queued == 2
+    assert handoff.queued_bytes == 2 * (1024**2 + 100)
     dropped = metrics.shadow_dropped.labels("c", "compare_queue_full")._value.get()
     assert dropped == 2
 
@@ -117,11 +112,11 @@ async def test_a_translated_candidate_is_read_to_the_shadow_limit_and_larger_is_
         def request_to_service(self, req: HttpRequestData, /) -> HttpRequestData:
             return req
 
-    runner = ShadowRunner(Metrics())
-    monkeypatch.setattr(runner, "_pool", lambda _client: Pool())
+    runner = ShadowCaller(Metrics(), Handoff(), twins={})
+    monkeypatch.setattr(runner, "pool", lambda _config, _client: Pool())
     job: Any = SimpleNamespace(
         method="GET", target=Target("/x", None), headers={}, body=None,
-        candidate=SimpleNamespace(name="s"), timeout=5.0,
+        candidate=SimpleNamespace(name="s"), timeout=5.0, config=None,
     )  # fmt: skip
     answer = await runner._fetch_translated(job, cast(Translator, Identity()))
     assert asked == [READ_LIMIT]  # 1 MiB + 1, as the docs say; never 16 MiB
