@@ -12,7 +12,7 @@ from facade.config import Config
 from facade.metrics import Metrics
 from facade.resilience.guard import Guards, ServiceGuard
 from facade.shadow import ShadowRunner
-from facade.upstream import UpstreamClient, Upstreams, UpstreamSettings
+from facade.upstream import Upstream, Upstreams, UpstreamSettings
 
 LEGACY = "legacy"
 
@@ -63,6 +63,7 @@ class FacadeState:
     live: LiveConfig
     metrics: Metrics = field(default_factory=Metrics)
     readiness: Readiness = field(default_factory=Readiness)
+    # the upstream clients; tests pass ``Upstreams(factory)`` to answer from a fake upstream
     upstreams: Upstreams = field(default_factory=Upstreams)
     # temporary files of request bodies: bytes against limits.body_spool_max
     spool: Spool = field(default_factory=Spool)
@@ -70,7 +71,7 @@ class FacadeState:
     # breakers, retry budgets and bulkheads, by service: they outlive reloads (see Guards)
     guards: Guards = field(init=False)
     # (config digest, upstream name) -> client: settings are derived once per loaded file
-    _clients: dict[tuple[str, str], UpstreamClient] = field(default_factory=dict)
+    _clients: dict[tuple[str, str], Upstream] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.shadow = ShadowRunner(self.metrics)
@@ -80,7 +81,7 @@ class FacadeState:
         """Service ``name``'s breaker, retry budget and bulkhead, as ``config`` sets them."""
         return self.guards.get(config, name)
 
-    def client(self, config: Config, name: str) -> UpstreamClient:
+    def client(self, config: Config, name: str) -> Upstream:
         """The client for ``legacy`` or a service, as ``config`` describes it."""
         key = (config.digest, name)
         client = self._clients.get(key)
