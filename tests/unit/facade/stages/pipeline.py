@@ -18,6 +18,7 @@ from acl.errors import TranslationError
 from acl.http import HttpRequestData, HttpResponseData
 from facade import config as config_module
 from facade.config import Config
+from facade.config.bucket import in_share
 from facade.exchange import Exchange
 from facade.stages import Stage
 from facade.state import FacadeState, LiveConfig
@@ -37,6 +38,7 @@ services:
     retries: 2
     backoff: 0.001
     max_concurrency: 4
+debug_headers: true
 limits:
   body_buffer: 64  # bytes: larger bodies are spooled to a temporary file
 capabilities:
@@ -146,6 +148,18 @@ class Pipeline:
             if response is not None:
                 return response
         return ex.response
+
+
+def canary_user(inside: bool) -> str:
+    """An ``X-User`` whose canary bucket is (or is not) within ``canaried``'s 50% share."""
+    return next(f"user-{n}" for n in range(1000) if in_share("canaried", f"user-{n}", 50) is inside)
+
+
+def open_breaker(p: Pipeline, service: str = "svc") -> None:
+    """Fail calls on ``service``'s breaker until it opens."""
+    breaker = p.state.guard(p.config, service).breaker
+    while (permit := breaker.allow()) is not None:
+        breaker.record(permit, ok=False)
 
 
 def client_wire() -> mock.Mock:

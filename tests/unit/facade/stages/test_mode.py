@@ -6,10 +6,9 @@ import random
 
 import pytest
 
-from facade.config.bucket import in_share
 from facade.exchange import Exchange
 from facade.stages import mode, route
-from tests.unit.facade.stages.pipeline import Pipeline
+from tests.unit.facade.stages.pipeline import Pipeline, canary_user
 
 HOST = ("Host", "shop.example")
 
@@ -54,14 +53,9 @@ async def test_shadow_mode_leaves_a_write_to_the_monolith_alone(p: Pipeline) -> 
     assert (ex.upstream, ex.shadow) == (None, False)
 
 
-def users(inside: bool) -> str:
-    """A sticky key whose canary bucket is (or is not) within the 50% share."""
-    return next(f"user-{n}" for n in range(1000) if in_share("canaried", f"user-{n}", 50) is inside)
-
-
 @pytest.mark.parametrize("inside", [True, False], ids=["in-share", "out-of-share"])
 async def test_a_canary_is_sticky_on_its_key(p: Pipeline, inside: bool) -> None:
-    user = users(inside)
+    user = canary_user(inside)
     served = set()
     for _ in range(5):
         ex = await decided(p, "/canary/1", ("X-User", user))
