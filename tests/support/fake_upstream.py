@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
@@ -29,7 +29,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from facade.config.normalize import Target
-from facade.upstream import Answer, UpstreamSettings
+from facade.upstream import UpstreamSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,24 +126,16 @@ class FakeUpstream:
         self.scripted.extend(items)
         return self
 
-    def send(
+    @asynccontextmanager
+    async def send(
         self,
         method: str,
         target: Target,
         *,
         headers: Mapping[str, str],
         body: bytes | AsyncIterable[bytes] | None,
-    ) -> AbstractAsyncContextManager[Answer]:
-        return self._send(method, target, headers, body)
-
-    @asynccontextmanager
-    async def _send(
-        self,
-        method: str,
-        target: Target,
-        headers: Mapping[str, str],
-        body: bytes | AsyncIterable[bytes] | None,
     ) -> AsyncIterator[FakeAnswer]:
+        """The port's one method: record the request, answer the next scripted item."""
         data = (
             body if body is None or isinstance(body, bytes) else b"".join([c async for c in body])
         )
