@@ -122,6 +122,10 @@ class Exchange:
         and a spooled body's temporary file. Called once the answer is made, however."""
         if self.service is not None:
             self.service.release()
+        self.release_body()
+
+    def release_body(self) -> None:
+        """A spooled body's temporary file is closed (and so deleted); idempotent."""
         if isinstance(self.body, SpooledBody):
             self.body.close()
 

@@ -45,7 +45,11 @@ async def stage(ex: Exchange) -> web.StreamResponse | None:
     upstream = ex.state.client(ex.config, LEGACY)
     body = ex.body
     if ex.shadow:
-        body = ex.body = await _buffer_for_shadow(ex, body)
+        body = await _buffer_for_shadow(ex, body)
+        if body is not ex.body:
+            # now in memory, for both sides: the temporary file can go at once
+            ex.release_body()
+            ex.body = body
     captured: list[bytes] | None = [] if ex.shadow else None
     started = time.perf_counter()
     try:

@@ -11,7 +11,8 @@ import pytest
 from facade.config import Config
 from facade.exchange import Exchange
 from facade.shadow import ShadowJob
-from facade.stages import default_stages
+from facade.body_spool import SpooledBody
+from facade.stages import body, default_stages
 from tests.support.fake_upstream import FakeAnswer
 from tests.unit.facade.stages.pipeline import Pipeline, open_breaker
 
@@ -89,3 +90,20 @@ async def test_a_full_bulkhead_drops_the_copy_and_counts_it(p: Pipeline, runner:
     await served(p, "/shadowed/1")
     assert runner.offered == []
     assert dropped(p, "bulkhead_full") == 1
+
+
+async def test_a_spooled_body_is_offered_in_memory_and_its_file_closed_at_once(
+    p: Pipeline, runner: Runner
+) -> None:
+    data = b"b" * 500  # over body_buffer (64 bytes): spooled
+    ex = p.exchange("GET", "/shadowed/1", [HOST, ("Content-Length", "500")], body=data)
+    stages = default_stages()
+    split = stages.index(body.stage) + 1
+    assert await p.run(ex, stages[:split]) is None
+    spooled = ex.body
+    assert isinstance(spooled, SpooledBody)
+    assert await p.run(ex, stages[split:]) is ex.response
+    assert spooled.closed
+    [job] = runner.offered
+    assert job.body == data
+    assert p.fakes["legacy"].sent[0].body == data
