@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from facade.body_spool import SpooledBody
 from facade.config import Config
 from facade.exchange import Exchange
 from facade.shadow import ShadowJob
-from facade.body_spool import SpooledBody
 from facade.stages import body, default_stages
 from tests.support.fake_upstream import FakeAnswer
 from tests.unit.facade.stages.pipeline import Pipeline, open_breaker
