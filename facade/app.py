@@ -16,19 +16,17 @@ import time
 from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import HttpVersion11, web
+from aiohttp import web
 
 from facade.admin import RESERVED_PATHS, answer_reserved, probe_legacy, reserved_path
 from facade.config import Config
 from facade.config.normalize import normalize_target
 from facade.connections import FacadeServer
 from facade.errors import RequestRejected, UpstreamError, UpstreamRefused
-from facade.exchange import Exchange, route_header
+from facade.exchange import Exchange, problem_for, route_header
 from facade.headers import request_id_from, traceparent_from
-from facade.problem import problem_response
 from facade.reload import run_hooks, watch_routes
 from facade.stages import Stage, default_stages
-from facade.stages.route import check_host
 from facade.state import FacadeState, LiveConfig, ReloadHook
 from facade.tasks import spawn
 from facade.upstream import MAX_FIELD_SIZE  # one limit for requests and answers (U4)
@@ -122,14 +120,14 @@ class Facade:
         try:
             ex.target = normalize_target(request.raw_path)
         except RequestRejected as exc:
-            response = _problem(ex, exc.status, exc.title, exc.detail)
+            response = problem_for(ex, exc.status, exc.title, exc.detail)
             response.force_close()
             return response
         path = reserved_path(ex.target.path)
         if path is not None:
             return await answer_reserved(path, ex)
         paths = ", ".join(sorted(RESERVED_PATHS))
-        return _problem(ex, 404, "Not Found", f"the admin listener serves {paths} only")
+        return problem_for(ex, 404, "Not Found", f"the admin listener serves {paths} only")
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         state = self.state
@@ -144,18 +142,17 @@ class Facade:
         metrics.in_flight.inc()
         response: web.StreamResponse | None = None
         try:
-            if "Expect" in request.headers:
-                response = await _expect_continue(ex)
-            if response is None:
-                for stage in self._stages:
-                    response = await stage(ex)
-                    if response is not None:
-                        break
-            assert response is not None, "the last stage must answer"
+            for stage in self._stages:
+                response = await stage(ex)
+                if response is not None:
+                    break  # a halt: this stage answered
+            else:
+                response = ex.response  # the forward stage's answer
+            assert response is not None, "the stages must answer"
         except RequestRejected as exc:
             ex.answered_locally = True
             metrics.rejected.labels(type(exc).__name__).inc()
-            response = _problem(ex, exc.status, exc.title, exc.detail)
+            response = problem_for(ex, exc.status, exc.title, exc.detail)
             if exc.retry_after is not None:
                 response.headers["Retry-After"] = str(exc.retry_after)
             response.force_close()  # the unread body or bad framing makes the stream unsafe
@@ -163,7 +160,7 @@ class Facade:
             kind = "timeout" if exc.status == 504 else "unavailable"
             metrics.upstream_errors.labels(exc.upstream, kind).inc()
             log.warning("%s %s -> %s: %s", request.method, _path(ex), exc.upstream, exc.detail)
-            response = _problem(
+            response = problem_for(
                 ex, exc.status, exc.title, f"upstream {exc.upstream!r}: {exc.detail}"
             )
             if isinstance(exc, UpstreamRefused) and exc.retry_after is not None:
@@ -173,9 +170,13 @@ class Facade:
             raise  # the client went away: nothing to answer
         except Exception:
             log.exception("unexpected error for %s %s", request.method, _path(ex))
-            response = _problem(ex, 500, "Internal Server Error", "the facade failed; see its log")
+            response = problem_for(
+                ex, 500, "Internal Server Error", "the facade failed; see its log"
+            )
         finally:
             metrics.in_flight.dec()
+            if ex.service is not None or ex.body is not None:
+                ex.release()  # what the stages held: an unrelayed answer, a spooled body
         status = ex.status or response.status
         elapsed = time.perf_counter() - ex.started
         metrics.record_request(ex.capability_name, ex.mode, ex.served_by, status, elapsed)
@@ -208,55 +209,6 @@ def _background(
             await task
 
     stack.push_async_callback(stop)
-
-
-async def _expect_continue(ex: Exchange) -> web.StreamResponse | None:
-    """Answer ``Expect: 100-continue`` ourselves: 413 at once if the announced body is too big.
-
-    The client then never sends a body that would be refused, and no upstream is contacted.
-    """
-    request = ex.request
-    expect = request.headers["Expect"]
-    if request.version != HttpVersion11:
-        return None
-    try:
-        check_host(request)
-    except RequestRejected:
-        return None  # the route stage answers 400: no body is invited for a request refused
-    if expect.lower() != "100-continue":
-        ex.answered_locally = True
-        return _problem(ex, 417, "Expectation Failed", f"unsupported Expect: {expect!r}")
-    config = ex.config
-    try:
-        path: str | None = normalize_target(request.raw_path).path
-    except RequestRejected:
-        path = None  # the pipeline answers 400 for it
-    match = config.matcher.match(request.method, path) if path is not None else None
-    limit = config.max_body(
-        config.routes.capabilities[match.route.capability] if match is not None else None
-    )
-    length = request.content_length
-    if length is not None and length > limit:
-        ex.answered_locally = True
-        response = _problem(
-            ex,
-            413,
-            "Content Too Large",
-            f"the request body ({length} bytes) is over the {limit}-byte limit",
-        )
-        response.force_close()
-        return response
-    await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-    request.writer.output_size = 0  # the interim answer is not the response
-    return None
-
-
-def _problem(ex: Exchange, status: int, title: str, detail: str) -> web.Response:
-    ex.status = status
-    response = problem_response(status, title, detail, request_id=ex.request_id)
-    if ex.config.routes.debug_headers:
-        response.headers["X-Strangler-Route"] = route_header(ex)
-    return response
 
 
 def _path(ex: Exchange) -> str:

@@ -13,7 +13,7 @@ from facade.config.derived import PerConfig
 from facade.metrics import Metrics
 from facade.resilience.guard import Guards, ServiceGuard
 from facade.shadow import ShadowRunner
-from facade.upstream import UpstreamClient, Upstreams, UpstreamSettings
+from facade.upstream import Upstream, Upstreams, UpstreamSettings
 
 LEGACY = "legacy"
 
@@ -64,6 +64,7 @@ class FacadeState:
     live: LiveConfig
     metrics: Metrics = field(default_factory=Metrics)
     readiness: Readiness = field(default_factory=Readiness)
+    # the upstream clients; tests pass ``Upstreams(factory)`` to answer from a fake upstream
     upstreams: Upstreams = field(default_factory=Upstreams)
     # temporary files of request bodies: bytes against limits.body_spool_max
     spool: Spool = field(default_factory=Spool)
@@ -72,7 +73,7 @@ class FacadeState:
     guards: Guards = field(init=False)
     # upstream name -> client, per configuration alive (facade.config.derived): settings are
     # derived once per loaded file, and forgotten with it
-    _clients: PerConfig[dict[str, UpstreamClient]] = field(
+    _clients: PerConfig[dict[str, Upstream]] = field(
         default_factory=lambda: PerConfig(lambda _config: {})
     )
 
@@ -85,7 +86,7 @@ class FacadeState:
         """Service ``name``'s breaker, retry budget and bulkhead, as ``config`` sets them."""
         return self.guards.get(config, name)
 
-    def client(self, config: Config, name: str) -> UpstreamClient:
+    def client(self, config: Config, name: str) -> Upstream:
         """The client for ``legacy`` or a service, as ``config`` describes it."""
         clients = self._clients.get(config)
         client = clients.get(name)

@@ -4,11 +4,13 @@ service, and the service's answer back into the legacy API, whole, before the cl
 Translation needs whole messages, so these requests are buffered (within the body limit); an
 answer that cannot be translated is a 502 problem+json naming the field, never half an answer.
 The call itself goes through the service's guard (``facade.resilience``): retries, breaker,
-bulkhead and deadline; a failed call may be answered by the monolith instead (fallback).
+bulkhead and deadline; whether the monolith answers a failed call instead is the fallback
+stage's decision (``facade.stages.fallback``).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode
 
 import aiohttp
@@ -28,8 +30,8 @@ from facade.headers import (
 )
 from facade.resilience.call import call_service
 from facade.resilience.guard import ServiceGuard
-from facade.resilience.policy import Failure, may_fall_back, stricter_method
-from facade.upstream import UpstreamClient, describe_client_error
+from facade.resilience.policy import Failure, stricter_method
+from facade.upstream import Upstream, describe_client_error
 
 MAX_TRANSLATED_ANSWER = 16 * 1024 * 1024
 
@@ -97,7 +99,7 @@ def service_headers(outgoing: CIMultiDict[str], wanted: HttpRequestData) -> CIMu
 
 
 async def fetch(
-    client: UpstreamClient, wanted: HttpRequestData, headers: CIMultiDict[str]
+    client: Upstream, wanted: HttpRequestData, headers: CIMultiDict[str]
 ) -> HttpResponseData:
     """Send the translated request once and read its answer whole (aiohttp errors propagate)."""
     async with client.send(
@@ -110,7 +112,7 @@ async def fetch(
 
 
 async def call_translated(
-    client: UpstreamClient,
+    client: Upstream,
     translator: Translator,
     legacy: HttpRequestData,
     *,
@@ -129,9 +131,35 @@ async def call_translated(
     return translate_answer(client.name, translator, legacy, got)
 
 
-async def serve_translated(
+@dataclass(frozen=True, slots=True)
+class TranslatedCall:
+    """A guarded call through the translator: what the service answered (whole), or why not.
+
+    The answer is turned back into the legacy API only when it is relayed (``response``): if
+    the monolith serves instead (fallback), an answer it replaces is never translated.
+    """
+
+    service: str
+    translator: Translator
+    legacy: HttpRequestData
+    method: str  # the stricter of the client's and the translated method (retries, fallback)
+    failure: Failure | None
+    answer: HttpResponseData | None
+
+    def response(self, client_method: str) -> web.Response:
+        """The client's answer: the service's, in the legacy API (UntranslatableAnswer: 502)."""
+        assert self.answer is not None
+        answer = translate_answer(self.service, self.translator, self.legacy, self.answer)
+        headers_out = downstream_response_headers(CIMultiDictProxy(CIMultiDict(answer.headers)))
+        if client_method == "HEAD":
+            headers_out["Content-Length"] = str(len(answer.body))
+            return web.Response(status=answer.status, headers=headers_out)
+        return web.Response(status=answer.status, headers=headers_out, body=answer.body)
+
+
+async def call_guarded(
     request: web.BaseRequest,
-    client: UpstreamClient,
+    client: Upstream,
     translator: Translator,
     target: Target,
     *,
@@ -141,14 +169,11 @@ async def serve_translated(
     request_id: str,
     traceparent: str,
     guard: ServiceGuard,
-    fallback: bool,
-    unsafe_fallback: bool,
-) -> web.Response | Failure:
-    """Serve through the translator, with the service's retries, breaker and bulkhead.
+) -> TranslatedCall:
+    """Call the service through the translator, with its retries, breaker and bulkhead.
 
-    Returns the Failure instead of an answer when the monolith should serve (``fallback`` on,
-    and ``may_fall_back`` allows it; ``unsafe_fallback``: unsafe methods may go there too).
-    The body is bytes: a call can be retried as it is.
+    The body is bytes: a call can be retried as it is. Whether the monolith serves after a
+    failure is the caller's decision (``policy.may_fall_back`` on ``TranslatedCall.method``).
     """
     # a translator may copy client headers: never the facade's own namespace (S4)
     legacy = legacy_request(request.method, target, without_facade_headers(request.headers), body)
@@ -174,18 +199,7 @@ async def serve_translated(
         replayable=True,
     )
     outcome.release()  # the answer is read whole: the call is over
-    failure = outcome.failure
-    if failure is not None and fallback and may_fall_back(method, failure, unsafe=unsafe_fallback):
-        return failure
-    if outcome.answer is None:
-        assert failure is not None
-        raise failure.error(client.name)
-    answer = translate_answer(client.name, translator, legacy, outcome.answer)
-    headers_out = downstream_response_headers(CIMultiDictProxy(CIMultiDict(answer.headers)))
-    if request.method == "HEAD":
-        headers_out["Content-Length"] = str(len(answer.body))
-        return web.Response(status=answer.status, headers=headers_out)
-    return web.Response(status=answer.status, headers=headers_out, body=answer.body)
+    return TranslatedCall(client.name, translator, legacy, method, outcome.failure, outcome.answer)
 
 
 def _status(answer: HttpResponseData) -> int:

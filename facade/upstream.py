@@ -8,16 +8,22 @@ the client sent plus what the facade adds on purpose.
 Connections are reused only while clean (``facade.clean_connections``, SECURITY.md U1); an
 answer whose status no request can get (U2) is an error, never relayed; header lines of an
 answer may be as long as those of a request (U4).
+
+The stages see an upstream through a port of one method, ``Upstream.send`` (as httpx's
+transport is one method): ``UpstreamClient`` is the pooled aiohttp one, and the unit tests
+use ``tests/support/fake_upstream.py``. Its answer, ``Answer``, is a protocol that aiohttp's
+``ClientResponse`` satisfies as it is: the production path wraps nothing per request.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Iterable
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol
 
 import aiohttp
-from multidict import CIMultiDict
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from facade.clean_connections import CleanConnector
@@ -80,6 +86,73 @@ class UpstreamSettings:
     timeout: float  # longest wait for the next byte of the answer
     connect_timeout: float
     max_connections: int
+
+
+class AnswerBody(Protocol):
+    """The part of aiohttp's ``StreamReader`` the stages read an answer's body with."""
+
+    async def readany(self) -> bytes: ...
+
+    async def read(self, n: int = -1) -> bytes: ...
+
+
+class Answer(Protocol):
+    """An upstream's answer, its status line and headers read: aiohttp's ``ClientResponse`` as
+    the stages use it. ``read()`` reads the whole body (and keeps it: a second call returns
+    it again); ``content.readany()`` streams it; ``close()`` drops the connection."""
+
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def reason(self) -> str | None: ...
+
+    @property
+    def headers(self) -> CIMultiDictProxy[str]: ...
+
+    @property
+    def content_length(self) -> int | None: ...
+
+    @property
+    def content(self) -> AnswerBody: ...
+
+    async def read(self) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+class Upstream(Protocol):
+    """The port the stages call an upstream through: one method, and what names it."""
+
+    @property
+    def name(self) -> str: ...  # "legacy" or the service's name in routes.yaml
+
+    @property
+    def base(self) -> URL: ...  # its base URL: the origin rewritten in Location headers
+
+    @property
+    def settings(self) -> UpstreamSettings: ...
+
+    def send(
+        self,
+        method: str,
+        target: Target,
+        *,
+        headers: Mapping[str, str],
+        body: bytes | AsyncIterable[bytes] | None,
+    ) -> AbstractAsyncContextManager[Answer]:
+        """Send one request: ``async with upstream.send(...) as answer``. Entering raises
+        ``TimeoutError`` or ``aiohttp.ClientError`` when no answer comes."""
+        ...
+
+
+class PooledUpstream(Upstream, Protocol):
+    """An upstream the process holds open: closed at shutdown (``Upstreams.close``)."""
+
+    async def close(self) -> None: ...
+
+
+UpstreamFactory = Callable[[UpstreamSettings], PooledUpstream]
 
 
 def describe_client_error(exc: BaseException) -> str:
@@ -146,9 +219,9 @@ class UpstreamClient:
         method: str,
         target: Target,
         *,
-        headers: Any,
+        headers: Mapping[str, str],
         body: bytes | AsyncIterable[bytes] | None,
-    ) -> Any:
+    ) -> AbstractAsyncContextManager[aiohttp.ClientResponse]:
         """Start a request; use as ``async with client.send(...) as response``."""
         return self.session.request(
             method,
@@ -165,19 +238,24 @@ class UpstreamClient:
 
 
 class Upstreams:
-    """The clients in use; a reload that changes an upstream's settings gets a new pool."""
+    """The clients in use; a reload that changes an upstream's settings gets a new pool.
 
-    def __init__(self) -> None:
-        self._clients: dict[str, UpstreamClient] = {}
-        self._retired: list[UpstreamClient] = []
+    ``factory`` builds a client from its settings: the pooled aiohttp ``UpstreamClient``, or
+    a fake in tests (``FacadeState(live, upstreams=Upstreams(fake.factory))``).
+    """
 
-    def get(self, settings: UpstreamSettings) -> UpstreamClient:
+    def __init__(self, factory: UpstreamFactory = UpstreamClient) -> None:
+        self._factory = factory
+        self._clients: dict[str, PooledUpstream] = {}
+        self._retired: list[PooledUpstream] = []
+
+    def get(self, settings: UpstreamSettings) -> PooledUpstream:
         client = self._clients.get(settings.name)
         if client is None or client.settings != settings:
             if client is not None:
                 # in-flight requests still hold it: close it only at shutdown
                 self._retired.append(client)
-            client = self._clients[settings.name] = UpstreamClient(settings)
+            client = self._clients[settings.name] = self._factory(settings)
         return client
 
     async def close(self) -> None:

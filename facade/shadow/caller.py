@@ -50,7 +50,7 @@ from facade.translate import (
     translate_answer,
     translate_request,
 )
-from facade.upstream import UpstreamClient
+from facade.upstream import Upstream
 from parallel_run.compare import HttpAnswer
 from parallel_run.noise import should_sample_twin
 
@@ -156,7 +156,7 @@ class ShadowCaller:
         body = b"" if job.method == "HEAD" else answer.body
         return HttpAnswer(answer.status, answer.headers, body)
 
-    async def _fetch(self, job: ShadowJob, client: UpstreamClient) -> HttpAnswer:
+    async def _fetch(self, job: ShadowJob, client: Upstream) -> HttpAnswer:
         headers = [*job.headers.items(), (SHADOW_HEADER, "1")]
         try:
             async with asyncio.timeout(job.timeout):
@@ -169,7 +169,7 @@ class ShadowCaller:
             return HttpAnswer.failed(str(exc))
         return HttpAnswer(answer.status, answer.headers, answer.body)
 
-    def pool(self, config: Config, client: UpstreamClient) -> LeanPool:
+    def pool(self, config: Config, client: Upstream) -> LeanPool:
         """The lean keep-alive pool for ``client`` as ``config`` describes it."""
         pools = self._pools.get(config)
         pool = pools.get(client.name)

@@ -9,7 +9,7 @@ from multidict import CIMultiDict
 from acl.http import Translator
 from facade.config import Capability, Config
 from facade.config.normalize import Target
-from facade.upstream import UpstreamClient
+from facade.upstream import Upstream
 from parallel_run.compare import HttpAnswer
 from parallel_run.methods import SAFE_METHODS
 
@@ -47,9 +47,9 @@ class ShadowJob:
     body: bytes | None
     legacy: HttpAnswer
     legacy_ms: float
-    candidate: UpstreamClient
+    candidate: Upstream
     timeout: float
-    legacy_client: UpstreamClient
+    legacy_client: Upstream
     twin_fraction: float  # 0..1: call the monolith a second time to learn its noise
     learn_noise: bool
     # the configuration the request was served under: its compare rules judge the answers, and

@@ -1,4 +1,9 @@
-"""Choose who serves: the monolith, or the capability's service (canary bucket, cut over)."""
+"""Choose who serves: the monolith, or the capability's service (canary bucket, cut over).
+
+The decision is ``ex.upstream`` (the service's client; None: the monolith) and ``ex.shadow``;
+later steps read it and never change it (a fallback is recorded apart, ``ex.fell_back``; the
+forward step only drops a shadow copy whose body is too large to compare).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from aiohttp import web
 from facade.config.bucket import in_share
 from facade.exchange import Exchange
 from facade.shadow import wants_shadow
-from facade.upstream import UpstreamClient
+from facade.upstream import Upstream
 
 
 async def stage(ex: Exchange) -> web.StreamResponse | None:
@@ -33,7 +38,7 @@ async def stage(ex: Exchange) -> web.StreamResponse | None:
     return None
 
 
-def _service(ex: Exchange, name: str) -> UpstreamClient:
+def _service(ex: Exchange, name: str) -> Upstream:
     return ex.state.client(ex.config, name)
 
 

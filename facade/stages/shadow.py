@@ -1,8 +1,14 @@
 """Hand a relayed request to the shadow runner: the capability's service gets it in the
-background, and both answers are compared off the request path."""
+background, and both answers are compared off the request path.
+
+The last step: the client's answer is made already (``ex.response``), the monolith's kept
+(``ex.legacy_answer``) by the forward step. A service that served traffic finds failing or
+busy (open breaker, full bulkhead) is not asked: the copy is dropped, and counted.
+"""
 
 from __future__ import annotations
 
+from aiohttp import web
 from multidict import CIMultiDict
 
 from facade.errors import UpstreamError
@@ -10,7 +16,15 @@ from facade.exchange import Exchange
 from facade.shadow import ShadowJob
 from facade.state import LEGACY
 from facade.translate import translator_for
+from facade.upstream import Upstream
 from parallel_run.compare import HttpAnswer
+
+
+async def stage(ex: Exchange) -> web.StreamResponse | None:
+    legacy = ex.legacy_answer
+    if ex.shadow and legacy is not None and ex.headers is not None:
+        shadow_call(ex, ex.headers, ex.body, legacy, ex.legacy_ms)
+    return None
 
 
 def shadow_call(
@@ -20,7 +34,7 @@ def shadow_call(
     legacy: HttpAnswer,
     legacy_ms: float,
 ) -> None:
-    """Called by the forward stage once the monolith's answer went to the client."""
+    """Offer the shadow runner this request (``ex.shadow``: the mode step chose to)."""
     cap, match = ex.capability, ex.match
     if cap is None or match is None or cap.service is None or ex.target is None:
         return
@@ -51,12 +65,16 @@ def shadow_call(
             body=body if isinstance(body, bytes) else None,
             legacy=legacy,
             legacy_ms=legacy_ms,
-            candidate=ex.state.client(ex.config, cap.service),
+            candidate=_client(ex, cap.service),
             timeout=cap.shadow.timeout or service.timeout,
-            legacy_client=ex.state.client(ex.config, LEGACY),
+            legacy_client=_client(ex, LEGACY),
             twin_fraction=cap.compare.noise_sample / 100 if cap.compare.noise == "auto" else 0.0,
             learn_noise=cap.compare.noise == "auto",
             config=ex.config,
             translator=translator,
         )
     )
+
+
+def _client(ex: Exchange, name: str) -> Upstream:
+    return ex.state.client(ex.config, name)
