@@ -15,7 +15,7 @@ import stat
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated, Any, Literal, NoReturn, cast
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -37,6 +37,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import AliasEvent
 from ruamel.yaml.resolver import VersionedResolver
 
+from facade.config import yaml_tree
 from facade.config.errors import QUOTE_LIMIT, ConfigError, Problem, cut, quoted
 from facade.config.matching import Matcher, Route, RouteConflict, TemplateError, parse_template
 from facade.config.units import parse_duration, parse_percent, parse_size
@@ -592,26 +593,31 @@ class _BoundedComposer(Composer):
     def _count(self, nodes: int, depth: int, event: Any) -> None:
         self._nodes += nodes
         self._deepest = max(self._deepest, depth)
-        line = event.start_mark.line + 1
-        alias = isinstance(event, AliasEvent)
-        if depth > MAX_DEPTH:
-            raise _Refused(
-                f"values nested more than {MAX_DEPTH} levels deep"
-                + (" (aliases expanded)" if alias else ""),
-                line,
-            )
-        if self._nodes > self._max_nodes:
-            if alias:
-                raise _Refused(
-                    f"alias *{quoted(event.anchor)} expands the file past {self._max_nodes:,} "
-                    "values (an alias bomb?); refused without expanding it",
-                    line,
-                )
-            raise _Refused(
-                f"the file holds more than {self._max_nodes:,} values (one per "
-                f"{BYTES_PER_NODE} bytes of the size limit; ${MAX_BYTES_ENV} sets it)",
-                line,
-            )
+        if depth > MAX_DEPTH or self._nodes > self._max_nodes:
+            _refuse_over(self._nodes, depth, event, self._max_nodes)
+
+
+def _refuse_over(nodes: int, depth: int, event: Any, max_nodes: int) -> NoReturn:
+    """The refusal of a file ``nodes`` values and ``depth`` levels deep at ``event``."""
+    line = event.start_mark.line + 1
+    alias = isinstance(event, AliasEvent)
+    if depth > MAX_DEPTH:
+        raise _Refused(
+            f"values nested more than {MAX_DEPTH} levels deep"
+            + (" (aliases expanded)" if alias else ""),
+            line,
+        )
+    if alias:
+        raise _Refused(
+            f"alias *{quoted(event.anchor)} expands the file past {max_nodes:,} "
+            "values (an alias bomb?); refused without expanding it",
+            line,
+        )
+    raise _Refused(
+        f"the file holds more than {max_nodes:,} values (one per "
+        f"{BYTES_PER_NODE} bytes of the size limit; ${MAX_BYTES_ENV} sets it)",
+        line,
+    )
 
 
 class _Yaml12Resolver(VersionedResolver):
@@ -657,12 +663,27 @@ class _FastLoader:
     comment_handling = None  # what ruamel's constructor asks its loader
 
     def __init__(self, text: str, *, max_nodes: int) -> None:
+        self._text = text
+        self._max_nodes = max_nodes
         self._parser = _CParser(text)
         self._resolver = _Yaml12Resolver(loadumper=self)
         self._composer = _FastComposer(self, max_nodes=max_nodes)
         self._constructor = RoundTripConstructor(loader=self)
 
     def load(self) -> Any:
+        """The tree built from libyaml's events (``yaml_tree``), or else by ruamel's composer
+        and constructor from the events of a second parse."""
+        try:
+            return yaml_tree.build(
+                self._parser,
+                self._resolver,
+                self._constructor,
+                max_nodes=self._max_nodes,
+                max_depth=MAX_DEPTH,
+                over=functools.partial(_refuse_over, max_nodes=self._max_nodes),
+            )
+        except yaml_tree.Unsupported:
+            self._parser = self._composer.parser = _CParser(self._text)
         node = self._composer.get_single_node()
         return None if node is None else self._constructor.construct_document(node)
 
