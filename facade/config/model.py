@@ -7,12 +7,14 @@ aiohttp, no I/O except reading the file it is given.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import hashlib
 import os
 import re
 import stat
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, NoReturn, cast
@@ -402,10 +404,30 @@ def load(path: str | os.PathLike[str], *, extra_check: ExtraCheck | None = None)
     """
     source = Path(path)
     data = read_routes(source)
-    routes, matcher = parse(
-        data.decode("utf-8", "replace"), source=str(source), extra_check=extra_check
-    )
+    with _collector_paused():
+        routes, matcher = parse(
+            data.decode("utf-8", "replace"), source=str(source), extra_check=extra_check
+        )
     return Config(source.resolve(), routes, matcher, hashlib.sha256(data).hexdigest())
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No automatic garbage collection while a file is parsed and validated.
+
+    A parse allocates a few hundred thousand containers, none of them in a reference cycle,
+    and the collector's passes over them, each longer as the heap grows, were 40-60% of a
+    load (3,000 capabilities: 1.1 s -> 0.45 s of CPU; 10,000: 3.5 s -> 1.5 s). What the
+    parse throws away is freed by reference counting all the same. A reload already runs
+    with the collector off (``facade.reload``): then this leaves it off.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 # The limit on routes.yaml's size comes from the environment, not from the file: a file cannot

@@ -18,7 +18,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.comments import CommentedMap, CommentedSeq, LineCol
+from ruamel.yaml.compat import ordereddict
 from ruamel.yaml.events import (
     DocumentEndEvent,
     DocumentStartEvent,
@@ -33,6 +34,11 @@ from ruamel.yaml.nodes import ScalarNode
 from ruamel.yaml.tag import Tag
 
 STR = "tag:yaml.org,2002:str"
+_LINE_COL = LineCol.attrib
+_NO_KEY = object()
+# a CommentedSeq's own append goes through insert(), which makes its comment record at once
+list_append = list.append
+map_set = ordereddict.__setitem__
 MERGE = "tag:yaml.org,2002:merge"
 
 
@@ -87,8 +93,10 @@ def build(
     get()  # stream start
     if type(get()) is not DocumentStartEvent:
         return None  # an empty stream
-    # each open collection: [the collection, its key waiting for a value (in a tuple) or None,
-    # the key's mark, the collection's flow style]
+    # each open collection: [the collection, its items' lines and columns (``lc.data``), its
+    # line-col record, whether a list, its key waiting for a value, that key's line and column,
+    # its flow style]. The line-col records and the mapping's items are set directly: ruamel's
+    # accessors (``lc``, ``_yaml_set_*``, ``__setitem__``) were a third of the time.
     stack: list[list[Any]] = []
     root: Any = None
     count = 0
@@ -96,12 +104,14 @@ def build(
         event = get()
         kind = type(event)
         if kind is MappingEndEvent or kind is SequenceEndEvent:
-            done, _, _, flow = stack.pop()
-            if done and flow is not None:  # as ruamel's set_collection_style
-                if flow:
-                    done.fa.set_flow_style()
-                else:
-                    done.fa.set_block_style()
+            done, lines, record, _, _, _, _, flow = stack.pop()
+            if done:
+                record.data = lines  # ruamel's stays None for an empty one
+                if flow is not None:  # as ruamel's set_collection_style
+                    if flow:
+                        done.fa.set_flow_style()
+                    else:
+                        done.fa.set_block_style()
             if stack:
                 continue
             root = done
@@ -113,36 +123,35 @@ def build(
         if depth > max_depth or count > max_nodes:
             over(count, depth, event)
         mark = event.start_mark
+        line, column = mark.line, mark.column
         if kind is ScalarEvent:
             value: Any = scalars.value(event)
-        elif kind is MappingStartEvent:
-            value = CommentedMap()
-            value._yaml_set_line_col(mark.line, mark.column)
-        elif kind is SequenceStartEvent:
-            value = CommentedSeq()
-            value._yaml_set_line_col(mark.line, mark.column)
+        elif kind is MappingStartEvent or kind is SequenceStartEvent:
+            value = CommentedMap() if kind is MappingStartEvent else CommentedSeq()
+            record = LineCol()
+            record.line, record.col = line, column
+            setattr(value, _LINE_COL, record)
         else:
             raise Unsupported(type(event).__name__)  # an alias
         if stack:
             top = stack[-1]
-            parent = top[0]
-            if type(parent) is CommentedSeq:
-                parent._yaml_set_idx_line_col(len(parent), [mark.line, mark.column])
-                parent.append(value)
-            elif top[1] is None:  # a key
-                if kind is not ScalarEvent or value in parent:
+            if top[3]:  # a list
+                top[1][len(top[0])] = [line, column]
+                list_append(top[0], value)
+            elif top[4] is _NO_KEY:
+                if kind is not ScalarEvent or value in top[0]:
                     raise Unsupported("complex or duplicate key")
-                top[1], top[2] = (value,), mark
+                top[4], top[5], top[6] = value, line, column
             else:
-                key = top[1][0]
-                key_mark = top[2]
-                parent._yaml_set_kv_line_col(
-                    key, [key_mark.line, key_mark.column, mark.line, mark.column]
-                )
-                parent[key] = value
-                top[1] = None
+                key = top[4]
+                top[1][key] = [top[5], top[6], line, column]
+                map_set(top[0], key, value)
+                top[0]._ok.add(key)
+                top[4] = _NO_KEY
         if kind is not ScalarEvent:
-            stack.append([value, None, None, event.flow_style])
+            stack.append(
+                [value, {}, record, kind is SequenceStartEvent, _NO_KEY, 0, 0, event.flow_style]
+            )
         elif not stack:
             root = value
             break
