@@ -1,6 +1,6 @@
 """Follow routes.yaml: a valid new file replaces the configuration whole; a bad one changes nothing.
 
-Polling (twice a second) rather than inotify: it works the same on every filesystem, including
+Polling (four times a second) rather than inotify: it works the same on every filesystem, including
 the bind mounts and network volumes configuration often lives on, and it sees atomic renames,
 which is how editors and ``strangler`` write the file.
 
@@ -37,7 +37,8 @@ from facade.state import FacadeState, LiveConfig, ParseSlot
 from facade.translators import translator_problems
 
 log = logging.getLogger("strangler.reload")
-POLL_INTERVAL = 0.5
+# an edit is noticed 0.125 s after its save on average (a stat of one file 4 times a second)
+POLL_INTERVAL = 0.25
 TIMEOUT_ENV = "STRANGLER_RELOAD_TIMEOUT"
 # parsing is pure Python and slow (2-4 s per 1,000 capabilities on a busy machine), and the
 # default bounds (4 MiB, 262,144 values) allow about 10,000 capabilities: 20-40 s. The limit

@@ -812,9 +812,14 @@ def _problem(source: str, tree: CommentedMap, error: Mapping[str, Any]) -> Probl
     return Problem(source, line_of(tree, loc), f"{where}: {message}")
 
 
-def line_of(tree: Any, loc: Sequence[str | int]) -> int:
-    """The 1-based line of the deepest node of ``loc`` that exists in the YAML tree."""
-    line = 1
+def line_of(tree: Any, loc: Sequence[str | int], line: int = 1) -> int:
+    """The 1-based line of the deepest node of ``loc`` that exists in the YAML tree (``line``
+    if none does)."""
+    return line_of_node(tree, loc, line)[0]
+
+
+def line_of_node(tree: Any, loc: Sequence[str | int], line: int = 1) -> tuple[int, Any]:
+    """``line_of``, and the deepest node of ``loc`` that exists."""
     node = tree
     for key in loc:
         if isinstance(node, CommentedMap) and key in node:
@@ -825,7 +830,7 @@ def line_of(tree: Any, loc: Sequence[str | int]) -> int:
             node = node[key]
         else:
             break
-    return line
+    return line, node
 
 
 def _cross_check(routes: RoutesFile, tree: CommentedMap, source: str) -> list[Problem]:
@@ -856,13 +861,17 @@ def _cross_check(routes: RoutesFile, tree: CommentedMap, source: str) -> list[Pr
 
 
 def _routes_of(routes: RoutesFile, tree: CommentedMap) -> list[Route]:
-    return [
-        Route(
-            capability=name,
-            template=rule.path,
-            methods=frozenset(rule.methods) if rule.methods is not None else None,
-            line=line_of(tree, ("capabilities", name, "match", i)),
-        )
-        for name, cap in routes.capabilities.items()
-        for i, rule in enumerate(cap.match)
-    ]
+    found = []
+    for name, cap in routes.capabilities.items():
+        # the walk from the top once per capability, not once per route
+        matches = line_of_node(tree, ("capabilities", name, "match"))
+        for i, rule in enumerate(cap.match):
+            found.append(
+                Route(
+                    capability=name,
+                    template=rule.path,
+                    methods=frozenset(rule.methods) if rule.methods is not None else None,
+                    line=line_of(matches[1], (i,), matches[0]),
+                )
+            )
+    return found
