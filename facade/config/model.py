@@ -32,7 +32,6 @@ from pydantic import (
     model_validator,
 )
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.composer import Composer
 from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
@@ -674,6 +673,13 @@ class _FastComposer(_BoundedComposer):
         self.parser = loader._parser
         self.resolver = loader._resolver
 
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if getattr(self.parser.peek_event(), "tag", None) is not None:
+            # libyaml hands over tags resolved ("!!str 1" reads as a plain string, where
+            # ruamel's scanner makes a TaggedScalar): the pure-Python loader reads the file
+            raise yaml_tree.Unsupported("a tag")
+        return super().compose_node(parent, index)
+
 
 class _FastLoader:
     """libyaml's scanner and parser (C, from ruamel.yaml.clib) under ruamel's own composer,
@@ -722,7 +728,7 @@ _DIRECTIVE = re.compile(r"^%", re.MULTILINE)
 
 def _fast_tree(text: str, max_nodes: int) -> tuple[bool, Any]:
     """``(True, tree)`` read with ``_FastLoader``; ``(False, None)`` when it cannot say: no C
-    parser, a ``%`` directive, or anything wrong with the file, which the pure-Python loader
+    parser, a ``%`` directive, a tag, or anything wrong with the file, which the pure-Python loader
     then reports in its own words (a refusal by the bounds is the same either way)."""
     if _CParser is None or _DIRECTIVE.search(text):
         return False, None
@@ -730,11 +736,11 @@ def _fast_tree(text: str, max_nodes: int) -> tuple[bool, Any]:
         return True, _FastLoader(text, max_nodes=max_nodes).load()
     except _Refused:
         raise
-    except (YAMLError, ValueError, RecursionError):
+    except (YAMLError, ValueError, RecursionError, yaml_tree.Unsupported):
         return False, None
 
 
-def _read_yaml(text: str, source: str) -> CommentedMap:
+def _read_yaml(text: str, source: str) -> dict[Any, Any]:
     yaml = YAML(typ="rt")
     max_nodes = max(1, max_bytes(source) // BYTES_PER_NODE)
     # ruamel builds its composer as ``Composer(loader=...)``: a partial passes the bound
@@ -768,7 +774,7 @@ def _read_yaml(text: str, source: str) -> CommentedMap:
                 )
             ]
         )
-    if not isinstance(tree, CommentedMap):
+    if not isinstance(tree, dict):  # a CommentedMap, or a yaml_tree.YamlMap
         raise ConfigError([Problem(source, 1, "the top level must be a mapping of keys")])
     return tree
 
@@ -792,7 +798,7 @@ def _dotted(loc: Sequence[str | int]) -> str:
     return ".".join(cut(str(p), QUOTE_LIMIT) for p in loc)
 
 
-def _problem(source: str, tree: CommentedMap, error: Mapping[str, Any]) -> Problem:
+def _problem(source: str, tree: dict[Any, Any], error: Mapping[str, Any]) -> Problem:
     loc: Sequence[str | int] = error["loc"]
     where = _dotted(loc) or "(top level)"
     message = str(error["msg"]).removeprefix("Value error, ")
@@ -820,20 +826,21 @@ def line_of(tree: Any, loc: Sequence[str | int], line: int = 1) -> int:
 
 def line_of_node(tree: Any, loc: Sequence[str | int], line: int = 1) -> tuple[int, Any]:
     """``line_of``, and the deepest node of ``loc`` that exists."""
-    node = tree
+    node: Any = tree
     for key in loc:
-        if isinstance(node, CommentedMap) and key in node:
-            line = node.lc.key(key)[0] + 1
+        # a CommentedMap or CommentedSeq (ruamel's loaders), or a yaml_tree.YamlMap or YamlSeq
+        if isinstance(node, dict) and key in node:
+            line = cast(Any, node).lc.key(key)[0] + 1
             node = node[key]
-        elif isinstance(node, CommentedSeq) and isinstance(key, int) and 0 <= key < len(node):
-            line = node.lc.item(key)[0] + 1
+        elif isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node):
+            line = cast(Any, node).lc.item(key)[0] + 1
             node = node[key]
         else:
             break
     return line, node
 
 
-def _cross_check(routes: RoutesFile, tree: CommentedMap, source: str) -> list[Problem]:
+def _cross_check(routes: RoutesFile, tree: dict[Any, Any], source: str) -> list[Problem]:
     problems = []
     for name, cap in routes.capabilities.items():
         if cap.service is not None and cap.service not in routes.services:
@@ -860,7 +867,7 @@ def _cross_check(routes: RoutesFile, tree: CommentedMap, source: str) -> list[Pr
     return problems
 
 
-def _routes_of(routes: RoutesFile, tree: CommentedMap) -> list[Route]:
+def _routes_of(routes: RoutesFile, tree: dict[Any, Any]) -> list[Route]:
     found = []
     for name, cap in routes.capabilities.items():
         # the walk from the top once per capability, not once per route
