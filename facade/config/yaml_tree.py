@@ -77,6 +77,9 @@ class _Scalars:
             first: [*rules, *anywhere] for first, rules in table.items() if first is not None
         }
         self._anywhere = anywhere
+        # a plain scalar starting with none of these is a string, found without a call
+        self.plain_strings = not anywhere
+        self.typed_first = frozenset(self._by_first)
         self._constructor = constructor
         self._made = type(constructor).yaml_constructors
 
@@ -109,11 +112,15 @@ def build(
     get()  # stream start
     if type(get()) is not DocumentStartEvent:
         return None  # an empty stream
-    # each open collection: [the collection, its items' lines and columns (``lc.data``), its
-    # line-col record, whether a list, its key waiting for a value, that key's line and column]
+    # each open collection: [the collection, its items' lines and columns (``lc.data``, tuples
+    # where ruamel has lists: read through lc.key/value/item alike, never tracked by the
+    # collector), its line-col record, whether a list, its key waiting for a value, that key's
+    # line and column]
     stack: list[list[Any]] = []
+    typed_first, plain_strings = scalars.typed_first, scalars.plain_strings
     root: Any = None
     count = 0
+    value: Any
     while True:
         event = get()
         kind = type(event)
@@ -134,7 +141,13 @@ def build(
         mark = event.start_mark
         line, column = mark.line, mark.column
         if kind is ScalarEvent:
-            value: Any = scalars.value(event)
+            value = event.value
+            style = event.style
+            if style:
+                if style not in "'\"":
+                    value = scalars.value(event)  # a block scalar
+            elif value[:1] in typed_first or not plain_strings:
+                value = scalars.value(event)
         elif kind is MappingStartEvent or kind is SequenceStartEvent:
             value = YamlMap() if kind is MappingStartEvent else YamlSeq()
             value.lc = record = LineCol()
@@ -144,7 +157,7 @@ def build(
         if stack:
             top = stack[-1]
             if top[3]:  # a list
-                top[1][len(top[0])] = [line, column]
+                top[1][len(top[0])] = (line, column)
                 top[0].append(value)
             elif top[4] is _NO_KEY:
                 if kind is not ScalarEvent or value in top[0]:
@@ -152,7 +165,7 @@ def build(
                 top[4], top[5], top[6] = value, line, column
             else:
                 key = top[4]
-                top[1][key] = [top[5], top[6], line, column]
+                top[1][key] = (top[5], top[6], line, column)
                 top[0][key] = value
                 top[4] = _NO_KEY
         if kind is not ScalarEvent:

@@ -30,12 +30,17 @@ capabilities:
 """
 
 
+def _as_tuple(where: Any) -> Any:
+    # ruamel keeps a key's [line, col, value line, value col] in a list, the builder a tuple
+    return None if where is None else tuple(where)
+
+
 def lines(node: Any) -> Any:
     """Every mapping's and list's position, and its keys' and items', as nested data."""
     if isinstance(node, dict):
         return (
             (node.lc.line, node.lc.col),
-            {k: (node.lc.data.get(k), lines(v)) for k, v in node.items()},
+            {k: (_as_tuple(node.lc.data.get(k)), lines(v)) for k, v in node.items()},
         )
     if isinstance(node, list):
         return (
