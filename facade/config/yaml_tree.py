@@ -20,6 +20,7 @@ and ``over`` is told at the event that first crosses either.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any, NoReturn
 
@@ -39,6 +40,9 @@ from ruamel.yaml.tag import Tag
 
 STR = "tag:yaml.org,2002:str"
 _NO_KEY = object()
+# a plain decimal integer: ruamel's round-trip constructor gives a plain int for it (YAML 1.2;
+# a leading zero or an underscore makes a ScalarInt, which it is left to make)
+_DECIMAL = re.compile(r"[-+]?(?:0|[1-9][0-9]*)\Z")
 
 
 class YamlMap(dict[Any, Any]):
@@ -87,6 +91,8 @@ class _Scalars:
         text: str = event.value
         style = event.style
         tag = STR
+        if not style and _DECIMAL.match(text):
+            return int(text)  # what the constructor returns for one without an anchor
         if not style:  # plain: its type is read from its text
             rules = self._by_first.get(text[:1], self._anywhere)
             for candidate, regexp in rules:

@@ -118,8 +118,8 @@ capabilities:
     folded: >
       one
       line
-    flags: [yes, no, on, true, False, null, ~, '', 0o17, 017, 0x1F, 1_000, -3, 1e3, .inf, -.nan,
-            2025-01-01, "7", '8']
+    flags: [0, -0, +5, 42, 1_0, yes, no, on, true, False, null, ~, '', 0o17, 017, 0x1F,
+            1_000, -3, 1e3, .inf, -.nan, 2025-01-01, "7", '8']
     when: 2025-01-01T10:00:00Z
     ? plain key
     : 1
