@@ -40,10 +40,11 @@ log = logging.getLogger("strangler.reload")
 # an edit is noticed 0.125 s after its save on average (a stat of one file 4 times a second)
 POLL_INTERVAL = 0.25
 TIMEOUT_ENV = "STRANGLER_RELOAD_TIMEOUT"
-# parsing is pure Python and slow (2-4 s per 1,000 capabilities on a busy machine), and the
-# default bounds (4 MiB, 262,144 values) allow about 10,000 capabilities: 20-40 s. The limit
-# is for a file that would never finish, so it stays well above that, growing with the size
-# limit (SECONDS_PER_MIB per MiB of $STRANGLER_ROUTES_MAX_BYTES)
+# the default bounds (4 MiB, 262,144 values) allow about 10,000 capabilities: 1-2 s with
+# libyaml, 20-40 s for the pure-Python loader (a file with a tag or a directive, or a machine
+# without ruamel.yaml.clib). The limit is for a file that would never finish, so it stays well
+# above that, growing with the size limit (SECONDS_PER_MIB per MiB of
+# $STRANGLER_ROUTES_MAX_BYTES)
 DEFAULT_TIMEOUT = 60.0
 SECONDS_PER_MIB = 15.0
 

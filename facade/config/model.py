@@ -439,7 +439,8 @@ DEFAULT_MAX_BYTES = 4 * 1024**2
 # bytes of the size limit (262,144 for 4 MiB). An alias bomb expands to billions. Real files
 # hold about one value per 8 bytes (3,000 capabilities: 81,019 values in 621 KiB), so this
 # bound, not the size, limits a legitimate file: about 9,700 capabilities by default
-# (20-40 s to parse: facade.reload's time limit is set to fit). It is
+# (1-2 s to load with libyaml, 20-40 s with the pure-Python loader: facade.reload's time
+# limit is set to fit). It is
 # not looser because pydantic holds the GIL while it validates and lists errors: this bounds
 # how long a reload's validation can stall the event loop.
 BYTES_PER_NODE = 16
@@ -682,11 +683,13 @@ class _FastComposer(_BoundedComposer):
 
 
 class _FastLoader:
-    """libyaml's scanner and parser (C, from ruamel.yaml.clib) under ruamel's own composer,
-    bounded (``_BoundedComposer``), and round-trip constructor: the tree, values and lines of
-    ``YAML(typ="rt")`` in a third of the time or less (3,000 capabilities: 7.6-12 s -> 2.5-3.6 s
-    on a busy machine), the pure-Python scanner being most of it. The composer stays in Python: it
-    refuses a deep file, where the C one recurses until the process crashes."""
+    """libyaml's scanner and parser (C, from ruamel.yaml.clib), the tree built from its events
+    by ``yaml_tree.build``; a file holding what that leaves to ruamel (an anchor, an alias, a
+    merge key) is parsed again under ruamel's own composer, bounded (``_BoundedComposer``), and
+    round-trip constructor. Either way the tree, values and lines of ``YAML(typ="rt")``
+    (3,000 capabilities: 7.6-12 s with the pure-Python loader, 0.3 s of CPU here). libyaml's
+    own composer is never used: it recurses in C on each level, and a deep file crashes the
+    process."""
 
     comment_handling = None  # what ruamel's constructor asks its loader
 
