@@ -7,15 +7,17 @@ aiohttp, no I/O except reading the file it is given.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import hashlib
 import os
 import re
 import stat
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated, Any, Literal, NoReturn, cast
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -30,13 +32,13 @@ from pydantic import (
     model_validator,
 )
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.composer import Composer
 from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import AliasEvent
 from ruamel.yaml.resolver import VersionedResolver
 
+from facade.config import yaml_tree
 from facade.config.errors import QUOTE_LIMIT, ConfigError, Problem, cut, quoted
 from facade.config.matching import Matcher, Route, RouteConflict, TemplateError, parse_template
 from facade.config.units import parse_duration, parse_percent, parse_size
@@ -402,10 +404,30 @@ def load(path: str | os.PathLike[str], *, extra_check: ExtraCheck | None = None)
     """
     source = Path(path)
     data = read_routes(source)
-    routes, matcher = parse(
-        data.decode("utf-8", "replace"), source=str(source), extra_check=extra_check
-    )
+    with _collector_paused():
+        routes, matcher = parse(
+            data.decode("utf-8", "replace"), source=str(source), extra_check=extra_check
+        )
     return Config(source.resolve(), routes, matcher, hashlib.sha256(data).hexdigest())
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No automatic garbage collection while a file is parsed and validated.
+
+    A parse allocates a few hundred thousand containers, none of them in a reference cycle,
+    and the collector's passes over them, each longer as the heap grows, were 40-60% of a
+    load (3,000 capabilities: 1.1 s -> 0.45 s of CPU; 10,000: 3.5 s -> 1.5 s). What the
+    parse throws away is freed by reference counting all the same. A reload already runs
+    with the collector off (``facade.reload``): then this leaves it off.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 # The limit on routes.yaml's size comes from the environment, not from the file: a file cannot
@@ -418,7 +440,8 @@ DEFAULT_MAX_BYTES = 4 * 1024**2
 # bytes of the size limit (262,144 for 4 MiB). An alias bomb expands to billions. Real files
 # hold about one value per 8 bytes (3,000 capabilities: 81,019 values in 621 KiB), so this
 # bound, not the size, limits a legitimate file: about 9,700 capabilities by default
-# (20-40 s to parse: facade.reload's time limit is set to fit). It is
+# (1-2 s to load with libyaml, 20-40 s with the pure-Python loader: facade.reload's time
+# limit is set to fit). It is
 # not looser because pydantic holds the GIL while it validates and lists errors: this bounds
 # how long a reload's validation can stall the event loop.
 BYTES_PER_NODE = 16
@@ -593,26 +616,31 @@ class _BoundedComposer(Composer):
     def _count(self, nodes: int, depth: int, event: Any) -> None:
         self._nodes += nodes
         self._deepest = max(self._deepest, depth)
-        line = event.start_mark.line + 1
-        alias = isinstance(event, AliasEvent)
-        if depth > MAX_DEPTH:
-            raise _Refused(
-                f"values nested more than {MAX_DEPTH} levels deep"
-                + (" (aliases expanded)" if alias else ""),
-                line,
-            )
-        if self._nodes > self._max_nodes:
-            if alias:
-                raise _Refused(
-                    f"alias *{quoted(event.anchor)} expands the file past {self._max_nodes:,} "
-                    "values (an alias bomb?); refused without expanding it",
-                    line,
-                )
-            raise _Refused(
-                f"the file holds more than {self._max_nodes:,} values (one per "
-                f"{BYTES_PER_NODE} bytes of the size limit; ${MAX_BYTES_ENV} sets it)",
-                line,
-            )
+        if depth > MAX_DEPTH or self._nodes > self._max_nodes:
+            _refuse_over(self._nodes, depth, event, self._max_nodes)
+
+
+def _refuse_over(nodes: int, depth: int, event: Any, max_nodes: int) -> NoReturn:
+    """The refusal of a file ``nodes`` values and ``depth`` levels deep at ``event``."""
+    line = event.start_mark.line + 1
+    alias = isinstance(event, AliasEvent)
+    if depth > MAX_DEPTH:
+        raise _Refused(
+            f"values nested more than {MAX_DEPTH} levels deep"
+            + (" (aliases expanded)" if alias else ""),
+            line,
+        )
+    if alias:
+        raise _Refused(
+            f"alias *{quoted(event.anchor)} expands the file past {max_nodes:,} "
+            "values (an alias bomb?); refused without expanding it",
+            line,
+        )
+    raise _Refused(
+        f"the file holds more than {max_nodes:,} values (one per "
+        f"{BYTES_PER_NODE} bytes of the size limit; ${MAX_BYTES_ENV} sets it)",
+        line,
+    )
 
 
 class _Yaml12Resolver(VersionedResolver):
@@ -647,23 +675,47 @@ class _FastComposer(_BoundedComposer):
         self.parser = loader._parser
         self.resolver = loader._resolver
 
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if getattr(self.parser.peek_event(), "tag", None) is not None:
+            # libyaml hands over tags resolved ("!!str 1" reads as a plain string, where
+            # ruamel's scanner makes a TaggedScalar): the pure-Python loader reads the file
+            raise yaml_tree.Unsupported("a tag")
+        return super().compose_node(parent, index)
+
 
 class _FastLoader:
-    """libyaml's scanner and parser (C, from ruamel.yaml.clib) under ruamel's own composer,
-    bounded (``_BoundedComposer``), and round-trip constructor: the tree, values and lines of
-    ``YAML(typ="rt")`` in a third of the time or less (3,000 capabilities: 7.6-12 s -> 2.5-3.6 s
-    on a busy machine), the pure-Python scanner being most of it. The composer stays in Python: it
-    refuses a deep file, where the C one recurses until the process crashes."""
+    """libyaml's scanner and parser (C, from ruamel.yaml.clib), the tree built from its events
+    by ``yaml_tree.build``; a file holding what that leaves to ruamel (an anchor, an alias, a
+    merge key) is parsed again under ruamel's own composer, bounded (``_BoundedComposer``), and
+    round-trip constructor. Either way the tree, values and lines of ``YAML(typ="rt")``
+    (3,000 capabilities: 7.6-12 s with the pure-Python loader, 0.3 s of CPU here). libyaml's
+    own composer is never used: it recurses in C on each level, and a deep file crashes the
+    process."""
 
     comment_handling = None  # what ruamel's constructor asks its loader
 
     def __init__(self, text: str, *, max_nodes: int) -> None:
+        self._text = text
+        self._max_nodes = max_nodes
         self._parser = _CParser(text)
         self._resolver = _Yaml12Resolver(loadumper=self)
         self._composer = _FastComposer(self, max_nodes=max_nodes)
         self._constructor = RoundTripConstructor(loader=self)
 
     def load(self) -> Any:
+        """The tree built from libyaml's events (``yaml_tree``), or else by ruamel's composer
+        and constructor from the events of a second parse."""
+        try:
+            return yaml_tree.build(
+                self._parser,
+                self._resolver,
+                self._constructor,
+                max_nodes=self._max_nodes,
+                max_depth=MAX_DEPTH,
+                over=functools.partial(_refuse_over, max_nodes=self._max_nodes),
+            )
+        except yaml_tree.Unsupported:
+            self._parser = self._composer.parser = _CParser(self._text)
         node = self._composer.get_single_node()
         return None if node is None else self._constructor.construct_document(node)
 
@@ -680,7 +732,7 @@ _DIRECTIVE = re.compile(r"^%", re.MULTILINE)
 
 def _fast_tree(text: str, max_nodes: int) -> tuple[bool, Any]:
     """``(True, tree)`` read with ``_FastLoader``; ``(False, None)`` when it cannot say: no C
-    parser, a ``%`` directive, or anything wrong with the file, which the pure-Python loader
+    parser, a ``%`` directive, a tag, or anything wrong with the file, which the pure-Python loader
     then reports in its own words (a refusal by the bounds is the same either way)."""
     if _CParser is None or _DIRECTIVE.search(text):
         return False, None
@@ -688,11 +740,11 @@ def _fast_tree(text: str, max_nodes: int) -> tuple[bool, Any]:
         return True, _FastLoader(text, max_nodes=max_nodes).load()
     except _Refused:
         raise
-    except (YAMLError, ValueError, RecursionError):
+    except (YAMLError, ValueError, RecursionError, yaml_tree.Unsupported):
         return False, None
 
 
-def _read_yaml(text: str, source: str) -> CommentedMap:
+def _read_yaml(text: str, source: str) -> dict[Any, Any]:
     yaml = YAML(typ="rt")
     max_nodes = max(1, max_bytes(source) // BYTES_PER_NODE)
     # ruamel builds its composer as ``Composer(loader=...)``: a partial passes the bound
@@ -726,7 +778,7 @@ def _read_yaml(text: str, source: str) -> CommentedMap:
                 )
             ]
         )
-    if not isinstance(tree, CommentedMap):
+    if not isinstance(tree, dict):  # a CommentedMap, or a yaml_tree.YamlMap
         raise ConfigError([Problem(source, 1, "the top level must be a mapping of keys")])
     return tree
 
@@ -750,7 +802,7 @@ def _dotted(loc: Sequence[str | int]) -> str:
     return ".".join(cut(str(p), QUOTE_LIMIT) for p in loc)
 
 
-def _problem(source: str, tree: CommentedMap, error: Mapping[str, Any]) -> Problem:
+def _problem(source: str, tree: dict[Any, Any], error: Mapping[str, Any]) -> Problem:
     loc: Sequence[str | int] = error["loc"]
     where = _dotted(loc) or "(top level)"
     message = str(error["msg"]).removeprefix("Value error, ")
@@ -770,23 +822,29 @@ def _problem(source: str, tree: CommentedMap, error: Mapping[str, Any]) -> Probl
     return Problem(source, line_of(tree, loc), f"{where}: {message}")
 
 
-def line_of(tree: Any, loc: Sequence[str | int]) -> int:
-    """The 1-based line of the deepest node of ``loc`` that exists in the YAML tree."""
-    line = 1
-    node = tree
+def line_of(tree: Any, loc: Sequence[str | int], line: int = 1) -> int:
+    """The 1-based line of the deepest node of ``loc`` that exists in the YAML tree (``line``
+    if none does)."""
+    return line_of_node(tree, loc, line)[0]
+
+
+def line_of_node(tree: Any, loc: Sequence[str | int], line: int = 1) -> tuple[int, Any]:
+    """``line_of``, and the deepest node of ``loc`` that exists."""
+    node: Any = tree
     for key in loc:
-        if isinstance(node, CommentedMap) and key in node:
-            line = node.lc.key(key)[0] + 1
+        # a CommentedMap or CommentedSeq (ruamel's loaders), or a yaml_tree.YamlMap or YamlSeq
+        if isinstance(node, dict) and key in node:
+            line = cast(Any, node).lc.key(key)[0] + 1
             node = node[key]
-        elif isinstance(node, CommentedSeq) and isinstance(key, int) and 0 <= key < len(node):
-            line = node.lc.item(key)[0] + 1
+        elif isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node):
+            line = cast(Any, node).lc.item(key)[0] + 1
             node = node[key]
         else:
             break
-    return line
+    return line, node
 
 
-def _cross_check(routes: RoutesFile, tree: CommentedMap, source: str) -> list[Problem]:
+def _cross_check(routes: RoutesFile, tree: dict[Any, Any], source: str) -> list[Problem]:
     problems = []
     for name, cap in routes.capabilities.items():
         if cap.service is not None and cap.service not in routes.services:
@@ -813,14 +871,18 @@ def _cross_check(routes: RoutesFile, tree: CommentedMap, source: str) -> list[Pr
     return problems
 
 
-def _routes_of(routes: RoutesFile, tree: CommentedMap) -> list[Route]:
-    return [
-        Route(
-            capability=name,
-            template=rule.path,
-            methods=frozenset(rule.methods) if rule.methods is not None else None,
-            line=line_of(tree, ("capabilities", name, "match", i)),
-        )
-        for name, cap in routes.capabilities.items()
-        for i, rule in enumerate(cap.match)
-    ]
+def _routes_of(routes: RoutesFile, tree: dict[Any, Any]) -> list[Route]:
+    found = []
+    for name, cap in routes.capabilities.items():
+        # the walk from the top once per capability, not once per route
+        matches = line_of_node(tree, ("capabilities", name, "match"))
+        for i, rule in enumerate(cap.match):
+            found.append(
+                Route(
+                    capability=name,
+                    template=rule.path,
+                    methods=frozenset(rule.methods) if rule.methods is not None else None,
+                    line=line_of(matches[1], (i,), matches[0]),
+                )
+            )
+    return found

@@ -67,7 +67,7 @@ def serve(
 
     configure_logging()
     path = routes_path(routes)
-    load_routes(path)  # report config errors as PATH:LINE before anything starts
+    config = load_routes(path)  # report config errors as PATH:LINE before anything starts
     if record is not None:
         from strangler.cli.replay import check_record_target
 
@@ -85,7 +85,7 @@ def serve(
             # hand edits of routes.yaml go to the audit trail: the facade calls back, never imports
             reload_hooks=(audit.on_reload,),
         )
-        run(options)
+        run(options, config)  # a large file is read once, not twice
     except (ParserError, WorkersFailed) as exc:
         err.print(f"strangler serve: {exc}", markup=False)
         raise typer.Exit(EXIT_FAILURE) from None

@@ -127,6 +127,7 @@ def test_editing_a_3000_capability_file_under_load_stalls_no_request(
     p99 = sorted(waits)[len(waits) * 99 // 100]
     seen = f"slowest answer {max(waits):.2f}s (p99 of {len(waits)}: {p99:.3f}s); in force after "
     seen += ", ".join(f"{t:.2f}s" for t in in_force)
+    print(seen)  # pytest -s or -rP: the figures docs/benchmarks.md quotes
     assert max(waits) < SLOWEST_ANSWER, seen
     assert max(in_force) < IN_FORCE_WITHIN, seen
 
