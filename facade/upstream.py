@@ -17,6 +17,9 @@ use ``tests/support/fake_upstream.py``. Its answer, ``Answer``, is a protocol th
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import threading
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -28,6 +31,7 @@ from yarl import URL
 
 from facade.clean_connections import CleanConnector
 from facade.config.normalize import Target
+from facade.tasks import spawn
 
 # aiohttp's client would otherwise add these to every request (SECURITY.md H7)
 SKIP_AUTO_HEADERS = frozenset({"Accept", "Accept-Encoding", "User-Agent", "Content-Type"})
@@ -242,24 +246,84 @@ class Upstreams:
 
     ``factory`` builds a client from its settings: the pooled aiohttp ``UpstreamClient``, or
     a fake in tests (``FacadeState(live, upstreams=Upstreams(fake.factory))``).
+
+    A client is held by the configurations that asked for it (``get``) until each lets it go
+    (``release``, when the configuration is dropped: ``facade.state``). One that a reload
+    replaced is closed once the last of them lets go: no request can still be using it, and
+    a facade reloaded many times does not keep every pool it ever had until shutdown.
     """
 
     def __init__(self, factory: UpstreamFactory = UpstreamClient) -> None:
         self._factory = factory
         self._clients: dict[str, PooledUpstream] = {}
-        self._retired: list[PooledUpstream] = []
+        # by id(client): how many holders, and the replaced clients not closed yet
+        self._holders: dict[int, int] = {}
+        self._retired: dict[int, PooledUpstream] = {}
+        self._closing: set[asyncio.Task[None]] = set()
+        # release() may come from another thread (a compare job let its configuration go)
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def get(self, settings: UpstreamSettings) -> PooledUpstream:
-        client = self._clients.get(settings.name)
-        if client is None or client.settings != settings:
-            if client is not None:
-                # in-flight requests still hold it: close it only at shutdown
-                self._retired.append(client)
-            client = self._clients[settings.name] = self._factory(settings)
+        """The client for ``settings``, held until ``release(client)`` (on the event loop)."""
+        with contextlib.suppress(RuntimeError):  # no loop: built outside one (tests, tools)
+            self._loop = asyncio.get_running_loop()
+        unheld: PooledUpstream | None = None
+        with self._lock:
+            client = self._clients.get(settings.name)
+            if client is None or client.settings != settings:
+                if client is not None:
+                    # held by a configuration still in use: closed at its last release
+                    self._retired[id(client)] = client
+                    if id(client) not in self._holders:
+                        unheld = client
+                client = self._clients[settings.name] = self._factory(settings)
+            self._holders[id(client)] = self._holders.get(id(client), 0) + 1
+        if unheld is not None:
+            self._close_soon(unheld)
         return client
 
+    def release(self, client: PooledUpstream) -> None:
+        """One holder of ``client`` let it go (any thread)."""
+        with self._lock:
+            left = self._holders.get(id(client), 0) - 1
+            if left > 0:
+                self._holders[id(client)] = left
+                return
+            self._holders.pop(id(client), None)
+            if id(client) not in self._retired:
+                return  # still the one in use: the next configuration gets it again
+        self._close_soon(client)
+
+    def _close_soon(self, client: PooledUpstream) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return  # no loop to close it on: shutdown (close()) has it, or nothing runs
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._start_close(client)
+        else:
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(self._start_close, client)
+
+    def _start_close(self, client: PooledUpstream) -> None:
+        with self._lock:
+            if self._retired.pop(id(client), None) is None:
+                return  # shutdown closed it already
+        task = spawn(client.close(), name=f"close-upstream-{client.name}")
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
     async def close(self) -> None:
-        for client in [*self._clients.values(), *self._retired]:
+        with self._lock:
+            clients = [*self._clients.values(), *self._retired.values()]
+            self._clients.clear()
+            self._retired.clear()
+            self._holders.clear()
+        for client in clients:
             await client.close()
-        self._clients.clear()
-        self._retired.clear()
+        if self._closing:
+            await asyncio.wait(set(self._closing))
