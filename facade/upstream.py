@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
@@ -31,7 +32,8 @@ from yarl import URL
 
 from facade.clean_connections import CleanConnector
 from facade.config.normalize import Target
-from facade.tasks import spawn
+
+log = logging.getLogger("strangler.upstream")
 
 # aiohttp's client would otherwise add these to every request (SECURITY.md H7)
 SKIP_AUTO_HEADERS = frozenset({"Accept", "Accept-Encoding", "User-Agent", "Content-Type"})
@@ -313,9 +315,17 @@ class Upstreams:
         with self._lock:
             if self._retired.pop(id(client), None) is None:
                 return  # shutdown closed it already
-        task = spawn(client.close(), name=f"close-upstream-{client.name}")
+        # kept referenced in _closing, awaited at shutdown (facade.tasks sits above this layer)
+        task = asyncio.get_running_loop().create_task(
+            client.close(), name=f"close-upstream-{client.name}"
+        )
         self._closing.add(task)
-        task.add_done_callback(self._closing.discard)
+        task.add_done_callback(self._closed)
+
+    def _closed(self, task: asyncio.Task[None]) -> None:
+        self._closing.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.warning("closing a replaced upstream client failed: %s", exc)
 
     async def close(self) -> None:
         with self._lock:
