@@ -262,8 +262,9 @@ class Upstreams:
         self._holders: dict[int, int] = {}
         self._retired: dict[int, PooledUpstream] = {}
         self._closing: set[asyncio.Task[None]] = set()
-        # release() may come from another thread (a compare job let its configuration go)
-        self._lock = threading.Lock()
+        # release() may come from another thread (a compare job let its configuration go), or
+        # from the collector freeing a configuration inside get(): reentrant
+        self._lock = threading.RLock()
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def get(self, settings: UpstreamSettings) -> PooledUpstream:
@@ -301,15 +302,9 @@ class Upstreams:
         loop = self._loop
         if loop is None or loop.is_closed():
             return  # no loop to close it on: shutdown (close()) has it, or nothing runs
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            self._start_close(client)
-        else:
-            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-                loop.call_soon_threadsafe(self._start_close, client)
+        # never a task started from here: this may run inside the collector, anywhere
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            loop.call_soon_threadsafe(self._start_close, client)
 
     def _start_close(self, client: PooledUpstream) -> None:
         with self._lock:

@@ -111,3 +111,23 @@ async def test_a_replaced_client_nobody_holds_is_closed_at_once() -> None:
     upstreams.get(UpstreamSettings("legacy", "http://a.test", 2.0, 1.0, 10))
     await closed(first)
     await upstreams.close()
+
+
+async def test_a_release_while_the_clients_are_locked_does_not_hang() -> None:
+    # a configuration freed by the collector inside get() (the factory allocates under the
+    # lock) releases its clients in the thread that holds the lock
+    made = Made()
+    upstreams = Upstreams(made)
+    first = upstreams.get(UpstreamSettings("legacy", "http://a.test", 1.0, 1.0, 10))
+    upstreams.get(UpstreamSettings("legacy", "http://a.test", 2.0, 1.0, 10))
+
+    def release_while_locked() -> None:
+        with upstreams._lock:
+            upstreams.release(first)
+
+    thread = threading.Thread(target=release_while_locked, daemon=True)
+    thread.start()
+    thread.join(10)
+    assert not thread.is_alive(), "the release waited for a lock its own thread holds"
+    await closed(first)
+    await upstreams.close()
