@@ -451,9 +451,13 @@ async def _start_admin(
 
 
 async def _publish_metrics(facade: Facade) -> None:
-    """A worker's breaker states, written where a scrape answered by another worker reads
-    them: open turns half-open by the clock, with no request to write it."""
+    """A worker's breaker states and store counters, written where a scrape answered by
+    another worker reads them: open turns half-open by the clock, with no request to write it,
+    and the store's counters and state are copied from the recorder only when asked (a
+    worker that never answered a scrape would show ``strangler_store_up 0`` and add nothing
+    to ``strangler_store_written``)."""
     while True:
+        facade.state.shadow.export_stats()
         facade.state.metrics.publish()
         await asyncio.sleep(PUBLISH_INTERVAL)
 

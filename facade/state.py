@@ -13,7 +13,7 @@ from facade.config.derived import PerConfig
 from facade.metrics import Metrics
 from facade.resilience.guard import Guards, ServiceGuard
 from facade.shadow import ShadowRunner
-from facade.upstream import Upstream, Upstreams, UpstreamSettings
+from facade.upstream import PooledUpstream, Upstream, Upstreams, UpstreamSettings
 
 LEGACY = "legacy"
 
@@ -72,15 +72,20 @@ class FacadeState:
     # breakers, retry budgets and bulkheads, by service: they outlive reloads (see Guards)
     guards: Guards = field(init=False)
     # upstream name -> client, per configuration alive (facade.config.derived): settings are
-    # derived once per loaded file, and forgotten with it
-    _clients: PerConfig[dict[str, Upstream]] = field(
-        default_factory=lambda: PerConfig(lambda _config: {})
-    )
+    # derived once per loaded file, and forgotten with it (its clients released)
+    _clients: PerConfig[dict[str, PooledUpstream]] = field(init=False)
 
     def __post_init__(self) -> None:
         live = self.live
         self.shadow = ShadowRunner(self.metrics, current=lambda: live.current)
         self.guards = Guards(self.metrics)
+        upstreams = self.upstreams  # not self: the drop callback must not keep the state alive
+
+        def release(clients: dict[str, PooledUpstream]) -> None:
+            for client in clients.values():
+                upstreams.release(client)
+
+        self._clients = PerConfig(lambda _config: {}, on_drop=release)
 
     def guard(self, config: Config, name: str) -> ServiceGuard:
         """Service ``name``'s breaker, retry budget and bulkhead, as ``config`` sets them."""

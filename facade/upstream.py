@@ -17,6 +17,10 @@ use ``tests/support/fake_upstream.py``. Its answer, ``Answer``, is a protocol th
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import threading
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -28,6 +32,8 @@ from yarl import URL
 
 from facade.clean_connections import CleanConnector
 from facade.config.normalize import Target
+
+log = logging.getLogger("strangler.upstream")
 
 # aiohttp's client would otherwise add these to every request (SECURITY.md H7)
 SKIP_AUTO_HEADERS = frozenset({"Accept", "Accept-Encoding", "User-Agent", "Content-Type"})
@@ -242,24 +248,87 @@ class Upstreams:
 
     ``factory`` builds a client from its settings: the pooled aiohttp ``UpstreamClient``, or
     a fake in tests (``FacadeState(live, upstreams=Upstreams(fake.factory))``).
+
+    A client is held by the configurations that asked for it (``get``) until each lets it go
+    (``release``, when the configuration is dropped: ``facade.state``). One that a reload
+    replaced is closed once the last of them lets go: no request can still be using it, and
+    a facade reloaded many times does not keep every pool it ever had until shutdown.
     """
 
     def __init__(self, factory: UpstreamFactory = UpstreamClient) -> None:
         self._factory = factory
         self._clients: dict[str, PooledUpstream] = {}
-        self._retired: list[PooledUpstream] = []
+        # by id(client): how many holders, and the replaced clients not closed yet
+        self._holders: dict[int, int] = {}
+        self._retired: dict[int, PooledUpstream] = {}
+        self._closing: set[asyncio.Task[None]] = set()
+        # release() may come from another thread (a compare job let its configuration go), or
+        # from the collector freeing a configuration inside get(): reentrant
+        self._lock = threading.RLock()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def get(self, settings: UpstreamSettings) -> PooledUpstream:
-        client = self._clients.get(settings.name)
-        if client is None or client.settings != settings:
-            if client is not None:
-                # in-flight requests still hold it: close it only at shutdown
-                self._retired.append(client)
-            client = self._clients[settings.name] = self._factory(settings)
+        """The client for ``settings``, held until ``release(client)`` (on the event loop)."""
+        with contextlib.suppress(RuntimeError):  # no loop: built outside one (tests, tools)
+            self._loop = asyncio.get_running_loop()
+        unheld: PooledUpstream | None = None
+        with self._lock:
+            client = self._clients.get(settings.name)
+            if client is None or client.settings != settings:
+                if client is not None:
+                    # held by a configuration still in use: closed at its last release
+                    self._retired[id(client)] = client
+                    if id(client) not in self._holders:
+                        unheld = client
+                client = self._clients[settings.name] = self._factory(settings)
+            self._holders[id(client)] = self._holders.get(id(client), 0) + 1
+        if unheld is not None:
+            self._close_soon(unheld)
         return client
 
+    def release(self, client: PooledUpstream) -> None:
+        """One holder of ``client`` let it go (any thread)."""
+        with self._lock:
+            left = self._holders.get(id(client), 0) - 1
+            if left > 0:
+                self._holders[id(client)] = left
+                return
+            self._holders.pop(id(client), None)
+            if id(client) not in self._retired:
+                return  # still the one in use: the next configuration gets it again
+        self._close_soon(client)
+
+    def _close_soon(self, client: PooledUpstream) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return  # no loop to close it on: shutdown (close()) has it, or nothing runs
+        # never a task started from here: this may run inside the collector, anywhere
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            loop.call_soon_threadsafe(self._start_close, client)
+
+    def _start_close(self, client: PooledUpstream) -> None:
+        with self._lock:
+            if self._retired.pop(id(client), None) is None:
+                return  # shutdown closed it already
+        # kept referenced in _closing, awaited at shutdown (facade.tasks sits above this layer)
+        task = asyncio.get_running_loop().create_task(
+            client.close(), name=f"close-upstream-{client.name}"
+        )
+        self._closing.add(task)
+        task.add_done_callback(self._closed)
+
+    def _closed(self, task: asyncio.Task[None]) -> None:
+        self._closing.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.warning("closing a replaced upstream client failed: %s", exc)
+
     async def close(self) -> None:
-        for client in [*self._clients.values(), *self._retired]:
+        with self._lock:
+            clients = [*self._clients.values(), *self._retired.values()]
+            self._clients.clear()
+            self._retired.clear()
+            self._holders.clear()
+        for client in clients:
             await client.close()
-        self._clients.clear()
-        self._retired.clear()
+        if self._closing:
+            await asyncio.wait(set(self._closing))

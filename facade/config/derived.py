@@ -33,7 +33,9 @@ class PerConfig(Generic[T]):
     ) -> None:
         self._make = make
         self._on_drop = on_drop
-        self._lock = threading.Lock()
+        # reentrant: the collector may free a configuration (one caught in a cycle) at any
+        # allocation, in the thread that holds the lock, and its drop takes the lock too
+        self._lock = threading.RLock()
         # by id(): a Config's eq and hash read its whole tree; the weak reference tells a
         # reused id from the same object, and its callback removes the entry
         self._entries: dict[int, tuple[weakref.ref[Config], T]] = {}

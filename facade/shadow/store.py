@@ -70,18 +70,21 @@ class StoreFollower:
         config = self._current()
         if self._seen is not None and self._seen() is config:
             return None  # the usual case: no reload since the last comparison
-        self._seen = weakref.ref(config)
         key = store_key(config)
         if key == self._key:
+            self._seen = weakref.ref(config)
             return None  # a reload that left store: alone
         old, old_url = self.recorder, self.settings.url if self.settings else None
-        self.settings = store_settings(config)
-        new = self._open(self.settings, config)
+        settings = store_settings(config)
+        # if this raises, the next comparison tries again: never recorded by the old settings
+        new = self._open(settings, config)
         with self._lock:  # one step for stats(): the old one's counts are never lost nor doubled
             self.recorder = new
             if old is not None:
                 self._draining.append(old)
+        self.settings = settings
         self._key = key
+        self._seen = weakref.ref(config)
         if old is None:
             return None
         moved = old_url != self.settings.url

@@ -29,7 +29,7 @@ from facade.shadow.job import Compared, answer_size
 from facade.shadow.store import StoreFollower
 from parallel_run.compare import CompareRules
 from parallel_run.noise import NoiseTracker
-from parallel_run.noise_counts import tracker_from_counts, tracker_to_counts
+from parallel_run.noise_counts import SharedNoise
 from parallel_run.observe import Where, classify, record_of
 from parallel_run.recorder import Recorder
 from parallel_run.store import open_store
@@ -62,10 +62,8 @@ class CompareWorker:
         self._quiet = quiet
         self._clock = clock
         self._rules: PerConfig[dict[str, CompareRules]] = PerConfig(lambda _config: {})
-        # per capability: the stored + local noise totals (they judge), and the increments
-        # not yet handed to the recorder
-        self._noise: dict[str, NoiseTracker] = {}
-        self._noise_pending: dict[str, NoiseTracker] = {}
+        # per capability: the stored + local totals (they judge), the increments for the store
+        self._noise: dict[str, SharedNoise] = {}
         self._unflushed = False  # comparisons since the last flush
         self._flushed = clock()
         self._thread: threading.Thread | None = None
@@ -165,11 +163,10 @@ class CompareWorker:
         recorder.flush()
 
     def _flush_noise(self, recorder: Recorder) -> None:
-        for capability, pending in self._noise_pending.items():
-            rows = tracker_to_counts(pending, experiment=capability)
+        for capability, noise in self._noise.items():
+            rows = noise.take()
             if rows and not recorder.submit_noise(rows):
                 self._metrics.shadow_dropped.labels(capability, "noise_counts").inc()
-            self._noise_pending[capability] = NoiseTracker()
 
     def _recorder(self) -> Recorder:
         switched = self.store.follow()
@@ -179,7 +176,6 @@ class CompareWorker:
             self.store.retire(switched.old, timeout=RETIRE_WAIT)
             if switched.url_changed:
                 self._noise.clear()  # totals are read again from the new store
-                self._noise_pending.clear()
         assert self.store.recorder is not None
         return self.store.recorder
 
@@ -193,13 +189,12 @@ class CompareWorker:
         return found
 
     def _trackers(self, capability: str) -> tuple[NoiseTracker, NoiseTracker]:
-        totals = self._noise.get(capability)
-        if totals is None:
-            totals = self._noise[capability] = self._stored_noise(capability)
-            self._noise_pending[capability] = NoiseTracker()
-        return totals, self._noise_pending[capability]
+        noise = self._noise.get(capability)
+        if noise is None:
+            noise = self._noise[capability] = self._stored_noise(capability)
+        return noise.trackers
 
-    def _stored_noise(self, capability: str) -> NoiseTracker:
+    def _stored_noise(self, capability: str) -> SharedNoise:
         """What every facade process learned so far; empty if the store cannot be read now."""
         assert self.store.settings is not None
         try:
@@ -208,7 +203,7 @@ class CompareWorker:
                 counts = store.noise_counts(capability)
             finally:
                 store.close()
-            return tracker_from_counts(counts, experiment=capability)
         except Exception as exc:  # a store that is down must not stop the comparisons
             log.warning("noise counts for %s not loaded (%s); learning afresh", capability, exc)
-            return NoiseTracker()
+            counts = []
+        return SharedNoise(capability, counts)

@@ -146,6 +146,7 @@ async def _relay(
                 describe_client_error(exc),
             )
             ex.status = 502
+            _not_whole(ex, captured)
             if request.transport is not None:
                 request.transport.abort()
             return response
@@ -159,9 +160,18 @@ async def _relay(
             # the client went away (aiohttp's ClientConnectionResetError is also a ClientError:
             # caught here so it is never blamed on the upstream); nginx logs this as 499
             ex.status = CLIENT_CLOSED
+            _not_whole(ex, captured)
             return response
     await response.write_eof()
     return response
+
+
+def _not_whole(ex: Exchange, captured: list[bytes] | None) -> None:
+    """The answer was not relayed whole: part of the monolith's body compared with the whole
+    candidate's would be recorded as a mismatch of the facade's making; not shadowed."""
+    if captured is not None:
+        ex.shadow = False
+        captured.clear()
 
 
 def _capture(ex: Exchange, captured: list[bytes], chunk: bytes) -> None:

@@ -21,7 +21,6 @@ async def stage(ex: Exchange) -> web.StreamResponse | None:
     cap = ex.capability
     if cap is None or ex.match is None:
         return None  # no capability: the monolith, unchanged
-    ex.mode = cap.mode
     if cap.service is None:
         return None
     if cap.mode == "shadow":

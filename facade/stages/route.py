@@ -24,6 +24,9 @@ async def stage(ex: Exchange) -> web.StreamResponse | None:
     ex.match = ex.config.matcher.match(request.method, ex.target.path)
     if ex.match is not None:
         ex.capability = ex.config.routes.capabilities[ex.match.route.capability]
+        # the capability's mode names it in metrics and X-Strangler-Route from here on, also
+        # for an answer made before the mode step (the expect step's 417 and 413)
+        ex.mode = ex.capability.mode
     return None
 
 

@@ -69,3 +69,25 @@ def test_threads_asking_at_once_share_one_value(tmp_path: Path) -> None:
     for thread in threads:
         thread.join()
     assert len({id(value) for value in seen}) == 1
+
+
+def test_a_configuration_freed_while_its_cache_is_locked_is_still_dropped(
+    tmp_path: Path,
+) -> None:
+    # the collector frees a configuration caught in a cycle (an exception's traceback holding
+    # a request's frame) at any allocation: also inside get()'s locked section, in the thread
+    # holding the lock; its drop must not wait for that lock forever (the loop would hang)
+    dropped: list[list[str]] = []
+    derived: PerConfig[list[str]] = PerConfig(lambda _c: [], on_drop=dropped.append)
+    held = [load(tmp_path)]
+    derived.get(held[0]).append("old")
+
+    def free_while_locked() -> None:
+        with derived._lock:
+            held.clear()
+
+    thread = threading.Thread(target=free_while_locked, daemon=True)
+    thread.start()
+    thread.join(10)
+    assert not thread.is_alive(), "the drop waited for a lock its own thread holds"
+    assert dropped == [["old"]]

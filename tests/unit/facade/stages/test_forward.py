@@ -159,6 +159,23 @@ async def test_a_shadowed_request_keeps_the_monolith_answer_for_comparison(
     assert written(ex) == b"one two"
 
 
+@pytest.mark.parametrize("ending", ["client gone", "monolith broke off"])
+async def test_a_shadowed_answer_not_relayed_whole_is_not_compared(
+    p: Pipeline, monkeypatch: pytest.MonkeyPatch, ending: str
+) -> None:
+    # half the monolith's body against the whole candidate's would be recorded as a mismatch
+    monkeypatch.setattr(random, "random", lambda: 0.0)
+    error = broken_off() if ending == "monolith broke off" else None
+    p.fakes["legacy"].script(FakeAnswer(200, chunks=[b"one ", b"two"], error=error, sized=False))
+    ex = p.exchange("GET", "/shadowed/1", [HOST])
+    if ending == "client gone":
+        ex.request.writer.write.side_effect = ConnectionResetError()  # type: ignore[attr-defined]
+    await p.run(ex, THROUGH_FORWARD)
+    assert ex.status in (499, 502)
+    assert ex.legacy_answer is None
+    assert not ex.shadow
+
+
 async def test_an_unshadowed_request_keeps_nothing(p: Pipeline) -> None:
     p.fakes["legacy"].script(FakeAnswer(200, b"x"))
     ex = await forwarded(p, "GET", "/elsewhere")

@@ -87,3 +87,16 @@ async def test_a_body_invited_with_100_continue_reaches_the_service(
     [sent] = p.fakes.sent
     assert (sent.upstream, sent.body) == ("svc", b"data")
     assert "Expect" not in sent.headers
+
+
+async def test_an_expectation_refused_is_counted_under_its_capabilitys_mode(
+    p: Pipeline, facade: Facade
+) -> None:
+    # the expect step halts before the mode step: its answer still names the capability's
+    # mode, as the body step's 413 for the same request does (not "orders;legacy;facade")
+    headers = [HOST, ("Expect", "something-else"), ("Content-Length", "4")]
+    response = await facade.handle(p.exchange("PUT", "/orders/1", headers, body=b"data").request)
+    assert response.status == 417
+    assert response.headers["X-Strangler-Route"] == "orders;extracted;facade"
+    assert requests_total(facade, "orders", "extracted", "facade", "417") == 1
+    assert p.fakes.sent == []
