@@ -163,7 +163,8 @@ class Metrics:
         self.fallbacks = Counter(
             "strangler_fallbacks",
             "Requests for a service served by the monolith instead, by capability and reason "
-            "(circuit_open, bulkhead_full, connect_error, timeout, upstream_error, server_error).",
+            "(circuit_open, bulkhead_full, connect_error, timeout, upstream_error, server_error, "
+            "untranslatable_request).",
             ["capability", "reason"],
             registry=self.registry,
         )

@@ -186,7 +186,12 @@ async def call_guarded(
     )
     if peer.host is not None:
         outgoing["Host"] = peer.host
-    wanted = translate_request(client.name, translator, legacy)
+    try:
+        wanted = translate_request(client.name, translator, legacy)
+    except UntranslatableAnswer as exc:
+        # the service never sees it: the fallback step may let the monolith serve it
+        failure = Failure("untranslatable_request", exc.detail)
+        return TranslatedCall(client.name, translator, legacy, request.method, failure, None)
     headers = service_headers(outgoing, wanted)
     # the service gets wanted.method, the monolith (on fallback) the client's: both must allow
     method = stricter_method(request.method, wanted.method)

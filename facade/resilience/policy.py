@@ -9,7 +9,8 @@
   500s; the monolith, which served the capability until now, is the better answer for them.
 - Fallback to the monolith: safe methods (GET, HEAD, OPTIONS, TRACE) always. Unsafe ones only
   when the service certainly never received the request (open circuit, full bulkhead, connect
-  failure), and only where the capability lets writes move to the monolith at all (before
+  failure, a request the translator could not put in the service's terms), and only where
+  the capability lets writes move to the monolith at all (before
   cutover, or ``fallback_unsafe: legacy``): after a timeout, a broken connection or a 5xx the
   service may have acted on a POST, PUT or DELETE, and the monolith acting on it again would
   apply it twice, in two databases.
@@ -33,8 +34,11 @@ Reason = Literal[
     "timeout",  # no answer within the timeout or the deadline
     "upstream_error",  # connection broken, protocol error
     "server_error",  # an answer of 500, 502, 503 or 504
+    "untranslatable_request",  # the translator has no service request for it: never sent
 ]
-NOT_DELIVERED: frozenset[Reason] = frozenset({"circuit_open", "bulkhead_full", "connect_error"})
+NOT_DELIVERED: frozenset[Reason] = frozenset(
+    {"circuit_open", "bulkhead_full", "connect_error", "untranslatable_request"}
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from acl.catalog import product_from_legacy, product_to_service
 from parallel_run.redact import Redactor
 from parallel_run.store import ResultStore
 from tests.support import processes, services
+from tests.support.probe import metric
 from tests.support.services import assert_an_untranslatable_answer_is_a_502, call
 
 pytestmark = pytest.mark.integration
@@ -142,3 +143,42 @@ def test_shadow_compares_the_candidate_in_the_legacy_vocabulary(
     (difference,) = found["/api/products/SKU-00005"].differences
     assert difference["path"] == "$.product.unitPrice"  # legacy names, legacy cents
     assert difference["candidate"] == 100
+
+
+@pytest.mark.parametrize(("fallback", "served"), [("legacy", 200), ("error", 502)])
+def test_a_request_the_translator_cannot_translate_is_the_monolith_s_to_serve(
+    stack: tuple[str, str, str], tmp_path: Path, fallback: str, served: int
+) -> None:
+    """The catalog translator has no service request for the CSV export: the service never
+    sees it, so with ``fallback: legacy`` the monolith answers it (counted as a fallback), and
+    with ``fallback: error`` the client gets the 502 naming why."""
+    monolith, _, catalog = stack
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(
+        f"version: 1\nlegacy: {{url: '{monolith}'}}\n"
+        f"services:\n  catalog: {{url: '{catalog}'}}\n"
+        "capabilities:\n  product-catalog:\n    service: catalog\n    mode: extracted\n"
+        f"    translator: catalog.products\n    fallback: {fallback}\n"
+        "    match:\n      - {methods: [GET], path: '/api/products/{sku}'}\n"
+        "      - {methods: [GET], path: /api/export/products.csv}\n"
+        "debug_headers: true\n"
+    )
+    facade = processes.facade(routes, log_dir=tmp_path)
+    try:
+        status, headers, body = call(f"{facade.url}/api/export/products.csv")
+        fallbacks = metric(
+            facade,
+            'strangler_fallbacks_total{capability="product-catalog",'
+            'reason="untranslatable_request"}',
+        )
+    finally:
+        facade.stop()
+    assert status == served
+    if fallback == "legacy":
+        assert headers["X-Strangler-Route"] == "product-catalog;extracted;legacy"
+        assert body == call(f"{monolith}/api/export/products.csv")[2]
+        assert fallbacks == 1
+    else:
+        assert headers["Content-Type"] == "application/problem+json"
+        assert b"request not translatable" in body
+        assert fallbacks == 0

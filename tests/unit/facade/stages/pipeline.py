@@ -87,9 +87,12 @@ capabilities:
 
 class Renamer:
     """A translator: ``/old/X`` is the service's ``/new/X``; the answer's ``new`` field is the
-    legacy ``old`` one, and a body of ``unfit`` has no legacy equivalent."""
+    legacy ``old`` one; a body of ``unfit`` has no legacy equivalent, nor ``/old/unfit`` a
+    service request."""
 
     def request_to_service(self, req: HttpRequestData, /) -> HttpRequestData:
+        if req.path.endswith("/unfit"):
+            raise TranslationError(field="path", value=req.path, reason="no service request")
         return HttpRequestData(
             req.method, req.path.replace("/old/", "/new/"), req.query, (), req.body
         )

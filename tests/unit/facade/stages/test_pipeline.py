@@ -100,3 +100,16 @@ async def test_an_expectation_refused_is_counted_under_its_capabilitys_mode(
     assert response.headers["X-Strangler-Route"] == "orders;extracted;facade"
     assert requests_total(facade, "orders", "extracted", "facade", "417") == 1
     assert p.fakes.sent == []
+
+
+async def test_a_request_the_translator_cannot_translate_is_served_by_the_monolith(
+    p: Pipeline, facade: Facade
+) -> None:
+    p.fakes["legacy"].script(FakeAnswer(200, b"legacy answer"))
+    response = await facade.handle(p.exchange("GET", "/old/unfit", [HOST]).request)
+    assert isinstance(response, web.Response)
+    assert (response.status, response.body) == (200, b"legacy answer")
+    assert response.headers["X-Strangler-Route"] == "translated;extracted;legacy"
+    assert [sent.upstream for sent in p.fakes.sent] == ["legacy"]
+    fallbacks = facade.state.metrics.fallbacks.labels("translated", "untranslatable_request")
+    assert fallbacks._value.get() == 1

@@ -123,3 +123,17 @@ async def test_a_bulkhead_full_refuses_the_call_without_sending(p: Pipeline, met
     assert ex.service.failure is not None
     assert ex.service.failure.reason == "bulkhead_full"
     assert p.fakes["svc"].sent == []
+
+
+async def test_a_request_the_translator_cannot_translate_is_a_failure_never_sent(
+    p: Pipeline,
+) -> None:
+    ex = await called(p, "GET", "/old/unfit")
+    assert ex.service is not None
+    failure = ex.service.failure
+    assert failure is not None
+    assert failure.reason == "untranslatable_request"
+    assert not failure.delivered  # the fallback step may move even a write to the monolith
+    assert "request not translatable" in failure.detail
+    assert p.fakes.sent == []
+    assert p.state.guard(p.config, "svc").breaker.is_open() is False
