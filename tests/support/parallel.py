@@ -1,9 +1,10 @@
 """How ``./scripts/test`` shares the suite among pytest-xdist workers (docs/testing.md).
 
-An integration or end-to-end test file runs on one worker: its tests share module-scoped
-fixtures (a monolith, a facade, a stack) and sometimes state, which start once that way. The
-golden corpus files share the plugin's one stack, so they run on one worker too. Unit tests
-share nothing: each goes to whichever worker is free, and fills the gaps at the end."""
+A test file runs on one worker, in its order: its tests may share module-scoped fixtures (a
+monolith, a facade, a stack), which start once that way, or state (a unit test of the routes
+reload checks that the collector is back on after the test before it). The golden corpus files
+share the plugin's one stack, so they run on one worker too. The architecture tests start a
+fresh interpreter each and share nothing: each goes to whichever worker is free."""
 
 from __future__ import annotations
 
@@ -13,14 +14,14 @@ import pytest
 from xdist.scheduler import LoadScopeScheduling
 
 GOLDEN = "tests/golden/"
-UNIT = "tests/unit/"
+SPREAD = ("tests/unit/test_architecture.py::",)
 
 
 def scope_of(nodeid: str) -> str:
     """The unit of work ``nodeid`` belongs to: tests of one scope run on one worker, in order."""
     if nodeid.startswith(GOLDEN):
         return GOLDEN
-    if nodeid.startswith(UNIT):
+    if nodeid.startswith(SPREAD):
         return nodeid
     return nodeid.split("::", 1)[0]
 
