@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from xdist.scheduler import LoadScopeScheduling
 
 GOLDEN = "tests/golden/"
 SPREAD = ("tests/unit/test_architecture.py::",)
@@ -26,13 +25,14 @@ def scope_of(nodeid: str) -> str:
     return nodeid.split("::", 1)[0]
 
 
-class ByFile(LoadScopeScheduling):
-    def _split_scope(self, nodeid: str) -> str:
-        return scope_of(nodeid)
-
-
-@pytest.hookimpl(optionalhook=True)
-def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> LoadScopeScheduling | None:
+@pytest.hookimpl(optionalhook=True)  # called by pytest-xdist only: plain pytest runs without it
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     if config.getoption("dist") != "loadfile":
         return None
-    return ByFile(config, log)
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByScope(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return scope_of(nodeid)
+
+    return ByScope(config, log)
