@@ -11,6 +11,9 @@ from hypothesis import settings
 
 from tests.support import processes
 
+# a hook, found by its name: which tests share a pytest-xdist worker (./scripts/test)
+from tests.support.parallel import pytest_xdist_make_scheduler  # noqa: F401
+
 # Property tests judge results, never wall-clock time: on a loaded 2-core machine Hypothesis's
 # 200 ms per-example deadline fails correct code (seen: the ACL round-trip properties while
 # real processes of other tests were busy).
