@@ -143,6 +143,8 @@ def test_a_broken_file_changes_nothing_and_legacy_is_legacy_again(
 ) -> None:
     running, routes = shop
     seams(routes, "  inventory: {implementation: new, service: inventory}\n")
+    # read by the monolith before it breaks (the file is re-read when a call finds it changed)
+    assert order(running.url, skus[3])[0] == 503
     aside = routes.with_suffix(".new")
     aside.write_text("version: 1\nlegacy: {url: [\n")  # not YAML
     os.replace(aside, routes)
