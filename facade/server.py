@@ -23,6 +23,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from multiprocessing.synchronize import Event as ProcessEvent
 from pathlib import Path
 
 from aiohttp import http_parser, web
@@ -144,10 +145,12 @@ def _run_workers(options: ServeOptions) -> None:
     """Start N workers and keep N running until a stop signal.
 
     A worker that dies (a crash, an OOM kill, someone's ``kill``) is replaced at once: the
-    others keep serving on the shared port meanwhile. A worker that dies within
-    ``QUICK_DEATH`` seconds of its start counts towards a crash loop, and its replacement waits
-    (exponential backoff up to ``MAX_RESPAWN_DELAY``); after ``CRASH_LOOP`` quick deaths in a
-    row with none of the workers up, the facade stops with an error rather than loop forever.
+    others keep serving on the shared port meanwhile. A worker that dies before it listens, or
+    within ``QUICK_DEATH`` seconds of listening, counts towards a crash loop (timed from its
+    listening, not its spawn: on a loaded machine a start alone can take longer than that),
+    and its replacement waits (exponential backoff up to ``MAX_RESPAWN_DELAY``); after
+    ``CRASH_LOOP`` quick deaths in a row with none of the workers up, the facade stops with an
+    error rather than loop forever.
     """
     with _shared_metrics() as shared:
         supervisor = _Supervisor(options, shared)
@@ -190,6 +193,9 @@ class _Supervisor:
         self._ctx = multiprocessing.get_context("spawn")
         self._workers: dict[int, multiprocessing.process.BaseProcess] = {}
         self._started: dict[int, float] = {}
+        # set by a worker once it listens (multiprocessing.Event); when the supervisor saw it
+        self._listening: dict[int, ProcessEvent] = {}
+        self._listening_since: dict[int, float] = {}
         self._respawn_at: dict[int, float] = {}
         self._slot_deaths: dict[int, int] = {}  # quick deaths in a row, per slot: the backoff
         self._quick_deaths = 0  # quick deaths in a row while no worker is up: the crash loop
@@ -225,20 +231,31 @@ class _Supervisor:
             proc.join()
 
     def _start(self, slot: int) -> None:
+        listening = self._ctx.Event()
         proc = self._ctx.Process(
-            target=_worker_main, args=(self._options,), name=f"strangler-worker-{slot}"
+            target=_worker_main, args=(self._options, listening), name=f"strangler-worker-{slot}"
         )
         with _hup_ignored_by_the_child():
             proc.start()
         self._workers[slot] = proc
         self._started[slot] = time.monotonic()
+        self._listening[slot] = listening
+        self._listening_since.pop(slot, None)
         self._respawn_at.pop(slot, None)
+
+    def _up_for(self, slot: int, now: float) -> float | None:
+        """Seconds since the worker in ``slot`` started listening; None while it has not."""
+        since = self._listening_since.get(slot)
+        if since is None and self._listening[slot].is_set():
+            since = self._listening_since[slot] = now
+        return None if since is None else now - since
 
     def _replace_the_dead(self) -> None:
         now = time.monotonic()
         for slot, proc in list(self._workers.items()):
+            up = self._up_for(slot, now)
             if proc.is_alive():
-                if now - self._started[slot] >= QUICK_DEATH:
+                if up is not None and up >= QUICK_DEATH:
                     self._quick_deaths = 0  # a worker stayed up: not a crash loop
                     self._slot_deaths[slot] = 0
                 continue
@@ -249,13 +266,14 @@ class _Supervisor:
                     # counters stay in them
                     multiprocess.mark_process_dead(proc.pid, self._shared_metrics)  # type: ignore[no-untyped-call]
                 lived = now - self._started[slot]
-                quick = lived < QUICK_DEATH
+                quick = up is None or up < QUICK_DEATH
                 self._quick_deaths = self._quick_deaths + 1 if quick else 0
                 deaths = self._slot_deaths.get(slot, 0) + 1 if quick else 0
                 self._slot_deaths[slot] = deaths
                 if self._quick_deaths >= CRASH_LOOP and not self._any_up(now):
                     log.error(
-                        "facade: workers died %d times within %.0fs of starting; stopping",
+                        "facade: workers died %d times before listening or within %.0fs of "
+                        "it; stopping",
                         self._quick_deaths,
                         QUICK_DEATH,
                     )
@@ -280,7 +298,7 @@ class _Supervisor:
 
     def _any_up(self, now: float) -> bool:
         return any(
-            proc.is_alive() and now - self._started[slot] >= QUICK_DEATH
+            proc.is_alive() and (self._up_for(slot, now) or 0.0) >= QUICK_DEATH
             for slot, proc in self._workers.items()
         )
 
@@ -313,11 +331,11 @@ def _hup_ignored_by_the_child() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
 
 
-def _worker_main(options: ServeOptions) -> None:
+def _worker_main(options: ServeOptions, listening: ProcessEvent) -> None:
     _own_process_group()
     configure_logging()
     config = config_module.load(options.routes, extra_check=translator_problems)
-    asyncio.run(_serve(config, options, reuse_port=True))
+    asyncio.run(_serve(config, options, reuse_port=True, listening=listening))
 
 
 def freeze_what_start_built() -> None:
@@ -355,7 +373,13 @@ def _own_process_group() -> None:
 PR_SET_PDEATHSIG = 1
 
 
-async def _serve(config: config_module.Config, options: ServeOptions, *, reuse_port: bool) -> None:
+async def _serve(
+    config: config_module.Config,
+    options: ServeOptions,
+    *,
+    reuse_port: bool,
+    listening: ProcessEvent | None = None,  # the supervisor reads it: set once listening
+) -> None:
     sampler = None
     if options.record is not None:
         from facade.recording import Sampler
@@ -388,6 +412,8 @@ async def _serve(config: config_module.Config, options: ServeOptions, *, reuse_p
         await runner.cleanup()
         await facade.close()
         raise
+    if listening is not None:
+        listening.set()
     log.info(
         "facade listening on http://%s:%d (routes %s, pid %d)",
         options.host,
