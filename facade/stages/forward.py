@@ -23,9 +23,8 @@ from facade.body_spool import Body, SpooledBody
 from facade.errors import UpstreamTimeout, UpstreamUnavailable
 from facade.exchange import CLIENT_CLOSED, Exchange, ServiceCall, route_header
 from facade.headers import downstream_response_headers
-from facade.resilience.policy import Failure
 from facade.shadow import MAX_SHADOW_BODY
-from facade.stages.service import NO_BODY_STATUSES, SMALL_BODY, sendable
+from facade.stages.service import NO_BODY_STATUSES, SMALL_BODY, read_failure, sendable
 from facade.state import LEGACY
 from facade.upstream import Answer, Upstream, describe_client_error
 from parallel_run.compare import HttpAnswer
@@ -86,11 +85,7 @@ async def _from_service(ex: Exchange, call: ServiceCall) -> web.StreamResponse:
         raise  # the client went away, not the service
     except (TimeoutError, aiohttp.ClientError) as exc:
         # only reading a small 5xx answer raises here: nothing was sent to the client yet
-        late = Failure(
-            "timeout" if isinstance(exc, TimeoutError) else "upstream_error",
-            describe_client_error(exc),
-        )
-        raise late.error(upstream.name) from exc
+        raise read_failure(exc).error(upstream.name) from exc
     finally:
         await call.finish()
 

@@ -81,11 +81,16 @@ async def stage(ex: Exchange) -> web.StreamResponse | None:
         except (TimeoutError, aiohttp.ClientError) as exc:
             call.release()
             call.answer = None
-            call.failure = Failure(
-                "timeout" if isinstance(exc, TimeoutError) else "upstream_error",
-                describe_client_error(exc),
-            )
+            call.failure = read_failure(exc)
     return None
+
+
+def read_failure(exc: TimeoutError | aiohttp.ClientError) -> Failure:
+    """Why reading an answer's body failed, once its status and headers had come."""
+    return Failure(
+        "timeout" if isinstance(exc, TimeoutError) else "upstream_error",
+        describe_client_error(exc),
+    )
 
 
 async def _call_translated(ex: Exchange, upstream: Upstream, spec: str) -> ServiceCall:

@@ -16,7 +16,6 @@ from facade.exchange import Exchange
 from facade.shadow import ShadowJob
 from facade.state import LEGACY
 from facade.translate import translator_for
-from facade.upstream import Upstream
 from parallel_run.compare import HttpAnswer
 
 
@@ -65,16 +64,12 @@ def shadow_call(
             body=body if isinstance(body, bytes) else None,
             legacy=legacy,
             legacy_ms=legacy_ms,
-            candidate=_client(ex, cap.service),
+            candidate=ex.state.client(ex.config, cap.service),
             timeout=cap.shadow.timeout or service.timeout,
-            legacy_client=_client(ex, LEGACY),
+            legacy_client=ex.state.client(ex.config, LEGACY),
             twin_fraction=cap.compare.noise_sample / 100 if cap.compare.noise == "auto" else 0.0,
             learn_noise=cap.compare.noise == "auto",
             config=ex.config,
             translator=translator,
         )
     )
-
-
-def _client(ex: Exchange, name: str) -> Upstream:
-    return ex.state.client(ex.config, name)
