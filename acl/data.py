@@ -7,6 +7,10 @@
     translate  RowTranslator  legacy row -> service row; TranslationError on bad input
     target     RowTarget      upserts service rows idempotently; reads them back in key order
 
+``strangler data sync CAP`` follows a source's captured changes with a ``SyncSource`` (the
+current rows of given keys) and a ``SyncTarget`` (versioned upserts and deletes, admitted by a
+``Ledger`` in the target's own transaction); see docs/data.md.
+
 A key names the same entity on both sides (the sku of a product), and both sides order keys
 by code point, as Python compares strings (SQLite's default; PostgreSQL needs ``COLLATE "C"``):
 copy resumes after the last key of a committed batch, and verify walks both sides in step.
@@ -107,6 +111,107 @@ class RowTarget(Protocol):
 
     def read(self, *, after: Key | None, limit: int) -> Sequence[tuple[Key, Row]]:
         """The stored rows, in the translator's shape, in key order, after ``after``."""
+        ...
+
+    def close(self) -> None: ...
+
+
+# -- keeping rows in step while both sides run (`strangler data sync CAP`) ---------------
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Version:
+    """Where a key's state stands in its source's outbox: (capture epoch, outbox seq).
+
+    Per key, seq order is commit order (the capture trigger runs under the row's lock), so a
+    target that admits only strictly newer versions never takes an earlier state after a later
+    one. A new epoch means the outbox was re-created: the target admits it and the operator
+    runs ``data copy`` once."""
+
+    epoch: str
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One key's state to make true on the target: ``row`` None means the key is gone."""
+
+    key: Key
+    row: Row | None
+    version: Version
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    """A key changed on both sides within the lag window, decided for the side that owned the
+    capability then: ``winner`` is "source" (the target's change is overwritten) or "target"
+    (this change is dropped). ``target_seq`` names the target's own change that raced it."""
+
+    key: Key
+    winner: Literal["source", "target"]
+    target_seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """What the ledger let through inside the target's transaction."""
+
+    write: tuple[Change, ...]  # do these, in this transaction, and nothing else
+    stale: tuple[Key, ...] = ()  # the target already holds this version or a newer one
+    conflicts: tuple[Conflict, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    written: int = 0  # upserted rows that changed
+    unchanged: int = 0  # upserted rows already equal
+    deleted: int = 0
+    rejected: tuple[Rejected, ...] = ()  # the relay parks these (stage "target")
+    admission: Admission | None = None
+
+
+class SqlTx(Protocol):
+    """The target's open transaction, as the ledger sees it. SQL uses ``:name`` placeholders;
+    rows come back as tuples."""
+
+    @property
+    def dialect(self) -> Literal["sqlite", "postgresql"]: ...
+
+    def execute(
+        self, sql: str, params: Mapping[str, object] | None = None
+    ) -> list[tuple[object, ...]]: ...
+
+
+class Ledger(Protocol):
+    def admit(self, tx: SqlTx, changes: Sequence[Change]) -> Admission:
+        """The first statement of an apply transaction: sets the echo guard, compares and sets
+        each key's version, decides conflicts. Only ``Admission.write`` may then be written."""
+        ...
+
+
+@runtime_checkable
+class SyncSource(Protocol):
+    """A ``RowSource`` the relay can follow: it also reads the current rows of given keys."""
+
+    def read_keys(self, keys: Sequence[Key]) -> Sequence[SourceRow]:
+        """The current rows of ``keys``, at most one each, in any order; a key without a row
+        is gone (deleted). A row that cannot be read comes back as ``SourceRow(key, None,
+        problem=...)``, as ``read`` does; a source that cannot read at all raises
+        ``DataMoveError``."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class SyncTarget(Protocol):
+    """A ``RowTarget`` the relay can apply changes to (upserts and deletes, versioned)."""
+
+    def apply(self, changes: Sequence[Change], *, ledger: Ledger) -> Applied:
+        """In ONE transaction: ``ledger.admit(tx, changes)`` first, then upsert every admitted
+        change with a row and delete every admitted change without one; commit, then return.
+        Equal rows count as unchanged. A change the target refuses comes back in
+        ``rejected``; ``DataMoveError`` means nothing was committed."""
         ...
 
     def close(self) -> None: ...
@@ -238,6 +343,16 @@ def load_source(spec: str) -> RowSource:
 def load_target(spec: str) -> RowTarget:
     """``pkg.module:name``: a RowTarget, or a class or factory making one without arguments."""
     return _plugin(spec, RowTarget, "prepare/count/upsert/read/close")  # type: ignore[type-abstract]
+
+
+def load_sync_source(spec: str) -> SyncSource:
+    """A source the relay can follow: ``read_keys`` besides what ``load_source`` needs."""
+    return _plugin(spec, SyncSource, "read_keys/close")  # type: ignore[type-abstract]
+
+
+def load_sync_target(spec: str) -> SyncTarget:
+    """A target the relay can apply to: ``apply`` besides what ``load_target`` needs."""
+    return _plugin(spec, SyncTarget, "apply/close")  # type: ignore[type-abstract]
 
 
 def load_row_translator(spec: str) -> RowTranslator:

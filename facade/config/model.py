@@ -189,6 +189,8 @@ class Promote(_Model):
     window: Duration = 86400.0
     # `strangler canary` up to this percent needs no evidence; above it, the gate applies
     ungated_canary_percent: Percent = 10.0
+    # with data.sync: cutover refuses while a relay's lag (its oldest unapplied change) is above
+    max_sync_lag: Duration = 5.0
 
 
 _PLUGIN_SPEC = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$", re.ASCII)
@@ -203,6 +205,28 @@ def _plugin_spec(value: str) -> str:
 PluginSpec = Annotated[str, AfterValidator(_plugin_spec)]
 
 
+class SyncBack(_Model):
+    """The way back: the service's own changes carried into the monolith's tables."""
+
+    aggregate: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")  # its outbox's aggregatetype
+    source: PluginSpec  # a SyncSource over the service's rows, e.g. extracted.inventory.data:stock
+    # service row -> legacy row, e.g. acl.inventory_rows:stock_row_to_legacy
+    translate: PluginSpec
+    target: PluginSpec  # a SyncTarget over the monolith's tables
+
+
+class DataSync(_Model):
+    """`strangler data capture|sync|status CAP`: the monolith's changes followed while both run."""
+
+    # -> strangler.data.capture.Capture(spec, url): which tables and the database holding them
+    capture: PluginSpec  # e.g. legacy_monolith.data:product_capture
+    # which path parameter of the capability's routes names the key (the report's stale flag)
+    key_param: str | None = None
+    retention: Duration = 86400.0  # applied outbox rows are pruned after this
+    batch_size: int | None = Field(default=None, ge=1, le=100_000)  # default: data.batch_size
+    back: SyncBack | None = None
+
+
 class DataMove(_Model):
     """How `strangler data copy|verify` moves a capability's rows (plugins named module:attr)."""
 
@@ -212,6 +236,7 @@ class DataMove(_Model):
     translate: PluginSpec
     target: PluginSpec  # e.g. extracted.catalog.data:products
     batch_size: int = Field(default=500, ge=1, le=100_000)
+    sync: DataSync | None = None
 
 
 class Capability(_Model):

@@ -1,0 +1,59 @@
+"""Which tables and columns a capability's capture covers: a plain value, checked once."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from strangler_sync.errors import CaptureError
+
+# identifiers go into generated SQL: only plain names, never quoted or user-shaped text
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$", re.ASCII)
+_CAPABILITY = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$", re.ASCII)
+
+
+def _check_name(what: str, name: str) -> str:
+    if not _NAME.match(name):
+        raise CaptureError(
+            f"{what} {name!r} is not a plain SQL identifier ([A-Za-z_][A-Za-z0-9_]*)"
+        )
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class CapturedTable:
+    """One table: ``key`` is the column naming the entity on both sides (the sku), ``columns``
+    those whose change makes an outbox row (the key included)."""
+
+    name: str
+    key: str
+    columns: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        _check_name("table", self.name)
+        _check_name("key column", self.key)
+        for column in self.columns:
+            _check_name("column", column)
+        if self.key not in self.columns:
+            raise CaptureError(f"table {self.name}: the key column {self.key!r} is not in columns")
+        if len(set(self.columns)) != len(self.columns):
+            raise CaptureError(f"table {self.name}: a column is named twice")
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureSpec:
+    """A capability's capture. ``payload`` "row" puts the captured columns in the outbox row
+    (what Debezium consumers read); "key" only the key (the relay re-reads rows anyway)."""
+
+    capability: str
+    tables: tuple[CapturedTable, ...]
+    payload: Literal["row", "key"] = "row"
+
+    def __post_init__(self) -> None:
+        if not _CAPABILITY.match(self.capability):
+            raise CaptureError(
+                f"capability {self.capability!r} is not a routes.yaml capability name"
+            )
+        if not self.tables:
+            raise CaptureError(f"capability {self.capability}: capture names no table")
