@@ -24,13 +24,14 @@ Design and proofs: docs/data.md.
 from strangler_sync.changelog import ChangeLog, Claim, Entry, OutboxStats
 from strangler_sync.echo import guard
 from strangler_sync.errors import CaptureError, SyncError
-from strangler_sync.install import CaptureState, inspect, install, remove
+from strangler_sync.install import CaptureState, ensure_outbox, inspect, install, remove
 from strangler_sync.ledger import SqlLedger
 from strangler_sync.recording import record
-from strangler_sync.spec import CapturedTable, CaptureSpec
+from strangler_sync.spec import Capture, CapturedTable, CaptureSpec
 from strangler_sync.sqltx import SqlAlchemyTx
 
 __all__ = [
+    "Capture",
     "CaptureError",
     "CaptureSpec",
     "CaptureState",
@@ -42,6 +43,7 @@ __all__ = [
     "SqlAlchemyTx",
     "SqlLedger",
     "SyncError",
+    "ensure_outbox",
     "guard",
     "inspect",
     "install",

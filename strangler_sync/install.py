@@ -29,6 +29,12 @@ def install(tx: SqlTx, spec: CaptureSpec) -> CaptureState:
     raise NotImplementedError
 
 
+def ensure_outbox(tx: SqlTx, aggregate: str) -> str:
+    """Create the sync tables if needed and an epoch for an outbox an application writes itself
+    (``record()``, the service side, no triggers); returns the epoch. Idempotent."""
+    raise NotImplementedError
+
+
 def remove(tx: SqlTx, spec: CaptureSpec, *, drop_outbox: bool = False) -> CaptureState:
     """Drop the spec's triggers; ``drop_outbox`` also forgets its epoch and outbox rows."""
     raise NotImplementedError

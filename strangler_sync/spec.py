@@ -57,3 +57,12 @@ class CaptureSpec:
             )
         if not self.tables:
             raise CaptureError(f"capability {self.capability}: capture names no table")
+
+
+@dataclass(frozen=True, slots=True)
+class Capture:
+    """What a ``data.sync.capture`` plugin returns: the spec and the SQLAlchemy URL of the
+    database holding those tables (the monolith's), where the outbox lives too."""
+
+    spec: CaptureSpec
+    url: str

@@ -209,6 +209,8 @@ class SyncBack(_Model):
     """The way back: the service's own changes carried into the monolith's tables."""
 
     aggregate: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")  # its outbox's aggregatetype
+    # -> the SQLAlchemy URL (str) of the service's database, which holds its outbox
+    outbox: PluginSpec  # e.g. extracted.inventory.data:outbox_url
     source: PluginSpec  # a SyncSource over the service's rows, e.g. extracted.inventory.data:stock
     # service row -> legacy row, e.g. acl.inventory_rows:stock_row_to_legacy
     translate: PluginSpec
@@ -218,7 +220,7 @@ class SyncBack(_Model):
 class DataSync(_Model):
     """`strangler data capture|sync|status CAP`: the monolith's changes followed while both run."""
 
-    # -> strangler.data.capture.Capture(spec, url): which tables and the database holding them
+    # -> strangler_sync.Capture(spec, url): which tables, and the database holding them
     capture: PluginSpec  # e.g. legacy_monolith.data:product_capture
     # which path parameter of the capability's routes names the key (the report's stale flag)
     key_param: str | None = None
