@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from extracted.chassis.outbox import SYNC_TABLES
 from extracted.inventory.adapters.database import VERSION_TABLE
 from extracted.inventory.adapters.orm import metadata
 from tests.support import processes
@@ -152,5 +153,5 @@ def test_unknown_sku_is_404_in_the_service_shape(inventory: processes.Running) -
 
 def test_the_database_is_the_service_own(inventory: processes.Running, state: Path) -> None:
     database = state / "inventory.db"
-    assert sqlite_tables(database) == {"stock_levels", "reservations", VERSION_TABLE}
+    assert sqlite_tables(database) == {"stock_levels", "reservations", VERSION_TABLE, *SYNC_TABLES}
     assert_migrations_match_the_models(database, version_table=VERSION_TABLE, metadata=metadata)
