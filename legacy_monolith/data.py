@@ -3,10 +3,11 @@
 
 ``source: legacy_monolith.data:products`` (the catalog's rows) or ``legacy_monolith.data:stock``
 (the inventory's) in routes.yaml. The database is the monolith's own:
-``$STRANGLER_LEGACY_DB`` (a SQLite file, as for ``python -m legacy_monolith``), read by the
-shop's settings, so the copy reads exactly what the running monolith serves. Rows are read by
-keyset pagination on the sku (``WHERE sku > last ORDER BY sku LIMIT n``), never OFFSET: a
-resumed copy starts where the last committed batch ended, whatever changed before it.
+``$STRANGLER_LEGACY_DB`` (a SQLite file, as for ``python -m legacy_monolith``), or
+``$STRANGLER_LEGACY_DATABASE_URL`` (PostgreSQL), read by the shop's settings, so the copy reads
+exactly what the running monolith serves. Rows are read by keyset pagination on the sku
+(``WHERE sku > last ORDER BY sku LIMIT n``), never OFFSET: a resumed copy starts where the
+last committed batch ended, whatever changed before it.
 
 For ``strangler data sync``:
 
@@ -46,7 +47,7 @@ from acl.data import (
     row_str,
 )
 from acl.errors import TranslationError
-from legacy_monolith.shop.settings import legacy_db_path
+from legacy_monolith.shop.settings import legacy_database_url
 from parallel_run.sqldb import sqlite_engine
 from strangler_sync import Capture, SqlAlchemyTx
 
@@ -177,12 +178,6 @@ def stock() -> ProductSource:
 
 
 # -- data sync ---------------------------------------------------------------------------
-
-
-def legacy_database_url() -> str:
-    """The SQLAlchemy URL of the shop's database (``$STRANGLER_LEGACY_DB`` or its default),
-    as the shop's settings find it."""
-    return f"sqlite:///{legacy_db_path()}"
 
 
 def _capture(capability: str) -> Capture:

@@ -19,8 +19,8 @@ from sqlalchemy import create_engine
 
 from acl.data import DataMoveError, Row, SyncTarget
 from acl.inventory_rows import stock_row_to_legacy
-from legacy_monolith.data import PRODUCT_COLUMNS, STOCK_COLUMNS, StockWriter, stock_writer
-from strangler_sync import CapturedTable, CaptureSpec, SqlAlchemyTx, SqlLedger, install
+from legacy_monolith.data import StockWriter, stock_writer
+from strangler_sync import SqlLedger
 from tests.support.row_targets import (
     SYNC_TARGET_CONTRACT,
     FakeLedger,
@@ -28,6 +28,7 @@ from tests.support.row_targets import (
     changes_of,
     outbox_rows,
 )
+from tests.support.shop_sync import install_shop_capture
 
 pytestmark = pytest.mark.integration
 
@@ -168,12 +169,7 @@ def install_capture(database: Path) -> None:
     engine = create_engine(f"sqlite:///{database}")
     try:
         with engine.begin() as connection:
-            for capability, columns in (
-                ("product-catalog", PRODUCT_COLUMNS),
-                ("inventory", STOCK_COLUMNS),
-            ):
-                table = CapturedTable("catalog_product", "sku", columns)
-                install(SqlAlchemyTx(connection), CaptureSpec(capability, (table,)))
+            install_shop_capture(connection)
     finally:
         engine.dispose()
 
