@@ -26,21 +26,43 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def shop(url: str, *args: str) -> str:
+    """``python -m legacy_monolith ARGS`` on the PostgreSQL database at ``url``."""
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    done = subprocess.run(
+        [sys.executable, "-m", "legacy_monolith", *args],
+        cwd=ROOT,
+        env=env | {"STRANGLER_LEGACY_DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 @pytest.fixture(scope="module")
 def shop_url() -> Iterator[str]:
     with postgres.running(database="shop") as server:
-        env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-        env |= {"STRANGLER_LEGACY_DATABASE_URL": server.url}
-        for step in (["migrate", "--noinput"], ["seed", "--products", "5"]):
-            subprocess.run(
-                [sys.executable, "-m", "legacy_monolith", *step],
-                cwd=ROOT,
-                env=env,
-                check=True,
-                capture_output=True,
-                timeout=180,
-            )
+        shop(server.url, "migrate", "--noinput")
+        shop(server.url, "seed", "--products", "5")
         yield server.url
+
+
+def test_manage_py_installs_the_shops_capture_on_postgresql(shop_url: str, engine: Engine) -> None:
+    installed = shop(shop_url, "strangler_capture", "install")
+    assert "product-catalog: installed, epoch" in installed
+    assert "inventory: installed, epoch" in installed
+    assert shop(shop_url, "strangler_capture", "status", "inventory").startswith(
+        "inventory: installed"
+    )
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE catalog_product SET name = 'Renamed' WHERE id = 1"))
+        captured = connection.execute(
+            text("SELECT aggregatetype FROM strangler_outbox ORDER BY seq DESC LIMIT 1")
+        ).scalar_one()
+    assert captured == "product-catalog"
 
 
 @pytest.fixture
@@ -56,6 +78,8 @@ def test_the_way_back_on_postgresql(shop_url: str, engine: Engine) -> None:
         sku, stock = connection.execute(
             text("SELECT sku, stock FROM catalog_product ORDER BY sku LIMIT 1")
         ).one()
+        before = connection.execute(text("SELECT coalesce(max(seq), 0) FROM strangler_outbox"))
+        first_new = before.scalar_one() + 1
     writer = StockWriter(shop_url)
     service_level = {"sku": sku, "on_hand": stock + 5, "reserved": 2, "available": stock + 3}
     try:
@@ -73,8 +97,11 @@ def test_the_way_back_on_postgresql(shop_url: str, engine: Engine) -> None:
             text("SELECT stock, reserved FROM catalog_product WHERE sku = :s"), {"s": sku}
         ).one()
         captured = connection.execute(
-            text("SELECT aggregatetype FROM strangler_outbox WHERE aggregateid = :s ORDER BY seq"),
-            {"s": sku},
+            text(
+                "SELECT aggregatetype FROM strangler_outbox"
+                " WHERE aggregateid = :s AND seq >= :n ORDER BY seq"
+            ),
+            {"s": sku, "n": first_new},
         ).all()
     assert tuple(counters) == (stock + 5, 2)
     assert [row[0] for row in captured] == ["product-catalog"]
