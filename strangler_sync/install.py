@@ -14,7 +14,7 @@ from typing import Literal
 
 from acl.data import SqlTx
 from strangler_sync.errors import CaptureError
-from strangler_sync.params import in_list
+from strangler_sync.params import as_int, in_list
 from strangler_sync.schema import CAPTURE, OUTBOX, PARKED, now_sql, outbox_ddl, sync_ddl
 from strangler_sync.spec import CaptureSpec
 from strangler_sync.triggers import (
@@ -173,7 +173,7 @@ def _counts(tx: SqlTx, aggregate: str) -> tuple[int, int]:
         f" FROM {OUTBOX} WHERE aggregatetype = :a",
         {"a": aggregate},
     )[0]
-    return int(row[0]), int(row[1])  # type: ignore[call-overload]
+    return as_int(row[0]), as_int(row[1])
 
 
 def inspect(tx: SqlTx, spec: CaptureSpec) -> CaptureState:

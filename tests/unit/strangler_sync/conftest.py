@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from strangler_sync import CapturedTable, CaptureSpec
+from strangler_sync import CapturedTable, CaptureSpec, SqlAlchemyTx, install
+from strangler_sync.sqltx import sync_engine
 
 PRODUCTS = """CREATE TABLE catalog_product (
   id INTEGER PRIMARY KEY, sku VARCHAR(32) NOT NULL UNIQUE, name VARCHAR(200) NOT NULL,
@@ -27,3 +28,31 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
         conn.execute(text(PRODUCTS))
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def captured(tmp_path: Path) -> Iterator[Engine]:
+    """The product table with inventory's capture installed, over ``sync_engine``."""
+    engine = sync_engine(f"sqlite:///{tmp_path / 'captured.sqlite3'}")
+    with engine.begin() as conn:
+        conn.execute(text(PRODUCTS))
+        install(SqlAlchemyTx(conn), INVENTORY)
+    yield engine
+    engine.dispose()
+
+
+def run(
+    engine: Engine, sql: str, params: dict[str, object] | None = None
+) -> list[tuple[object, ...]]:
+    with engine.begin() as conn:
+        return SqlAlchemyTx(conn).execute(sql, params)
+
+
+def add(engine: Engine, *skus: str, stock: int = 1) -> None:
+    for sku in skus:
+        run(
+            engine,
+            "INSERT INTO catalog_product (sku, name, unit_price_cents, stock)"
+            " VALUES (:s, :s, 1, :n)",
+            {"s": sku, "n": stock},
+        )

@@ -16,16 +16,11 @@ from strangler_sync import (
     remove,
 )
 from strangler_sync.triggers import trigger_names
-from tests.unit.strangler_sync.conftest import INVENTORY
-
-
-def _run(engine: Engine, sql: str) -> list[tuple[object, ...]]:
-    with engine.begin() as conn:
-        return SqlAlchemyTx(conn).execute(sql)
+from tests.unit.strangler_sync.conftest import INVENTORY, run
 
 
 def _triggers(engine: Engine) -> list[tuple[object, ...]]:
-    return _run(engine, "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' ORDER BY 1")
+    return run(engine, "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' ORDER BY 1")
 
 
 def test_a_database_without_capture_is_absent(engine: Engine) -> None:
@@ -50,8 +45,8 @@ def test_installing_twice_keeps_the_triggers_and_the_epoch(engine: Engine) -> No
 def test_the_outbox_counts_pending_changes(engine: Engine) -> None:
     with engine.begin() as conn:
         install(SqlAlchemyTx(conn), INVENTORY)
-    _run(engine, "INSERT INTO catalog_product (sku, name, unit_price_cents) VALUES ('A', 'a', 1)")
-    _run(engine, "UPDATE catalog_product SET stock = 3")
+    run(engine, "INSERT INTO catalog_product (sku, name, unit_price_cents) VALUES ('A', 'a', 1)")
+    run(engine, "UPDATE catalog_product SET stock = 3")
     with engine.begin() as conn:
         assert inspect(SqlAlchemyTx(conn), INVENTORY).pending == 2
 
@@ -62,8 +57,8 @@ def test_removing_drops_the_triggers_and_keeps_the_epoch_unless_asked(engine: En
         removed = remove(SqlAlchemyTx(conn), INVENTORY)
     assert (removed.state, removed.epoch) == ("absent", epoch)
     assert _triggers(engine) == []
-    _run(engine, "INSERT INTO catalog_product (sku, name, unit_price_cents) VALUES ('A', 'a', 1)")
-    assert _run(engine, "SELECT count(*) FROM strangler_outbox") == [(0,)]
+    run(engine, "INSERT INTO catalog_product (sku, name, unit_price_cents) VALUES ('A', 'a', 1)")
+    assert run(engine, "SELECT count(*) FROM strangler_outbox") == [(0,)]
     with engine.begin() as conn:
         assert install(SqlAlchemyTx(conn), INVENTORY).epoch == epoch
         dropped = remove(SqlAlchemyTx(conn), INVENTORY, drop_outbox=True)
@@ -80,7 +75,7 @@ def test_a_rebuilt_table_shows_its_triggers_missing(engine: Engine) -> None:
         "DROP TABLE catalog_product",
         "ALTER TABLE new__catalog_product RENAME TO catalog_product",
     ):
-        _run(engine, sql)
+        run(engine, sql)
     with engine.begin() as conn:
         state = inspect(SqlAlchemyTx(conn), INVENTORY)
         assert state.state == "missing"
@@ -100,9 +95,9 @@ def test_another_column_list_is_drift_and_a_reinstall_replaces_the_triggers(
         assert inspect(SqlAlchemyTx(conn), wider).state == "drifted"
         assert install(SqlAlchemyTx(conn), wider).state == "installed"
         assert inspect(SqlAlchemyTx(conn), INVENTORY).state == "drifted"
-    _run(engine, "INSERT INTO catalog_product (sku, name, unit_price_cents) VALUES ('A', 'a', 1)")
-    _run(engine, "UPDATE catalog_product SET name = 'b'")
-    assert _run(engine, "SELECT type FROM strangler_outbox ORDER BY seq") == [
+    run(engine, "INSERT INTO catalog_product (sku, name, unit_price_cents) VALUES ('A', 'a', 1)")
+    run(engine, "UPDATE catalog_product SET name = 'b'")
+    assert run(engine, "SELECT type FROM strangler_outbox ORDER BY seq") == [
         ("upsert",),
         ("upsert",),
     ]
