@@ -298,3 +298,9 @@ def test_a_conflict_on_postgres_goes_to_the_owner(engine: Engine) -> None:
         admission = owner.admit(SqlAlchemyTx(conn), [_change("A", 9)])
     assert (admission.write, admission.conflicts) == ((), (Conflict("A", "target", target_seq),))
     assert run(engine, "SELECT count(*) FROM strangler_sync_ledger") == [(0,)]
+
+
+def test_removing_a_capture_whose_table_is_gone_is_quiet(engine: Engine) -> None:
+    ghost = CaptureSpec("ghost", (CapturedTable("no_such_table", "k", ("k",)),))
+    with engine.begin() as conn:
+        assert remove(SqlAlchemyTx(conn), ghost).state == "absent"
