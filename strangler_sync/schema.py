@@ -75,19 +75,21 @@ _SQLITE_OUTBOX = (
     f"CREATE INDEX IF NOT EXISTS {OUTBOX}_key ON {OUTBOX} (aggregatetype, aggregateid, seq)",
 )
 
-_POSTGRES_SYNC = (
+# the same in both dialects but for timestamps (SQLite: REAL epoch seconds) and the keys'
+# collation (SQLite compares bytes already; PostgreSQL's default follows the locale)
+_SYNC = (
     f"""CREATE TABLE IF NOT EXISTS {CAPTURE} (
   capability   varchar(255) PRIMARY KEY,
   epoch        varchar(36) NOT NULL,
   spec_hash    char(64) NOT NULL,
-  installed_at timestamptz NOT NULL)""",
+  installed_at {{ts}} NOT NULL)""",
     f"""CREATE TABLE IF NOT EXISTS {LEDGER} (
   capability varchar(255) NOT NULL,
   direction  varchar(16) NOT NULL,
-  key        varchar(255) COLLATE "C" NOT NULL,
+  key        varchar(255){{collate}} NOT NULL,
   epoch      varchar(36) NOT NULL,
   version    bigint NOT NULL,
-  applied_at timestamptz NOT NULL,
+  applied_at {{ts}} NOT NULL,
   PRIMARY KEY (capability, direction, key))""",
     f"""CREATE TABLE IF NOT EXISTS {PARKED} (
   seq             bigint PRIMARY KEY,
@@ -97,49 +99,18 @@ _POSTGRES_SYNC = (
   field           text NOT NULL,
   reason          text NOT NULL,
   attempts        int NOT NULL,
-  first_parked_at timestamptz NOT NULL,
-  last_tried_at   timestamptz NOT NULL)""",
+  first_parked_at {{ts}} NOT NULL,
+  last_tried_at   {{ts}} NOT NULL)""",
     f"""CREATE TABLE IF NOT EXISTS {RELAY} (
   capability  varchar(255) NOT NULL,
   direction   varchar(16) NOT NULL,
   holder      text NOT NULL,
-  lease_until timestamptz NOT NULL,
+  lease_until {{ts}} NOT NULL,
   cursor_seq  bigint NOT NULL DEFAULT 0,
   PRIMARY KEY (capability, direction))""",
 )
-
-_SQLITE_SYNC = (
-    f"""CREATE TABLE IF NOT EXISTS {CAPTURE} (
-  capability   VARCHAR(255) PRIMARY KEY,
-  epoch        VARCHAR(36) NOT NULL,
-  spec_hash    CHAR(64) NOT NULL,
-  installed_at REAL NOT NULL)""",
-    f"""CREATE TABLE IF NOT EXISTS {LEDGER} (
-  capability VARCHAR(255) NOT NULL,
-  direction  VARCHAR(16) NOT NULL,
-  key        VARCHAR(255) NOT NULL,
-  epoch      VARCHAR(36) NOT NULL,
-  version    INTEGER NOT NULL,
-  applied_at REAL NOT NULL,
-  PRIMARY KEY (capability, direction, key))""",
-    f"""CREATE TABLE IF NOT EXISTS {PARKED} (
-  seq             INTEGER PRIMARY KEY,
-  aggregatetype   VARCHAR(255) NOT NULL,
-  aggregateid     VARCHAR(255) NOT NULL,
-  stage           VARCHAR(16) NOT NULL,
-  field           TEXT NOT NULL,
-  reason          TEXT NOT NULL,
-  attempts        INTEGER NOT NULL,
-  first_parked_at REAL NOT NULL,
-  last_tried_at   REAL NOT NULL)""",
-    f"""CREATE TABLE IF NOT EXISTS {RELAY} (
-  capability  VARCHAR(255) NOT NULL,
-  direction   VARCHAR(16) NOT NULL,
-  holder      TEXT NOT NULL,
-  lease_until REAL NOT NULL,
-  cursor_seq  INTEGER NOT NULL DEFAULT 0,
-  PRIMARY KEY (capability, direction))""",
-)
+_POSTGRES_SYNC = tuple(t.format(ts="timestamptz", collate=' COLLATE "C"') for t in _SYNC)
+_SQLITE_SYNC = tuple(t.format(ts="REAL", collate="") for t in _SYNC)
 
 
 def outbox_ddl(dialect: Dialect) -> tuple[str, ...]:
