@@ -221,7 +221,7 @@ def lag_at(store: ResultStore, capability: str, at: datetime) -> float | None:
     change captured and not yet applied; 0.0 when none was on its way, None when the store
     holds no window of ``capability`` at all (no relay recorded any; nothing to say)."""
     with store.engine.connect() as connection:
-        oldest = connection.scalar(
+        oldest: datetime | None = connection.scalar(
             select(func.min(sync_windows.c.captured_at)).where(
                 sync_windows.c.capability == capability, _covers(at)
             )
