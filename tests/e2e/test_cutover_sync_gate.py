@@ -62,7 +62,7 @@ def run(*args: str, routes: Path) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=60,
-        env={**os.environ, "COLUMNS": "250"},
+        env={**os.environ, "COLUMNS": "400"},
         check=False,
     )
 
@@ -226,3 +226,25 @@ def test_a_capability_without_data_sync_is_not_asked_about_its_data(
     assert mode_of(routes, "reviews") == "extracted"
     (record,) = json.loads(run("audit", "--json", routes=routes).stdout)["records"]
     assert "sync" not in record["evidence"]
+
+
+def test_status_shows_the_sync_of_a_capability_with_data_sync(
+    routes: Path, store: ResultStore
+) -> None:
+    se.write_health(store, heartbeat(lag_seconds=0.4))
+    se.write_health(store, heartbeat(direction="back", lag_seconds=1.2, conflicts_total=2))
+    status = run("status", "--json", routes=routes)
+    assert status.returncode == 0, status.stderr
+    caps = {c["name"]: c for c in json.loads(status.stdout)["capabilities"]}
+    assert caps["reviews"]["sync"] is None
+    sync = caps[CAP]["sync"]
+    assert [(d["direction"], d["lag_seconds"], d["conflicts"]) for d in sync["directions"]] == [
+        ("forward", 0.4, 0),
+        ("back", 1.2, 2),
+    ]
+    assert sync["verify"] is None
+    assert caps[CAP]["readiness"]["text"].startswith("no data verify recorded")
+    table = run("status", routes=routes)
+    assert table.returncode == 0, table.stderr
+    assert "fwd 0.4s · 0 parked" in table.stdout
+    assert "back 1.2s · 0 parked · 2 conflicts" in table.stdout
