@@ -244,7 +244,9 @@ def test_status_shows_the_sync_of_a_capability_with_data_sync(
     ]
     assert sync["verify"] is None
     assert caps[CAP]["readiness"]["text"].startswith("no data verify recorded")
+    verified(store)
     table = run("status", routes=routes)
     assert table.returncode == 0, table.stderr
     assert "fwd 0.4s · 0 parked" in table.stdout
     assert "back 1.2s · 0 parked · 2 conflicts" in table.stdout
+    assert "verify clean" in table.stdout
