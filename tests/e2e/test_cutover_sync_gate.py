@@ -7,9 +7,6 @@ goes ahead, audited; a capability without data.sync is not asked about its data.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -21,9 +18,9 @@ from parallel_run import sync_evidence as se
 from parallel_run.record import ObservationRecord
 from parallel_run.redact import Redactor
 from parallel_run.store import ResultStore
+from tests.e2e.test_lifecycle_cli import run
 
 pytestmark = pytest.mark.e2e
-STRANGLER = str(Path(sys.executable).parent / "strangler")
 
 ROUTES = """\
 version: 1
@@ -54,17 +51,6 @@ store:
   url: sqlite:///state/strangler.db
 """
 CAP = "product-catalog"
-
-
-def run(*args: str, routes: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [STRANGLER, *args, "--routes", str(routes)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "COLUMNS": "400"},
-        check=False,
-    )
 
 
 @pytest.fixture

@@ -15,7 +15,8 @@ from parallel_run import sync_evidence as se
 from parallel_run.record import ObservationRecord
 from parallel_run.redact import Redactor
 from parallel_run.store import ResultStore
-from tests.e2e.test_cutover_sync_gate import CAP, ROUTES, run
+from tests.e2e.test_cutover_sync_gate import CAP, ROUTES
+from tests.e2e.test_lifecycle_cli import run
 
 pytestmark = pytest.mark.e2e
 
