@@ -2,7 +2,7 @@
 
 The plugins come from ``capabilities.CAP.data`` in routes.yaml (``source``, ``translate``,
 ``target``, ``batch_size``) and are imported only when a verb runs: the facade never imports
-the monolith or a service. The engine is ``strangler.data_move``.
+the monolith or a service. The engine is ``strangler.data.move``.
 
 Exit codes: 0 done (copy: nothing skipped; verify: both sides equal), 1 a source or target
 failed, 2 bad input (unknown capability, no ``data:``, a plugin that cannot load, a bad
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress
 
     from acl.data import RowSource, RowTarget, RowTranslator
-    from strangler.data_move import Checkpoint, Skipped, Verification
+    from strangler.data.move import Checkpoint, Skipped, Verification
 
 data = typer.Typer(
     name="data",
@@ -194,7 +194,7 @@ def copy(
     Idempotent upserts in batches, resumable from a checkpoint; rows that cannot be
     translated are reported by key and skipped."""
     from acl.data import DataMoveError
-    from strangler.data_move import (
+    from strangler.data.move import (
         Plugins,
         copy_rows,
         load_checkpoint,
@@ -297,7 +297,7 @@ def verify(
     Counts, and each translated legacy row against the service's row by checksum: missing,
     extra, different and untranslatable rows with example keys."""
     from acl.data import DataMoveError
-    from strangler.data_move import verify_rows
+    from strangler.data.move import verify_rows
 
     config = load_routes(routes_path(routes))
     move = _move(config, capability, "verify")
