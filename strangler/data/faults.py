@@ -46,7 +46,10 @@ def _chain(exc: BaseException) -> list[BaseException]:
     current: BaseException | None = exc
     while current is not None and current not in seen:
         seen.append(current)
-        current = current.__cause__ or current.__context__
+        if isinstance(current, BatchFailed):
+            current = current.cause
+        else:
+            current = current.__cause__ or current.__context__
     return seen
 
 

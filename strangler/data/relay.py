@@ -201,22 +201,27 @@ class Relay:
         (nothing marked); a bisected batch that failed in part returns with ``failure``."""
         settings = self._settings()
         out = _Outcome()
-        with self._outbox.claim(settings.batch_size) as claim:
-            by_key: dict[Key, list[Entry]] = {}
-            for entry in claim.entries:
-                by_key.setdefault(entry.key, []).append(entry)
-            out.result.claimed = len(claim.entries)
-            if by_key:
-                if self.poison.bisecting:
-                    self._bisect(list(by_key), by_key, settings, out)
-                else:
-                    try:
-                        out.merge(self._move(list(by_key), by_key, settings))
-                    except BatchFailed as exc:
-                        if classify(exc) == "batch":
-                            self.poison.batch_failed()
-                        raise
-            claim.done(out.applied, out.parked)
+        try:
+            with self._outbox.claim(settings.batch_size) as claim:
+                by_key: dict[Key, list[Entry]] = {}
+                for entry in claim.entries:
+                    by_key.setdefault(entry.key, []).append(entry)
+                out.result.claimed = len(claim.entries)
+                if by_key:
+                    if self.poison.bisecting:
+                        self._bisect(list(by_key), by_key, settings, out)
+                    else:
+                        try:
+                            out.merge(self._move(list(by_key), by_key, settings))
+                        except BatchFailed as exc:
+                            if classify(exc) == "batch":
+                                self.poison.batch_failed()
+                            raise
+                claim.done(out.applied, out.parked)
+        except BatchFailed:
+            raise
+        except Exception as exc:  # the outbox itself: claim or mark, in the source database
+            raise BatchFailed("source", exc) from exc
         if out.result.failure is None:
             self.poison.clean_batch()
         self._observe(out)
