@@ -51,6 +51,8 @@ from strangler.data.plan import Direction, Side, SyncPlan
 from strangler_sync import Entry, OutboxStats, SqlLedger
 
 IDLE_POLL = 0.05  # seconds between claims while the outbox is empty
+STANDBY_POLL = 1.0  # seconds between claims while another relay holds the lease (SQLite)
+STANDBY_GIVE_UP = 40.0  # --once: a lease (15 s) still held after this belongs to a live relay
 PRUNE_EVERY = 60.0
 CAPTURE_CHECK_EVERY = 30.0
 Parked = tuple[int, str, str, str]  # seq, stage, field, reason
@@ -98,9 +100,14 @@ def settings_of(plan: SyncPlan, direction: Direction, *, batch_size: int | None)
     )
 
 
+class RelayBusy(Exception):
+    """``--once`` found another relay holding this direction's lease the whole time."""
+
+
 @dataclass
 class BatchResult:
     claimed: int = 0
+    standby_for: str | None = None  # another relay holds the lease (SQLite): nothing claimed
     ops: Counter[str] = field(default_factory=Counter)  # upsert, delete, unchanged, stale
     parked: Counter[str] = field(default_factory=Counter)  # by stage
     moved: int = 0  # keys left pending: their fence moved while they were read
@@ -207,6 +214,7 @@ class Relay:
                 for entry in claim.entries:
                     by_key.setdefault(entry.key, []).append(entry)
                 out.result.claimed = len(claim.entries)
+                out.result.standby_for = getattr(claim, "standby_for", None)
                 if by_key:
                     if self.poison.bisecting:
                         self._bisect(list(by_key), by_key, settings, out)
@@ -372,6 +380,7 @@ class Relay:
         empty (``--once``). A failed batch backs off (``faults.Backoff``); with ``give_up``,
         that many failures in a row without progress raise the last one."""
         stuck = 0
+        standby = 0.0
         while not stop.is_set():
             self.tick()
             try:
@@ -381,6 +390,20 @@ class Relay:
                 result = BatchResult()
             else:
                 failure = result.failure
+            if result.standby_for is not None:
+                if standby == 0.0:
+                    self._log(
+                        f"{self.name}: standby: {result.standby_for} holds this direction; "
+                        "taking over when its lease runs out"
+                    )
+                standby += STANDBY_POLL
+                if until_idle and standby > STANDBY_GIVE_UP:
+                    raise RelayBusy(
+                        f"{result.standby_for} is running this direction: it applies the changes"
+                    )
+                stop.wait(STANDBY_POLL)
+                continue
+            standby = 0.0
             if failure is not None:
                 if self._metrics is not None:
                     self._metrics.error(classify(failure))

@@ -7,10 +7,14 @@ routes.yaml comes out as ``PlanError`` with the place (``loc``) to name as PATH:
 
 from __future__ import annotations
 
+import fcntl
+import os
+import socket
 import threading
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy import Engine, create_engine
 
@@ -155,6 +159,44 @@ def load_plugins(config: Config, plan: SyncPlan, direction: Direction) -> Plugin
     return Plugins(source, translate, target)
 
 
+class HostLock:
+    """``flock`` on a file next to routes.yaml, one per (capability, direction): the kernel
+    drops it when its process dies, even by SIGKILL. Its holder relays under a name that is
+    stable across restarts, so a relay restarted after ``kill -9`` resumes the SQLite lease at
+    once instead of waiting for it to run out; any other relay on this host (the lock is
+    taken) gets a name of its own and waits as a standby."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self) -> bool:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor drops the lock
+            self._fd = None
+
+
+def holder_for(
+    config: Config, capability: str, direction: Direction
+) -> tuple[str, HostLock | None]:
+    """The lease holder's name for a relay of this process, and the lock backing it."""
+    lock = HostLock(config.resolve_path(f".strangler/sync/{capability}.{direction}.lock"))
+    if lock.acquire():
+        return f"{socket.gethostname()}:{lock.path}", lock
+    return relay_name(), None
+
+
 @dataclass
 class OpenRelay:
     relay: Relay
@@ -186,7 +228,10 @@ def open_relay(
         plugins = load_plugins(config, plan, direction)
         resources.callback(plugins.source.close)
         resources.callback(plugins.target.close)
-        outbox = ChangeLog(engine, aggregate=d.aggregate, direction=direction, holder=relay_name())
+        holder, lock = holder_for(config, plan.capability, direction)
+        if lock is not None:
+            resources.callback(lock.release)
+        outbox = ChangeLog(engine, aggregate=d.aggregate, direction=direction, holder=holder)
 
         def state() -> str:
             if capture is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from contextlib import nullcontext
 from datetime import UTC, datetime
 
 import pytest
@@ -17,7 +18,7 @@ from acl.errors import TranslationError
 from parallel_run.sync_evidence import ConflictRecord, SyncHealth, SyncWindow
 from strangler.data.faults import POISON_AFTER, Backoff, BatchFailed, classify
 from strangler.data.metrics import SyncMetrics
-from strangler.data.relay import Relay, RelaySettings
+from strangler.data.relay import Relay, RelayBusy, RelaySettings
 from tests.unit.strangler.data.fakes import EPOCH, FakeOutbox, FakeSource, FakeTarget
 
 
@@ -315,7 +316,7 @@ def test_a_side_that_is_down_is_waited_for_never_bisected_into_parked_rows() -> 
     s = Sides()
     s.change("A", product("A"))
     down = OperationalError("SELECT", {}, Exception("unable to open database file"))
-    s.target.fail = lambda changes: down  # type: ignore[assignment]
+    s.target.fail = lambda changes: down
 
     for _ in range(POISON_AFTER * 3):
         with pytest.raises(BatchFailed) as failed:
@@ -324,7 +325,7 @@ def test_a_side_that_is_down_is_waited_for_never_bisected_into_parked_rows() -> 
 
     assert not s.relay.poison.bisecting
     assert s.outbox.parked == {}
-    s.target.fail = lambda changes: None  # type: ignore[assignment]
+    s.target.fail = lambda changes: None
     s.relay.run_once()
     assert s.outbox.applied == {1}
 
@@ -393,7 +394,7 @@ def test_follow_gives_up_after_so_many_failures_without_progress() -> None:
     s = Sides()
     s.change("A", product("A"))
     down = OperationalError("SELECT", {}, Exception("unable to open database file"))
-    s.target.fail = lambda changes: down  # type: ignore[assignment]
+    s.target.fail = lambda changes: down
 
     class Stop(threading.Event):
         def wait(self, timeout: float | None = None) -> bool:
@@ -418,7 +419,8 @@ def test_the_heartbeat_reports_lag_pending_and_totals_every_two_seconds() -> Non
     s.relay.tick()
 
     first, second = s.health.beats
-    assert (first.pending, first.lag_seconds) == (2, pytest.approx(10.5))
+    assert first.pending == 2
+    assert first.lag_seconds == pytest.approx(10.5)
     assert (second.pending, second.parked, second.applied_total) == (0, 1, 1)
     assert second.lag_seconds == 0.0
     assert second.capture_state == "installed"
@@ -441,3 +443,30 @@ def test_the_metrics_endpoint_exports_the_sync_series() -> None:
         "strangler_sync_last_success_timestamp_seconds",
     ):
         assert f'\n{name}{{capability="product-catalog",direction="forward"' in text, name
+
+
+def test_a_standby_relay_waits_for_the_lease_and_once_gives_up_on_a_live_holder() -> None:
+    s = Sides()
+    s.change("A", product("A"))
+    waits: list[float] = []
+
+    class Standby:
+        entries = ()
+        standby_for = "host:41"
+
+        def done(self, applied: object, parked: object) -> None:
+            pass
+
+    class Stop(threading.Event):
+        def wait(self, timeout: float | None = None) -> bool:
+            waits.append(timeout or 0.0)
+            return False
+
+    s.outbox.claim = lambda limit: nullcontext(Standby())  # type: ignore[method-assign,assignment,return-value]
+
+    with pytest.raises(RelayBusy, match="host:41"):
+        s.relay.follow(Stop(), until_idle=True)
+
+    assert s.outbox.applied == set()
+    assert len(waits) > 10
+    assert sum("standby: host:41" in line for line in s.lines) == 1
