@@ -627,6 +627,7 @@ def _drain(
     import threading
 
     from strangler.data.faults import BatchFailed
+    from strangler.data.relay import RelayBusy
 
     parked_again = 0
     for d, handle in opened.items():
@@ -636,7 +637,7 @@ def _drain(
             print(f"{capability} {d}: {count} parked entries to try again")
         try:
             relay.follow(threading.Event(), until_idle=True, give_up=_ONCE_GIVE_UP)
-        except BatchFailed as exc:
+        except (BatchFailed, RelayBusy) as exc:
             print(f"strangler data sync {capability}: {d}: {exc}", file=sys.stderr)
             return EXIT_FAILURE
         still = [p for p in handle.outbox.parked(limit=1000) if keys is None or p[1] in keys]
