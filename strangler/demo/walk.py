@@ -465,7 +465,7 @@ def monolith_change(walk: Walk, config: Config) -> None:
         f"synced in {took:.2f} s, lag now {lag if lag is not None else '?'} s",
     )
     with _evidence_reader(config, walk.capability) as evidence:
-        before = evidence()
+        before = _settled_evidence(evidence)  # the shadow traffic's last comparisons written
         answers = send_all(walk.port, [Req("GET", path)] * SYNCED_GETS)
         after = before
         deadline = time.monotonic() + SYNC_TIMEOUT
@@ -494,6 +494,20 @@ def monolith_change(walk: Walk, config: Config) -> None:
     walk.expect(
         f"strangler data status {walk.capability} exits 0", done.returncode == 0, _exit(done)
     )
+
+
+def _settled_evidence(evidence: Callable[[], Evidence]) -> Evidence:
+    """The evidence once two reads 0.5 s apart agree (the facade writes in batches), so that
+    what is counted after it is only what follows."""
+    seen = evidence()
+    deadline = time.monotonic() + SYNC_TIMEOUT
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        again = evidence()
+        if again == seen:
+            break
+        seen = again
+    return seen
 
 
 def _service_price(url: str) -> int | None:
