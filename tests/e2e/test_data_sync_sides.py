@@ -22,10 +22,10 @@ from extracted.inventory.adapters.database import create_inventory_engine
 from extracted.inventory.service_layer import services
 from extracted.inventory.service_layer.services import PlaceReservation
 from extracted.inventory.service_layer.unit_of_work import SqlAlchemyUnitOfWork
+from tests.support.shop_sync import run_shop
 
 pytestmark = pytest.mark.e2e
 STRANGLER = str(Path(sys.executable).parent / "strangler")
-ROOT = Path(__file__).resolve().parents[2]
 
 ROUTES = """\
 version: 1
@@ -56,16 +56,9 @@ capabilities:
 @pytest.fixture
 def place(tmp_path: Path) -> Path:
     """routes.yaml beside the shop's migrated and seeded database."""
-    env = environment(tmp_path)
-    for step in (["migrate", "--noinput"], ["seed", "--products", "12", "--orders", "0"]):
-        subprocess.run(
-            [sys.executable, "-m", "legacy_monolith", *step],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            capture_output=True,
-            timeout=180,
-        )
+    env = {"STRANGLER_LEGACY_DB": str(tmp_path / "legacy.sqlite3")}
+    run_shop("migrate", "--noinput", env=env)
+    run_shop("seed", "--products", "12", "--orders", "0", env=env)
     (tmp_path / "routes.yaml").write_text(ROUTES)
     return tmp_path
 

@@ -5,11 +5,7 @@ the inventory (a transaction-local ``strangler.sync_origin``) but still for the 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
@@ -19,27 +15,14 @@ from legacy_monolith.data import StockWriter
 from strangler_sync import SqlLedger
 from tests.support import postgres
 from tests.support.row_targets import changes_of
-from tests.support.shop_sync import install_shop_capture
+from tests.support.shop_sync import install_shop_capture, run_shop
 
 pytestmark = pytest.mark.integration
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def shop(url: str, *args: str) -> str:
     """``python -m legacy_monolith ARGS`` on the PostgreSQL database at ``url``."""
-    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-    done = subprocess.run(
-        [sys.executable, "-m", "legacy_monolith", *args],
-        cwd=ROOT,
-        env=env | {"STRANGLER_LEGACY_DATABASE_URL": url},
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+    return run_shop(*args, env={"STRANGLER_LEGACY_DATABASE_URL": url})
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,7 @@ the inventory (no echo) but still is for the catalog."""
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
@@ -28,11 +25,10 @@ from tests.support.row_targets import (
     changes_of,
     outbox_rows,
 )
-from tests.support.shop_sync import install_shop_capture
+from tests.support.shop_sync import install_shop_capture, run_shop
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 SKUS = ("SKU-1", "SKU-2", "SKU-3")
 
 
@@ -40,15 +36,7 @@ SKUS = ("SKU-1", "SKU-2", "SKU-3")
 def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The shop's schema, from its own migrations, with three products of 10 units."""
     database = tmp_path_factory.mktemp("shop") / "legacy.sqlite3"
-    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-    subprocess.run(
-        [sys.executable, "-m", "legacy_monolith", "migrate", "--noinput"],
-        cwd=ROOT,
-        env=env | {"STRANGLER_LEGACY_DB": str(database)},
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
+    run_shop("migrate", "--noinput", env={"STRANGLER_LEGACY_DB": str(database)})
     with closing(sqlite3.connect(database)) as connection, connection:
         connection.executemany(
             "INSERT INTO catalog_product (sku, name, unit_price_cents, currency, stock, "
