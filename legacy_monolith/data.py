@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError
-from sqlalchemy import Connection, Engine, bindparam, create_engine, make_url, text
+from sqlalchemy import Connection, Engine, bindparam, make_url, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from acl.data import (
@@ -48,8 +48,7 @@ from acl.data import (
 )
 from acl.errors import TranslationError
 from legacy_monolith.shop.settings import legacy_database_url
-from parallel_run.sqldb import sqlite_engine
-from strangler_sync import Capture, SqlAlchemyTx
+from strangler_sync import Capture, SqlAlchemyTx, sync_engine
 
 if TYPE_CHECKING:
     from django.db.models import QuerySet
@@ -218,14 +217,10 @@ class StockWriter:
 
     def __init__(self, url: str | None = None) -> None:
         self.url = url or legacy_database_url()
-        parsed = make_url(self.url)
-        self._sqlite = parsed.get_backend_name() == "sqlite"
-        # the shop's own busy timeout (settings.py): wait for its writers, do not fail
-        self._engine: Engine = (
-            sqlite_engine(parsed, busy_timeout_ms=20_000)
-            if self._sqlite
-            else create_engine(parsed, pool_pre_ping=True)
-        )
+        self._sqlite = make_url(self.url).get_backend_name() == "sqlite"
+        # the sync's own engine: on SQLite every transaction takes the write lock at BEGIN,
+        # which the ledger's compare-and-set needs, and waits for the shop's writers
+        self._engine: Engine = sync_engine(self.url)
 
     def apply(self, changes: Sequence[Change], *, ledger: Ledger) -> Applied:
         ready: list[Change] = []
@@ -238,11 +233,7 @@ class StockWriter:
                 rejected.append(refusal)
         self._require_database()
         try:
-            # BEGIN IMMEDIATE: the ledger's compare-and-set needs the write lock from the start
-            with (
-                self._engine.connect().execution_options(sqlite_begin="BEGIN IMMEDIATE") as conn,
-                conn.begin(),
-            ):
+            with self._engine.begin() as conn:
                 return self._apply(conn, ready, rejected, ledger=ledger)
         except SQLAlchemyError as exc:
             raise DataMoveError(
