@@ -23,6 +23,7 @@ from legacy_monolith.data import (
 from legacy_monolith.orders.models import OrderLine
 from legacy_monolith.shop.settings import legacy_database_url
 from strangler_django.capture import DjangoTx, capture_spec, configured
+from strangler_django.checks import check_capture
 from strangler_sync import CapturedTable, CaptureError, CaptureSpec
 from tests.support.shop_sync import SHOP_SPECS
 
@@ -108,3 +109,11 @@ def test_django_tx_runs_named_parameters_and_literal_percents() -> None:
     assert tx.execute("CREATE TEMP TABLE t (x TEXT)") == []
     tx.execute("INSERT INTO t (x) VALUES (:x)", {"x": "12:30"})
     assert tx.execute("SELECT x FROM t WHERE x = :x", {"x": "12:30"}) == [("12:30",)]
+
+
+def test_the_system_check_reports_a_wrong_entry_and_passes_the_shops(settings: Any) -> None:
+    assert check_capture() == []  # the shop's own STRANGLER_CAPTURE
+    settings.STRANGLER_CAPTURE = {"p": ("catalog.Product", "sku", ["nope"])}
+    (error,) = check_capture()
+    assert error.id == "strangler.E008"
+    assert "has no field 'nope'" in error.msg
