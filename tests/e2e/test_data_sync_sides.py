@@ -1,9 +1,9 @@
 """The demo's data sync plugins through the real command, both ways, on the real databases: the
-shop's SQLite file (its own migrations and seed) and the inventory's (its own migrations).
+shop's SQLite file (its own migrations and seed) and the services' (their own migrations).
 
-Forward: a counter changed behind the monolith's ORM (raw SQL) reaches the service. Back: a
-reservation the service makes reaches the monolith's counters, is not captured again for the
-inventory (no echo: the forward outbox stays empty), and ``data verify`` is clean."""
+Forward: a price or a counter changed behind the monolith's ORM (raw SQL) reaches the service.
+Back: a reservation the service makes reaches the monolith's counters, is not captured again for
+the inventory (no echo: the forward outbox stays empty), and ``data verify`` is clean."""
 
 from __future__ import annotations
 
@@ -32,7 +32,17 @@ version: 1
 legacy: {url: "http://127.0.0.1:9"}
 services:
   inventory: {url: "http://127.0.0.1:9"}
+  catalog: {url: "http://127.0.0.1:9"}
 capabilities:
+  product-catalog:
+    match: [{methods: [GET], path: "/api/products/{sku}"}]
+    service: catalog
+    mode: shadow
+    data:
+      source: legacy_monolith.data:products
+      translate: acl.catalog_rows:product_row_from_legacy
+      target: extracted.catalog.data:products
+      sync: {capture: "legacy_monolith.data:product_capture", key_param: sku}
   inventory:
     match: [{methods: [GET], path: "/api/inventory/{sku}"}]
     service: inventory
@@ -67,6 +77,7 @@ def environment(place: Path) -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"} | {
         "STRANGLER_LEGACY_DB": str(place / "legacy.sqlite3"),
         "STRANGLER_INVENTORY_DB": f"sqlite:///{place / 'inventory.db'}",
+        "STRANGLER_CATALOG_DB": f"sqlite:///{place / 'catalog.db'}",
     }
 
 
@@ -126,3 +137,19 @@ def test_both_ways_through_the_command(place: Path) -> None:
     assert pending == [(0,)]
     verified = json.loads(data(place, "verify", "inventory", "--json"))
     assert verified["equal"] is True
+
+
+def test_a_price_changed_in_the_monolith_reaches_the_catalog(place: Path) -> None:
+    data(place, "copy", "product-catalog")
+    data(place, "capture", "product-catalog")
+    ((sku, price),) = monolith(
+        place, "SELECT sku, unit_price_cents FROM catalog_product ORDER BY sku LIMIT 1"
+    )
+    monolith(
+        place, f"UPDATE catalog_product SET unit_price_cents = {price + 100} WHERE sku = '{sku}'"
+    )
+    data(place, "sync", "product-catalog", "--once")
+    with closing(sqlite3.connect(place / "catalog.db")) as db:
+        stored = db.execute("SELECT price_minor FROM products WHERE sku = ?", (sku,)).fetchone()
+    assert stored == (price + 100,)
+    assert json.loads(data(place, "verify", "product-catalog", "--json"))["equal"] is True
