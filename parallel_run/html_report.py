@@ -16,6 +16,7 @@ from html import escape
 from parallel_run.record import ObservationRecord
 from parallel_run.report import (
     CapabilityReport,
+    ExampleSync,
     Latency,
     Report,
     pretty_body,
@@ -46,6 +47,7 @@ code, pre { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospac
 td code { white-space: pre-wrap; word-break: break-all; }
 .bad { color: #d1242f; font-weight: 600; }
 .ok { color: #1a7f37; font-weight: 600; }
+.stale { color: #9a6700; font-weight: 600; }
 figure { margin: 12px 0; }
 svg text { font: 11px system-ui, sans-serif; fill: var(--muted); }
 .legend { display: flex; flex-wrap: wrap; gap: 16px; margin: 4px 0 0 56px; }
@@ -266,14 +268,36 @@ def _chart(report: Report) -> str:
     return "".join(out)
 
 
-def _example_link(observation_id: str, examples: Mapping[str, ObservationRecord]) -> str:
+def _example_link(
+    observation_id: str, examples: Mapping[str, ObservationRecord], sync: ExampleSync | None
+) -> str:
     if not observation_id:  # counted only: no example of it was stored
         return '<span class="muted">-</span>'
     if observation_id in examples:
-        return (
+        link = (
             f'<a href="#{_e(_anchor("obs", observation_id))}"><code>{_e(observation_id)}</code></a>'
         )
-    return f"<code>{_e(observation_id)}</code>"
+    else:
+        link = f"<code>{_e(observation_id)}</code>"
+    return link + _sync_note(sync)
+
+
+def _sync_note(sync: ExampleSync | None) -> str:
+    """The sync lag when the example was observed, and ``(stale?)`` when its key had a change
+    on its way: the service may only have been behind."""
+    if sync is None:
+        return ""
+    note = (
+        ""
+        if sync.lag_seconds is None
+        else f' <span class="muted">lag {sync.lag_seconds:.1f}s</span>'
+    )
+    if sync.possibly_stale:
+        note += (
+            ' <span class="stale" title="its key had a change captured and not yet applied '
+            'when it was observed">(stale?)</span>'
+        )
+    return note
 
 
 def _capability(
@@ -325,7 +349,7 @@ def _capability(
                     [
                         f"<code>{_e(row.path)}</code>",
                         str(row.count),
-                        _example_link(row.example_id, examples),
+                        _example_link(row.example_id, examples, row.sync),
                     ]
                     for row in cap.top_paths
                 ],
@@ -344,7 +368,7 @@ def _capability(
                         "<br>".join(f"<code>{_e(p)}</code>" for p in row.paths)
                         or '<span class="muted">(no path: an error)</span>',
                         str(row.count),
-                        _example_link(row.example_id, examples),
+                        _example_link(row.example_id, examples, row.sync),
                     ]
                     for row in cap.signatures
                 ],

@@ -8,6 +8,11 @@ as noise, and outcome counts over time for a chart. ``Report.to_dict()`` is the 
 ``strangler report --json`` prints; ``parallel_run.html_report`` renders the same tree as a
 page. The mismatch rate is the store's: mismatches and candidate errors among the judged
 comparisons (matches, mismatches, candidate errors; ``ignored`` ones are left out).
+
+For a capability whose data a relay keeps in step (``data.sync``), each example gets the sync
+lag at the moment it was observed and ``possibly_stale`` when its key had a change captured and
+not yet applied then (``parallel_run.sync_evidence`` windows): the service may only have been
+behind. Such mismatches stay counted as mismatches; the flag is for the reader.
 """
 
 from __future__ import annotations
@@ -15,8 +20,8 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,6 +38,7 @@ from parallel_run.store import (
     TimeBucket,
     minute_of,
 )
+from parallel_run.sync_evidence import lag_at, unapplied_at
 
 TIMEOUT_ERROR = "timeout"
 """The candidate error text the shadow stage records when the candidate ran out of time."""
@@ -53,6 +59,22 @@ class Latency:
         return {"p50": self.p50, "p99": self.p99}
 
 
+KeyOf = Callable[[ObservationRecord], str | None]
+"""The data-sync key an observation's request names (``data.sync.key_param``), or None."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExampleSync:
+    """The data sync when an example was observed: the capability's lag then (None: no relay
+    recorded any), and whether the example's key had a change on its way."""
+
+    lag_seconds: float | None
+    possibly_stale: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"sync_lag_seconds": self.lag_seconds, "possibly_stale": self.possibly_stale}
+
+
 @dataclass(frozen=True, slots=True)
 class PathRow:
     """A JSON path (template) that differed, in how many comparisons, and one of them."""
@@ -60,9 +82,11 @@ class PathRow:
     path: str
     count: int
     example_id: str
+    sync: ExampleSync | None = None  # the capability has data.sync and the example is stored
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "count": self.count, "example_id": self.example_id}
+        found = {"path": self.path, "count": self.count, "example_id": self.example_id}
+        return found | ({} if self.sync is None else self.sync.to_dict())
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,14 +97,16 @@ class SignatureRow:
     paths: tuple[str, ...]
     count: int
     example_id: str
+    sync: ExampleSync | None = None  # the capability has data.sync and the example is stored
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        found = {
             "signature": self.signature,
             "paths": list(self.paths),
             "count": self.count,
             "example_id": self.example_id,
         }
+        return found | ({} if self.sync is None else self.sync.to_dict())
 
 
 # a path learned as noise: it differs between two legacy answers about as often as between
@@ -208,6 +234,7 @@ def build_report(
     buckets: int = DEFAULT_BUCKETS,
     top: int = DEFAULT_TOP,
     run: str | None = None,
+    sync_keys: Mapping[str, KeyOf] = {},
 ) -> Report:
     """The report of ``store`` since ``since`` (until ``now``, default the current time).
 
@@ -215,7 +242,9 @@ def build_report(
     and with zero counts if nothing was recorded; other experiments found in the store follow,
     by name, with mode ``unknown``. ``capability`` limits the report to one name. ``store``
     None (no store created yet) gives the zero-count report. ``run`` None reports live
-    traffic; a replay run's id reports that run's observations only.
+    traffic; a replay run's id reports that run's observations only. ``sync_keys`` names the
+    capabilities with ``data.sync`` and how to find an observation's key: their examples get
+    the sync lag and the ``possibly_stale`` flag.
     """
     generated_at = now or datetime.now(UTC)
     if since.tzinfo is None or generated_at.tzinfo is None:
@@ -242,22 +271,48 @@ def build_report(
     if capability is not None and capability not in names:
         names.append(capability)
     empty_timeline = _empty_timeline(start, end, buckets)
-    return Report(
-        since=since,
-        generated_at=generated_at,
-        run=run,
-        capabilities=tuple(
-            _capability(
-                name,
-                mode=modes.get(name, UNKNOWN_MODE),
-                summary=summaries.get(name, ExperimentSummary(name)),
-                errors=errors.get(name, {}),
-                timeline=timelines.get(name, empty_timeline),
-                noise=noise.get(name, []),
-            )
-            for name in names
-        ),
+    capabilities = tuple(
+        _capability(
+            name,
+            mode=modes.get(name, UNKNOWN_MODE),
+            summary=summaries.get(name, ExperimentSummary(name)),
+            errors=errors.get(name, {}),
+            timeline=timelines.get(name, empty_timeline),
+            noise=noise.get(name, []),
+        )
+        for name in names
     )
+    if store is not None and sync_keys:
+        capabilities = tuple(
+            _with_sync(store, cap, sync_keys[cap.name]) if cap.name in sync_keys else cap
+            for cap in capabilities
+        )
+    return Report(since=since, generated_at=generated_at, run=run, capabilities=capabilities)
+
+
+def _with_sync(store: ResultStore, cap: CapabilityReport, key_of: KeyOf) -> CapabilityReport:
+    """``cap`` with the sync state of each stored example: the lag when it was observed, and
+    whether its key had a change on its way then."""
+    found: dict[str, ExampleSync | None] = {}
+
+    def sync_of(example_id: str) -> ExampleSync | None:
+        if example_id not in found:
+            record = store.observation(example_id) if example_id else None
+            found[example_id] = None if record is None else _example_sync(store, record, key_of)
+        return found[example_id]
+
+    return replace(
+        cap,
+        top_paths=tuple(replace(r, sync=sync_of(r.example_id)) for r in cap.top_paths),
+        signatures=tuple(replace(r, sync=sync_of(r.example_id)) for r in cap.signatures),
+    )
+
+
+def _example_sync(store: ResultStore, record: ObservationRecord, key_of: KeyOf) -> ExampleSync:
+    at = record.created_at
+    key = key_of(record)
+    stale = key is not None and bool(unapplied_at(store, record.experiment, [key], at))
+    return ExampleSync(lag_at(store, record.experiment, at), stale)
 
 
 TIMELINE_RESOLUTION = timedelta(minutes=1)

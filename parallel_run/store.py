@@ -228,6 +228,67 @@ example_drops = Table(
     Index("ix_example_drops_experiment_at", "experiment", "at"),
 )
 
+# data sync (``parallel_run.sync_evidence``): what the relays and ``data verify`` report, read
+# by ``cutover``, ``status`` and ``report``. The latest heartbeat of each relay process:
+sync_health = Table(
+    "sync_health",
+    metadata,
+    Column("capability", String(200), primary_key=True),
+    Column("direction", String(16), primary_key=True),
+    Column("relay", String(255), primary_key=True),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("lag_seconds", Float(), nullable=False),
+    Column("pending", BigInteger(), nullable=False),
+    Column("parked", BigInteger(), nullable=False),
+    Column("applied_total", BigInteger(), nullable=False),
+    Column("conflicts_total", BigInteger(), nullable=False),
+    Column("capture_state", String(32), nullable=False),
+    Column("last_error", Text(), nullable=True),
+)
+
+# one row per lost change: both relays may see it, it counts once
+sync_conflicts = Table(
+    "sync_conflicts",
+    metadata,
+    Column("id", Integer(), primary_key=True, autoincrement=True),
+    Column("capability", String(200), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("winner", String(16), nullable=False),
+    Column("loser_side", String(16), nullable=False),
+    Column("source_seq", BigInteger(), nullable=False),
+    Column("target_seq", BigInteger(), nullable=False),
+    UniqueConstraint(
+        "capability", "key", "loser_side", "target_seq", name="uq_sync_conflicts_lost_change"
+    ),
+    Index("ix_sync_conflicts_capability_at", "capability", "at"),
+)
+
+# [captured_at, applied_at) of a key's change: the report's "possibly stale" and lag history
+sync_windows = Table(
+    "sync_windows",
+    metadata,
+    Column("id", Integer(), primary_key=True, autoincrement=True),
+    Column("capability", String(200), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("captured_at", UTCDateTime(), nullable=False),
+    Column("applied_at", UTCDateTime(), nullable=False),
+    Index("ix_sync_windows_capability_key_captured_at", "capability", "key", "captured_at"),
+    Index("ix_sync_windows_applied_at", "applied_at"),
+)
+
+data_verifications = Table(
+    "data_verifications",
+    metadata,
+    Column("id", Integer(), primary_key=True, autoincrement=True),
+    Column("capability", String(200), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("equal", Boolean(), nullable=False),
+    Column("counts", JSON(), nullable=False),
+    Column("examples", JSON(), nullable=False),
+    Index("ix_data_verifications_capability_at", "capability", "at"),
+)
+
 _COUNTERS = ("twin_samples", "twin_diffs", "samples", "diffs")
 
 
@@ -797,7 +858,9 @@ class ResultStore:
                 connection.execute(statement)
 
     def purge_expired(self, *, now: datetime | None = None) -> int:
-        """Delete observations and drops older than the retention; returns observations gone."""
+        """Delete observations, drops, tallies and sync windows, conflicts and heartbeats older
+        than the retention (data verifications stay: the gate reads the latest); returns
+        observations gone."""
         cutoff = (now or _now()) - self.retention
         with self.engine.begin() as connection:
             gone = connection.execute(
@@ -807,6 +870,9 @@ class ResultStore:
             connection.execute(delete(match_tallies).where(match_tallies.c.minute < cutoff))
             connection.execute(delete(mismatch_tallies).where(mismatch_tallies.c.minute < cutoff))
             connection.execute(delete(example_drops).where(example_drops.c.at < cutoff))
+            connection.execute(delete(sync_windows).where(sync_windows.c.applied_at < cutoff))
+            connection.execute(delete(sync_conflicts).where(sync_conflicts.c.at < cutoff))
+            connection.execute(delete(sync_health).where(sync_health.c.at < cutoff))
         return int(gone or 0)
 
     # reads -------------------------------------------------------------------------------

@@ -22,8 +22,9 @@ from strangler.cli.support import (
 )
 
 if TYPE_CHECKING:
+    from facade.config import Config
     from parallel_run.record import ObservationRecord
-    from parallel_run.report import Report
+    from parallel_run.report import ExampleSync, KeyOf, Report
 
 
 @cli.command()
@@ -93,6 +94,7 @@ def report(
             modes=modes,
             now=now,
             run=run,
+            sync_keys=sync_keys(config),
         )
         examples = load_examples(store, built.example_ids()) if html is not None else {}
     finally:
@@ -113,6 +115,41 @@ def report(
     _print_report(built)
     if html is not None:
         err.print(f"wrote {html}", markup=False, highlight=False)
+
+
+def sync_keys(config: Config) -> dict[str, KeyOf]:
+    """Per capability with data.sync: how to find an observation's key, the path parameter
+    ``data.sync.key_param`` names in the route its request matched (None without one)."""
+    return {
+        name: _key_of(config, name, cap.data.sync.key_param)
+        for name, cap in config.routes.capabilities.items()
+        if cap.data is not None and cap.data.sync is not None
+    }
+
+
+def _key_of(config: Config, capability: str, param: str | None) -> KeyOf:
+    from urllib.parse import unquote
+
+    def key_of(record: ObservationRecord) -> str | None:
+        if param is None:
+            return None
+        match = config.matcher.match(record.method, record.path.partition("?")[0])
+        if match is None or match.route.capability != capability or param not in match.params:
+            return None
+        return unquote(match.params[param])
+
+    return key_of
+
+
+def example_cell(example_id: str, sync: ExampleSync | None) -> str:
+    """An example's id, with the sync lag when it was observed and ``(stale?)`` when its key
+    had a change on its way then."""
+    if not example_id:
+        return "-"
+    if sync is None:
+        return example_id
+    lag = "" if sync.lag_seconds is None else f"\nlag {sync.lag_seconds:.1f}s"
+    return example_id + lag + (" (stale?)" if sync.possibly_stale else "")
 
 
 def _print_report(built: Report) -> None:
@@ -166,7 +203,9 @@ def _print_report(built: Report) -> None:
             paths.add_column("count", justify="right")
             paths.add_column("example")
             for row in cap.top_paths:
-                paths.add_row(Text(row.path), str(row.count), row.example_id or "-")
+                paths.add_row(
+                    Text(row.path), str(row.count), example_cell(row.example_id, row.sync)
+                )
             console.print(paths)
         if cap.signatures:
             groups = Table(title=f"{cap.name}: mismatches by signature", title_justify="left")
@@ -175,7 +214,9 @@ def _print_report(built: Report) -> None:
             groups.add_column("example")
             for sig in cap.signatures:
                 groups.add_row(
-                    Text("\n".join(sig.paths) or "(error)"), str(sig.count), sig.example_id or "-"
+                    Text("\n".join(sig.paths) or "(error)"),
+                    str(sig.count),
+                    example_cell(sig.example_id, sig.sync),
                 )
             console.print(groups)
         if cap.noise_paths:

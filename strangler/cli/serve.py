@@ -27,7 +27,7 @@ from strangler.cli.support import (
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from strangler.lifecycle.gate import Evidence
+    from strangler.lifecycle.gate import Evidence, SyncEvidence
 
 
 @cli.command()
@@ -112,8 +112,8 @@ def status(
     promote.window, and whether it is ready for its next step; with --facade, the state of
     each service's circuit breaker in that facade."""
     config = load_routes(routes_path(routes))
-    evidence, store_error = status_evidence(config)
-    rows = status_rows(config, evidence)
+    evidence, sync, store_error = status_evidence(config)
+    rows = status_rows(config, evidence, sync)
     breakers, facade_error = (
         facade_breakers(facade, config.routes.admin.token_env) if facade else ({}, None)
     )
@@ -134,7 +134,8 @@ def status(
     from strangler.lifecycle.gate import pct
 
     table = Table(title=f"capabilities in {config.source}")
-    for column in ("capability", "mode", "service", "canary %", "evidence", "next step", "routes"):
+    columns = ("capability", "mode", "service", "canary %", "evidence", "sync", "next step")
+    for column in (*columns, "routes"):
         table.add_column(column)
     for row in rows:
         seen = row["evidence"]
@@ -149,6 +150,7 @@ def status(
             f"{seen['comparisons']} in {seen['window']}"
             + (f"\n{pct(seen['mismatch_rate'])} mismatch" if seen["comparisons"] else "")
             + (f"\n{pct(seen['error_rate'])} errors" if seen["candidate_errors"] else ""),
+            Text(sync_cell(row["sync"])),
             Text(row["readiness"]["text"]),
             Text("\n".join(row["routes"])),
         )
@@ -177,38 +179,80 @@ def facade_breakers(url: str, token_env: str) -> tuple[dict[str, str], str | Non
         return {}, f"cannot read {url}/metrics: {reason}"
 
 
+def sync_cell(sync: Mapping[str, Any] | None) -> str:
+    """The status table's sync column: ``fwd 0.4s · 0 parked`` per direction, then the last
+    verify; ``-`` for a capability without data.sync."""
+    if sync is None:
+        return "-"
+    lines = []
+    for d in sync["directions"]:
+        name = "fwd" if d["direction"] == "forward" else d["direction"]
+        if not d["running"]:
+            lines.append(f"{name} stopped ({d['heartbeat_age_s']:.0f}s ago)")
+            continue
+        line = f"{name} {d['lag_seconds']:.1f}s · {d['parked']} parked"
+        if d["conflicts"]:
+            line += f" · {d['conflicts']} conflicts"
+        if d["capture"] != "installed":
+            line += f" · capture {d['capture']}"
+        lines.append(line)
+    if not lines:
+        lines.append("no relay")
+    verify = sync["verify"]
+    if verify is None:
+        lines.append("not verified")
+    else:
+        lines.append("verify " + ("clean" if verify["equal"] else "dirty"))
+    return "\n".join(lines)
+
+
 def status_evidence(
     config: config_module.Config,
-) -> tuple[dict[str, Evidence], str | None]:
-    """Each capability's evidence over its own promote.window; empty, with the reason, when
-    the store cannot be read (status still shows what routes.yaml says)."""
+) -> tuple[dict[str, Evidence], dict[str, SyncEvidence], str | None]:
+    """Each capability's evidence over its own promote.window, and the data sync of those with
+    data.sync; empty, with the reason, when the store cannot be read (status still shows what
+    routes.yaml says)."""
     from datetime import UTC, datetime
 
-    from strangler.lifecycle.steps import evidence_for
+    from strangler.lifecycle.steps import evidence_for, has_sync, sync_evidence_for
 
     try:
         store = open_store(config)
     except typer.Exit:
-        return {}, "the result store cannot be opened"
+        return {}, {}, "the result store cannot be opened"
     now = datetime.now(UTC)
+    caps = config.routes.capabilities
     try:
-        return {
-            name: evidence_for(store, name, window=cap.promote.window, now=now)
-            for name, cap in config.routes.capabilities.items()
-        }, None
+        return (
+            {
+                name: evidence_for(store, name, window=cap.promote.window, now=now)
+                for name, cap in caps.items()
+            },
+            {
+                name: sync_evidence_for(store, name, now=now)
+                for name, cap in caps.items()
+                if has_sync(cap)
+            },
+            None,
+        )
     finally:
         if store is not None:
             store.close()
 
 
 def status_rows(
-    config: config_module.Config, evidence: Mapping[str, Evidence] | None = None
+    config: config_module.Config,
+    evidence: Mapping[str, Evidence] | None = None,
+    sync: Mapping[str, SyncEvidence] | None = None,
 ) -> list[dict[str, Any]]:
-    from strangler.lifecycle.gate import Evidence, readiness
+    """One JSON object per capability; ``sync`` is None for one without data.sync."""
+    from strangler.lifecycle.gate import Evidence, SyncEvidence, readiness
+    from strangler.lifecycle.steps import has_sync
 
     rows = []
     for name, cap in config.routes.capabilities.items():
         seen = (evidence or {}).get(name) or Evidence(cap.promote.window)
+        synced = (sync or {}).get(name) or SyncEvidence(name, has_sync(cap))
         rows.append(
             {
                 "name": name,
@@ -228,12 +272,15 @@ def status_rows(
                     "max_mismatch_rate": cap.promote.max_mismatch_rate,
                     "max_error_rate": cap.promote.max_error_rate,
                     "ungated_canary_percent": cap.promote.ungated_canary_percent,
+                    "max_sync_lag": cap.promote.max_sync_lag,
                 },
+                "sync": synced.to_dict() if synced.required else None,
                 "readiness": readiness(
                     cap.mode,
                     has_service=cap.service is not None,
                     promote=cap.promote,
                     evidence=seen,
+                    sync=synced,
                 ).to_dict(),
             }
         )

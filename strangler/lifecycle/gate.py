@@ -10,11 +10,20 @@ rate and a candidate error rate at or under ``max_mismatch_rate`` and ``max_erro
 Rates here are over judged comparisons (matches, mismatches, candidate errors; ``ignored``
 ones are left out), with mismatches and candidate errors counted apart: a slow candidate is
 not a wrong one. ``strangler report``'s rate counts both together.
+
+A capability with ``data.sync`` must also have its data in step (``SyncEvidence``, from the
+relays' heartbeats and ``data verify`` results in the store): a gated step is refused while the
+forward relay is not running or lags more than ``promote.max_sync_lag``, capture is not
+installed, rows are parked, or the latest ``data verify`` was not clean (or none was recorded).
+A service that serves traffic from a stale copy gives wrong answers, however clean the
+comparisons were.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from facade.config import Mode, Promote
@@ -49,19 +58,95 @@ class Evidence:
         }
 
 
+HEARTBEAT_STALE = 10.0
+"""Seconds after which a relay's last heartbeat no longer vouches for its lag (it beats every
+2 s): the relay is taken as not running and the lag as unknown."""
+
+
+@dataclass(frozen=True, slots=True)
+class DirectionHealth:
+    """One sync direction (``forward``: monolith to service; ``back``: the way back) as its
+    newest relay heartbeat reported it, ``heartbeat_age`` seconds ago."""
+
+    direction: str
+    lag_seconds: float
+    heartbeat_age: float
+    pending: int = 0
+    parked: int = 0
+    conflicts: int = 0
+    capture_state: str = "installed"  # installed | missing | drifted | absent
+    last_error: str | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.heartbeat_age <= HEARTBEAT_STALE
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "direction": self.direction,
+            "lag_seconds": self.lag_seconds,
+            "pending": self.pending,
+            "parked": self.parked,
+            "conflicts": self.conflicts,
+            "last_error": self.last_error,
+            "heartbeat_age_s": self.heartbeat_age,
+            "running": self.running,
+            "capture": self.capture_state,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyState:
+    """The latest ``strangler data verify`` of the capability."""
+
+    at: datetime
+    equal: bool
+    counts: Mapping[str, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"at": self.at.isoformat(), "equal": self.equal, "counts": dict(self.counts)}
+
+
+@dataclass(frozen=True, slots=True)
+class SyncEvidence:
+    """The data sync of one capability; ``required`` when it has ``data.sync``. ``directions``
+    holds one entry per direction a relay has reported (none: no relay ever ran)."""
+
+    capability: str
+    required: bool
+    directions: tuple[DirectionHealth, ...] = ()
+    verify: VerifyState | None = None
+
+    def direction(self, name: str) -> DirectionHealth | None:
+        return next((d for d in self.directions if d.direction == name), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "directions": [d.to_dict() for d in self.directions],
+            "verify": None if self.verify is None else self.verify.to_dict(),
+        }
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """``allowed`` when the evidence supports the step (or the step needs none)."""
+    """``allowed`` when the evidence supports the step (or the step needs none).
+    ``shortfalls`` lists what is missing, the parallel run's first, then the data sync's;
+    ``sync_shortfalls`` is how many of them (at the end) are about the data sync."""
 
     allowed: bool
     gated: bool
     shortfalls: tuple[str, ...] = ()
+    sync_shortfalls: int = 0
 
     def explain(self, *, capability: str, step: str, promote: Promote, evidence: Evidence) -> str:
-        """A plain explanation of a refusal: what is needed, what the store holds."""
+        """A plain explanation of a refusal: what is needed, what the store holds; a second
+        paragraph, "data sync", when the capability's data is not in step."""
+        split = len(self.shortfalls) - self.sync_shortfalls
+        comparing, syncing = self.shortfalls[:split], self.shortfalls[split:]
         window = format_window(promote.window)
-        return "\n".join(
-            [
+        lines = []
+        if comparing or not syncing:
+            lines += [
                 f"refused: {step} of {capability!r} needs parallel-run evidence the store "
                 "does not hold yet.",
                 f"  needed, over the last {window}: at least {promote.min_comparisons} "
@@ -71,12 +156,25 @@ class Decision:
                 f"{evidence.mismatches} mismatches "
                 f"({pct(evidence.mismatch_rate)}), {evidence.candidate_errors} candidate "
                 f"errors ({pct(evidence.error_rate)})",
-                *(f"  - {s}" for s in self.shortfalls),
-                f"Evidence is gathered in shadow mode (`strangler shadow {capability}`; "
-                f"`strangler report {capability}` shows it). To go ahead anyway: "
-                "--force --reason TEXT (the override is audited).",
+                *(f"  - {s}" for s in comparing),
             ]
+        else:
+            lines.append(f"refused: {step} of {capability!r} while its data is not in step.")
+        if syncing:
+            lines += [
+                f"data sync: needed: the relay running with a lag <= "
+                f"{format_window(promote.max_sync_lag)}, capture installed, no parked rows, "
+                "and a clean `strangler data verify`",
+                *(f"  - {s}" for s in syncing),
+            ]
+        hint = (
+            f"Evidence is gathered in shadow mode (`strangler shadow {capability}`; "
+            f"`strangler report {capability}` shows it). "
+            if comparing or not syncing
+            else ""
         )
+        lines.append(f"{hint}To go ahead anyway: --force --reason TEXT (the override is audited).")
+        return "\n".join(lines)
 
 
 def exposure(mode: Mode | None, percent: float) -> float:
@@ -112,6 +210,69 @@ def shortfalls(promote: Promote, evidence: Evidence) -> tuple[str, ...]:
     return tuple(found)
 
 
+def sync_shortfalls(promote: Promote, sync: SyncEvidence | None) -> tuple[str, ...]:
+    """What keeps the capability's data from being in step, one sentence each naming what to
+    run; empty when it is, or when the capability has no ``data.sync``."""
+    if sync is None or not sync.required:
+        return ()
+    cap = sync.capability
+    found: list[str] = []
+    forward = sync.direction("forward")
+    if forward is None:
+        found.append(f"no sync relay has reported for forward (run: strangler data sync {cap})")
+    for health in sync.directions:
+        found += _direction_shortfalls(promote, cap, health)
+    verify = sync.verify
+    if verify is None:
+        found.append(f"no data verify recorded (run: strangler data verify {cap})")
+    elif not verify.equal:
+        when = verify.at.strftime("%Y-%m-%d %H:%M UTC")
+        found.append(
+            f"the latest data verify ({when}) found {_verify_problems(verify.counts)} "
+            f"(run: strangler data verify {cap} once the sync has caught up)"
+        )
+    return tuple(found)
+
+
+_CAPTURE = {
+    "absent": "capture not installed",
+    "missing": "capture triggers missing",
+    "drifted": "capture triggers differ from the capture spec",
+}
+
+
+def _direction_shortfalls(promote: Promote, cap: str, health: DirectionHealth) -> list[str]:
+    found = []
+    name = health.direction
+    if not health.running:
+        found.append(
+            f"relay not running for {name}: last heartbeat {health.heartbeat_age:.0f}s ago, "
+            f"lag unknown (run: strangler data sync {cap})"
+        )
+    elif health.lag_seconds > promote.max_sync_lag:
+        found.append(
+            f"sync lag {health.lag_seconds:.1f}s > promote.max_sync_lag "
+            f"{format_window(promote.max_sync_lag)} ({name}; strangler data status {cap})"
+        )
+    if health.capture_state in _CAPTURE:
+        found.append(
+            f"{_CAPTURE[health.capture_state]} for {name} (run: strangler data capture {cap})"
+        )
+    if health.parked:
+        rows = "row" if health.parked == 1 else "rows"
+        found.append(
+            f"{health.parked} {rows} parked for {name} (strangler data status {cap}; "
+            f"strangler data sync {cap} --retry-parked)"
+        )
+    return found
+
+
+def _verify_problems(counts: Mapping[str, int]) -> str:
+    kinds = ("different", "missing", "extra", "unreadable")
+    found = [f"{counts[k]} {k}" for k in kinds if counts.get(k)]
+    return (", ".join(found) + " rows") if found else "differences"
+
+
 def decide(
     promote: Promote,
     evidence: Evidence,
@@ -120,8 +281,9 @@ def decide(
     from_percent: float,
     to_mode: Mode,
     to_percent: float,
+    sync: SyncEvidence | None = None,
 ) -> Decision:
-    """Allow or refuse one step."""
+    """Allow or refuse one step; ``sync`` is checked for capabilities with ``data.sync``."""
     if not is_gated(
         promote,
         from_mode=from_mode,
@@ -130,8 +292,11 @@ def decide(
         to_percent=to_percent,
     ):
         return Decision(allowed=True, gated=False)
-    missing = shortfalls(promote, evidence)
-    return Decision(allowed=not missing, gated=True, shortfalls=missing)
+    syncing = sync_shortfalls(promote, sync)
+    missing = shortfalls(promote, evidence) + syncing
+    return Decision(
+        allowed=not missing, gated=True, shortfalls=missing, sync_shortfalls=len(syncing)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,15 +311,23 @@ class Readiness:
         return {"next_step": self.next_step, "ready": self.ready, "text": self.text}
 
 
-def readiness(mode: Mode, *, has_service: bool, promote: Promote, evidence: Evidence) -> Readiness:
-    """``ready to cutover``, ``needs 312 more comparisons``, ``mismatch rate 0.8% > 0.1%``..."""
+def readiness(
+    mode: Mode,
+    *,
+    has_service: bool,
+    promote: Promote,
+    evidence: Evidence,
+    sync: SyncEvidence | None = None,
+) -> Readiness:
+    """``ready to cutover``, ``needs 312 more comparisons``, ``mismatch rate 0.8% > 0.1%``,
+    ``3 rows parked for forward (...)``..."""
     if not has_service:
         return Readiness(None, False, "no service: name one under 'service:' first")
     if mode == "extracted":
         return Readiness(None, True, "cut over")
     if mode == "legacy":
         return Readiness("shadow", True, "ready to shadow")
-    missing = shortfalls(promote, evidence)
+    missing = shortfalls(promote, evidence) + sync_shortfalls(promote, sync)
     if missing:
         return Readiness("cutover", False, "; ".join(missing))
     return Readiness("cutover", True, "ready to cutover")

@@ -25,7 +25,15 @@ from facade import config as config_module
 from facade.config import Capability, Config, Mode
 from facade.errors import ConfigError, FacadeError
 from strangler.lifecycle import routes_file
-from strangler.lifecycle.gate import Decision, Evidence, decide, exposure
+from strangler.lifecycle.gate import (
+    Decision,
+    DirectionHealth,
+    Evidence,
+    SyncEvidence,
+    VerifyState,
+    decide,
+    exposure,
+)
 from strangler.lifecycle.routes_edit import EditError, set_capability
 
 if TYPE_CHECKING:
@@ -89,6 +97,7 @@ class Outcome:
     digest_before: str | None = None
     digest_after: str | None = None
     audit_seq: int | None = None
+    sync: SyncEvidence | None = None  # with data.sync: what the relays and data verify said
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -103,6 +112,7 @@ class Outcome:
             "gate_passed": self.decision.allowed,
             "shortfalls": list(self.decision.shortfalls),
             "evidence": self.evidence.to_dict(),
+            "sync": None if self.sync is None or not self.sync.required else self.sync.to_dict(),
             "digest_before": self.digest_before,
             "digest_after": self.digest_after,
             "audit_seq": self.audit_seq,
@@ -147,6 +157,50 @@ def evidence_for(
     if cap is None:
         return Evidence(window)
     return Evidence(window, cap.judged, cap.mismatches, cap.candidate_errors)
+
+
+def sync_evidence_for(
+    store: ResultStore | None, capability: str, *, now: datetime, required: bool = True
+) -> SyncEvidence:
+    """The capability's data sync as the store holds it: per direction its newest relay
+    heartbeat (lag, pending, parked, capture, last error; conflicts summed over its relays),
+    and the latest ``data verify``. Nothing is read when not ``required`` (no ``data.sync``)."""
+    if store is None or not required:
+        return SyncEvidence(capability, required)
+    from parallel_run.sync_evidence import health_of, latest_verification
+
+    newest: dict[str, DirectionHealth] = {}
+    conflicts: dict[str, int] = {}
+    for beat in health_of(store, capability):  # newest first
+        conflicts[beat.direction] = conflicts.get(beat.direction, 0) + beat.conflicts_total
+        newest.setdefault(
+            beat.direction,
+            DirectionHealth(
+                direction=beat.direction,
+                lag_seconds=beat.lag_seconds,
+                heartbeat_age=max(0.0, (now - beat.at).total_seconds()),
+                pending=beat.pending,
+                parked=beat.parked,
+                capture_state=beat.capture_state,
+                last_error=beat.last_error,
+            ),
+        )
+    directions = tuple(
+        replace(health, conflicts=conflicts[name])
+        for name, health in sorted(newest.items(), key=lambda item: item[0] != "forward")
+    )
+    verified = latest_verification(store, capability)
+    verify = (
+        None
+        if verified is None
+        else VerifyState(verified.at, verified.equal, dict(verified.counts))
+    )
+    return SyncEvidence(capability, True, directions, verify)
+
+
+def has_sync(cap: Capability) -> bool:
+    """Whether the capability's data is kept in step by a relay (``data.sync``)."""
+    return cap.data is not None and cap.data.sync is not None
 
 
 def open_store(config: Config) -> ResultStore:
@@ -250,6 +304,7 @@ def _step_locked(
             if store is not None
             else Evidence(cap.promote.window)
         )
+        sync = sync_evidence_for(store, capability, now=now, required=has_sync(cap))
         decision = decide(
             cap.promote,
             evidence,
@@ -257,6 +312,7 @@ def _step_locked(
             from_percent=cap.canary.percent,
             to_mode=to_mode,
             to_percent=canary_percent,
+            sync=sync,
         )
         outcome = Outcome(
             capability=capability,
@@ -270,6 +326,7 @@ def _step_locked(
             decision=decision,
             reason=reason,
             digest_before=before,
+            sync=sync,
         )
         if unchanged:
             return outcome
@@ -300,6 +357,13 @@ def _store_if_readable(config: Config) -> ResultStore | None:
 
 def _step_name(verb: Verb, percent: float) -> str:
     return f"canary at {percent:g}%" if verb == "canary" else verb
+
+
+def _audited_evidence(outcome: Outcome) -> dict[str, Any]:
+    evidence = {**outcome.evidence.to_dict(), "shortfalls": list(outcome.decision.shortfalls)}
+    if outcome.sync is not None and outcome.sync.required:
+        evidence["sync"] = outcome.sync.to_dict()
+    return evidence
 
 
 def _write(
@@ -346,7 +410,7 @@ def _write(
         host=who.host,
         reason=outcome.reason,
         forced=forced,
-        evidence={**outcome.evidence.to_dict(), "shortfalls": list(outcome.decision.shortfalls)},
+        evidence=_audited_evidence(outcome),
         digest_before=outcome.digest_before,
         digest_after=after,
         at=now,

@@ -11,12 +11,13 @@ from typing import Any
 
 import pytest
 
+from parallel_run import sync_evidence as se
 from parallel_run.html_report import CHART_ID, render_html
 from parallel_run.noise import FORMAT_VERSION, NoiseTracker
 from parallel_run.noise_counts import tracker_to_counts
 from parallel_run.record import ObservationRecord
 from parallel_run.redact import Redactor
-from parallel_run.report import build_report, load_examples, pretty_body
+from parallel_run.report import ExampleSync, build_report, load_examples, pretty_body
 from parallel_run.stats import wilson_interval
 from parallel_run.store import MismatchTally, ResultStore, minute_of
 
@@ -482,3 +483,69 @@ def test_pretty_body_indents_json_and_cuts_long_text() -> None:
     assert pretty_body(b'{"a":[1,2]}') == '{\n  "a": [\n    1,\n    2\n  ]\n}'
     assert pretty_body(None) == "(no body)"
     assert pretty_body(b"\xff" + b"x" * 50, limit=10).startswith("\ufffdxxxxxxxxx\n")
+
+
+# data sync: examples seen while their key was on its way -----------------------------------
+
+
+def _key_of(record: ObservationRecord) -> str | None:
+    return record.path.rsplit("/", 1)[-1] or None
+
+
+def _stale_and_fresh(store: ResultStore) -> tuple[ObservationRecord, ObservationRecord]:
+    """A price mismatch of SKU-3 seen 2 s after its change was captured (applied 5 s after),
+    and a name mismatch of SKU-4 seen while only SKU-3 was on its way."""
+    seen = NOW - timedelta(hours=1)
+    stale = _mismatch("$.price", path="/api/products/SKU-3", created_at=seen)
+    fresh = _mismatch("$.name", path="/api/products/SKU-4", created_at=seen)
+    store.write([stale, fresh, _record()])
+    se.record_windows(
+        store,
+        [
+            se.SyncWindow(CAP, "SKU-3", seen - timedelta(seconds=2), seen + timedelta(seconds=3)),
+            se.SyncWindow(CAP, "SKU-4", seen + timedelta(seconds=1), seen + timedelta(seconds=2)),
+        ],
+    )
+    return stale, fresh
+
+
+def test_an_example_seen_while_its_key_was_on_its_way_is_possibly_stale(
+    store: ResultStore,
+) -> None:
+    stale, fresh = _stale_and_fresh(store)
+    built = build_report(store, since=SINCE, now=NOW, sync_keys={CAP: _key_of})
+    cap = built.capability(CAP)
+    assert cap is not None
+    assert cap.mismatches == 2  # still counted: the flag is for the reader
+    by_example = {row.example_id: row.sync for row in cap.signatures}
+    assert by_example[stale.id] == ExampleSync(lag_seconds=2.0, possibly_stale=True)
+    assert by_example[fresh.id] == ExampleSync(lag_seconds=2.0, possibly_stale=False)
+    as_json = {row["example_id"]: row for row in cap.to_dict()["signatures"]}
+    assert as_json[stale.id]["possibly_stale"] is True
+    assert as_json[stale.id]["sync_lag_seconds"] == 2.0
+    paths = {row["path"]: row for row in cap.to_dict()["top_paths"]}
+    assert paths["$.price"]["possibly_stale"] is True
+
+
+def test_without_data_sync_the_examples_carry_no_sync_fields(store: ResultStore) -> None:
+    _stale_and_fresh(store)
+    cap = build_report(store, since=SINCE, now=NOW).capability(CAP)
+    assert cap is not None
+    assert all(row.sync is None for row in cap.signatures)
+    assert "possibly_stale" not in cap.to_dict()["signatures"][0]
+
+
+def test_without_a_key_the_lag_is_still_shown(store: ResultStore) -> None:
+    _stale_and_fresh(store)
+    built = build_report(store, since=SINCE, now=NOW, sync_keys={CAP: lambda record: None})
+    cap = built.capability(CAP)
+    assert cap is not None
+    assert {row.sync for row in cap.signatures} == {ExampleSync(2.0, False)}
+
+
+def test_html_marks_a_possibly_stale_example(store: ResultStore) -> None:
+    _stale_and_fresh(store)
+    built = build_report(store, since=SINCE, now=NOW, sync_keys={CAP: _key_of})
+    page = render_html(built, load_examples(store, built.example_ids()))
+    assert page.count(">(stale?)</span>") == 2  # its signature row and its path row
+    assert "lag 2.0s" in page

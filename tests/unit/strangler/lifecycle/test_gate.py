@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
+
 import pytest
 
 from facade.config import Mode, Promote
-from strangler.lifecycle.gate import Evidence, decide, exposure, format_window, pct, readiness
+from strangler.lifecycle.gate import (
+    DirectionHealth,
+    Evidence,
+    SyncEvidence,
+    VerifyState,
+    decide,
+    exposure,
+    format_window,
+    pct,
+    readiness,
+    sync_shortfalls,
+)
 
 PROMOTE = Promote(
     min_comparisons=500,
@@ -13,6 +27,7 @@ PROMOTE = Promote(
     max_error_rate=0.01,
     window=86400,
     ungated_canary_percent=10,
+    max_sync_lag=5,
 )
 ENOUGH = Evidence(86400, comparisons=1000, mismatches=1, candidate_errors=5)
 
@@ -142,3 +157,149 @@ def test_windows_read_as_written(seconds: float, text: str) -> None:
 
 def test_rates_read_as_percents() -> None:
     assert (pct(0.008), pct(0.001), pct(None)) == ("0.8%", "0.1%", "-")
+
+
+# data sync ------------------------------------------------------------------------------------
+
+VERIFIED = VerifyState(datetime(2026, 5, 2, 10, 11, tzinfo=UTC), True, {"same": 20})
+
+
+def fwd(**overrides: Any) -> DirectionHealth:
+    fields: dict[str, Any] = {"direction": "forward", "lag_seconds": 0.4, "heartbeat_age": 1.0}
+    fields.update(overrides)
+    return DirectionHealth(**fields)
+
+
+def synced(*directions: DirectionHealth, verify: VerifyState | None = VERIFIED) -> SyncEvidence:
+    return SyncEvidence("orders", True, directions, verify)
+
+
+@pytest.mark.parametrize(
+    ("sync", "expected"),
+    [
+        (synced(fwd()), ()),
+        (synced(fwd(lag_seconds=5.0)), ()),  # at the limit passes
+        (
+            synced(fwd(lag_seconds=12.34)),
+            ("sync lag 12.3s > promote.max_sync_lag 5s (forward; strangler data status orders)",),
+        ),
+        (
+            synced(fwd(), fwd(direction="back", lag_seconds=7.0)),
+            ("sync lag 7.0s > promote.max_sync_lag 5s (back; strangler data status orders)",),
+        ),
+        (
+            synced(fwd(lag_seconds=0.0, heartbeat_age=94.2)),
+            (
+                "relay not running for forward: last heartbeat 94s ago, lag unknown "
+                "(run: strangler data sync orders)",
+            ),
+        ),
+        (synced(fwd(heartbeat_age=10.0)), ()),  # two missed beats are not yet a dead relay
+        (
+            synced(),
+            ("no sync relay has reported for forward (run: strangler data sync orders)",),
+        ),
+        (
+            synced(fwd(capture_state="absent")),
+            ("capture not installed for forward (run: strangler data capture orders)",),
+        ),
+        (
+            synced(fwd(capture_state="missing")),
+            ("capture triggers missing for forward (run: strangler data capture orders)",),
+        ),
+        (
+            synced(fwd(parked=3)),
+            (
+                "3 rows parked for forward (strangler data status orders; "
+                "strangler data sync orders --retry-parked)",
+            ),
+        ),
+        (
+            synced(fwd(parked=1, pending=40, conflicts=2)),
+            (
+                "1 row parked for forward (strangler data status orders; "
+                "strangler data sync orders --retry-parked)",
+            ),
+        ),
+        (
+            synced(fwd(), verify=None),
+            ("no data verify recorded (run: strangler data verify orders)",),
+        ),
+        (
+            synced(
+                fwd(),
+                verify=VerifyState(VERIFIED.at, False, {"same": 17, "different": 2, "missing": 1}),
+            ),
+            (
+                "the latest data verify (2026-05-02 10:11 UTC) found 2 different, 1 missing rows "
+                "(run: strangler data verify orders once the sync has caught up)",
+            ),
+        ),
+        (SyncEvidence("orders", False), ()),  # no data.sync: nothing to check
+        (None, ()),
+    ],
+)
+def test_sync_shortfalls_name_the_reason_and_what_to_run(
+    sync: SyncEvidence | None, expected: tuple[str, ...]
+) -> None:
+    assert sync_shortfalls(PROMOTE, sync) == expected
+
+
+def test_every_sync_shortfall_is_listed_after_the_comparisons() -> None:
+    sync = synced(fwd(lag_seconds=9, parked=2), verify=None)
+    decision = decide(
+        PROMOTE, Evidence(86400, comparisons=100), from_mode="shadow", from_percent=0,
+        to_mode="extracted", to_percent=0, sync=sync,
+    )  # fmt: skip
+    assert not decision.allowed
+    assert decision.shortfalls[0] == "needs 400 more comparisons"
+    assert [s.split(" ")[1] for s in decision.shortfalls[1:]] == ["lag", "rows", "data"]
+    assert decision.sync_shortfalls == 3
+
+
+@pytest.mark.parametrize(("to_mode", "to_percent", "gated"), [("canary", 50, True),
+                                                              ("canary", 5, False),
+                                                              ("shadow", 0, False)])  # fmt: skip
+def test_the_sync_gates_the_steps_the_evidence_gates(
+    to_mode: Mode, to_percent: float, gated: bool
+) -> None:
+    decision = decide(
+        PROMOTE, ENOUGH, from_mode="shadow", from_percent=0, to_mode=to_mode,
+        to_percent=to_percent, sync=synced(fwd(parked=1)),
+    )  # fmt: skip
+    assert decision.allowed is not gated
+
+
+def test_a_sync_refusal_explains_itself_in_a_data_sync_paragraph() -> None:
+    decision = decide(
+        PROMOTE, ENOUGH, from_mode="shadow", from_percent=0, to_mode="extracted", to_percent=0,
+        sync=synced(fwd(lag_seconds=12.3)),
+    )  # fmt: skip
+    text = decision.explain(capability="orders", step="cutover", promote=PROMOTE, evidence=ENOUGH)
+    assert text.splitlines() == [
+        "refused: cutover of 'orders' while its data is not in step.",
+        "data sync: needed: the relay running with a lag <= 5s, capture installed, no parked "
+        "rows, and a clean `strangler data verify`",
+        "  - sync lag 12.3s > promote.max_sync_lag 5s (forward; strangler data status orders)",
+        "To go ahead anyway: --force --reason TEXT (the override is audited).",
+    ]
+
+
+def test_both_paragraphs_when_both_kinds_fall_short() -> None:
+    evidence = Evidence(86400, comparisons=188)
+    decision = decide(
+        PROMOTE, evidence, from_mode="shadow", from_percent=0, to_mode="extracted", to_percent=0,
+        sync=synced(fwd(), verify=None),
+    )  # fmt: skip
+    text = decision.explain(capability="orders", step="cutover", promote=PROMOTE, evidence=evidence)
+    assert "  - needs 312 more comparisons\ndata sync: needed:" in text
+    assert "  - no data verify recorded (run: strangler data verify orders)" in text
+    assert "Evidence is gathered in shadow mode" in text
+
+
+def test_readiness_counts_the_sync_too() -> None:
+    found = readiness(
+        "shadow", has_service=True, promote=PROMOTE, evidence=ENOUGH, sync=synced(fwd(parked=2))
+    )
+    assert not found.ready
+    assert found.text.startswith("2 rows parked for forward")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -121,3 +122,34 @@ def test_concurrent_steps_queue_on_the_lock_and_each_is_recorded(routes: Path) -
         a.entry.digest_after == b.entry.digest_before for a, b in itertools.pairwise(ordered)
     )
     assert ordered[-1].entry.digest_after == config_module.load(routes).digest
+
+
+def test_sync_evidence_is_each_directions_newest_heartbeat_and_the_last_verify(
+    tmp_path: Path,
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from parallel_run import sync_evidence as se
+
+    now = datetime(2026, 12, 3, 12, 0, 30, tzinfo=UTC)
+    beat = se.SyncHealth(
+        "products", "forward", "a:1", now - timedelta(seconds=40), 0.1, 0, 0, 10, 1, "installed"
+    )
+    store = ResultStore.open(f"sqlite:///{tmp_path}/store.db", redactor=Redactor())
+    try:
+        assert lifecycle.sync_evidence_for(store, "products", now=now, required=False) == (
+            lifecycle.SyncEvidence("products", False)
+        )
+        se.write_health(store, beat)  # a relay that died, then its successor
+        se.write_health(store, replace(beat, relay="a:2", at=now, lag_seconds=2.5, parked=4))
+        se.write_health(store, replace(beat, direction="back", at=now, conflicts_total=2))
+        se.record_verification(store, se.Verification("products", now, False, {"missing": 1}))
+        sync = lifecycle.sync_evidence_for(store, "products", now=now)
+    finally:
+        store.close()
+    forward, back = sync.directions
+    assert (forward.direction, forward.lag_seconds, forward.parked, forward.heartbeat_age) == (
+        "forward", 2.5, 4, 0.0,
+    )  # fmt: skip
+    assert (forward.conflicts, back.direction, back.conflicts) == (2, "back", 2)  # 1 + 1
+    assert sync.verify == lifecycle.VerifyState(now, False, {"missing": 1})
