@@ -39,7 +39,7 @@ from bench.targets import (
 from bench.wrk import Load, Measurement, run_wrk, write_script, wrk_version
 
 EXIT_OK, EXIT_FAILURE, EXIT_REFUSED = 0, 1, 3
-SUITES = ("baseline", "shadow", "replay")
+SUITES = ("baseline", "shadow", "replay", "sync")
 _DURATION = re.compile(r"^(\d+)(s|m)?$")
 
 
@@ -81,7 +81,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         "--suite",
         choices=SUITES,
         default="baseline",
-        help="baseline (this one, the default), shadow or replay (see: --suite NAME --help)",
+        help="baseline (this one, the default), shadow, replay or sync (see: --suite NAME --help)",
     )
     parser.add_argument("--duration", type=seconds, default=10, help="per load shape (10s)")
     parser.add_argument("--warmup", type=seconds, default=2, help="before each target (2s)")
@@ -132,6 +132,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         from bench import replay  # imports this module: loaded only when asked for
 
         replay.main(args)
+        return
+    if suite_of(args) == "sync":
+        from bench import sync  # imports this module: loaded only when asked for
+
+        sync.main(args)
         return
     run_suite(args, parse_args, execute, publish)
 

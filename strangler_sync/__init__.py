@@ -12,7 +12,7 @@ no aiohttp and nothing of the toolkit but ``acl``'s port types:
                   strangler_sync_ledger, strangler_parked, strangler_relay; per dialect
     triggers.py   capture triggers generated from a spec (SQLite and PostgreSQL)
     install.py    install / remove / inspect capture, idempotently
-    sqltx.py      SqlAlchemyTx: acl.data.SqlTx over a SQLAlchemy connection
+    sqltx.py      SqlAlchemyTx: acl.data.SqlTx over a SQLAlchemy connection; sync_engine()
     changelog.py  ChangeLog: claim, fence, mark applied, park, unpark, stats, prune
     ledger.py     SqlLedger: the per-key version compare-and-set inside a target's transaction
     echo.py       guard(): a sync's own apply is never captured again
@@ -22,13 +22,13 @@ Design and proofs: docs/data.md.
 """
 
 from strangler_sync.changelog import ChangeLog, Claim, Entry, OutboxStats
-from strangler_sync.echo import guard
+from strangler_sync.echo import guard, unguard
 from strangler_sync.errors import CaptureError, SyncError
 from strangler_sync.install import CaptureState, ensure_outbox, inspect, install, remove
 from strangler_sync.ledger import SqlLedger
 from strangler_sync.recording import record
 from strangler_sync.spec import Capture, CapturedTable, CaptureSpec
-from strangler_sync.sqltx import SqlAlchemyTx
+from strangler_sync.sqltx import SqlAlchemyTx, sync_engine
 
 __all__ = [
     "Capture",
@@ -49,4 +49,6 @@ __all__ = [
     "install",
     "record",
     "remove",
+    "sync_engine",
+    "unguard",
 ]

@@ -1,17 +1,48 @@
 """The outbox as the relay works it: claim pending entries, fence keys, mark applied, park,
-unpark, report and prune. One per (database, aggregate, direction)."""
+unpark, report and prune. One per (database, aggregate, direction).
+
+Claims differ per dialect (docs/data.md):
+
+- **PostgreSQL**: ``SELECT ... FOR UPDATE SKIP LOCKED`` in a transaction left open until
+  ``Claim.done`` commits it (or the claim closes without ``done``: rolled back, the entries
+  come back). Any number of relays split the pending entries; a dead relay's claims return
+  when its session ends. Never a "last seq" cursor: identity values are not commit-ordered.
+- **SQLite**: one relay per (aggregate, direction) holds a lease (``strangler_relay``:
+  ``holder``, ``lease_until``), taken or renewed by every claim. A second relay gets an EMPTY
+  claim whose ``standby_for`` names the holder, and no error: it waits as a standby and takes
+  over once the lease has run out (``lease_seconds`` after the holder's last claim). No
+  transaction stays open; the lease row keeps a cursor (every entry at or below it is
+  applied or parked), so a claim scans only the tail of the rowid.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, text
 
-from acl.data import Key, Version
+from acl.data import Key, SqlTx, Version
+from strangler_sync.errors import CaptureError
+from strangler_sync.install import has_table
+from strangler_sync.params import as_float, as_int, chunks, in_list
+from strangler_sync.schema import (
+    CAPTURE,
+    LEDGER,
+    OUTBOX,
+    PARKED,
+    RELAY,
+    epoch_seconds_sql,
+    now_sql,
+)
+from strangler_sync.sqltx import SqlAlchemyTx
+
+LEASE_SECONDS = 15.0
+_PARKED_PER_STATEMENT = 100  # 5 parameters a row
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,13 +63,34 @@ class OutboxStats:
 
 class Claim:
     """Entries held by this relay until the claim closes. PostgreSQL: row locks (FOR UPDATE
-    SKIP LOCKED) in a transaction left open until ``done``; SQLite: the relay's lease."""
+    SKIP LOCKED) in a transaction left open until ``done``; SQLite: the relay's lease.
+    ``standby_for``: (SQLite) another relay holds the lease, named here; ``entries`` is empty."""
 
-    entries: tuple[Entry, ...]
+    def __init__(
+        self,
+        entries: tuple[Entry, ...],
+        finish: Callable[[Sequence[int], Sequence[tuple[int, str, str, str]]], None],
+        *,
+        standby_for: str | None = None,
+    ) -> None:
+        self.entries = entries
+        self.standby_for = standby_for
+        self._finish = finish
+        self.finished = False
 
     def done(self, applied: Sequence[int], parked: Sequence[tuple[int, str, str, str]]) -> None:
-        """Mark ``applied`` seqs applied and park ``(seq, stage, field, reason)``; commit."""
-        raise NotImplementedError
+        """Mark ``applied`` seqs applied and park ``(seq, stage, field, reason)``; commit.
+        Entries in neither stay pending (a fence moved: the next claim takes them again). A
+        key whose entry is applied also resolves its older parked entries (state transfer:
+        the target now holds a later state)."""
+        if self.finished:
+            raise RuntimeError("this claim is done already")
+        self._finish(applied, parked)
+        self.finished = True
+
+
+def _utc_seconds(moment: datetime) -> float:
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
 class ChangeLog:
@@ -49,40 +101,397 @@ class ChangeLog:
         aggregate: str,
         direction: Literal["forward", "back"],
         holder: str,
+        lease_seconds: float = LEASE_SECONDS,
     ) -> None:
         self.engine = engine
         self.aggregate = aggregate
         self.direction = direction
         self.holder = holder
+        self.lease_seconds = lease_seconds
+        self.dialect: Literal["sqlite", "postgresql"] = (
+            "sqlite" if engine.dialect.name == "sqlite" else "postgresql"
+        )
+
+    @contextmanager
+    def _tx(self) -> Iterator[SqlAlchemyTx]:
+        with self.engine.begin() as conn:
+            yield SqlAlchemyTx(conn)
+
+    def _require(self, tx: SqlTx) -> None:
+        if not has_table(tx, OUTBOX) or not has_table(tx, RELAY):
+            raise CaptureError(
+                f"no sync outbox in {self.engine.url.render_as_string(hide_password=True)}"
+                f" (run: strangler data capture {self.aggregate})"
+            )
 
     def epoch(self) -> str:
         """The capture epoch of ``aggregate`` (CaptureError when capture is not installed)."""
-        raise NotImplementedError
+        with self._tx() as tx:
+            rows = (
+                tx.execute(
+                    f"SELECT epoch FROM {CAPTURE} WHERE capability = :a", {"a": self.aggregate}
+                )
+                if has_table(tx, CAPTURE)
+                else []
+            )
+        if not rows:
+            raise CaptureError(
+                f"capture of {self.aggregate} is not installed"
+                f" (run: strangler data capture {self.aggregate})"
+            )
+        return str(rows[0][0])
+
+    # -- claims ---------------------------------------------------------------------------
 
     @contextmanager
     def claim(self, limit: int) -> Iterator[Claim]:
-        raise NotImplementedError
-        yield  # pragma: no cover
+        if self.dialect == "postgresql":
+            with self._postgres_claim(limit) as claim:
+                yield claim
+        else:
+            yield self._sqlite_claim(limit)
+
+    def _entries(self, tx: SqlTx, sql: str, params: dict[str, object]) -> tuple[Entry, ...]:
+        return tuple(
+            Entry(as_int(seq), str(key), "delete" if op == "delete" else "upsert", as_float(at))
+            for seq, key, op, at in tx.execute(sql, params)
+        )
+
+    def _select_pending(self, extra: str) -> str:
+        at = epoch_seconds_sql(self.dialect, "captured_at")
+        return (
+            f"SELECT seq, aggregateid, type, {at} FROM {OUTBOX}"
+            " WHERE aggregatetype = :a AND applied_at IS NULL AND parked_at IS NULL"
+            f"{extra} ORDER BY seq LIMIT :n"
+        )
+
+    @contextmanager
+    def _postgres_claim(self, limit: int) -> Iterator[Claim]:
+        with self.engine.connect() as conn:
+            transaction = conn.begin()
+            try:
+                tx = SqlAlchemyTx(conn)
+                self._require(tx)
+                entries = self._entries(
+                    tx,
+                    self._select_pending("") + " FOR UPDATE SKIP LOCKED",
+                    {"a": self.aggregate, "n": limit},
+                )
+
+                def finish(
+                    applied: Sequence[int], parked: Sequence[tuple[int, str, str, str]]
+                ) -> None:
+                    self._finish(tx, entries, applied, parked)
+                    transaction.commit()
+
+                yield Claim(entries, finish)
+            finally:
+                if transaction.is_active:
+                    transaction.rollback()  # claims not done come back
+
+    def _sqlite_claim(self, limit: int) -> Claim:
+        now = time.time()
+        with self._tx() as tx:
+            self._require(tx)
+            # a write first: the lease decides who reads, under the database's write lock
+            tx.execute(
+                f"INSERT INTO {RELAY} (capability, direction, holder, lease_until, cursor_seq)"
+                " VALUES (:a, :d, :h, :until, 0) ON CONFLICT (capability, direction) DO UPDATE"
+                " SET holder = excluded.holder, lease_until = excluded.lease_until"
+                f" WHERE {RELAY}.holder = excluded.holder OR {RELAY}.lease_until < :now",
+                self._lease_params(now),
+            )
+            holder, low = tx.execute(
+                f"SELECT holder, cursor_seq FROM {RELAY} WHERE capability = :a AND direction = :d",
+                {"a": self.aggregate, "d": self.direction},
+            )[0]
+            if holder != self.holder:
+                return Claim((), self._refuse, standby_for=str(holder))
+            entries = self._entries(
+                tx,
+                self._select_pending(" AND seq > :low"),
+                {"a": self.aggregate, "n": limit, "low": low},
+            )
+
+        def finish(applied: Sequence[int], parked: Sequence[tuple[int, str, str, str]]) -> None:
+            with self._tx() as tx:
+                self._finish(tx, entries, applied, parked)
+                self._advance(tx, entries, set(applied) | {p[0] for p in parked})
+
+        return Claim(entries, finish)
+
+    def _lease_params(self, now: float) -> dict[str, object]:
+        return {
+            "a": self.aggregate,
+            "d": self.direction,
+            "h": self.holder,
+            "until": now + self.lease_seconds,
+            "now": now,
+        }
+
+    @staticmethod
+    def _refuse(applied: Sequence[int], parked: Sequence[tuple[int, str, str, str]]) -> None:
+        if applied or parked:
+            raise RuntimeError("a standby's claim holds no entries to finish")
+
+    def _advance(self, tx: SqlTx, entries: tuple[Entry, ...], finished: set[int]) -> None:
+        """Move the SQLite cursor past the claimed entries, up to the first one left pending."""
+        if not entries:
+            return
+        left = [e.seq for e in entries if e.seq not in finished]
+        cursor = min(left) - 1 if left else entries[-1].seq
+        tx.execute(
+            f"UPDATE {RELAY} SET cursor_seq = max(cursor_seq, :cursor)"
+            " WHERE capability = :a AND direction = :d AND holder = :h",
+            {"cursor": cursor, "a": self.aggregate, "d": self.direction, "h": self.holder},
+        )
+
+    def _finish(
+        self,
+        tx: SqlTx,
+        entries: tuple[Entry, ...],
+        applied: Sequence[int],
+        parked: Sequence[tuple[int, str, str, str]],
+    ) -> None:
+        now = now_sql(self.dialect)
+        keys = {e.seq: e.key for e in entries}
+        for part in chunks(sorted(set(applied))):
+            names, params = in_list("s", part)
+            tx.execute(
+                f"UPDATE {OUTBOX} SET applied_at = {now} WHERE aggregatetype = :a"
+                f" AND seq IN ({names})",
+                {"a": self.aggregate, **params},
+            )
+        self._park(tx, [(seq, keys.get(seq), stage, f, r) for seq, stage, f, r in parked])
+        newest: dict[Key, int] = {}
+        for seq in applied:
+            if seq in keys:
+                newest[keys[seq]] = max(newest.get(keys[seq], 0), seq)
+        self._resolve(tx, newest)
+
+    def _park(self, tx: SqlTx, rows: Sequence[tuple[int, Key | None, str, str, str]]) -> None:
+        now = now_sql(self.dialect)
+        for part in chunks(rows, _PARKED_PER_STATEMENT):
+            seqs = [seq for seq, *_ in part]
+            names, params = in_list("s", seqs)
+            found = tx.execute(
+                f"UPDATE {OUTBOX} SET parked_at = {now} WHERE aggregatetype = :a"
+                f" AND seq IN ({names}) RETURNING seq, aggregateid",
+                {"a": self.aggregate, **params},
+            )
+            key_of = {as_int(seq): str(key) for seq, key in found}
+            values: list[str] = []
+            row_params: dict[str, object] = {"a": self.aggregate}
+            for i, (seq, _key, stage, field, reason) in enumerate(part):
+                if seq not in key_of:
+                    continue  # not in this outbox (pruned, or another aggregate's)
+                values.append(f"(:s{i}, :a, :k{i}, :st{i}, :f{i}, :r{i}, 1, {now}, {now})")
+                row_params |= {
+                    f"s{i}": seq,
+                    f"k{i}": key_of[seq],
+                    f"st{i}": stage,
+                    f"f{i}": field,
+                    f"r{i}": reason,
+                }
+            if values:
+                tx.execute(
+                    f"INSERT INTO {PARKED} (seq, aggregatetype, aggregateid, stage, field,"
+                    f" reason, attempts, first_parked_at, last_tried_at) VALUES {', '.join(values)}"
+                    " ON CONFLICT (seq) DO UPDATE SET attempts = "
+                    f"{PARKED}.attempts + 1, last_tried_at = excluded.last_tried_at,"
+                    " stage = excluded.stage, field = excluded.field, reason = excluded.reason",
+                    row_params,
+                )
+
+    def _resolve(self, tx: SqlTx, newest: dict[Key, int]) -> None:
+        """Parked entries of a key older than its applied entry: resolved by the later state."""
+        if not newest:
+            return
+        resolved: list[int] = []
+        for part in chunks(sorted(newest)):
+            names, params = in_list("k", part)
+            rows = tx.execute(
+                f"SELECT seq, aggregateid FROM {OUTBOX} WHERE aggregatetype = :a"
+                f" AND aggregateid IN ({names}) AND parked_at IS NOT NULL",
+                {"a": self.aggregate, **params},
+            )
+            resolved += [as_int(s) for s, k in rows if as_int(s) < newest[str(k)]]
+        now = now_sql(self.dialect)
+        for part_seqs in chunks(resolved):
+            names, params = in_list("s", part_seqs)
+            tx.execute(
+                f"UPDATE {OUTBOX} SET parked_at = NULL, applied_at = {now} WHERE seq IN ({names})",
+                params,
+            )
+            tx.execute(f"DELETE FROM {PARKED} WHERE seq IN ({names})", params)
+
+    # -- fences and ledgers ---------------------------------------------------------------
 
     def fence(self, keys: Sequence[Key]) -> dict[Key, Version | None]:
-        """The newest version of each key in the outbox (None: no row), one statement."""
-        raise NotImplementedError
+        """The newest version of each key in the outbox (None: no row), one statement per
+        500 keys (the key index: aggregatetype, aggregateid, seq)."""
+        fenced: dict[Key, Version | None] = dict.fromkeys(keys)
+        with self.engine.connect() as conn:
+            tx = SqlAlchemyTx(conn)
+            for part in chunks(list(dict.fromkeys(keys))):
+                names, params = in_list("k", part)
+                rows = tx.execute(
+                    f"SELECT o.aggregateid, max(o.seq),"
+                    f" (SELECT epoch FROM {CAPTURE} WHERE capability = :a)"
+                    f" FROM {OUTBOX} o WHERE o.aggregatetype = :a AND o.aggregateid IN ({names})"
+                    " GROUP BY o.aggregateid",
+                    {"a": self.aggregate, **params},
+                )
+                for key, seq, epoch in rows:
+                    if epoch is None:
+                        raise CaptureError(
+                            f"capture of {self.aggregate} has no epoch here"
+                            f" (run: strangler data capture {self.aggregate})"
+                        )
+                    fenced[str(key)] = Version(str(epoch), as_int(seq))
+            conn.rollback()
+        return fenced
 
     def ledger_versions(
         self, keys: Sequence[Key], *, capability: str, direction: str
     ) -> dict[Key, Version]:
         """This database's ledger for another direction (what it already took from the peer)."""
-        raise NotImplementedError
+        found: dict[Key, Version] = {}
+        with self.engine.connect() as conn:
+            tx = SqlAlchemyTx(conn)
+            if not has_table(tx, LEDGER):
+                return found
+            for part in chunks(list(dict.fromkeys(keys))):
+                names, params = in_list("k", part)
+                rows = tx.execute(
+                    f"SELECT key, epoch, version FROM {LEDGER} WHERE capability = :c"
+                    f" AND direction = :d AND version >= 0 AND key IN ({names})",
+                    {"c": capability, "d": direction, **params},
+                )
+                for key, epoch, version in rows:
+                    found[str(key)] = Version(str(epoch), as_int(version))
+            conn.rollback()
+        return found
+
+    # -- parked entries -------------------------------------------------------------------
 
     def unpark(self, keys: Sequence[Key] | None = None) -> int:
-        raise NotImplementedError
+        """Parked entries (of ``keys``, or all) become pending again; their
+        ``strangler_parked`` rows stay (``attempts`` counts on). Returns how many."""
+        with self._tx() as tx:
+            if not has_table(tx, OUTBOX):
+                return 0
+            base = (
+                f"UPDATE {OUTBOX} SET parked_at = NULL WHERE aggregatetype = :a"
+                " AND parked_at IS NOT NULL"
+            )
+            seqs: list[int] = []
+            if keys is None:
+                seqs = [
+                    as_int(s) for (s,) in tx.execute(f"{base} RETURNING seq", {"a": self.aggregate})
+                ]
+            for part in chunks(list(keys or ())):
+                names, params = in_list("k", part)
+                rows = tx.execute(
+                    f"{base} AND aggregateid IN ({names}) RETURNING seq",
+                    {"a": self.aggregate, **params},
+                )
+                seqs += [as_int(s) for (s,) in rows]
+            if seqs and self.dialect == "sqlite" and has_table(tx, RELAY):
+                tx.execute(
+                    f"UPDATE {RELAY} SET cursor_seq = min(cursor_seq, :low)"
+                    " WHERE capability = :a AND direction = :d",
+                    {"low": min(seqs) - 1, "a": self.aggregate, "d": self.direction},
+                )
+        return len(seqs)
 
     def parked(self, limit: int = 100) -> list[tuple[int, Key, str, str, str, int]]:
         """(seq, key, stage, field, reason, attempts) of parked entries, oldest first."""
-        raise NotImplementedError
+        with self.engine.connect() as conn:
+            tx = SqlAlchemyTx(conn)
+            if not has_table(tx, PARKED):
+                return []
+            rows = tx.execute(
+                f"SELECT p.seq, p.aggregateid, p.stage, p.field, p.reason, p.attempts"
+                f" FROM {PARKED} p JOIN {OUTBOX} o ON o.seq = p.seq"
+                " WHERE p.aggregatetype = :a AND o.parked_at IS NOT NULL"
+                " ORDER BY p.seq LIMIT :n",
+                {"a": self.aggregate, "n": limit},
+            )
+            conn.rollback()
+        return [
+            (as_int(s), str(k), str(st), str(f), str(r), as_int(n)) for s, k, st, f, r, n in rows
+        ]
+
+    # -- health and retention -------------------------------------------------------------
 
     def stats(self) -> OutboxStats:
-        raise NotImplementedError
+        at = epoch_seconds_sql(self.dialect, "captured_at")
+        with self.engine.connect() as conn:
+            tx = SqlAlchemyTx(conn)
+            if not has_table(tx, OUTBOX):
+                return OutboxStats(0, 0, None, None)
+            low = self._cursor(tx)
+            pending, oldest = tx.execute(
+                f"SELECT count(*), min({at}) FROM {OUTBOX} WHERE aggregatetype = :a"
+                " AND applied_at IS NULL AND parked_at IS NULL AND seq > :low",
+                {"a": self.aggregate, "low": low},
+            )[0]
+            (parked,) = (
+                tx.execute(
+                    f"SELECT count(*) FROM {PARKED} p JOIN {OUTBOX} o ON o.seq = p.seq"
+                    " WHERE p.aggregatetype = :a AND o.parked_at IS NOT NULL",
+                    {"a": self.aggregate},
+                )[0]
+                if has_table(tx, PARKED)
+                else (0,)
+            )
+            (newest,) = tx.execute(
+                f"SELECT max(seq) FROM {OUTBOX} WHERE aggregatetype = :a", {"a": self.aggregate}
+            )[0]
+            conn.rollback()
+        return OutboxStats(
+            as_int(pending),
+            as_int(parked),
+            None if oldest is None else as_float(oldest),
+            None if newest is None else as_int(newest),
+        )
+
+    def _cursor(self, tx: SqlTx) -> int:
+        if self.dialect != "sqlite" or not has_table(tx, RELAY):
+            return 0
+        rows = tx.execute(
+            f"SELECT cursor_seq FROM {RELAY} WHERE capability = :a AND direction = :d",
+            {"a": self.aggregate, "d": self.direction},
+        )
+        return as_int(rows[0][0]) if rows else 0
 
     def prune(self, older_than: datetime, *, chunk: int = 5000) -> int:
-        raise NotImplementedError
+        """Delete entries applied before ``older_than``, ``chunk`` rows per transaction. Never
+        a parked or pending entry, and never the outbox's max seq: SQLite would hand that
+        rowid out again (no AUTOINCREMENT), and a reused seq could look stale to a ledger."""
+        cutoff: object = (
+            _utc_seconds(older_than)
+            if self.dialect == "sqlite"
+            else (older_than if older_than.tzinfo else older_than.replace(tzinfo=UTC))
+        )
+        total = 0
+        while True:
+            with self.engine.begin() as conn:
+                if not has_table(SqlAlchemyTx(conn), OUTBOX):
+                    return total
+                deleted = self._prune_chunk(conn, cutoff, chunk)
+            total += deleted
+            if deleted < chunk:
+                return total
+
+    def _prune_chunk(self, conn: Connection, cutoff: object, chunk: int) -> int:
+        result = conn.execute(
+            text(
+                f"DELETE FROM {OUTBOX} WHERE seq IN (SELECT seq FROM {OUTBOX}"
+                " WHERE aggregatetype = :a AND applied_at IS NOT NULL AND applied_at < :t"
+                f" AND seq < (SELECT max(seq) FROM {OUTBOX}) ORDER BY seq LIMIT :n)"
+            ),
+            {"a": self.aggregate, "t": cutoff, "n": chunk},
+        )
+        return as_int(result.rowcount)

@@ -1,13 +1,37 @@
 """The per-key version ledger, kept in the TARGET database and updated in the target's own
 apply transaction: a later state is never overwritten by an earlier one, whatever the number
-of relays, duplicate deliveries or crashes (docs/data.md, "why order holds")."""
+of relays, duplicate deliveries or crashes (docs/data.md, "why order holds").
+
+``admit`` is the first thing an apply transaction does:
+
+1. the echo guard (``echo.guard``): what this transaction writes is not captured again;
+2. the ledger table exists; the ledger rows of the batch's keys are created if new and then
+   locked (PostgreSQL: ``INSERT ... ON CONFLICT DO NOTHING`` + ``SELECT ... FOR UPDATE``;
+   SQLite: that INSERT takes the database's write lock, held to the commit);
+3. per key: **stale** when the ledger holds the same epoch and a version >= the change's (>=:
+   a version delivered again after a crash is not written twice); another epoch is admitted
+   (the source's outbox was re-created);
+4. a **conflict** when ``target_aggregate`` is set (the other direction runs): the target's own
+   newest outbox row of the key is newer than ``peer[key]``, the newest target change the
+   source state includes; decided for the owner;
+5. the ledger rows of the admitted keys are set to the change's version.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Literal
 
-from acl.data import Admission, Change, Key, SqlTx, Version
+from acl.data import Admission, Change, Conflict, Key, SqlTx, Version
+from strangler_sync.echo import guard
+from strangler_sync.install import has_table
+from strangler_sync.params import as_int, chunks, in_list
+from strangler_sync.schema import CAPTURE, LEDGER, OUTBOX, ledger_ddl, now_sql
+
+# a ledger row made by step 2 for a key never applied: no epoch matches it
+_NEW_EPOCH = ""
+_NEW_VERSION = -1
+_ROWS_PER_STATEMENT = 100  # 3 parameters a row
 
 
 class SqlLedger:
@@ -15,8 +39,10 @@ class SqlLedger:
 
     ``owner`` is who wins a conflict ("source": the side the change comes from, "target": the
     side it goes to). ``peer`` holds, per key, the target's own changes the source state already
-    includes (the source db's ledger for the other direction); ``target_aggregate`` names the
-    target's outbox rows of this data, when the other direction runs (None: no conflicts)."""
+    includes (the source db's ledger for the other direction, ``ChangeLog.ledger_versions``);
+    ``target_aggregate`` names the target's outbox rows of this data, when the other direction
+    runs (None: no conflicts). ``echo_capability`` is the capture the apply must not trigger
+    in the target (default: ``capability``; the service side's aggregate, e.g. ``stock``)."""
 
     def __init__(
         self,
@@ -36,4 +62,119 @@ class SqlLedger:
         self.echo_capability = echo_capability
 
     def admit(self, tx: SqlTx, changes: Sequence[Change]) -> Admission:
-        raise NotImplementedError
+        guard(tx, self.echo_capability or self.capability)
+        if not changes:
+            return Admission(write=())
+        if not has_table(tx, LEDGER):
+            if tx.dialect == "postgresql":  # two first applies must not race the DDL
+                tx.execute("SELECT pg_advisory_xact_lock(hashtext('strangler_capture'))")
+            tx.execute(ledger_ddl(tx.dialect))
+        keys = sorted({change.key for change in changes})  # sorted: one lock order for all
+        held = self._lock(tx, keys)
+        newest = self._target_newest(tx, keys) if self.target_aggregate else {}
+        write: list[Change] = []
+        stale: list[Key] = []
+        conflicts: list[Conflict] = []
+        for change in changes:
+            version = change.version
+            have = held.get(change.key)
+            if have is not None and have.epoch == version.epoch and have.seq >= version.seq:
+                stale.append(change.key)
+                continue
+            conflict = self._conflict(change.key, newest)
+            if conflict is not None:
+                conflicts.append(conflict)
+                if conflict.winner == "target":
+                    continue
+            write.append(change)
+            held[change.key] = version
+        self._set(tx, list({change.key: change for change in write}.values()))
+        self._forget_new(tx, keys, {change.key for change in write})
+        return Admission(write=tuple(write), stale=tuple(stale), conflicts=tuple(conflicts))
+
+    def _lock(self, tx: SqlTx, keys: Sequence[Key]) -> dict[Key, Version]:
+        held: dict[Key, Version] = {}
+        for part in chunks(keys, _ROWS_PER_STATEMENT):
+            new = f"'{_NEW_EPOCH}', {_NEW_VERSION}, {now_sql(tx.dialect)}"
+            values = ", ".join(f"(:c, :d, :k{i}, {new})" for i in range(len(part)))
+            params: dict[str, object] = {"c": self.capability, "d": self.direction}
+            params |= {f"k{i}": key for i, key in enumerate(part)}
+            tx.execute(
+                f"INSERT INTO {LEDGER} (capability, direction, key, epoch, version, applied_at)"
+                f" VALUES {values} ON CONFLICT (capability, direction, key) DO NOTHING",
+                params,
+            )
+            names, key_params = in_list("k", part)
+            lock = " FOR UPDATE" if tx.dialect == "postgresql" else ""
+            rows = tx.execute(
+                f"SELECT key, epoch, version FROM {LEDGER}"
+                f" WHERE capability = :c AND direction = :d AND key IN ({names})"
+                f" ORDER BY key{lock}",
+                {"c": self.capability, "d": self.direction, **key_params},
+            )
+            for key, epoch, version in rows:
+                if as_int(version) > _NEW_VERSION:
+                    held[str(key)] = Version(str(epoch), as_int(version))
+        return held
+
+    def _target_newest(self, tx: SqlTx, keys: Sequence[Key]) -> dict[Key, Version]:
+        """The target's own newest outbox row per key (its application's changes: a sync's
+        applies are never captured there)."""
+        if not has_table(tx, OUTBOX):
+            return {}
+        newest: dict[Key, Version] = {}
+        for part in chunks(keys):
+            names, params = in_list("k", part)
+            rows = tx.execute(
+                f"SELECT o.aggregateid, max(o.seq), (SELECT epoch FROM {CAPTURE}"
+                "  WHERE capability = :a)"
+                f" FROM {OUTBOX} o WHERE o.aggregatetype = :a AND o.aggregateid IN ({names})"
+                " GROUP BY o.aggregateid",
+                {"a": self.target_aggregate, **params},
+            )
+            for key, seq, epoch in rows:
+                newest[str(key)] = Version(str(epoch or ""), as_int(seq))
+        return newest
+
+    def _conflict(self, key: Key, newest: Mapping[Key, Version]) -> Conflict | None:
+        """Both sides changed ``key``: the target holds a change the source state lacks."""
+        mine = newest.get(key)
+        if mine is None:
+            return None
+        included = self.peer.get(key)
+        if included is not None and (included.epoch != mine.epoch or included.seq >= mine.seq):
+            # another epoch: the target's outbox was re-created, its seqs say nothing here
+            return None
+        winner: Literal["source", "target"] = "target" if self.owner == "target" else "source"
+        return Conflict(key, winner, mine.seq)
+
+    def _set(self, tx: SqlTx, write: Sequence[Change]) -> None:
+        for part in chunks(write, _ROWS_PER_STATEMENT):
+            values = ", ".join(
+                f"(:c, :d, :k{i}, :e{i}, :v{i}, {now_sql(tx.dialect)})" for i in range(len(part))
+            )
+            params: dict[str, object] = {"c": self.capability, "d": self.direction}
+            for i, change in enumerate(part):
+                params |= {
+                    f"k{i}": change.key,
+                    f"e{i}": change.version.epoch,
+                    f"v{i}": change.version.seq,
+                }
+            tx.execute(
+                f"INSERT INTO {LEDGER} (capability, direction, key, epoch, version, applied_at)"
+                f" VALUES {values} ON CONFLICT (capability, direction, key) DO UPDATE SET"
+                " epoch = excluded.epoch, version = excluded.version,"
+                " applied_at = excluded.applied_at",
+                params,
+            )
+
+    def _forget_new(self, tx: SqlTx, keys: Sequence[Key], written: set[Key]) -> None:
+        """Drop the placeholder rows of keys this batch did not write (a conflict lost)."""
+        unwritten = [key for key in keys if key not in written]
+        for part in chunks(unwritten):
+            names, params = in_list("k", part)
+            tx.execute(
+                f"DELETE FROM {LEDGER} WHERE capability = :c AND direction = :d"
+                f" AND version = {_NEW_VERSION} AND key IN ({names})",
+                {"c": self.capability, "d": self.direction, **params},
+            )

@@ -21,6 +21,13 @@ def _check_name(what: str, name: str) -> str:
     return name
 
 
+def check_capability(capability: str) -> str:
+    """``capability``, if it is a plain routes.yaml name (it is inlined into generated SQL)."""
+    if not _CAPABILITY.match(capability):
+        raise CaptureError(f"capability {capability!r} is not a routes.yaml capability name")
+    return capability
+
+
 @dataclass(frozen=True, slots=True)
 class CapturedTable:
     """One table: ``key`` is the column naming the entity on both sides (the sku), ``columns``
@@ -51,10 +58,7 @@ class CaptureSpec:
     payload: Literal["row", "key"] = "row"
 
     def __post_init__(self) -> None:
-        if not _CAPABILITY.match(self.capability):
-            raise CaptureError(
-                f"capability {self.capability!r} is not a routes.yaml capability name"
-            )
+        check_capability(self.capability)
         if not self.tables:
             raise CaptureError(f"capability {self.capability}: capture names no table")
 

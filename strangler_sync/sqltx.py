@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal
+from typing import Any, Literal
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 
 
 class SqlAlchemyTx:
@@ -31,3 +31,24 @@ class SqlAlchemyTx:
     ) -> list[tuple[object, ...]]:
         result = self._connection.execute(text(sql), dict(params or {}))
         return [tuple(row) for row in result] if result.returns_rows else []
+
+
+def sync_engine(url: str, **kwargs: Any) -> Engine:
+    """A SQLAlchemy engine for the sync's own connections (relay, installer, a reverse
+    target). SQLite: every transaction starts with ``BEGIN IMMEDIATE`` (the write lock up
+    front: a read-then-write transaction cannot fail on lock upgrade) and waits up to 30 s for
+    a busy database; pysqlite's own implicit transactions are off. PostgreSQL: as given."""
+    if not url.startswith("sqlite"):
+        return create_engine(url, **kwargs)
+    connect_args = {"timeout": 30.0, **kwargs.pop("connect_args", {})}
+    engine = create_engine(url, connect_args=connect_args, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _no_implicit_transactions(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin_immediate(connection: Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine

@@ -8,6 +8,9 @@ Rows are the v1 product JSON (``entrypoints.schema``), validated by the catalog'
 a row it refuses is returned as ``Rejected`` with the field, never half-written. Writes go
 through the unit of work, one transaction per batch; a row equal to the stored product
 (``updated_at`` included) is not written, so a second copy changes nothing.
+
+``strangler data sync product-catalog`` applies the monolith's changes with ``apply``: the same
+rows, plus deletes, admitted by the sync's ledger in the same transaction.
 """
 
 from __future__ import annotations
@@ -15,15 +18,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from acl.data import Key, Rejected, Row, Upserted
+from acl.data import Applied, Change, Key, Ledger, Rejected, Row, Upserted
 from extracted.catalog.adapters.database import create_catalog_engine, current_revision, migrate
 from extracted.catalog.domain.model import Product
 from extracted.catalog.domain.pages import ProductQuery
 from extracted.catalog.entrypoints.schema import product_to_json, upsert_from_json
 from extracted.catalog.errors import InvalidProduct
-from extracted.catalog.service_layer.unit_of_work import SqlAlchemyUnitOfWork
+from extracted.catalog.service_layer.unit_of_work import SqlAlchemyUnitOfWork, UnitOfWork
 from extracted.catalog.settings import DATABASE_ENV, CatalogSettings
-from extracted.chassis.data import ServiceTarget
+from extracted.chassis.data import Prepared, ServiceTarget
 
 
 def product_from_row(key: Key, row: Row) -> Product:
@@ -44,6 +47,31 @@ def product_from_row(key: Key, row: Row) -> Product:
     return command.to_product(updated_at=moment)
 
 
+def _product(key: Key, row: Row) -> Product | Rejected:
+    try:
+        return product_from_row(key, row)
+    except InvalidProduct as exc:
+        return Rejected(key, exc.field, exc.message)
+
+
+def _save_changed(uow: UnitOfWork, products: Sequence[Product]) -> int:
+    """Write the products that differ from the stored ones; how many were written."""
+    stored = uow.products.get_many(p.sku for p in products)
+    changed = [p for p in products if stored.get(p.sku) != p]
+    uow.products.save_many(changed)
+    return len(changed)
+
+
+def _write_products(uow: SqlAlchemyUnitOfWork, admitted: Sequence[Prepared[Product]]) -> Applied:
+    products = [product for _, product in admitted if product is not None]
+    written = _save_changed(uow, products)
+    deletes = [key for key, product in admitted if product is None]
+    deleted = sum(1 for key in deletes if uow.products.delete(key))
+    # a delete of a product that is not there changes nothing: unchanged, not an error
+    unchanged = len(products) - written + len(deletes) - deleted
+    return Applied(written=written, unchanged=unchanged, deleted=deleted)
+
+
 class ProductTarget(ServiceTarget):
     def __init__(self, database_url: str | None = None) -> None:
         super().__init__(
@@ -54,7 +82,8 @@ class ProductTarget(ServiceTarget):
             migrate=migrate,
             current_revision=current_revision,
         )
-        self._uow = SqlAlchemyUnitOfWork(self._engine)
+        # a copy brings the monolith's rows: they are not the service's own changes
+        self._uow = SqlAlchemyUnitOfWork(self._engine, capture=False)
 
     def count(self) -> int:
         self._require_schema()
@@ -70,20 +99,28 @@ class ProductTarget(ServiceTarget):
         products: list[Product] = []
         rejected: list[Rejected] = []
         for key, row in rows:
-            try:
-                products.append(product_from_row(key, row))
-            except InvalidProduct as exc:
-                rejected.append(Rejected(key, exc.field, exc.message))
+            product = _product(key, row)
+            if isinstance(product, Rejected):
+                rejected.append(product)
+            else:
+                products.append(product)
 
         def work() -> Upserted:
             with self._uow as uow:
-                stored = uow.products.get_many(p.sku for p in products)
-                changed = [p for p in products if stored.get(p.sku) != p]
-                uow.products.save_many(changed)
+                written = _save_changed(uow, products)
                 uow.commit()
-            return Upserted(len(changed), len(products) - len(changed), tuple(rejected))
+            return Upserted(written, len(products) - written, tuple(rejected))
 
         return self._guarded(work)
+
+    def apply(self, changes: Sequence[Change], *, ledger: Ledger) -> Applied:
+        return self.apply_changes(
+            changes,
+            ledger=ledger,
+            unit_of_work=SqlAlchemyUnitOfWork,
+            prepare=_product,
+            write=_write_products,
+        )
 
     def read(self, *, after: Key | None, limit: int) -> Sequence[tuple[Key, Row]]:
         self._require_schema()

@@ -36,6 +36,9 @@ class FakeProductRepository(ProductRepository):
     def save(self, product: Product) -> None:
         self.products[product.sku] = product
 
+    def delete(self, sku: str) -> bool:
+        return self.products.pop(sku, None) is not None
+
     def after(self, sku: str | None, *, limit: int) -> tuple[Product, ...]:
         later = [p for key, p in sorted(self.products.items()) if sku is None or key > sku]
         return tuple(later[:limit])
@@ -45,6 +48,7 @@ class FakeUnitOfWork(UnitOfWork):
     """Shares one ``FakeProductRepository``, ``committed``; only committed saves reach it."""
 
     def __init__(self, products: Iterable[Product] = ()) -> None:
+        super().__init__()
         self.committed = FakeProductRepository(products)
         self.commits = 0
         self._working = FakeProductRepository()
@@ -52,7 +56,7 @@ class FakeUnitOfWork(UnitOfWork):
 
     def __enter__(self) -> FakeUnitOfWork:
         self.rollback()
-        return self
+        return super().__enter__()
 
     def commit(self) -> None:
         self.committed.products = dict(self._working.products)

@@ -8,6 +8,7 @@ can share one database server without touching each other's schema history.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +52,17 @@ class ServiceDatabase:
         with engine.connect() as connection:
             opts = {"version_table": self.version_table}
             return MigrationContext.configure(connection, opts=opts).get_current_revision()
+
+
+# bounded IN lists: SQLite allows only so many bound parameters in one statement
+IN_CHUNK = 500
+
+
+def in_chunks(keys: Iterable[str], size: int = IN_CHUNK) -> Iterator[list[str]]:
+    """``keys``, distinct and sorted, in lists of at most ``size`` (one ``IN`` each)."""
+    wanted = sorted(set(keys))
+    for start in range(0, len(wanted), size):
+        yield wanted[start : start + size]
 
 
 def ping(engine: Engine) -> None:

@@ -22,7 +22,11 @@ from extracted.inventory.settings import InventorySettings
 
 def _upsert_all(app: web.Application, commands: Sequence[SetStock]) -> None:
     # one transaction: a seed file is written whole or not at all
-    services.stock_upsert_many(app[UNIT_OF_WORK](), commands)
+    uow = app[UNIT_OF_WORK]()
+    # a seed brings levels from elsewhere (the monolith's export), not the service's own
+    # changes: nothing in it is for the way back
+    uow.capture = False
+    services.stock_upsert_many(uow, commands)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -33,6 +33,9 @@ class FakeStockRepository(StockRepository):
     def save(self, level: StockLevel) -> None:
         self.levels[level.sku] = level
 
+    def delete(self, sku: str) -> bool:
+        return self.levels.pop(sku, None) is not None
+
     def hold(self, sku: str, quantity: int, *, at: datetime) -> bool:
         level = self.levels.get(sku)
         if level is None or level.available < quantity:
@@ -77,9 +80,11 @@ class FakeReservationRepository(ReservationRepository):
 
 class FakeUnitOfWork(UnitOfWork):
     """Committed state in ``committed_stock`` / ``committed_reservations``; only a commit
-    copies the working state there."""
+    copies the working state there, and the outbox rows it would write to ``outbox``."""
 
-    def __init__(self, levels: Iterable[StockLevel] = ()) -> None:
+    def __init__(self, levels: Iterable[StockLevel] = (), *, capture: bool = True) -> None:
+        super().__init__(capture=capture)
+        self.outbox: list[tuple[str, str, str]] = []  # (aggregate, key, change), committed
         self.committed_stock = FakeStockRepository(levels)
         self.committed_reservations = FakeReservationRepository()
         self.commits = 0
@@ -87,9 +92,13 @@ class FakeUnitOfWork(UnitOfWork):
 
     def __enter__(self) -> FakeUnitOfWork:
         self.rollback()
-        return self
+        return super().__enter__()
 
     def commit(self) -> None:
+        if self.capture:
+            for aggregate, rows in self.changes.by_aggregate().items():
+                self.outbox += [(aggregate, key, change) for key, change, _ in rows]
+        self.changes.clear()
         self.committed_stock.levels = dict(self.stock.levels)  # type: ignore[attr-defined]
         self.committed_reservations.reservations = dict(
             self.reservations.reservations  # type: ignore[attr-defined]
@@ -97,6 +106,7 @@ class FakeUnitOfWork(UnitOfWork):
         self.commits += 1
 
     def rollback(self) -> None:
+        self.changes.clear()
         self.stock = FakeStockRepository(self.committed_stock.levels.values())
         self.reservations = FakeReservationRepository(
             self.committed_reservations.reservations.values()

@@ -64,6 +64,18 @@ STRANGLER_SEAMS = {
     "inventory": {"keys": ["sku"], "stateful": True},
 }
 
+# change capture of the capabilities whose rows `strangler data sync` follows (docs/data.md):
+# capability -> (model, key field, captured fields). `migrate` re-installs a capture it
+# dropped; `strangler data capture CAP` (or `manage.py strangler_capture install`) installs it
+STRANGLER_CAPTURE = {
+    "product-catalog": (
+        "catalog.Product",
+        "sku",
+        ["sku", "name", "unit_price_cents", "currency", "stock", "active", "updated_at"],
+    ),
+    "inventory": ("catalog.Product", "sku", ["sku", "stock", "reserved"]),
+}
+
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Outermost after security so that it also compresses responses built by inner middleware.
@@ -96,7 +108,14 @@ TEMPLATES = [
     },
 ]
 
-LEGACY_DB_PATH = _env_path("STRANGLER_LEGACY_DB", STATE_DIR / "legacy.sqlite3")
+
+def legacy_db_path() -> Path:
+    """The shop's SQLite file: ``$STRANGLER_LEGACY_DB``, else ``.strangler/legacy.sqlite3``
+    (also read, without Django, by the data sync's plugins in ``legacy_monolith.data``)."""
+    return _env_path("STRANGLER_LEGACY_DB", STATE_DIR / "legacy.sqlite3")
+
+
+LEGACY_DB_PATH = legacy_db_path()
 LEGACY_DB_PATH.parent.mkdir(parents=True, exist_ok=True)
 
 DATABASES: dict[str, dict[str, Any]] = {

@@ -1,12 +1,15 @@
 """``strangler data copy CAP`` and ``strangler data verify CAP``: a capability's rows, moved.
 
 The plugins come from ``capabilities.CAP.data`` in routes.yaml (``source``, ``translate``,
-``target``, ``batch_size``) and are imported only when a verb runs: the facade never imports
-the monolith or a service. The engine is ``strangler.data_move``.
+``target``, ``batch_size``; ``sync`` for capture, sync and status) and are imported only when
+a verb runs: the facade never imports the monolith or a service. The engines are
+``strangler.data.move`` (copy, verify) and ``strangler.data.relay`` (sync).
 
-Exit codes: 0 done (copy: nothing skipped; verify: both sides equal), 1 a source or target
-failed, 2 bad input (unknown capability, no ``data:``, a plugin that cannot load, a bad
-checkpoint), 3 copy skipped rows (each reported by key) or verify found differences.
+Exit codes: 0 done (copy: nothing skipped; verify: both sides equal; status: always), 1 a
+source or target failed (sync --once: still failing after its back-off), 2 bad input (unknown
+capability, no ``data:`` or ``data.sync:``, a plugin that cannot load, a bad checkpoint), 3 copy
+skipped rows (each reported by key), verify found differences, or ``sync --retry-parked``
+parked a row again.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -28,6 +32,7 @@ from strangler.cli.support import (
     cli,
     err,
     load_routes,
+    open_store,
     routes_path,
 )
 
@@ -35,7 +40,12 @@ if TYPE_CHECKING:
     from rich.progress import Progress
 
     from acl.data import RowSource, RowTarget, RowTranslator
-    from strangler.data_move import Checkpoint, Skipped, Verification
+    from parallel_run.store import ResultStore
+    from strangler.data.health import StoreHealth
+    from strangler.data.move import Checkpoint, Skipped, Verification
+    from strangler.data.plan import Direction, PlanError, SyncPlan
+    from strangler.data.sync import OpenRelay
+    from strangler_sync import CaptureState
 
 data = typer.Typer(
     name="data",
@@ -194,7 +204,7 @@ def copy(
     Idempotent upserts in batches, resumable from a checkpoint; rows that cannot be
     translated are reported by key and skipped."""
     from acl.data import DataMoveError
-    from strangler.data_move import (
+    from strangler.data.move import (
         Plugins,
         copy_rows,
         load_checkpoint,
@@ -297,7 +307,7 @@ def verify(
     Counts, and each translated legacy row against the service's row by checksum: missing,
     extra, different and untranslatable rows with example keys."""
     from acl.data import DataMoveError
-    from strangler.data_move import verify_rows
+    from strangler.data.move import verify_rows
 
     config = load_routes(routes_path(routes))
     move = _move(config, capability, "verify")
@@ -319,6 +329,7 @@ def verify(
     finally:
         source.close()
         target.close()
+    _record_verification(config, capability, result)
     if as_json:
         json.dump({"capability": capability, **result.to_dict()}, sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -343,3 +354,518 @@ def _print_verify(capability: str, result: Verification) -> None:
     for skipped in result.untranslatable_rows:
         print(f"untranslatable: {skipped.key}  {skipped.field}: {skipped.reason}")
     print("equal" if result.equal else "DIFFERENT")
+
+
+# -- recording a verify's result for the gate ------------------------------------------------
+
+
+def _record_verification(
+    config: config_module.Config, capability: str, result: Verification
+) -> None:
+    """Keep the result where ``cutover`` looks for it. A store that cannot be written costs a
+    warning, never the verify's exit code: the comparison itself is what the user asked for."""
+    from datetime import UTC, datetime
+
+    from facade.config.evidence import store_settings
+    from parallel_run.store import open_store
+    from parallel_run.sync_evidence import Verification as Recorded
+    from parallel_run.sync_evidence import record_verification
+
+    counts = {
+        "source": result.legacy_rows,
+        "target": result.service_rows,
+        "same": result.matched,
+        "different": result.different,
+        "missing": result.missing,
+        "extra": result.extra,
+        "untranslatable": result.untranslatable,
+    }
+    examples: list[Mapping[str, object]] = []
+    examples += ({"key": k, "kind": "missing"} for k in result.missing_keys)
+    examples += ({"key": k, "kind": "extra"} for k in result.extra_keys)
+    examples += (
+        {"key": d.key, "kind": "different", "fields": list(d.fields)} for d in result.different_rows
+    )
+    try:
+        store = open_store(store_settings(config))
+        try:
+            record_verification(
+                store,
+                Recorded(capability, datetime.now(UTC), result.equal, counts, examples[:20]),
+            )
+        finally:
+            store.close()
+    except Exception as exc:
+        err.print(
+            f"strangler data verify: warning: the result was not recorded in the result store "
+            f"({type(exc).__name__}: {exc}); cutover will not see it",
+            markup=False,
+        )
+
+
+# -- keeping both sides in step: capture, sync, status ---------------------------------------
+
+
+def _plan(config: config_module.Config, capability: str, verb: str) -> SyncPlan:
+    from strangler.data.plan import PlanError, plan_for
+
+    try:
+        return plan_for(config, capability)
+    except PlanError as exc:
+        _plan_problem(config, verb, exc)
+
+
+def _plan_problem(config: config_module.Config, verb: str, exc: PlanError) -> NoReturn:
+    if not exc.loc:
+        _fail(verb, f"{exc} in {config.source}", EXIT_BAD_INPUT)
+    print(f"{config.source}:{_line(config, exc.loc)}: {exc}", file=sys.stderr)
+    raise typer.Exit(EXIT_BAD_INPUT)
+
+
+@data.command("capture")
+def capture(
+    capability: CapabilityArgument,
+    routes: RoutesOption = None,
+    remove: Annotated[bool, typer.Option("--remove", help="drop the capture triggers")] = False,
+    drop_outbox: Annotated[
+        bool,
+        typer.Option(
+            "--drop-outbox",
+            help="with --remove: also forget the outbox's rows and epoch (data copy again after)",
+        ),
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Install (or --remove) the capability's change capture in the monolith's database.
+
+    Triggers on the tables data.sync.capture names write every change into an outbox in the
+    same transaction, whatever wrote it (ORM, raw SQL, the admin). Idempotent."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from acl.data import DataMoveError
+    from strangler.data.plan import PlanError
+    from strangler.data.sync import engine_for, load_capture
+    from strangler_sync import SqlAlchemyTx, SyncError, install
+    from strangler_sync import remove as remove_capture
+
+    if drop_outbox and not remove:
+        _fail("capture", "--drop-outbox goes with --remove", EXIT_BAD_INPUT)
+    config = load_routes(routes_path(routes))
+    plan = _plan(config, capability, "capture")
+    try:
+        spec_and_url = load_capture(plan)
+    except PlanError as exc:
+        _plan_problem(config, "capture", exc)
+    except (DataMoveError, SyncError) as exc:
+        _fail("capture", str(exc), EXIT_FAILURE)
+    engine = engine_for(spec_and_url.url)
+    try:
+        with engine.begin() as connection:
+            tx = SqlAlchemyTx(connection)
+            if remove:
+                state = remove_capture(tx, spec_and_url.spec, drop_outbox=drop_outbox)
+            else:
+                state = install(tx, spec_and_url.spec)
+    except (SyncError, SQLAlchemyError) as exc:
+        _fail("capture", f"{type(exc).__name__}: {exc}", EXIT_FAILURE)
+    finally:
+        engine.dispose()
+    tables = ", ".join(t.name for t in spec_and_url.spec.tables)
+    if as_json:
+        json.dump({**_state_dict(state), "tables": tables.split(", ")}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(f"{capability}: capture {state.state} on {tables} (epoch {state.epoch or '-'})")
+    if not remove and state.state != "installed":
+        raise typer.Exit(EXIT_FAILURE)
+
+
+def _state_dict(state: CaptureState) -> dict[str, Any]:
+    return {
+        "capability": state.capability,
+        "state": state.state,
+        "epoch": state.epoch,
+        "missing_triggers": list(state.missing_triggers),
+        "pending": state.pending,
+        "parked": state.parked,
+    }
+
+
+@data.command("sync")
+def sync(
+    capability: CapabilityArgument,
+    routes: RoutesOption = None,
+    once: Annotated[bool, typer.Option("--once", help="apply what is pending, then exit")] = False,
+    direction: Annotated[
+        str | None,
+        typer.Option(
+            help="forward (monolith -> service) or back (service -> monolith); default: what "
+            "the capability's mode needs",
+            show_default=False,
+        ),
+    ] = None,
+    retry_parked: Annotated[
+        bool,
+        typer.Option(
+            "--retry-parked", help="try parked rows again, then exit (3 if any is parked again)"
+        ),
+    ] = False,
+    keys: Annotated[
+        list[str] | None,
+        typer.Option("--key", help="with --retry-parked: only this key (repeatable)"),
+    ] = None,
+    metrics_listen: Annotated[
+        str | None,
+        typer.Option(
+            "--metrics",
+            help="serve /metrics on HOST:PORT (port 0: any free one)",
+            show_default=False,
+        ),
+    ] = None,
+    batch_size: BatchOption = None,
+) -> None:
+    """Follow the capability's captured changes and apply them to the other side.
+
+    Forward in shadow, canary and extracted; the way back too in canary and extracted when
+    data.sync.back is set. Runs until SIGTERM or SIGINT, which finish the current batch."""
+    import signal
+    import threading
+
+    from acl.data import DataMoveError
+    from facade.config import load as load_config
+    from strangler.data.metrics import SyncMetrics, parse_listen, serve
+    from strangler.data.plan import DIRECTIONS, PlanError, PlanReader
+    from strangler.data.sync import Runner, open_relay
+
+    if direction is not None and direction not in DIRECTIONS:
+        _fail("sync", f"--direction is forward or back, not {direction!r}", EXIT_BAD_INPUT)
+    if keys and not retry_parked:
+        _fail("sync", "--key goes with --retry-parked", EXIT_BAD_INPUT)
+    listen = None
+    if metrics_listen is not None:
+        try:
+            listen = parse_listen(metrics_listen)
+        except ValueError as exc:
+            _fail("sync", f"--metrics: {exc}", EXIT_BAD_INPUT)
+    path = routes_path(routes)
+    config = load_routes(path)
+    _plan(config, capability, "sync")
+    reader = PlanReader(path, capability, load_config)
+    only: Direction | None = "back" if direction == "back" else "forward" if direction else None
+    wanted = (only,) if only else reader.plan.needed
+    if only and only not in reader.plan.configured:
+        from strangler.data.plan import direction_plan
+
+        try:
+            direction_plan(config, capability, only)
+        except PlanError as exc:
+            _plan_problem(config, "sync", exc)
+    registry = SyncMetrics() if listen else None
+    if listen and registry:
+        try:
+            server = serve(registry, *listen)
+        except OSError as exc:
+            _fail("sync", f"--metrics {metrics_listen}: {exc}", EXIT_FAILURE)
+        err.print(
+            f"strangler data sync {capability}: metrics on "
+            f"http://{listen[0]}:{server.server_port}/metrics",
+            markup=False,
+            highlight=False,
+        )
+    health, store = _health(config)
+    log = _logger(capability)
+
+    def open_direction(d: Direction) -> OpenRelay:
+        return open_relay(
+            config, reader, d, batch_size=batch_size, metrics=registry, health=health, log=log
+        )
+
+    opened: dict[Direction, OpenRelay] = {}
+    stop = threading.Event()
+    try:
+        for d in wanted:
+            try:
+                opened[d] = open_direction(d)
+            except PlanError as exc:
+                _plan_problem(config, "sync", exc)
+            except DataMoveError as exc:
+                _fail("sync", f"{d}: {exc}", EXIT_FAILURE)
+        if retry_parked or once:
+            if not wanted:
+                print(f"{capability}: mode {reader.plan.mode} runs no sync direction (--direction)")
+            code = _drain(capability, opened, retry_parked=retry_parked, keys=keys or None)
+            raise typer.Exit(code)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+        if not wanted:
+            log(f"mode {reader.plan.mode} runs no direction yet: waiting for routes.yaml")
+        runner = Runner(reader, only, open_direction, log, opened=opened)
+        runner.run(stop)
+        opened = {}  # the runner closed them
+        for relay_handle in runner.opened.values():
+            relay = relay_handle.relay
+            log(
+                f"{relay.name}: stopped: applied {relay.applied_total}, "
+                f"conflicts {relay.conflicts_total}"
+            )
+        if runner.crashed:
+            raise typer.Exit(EXIT_FAILURE)
+    finally:
+        for handle in opened.values():
+            handle.close()
+        if store is not None:
+            store.close()
+
+
+def _drain(
+    capability: str,
+    opened: Mapping[Direction, OpenRelay],
+    *,
+    retry_parked: bool,
+    keys: list[str] | None,
+) -> int:
+    import threading
+
+    from strangler.data.faults import BatchFailed
+    from strangler.data.relay import RelayBusy
+
+    parked_again = 0
+    for d, handle in opened.items():
+        relay = handle.relay
+        if retry_parked:
+            count = handle.outbox.unpark(keys)
+            print(f"{capability} {d}: {count} parked entries to try again")
+        try:
+            relay.follow(threading.Event(), until_idle=True, give_up=_ONCE_GIVE_UP)
+        except (BatchFailed, RelayBusy) as exc:
+            print(f"strangler data sync {capability}: {d}: {exc}", file=sys.stderr)
+            return EXIT_FAILURE
+        still = [p for p in handle.outbox.parked(limit=1000) if keys is None or p[1] in keys]
+        parked_again += len(still)
+        print(
+            f"{capability} {d}: applied {relay.applied_total}, conflicts "
+            f"{relay.conflicts_total}, parked {len(still)}"
+        )
+        for seq, key, stage, field_, reason, attempts in still[:_SHOWN_SKIPPED]:
+            print(f"  parked {key} (seq {seq}, {attempts} tries)  {stage}  {field_}: {reason}")
+    if retry_parked and parked_again:
+        return EXIT_REFUSED
+    return 0
+
+
+_ONCE_GIVE_UP = 10  # failed batches in a row, without progress, before --once gives up
+
+
+def _logger(capability: str) -> Callable[[str], None]:
+    def log(line: str) -> None:
+        prefix = f"strangler data sync {capability}: "
+        print(
+            line if line.startswith("strangler data sync") else prefix + line,
+            file=sys.stderr,
+            flush=True,
+        )
+
+    return log
+
+
+def _health(config: config_module.Config) -> tuple[StoreHealth | None, ResultStore | None]:
+    """The result store for heartbeats; without one the sync runs, and says so once."""
+    from facade.config.evidence import store_settings
+    from parallel_run.store import open_store
+    from strangler.data.health import StoreHealth
+
+    try:
+        store = open_store(store_settings(config))
+    except Exception as exc:
+        err.print(
+            f"strangler data sync: warning: no result store ({type(exc).__name__}: {exc}); "
+            "status and cutover will not see this relay",
+            markup=False,
+        )
+        return None, None
+    return StoreHealth(store, log=lambda line: print(line, file=sys.stderr)), store
+
+
+@data.command("status")
+def status(
+    capability: Annotated[
+        str | None, typer.Argument(help="one capability (default: all with data.sync)")
+    ] = None,
+    routes: RoutesOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Capture state, pending, parked rows and lag per direction, conflicts and the last verify.
+
+    A report: it exits 0 however the sync stands (cutover is the gate)."""
+    config = load_routes(routes_path(routes))
+    if capability is None:
+        names = [
+            name
+            for name, cap in config.routes.capabilities.items()
+            if cap.data is not None and cap.data.sync is not None
+        ]
+    else:
+        _plan(config, capability, "status")
+        names = [capability]
+    store = open_store(config)
+    try:
+        reports = [_status_of(config, name, store) for name in names]
+    finally:
+        if store is not None:
+            store.close()
+    if as_json:
+        json.dump({"capabilities": reports}, sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+        return
+    if not reports:
+        print(f"no capability of {config.source} has data.sync")
+    for report in reports:
+        _print_status(report)
+
+
+def _status_of(
+    config: config_module.Config, capability: str, store: ResultStore | None
+) -> dict[str, Any]:
+    """Everything ``data status`` shows of one capability; a part that cannot be read says
+    why in its place (a report never fails for one database)."""
+    from strangler.data.plan import DIRECTIONS, direction_plan, plan_for
+    from strangler.data.sync import capture_state, engine_for, load_capture, outbox_url
+    from strangler_sync import ChangeLog
+
+    plan = plan_for(config, capability)
+    report: dict[str, Any] = {
+        "capability": capability,
+        "mode": plan.mode,
+        "owner": plan.owner,
+        "running": list(plan.needed),
+    }
+    try:
+        cap = load_capture(plan)
+        engine = engine_for(cap.url)
+        try:
+            report["capture"] = _state_dict(capture_state(engine, cap))
+        finally:
+            engine.dispose()
+    except Exception as exc:
+        report["capture"] = {"state": "unknown", "error": _error_text(exc)}
+    heartbeats = _from_store(store, "health_of", capability)
+    directions = []
+    for d in DIRECTIONS:
+        if d not in plan.configured:
+            continue
+        entry: dict[str, Any] = {"direction": d}
+        try:
+            aggregate = direction_plan(config, capability, d).aggregate
+            engine = engine_for(outbox_url(plan, d))
+            try:
+                outbox = ChangeLog(engine, aggregate=aggregate, direction=d, holder="status")
+                stats = outbox.stats()
+                entry.update(
+                    pending=stats.pending,
+                    parked=stats.parked,
+                    lag_seconds=(
+                        0.0
+                        if stats.oldest_pending_at is None
+                        else round(max(0.0, time.time() - stats.oldest_pending_at), 3)
+                    ),
+                    parked_rows=[
+                        {
+                            "seq": seq,
+                            "key": key,
+                            "stage": stage,
+                            "field": f,
+                            "reason": reason,
+                            "attempts": attempts,
+                        }
+                        for seq, key, stage, f, reason, attempts in outbox.parked(limit=50)
+                    ],
+                )
+            finally:
+                engine.dispose()
+        except Exception as exc:
+            entry["error"] = _error_text(exc)
+        beats = [h for h in heartbeats or () if h.direction == d]
+        if beats:
+            newest = beats[0]
+            entry["relay"] = {
+                "name": newest.relay,
+                "heartbeat_age_s": round(time.time() - newest.at.timestamp(), 1),
+                "applied_total": newest.applied_total,
+                "conflicts_total": newest.conflicts_total,
+                "last_error": newest.last_error,
+            }
+        directions.append(entry)
+    report["directions"] = directions
+    last = _from_store(store, "conflicts", capability)
+    report["conflicts"] = [
+        {"key": c.key, "at": c.at.isoformat(), "winner": c.winner, "target_seq": c.target_seq}
+        for c in last or ()
+    ]
+    verification = _from_store(store, "latest_verification", capability)
+    report["verify"] = (
+        None
+        if verification is None
+        else {
+            "at": verification.at.isoformat(),
+            "equal": verification.equal,
+            "counts": dict(verification.counts),
+        }
+    )
+    return report
+
+
+def _from_store(store: ResultStore | None, what: str, capability: str) -> Any:
+    """One read of ``parallel_run.sync_evidence``; None when there is no store or it fails."""
+    if store is None:
+        return None
+    from parallel_run import sync_evidence
+
+    try:
+        return getattr(sync_evidence, what)(store, capability)
+    except Exception:
+        return None
+
+
+def _error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+
+
+def _print_status(report: dict[str, Any]) -> None:
+    capture = report["capture"]
+    line = (
+        f"{report['capability']}: mode {report['mode']} (owner {report['owner']}), "
+        f"capture {capture['state']}"
+    )
+    if capture.get("error"):
+        line += f" ({capture['error']})"
+    elif capture.get("missing_triggers"):
+        line += f" (missing: {', '.join(capture['missing_triggers'])}: run strangler data capture)"
+    print(line)
+    for d in report["directions"]:
+        running = "running" if d["direction"] in report["running"] else "not run in this mode"
+        if "error" in d:
+            print(f"  {d['direction']}: {running}; outbox unreadable: {d['error']}")
+            continue
+        relay = d.get("relay")
+        beat = (
+            f"relay {relay['name']} seen {relay['heartbeat_age_s']} s ago"
+            + (f", last error: {relay['last_error']}" if relay["last_error"] else "")
+            if relay
+            else "no relay heartbeat"
+        )
+        print(
+            f"  {d['direction']}: {running}; lag {d['lag_seconds']:.1f} s, "
+            f"{d['pending']} pending, {d['parked']} parked; {beat}"
+        )
+        for p in d["parked_rows"][:_SHOWN_SKIPPED]:
+            print(
+                f"    parked {p['key']}  {p['stage']}  {p['field']}: {p['reason']} "
+                f"({p['attempts']} tries)"
+            )
+    for c in report["conflicts"]:
+        print(f"  conflict {c['key']} at {c['at']}: {c['winner']} won")
+    verify = report["verify"]
+    if verify is None:
+        print("  no data verify recorded")
+    else:
+        print(f"  last verify {verify['at']}: {'equal' if verify['equal'] else 'DIFFERENT'}")

@@ -3,8 +3,10 @@ legacy to extracted and back (``strangler.demo.walk``), with the verbs a team wo
 
 The stack: the Django monolith under gunicorn (migrated and seeded), the capability's
 extracted service on its own SQLite database, and ``strangler serve`` in front, all on a copy
-of routes.yaml in the state directory (the team's own routes.yaml is only read). Every process
-is stopped by its pid when the demo ends: done (``--once``), failed, Ctrl-C or SIGTERM.
+of routes.yaml in the state directory (the team's own routes.yaml is only read); once the walk
+has copied the data, the relay (``strangler data sync``) that follows the monolith's changes.
+Every process is stopped by its pid when the demo ends: done (``--once``), failed, Ctrl-C or
+SIGTERM.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from strangler.demo.stack import (
     database_env,
     executable,
     readyz,
+    sync_available,
     url_port,
     wait_for_config,
     write_demo_routes,
@@ -82,6 +85,7 @@ def run_demo(options: DemoOptions, config: Config, console: Console) -> int:
         service=service,
         service_port=service_port,
         min_comparisons=DEMO_MIN_COMPARISONS,
+        sync=options.walk and sync_available(),
     )
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     env |= {

@@ -2,8 +2,10 @@
 step run with the ``strangler`` verb a team would type and checked against what it promises.
 
 1. legacy: sample traffic, each answer through the facade next to the monolith's, direct;
-2. ``strangler data copy`` + ``data verify``: the capability's rows into the service's database;
-3. ``strangler shadow``: traffic until the evidence gate's ``min_comparisons``; status, report;
+2. ``strangler data capture``, ``data copy`` + ``data verify``: the capability's rows into the
+   service's database, and the relay (``data sync``) started to follow the monolith's changes;
+3. ``strangler shadow``: traffic until the evidence gate's ``min_comparisons``; a price changed
+   in the monolith itself, carried by the relay, compared clean; status, report;
 4. ``strangler canary --percent 10`` then ``50``: a sticky share of clients on the service;
 5. ``strangler cutover``: the service serves everything, through the translator;
 6. ``strangler rollback``: back to shadow; ``strangler audit --verify``.
@@ -31,6 +33,7 @@ from strangler.demo.stack import (
     DemoRoutes,
     Stack,
     executable,
+    relay_lag,
     wait_for_config,
 )
 from strangler.demo.traffic import (
@@ -52,6 +55,9 @@ if TYPE_CHECKING:
     from strangler.lifecycle.gate import Evidence
 
 SHADOW_TIMEOUT = 60.0  # seconds to gather the evidence before the walk gives up
+SYNC_TIMEOUT = 20.0  # a change in the monolith must reach the service within it (a loaded box)
+SYNCED_SKU = "SKU-00003"  # the product whose price the walk changes in the monolith
+SYNCED_GETS = 10  # GETs of it through the facade after the sync, each compared
 RELOAD_TIMEOUT = 5.0  # the contract says 2 s; a busy 2-core machine is given some slack
 CANARY_STEPS = (10.0, 50.0)
 CLIENTS = 100  # distinct sticky keys in canary traffic
@@ -159,6 +165,7 @@ class Walk:
     service: str
     checks: list[Check] = field(default_factory=list)
     step_name: str = "start"
+    relay_port: int | None = None  # the relay's /metrics, once step 2 started it
 
     def step(self, name: str, title: str) -> None:
         self.step_name = name
@@ -214,6 +221,11 @@ class Walk:
         from facade import config as config_module
 
         return config_module.load(self.routes.path)
+
+    def syncs(self) -> bool:
+        """Whether the capability's changes in the monolith are followed (``data.sync``)."""
+        data = self.config().routes.capabilities[self.capability].data
+        return data is not None and data.sync is not None
 
 
 def display(path: Path) -> str:
@@ -335,8 +347,14 @@ def _json_field(body: bytes, name: str) -> str:
 
 
 def move_data(walk: Walk) -> None:
-    """Step 2: the capability's rows into the service's own database, through the ACL."""
+    """Step 2: the capability's rows into the service's own database, through the ACL; with
+    ``data.sync``, capture first (a change made between a copy and the capture would be in
+    neither), and the relay started once both sides are equal."""
     cap = walk.capability
+    syncs = walk.syncs()
+    if syncs:
+        done = walk.strangler("data", "capture", cap)
+        walk.expect(f"strangler data capture {cap} exits 0", done.returncode == 0, _exit(done))
     done = walk.strangler("data", "copy", cap)
     walk.expect(f"strangler data copy {cap} exits 0", done.returncode == 0, _exit(done))
     done = walk.strangler("data", "verify", cap)
@@ -345,6 +363,23 @@ def move_data(walk: Walk) -> None:
         done.returncode == 0,
         _exit(done),
     )
+    if syncs:
+        start_relay(walk)
+
+
+def start_relay(walk: Walk) -> None:
+    """``strangler data sync CAP`` as a process of the stack, its /metrics on a free port."""
+    from regress.processes import free_port
+
+    port = free_port()
+    args = ["data", "sync", walk.capability, "--direction", "forward"]
+    args += ["--metrics", f"127.0.0.1:{port}", "--routes", str(walk.routes.path)]
+    shown = [*args[:-1], display(walk.routes.path)]
+    walk.console.print(Text("$ strangler " + " ".join(shown), style="bold cyan"))
+    relay = walk.stack.launch("relay", [executable("strangler"), *args], port=port)
+    walk.stack.wait_ready(relay, path="/metrics")
+    walk.relay_port = port
+    walk.console.print(f"[green]started[/] relay (pid {relay.proc.pid}), /metrics on :{port}")
 
 
 def _served(answers: Sequence[Answer]) -> Counter[str]:
@@ -386,11 +421,106 @@ def shadow(walk: Walk, traffic: Traffic) -> None:
         seen.comparisons >= needed,
         f"{seen.comparisons} recorded",
     )
+    if walk.relay_port is not None:
+        monolith_change(walk, config)
     done = walk.strangler("status")
     walk.expect("strangler status exits 0", done.returncode == 0, _exit(done))
     _report_summary(walk)
     ready = readiness(capability.mode, has_service=True, promote=capability.promote, evidence=seen)
     walk.expect(f"{cap} is ready for the next step", ready.ready, ready.text)
+
+
+def monolith_change(walk: Walk, config: Config) -> None:
+    """Step 3, continued: a price changed in the monolith itself, as its admin or a batch job
+    would (no facade, no service involved). The relay carries it to the service, and the
+    comparisons of that product stay clean: without the sync, each would be a mismatch blamed
+    on a service that is only stale."""
+    import json
+
+    path = f"/api/products/{SYNCED_SKU}"
+    was = json.loads(send(walk.legacy_port, Req("GET", path)).body)["product"]["unitPrice"]
+    price = int(was) + 100
+    walk.console.print(
+        Text(f"$ curl -X PATCH {path} -d '{{\"unitPrice\": {price}}}'  (the monolith, direct)")
+    )
+    began = time.monotonic()
+    changed = send(walk.legacy_port, json_req("PATCH", path, {"unitPrice": price}))
+    walk.expect(
+        f"the monolith took the new price of {SYNCED_SKU} ({was} -> {price})",
+        changed.status == 200,
+        f"{changed.status}",
+    )
+    service_url = config.routes.services[walk.service].url.rstrip("/")
+    lag: float | None = None
+    deadline = time.monotonic() + SYNC_TIMEOUT
+    while time.monotonic() < deadline:
+        lag = relay_lag(walk.relay_port) if walk.relay_port is not None else None
+        if lag == 0 and _service_price(f"{service_url}/v1/products/{SYNCED_SKU}") == price:
+            break
+        time.sleep(0.05)
+    took = time.monotonic() - began
+    walk.expect(
+        f"the relay carried it to {walk.service} (its lag back to 0)",
+        lag == 0 and _service_price(f"{service_url}/v1/products/{SYNCED_SKU}") == price,
+        f"synced in {took:.2f} s, lag now {lag if lag is not None else '?'} s",
+    )
+    with _evidence_reader(config, walk.capability) as evidence:
+        before = _settled_evidence(evidence)  # the shadow traffic's last comparisons written
+        answers = send_all(walk.port, [Req("GET", path)] * SYNCED_GETS)
+        after = before
+        deadline = time.monotonic() + SYNC_TIMEOUT
+        while after.comparisons < before.comparisons + SYNCED_GETS and time.monotonic() < deadline:
+            time.sleep(0.2)  # the facade writes its comparisons in batches
+            after = evidence()
+    prices = {json.loads(a.body)["product"]["unitPrice"] for a in answers if a.status == 200}
+    walk.expect(
+        f"clients see the new price through the facade ({SYNCED_GETS} GETs)",
+        prices == {price} and all(a.status == 200 for a in answers),
+        f"prices seen: {sorted(prices)}",
+    )
+    compared = after.comparisons - before.comparisons
+    bad = (after.mismatches - before.mismatches) + (
+        after.candidate_errors - before.candidate_errors
+    )
+    walk.expect(
+        f"the service answered them like the monolith ({compared} compared, {bad} mismatches)",
+        compared >= SYNCED_GETS and bad == 0,
+        f"synced in {took:.2f} s",
+    )
+    walk.console.print(
+        Text(f"synced in {took:.2f} s (lag now {lag:g} s)" if lag is not None else "", style="bold")
+    )
+    done = walk.strangler("data", "status", walk.capability)
+    walk.expect(
+        f"strangler data status {walk.capability} exits 0", done.returncode == 0, _exit(done)
+    )
+
+
+def _settled_evidence(evidence: Callable[[], Evidence]) -> Evidence:
+    """The evidence once two reads 0.5 s apart agree (the facade writes in batches), so that
+    what is counted after it is only what follows."""
+    seen = evidence()
+    deadline = time.monotonic() + SYNC_TIMEOUT
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        again = evidence()
+        if again == seen:
+            break
+        seen = again
+    return seen
+
+
+def _service_price(url: str) -> int | None:
+    """The price the service itself answers for a product (its /v1 model), or None."""
+    import json
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=2) as answer:
+            amount = json.loads(answer.read())["price"]["amount"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return int(amount) if isinstance(amount, int) else None
 
 
 def _counts(served: Counter[str]) -> str:

@@ -17,6 +17,7 @@ import pytest
 
 from extracted.catalog.adapters.database import VERSION_TABLE
 from extracted.catalog.adapters.orm import metadata
+from extracted.chassis.outbox import SYNC_TABLES
 from tests.support import processes
 from tests.support.schemas import assert_migrations_match_the_models, sqlite_tables
 
@@ -156,7 +157,7 @@ def test_the_database_is_the_service_own(catalog: processes.Running, state: Path
         (journal,) = connection.execute("PRAGMA journal_mode").fetchone()
     connection.close()
     # no monolith table in sight
-    assert sqlite_tables(database) == {"products", "catalog_alembic_version"}
+    assert sqlite_tables(database) == {"products", "catalog_alembic_version", *SYNC_TABLES}
     assert count == PRODUCTS
     assert journal == "wal"
     assert_migrations_match_the_models(database, version_table=VERSION_TABLE, metadata=metadata)

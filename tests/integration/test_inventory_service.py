@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from extracted.chassis.outbox import SYNC_TABLES
 from extracted.inventory.adapters.database import VERSION_TABLE
 from extracted.inventory.adapters.orm import metadata
 from tests.support import processes
+from tests.support.row_targets import outbox_rows
 from tests.support.schemas import assert_migrations_match_the_models, sqlite_tables
 from tests.support.services import call_json, extracted_service
 
@@ -24,6 +26,7 @@ SEED = [
     {"sku": "SKU-00001", "on_hand": 25, "reserved": 0},
     {"sku": "SKU-00002", "on_hand": 10, "reserved": 4},
     {"sku": "SKU-00003", "on_hand": 100, "reserved": 0},
+    {"sku": "SKU-00009", "on_hand": 1, "reserved": 0},  # seeded, never changed
 ]
 
 
@@ -152,5 +155,17 @@ def test_unknown_sku_is_404_in_the_service_shape(inventory: processes.Running) -
 
 def test_the_database_is_the_service_own(inventory: processes.Running, state: Path) -> None:
     database = state / "inventory.db"
-    assert sqlite_tables(database) == {"stock_levels", "reservations", VERSION_TABLE}
+    assert sqlite_tables(database) == {"stock_levels", "reservations", VERSION_TABLE, *SYNC_TABLES}
     assert_migrations_match_the_models(database, version_table=VERSION_TABLE, metadata=metadata)
+
+
+def test_reservations_are_recorded_for_the_way_back_and_the_seed_is_not(
+    inventory: processes.Running, state: Path
+) -> None:
+    before = len(outbox_rows(state / "inventory.db"))
+    status, _ = _reserve(inventory.url, "SKU-00003", 1, "outbox-1")
+    assert status == 201
+    rows = outbox_rows(state / "inventory.db")
+    assert rows[before:] == [("stock", "SKU-00003", "upsert", "app")]
+    # a seed brings the monolith's levels: nothing in it is the service's own change
+    assert not any(key == "SKU-00009" for _, key, _, _ in rows)

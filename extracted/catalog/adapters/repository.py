@@ -17,8 +17,7 @@ from sqlalchemy.orm import Session
 from extracted.catalog.adapters.orm import products
 from extracted.catalog.domain.model import Currency, Money, Product, ProductStatus
 from extracted.catalog.domain.pages import ProductPage, ProductQuery
-
-_IN_CHUNK = 500
+from extracted.chassis.database import in_chunks
 
 
 class ProductRepository(abc.ABC):
@@ -33,6 +32,10 @@ class ProductRepository(abc.ABC):
     @abc.abstractmethod
     def save(self, product: Product) -> None:
         """Insert ``product`` or replace the one with its sku."""
+
+    @abc.abstractmethod
+    def delete(self, sku: str) -> bool:
+        """Remove the product of ``sku`` (a data sync: the monolith deleted it); False if none."""
 
     def get_many(self, skus: Iterable[str]) -> dict[str, Product]:
         """The products of ``skus`` that exist, by sku (``strangler data copy``'s batches)."""
@@ -94,12 +97,13 @@ class SqlAlchemyProductRepository(ProductRepository):
     def save(self, product: Product) -> None:
         self.save_many([product])
 
+    def delete(self, sku: str) -> bool:
+        result = self.session.execute(products.delete().where(products.c.sku == sku))
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
     def get_many(self, skus: Iterable[str]) -> dict[str, Product]:
-        wanted = sorted(set(skus))
         found: dict[str, Product] = {}
-        # bounded IN lists: SQLite allows only so many bound parameters in one statement
-        for start in range(0, len(wanted), _IN_CHUNK):
-            chunk = wanted[start : start + _IN_CHUNK]
+        for chunk in in_chunks(skus):
             rows = self.session.execute(select(products).where(products.c.sku.in_(chunk)))
             found.update((row.sku, _product(row)) for row in rows)
         return found

@@ -19,6 +19,7 @@ from sqlalchemy import Row, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from extracted.chassis.database import in_chunks
 from extracted.inventory.adapters.orm import reservations, stock_levels
 from extracted.inventory.domain.model import Reservation, ReservationStatus, StockLevel
 
@@ -43,6 +44,10 @@ class StockRepository(abc.ABC):
     @abc.abstractmethod
     def save(self, level: StockLevel) -> None:
         """Insert ``level`` or replace the one with its sku."""
+
+    @abc.abstractmethod
+    def delete(self, sku: str) -> bool:
+        """Remove the level of ``sku`` (a data sync: the product is gone); False if none."""
 
     @abc.abstractmethod
     def hold(self, sku: str, quantity: int, *, at: datetime) -> bool:
@@ -83,9 +88,11 @@ class SqlAlchemyStockRepository(StockRepository):
         return None if row is None else _level(row)
 
     def get_many(self, skus: Iterable[str]) -> dict[str, StockLevel]:
-        wanted = sorted(set(skus))
-        rows = self.session.execute(select(stock_levels).where(stock_levels.c.sku.in_(wanted)))
-        return {row.sku: _level(row) for row in rows}
+        found: dict[str, StockLevel] = {}
+        for chunk in in_chunks(skus):
+            rows = self.session.execute(select(stock_levels).where(stock_levels.c.sku.in_(chunk)))
+            found.update((row.sku, _level(row)) for row in rows)
+        return found
 
     def after(self, sku: str | None, *, limit: int) -> list[StockLevel]:
         query = select(stock_levels).order_by(stock_levels.c.sku).limit(limit)
@@ -111,6 +118,10 @@ class SqlAlchemyStockRepository(StockRepository):
             set_={name: statement.excluded[name] for name in values if name != "sku"},
         )
         self.session.execute(statement)
+
+    def delete(self, sku: str) -> bool:
+        result = self.session.execute(stock_levels.delete().where(stock_levels.c.sku == sku))
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
     def hold(self, sku: str, quantity: int, *, at: datetime) -> bool:
         result = self.session.execute(

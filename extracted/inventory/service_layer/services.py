@@ -2,6 +2,10 @@
 
 ``stock_upsert`` / ``stock_upsert_many`` are the entry points for moving data in (``strangler
 data copy``, ``--seed-from-json``): idempotent, a replay changes nothing.
+
+Every use case that changes a stock level marks its sku (``uow.changed(STOCK, sku)``): the
+unit of work writes it to the service's outbox at commit, and ``strangler data sync
+inventory`` carries it back to the monolith's counters (the way back).
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ from extracted.inventory.errors import (
 from extracted.inventory.service_layer.unit_of_work import UnitOfWork
 
 Clock = Callable[[], datetime]
+
+STOCK = "stock"
+"""The aggregate of the outbox rows of stock levels (``data.sync.back.aggregate``)."""
 
 
 def utc_now() -> datetime:
@@ -88,21 +95,31 @@ def stock_upsert_many(
     uow: UnitOfWork, commands: Iterable[SetStock], *, clock: Clock = utc_now
 ) -> list[Upserted]:
     """``stock_upsert`` for a batch, in one transaction (all or nothing)."""
+    with uow:
+        results = stock_levels_set(uow, commands, clock=clock)
+        uow.commit()
+    return results
+
+
+def stock_levels_set(
+    uow: UnitOfWork, commands: Iterable[SetStock], *, clock: Clock = utc_now
+) -> list[Upserted]:
+    """The writes of ``stock_upsert_many`` inside a unit of work its caller opened and
+    commits (a data sync's apply, whose transaction the sync's ledger shares)."""
     batch = list(commands)
     results: list[Upserted] = []
-    with uow:
-        existing = uow.stock.get_many(c.sku for c in batch)
-        now = clock()
-        for command in batch:
-            before = existing.get(command.sku)
-            level = command.to_level(updated_at=now)
-            if before is not None and before.same_counts(level):
-                results.append(Upserted(before, created=False, changed=False))
-                continue
-            uow.stock.save(level)
-            existing[command.sku] = level
-            results.append(Upserted(level, created=before is None, changed=True))
-        uow.commit()
+    existing = uow.stock.get_many(c.sku for c in batch)
+    now = clock()
+    for command in batch:
+        before = existing.get(command.sku)
+        level = command.to_level(updated_at=now)
+        if before is not None and before.same_counts(level):
+            results.append(Upserted(before, created=False, changed=False))
+            continue
+        uow.stock.save(level)
+        uow.changed(STOCK, command.sku)
+        existing[command.sku] = level
+        results.append(Upserted(level, created=before is None, changed=True))
     return results
 
 
@@ -137,6 +154,7 @@ def reservation_place(
             fresh = uow.stock.get(command.sku)
             available = 0 if fresh is None else fresh.available
             raise InsufficientStock(command.sku, requested=command.quantity, available=available)
+        uow.changed(STOCK, command.sku)
         reservation = Reservation(
             command.key, command.sku, command.quantity, ReservationStatus.HELD, now, now
         )
@@ -182,6 +200,7 @@ def reservation_cancel(uow: UnitOfWork, sku: str, key: str, *, clock: Clock = ut
         if known.status is ReservationStatus.FULFILLED:
             raise ReservationFulfilled(key)
         uow.stock.unhold(sku, known.quantity, at=now)
+        uow.changed(STOCK, sku)
         uow.reservations.set_status(key, ReservationStatus.CANCELLED, at=now)
         uow.commit()
         return Reserved(known.cancelled(at=now), level.release(known.quantity, at=now), True)
@@ -208,6 +227,7 @@ def reservation_fulfil(uow: UnitOfWork, sku: str, key: str, *, clock: Clock = ut
         if not uow.stock.ship(sku, known.quantity, at=now):
             # only a PUT that lowered `reserved` below what reservations hold gets here
             raise InsufficientStock(sku, requested=known.quantity, available=level.reserved)
+        uow.changed(STOCK, sku)
         uow.reservations.set_status(key, ReservationStatus.FULFILLED, at=now)
         uow.commit()
         return Reserved(known.fulfilled(at=now), level.ship(known.quantity, at=now), True)

@@ -1,22 +1,28 @@
 """The catalog as a data-move target, on a real SQLite file: upserts, idempotence, refusals
-by the catalog's own model, keyset reads, and a database that is not there."""
+by the catalog's own model, keyset reads, a database that is not there, and the sync's
+versioned applies (the shared SyncTarget contract, deletes, no echo)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from acl.data import Rejected
+from acl.data import Rejected, SyncTarget
 from extracted.catalog.data import ProductTarget, product_from_row, products
 from extracted.catalog.domain.model import Currency, Money, ProductStatus
 from extracted.catalog.errors import InvalidProduct
 from extracted.catalog.settings import DATABASE_ENV
 from tests.support.row_targets import (
+    SYNC_TARGET_CONTRACT,
+    FakeLedger,
+    SyncCase,
     assert_reading_an_absent_database_creates_nothing,
     assert_the_plugin_opens_the_database_named_by,
+    changes_of,
+    outbox_rows,
 )
 
 
@@ -120,3 +126,42 @@ def test_a_batch_larger_than_one_in_list_is_still_compared_row_by_row(
     rows[1100] = ("SKU-01100", row("SKU-01100", name="Renamed"))
     again = target.upsert(rows)
     assert (again.written, again.unchanged) == (1, 1199)
+
+
+# -- strangler data sync product-catalog: versioned applies, deletes -------------------------
+
+
+def stored_rows(target: ProductTarget) -> dict[str, Any]:
+    return dict(target.read(after=None, limit=1000))
+
+
+@pytest.mark.parametrize("check", SYNC_TARGET_CONTRACT, ids=lambda check: check.__name__)
+def test_the_catalog_keeps_the_sync_target_contract(
+    check: Callable[[SyncCase], None], target: ProductTarget, tmp_path: Path
+) -> None:
+    assert isinstance(target, SyncTarget)
+    check(
+        SyncCase(
+            target=target,
+            database=tmp_path / "catalog.db",
+            rows={sku: row(sku) for sku in ("SKU-00001", "SKU-00002", "SKU-00003")},
+            changed=lambda old: {**old, "name": "Walnut Chair"},
+            refused=("SKU-00009", row("SKU-00009", price={"amount": "1.00", "currency": "CHF"})),
+            stored=lambda: stored_rows(target),
+        )
+    )
+
+
+def test_an_admitted_delete_removes_the_product(target: ProductTarget) -> None:
+    target.upsert([(k, row(k)) for k in ("SKU-00001", "SKU-00002")])
+    applied = target.apply(changes_of({"SKU-00001": None, "SKU-00404": None}), ledger=FakeLedger())
+    assert (applied.deleted, applied.unchanged) == (1, 1)  # a product not there: unchanged
+    assert list(stored_rows(target)) == ["SKU-00002"]
+
+
+def test_a_sync_apply_writes_nothing_to_the_catalogs_outbox(
+    target: ProductTarget, tmp_path: Path
+) -> None:
+    target.upsert([("SKU-00001", row("SKU-00001"))])
+    target.apply(changes_of({"SKU-00002": row("SKU-00002")}), ledger=FakeLedger())
+    assert outbox_rows(tmp_path / "catalog.db") == []

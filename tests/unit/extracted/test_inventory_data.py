@@ -1,19 +1,29 @@
 """The inventory as a data-move target, on a real SQLite file: counters upserted once, the
-service's own timestamp, refusals by its model, keyset reads, and a database not there."""
+service's own timestamp, refusals by its model, keyset reads, a database not there; and both
+ends of its data sync: versioned applies (the shared SyncTarget contract, deletes, no echo) and
+``read_keys`` for the way back."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from extracted.inventory.data import StockTarget, stock
+from acl.data import SyncSource, SyncTarget
+from extracted.inventory.data import StockTarget, outbox_url, stock
 from extracted.inventory.settings import DATABASE_ENV
 from tests.support.row_targets import (
+    SYNC_TARGET_CONTRACT,
+    FakeLedger,
+    SyncCase,
     assert_reading_an_absent_database_creates_nothing,
     assert_the_plugin_opens_the_database_named_by,
+    changes_of,
+    outbox_rows,
 )
 
 
@@ -61,3 +71,76 @@ def test_the_plugin_uses_the_services_own_database_variable(
     assert_the_plugin_opens_the_database_named_by(
         DATABASE_ENV, stock, tmp_path=tmp_path, monkeypatch=monkeypatch
     )
+
+
+# -- strangler data sync inventory: both ways ------------------------------------------------
+
+
+def stored_rows(target: StockTarget) -> dict[str, Any]:
+    return dict(target.read(after=None, limit=1000))
+
+
+@pytest.mark.parametrize("check", SYNC_TARGET_CONTRACT, ids=lambda check: check.__name__)
+def test_the_inventory_keeps_the_sync_target_contract(
+    check: Callable[[SyncCase], None], target: StockTarget, tmp_path: Path
+) -> None:
+    assert isinstance(target, SyncTarget)
+    check(
+        SyncCase(
+            target=target,
+            database=tmp_path / "inventory.db",
+            rows={sku: row(sku) for sku in ("SKU-1", "SKU-2", "SKU-3")},
+            changed=lambda old: row(str(old["sku"]), reserved=3),
+            refused=("SKU-9", row("SKU-9", on_hand=1, reserved=5)),
+            stored=lambda: stored_rows(target),
+        )
+    )
+
+
+def test_an_admitted_delete_removes_the_level(target: StockTarget) -> None:
+    target.upsert([(k, row(k)) for k in ("SKU-1", "SKU-2")])
+    applied = target.apply(changes_of({"SKU-1": None, "SKU-404": None}), ledger=FakeLedger())
+    assert (applied.deleted, applied.unchanged) == (1, 1)  # a level not there: unchanged
+    assert list(stored_rows(target)) == ["SKU-2"]
+
+
+def test_what_a_copy_or_a_sync_brings_is_not_recorded_for_the_way_back(
+    target: StockTarget, tmp_path: Path
+) -> None:
+    target.upsert([("SKU-1", row("SKU-1"))])
+    target.apply(
+        changes_of({"SKU-1": row("SKU-1", 20), "SKU-2": row("SKU-2")}), ledger=FakeLedger()
+    )
+    assert stored_rows(target)["SKU-1"] == row("SKU-1", 20)
+    assert outbox_rows(tmp_path / "inventory.db") == []  # no echo
+
+
+def test_read_keys_gives_the_current_levels_of_present_skus(target: StockTarget) -> None:
+    target.upsert([(f"SKU-{n:04d}", row(f"SKU-{n:04d}", on_hand=n)) for n in range(1200)])
+    assert isinstance(target, SyncSource)
+    wanted = [f"SKU-{n:04d}" for n in range(0, 1200, 2)] + ["SKU-gone", "SKU-0002"]
+    rows = {r.key: r.values for r in target.read_keys(wanted)}
+    assert len(rows) == 600  # once each, more keys than one IN list; gone: no row
+    assert rows["SKU-0002"] == row("SKU-0002", on_hand=2)
+
+
+def test_read_keys_reports_a_level_the_model_refuses_by_its_sku(
+    target: StockTarget, tmp_path: Path
+) -> None:
+    target.upsert([("SKU-1", row("SKU-1")), ("SKU-2", row("SKU-2"))])
+    with closing(sqlite3.connect(tmp_path / "inventory.db")) as connection, connection:
+        connection.execute("UPDATE stock_levels SET sku = 'bad sku!' WHERE sku = 'SKU-2'")
+    rows = {r.key: r for r in target.read_keys(["SKU-1", "bad sku!"])}
+    assert rows["SKU-1"].values == row("SKU-1")
+    assert rows["bad sku!"].values is None
+    assert "unreadable in the inventory" in (rows["bad sku!"].problem or "")
+
+
+def test_the_outbox_is_in_the_services_own_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(DATABASE_ENV, "sqlite:///state/inventory.db")
+    assert outbox_url() == f"sqlite:///{tmp_path / 'state' / 'inventory.db'}"
+    monkeypatch.delenv(DATABASE_ENV)
+    assert outbox_url() == f"sqlite:///{tmp_path / '.strangler' / 'inventory.db'}"

@@ -143,3 +143,42 @@ def test_only_a_held_reservation_can_be_fulfilled() -> None:
     with pytest.raises(ReservationCancelled):
         services.reservation_fulfil(uow, "SKU-1", "k1", clock=clock)
     assert services.stock_get(uow, "SKU-1").on_hand == 5
+
+
+# -- the outbox: every change of a stock level is recorded once, with its commit -------------
+
+
+def test_each_use_case_that_changes_a_level_records_its_sku_once() -> None:
+    uow = _uow(on_hand=5)
+    services.reservation_place(uow, PlaceReservation("SKU-1", 2, "k1"), clock=clock)
+    services.reservation_place(uow, PlaceReservation("SKU-1", 2, "k1"), clock=clock)  # replay
+    services.reservation_cancel(uow, "SKU-1", "k1", clock=clock)
+    services.reservation_place(uow, PlaceReservation("SKU-1", 1, "k2"), clock=clock)
+    services.reservation_fulfil(uow, "SKU-1", "k2", clock=clock)
+    services.stock_upsert_many(uow, [SetStock("SKU-1", 9), SetStock("SKU-2", 3)], clock=clock)
+    services.stock_upsert(uow, SetStock("SKU-2", 3), clock=clock)  # the same counts: no change
+    assert uow.outbox == [
+        ("stock", "SKU-1", "upsert"),  # reserved
+        ("stock", "SKU-1", "upsert"),  # released
+        ("stock", "SKU-1", "upsert"),  # reserved again
+        ("stock", "SKU-1", "upsert"),  # shipped
+        ("stock", "SKU-1", "upsert"),  # set
+        ("stock", "SKU-2", "upsert"),  # created
+    ]
+
+
+def test_what_changed_nothing_records_nothing() -> None:
+    uow = _uow(on_hand=2)
+    with pytest.raises(InsufficientStock):
+        services.reservation_place(uow, PlaceReservation("SKU-1", 3, "k1"), clock=clock)
+    services.reservation_cancel(uow, "SKU-1", "never-seen", clock=clock)  # a tombstone only
+    services.stock_get(uow, "SKU-1")
+    assert uow.outbox == []
+
+
+def test_a_unit_of_work_with_capture_off_records_nothing() -> None:
+    uow = FakeUnitOfWork([StockLevel("SKU-1", 5, 0, T0)], capture=False)
+    services.reservation_place(uow, PlaceReservation("SKU-1", 2, "k1"), clock=clock)
+    services.stock_upsert(uow, SetStock("SKU-1", 7), clock=clock)
+    assert services.stock_get(uow, "SKU-1").on_hand == 7
+    assert uow.outbox == []

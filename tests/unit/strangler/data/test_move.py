@@ -11,7 +11,7 @@ import pytest
 
 from acl.data import DataMoveError, Key, Rejected, Row, SourceRow, Upserted
 from acl.errors import TranslationError
-from strangler.data_move import (
+from strangler.data.move import (
     Checkpoint,
     Plugins,
     Skipped,

@@ -1,0 +1,543 @@
+"""``scripts/bench --suite sync``: what capture costs the monolith, and how fast the relay carries.
+
+Two measurements, on a private SQLite copy of the demo shop (issue 15, design §12):
+
+- **capture overhead** (c1-c4): one product's price changed in its own transaction,
+  ``--writes`` times per run, four ways: raw SQL (``sqlite3``: ``BEGIN IMMEDIATE; UPDATE
+  catalog_product ...; COMMIT``, the floor) and the Django ORM (``product.save()`` inside
+  ``transaction.atomic()``, the monolith's real write path), each with the capture triggers of
+  ``product-catalog`` installed and removed. The four runs are interleaved in every round (the
+  order alternates), ``--rounds`` rounds (5), and each figure is the median of its rounds. The
+  issue's bar (a captured write costs at most 1.3x an uncaptured one) is judged on the ORM path;
+  the raw path is reported as the floor. The monolith's own settings apply to both (WAL,
+  ``synchronous=NORMAL``), and every write changes a captured column, so each captured write
+  makes an outbox row.
+- **applied changes per second** (a1, a2): ``--products`` products seeded and copied
+  (``strangler data copy``), capture installed, then ``--updates`` price changes in transactions
+  of 10 with no relay running; ``strangler data sync product-catalog --once`` drains them, once
+  per batch size in ``--batch-sizes``. The drain time is the command's wall time minus that of an
+  ``--once`` run with nothing pending (interpreter start-up, imports, opening both databases).
+  Entries/s counts outbox entries marked applied; a key changed many times is written once (state
+  transfer), so fewer rows are written than entries drained. ``data verify`` must be clean after.
+
+Results: markdown on stdout, JSON in ``bench-results/sync.json`` with the machine's load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib
+import json
+import os
+import random
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing, contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from bench.cli import environment, run_suite, say
+from bench.procs import BenchError
+from bench.report import markdown_table
+from bench.targets import ROOT, monolith_missing, venv_tool
+from strangler_sync import Capture
+
+EXIT_OK, EXIT_FAILURE, EXIT_REFUSED = 0, 1, 3
+CAPABILITY = "product-catalog"
+CAPTURE_PLUGIN = "legacy_monolith.data:product_capture"
+OVERHEAD_BAR = 1.3  # the issue's: a captured write costs at most 1.3x an uncaptured one
+TRANSACTION = 10  # updates per transaction in the applied/s workload (design §12.1)
+PRICE_CENTS = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    rounds: int
+    writes: int
+    products: int
+    updates: int
+    batch_sizes: tuple[int, ...]
+    capture: bool
+    relay: bool
+    check: bool
+    out: Path
+    keep_workdir: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Overhead:
+    """One write path, captured and not: median microseconds per write over the rounds."""
+
+    path: str  # "raw SQL" | "Django ORM"
+    off_us: float
+    on_us: float
+    rounds_off_us: tuple[float, ...]
+    rounds_on_us: tuple[float, ...]
+
+    @property
+    def ratio(self) -> float:
+        return self.on_us / self.off_us if self.off_us else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Drain:
+    """One ``data sync --once`` drain of a backlog."""
+
+    batch_size: int
+    entries: int  # outbox entries marked applied by the drain
+    keys: int  # distinct products changed by the backlog (each written about once: state transfer)
+    wall_s: float
+    startup_s: float  # an --once run with nothing pending
+    pending_after: int
+    verify_exit: int
+
+    @property
+    def drain_s(self) -> float:
+        return max(self.wall_s - self.startup_s, 1e-6)
+
+    @property
+    def per_second(self) -> float:
+        return self.entries / self.drain_s
+
+
+@dataclass(slots=True)
+class Run:
+    options: Options
+    started: dt.datetime
+    overhead: list[Overhead] = field(default_factory=list)
+    drains: list[Drain] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    loadavg_at_start: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+
+def parse_args(argv: Sequence[str]) -> Options:
+    parser = argparse.ArgumentParser(
+        prog="scripts/bench --suite sync",
+        description="The data sync: capture overhead and applied changes per second.",
+    )
+    parser.add_argument("--suite", choices=["sync"], default="sync", help=argparse.SUPPRESS)
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (5)")
+    parser.add_argument("--writes", type=int, default=3000, help="writes per run (3000)")
+    parser.add_argument("--products", type=int, default=20_000, help="products seeded (20000)")
+    parser.add_argument("--updates", type=int, default=50_000, help="changes drained (50000)")
+    parser.add_argument(
+        "--batch-sizes", default="500,2000", help="relay batch sizes, one drain each (500,2000)"
+    )
+    parser.add_argument("--quick", action="store_true", help="smoke run: small numbers")
+    parser.add_argument("--only", choices=["capture", "relay"], help="one measurement")
+    parser.add_argument("--check", action="store_true", help="exit 3 if a bar is missed")
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "bench-results" / "sync.json", help="JSON result"
+    )
+    parser.add_argument("--keep-workdir", action="store_true", help="keep files and logs")
+    args = parser.parse_args(argv)
+    try:
+        sizes = tuple(int(size) for size in args.batch_sizes.split(","))
+    except ValueError:
+        parser.error(f"--batch-sizes: expected numbers such as 500,2000, got {args.batch_sizes!r}")
+    return Options(
+        rounds=max(1, 3 if args.quick else args.rounds),
+        writes=300 if args.quick else args.writes,
+        products=2000 if args.quick else args.products,
+        updates=5000 if args.quick else args.updates,
+        batch_sizes=sizes,
+        capture=args.only in (None, "capture"),
+        relay=args.only in (None, "relay"),
+        check=args.check,
+        out=args.out,
+        keep_workdir=args.keep_workdir,
+    )
+
+
+def main(argv: Sequence[str]) -> None:
+    run_suite(argv, parse_args, execute, publish)
+
+
+def execute(options: Options) -> Run:
+    run = Run(options, dt.datetime.now(dt.UTC))
+    load = os.getloadavg()
+    run.loadavg_at_start = (round(load[0], 2), round(load[1], 2), round(load[2], 2))
+    if reason := monolith_missing():
+        run.skipped["all"] = reason
+        return run
+    workdir = Path(tempfile.mkdtemp(prefix="strangler-bench-sync-"))
+    try:
+        shop = Shop(workdir)
+        say(f"bench: seeding {options.products} products in a private database")
+        shop.prepare(options.products)
+        if options.capture:
+            _measure(run, "capture", lambda: run.overhead.extend(measure_overhead(options, shop)))
+        if options.relay:
+            _measure(run, "relay", lambda: run.drains.extend(measure_relay(options, shop)))
+    finally:
+        if options.keep_workdir:
+            say(f"bench: files and logs kept in {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return run
+
+
+def _measure(run: Run, what: str, measurement: Callable[[], None]) -> None:
+    """Run one measurement; one that the checkout cannot do yet is skipped with its reason."""
+    try:
+        measurement()
+    except NotImplementedError as exc:
+        run.skipped[what] = f"not implemented on this commit: {exc or 'strangler_sync'}"
+        say(f"bench: SKIPPING {what}: {run.skipped[what]}")
+    except BenchError as exc:
+        run.skipped[what] = str(exc)
+        say(f"bench: SKIPPING {what}: {exc}")
+
+
+class Shop:
+    """The demo monolith's database in a work directory, with a routes.yaml syncing its catalog."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.db = workdir / "legacy.sqlite3"
+        self.catalog_url = f"sqlite:///{workdir / 'catalog.db'}"
+        self.env = {
+            **os.environ,
+            "STRANGLER_LEGACY_DB": str(self.db),
+            "STRANGLER_LEGACY_MEDIA": str(workdir / "legacy-media"),
+            "STRANGLER_LEGACY_LOG_LEVEL": "warning",
+            "STRANGLER_CATALOG_DB": self.catalog_url,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        }
+
+    def prepare(self, products: int) -> None:
+        self.manage("migrate", "--noinput", "-v0")
+        self.manage("seed", "--products", str(products), "--customers", "0", "--orders", "0")
+
+    def manage(self, *argv: str) -> None:
+        self._check([sys.executable, "-m", "legacy_monolith", *argv], f"manage {argv[0]}")
+
+    def routes(self, *, batch_size: int) -> Path:
+        path = self.workdir / "routes.yaml"
+        path.write_text(
+            "version: 1\n"
+            'legacy: {url: "http://127.0.0.1:9"}\n'
+            'services: {catalog: {url: "http://127.0.0.1:9"}}\n'
+            "capabilities:\n"
+            f"  {CAPABILITY}:\n"
+            '    match: [{methods: [GET], path: "/api/products/{sku}"}]\n'
+            "    service: catalog\n"
+            "    mode: shadow\n"
+            "    data:\n"
+            "      source: legacy_monolith.data:products\n"
+            "      translate: acl.catalog_rows:product_row_from_legacy\n"
+            "      target: extracted.catalog.data:products\n"
+            f"      batch_size: {batch_size}\n"
+            f"      sync: {{capture: {CAPTURE_PLUGIN}, key_param: sku}}\n"
+            f'store: {{url: "sqlite:///{self.workdir / "store.db"}"}}\n'
+        )
+        return path
+
+    def strangler(self, *argv: str, routes: Path, ok: tuple[int, ...] = (0,)) -> int:
+        command = [venv_tool("strangler"), *argv, "--routes", str(routes)]
+        return self._check(command, "strangler " + " ".join(argv), ok=ok)
+
+    def _check(self, argv: list[str], what: str, *, ok: tuple[int, ...] = (0,)) -> int:
+        done = subprocess.run(argv, cwd=self.workdir, env=self.env, capture_output=True, text=True)
+        if done.returncode not in ok:
+            tail = "\n".join((done.stdout + done.stderr).splitlines()[-12:])
+            raise BenchError(f"`{what}` exited {done.returncode}:\n{tail}")
+        return done.returncode
+
+    def connect(self) -> sqlite3.Connection:
+        """A connection set up as the monolith's own (settings.py): WAL, synchronous=NORMAL."""
+        conn = sqlite3.connect(self.db, timeout=20, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        return conn
+
+    def skus(self, count: int) -> list[str]:
+        with closing(self.connect()) as conn:
+            rows = conn.execute("SELECT sku FROM catalog_product ORDER BY sku LIMIT ?", (count,))
+            return [str(sku) for (sku,) in rows]
+
+
+# --- capture overhead ------------------------------------------------------------------------
+
+
+def capture_of(shop: Shop) -> Capture:
+    """The product-catalog capture (a ``strangler_sync.Capture``) from the monolith's plugin."""
+    os.environ["STRANGLER_LEGACY_DB"] = str(shop.db)  # read by the plugin and Django's settings
+    module_name, _, attr = CAPTURE_PLUGIN.partition(":")
+    try:
+        plugin = getattr(importlib.import_module(module_name), attr)
+    except AttributeError:
+        raise BenchError(f"{CAPTURE_PLUGIN} is not on this commit yet") from None
+    found = plugin() if callable(plugin) else plugin
+    if not isinstance(found, Capture):
+        raise BenchError(f"{CAPTURE_PLUGIN} gave {type(found).__name__}, not a Capture")
+    return found
+
+
+def set_capture(capture: Capture, *, on: bool) -> None:
+    """Install or remove the triggers (the outbox and its rows stay), as `data capture` does."""
+    from sqlalchemy import create_engine
+
+    from strangler_sync import SqlAlchemyTx, install, remove
+
+    engine = create_engine(capture.url)
+    try:
+        with engine.begin() as conn:
+            tx = SqlAlchemyTx(conn)
+            if on:
+                install(tx, capture.spec)
+            else:
+                remove(tx, capture.spec)
+    finally:
+        engine.dispose()
+
+
+def prices() -> Iterator[int]:
+    """Alternating prices: every write changes a captured column, so every captured one counts."""
+    n = 0
+    while True:
+        n += 1
+        yield PRICE_CENTS + n % 2
+
+
+def raw_writes(shop: Shop, skus: Sequence[str], writes: int) -> float:
+    """Microseconds per single-row transaction through bare sqlite3."""
+    price = prices()
+    with closing(shop.connect()) as conn:
+        started = time.perf_counter()
+        for n in range(writes):
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(
+                "UPDATE catalog_product SET unit_price_cents = ? WHERE sku = ?",
+                (next(price), skus[n % len(skus)]),
+            )
+            conn.execute("COMMIT")
+        return (time.perf_counter() - started) / writes * 1e6
+
+
+def orm_writes(skus: Sequence[str], writes: int) -> float:
+    """Microseconds per ``product.save()`` inside ``transaction.atomic()``."""
+    from django.db import transaction
+
+    from legacy_monolith.catalog.models import Product
+
+    products = {p.sku: p for p in Product.objects.filter(sku__in=skus)}
+    ordered = [products[sku] for sku in skus]
+    price = prices()
+    started = time.perf_counter()
+    for n in range(writes):
+        product = ordered[n % len(ordered)]
+        with transaction.atomic():
+            product.unit_price_cents = next(price)
+            product.save()
+    return (time.perf_counter() - started) / writes * 1e6
+
+
+def measure_overhead(options: Options, shop: Shop) -> list[Overhead]:
+    capture = capture_of(shop)
+    from legacy_monolith.data import setup_django
+
+    setup_django()
+    skus = shop.skus(200)
+    paths: dict[str, Callable[[], float]] = {
+        "raw SQL": lambda: raw_writes(shop, skus, options.writes),
+        "Django ORM": lambda: orm_writes(skus, options.writes),
+    }
+    timings: dict[tuple[str, bool], list[float]] = {
+        (p, on): [] for p in paths for on in (False, True)
+    }
+    for warm in paths.values():  # page cache, statement caches, Django's connection
+        warm()
+    for number in range(options.rounds):
+        # alternate which state and which path go first: drift in the machine's load then
+        # spreads over all four instead of landing on one
+        states = (False, True) if number % 2 == 0 else (True, False)
+        for on in states:
+            set_capture(capture, on=on)
+            order = list(paths) if (number // 2) % 2 == 0 else list(reversed(paths))
+            for name in order:
+                timings[(name, on)].append(paths[name]())
+        say(
+            f"bench: capture round {number + 1}/{options.rounds}: "
+            + ", ".join(
+                f"{name} {timings[(name, False)][-1]:.0f}/{timings[(name, True)][-1]:.0f} us"
+                for name in paths
+            )
+        )
+    set_capture(capture, on=False)
+    return [
+        Overhead(
+            path=name,
+            off_us=statistics.median(timings[(name, False)]),
+            on_us=statistics.median(timings[(name, True)]),
+            rounds_off_us=tuple(round(t, 1) for t in timings[(name, False)]),
+            rounds_on_us=tuple(round(t, 1) for t in timings[(name, True)]),
+        )
+        for name in paths
+    ]
+
+
+# --- applied changes per second --------------------------------------------------------------
+
+
+def write_backlog(shop: Shop, updates: int, *, seed: int) -> int:
+    """``updates`` price changes on random products, in transactions of TRANSACTION; returns
+    how many distinct products they changed."""
+    skus = shop.skus(10**9)
+    rng = random.Random(seed)
+    changed: set[str] = set()
+    with closing(shop.connect()) as conn:
+        for start in range(0, updates, TRANSACTION):
+            batch = [rng.choice(skus) for _ in range(min(TRANSACTION, updates - start))]
+            changed.update(batch)
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(
+                "UPDATE catalog_product SET unit_price_cents = unit_price_cents + 1 WHERE sku = ?",
+                [(sku,) for sku in batch],
+            )
+            conn.execute("COMMIT")
+    return len(changed)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxCounts:
+    applied: int
+    pending: int
+
+
+def outbox_counts(shop: Shop) -> OutboxCounts:
+    with closing(shop.connect()) as conn:
+        applied, pending = conn.execute(
+            "SELECT count(applied_at), count(*) - count(applied_at) - count(parked_at)"
+            " FROM strangler_outbox WHERE aggregatetype = ?",
+            (CAPABILITY,),
+        ).fetchone()
+    return OutboxCounts(int(applied), int(pending))
+
+
+@contextmanager
+def timed() -> Iterator[list[float]]:
+    elapsed: list[float] = []
+    started = time.perf_counter()
+    yield elapsed
+    elapsed.append(time.perf_counter() - started)
+
+
+def measure_relay(options: Options, shop: Shop) -> list[Drain]:
+    routes = shop.routes(batch_size=options.batch_sizes[0])
+    say("bench: strangler data capture, data copy")
+    shop.strangler("data", "capture", CAPABILITY, routes=routes)
+    shop.strangler("data", "copy", CAPABILITY, routes=routes)
+    drains = []
+    for number, size in enumerate(options.batch_sizes):
+        routes = shop.routes(batch_size=size)
+        with timed() as idle:  # nothing pending: start-up, imports, opening both databases
+            shop.strangler("data", "sync", CAPABILITY, "--once", routes=routes)
+        before = outbox_counts(shop)
+        if before.pending != 0:
+            raise BenchError(f"{before.pending} changes still pending after a drain")
+        say(f"bench: {options.updates} changes in the monolith (transactions of {TRANSACTION})")
+        keys = write_backlog(shop, options.updates, seed=number)
+        with timed() as wall:
+            shop.strangler("data", "sync", CAPABILITY, "--once", routes=routes)
+        after = outbox_counts(shop)
+        verify = shop.strangler("data", "verify", CAPABILITY, routes=routes, ok=(0, 3))
+        drain = Drain(
+            batch_size=size,
+            entries=after.applied - before.applied,
+            keys=keys,
+            wall_s=round(wall[0], 3),
+            startup_s=round(idle[0], 3),
+            pending_after=after.pending,
+            verify_exit=verify,
+        )
+        say(
+            f"bench: batch {size}: {drain.entries} entries in {drain.drain_s:.2f} s "
+            f"({drain.per_second:,.0f}/s), verify exit {verify}"
+        )
+        drains.append(drain)
+    return drains
+
+
+# --- publishing ------------------------------------------------------------------------------
+
+
+def publish(run: Run) -> int:
+    o = run.options
+    env = environment()
+    lines = [
+        f"## data sync, {run.started:%Y-%m-%d %H:%M} UTC, commit {env['commit']}, "
+        f"{env['cpus']} CPUs, load average {run.loadavg_at_start[0]} at start, "
+        f"{env['loadavg_at_end'][0]} at end\n",
+    ]
+    if run.overhead:
+        lines.append(
+            f"Capture overhead: {o.writes} single-row transactions per run, medians of "
+            f"{o.rounds} interleaved rounds, microseconds per write:\n"
+        )
+        rows = [
+            [
+                f"({n}) {r.path}",
+                f"{r.off_us:.0f}",
+                f"{r.on_us:.0f}",
+                f"{r.ratio:.2f}x",
+                verdict(r) if r.path == "Django ORM" else "(floor)",
+            ]
+            for n, r in enumerate(run.overhead, start=1)
+        ]
+        header = ["write", "uncaptured us", "captured us", "ratio", f"bar {OVERHEAD_BAR}x"]
+        lines += [markdown_table(header, rows), ""]
+    if run.drains:
+        lines.append(
+            f"Applied changes: {o.products} products, {o.updates} changes in transactions of "
+            f"{TRANSACTION}, one `data sync --once` drain per batch size:\n"
+        )
+        rows = [
+            [
+                str(d.batch_size),
+                str(d.entries),
+                str(d.keys),
+                f"{d.wall_s:.1f}",
+                f"{d.startup_s:.1f}",
+                f"{d.per_second:,.0f}",
+                "equal" if d.verify_exit == 0 else f"exit {d.verify_exit}",
+            ]
+            for d in run.drains
+        ]
+        header = ["batch", "entries", "keys", "wall s", "start-up s", "entries/s", "verify"]
+        lines += [markdown_table(header, rows), ""]
+    for what, reason in run.skipped.items():
+        lines.append(f"- skipped ({what}): {reason}")
+    print("\n".join(lines))
+    document = {
+        "suite": "sync",
+        "started": run.started.isoformat(timespec="seconds"),
+        "environment": {**env, "loadavg_at_start": list(run.loadavg_at_start)},
+        "options": {**asdict(o), "out": str(o.out)},
+        "overhead": [{**asdict(r), "ratio": round(r.ratio, 3)} for r in run.overhead],
+        "drains": [
+            {**asdict(d), "drain_s": round(d.drain_s, 3), "per_second": round(d.per_second)}
+            for d in run.drains
+        ],
+        "skipped": run.skipped,
+    }
+    o.out.parent.mkdir(parents=True, exist_ok=True)
+    o.out.write_text(json.dumps(document, indent=2) + "\n")
+    say(f"bench: wrote {o.out}")
+    missed = [r for r in run.overhead if r.path == "Django ORM" and r.ratio > OVERHEAD_BAR]
+    wrong = [d for d in run.drains if d.verify_exit != 0 or d.pending_after]
+    if wrong:
+        say("bench: a drain left rows pending or sides different (see the JSON)")
+        return EXIT_FAILURE
+    return EXIT_REFUSED if o.check and missed else EXIT_OK
+
+
+def verdict(result: Overhead) -> str:
+    return "PASS" if result.ratio <= OVERHEAD_BAR else "FAIL"

@@ -1,0 +1,318 @@
+"""Opening a capability's sync: plugins, databases and relays, wired from routes.yaml.
+
+The composition root of ``strangler data sync|capture|status``: the CLI parses and prints,
+``relay.py`` moves rows, and this module connects them. Every error a user can fix in
+routes.yaml comes out as ``PlanError`` with the place (``loc``) to name as PATH:LINE.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import socket
+import threading
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine
+
+from acl.data import (
+    DataMoveError,
+    PluginNotFound,
+    RowTranslator,
+    SyncSource,
+    SyncTarget,
+    load_row_translator,
+    load_sync_source,
+    load_sync_target,
+)
+from facade.config.model import Config
+from strangler.data.faults import describe
+from strangler.data.health import HealthSink, relay_name
+from strangler.data.metrics import SyncMetrics
+from strangler.data.plan import (
+    Direction,
+    DirectionPlan,
+    PlanError,
+    PlanReader,
+    SyncPlan,
+    direction_plan,
+    resolve_plugin,
+)
+from strangler.data.relay import Relay, settings_of
+from strangler_sync import Capture, CaptureState, ChangeLog, SqlAlchemyTx, inspect
+
+SQLITE_BUSY_TIMEOUT = 5.0  # seconds a statement waits for the monolith's write lock
+OPEN_RETRY = 2.0  # seconds between tries to open a direction that failed to open
+
+
+def _data_loc(plan: SyncPlan, direction: Direction, role: str) -> tuple[str, ...]:
+    base = ("capabilities", plan.capability, "data")
+    if direction == "back":
+        return (*base, "sync", "back", role)
+    return (*base, role)
+
+
+def engine_for(url: str) -> Engine:
+    """An engine for an outbox's database. SQLite waits for the monolith's writer rather than
+    failing at once with 'database is locked'."""
+    if url.startswith("sqlite"):
+        return create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT})
+    return create_engine(url, pool_pre_ping=True)
+
+
+def load_capture(plan: SyncPlan) -> Capture:
+    loc = ("capabilities", plan.capability, "data", "sync", "capture")
+    try:
+        capture = resolve_plugin(plan.capture)
+    except PluginNotFound as exc:
+        raise PlanError(
+            f"capabilities.{plan.capability}.data.sync.capture: {exc}", loc=loc
+        ) from exc
+    if not isinstance(capture, Capture):
+        raise PlanError(
+            f"capabilities.{plan.capability}.data.sync.capture: {plan.capture!r} gives "
+            f"{type(capture).__name__}, not a strangler_sync.Capture(spec, url)",
+            loc=loc,
+        )
+    if capture.spec.capability != plan.capability:
+        raise PlanError(
+            f"capabilities.{plan.capability}.data.sync.capture: {plan.capture!r} captures "
+            f"{capture.spec.capability!r}, not {plan.capability!r}",
+            loc=loc,
+        )
+    return capture
+
+
+def outbox_url(plan: SyncPlan, direction: Direction) -> str:
+    """The database holding the source outbox of ``direction``."""
+    if direction == "forward":
+        return load_capture(plan).url
+    loc = ("capabilities", plan.capability, "data", "sync", "back", "outbox")
+    assert plan.back_outbox is not None  # direction_plan refused a missing back
+    try:
+        url = resolve_plugin(plan.back_outbox)
+    except PluginNotFound as exc:
+        raise PlanError(
+            f"capabilities.{plan.capability}.data.sync.back.outbox: {exc}", loc=loc
+        ) from exc
+    if not isinstance(url, str):
+        raise PlanError(
+            f"capabilities.{plan.capability}.data.sync.back.outbox: {plan.back_outbox!r} gives "
+            f"{type(url).__name__}, not a database URL",
+            loc=loc,
+        )
+    return url
+
+
+def capture_state(engine: Engine, capture: Capture) -> CaptureState:
+    with engine.connect() as connection:
+        try:
+            return inspect(SqlAlchemyTx(connection), capture.spec)
+        finally:
+            connection.rollback()
+
+
+@dataclass
+class Plugins:
+    source: SyncSource
+    translate: RowTranslator
+    target: SyncTarget
+
+
+def load_plugins(config: Config, plan: SyncPlan, direction: Direction) -> Plugins:
+    """The three plugins of ``direction``. ``PlanError`` for a plugin routes.yaml cannot name;
+    ``DataMoveError`` when one cannot open its database (nothing is left open)."""
+    d = direction_plan(config, plan.capability, direction)
+    opened: list[SyncSource | SyncTarget] = []
+
+    def bad(role: str, exc: PluginNotFound) -> PlanError:
+        for plugin in opened:
+            plugin.close()
+        loc = _data_loc(plan, direction, role)
+        return PlanError(f"{'.'.join(loc)}: {exc}", loc=loc)
+
+    try:
+        try:
+            translate = load_row_translator(d.translate)
+        except PluginNotFound as exc:
+            raise bad("translate", exc) from exc
+        try:
+            source = load_sync_source(d.source)
+        except PluginNotFound as exc:
+            raise bad(
+                "source", PluginNotFound(d.source, reason=f"{exc.reason} (sync needs read_keys)")
+            ) from exc
+        opened.append(source)
+        try:
+            target = load_sync_target(d.target)
+        except PluginNotFound as exc:
+            raise bad(
+                "target", PluginNotFound(d.target, reason=f"{exc.reason} (sync needs apply)")
+            ) from exc
+    except DataMoveError:
+        for plugin in opened:
+            plugin.close()
+        raise
+    return Plugins(source, translate, target)
+
+
+class HostLock:
+    """``flock`` on a file next to routes.yaml, one per (capability, direction): the kernel
+    drops it when its process dies, even by SIGKILL. Its holder relays under a name that is
+    stable across restarts, so a relay restarted after ``kill -9`` resumes the SQLite lease at
+    once instead of waiting for it to run out; any other relay on this host (the lock is
+    taken) gets a name of its own and waits as a standby."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self) -> bool:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor drops the lock
+            self._fd = None
+
+
+def holder_for(
+    config: Config, capability: str, direction: Direction
+) -> tuple[str, HostLock | None]:
+    """The lease holder's name for a relay of this process, and the lock backing it."""
+    lock = HostLock(config.resolve_path(f".strangler/sync/{capability}.{direction}.lock"))
+    if lock.acquire():
+        return f"{socket.gethostname()}:{lock.path}", lock
+    return relay_name(), None
+
+
+@dataclass
+class OpenRelay:
+    relay: Relay
+    outbox: ChangeLog
+    resources: ExitStack
+
+    def close(self) -> None:
+        self.resources.close()
+
+
+def open_relay(
+    config: Config,
+    reader: PlanReader,
+    direction: Direction,
+    *,
+    batch_size: int | None,
+    metrics: SyncMetrics | None,
+    health: HealthSink | None,
+    log: Callable[[str], None],
+) -> OpenRelay:
+    """A relay for one direction, its plugins and its outbox's engine opened."""
+    plan = reader.plan
+    d: DirectionPlan = direction_plan(config, plan.capability, direction)
+    resources = ExitStack()
+    try:
+        capture = load_capture(plan) if direction == "forward" else None
+        engine = engine_for(capture.url if capture else outbox_url(plan, direction))
+        resources.callback(engine.dispose)
+        plugins = load_plugins(config, plan, direction)
+        resources.callback(plugins.source.close)
+        resources.callback(plugins.target.close)
+        holder, lock = holder_for(config, plan.capability, direction)
+        if lock is not None:
+            resources.callback(lock.release)
+        outbox = ChangeLog(engine, aggregate=d.aggregate, direction=direction, holder=holder)
+
+        def state() -> str:
+            if capture is not None:
+                return capture_state(engine, capture).state
+            outbox.epoch()  # the service's outbox has no triggers: it is there, or not
+            return "installed"
+
+        relay = Relay(
+            plan.capability,
+            direction,
+            outbox=outbox,
+            source=plugins.source,
+            translate=plugins.translate,
+            target=plugins.target,
+            settings=lambda: settings_of(reader.current(), direction, batch_size=batch_size),
+            target_aggregate=d.target_aggregate,
+            metrics=metrics.of(plan.capability, direction) if metrics else None,
+            health=health,
+            capture_state=state,
+            log=log,
+        )
+    except BaseException:
+        resources.close()
+        raise
+    return OpenRelay(relay, outbox, resources)
+
+
+@dataclass
+class Runner:
+    """``strangler data sync CAP`` without ``--once``: a thread per direction the mode needs,
+    started when the mode comes to need it (``shadow`` starts forward; ``canary`` the way
+    back), until ``stop`` is set. Each relay finishes its batch and writes a last heartbeat."""
+
+    reader: PlanReader
+    only: Direction | None
+    open: Callable[[Direction], OpenRelay]
+    log: Callable[[str], None]
+    opened: dict[Direction, OpenRelay] = field(default_factory=dict)
+    threads: list[threading.Thread] = field(default_factory=list)
+    crashed: list[BaseException] = field(default_factory=list)
+
+    def wanted(self) -> Sequence[Direction]:
+        return (self.only,) if self.only else self.reader.current().needed
+
+    def run(self, stop: threading.Event) -> None:
+        """Follow until ``stop``; ``opened`` may hold directions the caller opened already
+        (to turn their configuration errors into exit codes before anything runs)."""
+        waiting_logged: set[Direction] = set()
+        started: set[Direction] = set()
+        try:
+            while not stop.is_set():
+                for direction in self.wanted():
+                    if direction not in self.opened:
+                        try:
+                            self.opened[direction] = self.open(direction)
+                        except (DataMoveError, PlanError, OSError) as exc:
+                            if direction not in waiting_logged:
+                                waiting_logged.add(direction)
+                                self.log(f"cannot open the {direction} direction: {describe(exc)}")
+                            continue
+                    if direction not in started:
+                        started.add(direction)
+                        self._start(self.opened[direction].relay, stop)
+                stop.wait(OPEN_RETRY)
+        finally:
+            stop.set()
+            for thread in self.threads:
+                thread.join()
+            for handle in self.opened.values():
+                handle.close()
+
+    def _start(self, relay: Relay, stop: threading.Event) -> None:
+        self.log(f"{relay.name}: following")
+        thread = threading.Thread(target=self._follow, args=(relay, stop), name=relay.name)
+        self.threads.append(thread)
+        thread.start()
+
+    def _follow(self, relay: Relay, stop: threading.Event) -> None:
+        try:
+            relay.follow(stop)
+        except BaseException as exc:  # a bug, not a database: stop the process, loudly
+            self.crashed.append(exc)
+            self.log(f"{relay.name}: stopped: {type(exc).__name__}: {describe(exc)}")
+            stop.set()
