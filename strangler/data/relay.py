@@ -36,6 +36,7 @@ from acl.data import Change, Conflict, Key, RowTranslator, SyncSource, SyncTarge
 from acl.errors import TranslationError
 from facade.resilience.backoff import Uniform
 from parallel_run.sync_evidence import ConflictRecord, SyncHealth, SyncWindow
+from strangler.data.conflicts import PROCESS, SeenConflicts
 from strangler.data.faults import (
     Backoff,
     BatchFailed,
@@ -176,6 +177,7 @@ class Relay:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         uniform: Uniform = random.uniform,
+        seen: SeenConflicts = PROCESS,
     ) -> None:
         self.capability = capability
         self.direction = direction
@@ -196,6 +198,7 @@ class Relay:
         self.poison = PoisonWatch()
         self.applied_total = 0
         self.conflicts_total = 0
+        self._seen = seen
         self._next_beat = float("-inf")
         self._next_prune = float("-inf")
         self._next_capture_check = float("-inf")
@@ -339,24 +342,31 @@ class Relay:
         other = "back" if self.direction == "forward" else "forward"
         return self._outbox.ledger_versions(keys, capability=self.capability, direction=other)
 
+    def _record(self, conflict: Conflict, out: _Outcome, *, at: float) -> ConflictRecord:
+        """The store's row of a conflict, named by the change that lost: ``target_seq`` is
+        the loser's seq, ``source_seq`` the winner's. Both directions may decide one conflict
+        (each sees the other's change pending); named so, both give the same row, which the
+        store keeps once (unique on key, loser side and ``target_seq``)."""
+        source_side, target_side = self.sides
+        mine = out.versions[conflict.key].seq if conflict.key in out.versions else 0
+        source_won = conflict.winner == "source"
+        return ConflictRecord(
+            capability=self.capability,
+            key=conflict.key,
+            at=datetime.fromtimestamp(at, UTC),
+            winner=source_side if source_won else target_side,
+            loser_side=target_side if source_won else source_side,
+            source_seq=mine if source_won else conflict.target_seq,
+            target_seq=conflict.target_seq if source_won else mine,
+        )
+
     def _observe(self, out: _Outcome) -> None:
         result = out.result
         self.applied_total += result.applied
-        self.conflicts_total += len(result.conflicts)
         now = self._clock()
-        source_side, target_side = self.sides
-        records = [
-            ConflictRecord(
-                capability=self.capability,
-                key=c.key,
-                at=datetime.fromtimestamp(now, UTC),
-                winner=source_side if c.winner == "source" else target_side,
-                loser_side=target_side if c.winner == "source" else source_side,
-                source_seq=out.versions[c.key].seq if c.key in out.versions else 0,
-                target_seq=c.target_seq,
-            )
-            for c in result.conflicts
-        ]
+        records = [self._record(c, out, at=now) for c in result.conflicts]
+        records = [r for r in records if self._seen.first(r)]  # the other direction's too
+        self.conflicts_total += len(records)
         if self._metrics is not None:
             for op, count in result.ops.items():
                 self._metrics.applied(op, count)
