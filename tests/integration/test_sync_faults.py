@@ -78,3 +78,47 @@ def test_a_poison_row_is_parked_while_the_rest_flows_and_retried_once_fixed(
     assert _forward(shop)["parked"] == 0
     final = shop.run("verify", "product-catalog")
     assert final.returncode == 0, final.stdout + final.stderr
+
+
+BROKEN = """\
+version: 1
+legacy: {url: "http://127.0.0.1:8000"}
+capabilities:
+  product-catalog:
+    match: [{methods: [GET], path: "/api/products/{sku}"}]
+    data:
+      source: legacy_monolith.data:products
+      translate: acl.catalog_rows:product_row_from_legacy
+      target: extracted.catalog.data:products
+      sync:
+        capture: legacy_monolith.data:no_such_capture
+  orders:
+    match: [{path: /api/orders}]
+    data:
+      source: legacy_monolith.data:products
+      translate: acl.catalog_rows:product_row_from_legacy
+      target: extracted.catalog.data:products
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "line", "says"),
+    [
+        (["sync", "orders"], 14, "has no 'sync:' section"),
+        (["sync", "product-catalog"], 11, "legacy_monolith.data has no no_such_capture"),
+        (["sync", "product-catalog", "--direction", "back"], 10, "no 'back:' section"),
+        (["capture", "product-catalog"], 11, "no_such_capture"),
+    ],
+)
+def test_a_sync_routes_yaml_cannot_run_exits_2_naming_file_and_line(
+    tmp_path: Path, args: list[str], line: int, says: str
+) -> None:
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(BROKEN)
+    shop = SyncShop(tmp_path, tmp_path / "l.db", tmp_path / "c.db", routes, tmp_path / "a.log")
+
+    done = shop.run(*args, timeout=60)
+
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"{routes}:{line}: " in done.stderr
+    assert says in done.stderr
