@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.sync_shop import SyncShop, seeded_monolith, sync_shop
+from tests.support.sync_shop import SyncShop, captured_and_copied, seeded_monolith
 
 PRODUCTS = 300
 NEW = 700
@@ -24,11 +24,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def shop(tmp_path: Path, template: Path) -> SyncShop:
-    shop = sync_shop(tmp_path, template, batch=200)
-    for verb in (["capture", "product-catalog"], ["copy", "product-catalog"]):
-        done = shop.run(*verb)
-        assert done.returncode == 0, done.stderr
-    return shop
+    return captured_and_copied(tmp_path, template, batch=200)
 
 
 def _forward(shop: SyncShop) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.probe import get_body, wait_until
-from tests.support.sync_shop import SyncShop, Workload, seeded_monolith, sync_shop
+from tests.support.sync_shop import SyncShop, Workload, captured_and_copied, seeded_monolith
 from tests.support.sync_targets import out_of_order
 
 SEED = 1515
@@ -33,11 +33,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def shop(tmp_path: Path, template: Path) -> SyncShop:
-    shop = sync_shop(tmp_path, template, batch=100)
-    for verb in (["capture", "product-catalog"], ["copy", "product-catalog"]):
-        done = shop.run(*verb)
-        assert done.returncode == 0, done.stderr
-    return shop
+    return captured_and_copied(tmp_path, template, batch=100)
 
 
 def _ledger(shop: SyncShop) -> dict[str, int]:
