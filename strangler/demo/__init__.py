@@ -32,7 +32,6 @@ from strangler.demo.stack import (
     database_env,
     executable,
     readyz,
-    sync_available,
     url_port,
     wait_for_config,
     write_demo_routes,
@@ -85,7 +84,6 @@ def run_demo(options: DemoOptions, config: Config, console: Console) -> int:
         service=service,
         service_port=service_port,
         min_comparisons=DEMO_MIN_COMPARISONS,
-        sync=options.walk and sync_available(),
     )
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     env |= {

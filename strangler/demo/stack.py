@@ -8,7 +8,6 @@ stopped by its pid, the facade first, whatever ends the demo.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import io
 import json
 import os
@@ -34,12 +33,6 @@ from regress.processes import Process, port_open
 # the example shop's services: the module each is run as (`python -m MODULE --port P --db URL`)
 # and the variable its data plugin reads its database from (docs/data.md)
 SERVICE_MODULES = {"catalog": "extracted.catalog", "inventory": "extracted.inventory"}
-# the example shop's capture plugins (data.sync.capture): which of its tables each capability's
-# triggers cover, and the monolith's database (docs/data.md)
-CAPTURE_PLUGINS = {
-    "product-catalog": "legacy_monolith.data:product_capture",
-    "inventory": "legacy_monolith.data:stock_capture",
-}
 LOG_TAIL = 20
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 20.0
@@ -68,15 +61,6 @@ def executable(name: str) -> str:
     return str(beside) if beside.exists() else (shutil.which(name) or name)
 
 
-def sync_available() -> bool:
-    """Whether this checkout has the relay of ``strangler data sync`` (the walk then follows
-    the monolith's changes; without it the walk is the copy-only one)."""
-    try:
-        return importlib.util.find_spec("strangler.data.relay") is not None
-    except ModuleNotFoundError:  # no strangler.data package at all
-        return False
-
-
 def url_port(url: str, default: int) -> int:
     from urllib.parse import urlsplit
 
@@ -103,12 +87,10 @@ def write_demo_routes(
     service: str,
     service_port: int,
     min_comparisons: int,
-    sync: bool = False,
 ) -> DemoRoutes:
     """Copy ``source`` to ``target`` (comments kept), pointed at the demo's processes, with
-    every capability in ``legacy`` so the walk starts at the beginning. With ``sync``, the
-    capability's changes in the monolith are followed (``data.sync``, unless the file already
-    says how). ``source`` is never written."""
+    every capability in ``legacy`` so the walk starts at the beginning. ``source`` is never
+    written."""
     yaml = YAML(typ="rt")
     yaml.preserve_quotes = True  # "header:X-Customer-Id" stays quoted: plain YAML readers choke
     yaml.indent(mapping=2, sequence=4, offset=2)  # the shipped file's own layout
@@ -138,10 +120,6 @@ def write_demo_routes(
         # every demo request comes from 127.0.0.1: only a header key spreads them
         canary["sticky"] = "header:X-Customer-Id"
         changes.append(f"{capability}: canary.sticky -> header:X-Customer-Id")
-    data = entry.get("data")
-    if sync and data is not None and "sync" not in data and capability in CAPTURE_PLUGINS:
-        data["sync"] = {"capture": CAPTURE_PLUGINS[capability], "key_param": "sku"}
-        changes.append(f"{capability}: data.sync.capture -> {CAPTURE_PLUGINS[capability]}")
     tree["debug_headers"] = True
     changes.append("debug_headers: true (answers say who served them)")
     buffer = io.StringIO()

@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -421,13 +422,13 @@ def shadow(walk: Walk, traffic: Traffic) -> None:
         seen.comparisons >= needed,
         f"{seen.comparisons} recorded",
     )
-    if walk.relay_port is not None:
-        monolith_change(walk, config)
     done = walk.strangler("status")
     walk.expect("strangler status exits 0", done.returncode == 0, _exit(done))
     _report_summary(walk)
     ready = readiness(capability.mode, has_service=True, promote=capability.promote, evidence=seen)
     walk.expect(f"{cap} is ready for the next step", ready.ready, ready.text)
+    if walk.relay_port is not None:
+        monolith_change(walk, config)
 
 
 def monolith_change(walk: Walk, config: Config) -> None:
@@ -451,17 +452,18 @@ def monolith_change(walk: Walk, config: Config) -> None:
         f"{changed.status}",
     )
     service_url = config.routes.services[walk.service].url.rstrip("/")
+    expected = Decimal(price) / 100  # the legacy API's cents, the service's major unit
     lag: float | None = None
     deadline = time.monotonic() + SYNC_TIMEOUT
     while time.monotonic() < deadline:
         lag = relay_lag(walk.relay_port) if walk.relay_port is not None else None
-        if lag == 0 and _service_price(f"{service_url}/v1/products/{SYNCED_SKU}") == price:
+        if lag == 0 and _service_price(f"{service_url}/v1/products/{SYNCED_SKU}") == expected:
             break
         time.sleep(0.05)
     took = time.monotonic() - began
     walk.expect(
         f"the relay carried it to {walk.service} (its lag back to 0)",
-        lag == 0 and _service_price(f"{service_url}/v1/products/{SYNCED_SKU}") == price,
+        lag == 0 and _service_price(f"{service_url}/v1/products/{SYNCED_SKU}") == expected,
         f"synced in {took:.2f} s, lag now {lag if lag is not None else '?'} s",
     )
     with _evidence_reader(config, walk.capability) as evidence:
@@ -485,7 +487,6 @@ def monolith_change(walk: Walk, config: Config) -> None:
     walk.expect(
         f"the service answered them like the monolith ({compared} compared, {bad} mismatches)",
         compared >= SYNCED_GETS and bad == 0,
-        f"synced in {took:.2f} s",
     )
     walk.console.print(
         Text(f"synced in {took:.2f} s (lag now {lag:g} s)" if lag is not None else "", style="bold")
@@ -510,17 +511,17 @@ def _settled_evidence(evidence: Callable[[], Evidence]) -> Evidence:
     return seen
 
 
-def _service_price(url: str) -> int | None:
-    """The price the service itself answers for a product (its /v1 model), or None."""
+def _service_price(url: str) -> Decimal | None:
+    """The price the service itself answers for a product (its /v1 model: a decimal string in
+    the currency's major unit, "286.99"), or None."""
     import json
     import urllib.request
 
     try:
         with urllib.request.urlopen(url, timeout=2) as answer:
-            amount = json.loads(answer.read())["price"]["amount"]
-    except (OSError, ValueError, KeyError, TypeError):
+            return Decimal(str(json.loads(answer.read())["price"]["amount"]))
+    except (OSError, ValueError, KeyError, TypeError, ArithmeticError):
         return None
-    return int(amount) if isinstance(amount, int) else None
 
 
 def _counts(served: Counter[str]) -> str:

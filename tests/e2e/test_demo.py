@@ -5,6 +5,7 @@ legacy -> shadow -> canary -> extracted -> rollback, every process stopped at th
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -67,10 +68,16 @@ def test_demo_once_walks_product_catalog_to_extracted_and_back(tmp_path: Path) -
     assert done.returncode == 0, out[-6000:] + done.stderr
     # each verb is shown as a user would type it, and did what it says
     for line in (
+        "$ strangler data capture product-catalog --routes state/routes.yaml",
         "$ strangler data copy product-catalog --routes state/routes.yaml",
         "copied 300 rows",
+        "$ strangler data sync product-catalog --direction forward --metrics 127.0.0.1:",
         "product-catalog: legacy -> shadow in",
         "the store holds at least 200 comparisons",
+        # a price changed in the monolith itself is carried to the service by the relay
+        "✔ the monolith took the new price of SKU-00003",
+        "✔ the relay carried it to catalog (its lag back to 0)",
+        "✔ clients see the new price through the facade (10 GETs)",
         "product-catalog: shadow -> canary 10% in",
         "product-catalog: canary 10% -> canary 50% in",
         "product-catalog: canary 50% -> extracted in",
@@ -80,6 +87,11 @@ def test_demo_once_walks_product_catalog_to_extracted_and_back(tmp_path: Path) -
     ):
         assert line in out, f"{line!r} not in the demo's output:\n{out[-6000:]}"
     assert "✘" not in out
+    # ... and its comparisons stay clean: the service is not blamed for being stale
+    assert re.search(
+        r"✔ the service answered them like the monolith \((\d+) compared, 0 mismatches", out
+    )
+    assert re.search(r"^synced in \d+\.\d\d s \(lag now 0 s\)$", out, re.MULTILINE), out[-6000:]
     # the cutover: every request of the shadow traffic served by the service, same answers
     assert "✔ all 67 requests served by catalog" in out
     # the user's routes.yaml is only read; the walk ran on the copy, now back in shadow
@@ -89,7 +101,8 @@ def test_demo_once_walks_product_catalog_to_extracted_and_back(tmp_path: Path) -
     assert copy["legacy"]["url"] == f"http://127.0.0.1:{ports[1]}"
     # every process was stopped: nothing listens on the demo's ports any more
     assert [port for port in ports if _listening(port)] == []
-    assert out.count("stopped ") == 3
+    assert out.count("stopped ") == 4
+    assert "stopped relay (pid" in out
 
 
 @pytest.mark.timeout(200)
