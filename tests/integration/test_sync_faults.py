@@ -5,11 +5,15 @@ monolith's row is fixed. The real command on the shop's and the catalog's SQLite
 from __future__ import annotations
 
 import json
+import signal
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support.probe import wait_until
 from tests.support.sync_shop import SyncShop, captured_and_copied, seeded_monolith
 
 PRODUCTS = 300
@@ -71,6 +75,39 @@ def test_a_poison_row_is_parked_while_the_rest_flows_and_retried_once_fixed(
     fixed = shop.run("sync", "product-catalog", "--retry-parked", "--key", POISON)
 
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert _forward(shop)["parked"] == 0
+    final = shop.run("verify", "product-catalog")
+    assert final.returncode == 0, final.stdout + final.stderr
+
+
+def test_a_locked_service_database_is_waited_out_with_one_log_line_and_nothing_lost(
+    shop: SyncShop,
+) -> None:
+    log = shop.dir / "relay.log"
+    relay = shop.popen("sync", "product-catalog", log=log)
+    try:
+        wait_until(lambda: ": following" in log.read_text(), "the relay follows", timeout=60)
+        # another writer holds the catalog's write lock longer than its busy timeout (5 s)
+        with closing(sqlite3.connect(shop.catalog, isolation_level=None)) as holder:
+            holder.execute("BEGIN EXCLUSIVE")
+            shop.sql("UPDATE catalog_product SET unit_price_cents = unit_price_cents + 3")
+            wait_until(
+                lambda: "retrying with back-off" in log.read_text(),
+                "the relay backs off",
+                timeout=60,
+            )
+            holder.execute("ROLLBACK")
+        wait_until(lambda: "working again" in log.read_text(), "the relay resumes", timeout=90)
+        wait_until(lambda: _forward(shop)["pending"] == 0, "the relay drains", timeout=60)
+        relay.send_signal(signal.SIGTERM)
+        assert relay.wait(timeout=60) == 0, log.read_text()
+    finally:
+        if relay.poll() is None:
+            relay.kill()
+            relay.wait(timeout=30)
+    text = log.read_text()
+    assert text.count("retrying with back-off") == 1, text  # once per 30 s, with a count
+    assert "locked" in text
     assert _forward(shop)["parked"] == 0
     final = shop.run("verify", "product-catalog")
     assert final.returncode == 0, final.stdout + final.stderr
