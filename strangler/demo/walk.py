@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
@@ -373,8 +373,10 @@ def start_relay(walk: Walk) -> None:
     from regress.processes import free_port
 
     port = free_port()
-    args = ["data", "sync", walk.capability, "--direction", "forward"]
-    args += ["--metrics", f"127.0.0.1:{port}", "--routes", str(walk.routes.path)]
+    # no --direction: the relay runs what the mode needs, forward from shadow on, and the way
+    # back too from canary on where data.sync.back is set
+    args = ["data", "sync", walk.capability, "--metrics", f"127.0.0.1:{port}"]
+    args += ["--routes", str(walk.routes.path)]
     shown = [*args[:-1], display(walk.routes.path)]
     walk.console.print(Text("$ strangler " + " ".join(shown), style="bold cyan"))
     relay = walk.stack.launch("relay", [executable("strangler"), *args], port=port)
@@ -431,54 +433,95 @@ def shadow(walk: Walk, traffic: Traffic) -> None:
         monolith_change(walk, config)
 
 
-def monolith_change(walk: Walk, config: Config) -> None:
-    """Step 3, continued: a price changed in the monolith itself, as its admin or a batch job
-    would (no facade, no service involved). The relay carries it to the service, and the
-    comparisons of that product stay clean: without the sync, each would be a mismatch blamed
-    on a service that is only stale."""
-    import json
+@dataclass(frozen=True, slots=True)
+class MonolithChange:
+    """A field changed in the monolith itself (``PATCH /api/products/SKU`` straight to it, as its
+    admin or a batch job would), and where each side shows it."""
 
-    path = f"/api/products/{SYNCED_SKU}"
-    was = json.loads(send(walk.legacy_port, Req("GET", path)).body)["product"]["unitPrice"]
-    price = int(was) + 100
+    what: str  # "price", "stock"
+    field: str  # the legacy field the PATCH sets (an integer)
+    legacy_path: str  # the capability's own route: read direct, then through the facade
+    legacy_value: Callable[[Any], Any]  # that answer's body -> the field
+    service_path: str  # the service's own resource
+    service_value: Callable[[Any], Decimal]  # its body -> the field, in the legacy unit
+
+
+CHANGES = {
+    "product-catalog": MonolithChange(
+        "price",
+        "unitPrice",
+        f"/api/products/{SYNCED_SKU}",
+        lambda body: body["product"]["unitPrice"],
+        f"/v1/products/{SYNCED_SKU}",
+        # the legacy API's cents; the service's amount is a decimal string in major units
+        lambda body: Decimal(str(body["price"]["amount"])) * 100,
+    ),
+    "inventory": MonolithChange(
+        "stock",
+        "qty_on_hand",
+        f"/api/inventory/{SYNCED_SKU}",
+        lambda body: body["qty_on_hand"],
+        f"/v1/stock/{SYNCED_SKU}",
+        lambda body: Decimal(body["on_hand"]),
+    ),
+}
+
+
+def monolith_change(walk: Walk, config: Config) -> None:
+    """Step 3, continued: a field changed in the monolith itself, no facade and no service
+    involved. The relay carries it to the service, and the comparisons of that product stay
+    clean: without the sync, each would be a mismatch blamed on a service that is only stale."""
+    change = CHANGES.get(walk.capability)
+    if change is None:
+        return
+    was = int(
+        change.legacy_value(_body(send(walk.legacy_port, Req("GET", change.legacy_path)).body))
+    )
+    value = was + 100
+    patch = f"/api/products/{SYNCED_SKU}"
     walk.console.print(
-        Text(f"$ curl -X PATCH {path} -d '{{\"unitPrice\": {price}}}'  (the monolith, direct)")
+        Text(
+            f"$ curl -X PATCH {patch} -d '{{\"{change.field}\": {value}}}'  (the monolith, direct)"
+        )
     )
     began = time.monotonic()
-    changed = send(walk.legacy_port, json_req("PATCH", path, {"unitPrice": price}))
+    changed = send(walk.legacy_port, json_req("PATCH", patch, {change.field: value}))
     walk.expect(
-        f"the monolith took the new price of {SYNCED_SKU} ({was} -> {price})",
+        f"the monolith took the new {change.what} of {SYNCED_SKU} ({was} -> {value})",
         changed.status == 200,
         f"{changed.status}",
     )
-    service_url = config.routes.services[walk.service].url.rstrip("/")
-    expected = Decimal(price) / 100  # the legacy API's cents, the service's major unit
+    service = config.routes.services[walk.service].url.rstrip("/") + change.service_path
+
+    def synced() -> bool:
+        return lag == 0 and _service_value(service, change) == value
+
     lag: float | None = None
     deadline = time.monotonic() + SYNC_TIMEOUT
     while time.monotonic() < deadline:
         lag = relay_lag(walk.relay_port) if walk.relay_port is not None else None
-        if lag == 0 and _service_price(f"{service_url}/v1/products/{SYNCED_SKU}") == expected:
+        if synced():
             break
         time.sleep(0.05)
     took = time.monotonic() - began
     walk.expect(
         f"the relay carried it to {walk.service} (its lag back to 0)",
-        lag == 0 and _service_price(f"{service_url}/v1/products/{SYNCED_SKU}") == expected,
+        synced(),
         f"synced in {took:.2f} s, lag now {lag if lag is not None else '?'} s",
     )
     with _evidence_reader(config, walk.capability) as evidence:
         before = _settled_evidence(evidence)  # the shadow traffic's last comparisons written
-        answers = send_all(walk.port, [Req("GET", path)] * SYNCED_GETS)
+        answers = send_all(walk.port, [Req("GET", change.legacy_path)] * SYNCED_GETS)
         after = before
         deadline = time.monotonic() + SYNC_TIMEOUT
         while after.comparisons < before.comparisons + SYNCED_GETS and time.monotonic() < deadline:
             time.sleep(0.2)  # the facade writes its comparisons in batches
             after = evidence()
-    prices = {json.loads(a.body)["product"]["unitPrice"] for a in answers if a.status == 200}
+    seen = {str(change.legacy_value(_body(a.body))) for a in answers if a.status == 200}
     walk.expect(
-        f"clients see the new price through the facade ({SYNCED_GETS} GETs)",
-        prices == {price} and all(a.status == 200 for a in answers),
-        f"prices seen: {sorted(prices)}",
+        f"clients see the new {change.what} through the facade ({SYNCED_GETS} GETs)",
+        seen == {str(value)} and all(a.status == 200 for a in answers),
+        f"seen: {', '.join(sorted(seen))}",
     )
     compared = after.comparisons - before.comparisons
     bad = (after.mismatches - before.mismatches) + (
@@ -488,13 +531,21 @@ def monolith_change(walk: Walk, config: Config) -> None:
         f"the service answered them like the monolith ({compared} compared, {bad} mismatches)",
         compared >= SYNCED_GETS and bad == 0,
     )
-    walk.console.print(
-        Text(f"synced in {took:.2f} s (lag now {lag:g} s)" if lag is not None else "", style="bold")
-    )
+    if lag is not None:
+        walk.console.print(Text(f"synced in {took:.2f} s (lag now {lag:g} s)", style="bold"))
     done = walk.strangler("data", "status", walk.capability)
     walk.expect(
         f"strangler data status {walk.capability} exits 0", done.returncode == 0, _exit(done)
     )
+
+
+def _body(raw: bytes) -> Any:
+    import json
+
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
 
 
 def _settled_evidence(evidence: Callable[[], Evidence]) -> Evidence:
@@ -511,16 +562,14 @@ def _settled_evidence(evidence: Callable[[], Evidence]) -> Evidence:
     return seen
 
 
-def _service_price(url: str) -> Decimal | None:
-    """The price the service itself answers for a product (its /v1 model: a decimal string in
-    the currency's major unit, "286.99"), or None."""
-    import json
+def _service_value(url: str, change: MonolithChange) -> Decimal | None:
+    """The changed field as the service itself answers it, or None."""
     import urllib.request
 
     try:
         with urllib.request.urlopen(url, timeout=2) as answer:
-            return Decimal(str(json.loads(answer.read())["price"]["amount"]))
-    except (OSError, ValueError, KeyError, TypeError, ArithmeticError):
+            return change.service_value(_body(answer.read()))
+    except (OSError, KeyError, TypeError, ArithmeticError):
         return None
 
 

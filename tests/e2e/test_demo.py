@@ -71,7 +71,7 @@ def test_demo_once_walks_product_catalog_to_extracted_and_back(tmp_path: Path) -
         "$ strangler data capture product-catalog --routes state/routes.yaml",
         "$ strangler data copy product-catalog --routes state/routes.yaml",
         "copied 300 rows",
-        "$ strangler data sync product-catalog --direction forward --metrics 127.0.0.1:",
+        "$ strangler data sync product-catalog --metrics 127.0.0.1:",
         "product-catalog: legacy -> shadow in",
         "the store holds at least 200 comparisons",
         # a price changed in the monolith itself is carried to the service by the relay
