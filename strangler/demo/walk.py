@@ -59,6 +59,8 @@ SHADOW_TIMEOUT = 60.0  # seconds to gather the evidence before the walk gives up
 SYNC_TIMEOUT = 20.0  # a change in the monolith must reach the service within it (a loaded box)
 SYNCED_SKU = "SKU-00003"  # the product whose price the walk changes in the monolith
 SYNCED_GETS = 10  # GETs of it through the facade after the sync, each compared
+WAY_BACK_SKU = "SKU-00005"  # the product the service reserves after the cutover (the way back)
+WAY_BACK_QTY = 2
 RELOAD_TIMEOUT = 5.0  # the contract says 2 s; a busy 2-core machine is given some slack
 CANARY_STEPS = (10.0, 50.0)
 CLIENTS = 100  # distinct sticky keys in canary traffic
@@ -734,6 +736,45 @@ def cutover(walk: Walk, traffic: Traffic) -> None:
         not differing,
         "; ".join(differing[:3]),
     )
+    if walk.relay_port is not None and _has_way_back(walk):
+        way_back(walk)
+
+
+def _has_way_back(walk: Walk) -> bool:
+    data = walk.config().routes.capabilities[walk.capability].data
+    return data is not None and data.sync is not None and data.sync.back is not None
+
+
+def way_back(walk: Walk) -> None:
+    """Step 5, continued: the service now takes the writes, but the monolith's other features
+    (orders, the storefront) still read its stock. A reservation the service makes reaches the
+    monolith's ``reserved`` through the service's outbox and the relay's way back."""
+    path = f"/api/inventory/{WAY_BACK_SKU}"
+    was = int(_body(send(walk.legacy_port, Req("GET", path)).body)["qty_reserved"])
+    body = f"'{{\"qty\": {WAY_BACK_QTY}}}'"
+    walk.console.print(Text(f"$ curl -X POST {path}/reserve -d {body}  (through the facade)"))
+    began = time.monotonic()
+    answer = send(walk.port, json_req("POST", f"{path}/reserve", {"qty": WAY_BACK_QTY}))
+    walk.expect(
+        f"{walk.service} took the reservation of {WAY_BACK_QTY} x {WAY_BACK_SKU}",
+        answer.status == 200 and answer.served_by == walk.service,
+        f"{answer.status} by {answer.served_by}",
+    )
+    reserved = was
+    deadline = time.monotonic() + SYNC_TIMEOUT
+    while time.monotonic() < deadline:
+        reserved = int(_body(send(walk.legacy_port, Req("GET", path)).body)["qty_reserved"])
+        if reserved == was + WAY_BACK_QTY:
+            break
+        time.sleep(0.05)
+    took = time.monotonic() - began
+    walk.expect(
+        f"the way back: the monolith's own stock of {WAY_BACK_SKU} shows it "
+        f"(qty_reserved {was} -> {was + WAY_BACK_QTY})",
+        reserved == was + WAY_BACK_QTY,
+        f"{reserved} after {took:.2f} s",
+    )
+    walk.console.print(Text(f"carried back in {took:.2f} s", style="bold"))
 
 
 def rollback(walk: Walk, traffic: Traffic) -> None:
@@ -748,6 +789,11 @@ def rollback(walk: Walk, traffic: Traffic) -> None:
         set(served) == {"legacy"} and modes == {"shadow"},
         _counts(served) + f"; mode {', '.join(sorted(modes))}",
     )
+    if walk.relay_port is not None and _has_way_back(walk):
+        done = walk.strangler("data", "verify", cap)
+        walk.expect(
+            "the monolith is up to date: both sides hold the same rows", done.returncode == 0
+        )
     done = walk.strangler("audit", cap)
     walk.expect("strangler audit exits 0", done.returncode == 0, _exit(done))
     done = walk.strangler("audit", "--verify")
