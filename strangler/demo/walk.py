@@ -33,8 +33,11 @@ from strangler.demo.stack import (
     DemoInputError,
     DemoRoutes,
     Stack,
+    WayBack,
+    database_env,
     executable,
     relay_lag,
+    service_argv,
     wait_for_config,
 )
 from strangler.demo.traffic import (
@@ -169,6 +172,7 @@ class Walk:
     checks: list[Check] = field(default_factory=list)
     step_name: str = "start"
     relay_port: int | None = None  # the relay's /metrics, once step 2 started it
+    way_back: WayBack | None = None  # walked to extracted after the rest (step 7)
 
     def step(self, name: str, title: str) -> None:
         self.step_name = name
@@ -381,10 +385,11 @@ def start_relay(walk: Walk) -> None:
     args += ["--routes", str(walk.routes.path)]
     shown = [*args[:-1], display(walk.routes.path)]
     walk.console.print(Text("$ strangler " + " ".join(shown), style="bold cyan"))
-    relay = walk.stack.launch("relay", [executable("strangler"), *args], port=port)
+    name = f"relay-{walk.capability}"  # its log: STATE/relay-CAP.log
+    relay = walk.stack.launch(name, [executable("strangler"), *args], port=port)
     walk.stack.wait_ready(relay, path="/metrics")
     walk.relay_port = port
-    walk.console.print(f"[green]started[/] relay (pid {relay.proc.pid}), /metrics on :{port}")
+    walk.console.print(f"[green]started[/] {name} (pid {relay.proc.pid}), /metrics on :{port}")
 
 
 def _served(answers: Sequence[Answer]) -> Counter[str]:
@@ -832,11 +837,38 @@ def walk_all(walk: Walk, traffic: Traffic) -> None:
     cutover(walk, traffic)
     walk.step("6. rollback", "the monolith serves again, the audit trail holds every step")
     rollback(walk, traffic)
+    also = ""
+    if walk.way_back is not None:
+        back = walk.way_back
+        walk.step(
+            "7. the way back", f"{back.capability}: the service's own changes to the monolith"
+        )
+        walk_way_back(walk, back)
+        also = f"; {back.capability}: shadow -> extracted -> shadow, its changes carried back"
     summary(walk)
     walk.console.print(
         Text(
             f"walked {cap}: legacy -> shadow -> canary 10% -> canary 50% -> extracted -> "
-            f"shadow; every check held ({len(walk.checks)})",
+            f"shadow{also}; every check held ({len(walk.checks)})",
             style="bold green",
         )
     )
+
+
+def walk_way_back(walk: Walk, back: WayBack) -> None:
+    """Step 7: a capability whose data the monolith still reads (inventory: orders reserve
+    stock) through shadow to extracted with its service, a change each way, and back; its
+    checks count with the walk's."""
+    from dataclasses import replace
+
+    other = replace(walk, capability=back.capability, service=back.service, relay_port=None)
+    database = walk.stack.env[database_env(back.service)]
+    argv = service_argv(back.service, port=back.port, database=database)
+    walk.console.print(Text("$ " + " ".join([Path(argv[0]).name, *argv[1:]]), style="bold cyan"))
+    service = walk.stack.launch(back.service, argv, port=back.port)
+    walk.stack.wait_ready(service, path="/healthz")
+    traffic = traffic_for(back.capability)
+    move_data(other)
+    shadow(other, traffic)
+    cutover(other, traffic)
+    rollback(other, traffic)
