@@ -271,10 +271,14 @@ def relay_lag(port: int, *, direction: str = "forward") -> float | None:
     url = f"http://127.0.0.1:{port}/metrics"
     try:
         with urllib.request.urlopen(url, timeout=2) as answer:
-            text = answer.read().decode(errors="replace")
+            return lag_in(answer.read().decode(errors="replace"), direction=direction)
     except OSError:
         return None
-    for labels, value in _LAG.findall(text):
+
+
+def lag_in(metrics: str, *, direction: str) -> float | None:
+    """``strangler_sync_lag_seconds`` of ``direction`` in a Prometheus text page, or None."""
+    for labels, value in _LAG.findall(metrics):
         if f'direction="{direction}"' in labels:
             try:
                 return float(value)
