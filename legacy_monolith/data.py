@@ -3,10 +3,11 @@
 
 ``source: legacy_monolith.data:products`` (the catalog's rows) or ``legacy_monolith.data:stock``
 (the inventory's) in routes.yaml. The database is the monolith's own:
-``$STRANGLER_LEGACY_DB`` (a SQLite file, as for ``python -m legacy_monolith``), read by the
-shop's settings, so the copy reads exactly what the running monolith serves. Rows are read by
-keyset pagination on the sku (``WHERE sku > last ORDER BY sku LIMIT n``), never OFFSET: a
-resumed copy starts where the last committed batch ended, whatever changed before it.
+``$STRANGLER_LEGACY_DB`` (a SQLite file, as for ``python -m legacy_monolith``), or
+``$STRANGLER_LEGACY_DATABASE_URL`` (PostgreSQL), read by the shop's settings, so the copy reads
+exactly what the running monolith serves. Rows are read by keyset pagination on the sku
+(``WHERE sku > last ORDER BY sku LIMIT n``), never OFFSET: a resumed copy starts where the
+last committed batch ended, whatever changed before it.
 
 For ``strangler data sync``:
 
@@ -31,7 +32,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError
-from sqlalchemy import Connection, Engine, bindparam, create_engine, make_url, text
+from sqlalchemy import Connection, Engine, bindparam, make_url, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from acl.data import (
@@ -46,9 +47,8 @@ from acl.data import (
     row_str,
 )
 from acl.errors import TranslationError
-from legacy_monolith.shop.settings import legacy_db_path
-from parallel_run.sqldb import sqlite_engine
-from strangler_sync import Capture, SqlAlchemyTx
+from legacy_monolith.shop.settings import legacy_database_url
+from strangler_sync import Capture, SqlAlchemyTx, sync_engine
 
 if TYPE_CHECKING:
     from django.db.models import QuerySet
@@ -179,12 +179,6 @@ def stock() -> ProductSource:
 # -- data sync ---------------------------------------------------------------------------
 
 
-def legacy_database_url() -> str:
-    """The SQLAlchemy URL of the shop's database (``$STRANGLER_LEGACY_DB`` or its default),
-    as the shop's settings find it."""
-    return f"sqlite:///{legacy_db_path()}"
-
-
 def _capture(capability: str) -> Capture:
     setup_django()
     from strangler_django.capture import configured  # needs the app registry: after setup
@@ -223,14 +217,10 @@ class StockWriter:
 
     def __init__(self, url: str | None = None) -> None:
         self.url = url or legacy_database_url()
-        parsed = make_url(self.url)
-        self._sqlite = parsed.get_backend_name() == "sqlite"
-        # the shop's own busy timeout (settings.py): wait for its writers, do not fail
-        self._engine: Engine = (
-            sqlite_engine(parsed, busy_timeout_ms=20_000)
-            if self._sqlite
-            else create_engine(parsed, pool_pre_ping=True)
-        )
+        self._sqlite = make_url(self.url).get_backend_name() == "sqlite"
+        # the sync's own engine: on SQLite every transaction takes the write lock at BEGIN,
+        # which the ledger's compare-and-set needs, and waits for the shop's writers
+        self._engine: Engine = sync_engine(self.url)
 
     def apply(self, changes: Sequence[Change], *, ledger: Ledger) -> Applied:
         ready: list[Change] = []
@@ -243,11 +233,7 @@ class StockWriter:
                 rejected.append(refusal)
         self._require_database()
         try:
-            # BEGIN IMMEDIATE: the ledger's compare-and-set needs the write lock from the start
-            with (
-                self._engine.connect().execution_options(sqlite_begin="BEGIN IMMEDIATE") as conn,
-                conn.begin(),
-            ):
+            with self._engine.begin() as conn:
                 return self._apply(conn, ready, rejected, ledger=ledger)
         except SQLAlchemyError as exc:
             raise DataMoveError(

@@ -17,9 +17,10 @@ class StranglerConfig(AppConfig):
 
     def ready(self) -> None:
         # both read settings: imported once they are ready
-        from strangler_django.checks import check_seams
+        from strangler_django.checks import check_capture, check_seams
         from strangler_django.reinstall import reinstall_capture
 
         checks.register(check_seams, "strangler")
+        checks.register(check_capture, "strangler")
         # no sender: this app has no models, so Django sends it no post_migrate of its own
         post_migrate.connect(reinstall_capture, dispatch_uid="strangler_reinstall_capture")

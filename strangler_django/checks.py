@@ -11,6 +11,8 @@ Settings read:
   never run), as is a ``sticky:`` key the call sites do not pass. ``stateful`` seams (a call
   that creates state a later call settles: a reservation, then its release) below 100% need
   ``sticky``, or the two calls may take different sides: a warning.
+- ``STRANGLER_CAPTURE`` (optional, the data sync's capture): each entry's model and fields
+  exist (``strangler_django.capture``).
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ from typing import Any
 
 from django.conf import settings
 from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
 
 from facade.config import Config
+from strangler_django.capture import configured
 from strangler_django.switchboard import SWITCHBOARD, Switchboard
 
 ROUTES_SETTING = "STRANGLER_ROUTES"
@@ -55,6 +59,18 @@ def declared_seams(raw: object) -> dict[str, Declared]:
             raise ValueError(f"{SEAMS_SETTING}[{name!r}]['keys'] must be a list of names")
         declared[name] = Declared(frozenset(keys), bool(options.get("stateful", False)))
     return declared
+
+
+def check_capture(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """``STRANGLER_CAPTURE`` (optional) names models and fields that exist: found at start,
+    not by the first ``migrate`` or ``strangler_capture`` that reads it."""
+    try:
+        configured()
+    except ImproperlyConfigured as exc:
+        return [
+            checks.Error(str(exc), hint="(model label, key field, [fields])", id="strangler.E008")
+        ]
+    return []
 
 
 def check_seams(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:

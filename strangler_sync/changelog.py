@@ -27,7 +27,7 @@ from typing import Literal
 from sqlalchemy import Connection, Engine, text
 
 from acl.data import Key, SqlTx, Version
-from strangler_sync.errors import CaptureError
+from strangler_sync.errors import CaptureError, SyncError
 from strangler_sync.install import has_table
 from strangler_sync.params import as_float, as_int, chunks, in_list
 from strangler_sync.schema import (
@@ -39,7 +39,7 @@ from strangler_sync.schema import (
     epoch_seconds_sql,
     now_sql,
 )
-from strangler_sync.sqltx import SqlAlchemyTx
+from strangler_sync.sqltx import READ_ONLY, SqlAlchemyTx
 
 LEASE_SECONDS = 15.0
 _PARKED_PER_STATEMENT = 100  # 5 parameters a row
@@ -108,6 +108,8 @@ class ChangeLog:
         self.direction = direction
         self.holder = holder
         self.lease_seconds = lease_seconds
+        if engine.dialect.name not in ("sqlite", "postgresql"):
+            raise SyncError(f"data sync supports SQLite and PostgreSQL, not {engine.dialect.name}")
         self.dialect: Literal["sqlite", "postgresql"] = (
             "sqlite" if engine.dialect.name == "sqlite" else "postgresql"
         )
@@ -116,6 +118,11 @@ class ChangeLog:
     def _tx(self) -> Iterator[SqlAlchemyTx]:
         with self.engine.begin() as conn:
             yield SqlAlchemyTx(conn)
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            yield conn.execution_options(**{READ_ONLY: True})
 
     def _require(self, tx: SqlTx) -> None:
         if not has_table(tx, OUTBOX) or not has_table(tx, RELAY):
@@ -126,7 +133,8 @@ class ChangeLog:
 
     def epoch(self) -> str:
         """The capture epoch of ``aggregate`` (CaptureError when capture is not installed)."""
-        with self._tx() as tx:
+        with self._read() as conn:
+            tx = SqlAlchemyTx(conn)
             rows = (
                 tx.execute(
                     f"SELECT epoch FROM {CAPTURE} WHERE capability = :a", {"a": self.aggregate}
@@ -331,7 +339,7 @@ class ChangeLog:
         """The newest version of each key in the outbox (None: no row), one statement per
         500 keys (the key index: aggregatetype, aggregateid, seq)."""
         fenced: dict[Key, Version | None] = dict.fromkeys(keys)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             tx = SqlAlchemyTx(conn)
             for part in chunks(list(dict.fromkeys(keys))):
                 names, params = in_list("k", part)
@@ -357,7 +365,7 @@ class ChangeLog:
     ) -> dict[Key, Version]:
         """This database's ledger for another direction (what it already took from the peer)."""
         found: dict[Key, Version] = {}
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             tx = SqlAlchemyTx(conn)
             if not has_table(tx, LEDGER):
                 return found
@@ -407,7 +415,7 @@ class ChangeLog:
 
     def parked(self, limit: int = 100) -> list[tuple[int, Key, str, str, str, int]]:
         """(seq, key, stage, field, reason, attempts) of parked entries, oldest first."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             tx = SqlAlchemyTx(conn)
             if not has_table(tx, PARKED):
                 return []
@@ -427,7 +435,7 @@ class ChangeLog:
 
     def stats(self) -> OutboxStats:
         at = epoch_seconds_sql(self.dialect, "captured_at")
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             tx = SqlAlchemyTx(conn)
             if not has_table(tx, OUTBOX):
                 return OutboxStats(0, 0, None, None)
@@ -446,9 +454,13 @@ class ChangeLog:
                 if has_table(tx, PARKED)
                 else (0,)
             )
-            (newest,) = tx.execute(
-                f"SELECT max(seq) FROM {OUTBOX} WHERE aggregatetype = :a", {"a": self.aggregate}
-            )[0]
+            # backwards along the primary key: the newest rows come first (the key index
+            # would have to be scanned over every row the aggregate ever had)
+            last = tx.execute(
+                f"SELECT seq FROM {OUTBOX} WHERE aggregatetype = :a ORDER BY seq DESC LIMIT 1",
+                {"a": self.aggregate},
+            )
+            newest = last[0][0] if last else None
             conn.rollback()
         return OutboxStats(
             as_int(pending),

@@ -7,6 +7,9 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 
+# execution option: this connection only reads (sync_engine then takes no write lock)
+READ_ONLY = "strangler_sync_read_only"
+
 
 class SqlAlchemyTx:
     def __init__(self, connection: Connection) -> None:
@@ -37,7 +40,9 @@ def sync_engine(url: str, **kwargs: Any) -> Engine:
     """A SQLAlchemy engine for the sync's own connections (relay, installer, a reverse
     target). SQLite: every transaction starts with ``BEGIN IMMEDIATE`` (the write lock up
     front: a read-then-write transaction cannot fail on lock upgrade) and waits up to 30 s for
-    a busy database; pysqlite's own implicit transactions are off. PostgreSQL: as given."""
+    a busy database; pysqlite's own implicit transactions are off. A connection with the
+    execution option ``READ_ONLY`` begins a plain (deferred) transaction instead: a read
+    must not queue for the write lock the monolith's writers need. PostgreSQL: as given."""
     if not url.startswith("sqlite"):
         return create_engine(url, **kwargs)
     connect_args = {"timeout": 30.0, **kwargs.pop("connect_args", {})}
@@ -49,6 +54,7 @@ def sync_engine(url: str, **kwargs: Any) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin_immediate(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        reading = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
 
     return engine

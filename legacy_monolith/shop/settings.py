@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STATE_DIR = REPO_ROOT / ".strangler"
@@ -109,6 +110,28 @@ TEMPLATES = [
 ]
 
 
+def legacy_database_url() -> str:
+    """The shop's database as a SQLAlchemy URL: ``$STRANGLER_LEGACY_DATABASE_URL`` (PostgreSQL,
+    ``postgresql+psycopg://user:password@host:port/name``) when set, else its SQLite file."""
+    return os.environ.get("STRANGLER_LEGACY_DATABASE_URL", "").strip() or (
+        f"sqlite:///{legacy_db_path()}"
+    )
+
+
+def _postgres(url: str) -> dict[str, Any]:
+    parts = urlsplit(url)
+    if not parts.scheme.startswith("postgresql"):
+        raise ValueError(f"STRANGLER_LEGACY_DATABASE_URL must be a postgresql URL, not {url!r}")
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": unquote(parts.path.lstrip("/")),
+        "USER": unquote(parts.username or ""),
+        "PASSWORD": unquote(parts.password or ""),
+        "HOST": parts.hostname or "",
+        "PORT": str(parts.port or ""),
+    }
+
+
 def legacy_db_path() -> Path:
     """The shop's SQLite file: ``$STRANGLER_LEGACY_DB``, else ``.strangler/legacy.sqlite3``
     (also read, without Django, by the data sync's plugins in ``legacy_monolith.data``)."""
@@ -133,6 +156,9 @@ DATABASES: dict[str, dict[str, Any]] = {
         },
     }
 }
+if legacy_database_url().startswith("postgresql"):
+    # the data sync's PostgreSQL tests run the shop on a throwaway cluster
+    DATABASES["default"] = _postgres(legacy_database_url())
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LEGACY_MEDIA_ROOT = _env_path("STRANGLER_LEGACY_MEDIA", STATE_DIR / "legacy-media")

@@ -62,6 +62,11 @@ class OutboxClaim(Protocol):
     @property
     def entries(self) -> tuple[Entry, ...]: ...
 
+    @property
+    def standby_for(self) -> str | None:
+        """SQLite: another relay holds this direction's lease (named here); no entries."""
+        ...
+
     def done(self, applied: Sequence[int], parked: Sequence[Parked]) -> None: ...
 
 
@@ -214,7 +219,7 @@ class Relay:
                 for entry in claim.entries:
                     by_key.setdefault(entry.key, []).append(entry)
                 out.result.claimed = len(claim.entries)
-                out.result.standby_for = getattr(claim, "standby_for", None)
+                out.result.standby_for = claim.standby_for
                 if by_key:
                     if self.poison.bisecting:
                         self._bisect(list(by_key), by_key, settings, out)

@@ -16,7 +16,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine
 
 from acl.data import (
     DataMoveError,
@@ -42,9 +42,8 @@ from strangler.data.plan import (
     resolve_plugin,
 )
 from strangler.data.relay import Relay, settings_of
-from strangler_sync import Capture, CaptureState, ChangeLog, SqlAlchemyTx, inspect
+from strangler_sync import Capture, CaptureState, ChangeLog, SqlAlchemyTx, inspect, sync_engine
 
-SQLITE_BUSY_TIMEOUT = 5.0  # seconds a statement waits for the monolith's write lock
 OPEN_RETRY = 2.0  # seconds between tries to open a direction that failed to open
 
 
@@ -56,11 +55,11 @@ def _data_loc(plan: SyncPlan, direction: Direction, role: str) -> tuple[str, ...
 
 
 def engine_for(url: str) -> Engine:
-    """An engine for an outbox's database. SQLite waits for the monolith's writer rather than
-    failing at once with 'database is locked'."""
+    """An engine for an outbox's database: ``strangler_sync.sync_engine`` (SQLite: BEGIN
+    IMMEDIATE, waits for the monolith's writer), reconnecting after a database restart."""
     if url.startswith("sqlite"):
-        return create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT})
-    return create_engine(url, pool_pre_ping=True)
+        return sync_engine(url)
+    return sync_engine(url, pool_pre_ping=True)
 
 
 def load_capture(plan: SyncPlan) -> Capture:

@@ -268,7 +268,7 @@ def _direction_shortfalls(promote: Promote, cap: str, health: DirectionHealth) -
 
 
 def _verify_problems(counts: Mapping[str, int]) -> str:
-    kinds = ("different", "missing", "extra", "unreadable")
+    kinds = ("different", "missing", "extra", "untranslatable", "unreadable")
     found = [f"{counts[k]} {k}" for k in kinds if counts.get(k)]
     return (", ".join(found) + " rows") if found else "differences"
 

@@ -150,6 +150,8 @@ def test_install_is_idempotent_and_status_reports_it(toy: Path, tmp_path: Path) 
     manage(toy, database, "strangler_capture", "remove")
     assert triggers(database) == set()
     assert captured_after_a_raw_write(database, "A-2") == []
+    manage(toy, database, "migrate", "--noinput")
+    assert triggers(database) == set()  # removed on purpose: migrate does not undo that
 
 
 def test_migrate_puts_back_the_triggers_a_table_rebuild_dropped(toy: Path, tmp_path: Path) -> None:

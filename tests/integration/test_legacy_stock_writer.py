@@ -1,33 +1,34 @@
 """The way back into the monolith: ``legacy_monolith.data:stock_writer`` writes the inventory's
 levels into ``catalog_product``'s counters, on a database built by the shop's own migrations,
 in one transaction with the sync's ledger; it never deletes a product and never takes a sku
-the monolith does not have."""
+the monolith does not have; with capture installed, what it writes is not captured again for
+the inventory (no echo) but still is for the catalog."""
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine
 
 from acl.data import DataMoveError, Row, SyncTarget
 from acl.inventory_rows import stock_row_to_legacy
 from legacy_monolith.data import StockWriter, stock_writer
+from strangler_sync import SqlLedger
 from tests.support.row_targets import (
     SYNC_TARGET_CONTRACT,
     FakeLedger,
     SyncCase,
     changes_of,
+    outbox_rows,
 )
+from tests.support.shop_sync import install_shop_capture, run_shop
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 SKUS = ("SKU-1", "SKU-2", "SKU-3")
 
 
@@ -35,15 +36,7 @@ SKUS = ("SKU-1", "SKU-2", "SKU-3")
 def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The shop's schema, from its own migrations, with three products of 10 units."""
     database = tmp_path_factory.mktemp("shop") / "legacy.sqlite3"
-    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-    subprocess.run(
-        [sys.executable, "-m", "legacy_monolith", "migrate", "--noinput"],
-        cwd=ROOT,
-        env=env | {"STRANGLER_LEGACY_DB": str(database)},
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
+    run_shop("migrate", "--noinput", env={"STRANGLER_LEGACY_DB": str(database)})
     with closing(sqlite3.connect(database)) as connection, connection:
         connection.executemany(
             "INSERT INTO catalog_product (sku, name, unit_price_cents, currency, stock, "
@@ -155,3 +148,39 @@ def test_the_plugin_writes_to_the_shops_database(
     finally:
         made.close()
     assert counters(database)["SKU-3"] == {"sku": "SKU-3", "stock": 4, "reserved": 4}
+
+
+# -- with the real ledger and capture installed: the way back is not captured again ----------
+
+
+def install_capture(database: Path) -> None:
+    engine = create_engine(f"sqlite:///{database}")
+    try:
+        with engine.begin() as connection:
+            install_shop_capture(connection)
+    finally:
+        engine.dispose()
+
+
+def outbox(database: Path) -> list[tuple[str, str]]:
+    return [(aggregate, key) for aggregate, key, _, _ in outbox_rows(database)]
+
+
+def test_the_way_back_is_not_captured_again_but_the_catalog_still_sees_it(
+    writer: StockWriter, database: Path
+) -> None:
+    install_capture(database)
+    ledger = SqlLedger("inventory", "back")
+    applied = writer.apply(changes_of({"SKU-1": level("SKU-1", 12, 3)}), ledger=ledger)
+    assert applied.written == 1
+    assert counters(database)["SKU-1"] == {"sku": "SKU-1", "stock": 12, "reserved": 3}
+    # the inventory's own capture would send it forward again (an echo); the catalog's must
+    # still carry the new stock to the catalog service
+    assert outbox(database) == [("product-catalog", "SKU-1")]
+    again = writer.apply(changes_of({"SKU-1": level("SKU-1", 12, 3)}), ledger=ledger)
+    assert again.admission is not None
+    assert (again.written, again.admission.stale) == (0, ("SKU-1",))
+    # the monolith's own writes, on its own connections, are still captured for inventory
+    with closing(sqlite3.connect(database)) as connection, connection:
+        connection.execute("UPDATE catalog_product SET reserved = 1 WHERE sku = 'SKU-2'")
+    assert outbox(database) == [("product-catalog", "SKU-1"), ("inventory", "SKU-2")]

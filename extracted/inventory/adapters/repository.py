@@ -11,7 +11,7 @@ check made on values one of them already changed (any database, any isolation le
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -45,6 +45,11 @@ class StockRepository(abc.ABC):
     def save(self, level: StockLevel) -> None:
         """Insert ``level`` or replace the one with its sku."""
 
+    def save_many(self, levels: Sequence[StockLevel]) -> None:
+        """``save`` for each level, in order; adapters do it in one statement."""
+        for level in levels:
+            self.save(level)
+
     @abc.abstractmethod
     def delete(self, sku: str) -> bool:
         """Remove the level of ``sku`` (a data sync: the product is gone); False if none."""
@@ -73,10 +78,23 @@ class ReservationRepository(abc.ABC):
     def set_status(self, key: str, status: ReservationStatus, *, at: datetime) -> None: ...
 
 
-def _upsert(session: Session, values: dict[str, Any]) -> Any:
-    if session.get_bind().dialect.name == "sqlite":
-        return sqlite.insert(stock_levels).values(values)
-    return postgresql.insert(stock_levels).values(values)
+def _upsert(session: Session) -> Any:
+    """INSERT ... ON CONFLICT (sku) DO UPDATE of a level, for one row or many."""
+    dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
+    statement = dialect.insert(stock_levels)
+    return statement.on_conflict_do_update(
+        index_elements=[stock_levels.c.sku],
+        set_={name: statement.excluded[name] for name in ("on_hand", "reserved", "updated_at")},
+    )
+
+
+def _values(level: StockLevel) -> dict[str, Any]:
+    return {
+        "sku": level.sku,
+        "on_hand": level.on_hand,
+        "reserved": level.reserved,
+        "updated_at": level.updated_at,
+    }
 
 
 class SqlAlchemyStockRepository(StockRepository):
@@ -106,18 +124,12 @@ class SqlAlchemyStockRepository(StockRepository):
         )
 
     def save(self, level: StockLevel) -> None:
-        values = {
-            "sku": level.sku,
-            "on_hand": level.on_hand,
-            "reserved": level.reserved,
-            "updated_at": level.updated_at,
-        }
-        statement = _upsert(self.session, values)
-        statement = statement.on_conflict_do_update(
-            index_elements=[stock_levels.c.sku],
-            set_={name: statement.excluded[name] for name in values if name != "sku"},
-        )
-        self.session.execute(statement)
+        self.save_many([level])
+
+    def save_many(self, levels: Sequence[StockLevel]) -> None:
+        if levels:
+            # one statement, executed for many rows: built and compiled once per batch
+            self.session.execute(_upsert(self.session), [_values(level) for level in levels])
 
     def delete(self, sku: str) -> bool:
         result = self.session.execute(stock_levels.delete().where(stock_levels.c.sku == sku))

@@ -110,16 +110,18 @@ def stock_levels_set(
     results: list[Upserted] = []
     existing = uow.stock.get_many(c.sku for c in batch)
     now = clock()
+    changed: list[StockLevel] = []
     for command in batch:
         before = existing.get(command.sku)
         level = command.to_level(updated_at=now)
         if before is not None and before.same_counts(level):
             results.append(Upserted(before, created=False, changed=False))
             continue
-        uow.stock.save(level)
+        changed.append(level)
         uow.changed(STOCK, command.sku)
         existing[command.sku] = level
         results.append(Upserted(level, created=before is None, changed=True))
+    uow.stock.save_many(changed)  # in order: a sku twice in a batch ends as its last
     return results
 
 

@@ -20,6 +20,7 @@ from extracted.catalog.service_layer import services
 from extracted.catalog.settings import CatalogSettings
 from extracted.catalog.testing import seed_engine
 from extracted.chassis import http as chassis_http
+from extracted.chassis.outbox import SYNC_TABLES
 
 T0 = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
 CHAIR: dict[str, Any] = {
@@ -81,9 +82,9 @@ async def test_healthz_is_503_when_the_database_does_not_answer(
 
 async def test_start_migrates_the_own_database_to_head(client: TestClient[Any, Any]) -> None:
     engine = _engine(client)
-    assert current_revision(engine) == "0001"
+    assert current_revision(engine) == "0002"
     tables = set(inspect(engine).get_table_names())
-    assert tables == {"products", "catalog_alembic_version"}
+    assert tables == {"products", "catalog_alembic_version", *SYNC_TABLES}
     columns = {c["name"] for c in inspect(engine).get_columns("products")}
     assert columns == {c.name for c in products.columns}
 

@@ -16,6 +16,7 @@ import pytest
 from acl.data import SyncSource, SyncTarget
 from extracted.inventory.data import StockTarget, outbox_url, stock
 from extracted.inventory.settings import DATABASE_ENV
+from strangler_sync import SqlLedger
 from tests.support.row_targets import (
     SYNC_TARGET_CONTRACT,
     FakeLedger,
@@ -116,12 +117,12 @@ def test_what_a_copy_or_a_sync_brings_is_not_recorded_for_the_way_back(
 
 
 def test_read_keys_gives_the_current_levels_of_present_skus(target: StockTarget) -> None:
-    target.upsert([(f"SKU-{n:04d}", row(f"SKU-{n:04d}", on_hand=n)) for n in range(1200)])
+    target.upsert([(f"SKU-{n:04d}", row(f"SKU-{n:04d}", n, reserved=0)) for n in range(1200)])
     assert isinstance(target, SyncSource)
     wanted = [f"SKU-{n:04d}" for n in range(0, 1200, 2)] + ["SKU-gone", "SKU-0002"]
     rows = {r.key: r.values for r in target.read_keys(wanted)}
     assert len(rows) == 600  # once each, more keys than one IN list; gone: no row
-    assert rows["SKU-0002"] == row("SKU-0002", on_hand=2)
+    assert rows["SKU-0002"] == row("SKU-0002", 2, reserved=0)
 
 
 def test_read_keys_reports_a_level_the_model_refuses_by_its_sku(
@@ -144,3 +145,16 @@ def test_the_outbox_is_in_the_services_own_database(
     assert outbox_url() == f"sqlite:///{tmp_path / 'state' / 'inventory.db'}"
     monkeypatch.delenv(DATABASE_ENV)
     assert outbox_url() == f"sqlite:///{tmp_path / '.strangler' / 'inventory.db'}"
+
+
+def test_with_the_real_ledger_an_older_version_is_never_written(
+    target: StockTarget, tmp_path: Path
+) -> None:
+    ledger = SqlLedger("inventory", "forward", echo_capability="stock")
+    newer = target.apply(changes_of({"SKU-1": row("SKU-1", 20)}, seq=7), ledger=ledger)
+    older = target.apply(changes_of({"SKU-1": row("SKU-1", 5)}, seq=6), ledger=ledger)
+    assert (newer.written, older.written) == (1, 0)
+    assert older.admission is not None
+    assert older.admission.stale == ("SKU-1",)
+    assert stored_rows(target)["SKU-1"] == row("SKU-1", 20)
+    assert outbox_rows(tmp_path / "inventory.db") == []

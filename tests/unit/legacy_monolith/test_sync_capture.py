@@ -17,13 +17,15 @@ from legacy_monolith.catalog.models import Product
 from legacy_monolith.data import (
     PRODUCT_COLUMNS,
     STOCK_COLUMNS,
-    legacy_database_url,
     product_capture,
     stock_capture,
 )
 from legacy_monolith.orders.models import OrderLine
+from legacy_monolith.shop.settings import legacy_database_url
 from strangler_django.capture import DjangoTx, capture_spec, configured
+from strangler_django.checks import check_capture
 from strangler_sync import CapturedTable, CaptureError, CaptureSpec
+from tests.support.shop_sync import SHOP_SPECS
 
 
 def test_a_spec_names_the_models_table_and_columns() -> None:
@@ -58,6 +60,7 @@ def test_the_shops_plugins_capture_what_its_sources_read(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("STRANGLER_LEGACY_DB", str(tmp_path / "shop.sqlite3"))
+    monkeypatch.delenv("STRANGLER_LEGACY_DATABASE_URL", raising=False)
     products, counters = product_capture(), stock_capture()
     assert products.url == counters.url == f"sqlite:///{tmp_path / 'shop.sqlite3'}"
     assert legacy_database_url() == products.url
@@ -65,6 +68,9 @@ def test_the_shops_plugins_capture_what_its_sources_read(
     # a column the relay re-reads but no trigger watches would go stale without a word
     assert products.spec.tables == (CapturedTable("catalog_product", "sku", PRODUCT_COLUMNS),)
     assert counters.spec.tables == (CapturedTable("catalog_product", "sku", STOCK_COLUMNS),)
+    assert (products.spec, counters.spec) == SHOP_SPECS  # what the sync tests install
+    monkeypatch.setenv("STRANGLER_LEGACY_DATABASE_URL", "postgresql+psycopg://u@db:5432/shop")
+    assert product_capture().url == "postgresql+psycopg://u@db:5432/shop"
 
 
 @pytest.mark.parametrize(
@@ -103,3 +109,11 @@ def test_django_tx_runs_named_parameters_and_literal_percents() -> None:
     assert tx.execute("CREATE TEMP TABLE t (x TEXT)") == []
     tx.execute("INSERT INTO t (x) VALUES (:x)", {"x": "12:30"})
     assert tx.execute("SELECT x FROM t WHERE x = :x", {"x": "12:30"}) == [("12:30",)]
+
+
+def test_the_system_check_reports_a_wrong_entry_and_passes_the_shops(settings: Any) -> None:
+    assert check_capture() == []  # the shop's own STRANGLER_CAPTURE
+    settings.STRANGLER_CAPTURE = {"p": ("catalog.Product", "sku", ["nope"])}
+    (error,) = check_capture()
+    assert error.id == "strangler.E008"
+    assert "has no field 'nope'" in error.msg

@@ -3,6 +3,7 @@ retention, as the relay uses them."""
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -152,3 +153,21 @@ def test_a_database_without_capture_says_what_to_run(tmp_path: object) -> None:
         pass
     assert log.stats().pending == 0
     engine.dispose()
+
+
+def test_reads_do_not_queue_behind_a_writer_holding_the_lock(captured: Engine) -> None:
+    add(captured, "A")
+    log = _log(captured)
+    writer = sqlite3.connect(str(captured.url.database), isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # the monolith in the middle of a write
+    try:
+        started = time.monotonic()
+        assert log.fence(["A"])["A"] is not None
+        assert log.stats().pending == 1
+        assert log.epoch()
+        assert log.parked() == []
+        assert log.ledger_versions(["A"], capability="inventory", direction="back") == {}
+        assert time.monotonic() - started < 10  # a queued read would wait the 30 s timeout
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()

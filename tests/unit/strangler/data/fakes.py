@@ -30,6 +30,7 @@ EPOCH = "e1"
 class FakeClaim:
     outbox: FakeOutbox
     entries: tuple[Entry, ...]
+    standby_for: str | None = None
 
     def done(self, applied: Sequence[int], parked: Sequence[tuple[int, str, str, str]]) -> None:
         self.outbox.done_calls += 1

@@ -235,6 +235,13 @@ def synced(*directions: DirectionHealth, verify: VerifyState | None = VERIFIED) 
                 "(run: strangler data verify orders once the sync has caught up)",
             ),
         ),
+        (
+            synced(fwd(), verify=VerifyState(VERIFIED.at, False, {"untranslatable": 1})),
+            (
+                "the latest data verify (2026-05-02 10:11 UTC) found 1 untranslatable rows "
+                "(run: strangler data verify orders once the sync has caught up)",
+            ),
+        ),
         (SyncEvidence("orders", False), ()),  # no data.sync: nothing to check
         (None, ()),
     ],

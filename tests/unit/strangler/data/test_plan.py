@@ -1,0 +1,156 @@
+"""What ``data sync CAP`` runs per mode, who owns a conflict, and where routes.yaml is wrong."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from facade.config import load
+from strangler.data.metrics import parse_listen
+from strangler.data.plan import (
+    PlanError,
+    PlanReader,
+    direction_plan,
+    needed_directions,
+    plan_for,
+)
+
+ROUTES = """\
+version: 1
+legacy: {{url: "http://127.0.0.1:8000"}}
+services:
+  inventory: {{url: "http://127.0.0.1:8102"}}
+capabilities:
+  inventory:
+    match: [{{methods: [GET], path: "/api/inventory/{{sku}}"}}]
+    service: inventory
+    mode: {mode}
+    data:
+      source: legacy_monolith.data:stock
+      translate: acl.inventory_rows:stock_row_from_legacy
+      target: extracted.inventory.data:stock
+      batch_size: 300
+      sync:
+        capture: legacy_monolith.data:stock_capture
+        retention: 1h
+{back}
+  orders:
+    match: [{{path: /api/orders}}]
+    data:
+      source: legacy_monolith.data:orders
+      translate: acl.x:y
+      target: extracted.x:y
+"""
+BACK = """\
+        back:
+          aggregate: stock
+          outbox: extracted.inventory.data:outbox_url
+          source: extracted.inventory.data:stock
+          translate: acl.inventory_rows:stock_row_to_legacy
+          target: legacy_monolith.data:stock_writer
+"""
+
+
+def routes(tmp_path: Path, *, mode: str = "shadow", back: bool = True) -> Path:
+    path = tmp_path / "routes.yaml"
+    path.write_text(ROUTES.format(mode=mode, back=BACK if back else ""))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("mode", "has_back", "needed"),
+    [
+        ("legacy", True, ()),
+        ("shadow", True, ("forward",)),
+        ("canary", True, ("forward", "back")),
+        ("extracted", True, ("forward", "back")),
+        ("canary", False, ("forward",)),
+        ("extracted", False, ("forward",)),
+    ],
+)
+def test_the_mode_decides_the_directions(mode: str, has_back: bool, needed: tuple[str]) -> None:
+    assert needed_directions(mode, has_back=has_back) == needed  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("mode", "forward_owner", "back_owner", "both"),
+    [
+        ("shadow", "source", "target", False),
+        ("canary", "source", "target", True),  # the monolith owns until cutover
+        ("extracted", "target", "source", True),  # the service after
+    ],
+)
+def test_the_owner_wins_conflicts_in_both_directions(
+    tmp_path: Path, mode: str, forward_owner: str, back_owner: str, both: bool
+) -> None:
+    plan = plan_for(load(routes(tmp_path, mode=mode)), "inventory")
+
+    assert plan.ledger_owner("forward") == forward_owner
+    assert plan.ledger_owner("back") == back_owner
+    assert plan.both_directions is both
+    assert (plan.batch_size, plan.retention) == (300, 3600.0)
+
+
+def test_each_direction_names_its_plugins_and_outboxes(tmp_path: Path) -> None:
+    config = load(routes(tmp_path))
+
+    forward = direction_plan(config, "inventory", "forward")
+    back = direction_plan(config, "inventory", "back")
+
+    assert (forward.source, forward.aggregate, forward.target_aggregate) == (
+        "legacy_monolith.data:stock",
+        "inventory",
+        "stock",
+    )
+    assert (back.target, back.aggregate, back.target_aggregate) == (
+        "legacy_monolith.data:stock_writer",
+        "stock",
+        "inventory",
+    )
+
+
+def test_routes_without_a_sync_say_where(tmp_path: Path) -> None:
+    config = load(routes(tmp_path, back=False))
+
+    with pytest.raises(PlanError) as no_sync:
+        plan_for(config, "orders")
+    with pytest.raises(PlanError) as no_back:
+        direction_plan(config, "inventory", "back")
+    with pytest.raises(PlanError) as unknown:
+        plan_for(config, "nope")
+
+    assert no_sync.value.loc == ("capabilities", "orders", "data")
+    assert no_back.value.loc == ("capabilities", "inventory", "data", "sync")
+    assert "with data.sync: inventory" in str(unknown.value)
+
+
+def test_the_plan_is_reread_when_routes_yaml_changes_and_kept_when_it_breaks(
+    tmp_path: Path,
+) -> None:
+    path = routes(tmp_path, mode="canary")
+    reader = PlanReader(path, "inventory", load)
+    assert reader.current().owner == "legacy"
+
+    routes(tmp_path, mode="extracted")
+    os.utime(path, ns=(1, 10**18))  # a new mtime, whatever the clock's resolution
+    assert reader.current().owner == "service"
+
+    path.write_text("version: [")
+    os.utime(path, ns=(1, 2 * 10**18))
+    assert reader.current().owner == "service"
+
+
+@pytest.mark.parametrize(
+    ("listen", "parsed"),
+    [(":9465", ("127.0.0.1", 9465)), ("0.0.0.0:0", ("0.0.0.0", 0)), ("[::1]:80", ("::1", 80))],
+)
+def test_metrics_listen_addresses(listen: str, parsed: tuple[str, int]) -> None:
+    assert parse_listen(listen) == parsed
+
+
+@pytest.mark.parametrize("listen", ["9465", "host:", "host:http", "h:70000"])
+def test_bad_metrics_listen_addresses_are_refused(listen: str) -> None:
+    with pytest.raises(ValueError, match="HOST:PORT"):
+        parse_listen(listen)
