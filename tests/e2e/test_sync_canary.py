@@ -133,6 +133,12 @@ class Shop:
             self.monolith_writes += 1
         return side
 
+    def mode_served(self, sku: str) -> str:
+        """The mode the facade served a read of ``sku`` in (its debug route header)."""
+        status, headers, body = call(f"{self.facade}/api/inventory/{sku}", headers={"X-Sku": sku})
+        assert status == 200, body
+        return headers["X-Strangler-Route"].split(";")[1]
+
     def monolith_restock(self, sku: str, more: int) -> None:
         """The monolith's stock raised behind its API (raw SQL: the triggers see it)."""
         self.sql_monolith(f"UPDATE catalog_product SET stock = stock + {more} WHERE sku = ?", sku)
@@ -321,6 +327,7 @@ def test_canary_both_ways_conflicts_won_by_the_owner_then_by_the_service(shop: S
     forced = shop.cutover("--force", "--reason", "test: no shadow comparisons")
     assert forced.returncode == 0, forced.stdout + forced.stderr
     assert "mode: extracted" in (shop.place / "routes.yaml").read_text()
+    wait_until(lambda: shop.mode_served(legacy[0]) == "extracted", "the facade reloads")
 
     # a smaller round after cutover: every reservation goes to the service, which now owns
     # the data: its state wins, the monolith's restock is lost
