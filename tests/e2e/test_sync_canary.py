@@ -324,6 +324,7 @@ def test_canary_both_ways_conflicts_won_by_the_owner_then_by_the_service(shop: S
     # the relay is stopped (so the conflicts below are made while it is held)
     refused = shop.cutover()
     assert refused.returncode == 3, refused.stdout + refused.stderr
+    assert "more comparisons" in " ".join(refused.stderr.split()), refused.stderr
     forced = shop.cutover("--force", "--reason", "test: no shadow comparisons")
     assert forced.returncode == 0, forced.stdout + forced.stderr
     assert "mode: extracted" in (shop.place / "routes.yaml").read_text()
