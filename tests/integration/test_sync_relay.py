@@ -56,7 +56,7 @@ def _wait_for_progress(shop: SyncShop, relay: subprocess.Popen[bytes], applied: 
 
 def test_killed_relays_lose_nothing_and_never_apply_a_key_out_of_order(shop: SyncShop) -> None:
     rng = random.Random(SEED)
-    workload = Workload(shop.legacy, seed=SEED)
+    workload = Workload(shop.legacy_url, seed=SEED)
     writer = threading.Thread(target=workload.run, args=(OPERATIONS,), kwargs={"pause": 0.004})
     writer.start()
     log = shop.dir / "relay.log"
