@@ -13,11 +13,21 @@ import sqlite3
 import subprocess
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import create_engine, text
 
+from tests.support import postgres
 from tests.support.probe import get_body, wait_until
-from tests.support.sync_shop import SyncShop, Workload, captured_and_copied, seeded_monolith
+from tests.support.shop_sync import run_shop
+from tests.support.sync_shop import (
+    SyncShop,
+    Workload,
+    captured_and_copied,
+    seeded_monolith,
+    shop_on,
+)
 from tests.support.sync_targets import out_of_order
 
 SEED = 1515
@@ -113,3 +123,85 @@ def test_killed_relays_lose_nothing_and_never_apply_a_key_out_of_order(shop: Syn
     [forward] = json.loads(status.stdout)["capabilities"][0]["directions"]
     assert (forward["pending"], forward["parked"]) == (0, 0)
     assert "stopped: applied" in log.read_text()
+
+
+@pytest.mark.timeout(300)
+def test_two_relays_on_one_postgresql_outbox_split_the_work_and_keep_every_key_in_order(
+    tmp_path: Path,
+) -> None:
+    with postgres.running(database="shop") as server:
+        legacy_env = {"STRANGLER_LEGACY_DATABASE_URL": server.url}
+        run_shop("migrate", "--noinput", env=legacy_env)
+        run_shop("seed", "--products", str(PRODUCTS), "--orders", "0", env=legacy_env)
+        shop = shop_on(
+            tmp_path,
+            legacy_url=server.url,
+            catalog_url=server.create_database("catalog"),
+            legacy_env=legacy_env,
+            batch=50,
+        )
+        # the seed writes explicit ids on PostgreSQL and leaves the id sequence at 1
+        shop.sql(
+            "SELECT setval(pg_get_serial_sequence('catalog_product', 'id'),"
+            " (SELECT max(id) FROM catalog_product))"
+        )
+        for verb in (["capture", "product-catalog"], ["copy", "product-catalog"]):
+            done = shop.run(*verb)
+            assert done.returncode == 0, done.stderr
+        logs = [tmp_path / "relay-1.log", tmp_path / "relay-2.log"]
+        applied = [tmp_path / "applied-1.log", tmp_path / "applied-2.log"]
+        relays = [
+            shop.popen("sync", "product-catalog", log=log, applied_log=to)
+            for log, to in zip(logs, applied, strict=True)
+        ]
+        try:
+            wait_until(
+                lambda: all(": following" in log.read_text() for log in logs),
+                "both relays follow",
+                timeout=60,
+            )
+            Workload(server.url, seed=SEED).run(OPERATIONS // 2, pause=0.003)
+            wait_until(lambda: _forward(shop)["pending"] == 0, "the relays drain", timeout=90)
+            for relay in relays:
+                relay.send_signal(signal.SIGTERM)
+            for relay, log in zip(relays, logs, strict=True):
+                assert relay.wait(timeout=60) == 0, log.read_text()
+        finally:
+            for relay in relays:
+                if relay.poll() is None:
+                    relay.kill()
+                    relay.wait(timeout=30)
+
+        verified = shop.run("verify", "product-catalog")
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+        each = [shop.applied(path) for path in applied]
+        assert all(each), "both relays applied changes: the outbox's rows were split"
+        # per relay in commit order; across relays the ledger's compare-and-set decides
+        assert [out_of_order(lines) for lines in each] == [[], []]
+        newest = dict(
+            shop.sql(
+                "SELECT aggregateid, max(seq) FROM strangler_outbox"
+                " WHERE aggregatetype = 'product-catalog' GROUP BY aggregateid"
+            )
+        )
+        engine = create_engine(shop.catalog_url)
+        try:
+            with engine.connect() as db:
+                ledger = dict(
+                    db.execute(
+                        text(
+                            "SELECT key, version FROM strangler_sync_ledger"
+                            " WHERE capability = 'product-catalog'"
+                        )
+                    ).all()
+                )
+        finally:
+            engine.dispose()
+        assert {k: ledger.get(k) for k in newest} == newest
+
+
+def _forward(shop: SyncShop) -> dict[str, Any]:
+    status = shop.run("status", "product-catalog", "--json")
+    assert status.returncode == 0, status.stderr
+    [forward] = json.loads(status.stdout)["capabilities"][0]["directions"]
+    return dict(forward)
