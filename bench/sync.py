@@ -44,6 +44,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
+from sqlalchemy import Engine, create_engine, text
+
 from bench.cli import environment, run_suite, say
 from bench.procs import BenchError
 from bench.report import markdown_table
@@ -67,6 +69,7 @@ class Options:
     batch_sizes: tuple[int, ...]
     capture: bool
     relay: bool
+    postgres: bool
     payload: Literal["row", "key"]
     check: bool
     out: Path
@@ -92,6 +95,7 @@ class Overhead:
 class Drain:
     """One ``data sync --once`` drain of a backlog."""
 
+    databases: str  # "SQLite -> SQLite", "PostgreSQL -> PostgreSQL"
     batch_size: int
     entries: int  # outbox entries marked applied by the drain
     keys: int  # distinct products changed by the backlog (each written about once: state transfer)
@@ -135,6 +139,9 @@ def parse_args(argv: Sequence[str]) -> Options:
     parser.add_argument("--quick", action="store_true", help="smoke run: small numbers")
     parser.add_argument("--only", choices=["capture", "relay"], help="one measurement")
     parser.add_argument(
+        "--postgres", action="store_true", help="applied/s on PostgreSQL too (initdb, pg_ctl)"
+    )
+    parser.add_argument(
         "--payload",
         choices=["row", "key"],
         default="row",
@@ -158,6 +165,7 @@ def parse_args(argv: Sequence[str]) -> Options:
         batch_sizes=sizes,
         capture=args.only in (None, "capture"),
         relay=args.only in (None, "relay"),
+        postgres=args.postgres,
         payload=args.payload,
         check=args.check,
         out=args.out,
@@ -185,6 +193,10 @@ def execute(options: Options) -> Run:
             _measure(run, "capture", lambda: run.overhead.extend(measure_overhead(options, shop)))
         if options.relay:
             _measure(run, "relay", lambda: run.drains.extend(measure_relay(options, shop)))
+        if options.relay and options.postgres:
+            _measure(
+                run, "relay on PostgreSQL", lambda: run.drains.extend(on_postgres(options, workdir))
+            )
     finally:
         if options.keep_workdir:
             say(f"bench: files and logs kept in {workdir}")
@@ -206,12 +218,18 @@ def _measure(run: Run, what: str, measurement: Callable[[], None]) -> None:
 
 
 class Shop:
-    """The demo monolith's database in a work directory, with a routes.yaml syncing its catalog."""
+    """The demo monolith's database in a work directory, with a routes.yaml syncing its catalog:
+    SQLite files by default, or two databases of a PostgreSQL cluster (``postgres``: the
+    monolith's and the catalog's SQLAlchemy URLs)."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, postgres: tuple[str, str] | None = None) -> None:
         self.workdir = workdir
         self.db = workdir / "legacy.sqlite3"
-        self.catalog_url = f"sqlite:///{workdir / 'catalog.db'}"
+        self.url, self.catalog_url = postgres or (
+            f"sqlite:///{self.db}",
+            f"sqlite:///{workdir / 'catalog.db'}",
+        )
+        self.databases = "PostgreSQL -> PostgreSQL" if postgres else "SQLite -> SQLite"
         self.env = {
             **os.environ,
             "STRANGLER_LEGACY_DB": str(self.db),
@@ -220,6 +238,8 @@ class Shop:
             "STRANGLER_CATALOG_DB": self.catalog_url,
             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         }
+        if postgres:
+            self.env["STRANGLER_LEGACY_DATABASE_URL"] = self.url
 
     def prepare(self, products: int) -> None:
         self.manage("migrate", "--noinput", "-v0")
@@ -267,9 +287,19 @@ class Shop:
         conn.execute("PRAGMA synchronous=NORMAL")
         return conn
 
+    @contextmanager
+    def engine(self) -> Iterator[Engine]:
+        engine = create_engine(self.url)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
+
     def skus(self, count: int) -> list[str]:
-        with closing(self.connect()) as conn:
-            rows = conn.execute("SELECT sku FROM catalog_product ORDER BY sku LIMIT ?", (count,))
+        with self.engine() as engine, engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT sku FROM catalog_product ORDER BY sku LIMIT :n"), {"n": count}
+            )
             return [str(sku) for (sku,) in rows]
 
 
@@ -292,8 +322,6 @@ def capture_of(shop: Shop) -> Capture:
 
 def set_capture(capture: Capture, *, on: bool) -> None:
     """Install or remove the triggers (the outbox and its rows stay), as `data capture` does."""
-    from sqlalchemy import create_engine
-
     from strangler_sync import SqlAlchemyTx, install, remove
 
     engine = create_engine(capture.url)
@@ -404,16 +432,15 @@ def write_backlog(shop: Shop, updates: int, *, seed: int) -> int:
     skus = shop.skus(10**9)
     rng = random.Random(seed)
     changed: set[str] = set()
-    with closing(shop.connect()) as conn:
+    update = text(
+        "UPDATE catalog_product SET unit_price_cents = unit_price_cents + 1 WHERE sku = :sku"
+    )
+    with shop.engine() as engine:
         for start in range(0, updates, TRANSACTION):
             batch = [rng.choice(skus) for _ in range(min(TRANSACTION, updates - start))]
             changed.update(batch)
-            conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(
-                "UPDATE catalog_product SET unit_price_cents = unit_price_cents + 1 WHERE sku = ?",
-                [(sku,) for sku in batch],
-            )
-            conn.execute("COMMIT")
+            with engine.begin() as conn:
+                conn.execute(update, [{"sku": sku} for sku in batch])
     return len(changed)
 
 
@@ -424,13 +451,15 @@ class OutboxCounts:
 
 
 def outbox_counts(shop: Shop) -> OutboxCounts:
-    with closing(shop.connect()) as conn:
-        applied, pending = conn.execute(
-            "SELECT count(applied_at), count(*) - count(applied_at) - count(parked_at)"
-            " FROM strangler_outbox WHERE aggregatetype = ?",
-            (CAPABILITY,),
-        ).fetchone()
-    return OutboxCounts(int(applied), int(pending))
+    with shop.engine() as engine, engine.connect() as conn:
+        row = conn.execute(
+            text(
+                "SELECT count(applied_at), count(*) - count(applied_at) - count(parked_at)"
+                " FROM strangler_outbox WHERE aggregatetype = :cap"
+            ),
+            {"cap": CAPABILITY},
+        ).one()
+    return OutboxCounts(int(row[0]), int(row[1]))
 
 
 @contextmanager
@@ -461,6 +490,7 @@ def measure_relay(options: Options, shop: Shop) -> list[Drain]:
         after = outbox_counts(shop)
         verify = shop.strangler("data", "verify", CAPABILITY, routes=routes, ok=(0, 3))
         drain = Drain(
+            databases=shop.databases,
             batch_size=size,
             entries=after.applied - before.applied,
             keys=keys,
@@ -470,11 +500,26 @@ def measure_relay(options: Options, shop: Shop) -> list[Drain]:
             verify_exit=verify,
         )
         say(
-            f"bench: batch {size}: {drain.entries} entries in {drain.drain_s:.2f} s "
-            f"({drain.per_second:,.0f}/s), verify exit {verify}"
+            f"bench: {shop.databases}, batch {size}: {drain.entries} entries in "
+            f"{drain.drain_s:.2f} s ({drain.per_second:,.0f}/s), verify exit {verify}"
         )
         drains.append(drain)
     return drains
+
+
+def on_postgres(options: Options, workdir: Path) -> list[Drain]:
+    """The applied/s drains with the monolith and the catalog as two databases of a throwaway
+    PostgreSQL cluster (the test suite's: fsync and synchronous_commit off)."""
+    if shutil.which("initdb") is None or shutil.which("pg_ctl") is None:
+        raise BenchError("initdb/pg_ctl not on PATH")
+    from tests.support.postgres import running  # initdb + pg_ctl in a temp dir, as the tests do
+
+    with running(database="shop") as server:
+        shop = Shop(workdir / "pg", postgres=(server.url, server.create_database("catalog")))
+        shop.workdir.mkdir()
+        say(f"bench: seeding {options.products} products in PostgreSQL on :{server.port}")
+        shop.prepare(options.products)
+        return measure_relay(options, shop)
 
 
 # --- publishing ------------------------------------------------------------------------------
@@ -512,6 +557,7 @@ def publish(run: Run) -> int:
         )
         rows = [
             [
+                d.databases,
                 str(d.batch_size),
                 str(d.entries),
                 str(d.keys),
@@ -522,7 +568,16 @@ def publish(run: Run) -> int:
             ]
             for d in run.drains
         ]
-        header = ["batch", "entries", "keys", "wall s", "start-up s", "entries/s", "verify"]
+        header = [
+            "databases",
+            "batch",
+            "entries",
+            "keys",
+            "wall s",
+            "start-up s",
+            "entries/s",
+            "verify",
+        ]
         lines += [markdown_table(header, rows), ""]
     for what, reason in run.skipped.items():
         lines.append(f"- skipped ({what}): {reason}")

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, NoReturn
 from rich.console import Console
 from rich.text import Text
 
-from regress.processes import port_open
+from regress.processes import free_port, port_open
 from strangler.demo.stack import (
     LOG_TAIL,
     SERVICE_MODULES,
@@ -32,8 +32,10 @@ from strangler.demo.stack import (
     database_env,
     executable,
     readyz,
+    service_argv,
     url_port,
     wait_for_config,
+    way_back_of,
     write_demo_routes,
 )
 from strangler.demo.walk import (
@@ -73,9 +75,12 @@ def run_demo(options: DemoOptions, config: Config, console: Console) -> int:
     ``DemoInputError`` before anything is started."""
     service, legacy_port, service_port = _plan(options, config)
     traffic = traffic_for(options.capability) if options.walk else None
+    way_back = way_back_of(config, options.capability, port=free_port()) if options.walk else None
     state = options.state_dir.resolve()
     state.mkdir(parents=True, exist_ok=True)
     _fresh_start(state, options.capability, service)
+    if way_back is not None:
+        _fresh_start(state, way_back.capability, way_back.service)
     routes = write_demo_routes(
         options.routes,
         state / "routes.yaml",
@@ -84,17 +89,22 @@ def run_demo(options: DemoOptions, config: Config, console: Console) -> int:
         service=service,
         service_port=service_port,
         min_comparisons=DEMO_MIN_COMPARISONS,
+        way_back=way_back,
     )
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     env |= {
         "STRANGLER_LEGACY_DB": str(state / "legacy.sqlite3"),
         "STRANGLER_LEGACY_MEDIA": str(state / "media"),
-        database_env(service): f"sqlite:///{state / f'{service}.db'}",
+        **{
+            database_env(name): f"sqlite:///{state / f'{name}.db'}"
+            for name in {service, *([way_back.service] if way_back else [])}
+        },
         "STRANGLER_ROUTES": str(routes.path),  # the monolith's seams read the demo copy too
         "PYTHONUNBUFFERED": "1",
     }
     stack = Stack(state, env)
     walk = Walk(console, routes, stack, options.port, legacy_port, options.capability, service)
+    walk.way_back = way_back
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         _start(walk, options, service_port)
@@ -200,19 +210,13 @@ def _start(walk: Walk, options: DemoOptions, service_port: int) -> None:
     gunicorn = ["-c", "python:legacy_monolith.gunicorn_conf", "--bind"]
     database = stack.env[database_env(service)]
     upstreams = [
-        ("monolith", "gunicorn", [*gunicorn, f"127.0.0.1:{walk.legacy_port}"], walk.legacy_port),
-        (
-            service,
-            "python",
-            ["-m", SERVICE_MODULES[service], "--port", str(service_port), "--db", database],
-            service_port,
-        ),
+        ("monolith", [executable("gunicorn"), *gunicorn, f"127.0.0.1:{walk.legacy_port}"]),
+        (service, service_argv(service, port=service_port, database=database)),
     ]
     started = []
-    for name, program, args, port in upstreams:
-        _show(console, [program, *args])
-        command = python if program == "python" else executable(program)
-        started.append(stack.launch(name, [command, *args], port=port))
+    for (name, argv), port in zip(upstreams, (walk.legacy_port, service_port), strict=True):
+        _show(console, [Path(argv[0]).name, *argv[1:]])
+        started.append(stack.launch(name, argv, port=port))
     for process in started:
         stack.wait_ready(process, path=None if process.name == "monolith" else "/healthz")
     args = ["serve", "--routes", str(walk.routes.path), "--port", str(options.port)]

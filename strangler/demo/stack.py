@@ -21,7 +21,7 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ruamel.yaml import YAML
 
@@ -29,6 +29,9 @@ from facade.errors import FacadeError
 from regress import processes
 from regress.errors import StackStartError
 from regress.processes import Process, port_open
+
+if TYPE_CHECKING:
+    from facade.config import Config
 
 # the example shop's services: the module each is run as (`python -m MODULE --port P --db URL`)
 # and the variable its data plugin reads its database from (docs/data.md)
@@ -67,6 +70,38 @@ def url_port(url: str, default: int) -> int:
     return urlsplit(url).port or default
 
 
+def service_argv(service: str, *, port: int, database: str) -> list[str]:
+    """The command line of one of the example shop's services."""
+    return [sys.executable, "-m", SERVICE_MODULES[service], "--port", str(port), "--db", database]
+
+
+@dataclass(frozen=True, slots=True)
+class WayBack:
+    """The capability the walk also takes to ``extracted`` to show the way back (the service's
+    own changes carried to the monolith's tables): inventory, whose stock the monolith's
+    orders still read."""
+
+    capability: str
+    service: str
+    port: int
+
+
+WAY_BACK_CAPABILITY = "inventory"
+WAY_BACK_MIN_COMPARISONS = 60
+
+
+def way_back_of(config: Config, walked: str, *, port: int) -> WayBack | None:
+    """The way-back capability of ``config`` unless it is the one walked (its own walk shows
+    the way back), or None when routes.yaml gives it no ``data.sync.back``."""
+    capability = config.routes.capabilities.get(WAY_BACK_CAPABILITY)
+    if walked == WAY_BACK_CAPABILITY or capability is None or capability.data is None:
+        return None
+    sync = capability.data.sync
+    if sync is None or sync.back is None or capability.service not in SERVICE_MODULES:
+        return None
+    return WayBack(WAY_BACK_CAPABILITY, capability.service, port)
+
+
 # -- the demo's routes.yaml ----------------------------------------------------------------
 
 
@@ -87,9 +122,11 @@ def write_demo_routes(
     service: str,
     service_port: int,
     min_comparisons: int,
+    way_back: WayBack | None = None,
 ) -> DemoRoutes:
     """Copy ``source`` to ``target`` (comments kept), pointed at the demo's processes, with
-    every capability in ``legacy`` so the walk starts at the beginning. ``source`` is never
+    every capability in ``legacy`` so the walk starts at the beginning; ``way_back``'s
+    capability too is pointed at its service and needs less evidence. ``source`` is never
     written."""
     yaml = YAML(typ="rt")
     yaml.preserve_quotes = True  # "header:X-Customer-Id" stays quoted: plain YAML readers choke
@@ -120,6 +157,14 @@ def write_demo_routes(
         # every demo request comes from 127.0.0.1: only a header key spreads them
         canary["sticky"] = "header:X-Customer-Id"
         changes.append(f"{capability}: canary.sticky -> header:X-Customer-Id")
+    if way_back is not None:
+        tree["services"][way_back.service]["url"] = f"http://127.0.0.1:{way_back.port}"
+        changes.append(f"services.{way_back.service}.url -> :{way_back.port} (the way back)")
+        promote = tree["capabilities"][way_back.capability].setdefault("promote", {})
+        promote["min_comparisons"] = WAY_BACK_MIN_COMPARISONS
+        changes.append(
+            f"{way_back.capability}: promote.min_comparisons -> {WAY_BACK_MIN_COMPARISONS}"
+        )
     tree["debug_headers"] = True
     changes.append("debug_headers: true (answers say who served them)")
     buffer = io.StringIO()
@@ -226,10 +271,14 @@ def relay_lag(port: int, *, direction: str = "forward") -> float | None:
     url = f"http://127.0.0.1:{port}/metrics"
     try:
         with urllib.request.urlopen(url, timeout=2) as answer:
-            text = answer.read().decode(errors="replace")
+            return lag_in(answer.read().decode(errors="replace"), direction=direction)
     except OSError:
         return None
-    for labels, value in _LAG.findall(text):
+
+
+def lag_in(metrics: str, *, direction: str) -> float | None:
+    """``strangler_sync_lag_seconds`` of ``direction`` in a Prometheus text page, or None."""
+    for labels, value in _LAG.findall(metrics):
         if f'direction="{direction}"' in labels:
             try:
                 return float(value)

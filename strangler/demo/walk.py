@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
@@ -33,8 +33,11 @@ from strangler.demo.stack import (
     DemoInputError,
     DemoRoutes,
     Stack,
+    WayBack,
+    database_env,
     executable,
     relay_lag,
+    service_argv,
     wait_for_config,
 )
 from strangler.demo.traffic import (
@@ -59,6 +62,8 @@ SHADOW_TIMEOUT = 60.0  # seconds to gather the evidence before the walk gives up
 SYNC_TIMEOUT = 20.0  # a change in the monolith must reach the service within it (a loaded box)
 SYNCED_SKU = "SKU-00003"  # the product whose price the walk changes in the monolith
 SYNCED_GETS = 10  # GETs of it through the facade after the sync, each compared
+WAY_BACK_SKU = "SKU-00005"  # the product the service reserves after the cutover (the way back)
+WAY_BACK_QTY = 2
 RELOAD_TIMEOUT = 5.0  # the contract says 2 s; a busy 2-core machine is given some slack
 CANARY_STEPS = (10.0, 50.0)
 CLIENTS = 100  # distinct sticky keys in canary traffic
@@ -167,6 +172,7 @@ class Walk:
     checks: list[Check] = field(default_factory=list)
     step_name: str = "start"
     relay_port: int | None = None  # the relay's /metrics, once step 2 started it
+    way_back: WayBack | None = None  # walked to extracted after the rest (step 7)
 
     def step(self, name: str, title: str) -> None:
         self.step_name = name
@@ -373,14 +379,17 @@ def start_relay(walk: Walk) -> None:
     from regress.processes import free_port
 
     port = free_port()
-    args = ["data", "sync", walk.capability, "--direction", "forward"]
-    args += ["--metrics", f"127.0.0.1:{port}", "--routes", str(walk.routes.path)]
+    # no --direction: the relay runs what the mode needs, forward from shadow on, and the way
+    # back too from canary on where data.sync.back is set
+    args = ["data", "sync", walk.capability, "--metrics", f"127.0.0.1:{port}"]
+    args += ["--routes", str(walk.routes.path)]
     shown = [*args[:-1], display(walk.routes.path)]
     walk.console.print(Text("$ strangler " + " ".join(shown), style="bold cyan"))
-    relay = walk.stack.launch("relay", [executable("strangler"), *args], port=port)
+    name = f"relay-{walk.capability}"  # its log: STATE/relay-CAP.log
+    relay = walk.stack.launch(name, [executable("strangler"), *args], port=port)
     walk.stack.wait_ready(relay, path="/metrics")
     walk.relay_port = port
-    walk.console.print(f"[green]started[/] relay (pid {relay.proc.pid}), /metrics on :{port}")
+    walk.console.print(f"[green]started[/] {name} (pid {relay.proc.pid}), /metrics on :{port}")
 
 
 def _served(answers: Sequence[Answer]) -> Counter[str]:
@@ -431,54 +440,95 @@ def shadow(walk: Walk, traffic: Traffic) -> None:
         monolith_change(walk, config)
 
 
-def monolith_change(walk: Walk, config: Config) -> None:
-    """Step 3, continued: a price changed in the monolith itself, as its admin or a batch job
-    would (no facade, no service involved). The relay carries it to the service, and the
-    comparisons of that product stay clean: without the sync, each would be a mismatch blamed
-    on a service that is only stale."""
-    import json
+@dataclass(frozen=True, slots=True)
+class MonolithChange:
+    """A field changed in the monolith itself (``PATCH /api/products/SKU`` straight to it, as its
+    admin or a batch job would), and where each side shows it."""
 
-    path = f"/api/products/{SYNCED_SKU}"
-    was = json.loads(send(walk.legacy_port, Req("GET", path)).body)["product"]["unitPrice"]
-    price = int(was) + 100
+    what: str  # "price", "stock"
+    field: str  # the legacy field the PATCH sets (an integer)
+    legacy_path: str  # the capability's own route: read direct, then through the facade
+    legacy_value: Callable[[Any], Any]  # that answer's body -> the field
+    service_path: str  # the service's own resource
+    service_value: Callable[[Any], Decimal]  # its body -> the field, in the legacy unit
+
+
+CHANGES = {
+    "product-catalog": MonolithChange(
+        "price",
+        "unitPrice",
+        f"/api/products/{SYNCED_SKU}",
+        lambda body: body["product"]["unitPrice"],
+        f"/v1/products/{SYNCED_SKU}",
+        # the legacy API's cents; the service's amount is a decimal string in major units
+        lambda body: Decimal(str(body["price"]["amount"])) * 100,
+    ),
+    "inventory": MonolithChange(
+        "stock",
+        "qty_on_hand",
+        f"/api/inventory/{SYNCED_SKU}",
+        lambda body: body["qty_on_hand"],
+        f"/v1/stock/{SYNCED_SKU}",
+        lambda body: Decimal(body["on_hand"]),
+    ),
+}
+
+
+def monolith_change(walk: Walk, config: Config) -> None:
+    """Step 3, continued: a field changed in the monolith itself, no facade and no service
+    involved. The relay carries it to the service, and the comparisons of that product stay
+    clean: without the sync, each would be a mismatch blamed on a service that is only stale."""
+    change = CHANGES.get(walk.capability)
+    if change is None:
+        return
+    was = int(
+        change.legacy_value(_body(send(walk.legacy_port, Req("GET", change.legacy_path)).body))
+    )
+    value = was + 100
+    patch = f"/api/products/{SYNCED_SKU}"
     walk.console.print(
-        Text(f"$ curl -X PATCH {path} -d '{{\"unitPrice\": {price}}}'  (the monolith, direct)")
+        Text(
+            f"$ curl -X PATCH {patch} -d '{{\"{change.field}\": {value}}}'  (the monolith, direct)"
+        )
     )
     began = time.monotonic()
-    changed = send(walk.legacy_port, json_req("PATCH", path, {"unitPrice": price}))
+    changed = send(walk.legacy_port, json_req("PATCH", patch, {change.field: value}))
     walk.expect(
-        f"the monolith took the new price of {SYNCED_SKU} ({was} -> {price})",
+        f"the monolith took the new {change.what} of {SYNCED_SKU} ({was} -> {value})",
         changed.status == 200,
         f"{changed.status}",
     )
-    service_url = config.routes.services[walk.service].url.rstrip("/")
-    expected = Decimal(price) / 100  # the legacy API's cents, the service's major unit
+    service = config.routes.services[walk.service].url.rstrip("/") + change.service_path
+
+    def synced() -> bool:
+        return lag == 0 and _service_value(service, change) == value
+
     lag: float | None = None
     deadline = time.monotonic() + SYNC_TIMEOUT
     while time.monotonic() < deadline:
         lag = relay_lag(walk.relay_port) if walk.relay_port is not None else None
-        if lag == 0 and _service_price(f"{service_url}/v1/products/{SYNCED_SKU}") == expected:
+        if synced():
             break
         time.sleep(0.05)
     took = time.monotonic() - began
     walk.expect(
         f"the relay carried it to {walk.service} (its lag back to 0)",
-        lag == 0 and _service_price(f"{service_url}/v1/products/{SYNCED_SKU}") == expected,
+        synced(),
         f"synced in {took:.2f} s, lag now {lag if lag is not None else '?'} s",
     )
     with _evidence_reader(config, walk.capability) as evidence:
         before = _settled_evidence(evidence)  # the shadow traffic's last comparisons written
-        answers = send_all(walk.port, [Req("GET", path)] * SYNCED_GETS)
+        answers = send_all(walk.port, [Req("GET", change.legacy_path)] * SYNCED_GETS)
         after = before
         deadline = time.monotonic() + SYNC_TIMEOUT
         while after.comparisons < before.comparisons + SYNCED_GETS and time.monotonic() < deadline:
             time.sleep(0.2)  # the facade writes its comparisons in batches
             after = evidence()
-    prices = {json.loads(a.body)["product"]["unitPrice"] for a in answers if a.status == 200}
+    seen = {str(change.legacy_value(_body(a.body))) for a in answers if a.status == 200}
     walk.expect(
-        f"clients see the new price through the facade ({SYNCED_GETS} GETs)",
-        prices == {price} and all(a.status == 200 for a in answers),
-        f"prices seen: {sorted(prices)}",
+        f"clients see the new {change.what} through the facade ({SYNCED_GETS} GETs)",
+        seen == {str(value)} and all(a.status == 200 for a in answers),
+        f"seen: {', '.join(sorted(seen))}",
     )
     compared = after.comparisons - before.comparisons
     bad = (after.mismatches - before.mismatches) + (
@@ -488,13 +538,21 @@ def monolith_change(walk: Walk, config: Config) -> None:
         f"the service answered them like the monolith ({compared} compared, {bad} mismatches)",
         compared >= SYNCED_GETS and bad == 0,
     )
-    walk.console.print(
-        Text(f"synced in {took:.2f} s (lag now {lag:g} s)" if lag is not None else "", style="bold")
-    )
+    if lag is not None:
+        walk.console.print(Text(f"synced in {took:.2f} s (lag now {lag:g} s)", style="bold"))
     done = walk.strangler("data", "status", walk.capability)
     walk.expect(
         f"strangler data status {walk.capability} exits 0", done.returncode == 0, _exit(done)
     )
+
+
+def _body(raw: bytes) -> Any:
+    import json
+
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
 
 
 def _settled_evidence(evidence: Callable[[], Evidence]) -> Evidence:
@@ -511,16 +569,14 @@ def _settled_evidence(evidence: Callable[[], Evidence]) -> Evidence:
     return seen
 
 
-def _service_price(url: str) -> Decimal | None:
-    """The price the service itself answers for a product (its /v1 model: a decimal string in
-    the currency's major unit, "286.99"), or None."""
-    import json
+def _service_value(url: str, change: MonolithChange) -> Decimal | None:
+    """The changed field as the service itself answers it, or None."""
     import urllib.request
 
     try:
         with urllib.request.urlopen(url, timeout=2) as answer:
-            return Decimal(str(json.loads(answer.read())["price"]["amount"]))
-    except (OSError, ValueError, KeyError, TypeError, ArithmeticError):
+            return change.service_value(_body(answer.read()))
+    except (OSError, KeyError, TypeError, ArithmeticError):
         return None
 
 
@@ -685,6 +741,45 @@ def cutover(walk: Walk, traffic: Traffic) -> None:
         not differing,
         "; ".join(differing[:3]),
     )
+    if walk.relay_port is not None and _has_way_back(walk):
+        way_back(walk)
+
+
+def _has_way_back(walk: Walk) -> bool:
+    data = walk.config().routes.capabilities[walk.capability].data
+    return data is not None and data.sync is not None and data.sync.back is not None
+
+
+def way_back(walk: Walk) -> None:
+    """Step 5, continued: the service now takes the writes, but the monolith's other features
+    (orders, the storefront) still read its stock. A reservation the service makes reaches the
+    monolith's ``reserved`` through the service's outbox and the relay's way back."""
+    path = f"/api/inventory/{WAY_BACK_SKU}"
+    was = int(_body(send(walk.legacy_port, Req("GET", path)).body)["qty_reserved"])
+    body = f"'{{\"qty\": {WAY_BACK_QTY}}}'"
+    walk.console.print(Text(f"$ curl -X POST {path}/reserve -d {body}  (through the facade)"))
+    began = time.monotonic()
+    answer = send(walk.port, json_req("POST", f"{path}/reserve", {"qty": WAY_BACK_QTY}))
+    walk.expect(
+        f"{walk.service} took the reservation of {WAY_BACK_QTY} x {WAY_BACK_SKU}",
+        answer.status == 200 and answer.served_by == walk.service,
+        f"{answer.status} by {answer.served_by}",
+    )
+    reserved = was
+    deadline = time.monotonic() + SYNC_TIMEOUT
+    while time.monotonic() < deadline:
+        reserved = int(_body(send(walk.legacy_port, Req("GET", path)).body)["qty_reserved"])
+        if reserved == was + WAY_BACK_QTY:
+            break
+        time.sleep(0.05)
+    took = time.monotonic() - began
+    walk.expect(
+        f"the way back: the monolith's own stock of {WAY_BACK_SKU} shows it "
+        f"(qty_reserved {was} -> {was + WAY_BACK_QTY})",
+        reserved == was + WAY_BACK_QTY,
+        f"{reserved} after {took:.2f} s",
+    )
+    walk.console.print(Text(f"carried back in {took:.2f} s", style="bold"))
 
 
 def rollback(walk: Walk, traffic: Traffic) -> None:
@@ -699,6 +794,11 @@ def rollback(walk: Walk, traffic: Traffic) -> None:
         set(served) == {"legacy"} and modes == {"shadow"},
         _counts(served) + f"; mode {', '.join(sorted(modes))}",
     )
+    if walk.relay_port is not None and _has_way_back(walk):
+        done = walk.strangler("data", "verify", cap)
+        walk.expect(
+            "the monolith is up to date: both sides hold the same rows", done.returncode == 0
+        )
     done = walk.strangler("audit", cap)
     walk.expect("strangler audit exits 0", done.returncode == 0, _exit(done))
     done = walk.strangler("audit", "--verify")
@@ -737,11 +837,38 @@ def walk_all(walk: Walk, traffic: Traffic) -> None:
     cutover(walk, traffic)
     walk.step("6. rollback", "the monolith serves again, the audit trail holds every step")
     rollback(walk, traffic)
+    also = ""
+    if walk.way_back is not None:
+        back = walk.way_back
+        walk.step(
+            "7. the way back", f"{back.capability}: the service's own changes to the monolith"
+        )
+        walk_way_back(walk, back)
+        also = f"; {back.capability}: shadow -> extracted -> shadow, its changes carried back"
     summary(walk)
     walk.console.print(
         Text(
             f"walked {cap}: legacy -> shadow -> canary 10% -> canary 50% -> extracted -> "
-            f"shadow; every check held ({len(walk.checks)})",
+            f"shadow{also}; every check held ({len(walk.checks)})",
             style="bold green",
         )
     )
+
+
+def walk_way_back(walk: Walk, back: WayBack) -> None:
+    """Step 7: a capability whose data the monolith still reads (inventory: orders reserve
+    stock) through shadow to extracted with its service, a change each way, and back; its
+    checks count with the walk's."""
+    from dataclasses import replace
+
+    other = replace(walk, capability=back.capability, service=back.service, relay_port=None)
+    database = walk.stack.env[database_env(back.service)]
+    argv = service_argv(back.service, port=back.port, database=database)
+    walk.console.print(Text("$ " + " ".join([Path(argv[0]).name, *argv[1:]]), style="bold cyan"))
+    service = walk.stack.launch(back.service, argv, port=back.port)
+    walk.stack.wait_ready(service, path="/healthz")
+    traffic = traffic_for(back.capability)
+    move_data(other)
+    shadow(other, traffic)
+    cutover(other, traffic)
+    rollback(other, traffic)

@@ -1,6 +1,7 @@
 """``strangler demo --once`` as a user runs it, in a directory holding a copy of the project's
 routes.yaml: the real monolith, catalog service and facade, started on free ports, the walk
-legacy -> shadow -> canary -> extracted -> rollback, every process stopped at the end."""
+legacy -> shadow -> canary -> extracted -> rollback with the data sync's relay carrying a change
+made in the monolith, then inventory's way back, every process stopped at the end."""
 
 from __future__ import annotations
 
@@ -71,7 +72,7 @@ def test_demo_once_walks_product_catalog_to_extracted_and_back(tmp_path: Path) -
         "$ strangler data capture product-catalog --routes state/routes.yaml",
         "$ strangler data copy product-catalog --routes state/routes.yaml",
         "copied 300 rows",
-        "$ strangler data sync product-catalog --direction forward --metrics 127.0.0.1:",
+        "$ strangler data sync product-catalog --metrics 127.0.0.1:",
         "product-catalog: legacy -> shadow in",
         "the store holds at least 200 comparisons",
         # a price changed in the monolith itself is carried to the service by the relay
@@ -83,6 +84,14 @@ def test_demo_once_walks_product_catalog_to_extracted_and_back(tmp_path: Path) -
         "product-catalog: canary 50% -> extracted in",
         "product-catalog: extracted -> shadow in",
         "audit trail intact: 5 records",
+        # the way back: inventory cut over, a reservation the service takes reaches the
+        # monolith's own stock, and after the rollback both sides are equal
+        "$ strangler data sync inventory --metrics 127.0.0.1:",
+        "inventory: shadow -> extracted in",
+        "✔ inventory took the reservation of 2 x SKU-00005  (200 by inventory)",
+        "✔ the way back: the monolith's own stock of SKU-00005 shows it (qty_reserved",
+        "inventory: extracted -> shadow in",
+        "✔ the monolith is up to date: both sides hold the same rows",
         "every check held",
     ):
         assert line in out, f"{line!r} not in the demo's output:\n{out[-6000:]}"
@@ -92,6 +101,7 @@ def test_demo_once_walks_product_catalog_to_extracted_and_back(tmp_path: Path) -
         r"✔ the service answered them like the monolith \((\d+) compared, 0 mismatches", out
     )
     assert re.search(r"^synced in \d+\.\d\d s \(lag now 0 s\)$", out, re.MULTILINE), out[-6000:]
+    assert re.search(r"^carried back in \d+\.\d\d s$", out, re.MULTILINE), out[-6000:]
     # the cutover: every request of the shadow traffic served by the service, same answers
     assert "✔ all 67 requests served by catalog" in out
     # the user's routes.yaml is only read; the walk ran on the copy, now back in shadow
@@ -101,8 +111,9 @@ def test_demo_once_walks_product_catalog_to_extracted_and_back(tmp_path: Path) -
     assert copy["legacy"]["url"] == f"http://127.0.0.1:{ports[1]}"
     # every process was stopped: nothing listens on the demo's ports any more
     assert [port for port in ports if _listening(port)] == []
-    assert out.count("stopped ") == 4
-    assert "stopped relay (pid" in out
+    assert out.count("stopped ") == 6
+    for process in ("relay-product-catalog", "relay-inventory", "inventory"):
+        assert f"stopped {process} (pid" in out
 
 
 @pytest.mark.timeout(200)

@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from facade import config as config_module
-from strangler.demo.stack import database_env, write_demo_routes
+from strangler.demo.stack import (
+    WayBack,
+    database_env,
+    lag_in,
+    way_back_of,
+    write_demo_routes,
+)
 from strangler.demo.traffic import Answer
 from tests.support.processes import ROOT
 
@@ -131,3 +137,50 @@ def test_an_answer_says_who_served_it_from_the_debug_header(
 
     assert answer.route == expected
     assert answer.served_by == (expected[2] if expected else "?")
+
+
+def test_walking_the_catalog_also_walks_inventorys_way_back_on_its_own_port(
+    tmp_path: Path,
+) -> None:
+    config = config_module.load(ROOT / "routes.yaml")
+    way_back = way_back_of(config, "product-catalog", port=18102)
+    assert way_back == WayBack("inventory", "inventory", 18102)
+
+    copy = write_demo_routes(
+        ROOT / "routes.yaml",
+        tmp_path / "routes.yaml",
+        capability="product-catalog",
+        legacy_port=18000,
+        service="catalog",
+        service_port=18101,
+        min_comparisons=200,
+        way_back=way_back,
+    )
+
+    routes = config_module.load(copy.path).routes
+    assert routes.services["inventory"].url == "http://127.0.0.1:18102"
+    assert routes.capabilities["inventory"].promote.min_comparisons == 60
+    assert routes.capabilities["inventory"].mode == "legacy"
+    assert "services.inventory.url -> :18102 (the way back)" in copy.changes
+
+
+def test_no_separate_way_back_when_inventory_is_walked_or_has_no_way_back(tmp_path: Path) -> None:
+    shipped = config_module.load(ROOT / "routes.yaml")
+    assert way_back_of(shipped, "inventory", port=18102) is None
+    source = tmp_path / "routes.yaml"
+    source.write_text(ROUTES)  # no inventory at all
+    assert way_back_of(config_module.load(source), "product-catalog", port=18102) is None
+
+
+METRICS = """# HELP strangler_sync_lag_seconds Age of the oldest captured change not applied yet.
+# TYPE strangler_sync_lag_seconds gauge
+strangler_sync_lag_seconds{capability="inventory",direction="back"} 1.5
+strangler_sync_lag_seconds{capability="inventory",direction="forward"} 0.0
+strangler_sync_pending{capability="inventory",direction="forward"} 0.0
+"""
+
+
+def test_the_relays_lag_is_read_per_direction_from_its_metrics() -> None:
+    assert lag_in(METRICS, direction="forward") == 0.0
+    assert lag_in(METRICS, direction="back") == 1.5
+    assert lag_in("strangler_sync_pending 3.0\n", direction="forward") is None
