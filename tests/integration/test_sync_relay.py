@@ -6,22 +6,29 @@ service equals the monolith and no key was ever applied out of order."""
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 import signal
 import sqlite3
 import subprocess
 import threading
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
 
+from extracted.inventory.adapters.database import create_inventory_engine
+from extracted.inventory.service_layer import services
+from extracted.inventory.service_layer.services import PlaceReservation
+from extracted.inventory.service_layer.unit_of_work import SqlAlchemyUnitOfWork
 from tests.support import postgres
 from tests.support.probe import get_body, wait_until
 from tests.support.shop_sync import run_shop
 from tests.support.sync_shop import (
+    STRANGLER,
     SyncShop,
     Workload,
     captured_and_copied,
@@ -205,3 +212,91 @@ def _forward(shop: SyncShop) -> dict[str, Any]:
     assert status.returncode == 0, status.stderr
     [forward] = json.loads(status.stdout)["capabilities"][0]["directions"]
     return dict(forward)
+
+
+INVENTORY = """\
+version: 1
+legacy: {{url: "http://127.0.0.1:9"}}
+services:
+  inventory: {{url: "http://127.0.0.1:9"}}
+capabilities:
+  inventory:
+    match: [{{methods: [GET], path: "/api/inventory/{{sku}}"}}]
+    service: inventory
+    mode: {mode}
+    data:
+      source: legacy_monolith.data:stock
+      translate: acl.inventory_rows:stock_row_from_legacy
+      target: extracted.inventory.data:stock
+      sync:
+        capture: legacy_monolith.data:stock_capture
+        back:
+          aggregate: stock
+          outbox: extracted.inventory.data:outbox_url
+          source: extracted.inventory.data:stock
+          translate: acl.inventory_rows:stock_row_to_legacy
+          target: legacy_monolith.data:stock_writer
+store: {{url: "sqlite:///.strangler/strangler.db"}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("mode", "winner"),
+    [("canary", "legacy"), ("extracted", "service")],
+)
+def test_a_key_changed_on_both_sides_goes_to_the_owner_and_both_outboxes_drain(
+    tmp_path: Path, template: Path, mode: str, winner: str
+) -> None:
+    legacy = tmp_path / "legacy.sqlite3"
+    with sqlite3.connect(template) as src, sqlite3.connect(legacy) as dst:
+        src.backup(dst)
+    inventory = f"sqlite:///{tmp_path / 'inventory.db'}"
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(INVENTORY.format(mode=mode))
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"} | {
+        "STRANGLER_LEGACY_DB": str(legacy),
+        "STRANGLER_INVENTORY_DB": inventory,
+    }
+
+    def data(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [STRANGLER, "--routes", str(routes), "data", *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    for verb in ("copy", "capture"):
+        assert data(verb, "inventory").returncode == 0
+    with closing(sqlite3.connect(legacy)) as db, db:
+        ((sku, stock),) = db.execute(
+            "SELECT sku, stock FROM catalog_product WHERE reserved = 0 ORDER BY sku LIMIT 1"
+        ).fetchall()
+        db.execute("UPDATE catalog_product SET stock = stock + 7 WHERE sku = ?", (sku,))
+    engine = create_inventory_engine(inventory)
+    try:  # the service's own change of the same key, in its outbox
+        services.reservation_place(SqlAlchemyUnitOfWork(engine), PlaceReservation(sku, 3, "k1"))
+    finally:
+        engine.dispose()
+
+    synced = data("sync", "inventory", "--once")
+
+    assert synced.returncode == 0, synced.stderr
+    with closing(sqlite3.connect(legacy)) as db:
+        [legacy_level] = db.execute(
+            "SELECT stock, reserved FROM catalog_product WHERE sku = ?", (sku,)
+        ).fetchall()
+    # the owner's state on both sides: the monolith's new stock, or the service's reservation
+    assert legacy_level == ((stock + 7, 0) if winner == "legacy" else (stock, 3))
+    assert data("verify", "inventory").returncode == 0
+    status = json.loads(data("status", "inventory", "--json").stdout)["capabilities"][0]
+    assert [(d["direction"], d["pending"]) for d in status["directions"]] == [
+        ("forward", 0),
+        ("back", 0),
+    ]
+    assert {(c["key"], c["winner"]) for c in status["conflicts"]} == {(sku, winner)}
+    again = data("sync", "inventory", "--once")  # no echo: nothing came back to apply
+    assert "applied 0" in again.stdout, again.stdout
