@@ -345,19 +345,7 @@ class Relay:
         self.applied_total += result.applied
         self.conflicts_total += len(result.conflicts)
         now = self._clock()
-        source_side, target_side = self.sides
-        records = [
-            ConflictRecord(
-                capability=self.capability,
-                key=c.key,
-                at=datetime.fromtimestamp(now, UTC),
-                winner=source_side if c.winner == "source" else target_side,
-                loser_side=target_side if c.winner == "source" else source_side,
-                source_seq=out.versions[c.key].seq if c.key in out.versions else 0,
-                target_seq=c.target_seq,
-            )
-            for c in result.conflicts
-        ]
+        records = [self._record(c, out.versions, at=now) for c in result.conflicts]
         if self._metrics is not None:
             for op, count in result.ops.items():
                 self._metrics.applied(op, count)
@@ -378,6 +366,30 @@ class Relay:
             )
             if records:
                 self._health.conflicts(records)
+
+    def _record(
+        self, conflict: Conflict, versions: dict[Key, Version], *, at: float
+    ) -> ConflictRecord:
+        """The store keeps one row per LOST change, unique on its side and seq: ``target_seq``
+        holds the lost change's seq (in the loser's outbox), ``source_seq`` the winner's. Both
+        relays may see one conflict (after cutover the forward one drops the monolith's change
+        and the way back overwrites it); they then write the same row."""
+        source_side, target_side = self.sides
+        version = versions.get(conflict.key)
+        source_seq = version.seq if version is not None else 0
+        if conflict.winner == "source":
+            winner, loser, won, lost = source_side, target_side, source_seq, conflict.target_seq
+        else:
+            winner, loser, won, lost = target_side, source_side, conflict.target_seq, source_seq
+        return ConflictRecord(
+            capability=self.capability,
+            key=conflict.key,
+            at=datetime.fromtimestamp(at, UTC),
+            winner=winner,
+            loser_side=loser,
+            source_seq=won,
+            target_seq=lost,
+        )
 
     # -- following -----------------------------------------------------------------------
 
