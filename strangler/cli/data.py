@@ -535,7 +535,7 @@ def sync(
     from facade.config import load as load_config
     from strangler.data.metrics import SyncMetrics, parse_listen, serve
     from strangler.data.plan import DIRECTIONS, PlanError, PlanReader
-    from strangler.data.sync import Runner, open_relay
+    from strangler.data.sync import Runner, load_capture, open_relay
 
     if direction is not None and direction not in DIRECTIONS:
         _fail("sync", f"--direction is forward or back, not {direction!r}", EXIT_BAD_INPUT)
@@ -560,6 +560,12 @@ def sync(
             direction_plan(config, capability, only)
         except PlanError as exc:
             _plan_problem(config, "sync", exc)
+    try:
+        load_capture(reader.plan)  # a bad plugin is an error now, even in a mode that waits
+    except PlanError as exc:
+        _plan_problem(config, "sync", exc)
+    except Exception as exc:
+        _fail("sync", f"data.sync.capture: {type(exc).__name__}: {exc}", EXIT_FAILURE)
     registry = SyncMetrics() if listen else None
     if listen and registry:
         try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
@@ -49,7 +50,8 @@ class HealthSink(Protocol):
 
 
 class StoreHealth:
-    """``HealthSink`` over the result store; ``beat`` also flushes the buffered rows."""
+    """``HealthSink`` over the result store; ``beat`` also flushes the buffered rows. Shared by
+    the relays of one process (forward and back run in threads)."""
 
     def __init__(
         self,
@@ -63,25 +65,31 @@ class StoreHealth:
         self._throttle = LogThrottle(interval=STORE_LOG_INTERVAL, clock=clock)
         self._windows: list[SyncWindow] = []
         self._conflicts: list[ConflictRecord] = []
+        self._lock = threading.Lock()
 
     def windows(self, windows: Sequence[SyncWindow]) -> None:
-        self._windows.extend(windows)
+        with self._lock:
+            self._windows.extend(windows)
 
     def conflicts(self, conflicts: Sequence[ConflictRecord]) -> None:
-        self._conflicts.extend(conflicts)
+        with self._lock:
+            self._conflicts.extend(conflicts)
 
     def beat(self, health: SyncHealth) -> None:
+        with self._lock:
+            windows, self._windows = self._windows, []
+            conflicts, self._conflicts = self._conflicts, []
         try:
             write_health(self._store, health)
-            if self._conflicts:
-                record_conflicts(self._store, self._conflicts)
-                self._conflicts = []
-            if self._windows:
-                record_windows(self._store, self._windows)
-                self._windows = []
+            if conflicts:
+                record_conflicts(self._store, conflicts)
+                conflicts = []
+            if windows:
+                record_windows(self._store, windows)
         except Exception as exc:  # evidence only: the sync goes on without it
-            # a store down for long must not grow the buffers without bound
-            del self._windows[:-10_000], self._conflicts[:-1_000]
+            with self._lock:  # kept for the next beat, bounded: the store may be down for long
+                self._windows[:0] = windows[-10_000:]
+                self._conflicts[:0] = conflicts[-1_000:]
             count = self._throttle.due()
             if count is not None:
                 self._log(

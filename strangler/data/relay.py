@@ -50,7 +50,8 @@ from strangler.data.metrics import RelayMetrics
 from strangler.data.plan import Direction, Side, SyncPlan
 from strangler_sync import Entry, OutboxStats, SqlLedger
 
-IDLE_POLL = 0.05  # seconds between claims while the outbox is empty
+IDLE_POLL = 0.05  # seconds between looks at an empty outbox
+IDLE_CLAIM = 5.0  # an idle relay still claims this often: it renews the SQLite lease
 STANDBY_POLL = 1.0  # seconds between claims while another relay holds the lease (SQLite)
 STANDBY_GIVE_UP = 40.0  # --once: a lease (15 s) still held after this belongs to a live relay
 PRUNE_EVERY = 60.0
@@ -423,8 +424,20 @@ class Relay:
             if result.claimed == 0:
                 if until_idle:
                     break
-                stop.wait(IDLE_POLL)
+                self._idle(stop)
         self.tick(force=True)
+
+    def _idle(self, stop: threading.Event) -> None:
+        """Wait for a pending change by reading only: a claim writes (the SQLite lease), and an
+        idle relay must not take the monolith's write lock twenty times a second."""
+        claim_at = self._monotonic() + IDLE_CLAIM
+        while not stop.wait(IDLE_POLL) and self._monotonic() < claim_at:
+            try:
+                if self._outbox.stats().pending:
+                    return
+            except Exception:
+                return  # the claim meets it too, and backs off
+            self.tick()
 
     def tick(self, *, force: bool = False) -> None:
         """Heartbeat, gauges and retention, when due. Their failures are logged by the next

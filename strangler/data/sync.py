@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import Engine
 
@@ -44,6 +45,7 @@ from strangler.data.plan import (
 from strangler.data.relay import Relay, settings_of
 from strangler_sync import Capture, CaptureState, ChangeLog, SqlAlchemyTx, inspect, sync_engine
 
+_T = TypeVar("_T")
 OPEN_RETRY = 2.0  # seconds between tries to open a direction that failed to open
 
 
@@ -62,24 +64,25 @@ def engine_for(url: str) -> Engine:
     return sync_engine(url, pool_pre_ping=True)
 
 
-def load_capture(plan: SyncPlan) -> Capture:
-    loc = ("capabilities", plan.capability, "data", "sync", "capture")
+def _plugin_value(spec: str, loc: tuple[str, ...], kind: type[_T], what: str) -> _T:
+    where = ".".join(loc)
     try:
-        capture = resolve_plugin(plan.capture)
+        value = resolve_plugin(spec)
     except PluginNotFound as exc:
-        raise PlanError(
-            f"capabilities.{plan.capability}.data.sync.capture: {exc}", loc=loc
-        ) from exc
-    if not isinstance(capture, Capture):
-        raise PlanError(
-            f"capabilities.{plan.capability}.data.sync.capture: {plan.capture!r} gives "
-            f"{type(capture).__name__}, not a strangler_sync.Capture(spec, url)",
-            loc=loc,
-        )
+        raise PlanError(f"{where}: {exc}", loc=loc) from exc
+    if not isinstance(value, kind):
+        raise PlanError(f"{where}: {spec!r} gives {type(value).__name__}, not {what}", loc=loc)
+    return value
+
+
+def load_capture(plan: SyncPlan) -> Capture:
+    """What ``data.sync.capture`` names: the capture spec and the monolith's database URL."""
+    loc = ("capabilities", plan.capability, "data", "sync", "capture")
+    capture = _plugin_value(plan.capture, loc, Capture, "a strangler_sync.Capture(spec, url)")
     if capture.spec.capability != plan.capability:
         raise PlanError(
-            f"capabilities.{plan.capability}.data.sync.capture: {plan.capture!r} captures "
-            f"{capture.spec.capability!r}, not {plan.capability!r}",
+            f"{'.'.join(loc)}: {plan.capture!r} captures {capture.spec.capability!r}, "
+            f"not {plan.capability!r}",
             loc=loc,
         )
     return capture
@@ -89,21 +92,9 @@ def outbox_url(plan: SyncPlan, direction: Direction) -> str:
     """The database holding the source outbox of ``direction``."""
     if direction == "forward":
         return load_capture(plan).url
-    loc = ("capabilities", plan.capability, "data", "sync", "back", "outbox")
     assert plan.back_outbox is not None  # direction_plan refused a missing back
-    try:
-        url = resolve_plugin(plan.back_outbox)
-    except PluginNotFound as exc:
-        raise PlanError(
-            f"capabilities.{plan.capability}.data.sync.back.outbox: {exc}", loc=loc
-        ) from exc
-    if not isinstance(url, str):
-        raise PlanError(
-            f"capabilities.{plan.capability}.data.sync.back.outbox: {plan.back_outbox!r} gives "
-            f"{type(url).__name__}, not a database URL",
-            loc=loc,
-        )
-    return url
+    loc = ("capabilities", plan.capability, "data", "sync", "back", "outbox")
+    return _plugin_value(plan.back_outbox, loc, str, "a database URL")
 
 
 def capture_state(engine: Engine, capture: Capture) -> CaptureState:

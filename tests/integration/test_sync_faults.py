@@ -5,12 +5,16 @@ monolith's row is fixed. The real command on the shop's and the catalog's SQLite
 from __future__ import annotations
 
 import json
+import signal
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.sync_shop import SyncShop, seeded_monolith, sync_shop
+from tests.support.probe import wait_until
+from tests.support.sync_shop import SyncShop, captured_and_copied, seeded_monolith
 
 PRODUCTS = 300
 NEW = 700
@@ -24,11 +28,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def shop(tmp_path: Path, template: Path) -> SyncShop:
-    shop = sync_shop(tmp_path, template, batch=200)
-    for verb in (["capture", "product-catalog"], ["copy", "product-catalog"]):
-        done = shop.run(*verb)
-        assert done.returncode == 0, done.stderr
-    return shop
+    return captured_and_copied(tmp_path, template, batch=200)
 
 
 def _forward(shop: SyncShop) -> dict[str, Any]:
@@ -78,3 +78,80 @@ def test_a_poison_row_is_parked_while_the_rest_flows_and_retried_once_fixed(
     assert _forward(shop)["parked"] == 0
     final = shop.run("verify", "product-catalog")
     assert final.returncode == 0, final.stdout + final.stderr
+
+
+def test_a_locked_service_database_is_waited_out_with_one_log_line_and_nothing_lost(
+    shop: SyncShop,
+) -> None:
+    log = shop.dir / "relay.log"
+    relay = shop.popen("sync", "product-catalog", log=log)
+    try:
+        wait_until(lambda: ": following" in log.read_text(), "the relay follows", timeout=60)
+        # another writer holds the catalog's write lock longer than its busy timeout (5 s)
+        with closing(sqlite3.connect(shop.catalog, isolation_level=None)) as holder:
+            holder.execute("BEGIN EXCLUSIVE")
+            shop.sql("UPDATE catalog_product SET unit_price_cents = unit_price_cents + 3")
+            wait_until(
+                lambda: "retrying with back-off" in log.read_text(),
+                "the relay backs off",
+                timeout=60,
+            )
+            holder.execute("ROLLBACK")
+        wait_until(lambda: "working again" in log.read_text(), "the relay resumes", timeout=90)
+        wait_until(lambda: _forward(shop)["pending"] == 0, "the relay drains", timeout=60)
+        relay.send_signal(signal.SIGTERM)
+        assert relay.wait(timeout=60) == 0, log.read_text()
+    finally:
+        if relay.poll() is None:
+            relay.kill()
+            relay.wait(timeout=30)
+    text = log.read_text()
+    assert text.count("retrying with back-off") == 1, text  # once per 30 s, with a count
+    assert "locked" in text
+    assert _forward(shop)["parked"] == 0
+    final = shop.run("verify", "product-catalog")
+    assert final.returncode == 0, final.stdout + final.stderr
+
+
+BROKEN = """\
+version: 1
+legacy: {url: "http://127.0.0.1:8000"}
+capabilities:
+  product-catalog:
+    match: [{methods: [GET], path: "/api/products/{sku}"}]
+    data:
+      source: legacy_monolith.data:products
+      translate: acl.catalog_rows:product_row_from_legacy
+      target: extracted.catalog.data:products
+      sync:
+        capture: legacy_monolith.data:no_such_capture
+  orders:
+    match: [{path: /api/orders}]
+    data:
+      source: legacy_monolith.data:products
+      translate: acl.catalog_rows:product_row_from_legacy
+      target: extracted.catalog.data:products
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "line", "says"),
+    [
+        (["sync", "orders"], 14, "has no 'sync:' section"),
+        (["sync", "product-catalog"], 11, "legacy_monolith.data has no no_such_capture"),
+        (["sync", "product-catalog", "--direction", "back"], 10, "no 'back:' section"),
+        (["capture", "product-catalog"], 11, "no_such_capture"),
+    ],
+)
+def test_a_sync_routes_yaml_cannot_run_exits_2_naming_file_and_line(
+    tmp_path: Path, args: list[str], line: int, says: str
+) -> None:
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(BROKEN)
+    shop = SyncShop(tmp_path, tmp_path / "l.db", tmp_path / "c.db", routes, tmp_path / "a.log")
+
+    done = shop.run(*args, timeout=60)
+
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"{routes}:{line}: " in done.stderr
+    assert says in done.stderr

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import signal
 import sqlite3
 import subprocess
@@ -15,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.probe import wait_until
-from tests.support.sync_shop import SyncShop, Workload, seeded_monolith, sync_shop
+from tests.support.probe import get_body, wait_until
+from tests.support.sync_shop import SyncShop, Workload, captured_and_copied, seeded_monolith
 from tests.support.sync_targets import out_of_order
 
 SEED = 1515
@@ -32,11 +33,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def shop(tmp_path: Path, template: Path) -> SyncShop:
-    shop = sync_shop(tmp_path, template, batch=100)
-    for verb in (["capture", "product-catalog"], ["copy", "product-catalog"]):
-        done = shop.run(*verb)
-        assert done.returncode == 0, done.stderr
-    return shop
+    return captured_and_copied(tmp_path, template, batch=100)
 
 
 def _ledger(shop: SyncShop) -> dict[str, int]:
@@ -72,8 +69,9 @@ def test_killed_relays_lose_nothing_and_never_apply_a_key_out_of_order(shop: Syn
             assert relay.poll() is None, log.read_text()
             relay.send_signal(signal.SIGKILL)
             relay.wait(timeout=30)
-        # the last one is stopped as an operator does: it finishes its batch and exits 0
-        relay = shop.popen("sync", "product-catalog", log=log)
+        # the last one serves /metrics, and is stopped as an operator does: it finishes its
+        # batch and exits 0
+        relay = shop.popen("sync", "product-catalog", "--metrics", "127.0.0.1:0", log=log)
         writer.join(timeout=120)
         assert not writer.is_alive()
         wait_until(
@@ -81,6 +79,14 @@ def test_killed_relays_lose_nothing_and_never_apply_a_key_out_of_order(shop: Syn
             "the last relay follows",
             timeout=60,
         )
+        [port] = re.findall(r"metrics on http://127\.0\.0\.1:(\d+)/metrics", log.read_text())
+        wait_until(
+            lambda: 'op="upsert"' in get_body(f"http://127.0.0.1:{port}/metrics").decode(),
+            "the relay counts what it applies",
+        )
+        metrics = get_body(f"http://127.0.0.1:{port}/metrics").decode()
+        for series in ("strangler_sync_lag_seconds", "strangler_sync_apply_delay_seconds_bucket"):
+            assert f'{series}{{capability="product-catalog",direction="forward"' in metrics
         relay.send_signal(signal.SIGTERM)
         assert relay.wait(timeout=60) == 0, log.read_text()
     finally:

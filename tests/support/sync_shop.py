@@ -118,6 +118,15 @@ def sync_shop(tmp: Path, template: Path, *, batch: int = 100) -> SyncShop:
     return SyncShop(tmp, legacy, catalog, routes, tmp / "applied.log")
 
 
+def captured_and_copied(tmp: Path, template: Path, *, batch: int) -> SyncShop:
+    """``sync_shop`` after ``data capture`` and ``data copy``: the relay's starting point."""
+    shop = sync_shop(tmp, template, batch=batch)
+    for verb in (["capture", "product-catalog"], ["copy", "product-catalog"]):
+        done = shop.run(*verb)
+        assert done.returncode == 0, done.stderr
+    return shop
+
+
 def _now() -> str:
     # as Django stores an aware datetime in SQLite: UTC, naive text
     return datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 
 import pytest
@@ -19,7 +19,7 @@ from parallel_run.sync_evidence import ConflictRecord, SyncHealth, SyncWindow
 from strangler.data.faults import POISON_AFTER, Backoff, BatchFailed, classify
 from strangler.data.metrics import SyncMetrics
 from strangler.data.relay import Relay, RelayBusy, RelaySettings
-from tests.unit.strangler.data.fakes import EPOCH, FakeOutbox, FakeSource, FakeTarget
+from tests.unit.strangler.data.fakes import EPOCH, FakeClaim, FakeOutbox, FakeSource, FakeTarget
 
 
 def translate(row: Row) -> Row:
@@ -470,3 +470,57 @@ def test_a_standby_relay_waits_for_the_lease_and_once_gives_up_on_a_live_holder(
     assert s.outbox.applied == set()
     assert len(waits) > 10
     assert sum("standby: host:41" in line for line in s.lines) == 1
+
+
+def test_an_idle_relay_reads_until_a_change_is_pending_and_only_then_claims() -> None:
+    s = Sides()
+    looks = 0
+    claimed_at: list[int] = []  # how many looks at the outbox came before each claim
+    real_claim = s.outbox.claim
+
+    def counted(limit: int) -> AbstractContextManager[FakeClaim]:
+        claimed_at.append(looks)
+        return real_claim(limit)
+
+    s.outbox.claim = counted  # type: ignore[method-assign]
+
+    class Stop(threading.Event):
+        def wait(self, timeout: float | None = None) -> bool:
+            nonlocal looks
+            looks += 1
+            s.clock.now += timeout or 0.0
+            if looks == 20:
+                s.change("A", product("A"))  # a write, after a second of nothing
+            if looks > 20:
+                self.set()
+            return self.is_set()
+
+    s.relay.follow(Stop())
+
+    # the first claim, empty; none while nothing is pending; then the change, then empty
+    assert claimed_at == [0, 20, 20]
+    assert "A" in s.target.rows
+
+
+def test_an_idle_relay_still_claims_now_and_then_to_keep_its_lease() -> None:
+    s = Sides()
+    claims = 0
+    real_claim = s.outbox.claim
+
+    def counted(limit: int) -> AbstractContextManager[FakeClaim]:
+        nonlocal claims
+        claims += 1
+        return real_claim(limit)
+
+    s.outbox.claim = counted  # type: ignore[method-assign]
+
+    class Stop(threading.Event):
+        def wait(self, timeout: float | None = None) -> bool:
+            s.clock.now += timeout or 0.0
+            if s.clock.now > 12.0:
+                self.set()
+            return self.is_set()
+
+    s.relay.follow(Stop())
+
+    assert claims == 3  # at 0, 5 and 10 seconds
