@@ -69,6 +69,9 @@ class Options:
     batch_sizes: tuple[int, ...]
     capture: bool
     relay: bool
+    lag: bool
+    rate: float
+    duration: float
     postgres: bool
     payload: Literal["row", "key"]
     check: bool
@@ -113,12 +116,27 @@ class Drain:
         return self.entries / self.drain_s
 
 
+@dataclass(frozen=True, slots=True)
+class Lag:
+    """How long changes waited between their capture and their apply, with the relay following
+    an open-loop writer (``applied_at - captured_at`` of each outbox entry)."""
+
+    rate: float  # writes/s asked
+    achieved: float  # writes/s the writer managed
+    writes: int
+    applied: int
+    p50_s: float
+    p99_s: float
+    max_s: float
+
+
 @dataclass(slots=True)
 class Run:
     options: Options
     started: dt.datetime
     overhead: list[Overhead] = field(default_factory=list)
     drains: list[Drain] = field(default_factory=list)
+    lags: list[Lag] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
     loadavg_at_start: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
@@ -137,7 +155,9 @@ def parse_args(argv: Sequence[str]) -> Options:
         "--batch-sizes", default="500,2000", help="relay batch sizes, one drain each (500,2000)"
     )
     parser.add_argument("--quick", action="store_true", help="smoke run: small numbers")
-    parser.add_argument("--only", choices=["capture", "relay"], help="one measurement")
+    parser.add_argument("--only", choices=["capture", "relay", "lag"], help="one measurement")
+    parser.add_argument("--rate", type=float, default=200.0, help="lag: writes/s (200)")
+    parser.add_argument("--duration", type=float, default=30.0, help="lag: seconds (30)")
     parser.add_argument(
         "--postgres", action="store_true", help="applied/s on PostgreSQL too (initdb, pg_ctl)"
     )
@@ -165,6 +185,9 @@ def parse_args(argv: Sequence[str]) -> Options:
         batch_sizes=sizes,
         capture=args.only in (None, "capture"),
         relay=args.only in (None, "relay"),
+        lag=args.only in (None, "lag"),
+        rate=args.rate,
+        duration=10.0 if args.quick else args.duration,
         postgres=args.postgres,
         payload=args.payload,
         check=args.check,
@@ -193,6 +216,8 @@ def execute(options: Options) -> Run:
             _measure(run, "capture", lambda: run.overhead.extend(measure_overhead(options, shop)))
         if options.relay:
             _measure(run, "relay", lambda: run.drains.extend(measure_relay(options, shop)))
+        if options.lag:
+            _measure(run, "lag", lambda: run.lags.append(measure_lag(options, shop)))
         if options.relay and options.postgres:
             _measure(
                 run, "relay on PostgreSQL", lambda: run.drains.extend(on_postgres(options, workdir))
@@ -507,6 +532,96 @@ def measure_relay(options: Options, shop: Shop) -> list[Drain]:
     return drains
 
 
+def measure_lag(options: Options, shop: Shop) -> Lag:
+    """The relay following (``data sync`` without ``--once``) while ``--rate`` single-row
+    transactions a second change random products for ``--duration`` seconds (SQLite)."""
+    routes = shop.routes(batch_size=options.batch_sizes[0])
+    shop.strangler("data", "capture", CAPABILITY, routes=routes)
+    shop.strangler("data", "copy", CAPABILITY, routes=routes)
+    log = (shop.workdir / "relay.log").open("ab")
+    argv = [venv_tool("strangler"), "data", "sync", CAPABILITY, "--routes", str(routes)]
+    relay = subprocess.Popen(argv, cwd=shop.workdir, env=shop.env, stdout=log, stderr=log)
+    try:
+        write_backlog(shop, 1, seed=7)  # the relay is following once this one is applied
+        drained(shop, timeout=60)
+        first = newest_seq(shop)
+        say(f"bench: lag: {options.rate:g} writes/s for {options.duration:g} s, relay following")
+        writes, achieved = open_loop(shop, rate=options.rate, duration=options.duration)
+        drained(shop, timeout=120)
+    finally:
+        relay.terminate()
+        try:
+            relay.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            relay.kill()
+            relay.wait()
+        log.close()
+    delays = sorted(delays_after(shop, first))
+    if len(delays) < 2:
+        raise BenchError(f"only {len(delays)} changes were applied")
+    lag = Lag(
+        rate=options.rate,
+        achieved=round(achieved, 1),
+        writes=writes,
+        applied=len(delays),
+        p50_s=round(statistics.median(delays), 3),
+        p99_s=round(statistics.quantiles(delays, n=100)[98], 3),
+        max_s=round(delays[-1], 3),
+    )
+    say(f"bench: lag p50 {lag.p50_s} s, p99 {lag.p99_s} s, max {lag.max_s} s")
+    return lag
+
+
+def open_loop(shop: Shop, *, rate: float, duration: float) -> tuple[int, float]:
+    """One single-row transaction every 1/rate s, on schedule whatever the answers' speed (a
+    late one is sent at once); returns the writes and the rate achieved."""
+    skus = shop.skus(10**9)
+    rng = random.Random(11)
+    update = text(
+        "UPDATE catalog_product SET unit_price_cents = unit_price_cents + 1 WHERE sku = :sku"
+    )
+    count = int(rate * duration)
+    with shop.engine() as engine:
+        started = time.monotonic()
+        for n in range(count):
+            pause = started + n / rate - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            with engine.begin() as conn:
+                conn.execute(update, {"sku": rng.choice(skus)})
+        elapsed = time.monotonic() - started
+    return count, count / elapsed
+
+
+def drained(shop: Shop, *, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while (pending := outbox_counts(shop).pending) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if pending:
+        raise BenchError(f"{pending} changes still pending after {timeout:g} s")
+
+
+def newest_seq(shop: Shop) -> int:
+    with shop.engine() as engine, engine.connect() as conn:
+        return int(
+            conn.execute(text("SELECT coalesce(max(seq), 0) FROM strangler_outbox")).one()[0]
+        )
+
+
+def delays_after(shop: Shop, first: int) -> list[float]:
+    """``applied_at - captured_at`` in seconds of the entries after ``first`` (SQLite stores
+    both as epoch seconds)."""
+    with shop.engine() as engine, engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT applied_at - captured_at FROM strangler_outbox WHERE seq > :first"
+                " AND aggregatetype = :cap AND applied_at IS NOT NULL"
+            ),
+            {"first": first, "cap": CAPABILITY},
+        )
+        return [float(delay) for (delay,) in rows]
+
+
 def on_postgres(options: Options, workdir: Path) -> list[Drain]:
     """The applied/s drains with the monolith and the catalog as two databases of a throwaway
     PostgreSQL cluster (the test suite's: fsync and synchronous_commit off)."""
@@ -579,6 +694,23 @@ def publish(run: Run) -> int:
             "verify",
         ]
         lines += [markdown_table(header, rows), ""]
+    if run.lags:
+        lines.append(
+            f"Lag: the relay following {o.rate:g} single-row writes a second for "
+            f"{o.duration:g} s; seconds from capture to apply:\n"
+        )
+        rows = [
+            [
+                f"{g.achieved:g}",
+                str(g.applied),
+                f"{g.p50_s:.3f}",
+                f"{g.p99_s:.3f}",
+                f"{g.max_s:.3f}",
+            ]
+            for g in run.lags
+        ]
+        header = ["writes/s achieved", "applied", "p50 s", "p99 s", "max s"]
+        lines += [markdown_table(header, rows), ""]
     for what, reason in run.skipped.items():
         lines.append(f"- skipped ({what}): {reason}")
     print("\n".join(lines))
@@ -592,6 +724,7 @@ def publish(run: Run) -> int:
             {**asdict(d), "drain_s": round(d.drain_s, 3), "per_second": round(d.per_second)}
             for d in run.drains
         ],
+        "lags": [asdict(g) for g in run.lags],
         "skipped": run.skipped,
     }
     o.out.parent.mkdir(parents=True, exist_ok=True)

@@ -343,29 +343,11 @@ class Relay:
         other = "back" if self.direction == "forward" else "forward"
         return self._outbox.ledger_versions(keys, capability=self.capability, direction=other)
 
-    def _record(self, conflict: Conflict, out: _Outcome, *, at: float) -> ConflictRecord:
-        """The store's row of a conflict, named by the change that lost: ``target_seq`` is
-        the loser's seq, ``source_seq`` the winner's. Both directions may decide one conflict
-        (each sees the other's change pending); named so, both give the same row, which the
-        store keeps once (unique on key, loser side and ``target_seq``)."""
-        source_side, target_side = self.sides
-        mine = out.versions[conflict.key].seq if conflict.key in out.versions else 0
-        source_won = conflict.winner == "source"
-        return ConflictRecord(
-            capability=self.capability,
-            key=conflict.key,
-            at=datetime.fromtimestamp(at, UTC),
-            winner=source_side if source_won else target_side,
-            loser_side=target_side if source_won else source_side,
-            source_seq=mine if source_won else conflict.target_seq,
-            target_seq=conflict.target_seq if source_won else mine,
-        )
-
     def _observe(self, out: _Outcome) -> None:
         result = out.result
         self.applied_total += result.applied
         now = self._clock()
-        records = [self._record(c, out, at=now) for c in result.conflicts]
+        records = [self._record(c, out.versions, at=now) for c in result.conflicts]
         records = [r for r in records if self._seen.first(r)]  # the other direction's too
         self.conflicts_total += len(records)
         if self._metrics is not None:
@@ -388,6 +370,30 @@ class Relay:
             )
             if records:
                 self._health.conflicts(records)
+
+    def _record(
+        self, conflict: Conflict, versions: dict[Key, Version], *, at: float
+    ) -> ConflictRecord:
+        """The store keeps one row per LOST change, unique on its side and seq: ``target_seq``
+        holds the lost change's seq (in the loser's outbox), ``source_seq`` the winner's. Both
+        relays may see one conflict (after cutover the forward one drops the monolith's change
+        and the way back overwrites it); they then write the same row."""
+        source_side, target_side = self.sides
+        version = versions.get(conflict.key)
+        source_seq = version.seq if version is not None else 0
+        if conflict.winner == "source":
+            winner, loser, won, lost = source_side, target_side, source_seq, conflict.target_seq
+        else:
+            winner, loser, won, lost = target_side, source_side, conflict.target_seq, source_seq
+        return ConflictRecord(
+            capability=self.capability,
+            key=conflict.key,
+            at=datetime.fromtimestamp(at, UTC),
+            winner=winner,
+            loser_side=loser,
+            source_seq=won,
+            target_seq=lost,
+        )
 
     # -- following -----------------------------------------------------------------------
 

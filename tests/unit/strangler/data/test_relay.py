@@ -199,16 +199,16 @@ def test_a_version_the_target_already_holds_is_stale_marked_applied_and_not_writ
 
 
 @pytest.mark.parametrize(
-    ("direction", "owner", "winner", "written"),
+    ("direction", "owner", "winner", "written", "won", "lost"),
     [
-        ("forward", "source", "legacy", True),  # shadow/canary: the monolith owns
-        ("forward", "target", "service", False),  # extracted: the service owns
-        ("back", "target", "legacy", False),  # canary: the way back loses to the monolith
-        ("back", "source", "service", True),  # extracted: the service's change wins
+        ("forward", "source", "legacy", True, 1, 41),  # shadow/canary: the monolith owns
+        ("forward", "target", "service", False, 41, 1),  # extracted: the service owns
+        ("back", "target", "legacy", False, 41, 1),  # canary: the way back loses
+        ("back", "source", "service", True, 1, 41),  # extracted: the service's change wins
     ],
 )
 def test_a_key_changed_on_both_sides_is_decided_for_the_owner_and_recorded(
-    direction: str, owner: str, winner: str, written: bool
+    direction: str, owner: str, winner: str, written: bool, won: int, lost: int
 ) -> None:
     """The record names the change that lost (``target_seq``) and the winner's
     (``source_seq``), whichever direction decided it."""
@@ -223,7 +223,7 @@ def test_a_key_changed_on_both_sides_is_decided_for_the_owner_and_recorded(
     assert (s.target.rows["A"]["price"] == 5) is written
     assert s.outbox.applied == {1}  # decided either way: not retried
     [record] = s.health.conflict_rows
-    won, lost = (1, 41) if written else (41, 1)
+    # one row per lost change: its seq where the store's uniqueness looks (target_seq)
     assert (record.key, record.winner, record.source_seq, record.target_seq) == (
         "A",
         winner,
