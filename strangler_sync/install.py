@@ -15,7 +15,15 @@ from typing import Literal
 from acl.data import SqlTx
 from strangler_sync.errors import CaptureError
 from strangler_sync.params import as_int, in_list
-from strangler_sync.schema import CAPTURE, OUTBOX, PARKED, now_sql, outbox_ddl, sync_ddl
+from strangler_sync.schema import (
+    CAPTURE,
+    OUTBOX,
+    PARKED,
+    RELAY,
+    now_sql,
+    outbox_ddl,
+    sync_ddl,
+)
 from strangler_sync.spec import CaptureSpec
 from strangler_sync.triggers import (
     create_triggers,
@@ -73,6 +81,9 @@ def _columns(tx: SqlTx, table: str) -> set[str]:
 def _create_tables(tx: SqlTx) -> None:
     for statement in (*outbox_ddl(tx.dialect), *sync_ddl(tx.dialect)):
         tx.execute(statement)
+    # a relay table made before the lease kept its cursor's epoch
+    if "epoch" not in _columns(tx, RELAY):
+        tx.execute(f"ALTER TABLE {RELAY} ADD COLUMN epoch varchar(36)")
 
 
 def _ensure_epoch(tx: SqlTx, capability: str, marker: str) -> str:
@@ -138,6 +149,8 @@ def remove(tx: SqlTx, spec: CaptureSpec, *, drop_outbox: bool = False) -> Captur
             tx.execute(f"DELETE FROM {CAPTURE} WHERE capability = :c", {"c": spec.capability})
             tx.execute(f"DELETE FROM {OUTBOX} WHERE aggregatetype = :c", {"c": spec.capability})
             tx.execute(f"DELETE FROM {PARKED} WHERE aggregatetype = :c", {"c": spec.capability})
+            # SQLite hands the outbox's rowids out again from 1: a kept cursor would hide them
+            tx.execute(f"DELETE FROM {RELAY} WHERE capability = :c", {"c": spec.capability})
         else:
             tx.execute(
                 f"UPDATE {CAPTURE} SET spec_hash = :h WHERE capability = :c",
