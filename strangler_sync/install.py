@@ -189,6 +189,12 @@ def _counts(tx: SqlTx, aggregate: str) -> tuple[int, int]:
     return as_int(row[0]), as_int(row[1])
 
 
+def _renamed(tx: SqlTx, spec: CaptureSpec) -> bool:
+    """A captured column is gone from its table (a migration renamed or dropped it): the
+    triggers still fire, but capture null for it."""
+    return any(not set(t.columns) <= _columns(tx, t.name) for t in spec.tables)
+
+
 def inspect(tx: SqlTx, spec: CaptureSpec) -> CaptureState:
     """What the database holds for ``spec``: its triggers (``sqlite_master`` or
     ``pg_trigger``) against the spec, the epoch, and the pending and parked outbox rows."""
@@ -211,7 +217,7 @@ def inspect(tx: SqlTx, spec: CaptureSpec) -> CaptureState:
         state = "absent" if not present else "drifted"
     elif missing:
         state = "missing"
-    elif installed_hash != spec_hash(spec):
+    elif installed_hash != spec_hash(spec) or _renamed(tx, spec):
         state = "drifted"
     else:
         state = "installed"

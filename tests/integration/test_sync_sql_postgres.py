@@ -305,3 +305,49 @@ def test_removing_a_capture_whose_table_is_gone_is_quiet(engine: Engine) -> None
     ghost = CaptureSpec("ghost", (CapturedTable("no_such_table", "k", ("k",)),))
     with engine.begin() as conn:
         assert remove(SqlAlchemyTx(conn), ghost).state == "absent"
+
+
+def _state(engine: Engine, spec: CaptureSpec) -> str:
+    with engine.begin() as conn:
+        return inspect(SqlAlchemyTx(conn), spec).state
+
+
+def test_a_renamed_captured_column_leaves_the_monolith_writing_and_capture_drifted(
+    engine: Engine,
+) -> None:
+    run(engine, "ALTER TABLE catalog_product RENAME COLUMN currency TO currency_code")
+
+    add(engine, "A")  # the monolith's own writes go on
+    run(engine, "UPDATE catalog_product SET unit_price_cents = 200 WHERE sku = 'A'")
+
+    assert _state(engine, CATALOG) == "drifted"
+    assert _state(engine, INVENTORY) == "installed"  # it captures no renamed column
+    assert [(k, op, p["currency"]) for k, op, p in outbox(engine, "product-catalog")] == [
+        ("A", "upsert", None),
+        ("A", "upsert", None),
+    ]
+
+
+def test_a_captured_column_dropped_with_cascade_leaves_inserts_and_deletes_working(
+    engine: Engine,
+) -> None:
+    run(engine, "ALTER TABLE catalog_product DROP COLUMN active CASCADE")  # as Django does
+
+    add(engine, "A")
+    run(engine, "UPDATE catalog_product SET name = 'x' WHERE sku = 'A'")
+    run(engine, "DELETE FROM catalog_product WHERE sku = 'A'")
+
+    assert _state(engine, CATALOG) == "missing"  # CASCADE took the UPDATE trigger
+    assert [(k, op) for k, op, _ in outbox(engine, "product-catalog")] == [
+        ("A", "upsert"),
+        ("A", "delete"),
+    ]
+
+
+def test_a_renamed_key_column_skips_the_outbox_row_but_not_the_write(engine: Engine) -> None:
+    run(engine, "ALTER TABLE catalog_product RENAME COLUMN sku TO code")
+
+    run(engine, "INSERT INTO catalog_product (code, name, unit_price_cents) VALUES ('A', 'A', 1)")
+
+    assert _state(engine, CATALOG) == "drifted"
+    assert outbox(engine, "product-catalog") == []
