@@ -98,6 +98,29 @@ def _ensure_epoch(tx: SqlTx, capability: str, marker: str) -> str:
     )
 
 
+def _unique_alone(tx: SqlTx, table: str, column: str) -> bool:
+    """``column`` is the primary key or under a unique index of its own (not partial)."""
+    if tx.dialect == "sqlite":
+        pk = tx.execute("SELECT name FROM pragma_table_info(:t) WHERE pk > 0", {"t": table})
+        if [str(r[0]) for r in pk] == [column]:
+            return True
+        rows = tx.execute(
+            "SELECT group_concat(i.name) FROM pragma_index_list(:t) l,"
+            ' pragma_index_info(l.name) i WHERE l."unique" AND NOT l.partial'
+            " GROUP BY l.name",
+            {"t": table},
+        )
+        return any(str(r[0]) == column for r in rows)
+    rows = tx.execute(
+        "SELECT 1 FROM pg_index x JOIN pg_attribute a"
+        " ON a.attrelid = x.indrelid AND a.attnum = x.indkey[0]"
+        " WHERE x.indrelid = to_regclass(:t) AND x.indisunique AND x.indnkeyatts = 1"
+        " AND x.indpred IS NULL AND a.attname = :c",
+        {"t": table, "c": column},
+    )
+    return bool(rows)
+
+
 def _check_tables(tx: SqlTx, spec: CaptureSpec) -> None:
     for table in spec.tables:
         have = _columns(tx, table.name)
@@ -108,6 +131,13 @@ def _check_tables(tx: SqlTx, spec: CaptureSpec) -> None:
             raise CaptureError(
                 f"capability {spec.capability}: table {table.name} has no column "
                 + ", ".join(repr(c) for c in lacking)
+            )
+        # versions are commit-ordered per key only because a key is one row, whose lock
+        # orders its writers; two rows of one key could commit against their seq order
+        if not _unique_alone(tx, table.name, table.key):
+            raise CaptureError(
+                f"capability {spec.capability}: table {table.name}: the key column"
+                f" {table.key!r} is neither the primary key nor under a unique index of its own"
             )
 
 

@@ -115,6 +115,16 @@ def _postgres(spec: CaptureSpec, table: CapturedTable) -> tuple[str, ...]:
     function = function_name(spec, table)
     cap, key, t = spec.capability, table.key, table.name
     insert = f"INSERT INTO {OUTBOX} (aggregatetype, aggregateid, type, payload)"
+
+    # One table: a key is one row (install checks it is unique), whose lock orders writers,
+    # so seq order is commit order per key. Several tables: two rows of one key would not
+    # wait for each other, so the key's own lock, held to commit, takes the row lock's place.
+    def lock(row: str) -> str:
+        if len(spec.tables) == 1:
+            return ""
+        hashed = f"hashtextextended('{cap}:' || ({row}->>'{key}'), 0)"
+        return f"PERFORM pg_advisory_xact_lock({hashed});\n      "
+
     body = f"""CREATE OR REPLACE FUNCTION {function}() RETURNS trigger
 LANGUAGE plpgsql AS $strangler$
 DECLARE
@@ -127,7 +137,7 @@ BEGIN
   IF TG_OP IN ('INSERT', 'UPDATE') THEN
     n := to_jsonb(NEW);
     IF n->>'{key}' IS NOT NULL THEN
-      {insert}
+      {lock("n")}{insert}
       VALUES ('{cap}', n->>'{key}', 'upsert', {_jsonb_payload(spec, table, "n")});
     END IF;
   END IF;
@@ -135,7 +145,7 @@ BEGIN
     o := to_jsonb(OLD);
     IF o->>'{key}' IS NOT NULL
        AND (TG_OP = 'DELETE' OR o->'{key}' IS DISTINCT FROM n->'{key}') THEN
-      {insert}
+      {lock("o")}{insert}
       VALUES ('{cap}', o->>'{key}', 'delete', jsonb_build_object('{key}', o->'{key}'));
     END IF;
   END IF;
