@@ -277,6 +277,9 @@ class ChangeLog:
                 f" AND seq IN ({names})",
                 {"a": self.aggregate, **params},
             )
+        for part in chunks(sorted(set(applied))):  # unparked, then applied: no orphan rows
+            names, params = in_list("s", part)
+            tx.execute(f"DELETE FROM {PARKED} WHERE seq IN ({names})", params)
         self._park(tx, [(seq, keys.get(seq), stage, f, r) for seq, stage, f, r in parked])
         newest: dict[Key, int] = {}
         for seq in applied:
@@ -392,7 +395,8 @@ class ChangeLog:
 
     def unpark(self, keys: Sequence[Key] | None = None) -> int:
         """Parked entries (of ``keys``, or all) become pending again; their
-        ``strangler_parked`` rows stay (``attempts`` counts on). Returns how many."""
+        ``strangler_parked`` rows stay (``attempts`` counts on) until the entry is applied.
+        Returns how many."""
         with self._tx() as tx:
             if not has_table(tx, OUTBOX):
                 return 0

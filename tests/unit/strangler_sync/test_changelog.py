@@ -105,6 +105,18 @@ def test_parked_entries_are_listed_then_unparked_and_counted_again(captured: Eng
     assert log.unpark() == 1
 
 
+def test_an_unparked_entry_once_applied_leaves_no_parked_row(captured: Engine) -> None:
+    add(captured, "A", "B")
+    log = _log(captured)
+    with log.claim(10) as claim:
+        claim.done([1], [(2, "target", "(row)", "refused")])
+    log.unpark(["B"])
+    with log.claim(10) as claim:
+        claim.done([2], [])
+
+    assert run(captured, "SELECT count(*) FROM strangler_parked") == [(0,)]
+
+
 def test_a_later_applied_change_resolves_the_parked_ones_of_its_key(captured: Engine) -> None:
     add(captured, "A")
     log = _log(captured)

@@ -158,3 +158,11 @@ def test_a_primary_or_unique_key_column_is_accepted(engine: Engine, ddl: str) ->
 
     with engine.begin() as conn:
         assert install(SqlAlchemyTx(conn), spec).state == "installed"
+
+
+@pytest.mark.parametrize("name", ["Sku", "SKU", "catalog-product", "sku;drop", "1sku", ""])
+def test_identifiers_are_plain_lowercase_names(name: str) -> None:
+    with pytest.raises(CaptureError, match="plain lowercase SQL identifier"):
+        CapturedTable(name, "sku", ("sku",))
+    with pytest.raises(CaptureError, match="plain lowercase SQL identifier"):
+        CapturedTable("catalog_product", name, (name,))
