@@ -179,20 +179,21 @@ class Workload:
     def __init__(self, legacy_url: str, *, seed: int) -> None:
         self._url = legacy_url
         self._rng = random.Random(seed)
+        self._serial = 0  # of inserted skus, across runs: a later run() inserts new ones
         self.done = 0
 
     def run(self, operations: int, *, pause: float = 0.0) -> None:
+        """Until ``operations`` are done in all, counting earlier runs."""
         wait = threading.Event()  # never set: a bounded pause between transactions
         engine = _engine(self._url)
         try:
             with engine.connect() as db:
                 skus = [row[0] for row in db.execute(text("SELECT sku FROM catalog_product"))]
                 db.rollback()
-            serial = 0
             while self.done < operations:
                 with engine.begin() as db:
                     for _ in range(self._rng.randint(1, 4)):
-                        serial = self._one(db, skus, serial)
+                        self._serial = self._one(db, skus, self._serial)
                         self.done += 1
                 if pause:
                     wait.wait(pause)
