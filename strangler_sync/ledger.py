@@ -14,7 +14,8 @@ of relays, duplicate deliveries or crashes (docs/data.md, "why order holds").
 4. a **conflict** when ``target_aggregate`` is set (the other direction runs): the target's own
    newest outbox row of the key is newer than ``peer[key]``, the newest target change the
    source state includes; decided for the owner;
-5. the ledger rows of the admitted keys are set to the change's version.
+5. the ledger rows of the admitted keys, and of the changes that lost a conflict (settled,
+   not written), are set to the change's version.
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ class SqlLedger:
         held = self._lock(tx, keys)
         newest = self._target_newest(tx, keys) if self.target_aggregate else {}
         write: list[Change] = []
+        decided: list[Change] = []  # lost to the target: not written, but settled
         stale: list[Key] = []
         conflicts: list[Conflict] = []
         for change in changes:
@@ -85,11 +87,16 @@ class SqlLedger:
             if conflict is not None:
                 conflicts.append(conflict)
                 if conflict.winner == "target":
+                    # the version is recorded though not written: the other direction's
+                    # relay reads this ledger as its ``peer``, and must not find the
+                    # settled change again (one more conflict per later change of the key)
+                    decided.append(change)
+                    held[change.key] = version
                     continue
             write.append(change)
             held[change.key] = version
-        self._set(tx, list({change.key: change for change in write}.values()))
-        self._forget_new(tx, keys, {change.key for change in write})
+        self._set(tx, list({change.key: change for change in [*decided, *write]}.values()))
+        self._forget_new(tx, keys, {change.key for change in [*decided, *write]})
         return Admission(write=tuple(write), stale=tuple(stale), conflicts=tuple(conflicts))
 
     def _lock(self, tx: SqlTx, keys: Sequence[Key]) -> dict[Key, Version]:
@@ -169,7 +176,7 @@ class SqlLedger:
             )
 
     def _forget_new(self, tx: SqlTx, keys: Sequence[Key], written: set[Key]) -> None:
-        """Drop the placeholder rows of keys this batch did not write (a conflict lost)."""
+        """Drop the placeholder rows of keys this batch did not set (all stale)."""
         unwritten = [key for key in keys if key not in written]
         for part in chunks(unwritten):
             names, params = in_list("k", part)

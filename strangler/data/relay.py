@@ -45,6 +45,7 @@ from acl.data import (
 from acl.errors import TranslationError
 from facade.resilience.backoff import Uniform
 from parallel_run.sync_evidence import ConflictRecord, SyncHealth, SyncWindow
+from strangler.data.conflicts import PROCESS, SeenConflicts
 from strangler.data.faults import (
     Backoff,
     BatchFailed,
@@ -193,6 +194,7 @@ class Relay:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         uniform: Uniform = random.uniform,
+        seen: SeenConflicts = PROCESS,
     ) -> None:
         self.capability = capability
         self.direction = direction
@@ -213,6 +215,7 @@ class Relay:
         self.poison = PoisonWatch()
         self.applied_total = 0
         self.conflicts_total = 0
+        self._seen = seen
         self._next_beat = float("-inf")
         self._next_prune = float("-inf")
         self._next_capture_check = float("-inf")
@@ -390,9 +393,10 @@ class Relay:
     def _observe(self, out: _Outcome) -> None:
         result = out.result
         self.applied_total += result.applied
-        self.conflicts_total += len(result.conflicts)
         now = self._clock()
         records = [self._record(c, out.versions, at=now) for c in result.conflicts]
+        records = [r for r in records if self._seen.first(r)]  # the other direction's too
+        self.conflicts_total += len(records)
         if self._metrics is not None:
             for op, count in result.ops.items():
                 self._metrics.applied(op, count)

@@ -158,6 +158,7 @@ class FakeTarget:
                 winner: Literal["source", "target"] = ledger.owner
                 conflicts.append(Conflict(c.key, winner, own))
                 if winner == "target":
+                    self.versions[c.key] = c.version  # settled, as the ledger records it
                     continue
             write.append(c)
         admission = Admission(tuple(write), tuple(stale), tuple(conflicts))

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from acl.data import Change, Row, Version
 from acl.errors import TranslationError
 from parallel_run.sync_evidence import ConflictRecord, SyncHealth, SyncWindow
+from strangler.data.conflicts import SeenConflicts
 from strangler.data.faults import POISON_AFTER, Backoff, BatchFailed, classify
 from strangler.data.metrics import SyncMetrics
 from strangler.data.relay import HOT_KEY_MOVES, Relay, RelayBusy, RelaySettings
@@ -64,6 +65,7 @@ class Sides:
         owner: str = "source",
         conflicts: bool = False,
         batch_size: int = 100,
+        seen: SeenConflicts | None = None,
     ) -> None:
         self.outbox = FakeOutbox()
         self.source = FakeSource()
@@ -93,6 +95,7 @@ class Sides:
             clock=lambda: self.outbox.now + 0.5,
             monotonic=self.clock,
             uniform=lambda low, high: high,
+            seen=seen or SeenConflicts(),  # not the process's: each test counts its own
         )
 
     def change(self, sku: str, row: Row | None) -> int:
@@ -235,6 +238,8 @@ def test_a_version_the_target_already_holds_is_stale_marked_applied_and_not_writ
 def test_a_key_changed_on_both_sides_is_decided_for_the_owner_and_recorded(
     direction: str, owner: str, winner: str, written: bool, won: int, lost: int
 ) -> None:
+    """The record names the change that lost (``target_seq``) and the winner's
+    (``source_seq``), whichever direction decided it."""
     s = Sides(direction=direction, owner=owner, conflicts=True)
     s.change("A", product("A", 5))
     s.target.rows["A"] = {"sku": "A", "price": 9}
@@ -254,6 +259,8 @@ def test_a_key_changed_on_both_sides_is_decided_for_the_owner_and_recorded(
         lost,
     )
     assert record.loser_side != record.winner
+    # decided: the other direction, reading this ledger as its peer, does not find it again
+    assert s.target.versions["A"] == Version(EPOCH, 1)
     assert s.sample("strangler_sync_conflicts_total", winner=winner) == 1
     assert s.target.ledgers[0].target_aggregate == "product"
 
@@ -553,3 +560,29 @@ def test_an_idle_relay_still_claims_now_and_then_to_keep_its_lease() -> None:
     s.relay.follow(Stop())
 
     assert claims == 3  # at 0, 5 and 10 seconds
+
+
+def test_a_conflict_both_directions_decide_is_recorded_and_counted_once() -> None:
+    """canary: the monolith's change of A and the service's, both pending; the forward
+    relay writes the monolith's state over the service's change, the back relay skips the
+    service's change. Both name the service's change as lost: one conflict, not two."""
+    seen = SeenConflicts()
+    forward = Sides(direction="forward", owner="source", conflicts=True, seen=seen)
+    back = Sides(direction="back", owner="target", conflicts=True, seen=seen)
+    forward.change("A", product("A", 5))  # the monolith's change, seq 1 there
+    for _ in range(7):  # the service's outbox has other rows: its change of A is seq 8
+        back.outbox.write("other")
+    back.change("A", product("A", 9))
+    back.target.own_changes["A"] = 1  # the monolith's change, seen from the back relay
+    forward.target.own_changes["A"] = 8  # the service's, seen from the forward relay
+
+    forward.relay.run_once()
+    back.relay.run_once()
+
+    rows = forward.health.conflict_rows + back.health.conflict_rows
+    assert [(r.key, r.winner, r.loser_side, r.target_seq) for r in rows] == [
+        ("A", "legacy", "service", 8)
+    ]
+    assert forward.relay.conflicts_total + back.relay.conflicts_total == 1
+    assert forward.sample("strangler_sync_conflicts_total", winner="legacy") == 1
+    assert back.sample("strangler_sync_conflicts_total", winner="legacy") is None
