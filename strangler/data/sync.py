@@ -117,19 +117,22 @@ def forward_target_url(config: Config, plan: SyncPlan) -> str | None:
     return url if isinstance(url, str) else None
 
 
+def capture_epoch(plan: SyncPlan) -> str | None:
+    """The monolith's capture epoch (None: no capture installed)."""
+    capture = load_capture(plan)
+    engine = engine_for(capture.url)
+    try:
+        return capture_state(engine, capture).epoch
+    finally:
+        engine.dispose()
+
+
 def stale_epochs(config: Config, plan: SyncPlan) -> set[str]:
     """The epochs the service's forward ledger holds besides the monolith's capture epoch: not
     empty after the capture was re-created (``remove --drop-outbox``) and not copied since."""
-    capture = load_capture(plan)
     url = forward_target_url(config, plan)
-    if url is None:
-        return set()
-    engine = engine_for(capture.url)
-    try:
-        epoch = capture_state(engine, capture).epoch
-    finally:
-        engine.dispose()
-    if epoch is None:
+    epoch = capture_epoch(plan) if url is not None else None
+    if url is None or epoch is None:
         return set()
     engine = engine_for(url)
     try:
@@ -144,12 +147,7 @@ def stale_epochs(config: Config, plan: SyncPlan) -> set[str]:
 def restamp_after_copy(config: Config, plan: SyncPlan, url: str) -> int:
     """A full copy brought the service to the monolith's state: its forward ledger's versions
     of an earlier capture epoch become the current epoch's (``strangler_sync.restamp``)."""
-    capture = load_capture(plan)
-    engine = engine_for(capture.url)
-    try:
-        epoch = capture_state(engine, capture).epoch
-    finally:
-        engine.dispose()
+    epoch = capture_epoch(plan)
     if epoch is None:
         return 0
     engine = engine_for(url)

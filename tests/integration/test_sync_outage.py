@@ -13,8 +13,7 @@ import pytest
 
 from tests.support import postgres
 from tests.support.probe import wait_until
-from tests.support.shop_sync import run_shop
-from tests.support.sync_shop import SyncShop, Workload, shop_on
+from tests.support.sync_shop import SyncShop, Workload, postgres_shop
 
 pytestmark = pytest.mark.integration
 
@@ -35,19 +34,13 @@ def test_the_service_database_stopped_and_restarted_mid_run_loses_nothing(tmp_pa
         postgres.running(database="shop") as monolith,
         postgres.running(database="catalog") as service,
     ):
-        legacy_env = {"STRANGLER_LEGACY_DATABASE_URL": monolith.url}
-        run_shop("migrate", "--noinput", env=legacy_env)
-        run_shop("seed", "--products", str(PRODUCTS), "--orders", "0", env=legacy_env)
-        shop = shop_on(
+        shop = postgres_shop(
             tmp_path,
             legacy_url=monolith.url,
             catalog_url=service.url,
-            legacy_env=legacy_env,
+            products=PRODUCTS,
             batch=50,
         )
-        for verb in (["capture", "product-catalog"], ["copy", "product-catalog"]):
-            done = shop.run(*verb)
-            assert done.returncode == 0, done.stderr
         log = tmp_path / "relay.log"
         relay = shop.popen("sync", "product-catalog", log=log)
         try:

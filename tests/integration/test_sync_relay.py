@@ -26,14 +26,13 @@ from extracted.inventory.service_layer.services import PlaceReservation
 from extracted.inventory.service_layer.unit_of_work import SqlAlchemyUnitOfWork
 from tests.support import postgres
 from tests.support.probe import get_body, wait_until
-from tests.support.shop_sync import run_shop
 from tests.support.sync_shop import (
     STRANGLER,
     SyncShop,
     Workload,
     captured_and_copied,
+    postgres_shop,
     seeded_monolith,
-    shop_on,
 )
 from tests.support.sync_targets import out_of_order
 
@@ -187,19 +186,13 @@ def test_two_relays_on_one_postgresql_outbox_split_the_work_and_keep_every_key_i
     tmp_path: Path,
 ) -> None:
     with postgres.running(database="shop") as server:
-        legacy_env = {"STRANGLER_LEGACY_DATABASE_URL": server.url}
-        run_shop("migrate", "--noinput", env=legacy_env)
-        run_shop("seed", "--products", str(PRODUCTS), "--orders", "0", env=legacy_env)
-        shop = shop_on(
+        shop = postgres_shop(
             tmp_path,
             legacy_url=server.url,
             catalog_url=server.create_database("catalog"),
-            legacy_env=legacy_env,
+            products=PRODUCTS,
             batch=50,
         )
-        for verb in (["capture", "product-catalog"], ["copy", "product-catalog"]):
-            done = shop.run(*verb)
-            assert done.returncode == 0, done.stderr
         logs = [tmp_path / "relay-1.log", tmp_path / "relay-2.log"]
         applied = [tmp_path / "applied-1.log", tmp_path / "applied-2.log"]
         relays = [

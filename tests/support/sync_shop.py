@@ -173,6 +173,25 @@ def captured_and_copied(tmp: Path, template: Path, *, batch: int) -> SyncShop:
     return shop
 
 
+def postgres_shop(
+    tmp: Path, *, legacy_url: str, catalog_url: str, products: int, batch: int
+) -> SyncShop:
+    """The shop migrated and seeded on PostgreSQL at ``legacy_url``, the catalog at
+    ``catalog_url``, then ``data capture`` and ``data copy``: the relay's starting point."""
+    from tests.support.shop_sync import run_shop  # Django's settings: only when asked
+
+    legacy_env = {"STRANGLER_LEGACY_DATABASE_URL": legacy_url}
+    run_shop("migrate", "--noinput", env=legacy_env)
+    run_shop("seed", "--products", str(products), "--orders", "0", env=legacy_env)
+    shop = shop_on(
+        tmp, legacy_url=legacy_url, catalog_url=catalog_url, legacy_env=legacy_env, batch=batch
+    )
+    for verb in (["capture", "product-catalog"], ["copy", "product-catalog"]):
+        done = shop.run(*verb)
+        assert done.returncode == 0, done.stderr
+    return shop
+
+
 class Workload:
     """Mixed inserts, updates and deletes of products, in small transactions, seeded."""
 
