@@ -179,8 +179,9 @@ def remove(tx: SqlTx, spec: CaptureSpec, *, drop_outbox: bool = False) -> Captur
             tx.execute(f"DELETE FROM {CAPTURE} WHERE capability = :c", {"c": spec.capability})
             tx.execute(f"DELETE FROM {OUTBOX} WHERE aggregatetype = :c", {"c": spec.capability})
             tx.execute(f"DELETE FROM {PARKED} WHERE aggregatetype = :c", {"c": spec.capability})
-            # SQLite hands the outbox's rowids out again from 1: a kept cursor would hide them
-            tx.execute(f"DELETE FROM {RELAY} WHERE capability = :c", {"c": spec.capability})
+            if has_table(tx, RELAY):
+                # the SQLite relay's cursor: the new outbox's seqs start again from 1
+                tx.execute(f"DELETE FROM {RELAY} WHERE capability = :c", {"c": spec.capability})
         else:
             tx.execute(
                 f"UPDATE {CAPTURE} SET spec_hash = :h WHERE capability = :c",

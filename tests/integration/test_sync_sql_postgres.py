@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
 
 from acl.data import Admission, Change, Conflict, Version
 from strangler_sync import (
@@ -406,3 +407,20 @@ def test_one_key_over_two_tables_commits_in_seq_order(engine: Engine) -> None:
     finally:
         first.close()
     assert [(k, op) for k, op, _ in outbox(engine, "two-tables")] == [("A", "upsert")] * 3
+
+
+def test_while_the_outbox_is_held_a_captured_write_waits_and_reads_go_on(engine: Engine) -> None:
+    add(engine, "H1")
+    log = ChangeLog(engine, aggregate="product-catalog", direction="forward", holder="r1")
+    before = log.fence(["H1"])
+    with log.hold():
+        with engine.connect() as writer:
+            writer.execute(text("SET lock_timeout = '300ms'"))
+            with pytest.raises(OperationalError, match="lock timeout"):
+                # the row changes, then its trigger's outbox insert waits for the hold
+                writer.execute(text("UPDATE catalog_product SET name = 'x' WHERE sku = 'H1'"))
+            writer.rollback()
+        assert log.fence(["H1"]) == before  # the fence cannot move while held
+        assert run(engine, "SELECT name FROM catalog_product WHERE sku = 'H1'") == [("H1",)]
+    run(engine, "UPDATE catalog_product SET name = 'x' WHERE sku = 'H1'")
+    assert log.fence(["H1"]) != before
