@@ -117,6 +117,13 @@ def test_an_application_outbox_gets_one_epoch(engine: Engine) -> None:
     assert len(first) == 32
 
 
+def _coded(engine: Engine, ddl: str, table: str) -> CaptureSpec:
+    """``ddl`` run; a spec capturing ``table`` by its ``code`` column."""
+    for statement in ddl.split(";"):
+        run(engine, statement)
+    return CaptureSpec(table, (CapturedTable(table, "code", ("code", "qty")),))
+
+
 @pytest.mark.parametrize(
     "ddl",
     [
@@ -129,9 +136,7 @@ def test_an_application_outbox_gets_one_epoch(engine: Engine) -> None:
     ],
 )
 def test_a_key_column_that_is_not_unique_is_refused(engine: Engine, ddl: str) -> None:
-    for statement in ddl.split(";"):
-        run(engine, statement)
-    spec = CaptureSpec("loose", (CapturedTable("loose", "code", ("code", "qty")),))
+    spec = _coded(engine, ddl, "loose")
 
     with engine.begin() as conn, pytest.raises(CaptureError) as refused:
         install(SqlAlchemyTx(conn), spec)
@@ -152,9 +157,7 @@ def test_a_key_column_that_is_not_unique_is_refused(engine: Engine, ddl: str) ->
     ],
 )
 def test_a_primary_or_unique_key_column_is_accepted(engine: Engine, ddl: str) -> None:
-    for statement in ddl.split(";"):
-        run(engine, statement)
-    spec = CaptureSpec("tight", (CapturedTable("tight", "code", ("code", "qty")),))
+    spec = _coded(engine, ddl, "tight")
 
     with engine.begin() as conn:
         assert install(SqlAlchemyTx(conn), spec).state == "installed"
