@@ -43,6 +43,8 @@ from strangler_sync.sqltx import READ_ONLY, SqlAlchemyTx
 
 LEASE_SECONDS = 15.0
 _PARKED_PER_STATEMENT = 100  # 5 parameters a row
+# the aggregate's current epoch, which the SQLite relay's cursor belongs to
+_EPOCH = f"(SELECT epoch FROM {CAPTURE} WHERE capability = :a)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,10 +204,15 @@ class ChangeLog:
         with self._tx() as tx:
             self._require(tx)
             # a write first: the lease decides who reads, under the database's write lock
+            # a cursor kept from another epoch (the outbox re-created, its rowids from 1
+            # again) is reset: it would hide every new entry
             tx.execute(
-                f"INSERT INTO {RELAY} (capability, direction, holder, lease_until, cursor_seq)"
-                " VALUES (:a, :d, :h, :until, 0) ON CONFLICT (capability, direction) DO UPDATE"
-                " SET holder = excluded.holder, lease_until = excluded.lease_until"
+                f"INSERT INTO {RELAY} (capability, direction, holder, lease_until, cursor_seq,"
+                f" epoch) VALUES (:a, :d, :h, :until, 0, {_EPOCH})"
+                " ON CONFLICT (capability, direction) DO UPDATE"
+                " SET holder = excluded.holder, lease_until = excluded.lease_until,"
+                f" cursor_seq = CASE WHEN {RELAY}.epoch IS excluded.epoch"
+                f" THEN {RELAY}.cursor_seq ELSE 0 END, epoch = excluded.epoch"
                 f" WHERE {RELAY}.holder = excluded.holder OR {RELAY}.lease_until < :now",
                 self._lease_params(now),
             )
@@ -270,6 +277,9 @@ class ChangeLog:
                 f" AND seq IN ({names})",
                 {"a": self.aggregate, **params},
             )
+        for part in chunks(sorted(set(applied))):  # unparked, then applied: no orphan rows
+            names, params = in_list("s", part)
+            tx.execute(f"DELETE FROM {PARKED} WHERE seq IN ({names})", params)
         self._park(tx, [(seq, keys.get(seq), stage, f, r) for seq, stage, f, r in parked])
         newest: dict[Key, int] = {}
         for seq in applied:
@@ -335,6 +345,17 @@ class ChangeLog:
 
     # -- fences and ledgers ---------------------------------------------------------------
 
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """While held no captured change commits, so a fence cannot move: SQLite takes the
+        write lock (BEGIN IMMEDIATE); PostgreSQL locks the outbox against inserts (SHARE ROW
+        EXCLUSIVE: it waits for the writers that inserted, and new ones wait at their
+        trigger). Readers go on. For the relay's hot keys only: one key's read long."""
+        with self.engine.connect() as conn, conn.begin():
+            if self.dialect == "postgresql":
+                conn.execute(text(f"LOCK TABLE {OUTBOX} IN SHARE ROW EXCLUSIVE MODE"))
+            yield
+
     def fence(self, keys: Sequence[Key]) -> dict[Key, Version | None]:
         """The newest version of each key in the outbox (None: no row), one statement per
         500 keys (the key index: aggregatetype, aggregateid, seq)."""
@@ -385,7 +406,8 @@ class ChangeLog:
 
     def unpark(self, keys: Sequence[Key] | None = None) -> int:
         """Parked entries (of ``keys``, or all) become pending again; their
-        ``strangler_parked`` rows stay (``attempts`` counts on). Returns how many."""
+        ``strangler_parked`` rows stay (``attempts`` counts on) until the entry is applied.
+        Returns how many."""
         with self._tx() as tx:
             if not has_table(tx, OUTBOX):
                 return 0
@@ -473,7 +495,8 @@ class ChangeLog:
         if self.dialect != "sqlite" or not has_table(tx, RELAY):
             return 0
         rows = tx.execute(
-            f"SELECT cursor_seq FROM {RELAY} WHERE capability = :a AND direction = :d",
+            f"SELECT cursor_seq FROM {RELAY} WHERE capability = :a AND direction = :d"
+            f" AND epoch IS {_EPOCH}",
             {"a": self.aggregate, "d": self.direction},
         )
         return as_int(rows[0][0]) if rows else 0

@@ -185,3 +185,29 @@ class SqlLedger:
                 f" AND version = {_NEW_VERSION} AND key IN ({names})",
                 {"c": self.capability, "d": self.direction, **params},
             )
+
+
+def ledger_epochs(tx: SqlTx, capability: str, direction: str) -> set[str]:
+    """The capture epochs this target's ledger holds versions of (``data status``: another
+    epoch than the source's means the capture was re-created since)."""
+    if not has_table(tx, LEDGER):
+        return set()
+    rows = tx.execute(
+        f"SELECT DISTINCT epoch FROM {LEDGER} WHERE capability = :c AND direction = :d"
+        " AND version >= 0",
+        {"c": capability, "d": direction},
+    )
+    return {str(epoch) for (epoch,) in rows}
+
+
+def restamp(tx: SqlTx, capability: str, direction: str, epoch: str) -> int:
+    """After a full copy the target holds the source's state: versions of another epoch become
+    ``(epoch, 0)``, below every change the source captures in ``epoch``. Returns how many."""
+    if not has_table(tx, LEDGER):
+        return 0
+    rows = tx.execute(
+        f"UPDATE {LEDGER} SET epoch = :e, version = 0 WHERE capability = :c AND direction = :d"
+        " AND epoch <> :e AND version >= 0 RETURNING key",
+        {"c": capability, "d": direction, "e": epoch},
+    )
+    return len(rows)

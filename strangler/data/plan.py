@@ -10,20 +10,20 @@ writes). The mode decides which run and who owns the data when both sides change
     canary      forward, back (if sync.back)       the monolith
     extracted   forward, back (if sync.back)       the service
 
-Conflicts are only looked for while both directions run: with one direction, the other side
-takes no writes of its own.
+Conflicts are looked for whenever a way back is configured, whatever the mode: after a
+rollback the back relay drains what the service changed meanwhile, and those changes must
+still lose to fresh monolith writes by the owner rule.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from acl.data import PluginNotFound
+from acl.data import PluginNotFound, load_attribute
 from facade.config.model import Config, Mode
 
 Direction = Literal["forward", "back"]
@@ -75,9 +75,10 @@ class SyncPlan:
         return "service" if self.mode == "extracted" else "legacy"
 
     @property
-    def both_directions(self) -> bool:
-        """Both sides take writes: conflicts are possible and looked for."""
-        return set(self.needed) == set(DIRECTIONS)
+    def looks_for_conflicts(self) -> bool:
+        """A way back is configured: the service may have taken writes (now, or before a
+        rollback), so both sides may have changed a key."""
+        return "back" in self.configured
 
     def ledger_owner(self, direction: Direction) -> Literal["source", "target"]:
         """Who wins a conflict, as the target's ledger sees it."""
@@ -186,18 +187,12 @@ class PlanReader:
 
 def resolve_plugin(spec: str) -> object:
     """``pkg.module:name``: the attribute, called when it is a function or class (a factory)."""
-    module_name, _, attribute = spec.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise PluginNotFound(spec, reason=f"cannot import {module_name}: {exc}") from exc
-    try:
-        obj: object = getattr(module, attribute)
-    except AttributeError:
-        raise PluginNotFound(spec, reason=f"{module_name} has no {attribute}") from None
+    obj = load_attribute(spec)
     if callable(obj):
         try:
             obj = obj()
         except TypeError as exc:
-            raise PluginNotFound(spec, reason=f"cannot call {attribute}(): {exc}") from exc
+            raise PluginNotFound(
+                spec, reason=f"cannot call {spec.partition(':')[2]}(): {exc}"
+            ) from exc
     return obj

@@ -32,7 +32,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol
 
-from acl.data import Change, Conflict, Key, RowTranslator, SyncSource, SyncTarget, Version
+from acl.data import (
+    Change,
+    Conflict,
+    Key,
+    RowTranslator,
+    SourceRow,
+    SyncSource,
+    SyncTarget,
+    Version,
+)
 from acl.errors import TranslationError
 from facade.resilience.backoff import Uniform
 from parallel_run.sync_evidence import ConflictRecord, SyncHealth, SyncWindow
@@ -57,6 +66,7 @@ STANDBY_POLL = 1.0  # seconds between claims while another relay holds the lease
 STANDBY_GIVE_UP = 40.0  # --once: a lease (15 s) still held after this belongs to a live relay
 PRUNE_EVERY = 60.0
 CAPTURE_CHECK_EVERY = 30.0
+HOT_KEY_MOVES = 5  # batches in a row a key's fence moved: then it is read alone, held
 Parked = tuple[int, str, str, str]  # seq, stage, field, reason
 
 
@@ -79,6 +89,10 @@ class Outbox(Protocol):
 
     def fence(self, keys: Sequence[Key]) -> dict[Key, Version | None]: ...
 
+    def hold(self) -> AbstractContextManager[None]:
+        """No captured change commits while held (the hot-key bound: a short, rare stall)."""
+        ...
+
     def ledger_versions(
         self, keys: Sequence[Key], *, capability: str, direction: str
     ) -> dict[Key, Version]: ...
@@ -94,7 +108,7 @@ class RelaySettings:
 
     batch_size: int
     owner: Literal["source", "target"]  # who wins a conflict
-    conflicts: bool  # both directions run: look for keys changed on both sides
+    conflicts: bool  # a way back is configured: look for keys changed on both sides
     retention: float  # seconds applied entries are kept
 
 
@@ -102,7 +116,7 @@ def settings_of(plan: SyncPlan, direction: Direction, *, batch_size: int | None)
     return RelaySettings(
         batch_size=batch_size or plan.batch_size,
         owner=plan.ledger_owner(direction),
-        conflicts=plan.both_directions,
+        conflicts=plan.looks_for_conflicts,
         retention=plan.retention,
     )
 
@@ -118,6 +132,7 @@ class BatchResult:
     ops: Counter[str] = field(default_factory=Counter)  # upsert, delete, unchanged, stale
     parked: Counter[str] = field(default_factory=Counter)  # by stage
     moved: int = 0  # keys left pending: their fence moved while they were read
+    held: int = 0  # hot keys read alone while the outbox was held
     conflicts: list[Conflict] = field(default_factory=list)
     failure: BatchFailed | None = None  # part of a bisected batch failed: back off
 
@@ -150,6 +165,7 @@ class _Outcome:
         self.result.ops += other.result.ops
         self.result.parked += other.result.parked
         self.result.moved += other.result.moved
+        self.result.held += other.result.held
         self.result.conflicts += other.result.conflicts
 
 
@@ -204,6 +220,7 @@ class Relay:
         self._next_prune = float("-inf")
         self._next_capture_check = float("-inf")
         self._capture = "unknown"
+        self._moves: Counter[Key] = Counter()  # batches in a row each key's fence moved
 
     @property
     def sides(self) -> tuple[Side, Side]:
@@ -272,12 +289,22 @@ class Relay:
         self, keys: Sequence[Key], by_key: dict[Key, list[Entry]], settings: RelaySettings
     ) -> _Outcome:
         out = _Outcome()
+        hot = [k for k in keys if self._moves[k] >= HOT_KEY_MOVES]
         try:
-            before = self._outbox.fence(keys)
-            peer_before = self._peer(keys, settings)
-            rows = {row.key: row for row in self._source.read_keys(keys)}
-            after = self._outbox.fence(keys)
-            peer_after = self._peer(keys, settings)
+            before, peer_before, rows, after, peer_after = self._read(
+                [k for k in keys if self._moves[k] < HOT_KEY_MOVES], settings
+            )
+            for key in hot:
+                # a key that keeps changing between fences: read it alone while no captured
+                # change can commit, so its fence cannot move (design: the hot-key bound)
+                with self._outbox.hold():
+                    read = self._read([key], settings)
+                before.update(read[0])
+                peer_before.update(read[1])
+                rows.update(read[2])
+                after.update(read[3])
+                peer_after.update(read[4])
+                out.result.held += 1
         except Exception as exc:
             raise BatchFailed("source", exc) from exc
         changes: list[Change] = []
@@ -289,7 +316,9 @@ class Relay:
                 or (peer_after.get(key) != peer_before.get(key))
             ):
                 out.result.moved += 1  # changed while read: the next batch takes it again
+                self._moves[key] += 1
                 continue
+            self._moves.pop(key, None)
             row = rows.get(key)
             if row is None:
                 changes.append(Change(key, None, version))
@@ -336,6 +365,24 @@ class Relay:
             ops["stale"] += len(admission.stale)
             out.result.conflicts += admission.conflicts
         return out
+
+    def _read(
+        self, keys: Sequence[Key], settings: RelaySettings
+    ) -> tuple[
+        dict[Key, Version | None],
+        dict[Key, Version],
+        dict[Key, SourceRow],
+        dict[Key, Version | None],
+        dict[Key, Version],
+    ]:
+        """Fence, read, fence: (before, peer before, rows, after, peer after)."""
+        if not keys:
+            return {}, {}, {}, {}, {}
+        before = self._outbox.fence(keys)
+        peer_before = self._peer(keys, settings)
+        rows = {row.key: row for row in self._source.read_keys(keys)}
+        after = self._outbox.fence(keys)
+        return before, peer_before, rows, after, self._peer(keys, settings)
 
     def _peer(self, keys: Sequence[Key], settings: RelaySettings) -> dict[Key, Version]:
         if not settings.conflicts:

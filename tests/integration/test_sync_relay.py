@@ -26,21 +26,20 @@ from extracted.inventory.service_layer.services import PlaceReservation
 from extracted.inventory.service_layer.unit_of_work import SqlAlchemyUnitOfWork
 from tests.support import postgres
 from tests.support.probe import get_body, wait_until
-from tests.support.shop_sync import run_shop
 from tests.support.sync_shop import (
     STRANGLER,
     SyncShop,
     Workload,
     captured_and_copied,
+    postgres_shop,
     seeded_monolith,
-    shop_on,
 )
 from tests.support.sync_targets import not_as_captured, out_of_order
 
 SEED = 1515
 PRODUCTS = 300
-OPERATIONS = 2000
-KILLS = 5
+OPERATIONS = 10_000
+KILLS = 10
 
 
 @pytest.fixture(scope="module")
@@ -76,38 +75,86 @@ def _captured(shop: SyncShop) -> dict[tuple[str, int], tuple[str, Any]]:
     }
 
 
-def _wait_for_progress(shop: SyncShop, relay: subprocess.Popen[bytes], applied: int) -> None:
+def _wait_for_progress(
+    shop: SyncShop, relay: subprocess.Popen[bytes], applied: int, writer: PacedWorkload
+) -> None:
     wait_until(
-        lambda: len(shop.applied()) >= applied or relay.poll() is not None,
+        lambda: (
+            len(shop.applied()) >= applied or relay.poll() is not None or writer.error is not None
+        ),
         "the relay applies changes",
-        timeout=60,
+        timeout=90,
     )
 
 
+class PacedWorkload(threading.Thread):
+    """``Workload`` in a thread that never runs more than ``allow``ed operations ahead: each
+    relay started gets its share of the run to apply while the monolith keeps writing, so
+    the kills fall on relays busy with fresh changes from the first to the last."""
+
+    def __init__(self, workload: Workload) -> None:
+        super().__init__(daemon=True)
+        self._workload = workload
+        self._allowed = 0
+        self._more = threading.Condition()
+        self._finished = False
+        self.error: BaseException | None = None
+
+    def allow(self, operations: int) -> None:
+        with self._more:
+            self._allowed = operations
+            self._more.notify()
+
+    def finish(self) -> None:
+        with self._more:
+            self._finished = True
+            self._more.notify()
+
+    def run(self) -> None:
+        try:
+            while True:
+                with self._more:
+                    self._more.wait_for(
+                        lambda: self._finished or self._allowed > self._workload.done
+                    )
+                    if self._finished:
+                        return
+                    allowed = self._allowed
+                self._workload.run(allowed, pause=0.002)
+        except BaseException as exc:
+            self.error = exc
+
+
+@pytest.mark.timeout(600)
 def test_killed_relays_lose_nothing_and_never_apply_a_key_out_of_order(shop: SyncShop) -> None:
     rng = random.Random(SEED)
     workload = Workload(shop.legacy_url, seed=SEED)
-    writer = threading.Thread(target=workload.run, args=(OPERATIONS,), kwargs={"pause": 0.004})
+    writer = PacedWorkload(workload)
     writer.start()
     log = shop.dir / "relay.log"
+    share = OPERATIONS // (KILLS + 1)
     try:
-        for _ in range(KILLS):
+        for kill in range(KILLS):
+            # this relay's share is written while it starts and works
+            writer.allow(share * (kill + 1))
             relay = shop.popen("sync", "product-catalog", log=log)
             seen = len(shop.applied())
-            # a random point of its work: after 1 to 150 more admitted versions
-            _wait_for_progress(shop, relay, seen + rng.randint(1, 150))
+            # a random moment of its work: after 1 to 300 more admitted versions
+            _wait_for_progress(shop, relay, seen + rng.randint(1, 300), writer)
+            assert writer.error is None, writer.error
             assert relay.poll() is None, log.read_text()
             relay.send_signal(signal.SIGKILL)
             relay.wait(timeout=30)
         # the last one serves /metrics, and is stopped as an operator does: it finishes its
         # batch and exits 0
+        writer.allow(OPERATIONS)
         relay = shop.popen("sync", "product-catalog", "--metrics", "127.0.0.1:0", log=log)
-        writer.join(timeout=120)
-        assert not writer.is_alive()
+        wait_until(lambda: workload.done >= OPERATIONS or writer.error is not None, "the writes")
+        assert writer.error is None
         wait_until(
             lambda: log.read_text().count(": following") == KILLS + 1,
             "the last relay follows",
-            timeout=60,
+            timeout=90,
         )
         [port] = re.findall(r"metrics on http://127\.0\.0\.1:(\d+)/metrics", log.read_text())
         wait_until(
@@ -120,8 +167,10 @@ def test_killed_relays_lose_nothing_and_never_apply_a_key_out_of_order(shop: Syn
         relay.send_signal(signal.SIGTERM)
         assert relay.wait(timeout=60) == 0, log.read_text()
     finally:
+        writer.finish()
         writer.join(timeout=120)
 
+    assert workload.done >= OPERATIONS
     drained = shop.run("sync", "product-catalog", "--once")
     assert drained.returncode == 0, drained.stderr
     verified = shop.run("verify", "product-catalog", "--json")
@@ -151,24 +200,13 @@ def test_two_relays_on_one_postgresql_outbox_split_the_work_and_keep_every_key_i
     tmp_path: Path,
 ) -> None:
     with postgres.running(database="shop") as server:
-        legacy_env = {"STRANGLER_LEGACY_DATABASE_URL": server.url}
-        run_shop("migrate", "--noinput", env=legacy_env)
-        run_shop("seed", "--products", str(PRODUCTS), "--orders", "0", env=legacy_env)
-        shop = shop_on(
+        shop = postgres_shop(
             tmp_path,
             legacy_url=server.url,
             catalog_url=server.create_database("catalog"),
-            legacy_env=legacy_env,
+            products=PRODUCTS,
             batch=50,
         )
-        # the seed writes explicit ids on PostgreSQL and leaves the id sequence at 1
-        shop.sql(
-            "SELECT setval(pg_get_serial_sequence('catalog_product', 'id'),"
-            " (SELECT max(id) FROM catalog_product))"
-        )
-        for verb in (["capture", "product-catalog"], ["copy", "product-catalog"]):
-            done = shop.run(*verb)
-            assert done.returncode == 0, done.stderr
         logs = [tmp_path / "relay-1.log", tmp_path / "relay-2.log"]
         applied = [tmp_path / "applied-1.log", tmp_path / "applied-2.log"]
         relays = [
@@ -181,7 +219,7 @@ def test_two_relays_on_one_postgresql_outbox_split_the_work_and_keep_every_key_i
                 "both relays follow",
                 timeout=60,
             )
-            Workload(server.url, seed=SEED).run(OPERATIONS // 2, pause=0.003)
+            Workload(server.url, seed=SEED).run(1000, pause=0.003)
             wait_until(lambda: _forward(shop)["pending"] == 0, "the relays drain", timeout=90)
             for relay in relays:
                 relay.send_signal(signal.SIGTERM)

@@ -173,26 +173,46 @@ def captured_and_copied(tmp: Path, template: Path, *, batch: int) -> SyncShop:
     return shop
 
 
+def postgres_shop(
+    tmp: Path, *, legacy_url: str, catalog_url: str, products: int, batch: int
+) -> SyncShop:
+    """The shop migrated and seeded on PostgreSQL at ``legacy_url``, the catalog at
+    ``catalog_url``, then ``data capture`` and ``data copy``: the relay's starting point."""
+    from tests.support.shop_sync import run_shop  # Django's settings: only when asked
+
+    legacy_env = {"STRANGLER_LEGACY_DATABASE_URL": legacy_url}
+    run_shop("migrate", "--noinput", env=legacy_env)
+    run_shop("seed", "--products", str(products), "--orders", "0", env=legacy_env)
+    shop = shop_on(
+        tmp, legacy_url=legacy_url, catalog_url=catalog_url, legacy_env=legacy_env, batch=batch
+    )
+    for verb in (["capture", "product-catalog"], ["copy", "product-catalog"]):
+        done = shop.run(*verb)
+        assert done.returncode == 0, done.stderr
+    return shop
+
+
 class Workload:
     """Mixed inserts, updates and deletes of products, in small transactions, seeded."""
 
     def __init__(self, legacy_url: str, *, seed: int) -> None:
         self._url = legacy_url
         self._rng = random.Random(seed)
+        self._serial = 0  # of inserted skus, across runs: a later run() inserts new ones
         self.done = 0
 
     def run(self, operations: int, *, pause: float = 0.0) -> None:
+        """Until ``operations`` are done in all, counting earlier runs."""
         wait = threading.Event()  # never set: a bounded pause between transactions
         engine = _engine(self._url)
         try:
             with engine.connect() as db:
                 skus = [row[0] for row in db.execute(text("SELECT sku FROM catalog_product"))]
                 db.rollback()
-            serial = 0
             while self.done < operations:
                 with engine.begin() as db:
                     for _ in range(self._rng.randint(1, 4)):
-                        serial = self._one(db, skus, serial)
+                        self._serial = self._one(db, skus, self._serial)
                         self.done += 1
                 if pause:
                     wait.wait(pause)

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 from prometheus_client import generate_latest
+from psycopg.errors import QueryCanceled
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from acl.data import Change, Row, Version
@@ -19,7 +20,7 @@ from parallel_run.sync_evidence import ConflictRecord, SyncHealth, SyncWindow
 from strangler.data.conflicts import SeenConflicts
 from strangler.data.faults import POISON_AFTER, Backoff, BatchFailed, classify
 from strangler.data.metrics import SyncMetrics
-from strangler.data.relay import Relay, RelayBusy, RelaySettings
+from strangler.data.relay import HOT_KEY_MOVES, Relay, RelayBusy, RelaySettings
 from tests.unit.strangler.data.fakes import EPOCH, FakeClaim, FakeOutbox, FakeSource, FakeTarget
 
 
@@ -170,6 +171,34 @@ def test_a_key_changed_while_it_was_read_is_left_pending_and_taken_by_the_next_b
     assert s.target.rows["A"] == {"sku": "A", "price": 2}
     assert s.target.versions["A"] == Version(EPOCH, 3)
     assert s.outbox.applied == {1, 2, 3}
+
+
+def test_a_key_whose_fence_moves_five_batches_in_a_row_is_read_alone_while_held() -> None:
+    s = Sides()
+    s.change("A", product("A", 0))
+    s.change("B", product("B"))
+    price = iter(range(1, 100))
+
+    def writer_keeps_changing_a() -> None:
+        if not s.outbox.held:  # held: its commit waits until the read is done
+            s.change("A", product("A", next(price)))
+
+    s.source.during_read = writer_keeps_changing_a
+    moved = [s.relay.run_once().moved for _ in range(HOT_KEY_MOVES)]
+    assert moved == [1] * HOT_KEY_MOVES
+    assert "A" not in s.target.rows
+    assert s.outbox.holds == 0
+
+    hot = s.relay.run_once()
+
+    assert (hot.moved, hot.held, s.outbox.holds) == (0, 1, 1)
+    assert s.source.reads[-1] == ["A"]  # alone, after the other keys' read
+    assert s.target.rows["A"] == {"sku": "A", "price": HOT_KEY_MOVES}
+    assert s.target.versions["A"] == s.outbox.fence(["A"])["A"]
+    assert not s.outbox.pending()
+    s.change("A", product("A", 50))
+    calm = s.relay.run_once()  # applied, so no longer hot: read with the batch again
+    assert (calm.held, s.outbox.holds) == (0, 1)
 
 
 def test_the_peer_ledger_moving_while_read_leaves_the_key_pending_too() -> None:
@@ -343,6 +372,13 @@ def test_a_locked_database_is_its_own_kind() -> None:
     assert classify(BatchFailed("target", locked)) == "locked"
     assert classify(BatchFailed("source", ConnectionRefusedError())) == "unavailable"
     assert classify(BatchFailed("translate", KeyError("sku"))) == "batch"
+
+
+def test_a_batch_hitting_statement_timeout_is_a_batch_failure_not_an_outage() -> None:
+    canceled = QueryCanceled("canceling statement due to statement timeout")
+    wrapped = OperationalError("SELECT", {}, canceled)
+    assert classify(BatchFailed("source", wrapped)) == "batch"  # bisected, then parked
+    assert classify(BatchFailed("target", canceled)) == "batch"
 
 
 def test_back_off_grows_with_full_jitter_up_to_the_cap_and_logs_once_per_interval() -> None:
