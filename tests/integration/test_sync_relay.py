@@ -219,8 +219,9 @@ def test_two_relays_on_one_postgresql_outbox_split_the_work_and_keep_every_key_i
                 "both relays follow",
                 timeout=60,
             )
-            Workload(server.url, seed=SEED).run(1000, pause=0.003)
-            wait_until(lambda: _forward(shop)["pending"] == 0, "the relays drain", timeout=90)
+            # the same workload as the killed relays above: 10,000 mixed operations
+            Workload(server.url, seed=SEED).run(OPERATIONS, pause=0.001)
+            wait_until(lambda: _forward(shop)["pending"] == 0, "the relays drain", timeout=180)
             for relay in relays:
                 relay.send_signal(signal.SIGTERM)
             for relay, log in zip(relays, logs, strict=True):
