@@ -29,7 +29,7 @@ from sqlalchemy import Connection, Engine, text
 from acl.data import Key, SqlTx, Version
 from strangler_sync.errors import CaptureError, SyncError
 from strangler_sync.install import has_table
-from strangler_sync.params import as_float, as_int, chunks, in_list
+from strangler_sync.params import as_float, as_int, chunks, member_of, parts
 from strangler_sync.schema import (
     CAPTURE,
     LEDGER,
@@ -263,11 +263,10 @@ class ChangeLog:
     ) -> None:
         now = now_sql(self.dialect)
         keys = {e.seq: e.key for e in entries}
-        for part in chunks(sorted(set(applied))):
-            names, params = in_list("s", part)
+        for part in parts(self.dialect, sorted(set(applied))):
+            member, params = member_of(self.dialect, "seq", "s", part, "bigint")
             tx.execute(
-                f"UPDATE {OUTBOX} SET applied_at = {now} WHERE aggregatetype = :a"
-                f" AND seq IN ({names})",
+                f"UPDATE {OUTBOX} SET applied_at = {now} WHERE aggregatetype = :a AND {member}",
                 {"a": self.aggregate, **params},
             )
         self._park(tx, [(seq, keys.get(seq), stage, f, r) for seq, stage, f, r in parked])
@@ -281,10 +280,10 @@ class ChangeLog:
         now = now_sql(self.dialect)
         for part in chunks(rows, _PARKED_PER_STATEMENT):
             seqs = [seq for seq, *_ in part]
-            names, params = in_list("s", seqs)
+            member, params = member_of(self.dialect, "seq", "s", seqs, "bigint")
             found = tx.execute(
                 f"UPDATE {OUTBOX} SET parked_at = {now} WHERE aggregatetype = :a"
-                f" AND seq IN ({names}) RETURNING seq, aggregateid",
+                f" AND {member} RETURNING seq, aggregateid",
                 {"a": self.aggregate, **params},
             )
             key_of = {as_int(seq): str(key) for seq, key in found}
@@ -316,37 +315,37 @@ class ChangeLog:
         if not newest:
             return
         resolved: list[int] = []
-        for part in chunks(sorted(newest)):
-            names, params = in_list("k", part)
+        for part in parts(self.dialect, sorted(newest)):
+            member, params = member_of(self.dialect, "aggregateid", "k", part)
             rows = tx.execute(
                 f"SELECT seq, aggregateid FROM {OUTBOX} WHERE aggregatetype = :a"
-                f" AND aggregateid IN ({names}) AND parked_at IS NOT NULL",
+                f" AND {member} AND parked_at IS NOT NULL",
                 {"a": self.aggregate, **params},
             )
             resolved += [as_int(s) for s, k in rows if as_int(s) < newest[str(k)]]
         now = now_sql(self.dialect)
-        for part_seqs in chunks(resolved):
-            names, params = in_list("s", part_seqs)
+        for part_seqs in parts(self.dialect, resolved):
+            member, params = member_of(self.dialect, "seq", "s", part_seqs, "bigint")
             tx.execute(
-                f"UPDATE {OUTBOX} SET parked_at = NULL, applied_at = {now} WHERE seq IN ({names})",
-                params,
+                f"UPDATE {OUTBOX} SET parked_at = NULL, applied_at = {now} WHERE {member}", params
             )
-            tx.execute(f"DELETE FROM {PARKED} WHERE seq IN ({names})", params)
+            tx.execute(f"DELETE FROM {PARKED} WHERE {member}", params)
 
     # -- fences and ledgers ---------------------------------------------------------------
 
     def fence(self, keys: Sequence[Key]) -> dict[Key, Version | None]:
-        """The newest version of each key in the outbox (None: no row), one statement per
-        500 keys (the key index: aggregatetype, aggregateid, seq)."""
+        """The newest version of each key in the outbox (None: no row): one statement
+        (PostgreSQL) or one per 500 keys (SQLite), on the key index (aggregatetype,
+        aggregateid, seq)."""
         fenced: dict[Key, Version | None] = dict.fromkeys(keys)
         with self._read() as conn:
             tx = SqlAlchemyTx(conn)
-            for part in chunks(list(dict.fromkeys(keys))):
-                names, params = in_list("k", part)
+            for part in parts(self.dialect, list(dict.fromkeys(keys))):
+                member, params = member_of(self.dialect, "o.aggregateid", "k", part)
                 rows = tx.execute(
                     f"SELECT o.aggregateid, max(o.seq),"
                     f" (SELECT epoch FROM {CAPTURE} WHERE capability = :a)"
-                    f" FROM {OUTBOX} o WHERE o.aggregatetype = :a AND o.aggregateid IN ({names})"
+                    f" FROM {OUTBOX} o WHERE o.aggregatetype = :a AND {member}"
                     " GROUP BY o.aggregateid",
                     {"a": self.aggregate, **params},
                 )
@@ -369,11 +368,11 @@ class ChangeLog:
             tx = SqlAlchemyTx(conn)
             if not has_table(tx, LEDGER):
                 return found
-            for part in chunks(list(dict.fromkeys(keys))):
-                names, params = in_list("k", part)
+            for part in parts(self.dialect, list(dict.fromkeys(keys))):
+                member, params = member_of(self.dialect, "key", "k", part)
                 rows = tx.execute(
                     f"SELECT key, epoch, version FROM {LEDGER} WHERE capability = :c"
-                    f" AND direction = :d AND version >= 0 AND key IN ({names})",
+                    f" AND direction = :d AND version >= 0 AND {member}",
                     {"c": capability, "d": direction, **params},
                 )
                 for key, epoch, version in rows:
@@ -398,10 +397,10 @@ class ChangeLog:
                 seqs = [
                     as_int(s) for (s,) in tx.execute(f"{base} RETURNING seq", {"a": self.aggregate})
                 ]
-            for part in chunks(list(keys or ())):
-                names, params = in_list("k", part)
+            for part in parts(self.dialect, list(keys or ())):
+                member, params = member_of(self.dialect, "aggregateid", "k", part)
                 rows = tx.execute(
-                    f"{base} AND aggregateid IN ({names}) RETURNING seq",
+                    f"{base} AND {member} RETURNING seq",
                     {"a": self.aggregate, **params},
                 )
                 seqs += [as_int(s) for (s,) in rows]
