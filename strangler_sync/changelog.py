@@ -316,10 +316,12 @@ class ChangeLog:
             return
         resolved: list[int] = []
         for part in parts(self.dialect, sorted(newest)):
-            member, params = member_of(self.dialect, "aggregateid", "k", part)
+            # from the parked table, small, rather than a look at every outbox row of the
+            # batch's keys: a batch almost never has parked entries to resolve
+            member, params = member_of(self.dialect, "p.aggregateid", "k", part)
             rows = tx.execute(
-                f"SELECT seq, aggregateid FROM {OUTBOX} WHERE aggregatetype = :a"
-                f" AND {member} AND parked_at IS NOT NULL",
+                f"SELECT p.seq, p.aggregateid FROM {PARKED} p JOIN {OUTBOX} o ON o.seq = p.seq"
+                f" WHERE p.aggregatetype = :a AND {member} AND o.parked_at IS NOT NULL",
                 {"a": self.aggregate, **params},
             )
             resolved += [as_int(s) for s, k in rows if as_int(s) < newest[str(k)]]
@@ -341,15 +343,10 @@ class ChangeLog:
         with self._read() as conn:
             tx = SqlAlchemyTx(conn)
             for part in parts(self.dialect, list(dict.fromkeys(keys))):
-                member, params = member_of(self.dialect, "o.aggregateid", "k", part)
-                rows = tx.execute(
-                    f"SELECT o.aggregateid, max(o.seq),"
-                    f" (SELECT epoch FROM {CAPTURE} WHERE capability = :a)"
-                    f" FROM {OUTBOX} o WHERE o.aggregatetype = :a AND {member}"
-                    " GROUP BY o.aggregateid",
-                    {"a": self.aggregate, **params},
-                )
+                rows = tx.execute(*self._fence_sql(part))
                 for key, seq, epoch in rows:
+                    if seq is None:
+                        continue  # no row (PostgreSQL's form answers every key)
                     if epoch is None:
                         raise CaptureError(
                             f"capture of {self.aggregate} has no epoch here"
@@ -358,6 +355,24 @@ class ChangeLog:
                     fenced[str(key)] = Version(str(epoch), as_int(seq))
             conn.rollback()
         return fenced
+
+    def _fence_sql(self, keys: Sequence[Key]) -> tuple[str, dict[str, object]]:
+        epoch = f"(SELECT epoch FROM {CAPTURE} WHERE capability = :a)"
+        if self.dialect == "postgresql":
+            # one backward descent of the key index per key (max() as LIMIT 1), not a read
+            # of every outbox row the key ever had, as GROUP BY does
+            return (
+                f"SELECT k.key, (SELECT max(o.seq) FROM {OUTBOX} o WHERE o.aggregatetype = :a"
+                f" AND o.aggregateid = k.key), {epoch}"
+                " FROM unnest(CAST(:k AS text[])) AS k(key)",
+                {"a": self.aggregate, "k": list(keys)},
+            )
+        member, params = member_of(self.dialect, "o.aggregateid", "k", keys)
+        return (
+            f"SELECT o.aggregateid, max(o.seq), {epoch} FROM {OUTBOX} o"
+            f" WHERE o.aggregatetype = :a AND {member} GROUP BY o.aggregateid",
+            {"a": self.aggregate, **params},
+        )
 
     def ledger_versions(
         self, keys: Sequence[Key], *, capability: str, direction: str

@@ -75,7 +75,7 @@ class SqlLedger:
             # filtering every row of the capability, 0.1-0.2 s a batch once it has grown
             tx.execute("SET LOCAL plan_cache_mode = force_custom_plan")
         keys = sorted({change.key for change in changes})  # sorted: one lock order for all
-        held = self._lock(tx, keys)
+        held, placeholders = self._lock(tx, keys)
         newest = self._target_newest(tx, keys) if self.target_aggregate else {}
         write: list[Change] = []
         stale: list[Key] = []
@@ -94,11 +94,15 @@ class SqlLedger:
             write.append(change)
             held[change.key] = version
         self._set(tx, list({change.key: change for change in write}.values()))
-        self._forget_new(tx, keys, {change.key for change in write})
+        written = {change.key for change in write}
+        self._forget_new(tx, [key for key in placeholders if key not in written])
         return Admission(write=tuple(write), stale=tuple(stale), conflicts=tuple(conflicts))
 
-    def _lock(self, tx: SqlTx, keys: Sequence[Key]) -> dict[Key, Version]:
+    def _lock(self, tx: SqlTx, keys: Sequence[Key]) -> tuple[dict[Key, Version], list[Key]]:
+        """The ledger's versions of ``keys``, their rows locked, and the keys whose rows are
+        placeholders (made now, or left by a transaction that did not write them)."""
         held: dict[Key, Version] = {}
+        placeholders: list[Key] = []
         new = f"'{_NEW_EPOCH}', {_NEW_VERSION}, {now_sql(tx.dialect)}"
         for part in parts(tx.dialect, keys, _ROWS_PER_STATEMENT):
             params: dict[str, object] = {"c": self.capability, "d": self.direction}
@@ -126,7 +130,9 @@ class SqlLedger:
             for key, epoch, version in rows:
                 if as_int(version) > _NEW_VERSION:
                     held[str(key)] = Version(str(epoch), as_int(version))
-        return held
+                else:
+                    placeholders.append(str(key))
+        return held, placeholders
 
     def _target_newest(self, tx: SqlTx, keys: Sequence[Key]) -> dict[Key, Version]:
         """The target's own newest outbox row per key (its application's changes: a sync's
@@ -189,9 +195,9 @@ class SqlLedger:
                 params,
             )
 
-    def _forget_new(self, tx: SqlTx, keys: Sequence[Key], written: set[Key]) -> None:
-        """Drop the placeholder rows of keys this batch did not write (a conflict lost)."""
-        unwritten = [key for key in keys if key not in written]
+    def _forget_new(self, tx: SqlTx, unwritten: Sequence[Key]) -> None:
+        """Drop the placeholder rows of keys this batch did not write (a conflict lost): not
+        a statement at all in the usual batch, where every new key is written."""
         for part in parts(tx.dialect, unwritten):
             member, params = member_of(tx.dialect, "key", "k", part)
             tx.execute(

@@ -248,6 +248,21 @@ def test_park_unpark_stats_and_prune(engine: Engine) -> None:
     ] == ["B"]
 
 
+def test_a_later_applied_change_resolves_the_parked_ones_of_its_key(engine: Engine) -> None:
+    add(engine, "A", "B")
+    log = ChangeLog(engine, aggregate="inventory", direction="forward", holder="r1")
+    with log.claim(10) as claim:
+        seq = {e.key: e.seq for e in claim.entries}
+        claim.done([], [(seq["A"], "source", "(row)", "x"), (seq["B"], "source", "(row)", "y")])
+    run(engine, "UPDATE catalog_product SET stock = 4 WHERE sku = 'A'")
+    with log.claim(10) as claim:
+        assert [e.key for e in claim.entries] == ["A"]
+        claim.done([e.seq for e in claim.entries], [])
+    assert log.parked() == [(seq["B"], "B", "source", "(row)", "y", 1)]  # B's stays parked
+    assert run(engine, "SELECT seq FROM strangler_parked") == [(seq["B"],)]
+    assert log.stats().pending == 0
+
+
 def _change(key: str, seq: int, epoch: str = "e1") -> Change:
     return Change(key, {"sku": key}, Version(epoch, seq))
 
