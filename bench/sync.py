@@ -675,12 +675,12 @@ class Reader(threading.Thread):
         self.rate = rate
         self.done = 0
         self.failed = 0
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self) -> None:
         rng = random.Random(13)
         started = time.monotonic()
-        while not self._stop.wait(max(0.0, started + self.done / self.rate - time.monotonic())):
+        while not self._halt.wait(max(0.0, started + self.done / self.rate - time.monotonic())):
             try:
                 status, _ = http_get(f"{self.front}/api/products/{rng.choice(self.skus)}", 5.0)
             except OSError:
@@ -689,7 +689,7 @@ class Reader(threading.Thread):
             self.failed += status != 200
 
     def finish(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self.join(timeout=30)
 
 
