@@ -303,7 +303,8 @@ PluginKind = Literal["source", "target"]
 _T = TypeVar("_T")
 
 
-def _attribute(spec: str) -> object:
+def load_attribute(spec: str) -> object:
+    """``pkg.module:name``: the attribute itself, or PluginNotFound saying why not."""
     module_name, colon, attribute = spec.partition(":")
     if not colon or not module_name or not attribute:
         raise PluginNotFound(spec, reason="not 'pkg.module:name'")
@@ -319,7 +320,7 @@ def _attribute(spec: str) -> object:
 
 
 def _plugin(spec: str, protocol: type[_T], methods: str) -> _T:
-    obj = _attribute(spec)
+    obj = load_attribute(spec)
     if isinstance(obj, protocol):
         return obj
     if not callable(obj):
@@ -357,7 +358,7 @@ def load_sync_target(spec: str) -> SyncTarget:
 
 def load_row_translator(spec: str) -> RowTranslator:
     """``pkg.module:function``: the function itself (legacy row -> service row)."""
-    obj = _attribute(spec)
+    obj = load_attribute(spec)
     if not callable(obj) or isinstance(obj, type):
         raise PluginNotFound(spec, reason="not a function of one row")
     translate: RowTranslator = obj

@@ -25,7 +25,7 @@ from strangler_sync.changelog import ChangeLog, Claim, Entry, OutboxStats
 from strangler_sync.echo import guard, unguard
 from strangler_sync.errors import CaptureError, SyncError
 from strangler_sync.install import CaptureState, ensure_outbox, inspect, install, remove
-from strangler_sync.ledger import SqlLedger
+from strangler_sync.ledger import SqlLedger, ledger_epochs, restamp
 from strangler_sync.recording import record
 from strangler_sync.spec import Capture, CapturedTable, CaptureSpec
 from strangler_sync.sqltx import SqlAlchemyTx, sync_engine
@@ -47,8 +47,10 @@ __all__ = [
     "guard",
     "inspect",
     "install",
+    "ledger_epochs",
     "record",
     "remove",
+    "restamp",
     "sync_engine",
     "unguard",
 ]

@@ -335,6 +335,17 @@ class ChangeLog:
 
     # -- fences and ledgers ---------------------------------------------------------------
 
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """While held no captured change commits, so a fence cannot move: SQLite takes the
+        write lock (BEGIN IMMEDIATE); PostgreSQL locks the outbox against inserts (SHARE ROW
+        EXCLUSIVE: it waits for the writers that inserted, and new ones wait at their
+        trigger). Readers go on. For the relay's hot keys only: one key's read long."""
+        with self.engine.connect() as conn, conn.begin():
+            if self.dialect == "postgresql":
+                conn.execute(text(f"LOCK TABLE {OUTBOX} IN SHARE ROW EXCLUSIVE MODE"))
+            yield
+
     def fence(self, keys: Sequence[Key]) -> dict[Key, Version | None]:
         """The newest version of each key in the outbox (None: no row): one statement
         (PostgreSQL) or one per 500 keys (SQLite), on the key index (aggregatetype,

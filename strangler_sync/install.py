@@ -15,7 +15,15 @@ from typing import Literal
 from acl.data import SqlTx
 from strangler_sync.errors import CaptureError
 from strangler_sync.params import as_int, in_list
-from strangler_sync.schema import CAPTURE, OUTBOX, PARKED, now_sql, outbox_ddl, sync_ddl
+from strangler_sync.schema import (
+    CAPTURE,
+    OUTBOX,
+    PARKED,
+    RELAY,
+    now_sql,
+    outbox_ddl,
+    sync_ddl,
+)
 from strangler_sync.spec import CaptureSpec
 from strangler_sync.triggers import (
     create_triggers,
@@ -138,6 +146,9 @@ def remove(tx: SqlTx, spec: CaptureSpec, *, drop_outbox: bool = False) -> Captur
             tx.execute(f"DELETE FROM {CAPTURE} WHERE capability = :c", {"c": spec.capability})
             tx.execute(f"DELETE FROM {OUTBOX} WHERE aggregatetype = :c", {"c": spec.capability})
             tx.execute(f"DELETE FROM {PARKED} WHERE aggregatetype = :c", {"c": spec.capability})
+            if has_table(tx, RELAY):
+                # the SQLite relay's cursor: the new outbox's seqs start again from 1
+                tx.execute(f"DELETE FROM {RELAY} WHERE capability = :c", {"c": spec.capability})
         else:
             tx.execute(
                 f"UPDATE {CAPTURE} SET spec_hash = :h WHERE capability = :c",

@@ -14,7 +14,8 @@ of relays, duplicate deliveries or crashes (docs/data.md, "why order holds").
 4. a **conflict** when ``target_aggregate`` is set (the other direction runs): the target's own
    newest outbox row of the key is newer than ``peer[key]``, the newest target change the
    source state includes; decided for the owner;
-5. the ledger rows of the admitted keys are set to the change's version.
+5. the ledger rows of the admitted keys, and of the changes that lost a conflict (settled,
+   not written), are set to the change's version.
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ class SqlLedger:
         held, placeholders = self._lock(tx, keys)
         newest = self._target_newest(tx, keys) if self.target_aggregate else {}
         write: list[Change] = []
+        decided: list[Change] = []  # lost to the target: not written, but settled
         stale: list[Key] = []
         conflicts: list[Conflict] = []
         for change in changes:
@@ -90,12 +92,18 @@ class SqlLedger:
             if conflict is not None:
                 conflicts.append(conflict)
                 if conflict.winner == "target":
+                    # the version is recorded though not written: the other direction's
+                    # relay reads this ledger as its ``peer``, and must not find the
+                    # settled change again (one more conflict per later change of the key)
+                    decided.append(change)
+                    held[change.key] = version
                     continue
             write.append(change)
             held[change.key] = version
-        self._set(tx, list({change.key: change for change in write}.values()))
-        written = {change.key for change in write}
-        self._forget_new(tx, [key for key in placeholders if key not in written])
+        settled = list({change.key: change for change in [*decided, *write]}.values())
+        self._set(tx, settled)
+        done = {change.key for change in settled}
+        self._forget_new(tx, [key for key in placeholders if key not in done])
         return Admission(write=tuple(write), stale=tuple(stale), conflicts=tuple(conflicts))
 
     def _lock(self, tx: SqlTx, keys: Sequence[Key]) -> tuple[dict[Key, Version], list[Key]]:
@@ -195,13 +203,39 @@ class SqlLedger:
                 params,
             )
 
-    def _forget_new(self, tx: SqlTx, unwritten: Sequence[Key]) -> None:
-        """Drop the placeholder rows of keys this batch did not write (a conflict lost): not
-        a statement at all in the usual batch, where every new key is written."""
-        for part in parts(tx.dialect, unwritten):
+    def _forget_new(self, tx: SqlTx, unset: Sequence[Key]) -> None:
+        """Drop the placeholder rows of keys this batch did not set (all stale): not a
+        statement at all in the usual batch, where every new key is set."""
+        for part in parts(tx.dialect, unset):
             member, params = member_of(tx.dialect, "key", "k", part)
             tx.execute(
                 f"DELETE FROM {LEDGER} WHERE capability = :c AND direction = :d"
                 f" AND version = {_NEW_VERSION} AND {member}",
                 {"c": self.capability, "d": self.direction, **params},
             )
+
+
+def ledger_epochs(tx: SqlTx, capability: str, direction: str) -> set[str]:
+    """The capture epochs this target's ledger holds versions of (``data status``: another
+    epoch than the source's means the capture was re-created since)."""
+    if not has_table(tx, LEDGER):
+        return set()
+    rows = tx.execute(
+        f"SELECT DISTINCT epoch FROM {LEDGER} WHERE capability = :c AND direction = :d"
+        " AND version >= 0",
+        {"c": capability, "d": direction},
+    )
+    return {str(epoch) for (epoch,) in rows}
+
+
+def restamp(tx: SqlTx, capability: str, direction: str, epoch: str) -> int:
+    """After a full copy the target holds the source's state: versions of another epoch become
+    ``(epoch, 0)``, below every change the source captures in ``epoch``. Returns how many."""
+    if not has_table(tx, LEDGER):
+        return 0
+    rows = tx.execute(
+        f"UPDATE {LEDGER} SET epoch = :e, version = 0 WHERE capability = :c AND direction = :d"
+        " AND epoch <> :e AND version >= 0 RETURNING key",
+        {"c": capability, "d": direction, "e": epoch},
+    )
+    return len(rows)

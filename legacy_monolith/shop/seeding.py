@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from django.db import transaction
+from django.core.management.color import no_style
+from django.db import connection, transaction
+from django.db.models import Model
 
 from legacy_monolith.account.services import ensure_demo_user
 from legacy_monolith.catalog.models import Product
@@ -144,6 +146,16 @@ def _build_orders(
     return orders, lines
 
 
+def _reset_sequences(*models: type[Model]) -> None:
+    """The rows carry explicit ids; on PostgreSQL the id sequences still stand at 1, so the
+    next insert without an id would collide. Django's own reset (``sqlsequencereset``): a
+    ``setval`` to each table's max id; nothing on SQLite, whose rowid follows the max."""
+    statements = connection.ops.sequence_reset_sql(no_style(), list(models))
+    with connection.cursor() as cursor:
+        for statement in statements:
+            cursor.execute(statement)
+
+
 def seed_shop(*, products: int, customers: int, orders: int, seed: int) -> SeedSummary:
     rng = random.Random(seed)
     product_rows = _build_products(rng, products)
@@ -158,6 +170,7 @@ def seed_shop(*, products: int, customers: int, orders: int, seed: int) -> SeedS
         Customer.objects.bulk_create(customer_rows)
         Order.objects.bulk_create(order_rows)
         OrderLine.objects.bulk_create(line_rows)
+        _reset_sequences(Product, Customer, Order, OrderLine)
     ensure_demo_user()
     return SeedSummary(
         products=len(product_rows),

@@ -248,6 +248,8 @@ def copy(
     finally:
         source.close()
         target.close()
+    if result.complete and move.sync is not None:
+        _restamp(config, capability, getattr(target, "url", None))
     elapsed = time.monotonic() - began
     if as_json:
         json.dump(_copy_dict(result, resumed, path, elapsed), sys.stdout, indent=2)
@@ -256,6 +258,23 @@ def copy(
         _print_copy(result, resumed, path, elapsed)
     if result.skipped:
         raise typer.Exit(EXIT_REFUSED)
+
+
+def _restamp(config: config_module.Config, capability: str, url: object) -> None:
+    """After a full copy the service's sync ledger takes the current capture epoch, so that
+    ``data status`` stops asking for a copy once the capture was re-created."""
+    from strangler.data.plan import plan_for
+    from strangler.data.sync import restamp_after_copy
+
+    if not isinstance(url, str):
+        return
+    try:
+        restamp_after_copy(config, plan_for(config, capability), url)
+    except Exception as exc:  # the copy is done; status keeps saying a copy is due
+        print(
+            f"strangler data copy: warning: the sync ledger was not updated: {_error_text(exc)}",
+            file=sys.stderr,
+        )
 
 
 def _copy_dict(result: Checkpoint, resumed: bool, path: Path, elapsed: float) -> dict[str, Any]:
@@ -735,7 +754,13 @@ def _status_of(
     """Everything ``data status`` shows of one capability; a part that cannot be read says
     why in its place (a report never fails for one database)."""
     from strangler.data.plan import DIRECTIONS, direction_plan, plan_for
-    from strangler.data.sync import capture_state, engine_for, load_capture, outbox_url
+    from strangler.data.sync import (
+        capture_state,
+        engine_for,
+        load_capture,
+        outbox_url,
+        stale_epochs,
+    )
     from strangler_sync import ChangeLog
 
     plan = plan_for(config, capability)
@@ -790,6 +815,11 @@ def _status_of(
                 engine.dispose()
         except Exception as exc:
             entry["error"] = _error_text(exc)
+        if d == "forward":
+            try:
+                entry["capture_recreated"] = bool(stale_epochs(config, plan))
+            except Exception:
+                entry["capture_recreated"] = None  # the service is not readable: unknown
         beats = [h for h in heartbeats or () if h.direction == d]
         if beats:
             newest = beats[0]
@@ -863,6 +893,8 @@ def _print_status(report: dict[str, Any]) -> None:
             f"  {d['direction']}: {running}; lag {d['lag_seconds']:.1f} s, "
             f"{d['pending']} pending, {d['parked']} parked; {beat}"
         )
+        if d.get("capture_recreated"):
+            print(f"    capture re-created: run `strangler data copy {report['capability']}` once")
         for p in d["parked_rows"][:_SHOWN_SKIPPED]:
             print(
                 f"    parked {p['key']}  {p['stage']}  {p['field']}: {p['reason']} "

@@ -17,13 +17,12 @@ takes no writes of its own.
 from __future__ import annotations
 
 import contextlib
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from acl.data import PluginNotFound
+from acl.data import PluginNotFound, load_attribute
 from facade.config.model import Config, Mode
 
 Direction = Literal["forward", "back"]
@@ -186,18 +185,12 @@ class PlanReader:
 
 def resolve_plugin(spec: str) -> object:
     """``pkg.module:name``: the attribute, called when it is a function or class (a factory)."""
-    module_name, _, attribute = spec.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise PluginNotFound(spec, reason=f"cannot import {module_name}: {exc}") from exc
-    try:
-        obj: object = getattr(module, attribute)
-    except AttributeError:
-        raise PluginNotFound(spec, reason=f"{module_name} has no {attribute}") from None
+    obj = load_attribute(spec)
     if callable(obj):
         try:
             obj = obj()
         except TypeError as exc:
-            raise PluginNotFound(spec, reason=f"cannot call {attribute}(): {exc}") from exc
+            raise PluginNotFound(
+                spec, reason=f"cannot call {spec.partition(':')[2]}(): {exc}"
+            ) from exc
     return obj

@@ -32,10 +32,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol
 
-from acl.data import Change, Conflict, Key, RowTranslator, SyncSource, SyncTarget, Version
+from acl.data import (
+    Change,
+    Conflict,
+    Key,
+    RowTranslator,
+    SourceRow,
+    SyncSource,
+    SyncTarget,
+    Version,
+)
 from acl.errors import TranslationError
 from facade.resilience.backoff import Uniform
 from parallel_run.sync_evidence import ConflictRecord, SyncHealth, SyncWindow
+from strangler.data.conflicts import PROCESS, SeenConflicts
 from strangler.data.faults import (
     Backoff,
     BatchFailed,
@@ -56,6 +66,7 @@ STANDBY_POLL = 1.0  # seconds between claims while another relay holds the lease
 STANDBY_GIVE_UP = 40.0  # --once: a lease (15 s) still held after this belongs to a live relay
 PRUNE_EVERY = 60.0
 CAPTURE_CHECK_EVERY = 30.0
+HOT_KEY_MOVES = 5  # batches in a row a key's fence moved: then it is read alone, held
 Parked = tuple[int, str, str, str]  # seq, stage, field, reason
 
 
@@ -77,6 +88,10 @@ class Outbox(Protocol):
     def claim(self, limit: int) -> AbstractContextManager[OutboxClaim]: ...
 
     def fence(self, keys: Sequence[Key]) -> dict[Key, Version | None]: ...
+
+    def hold(self) -> AbstractContextManager[None]:
+        """No captured change commits while held (the hot-key bound: a short, rare stall)."""
+        ...
 
     def ledger_versions(
         self, keys: Sequence[Key], *, capability: str, direction: str
@@ -117,6 +132,7 @@ class BatchResult:
     ops: Counter[str] = field(default_factory=Counter)  # upsert, delete, unchanged, stale
     parked: Counter[str] = field(default_factory=Counter)  # by stage
     moved: int = 0  # keys left pending: their fence moved while they were read
+    held: int = 0  # hot keys read alone while the outbox was held
     conflicts: list[Conflict] = field(default_factory=list)
     failure: BatchFailed | None = None  # part of a bisected batch failed: back off
 
@@ -149,6 +165,7 @@ class _Outcome:
         self.result.ops += other.result.ops
         self.result.parked += other.result.parked
         self.result.moved += other.result.moved
+        self.result.held += other.result.held
         self.result.conflicts += other.result.conflicts
 
 
@@ -177,6 +194,7 @@ class Relay:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         uniform: Uniform = random.uniform,
+        seen: SeenConflicts = PROCESS,
     ) -> None:
         self.capability = capability
         self.direction = direction
@@ -197,10 +215,12 @@ class Relay:
         self.poison = PoisonWatch()
         self.applied_total = 0
         self.conflicts_total = 0
+        self._seen = seen
         self._next_beat = float("-inf")
         self._next_prune = float("-inf")
         self._next_capture_check = float("-inf")
         self._capture = "unknown"
+        self._moves: Counter[Key] = Counter()  # batches in a row each key's fence moved
 
     @property
     def sides(self) -> tuple[Side, Side]:
@@ -269,12 +289,22 @@ class Relay:
         self, keys: Sequence[Key], by_key: dict[Key, list[Entry]], settings: RelaySettings
     ) -> _Outcome:
         out = _Outcome()
+        hot = [k for k in keys if self._moves[k] >= HOT_KEY_MOVES]
         try:
-            before = self._outbox.fence(keys)
-            peer_before = self._peer(keys, settings)
-            rows = {row.key: row for row in self._source.read_keys(keys)}
-            after = self._outbox.fence(keys)
-            peer_after = self._peer(keys, settings)
+            before, peer_before, rows, after, peer_after = self._read(
+                [k for k in keys if self._moves[k] < HOT_KEY_MOVES], settings
+            )
+            for key in hot:
+                # a key that keeps changing between fences: read it alone while no captured
+                # change can commit, so its fence cannot move (design: the hot-key bound)
+                with self._outbox.hold():
+                    read = self._read([key], settings)
+                before.update(read[0])
+                peer_before.update(read[1])
+                rows.update(read[2])
+                after.update(read[3])
+                peer_after.update(read[4])
+                out.result.held += 1
         except Exception as exc:
             raise BatchFailed("source", exc) from exc
         changes: list[Change] = []
@@ -286,7 +316,9 @@ class Relay:
                 or (peer_after.get(key) != peer_before.get(key))
             ):
                 out.result.moved += 1  # changed while read: the next batch takes it again
+                self._moves[key] += 1
                 continue
+            self._moves.pop(key, None)
             row = rows.get(key)
             if row is None:
                 changes.append(Change(key, None, version))
@@ -334,6 +366,24 @@ class Relay:
             out.result.conflicts += admission.conflicts
         return out
 
+    def _read(
+        self, keys: Sequence[Key], settings: RelaySettings
+    ) -> tuple[
+        dict[Key, Version | None],
+        dict[Key, Version],
+        dict[Key, SourceRow],
+        dict[Key, Version | None],
+        dict[Key, Version],
+    ]:
+        """Fence, read, fence: (before, peer before, rows, after, peer after)."""
+        if not keys:
+            return {}, {}, {}, {}, {}
+        before = self._outbox.fence(keys)
+        peer_before = self._peer(keys, settings)
+        rows = {row.key: row for row in self._source.read_keys(keys)}
+        after = self._outbox.fence(keys)
+        return before, peer_before, rows, after, self._peer(keys, settings)
+
     def _peer(self, keys: Sequence[Key], settings: RelaySettings) -> dict[Key, Version]:
         if not settings.conflicts:
             return {}
@@ -343,21 +393,10 @@ class Relay:
     def _observe(self, out: _Outcome) -> None:
         result = out.result
         self.applied_total += result.applied
-        self.conflicts_total += len(result.conflicts)
         now = self._clock()
-        source_side, target_side = self.sides
-        records = [
-            ConflictRecord(
-                capability=self.capability,
-                key=c.key,
-                at=datetime.fromtimestamp(now, UTC),
-                winner=source_side if c.winner == "source" else target_side,
-                loser_side=target_side if c.winner == "source" else source_side,
-                source_seq=out.versions[c.key].seq if c.key in out.versions else 0,
-                target_seq=c.target_seq,
-            )
-            for c in result.conflicts
-        ]
+        records = [self._record(c, out.versions, at=now) for c in result.conflicts]
+        records = [r for r in records if self._seen.first(r)]  # the other direction's too
+        self.conflicts_total += len(records)
         if self._metrics is not None:
             for op, count in result.ops.items():
                 self._metrics.applied(op, count)
@@ -378,6 +417,30 @@ class Relay:
             )
             if records:
                 self._health.conflicts(records)
+
+    def _record(
+        self, conflict: Conflict, versions: dict[Key, Version], *, at: float
+    ) -> ConflictRecord:
+        """The store keeps one row per LOST change, unique on its side and seq: ``target_seq``
+        holds the lost change's seq (in the loser's outbox), ``source_seq`` the winner's. Both
+        relays may see one conflict (after cutover the forward one drops the monolith's change
+        and the way back overwrites it); they then write the same row."""
+        source_side, target_side = self.sides
+        version = versions.get(conflict.key)
+        source_seq = version.seq if version is not None else 0
+        if conflict.winner == "source":
+            winner, loser, won, lost = source_side, target_side, source_seq, conflict.target_seq
+        else:
+            winner, loser, won, lost = target_side, source_side, conflict.target_seq, source_seq
+        return ConflictRecord(
+            capability=self.capability,
+            key=conflict.key,
+            at=datetime.fromtimestamp(at, UTC),
+            winner=winner,
+            loser_side=loser,
+            source_seq=won,
+            target_seq=lost,
+        )
 
     # -- following -----------------------------------------------------------------------
 

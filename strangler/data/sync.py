@@ -43,7 +43,16 @@ from strangler.data.plan import (
     resolve_plugin,
 )
 from strangler.data.relay import Relay, settings_of
-from strangler_sync import Capture, CaptureState, ChangeLog, SqlAlchemyTx, inspect, sync_engine
+from strangler_sync import (
+    Capture,
+    CaptureState,
+    ChangeLog,
+    SqlAlchemyTx,
+    inspect,
+    ledger_epochs,
+    restamp,
+    sync_engine,
+)
 
 _T = TypeVar("_T")
 OPEN_RETRY = 2.0  # seconds between tries to open a direction that failed to open
@@ -95,6 +104,58 @@ def outbox_url(plan: SyncPlan, direction: Direction) -> str:
     assert plan.back_outbox is not None  # direction_plan refused a missing back
     loc = ("capabilities", plan.capability, "data", "sync", "back", "outbox")
     return _plugin_value(plan.back_outbox, loc, str, "a database URL")
+
+
+def forward_target_url(config: Config, plan: SyncPlan) -> str | None:
+    """The service database the forward direction writes (its ledger), when the target plugin
+    names one (``.url``, as the chassis's targets do)."""
+    target = load_sync_target(direction_plan(config, plan.capability, "forward").target)
+    try:
+        url = getattr(target, "url", None)
+    finally:
+        target.close()
+    return url if isinstance(url, str) else None
+
+
+def capture_epoch(plan: SyncPlan) -> str | None:
+    """The monolith's capture epoch (None: no capture installed)."""
+    capture = load_capture(plan)
+    engine = engine_for(capture.url)
+    try:
+        return capture_state(engine, capture).epoch
+    finally:
+        engine.dispose()
+
+
+def stale_epochs(config: Config, plan: SyncPlan) -> set[str]:
+    """The epochs the service's forward ledger holds besides the monolith's capture epoch: not
+    empty after the capture was re-created (``remove --drop-outbox``) and not copied since."""
+    url = forward_target_url(config, plan)
+    epoch = capture_epoch(plan) if url is not None else None
+    if url is None or epoch is None:
+        return set()
+    engine = engine_for(url)
+    try:
+        with engine.connect() as connection:
+            held = ledger_epochs(SqlAlchemyTx(connection), plan.capability, "forward")
+            connection.rollback()
+    finally:
+        engine.dispose()
+    return held - {epoch}
+
+
+def restamp_after_copy(config: Config, plan: SyncPlan, url: str) -> int:
+    """A full copy brought the service to the monolith's state: its forward ledger's versions
+    of an earlier capture epoch become the current epoch's (``strangler_sync.restamp``)."""
+    epoch = capture_epoch(plan)
+    if epoch is None:
+        return 0
+    engine = engine_for(url)
+    try:
+        with engine.begin() as connection:
+            return restamp(SqlAlchemyTx(connection), plan.capability, "forward", epoch)
+    finally:
+        engine.dispose()
 
 
 def capture_state(engine: Engine, capture: Capture) -> CaptureState:

@@ -88,3 +88,19 @@ def test_the_way_back_on_postgresql(shop_url: str, engine: Engine) -> None:
         ).all()
     assert tuple(counters) == (stock + 5, 2)
     assert [row[0] for row in captured] == ["product-catalog"]
+
+
+def test_the_seed_leaves_the_id_sequences_past_its_explicit_ids(engine: Engine) -> None:
+    # the seed writes ids 1..n itself; a product added afterwards (the admin, a raw SQL batch
+    # job, the sync tests' workload) takes the next id instead of colliding with id 1
+    with engine.begin() as connection:
+        newest = connection.execute(text("SELECT max(id) FROM catalog_product")).scalar_one()
+        added = connection.execute(
+            text(
+                "INSERT INTO catalog_product (sku, name, unit_price_cents, currency, stock,"
+                " reserved, active, updated_at, created_at) VALUES ('SEQ-1', 'Added', 100,"
+                " 'EUR', 1, 0, true, now(), now()) RETURNING id"
+            )
+        ).scalar_one()
+        connection.rollback()
+    assert added > newest

@@ -42,14 +42,13 @@ def test_a_poison_row_is_parked_while_the_rest_flows_and_retried_once_fixed(
     shop: SyncShop,
 ) -> None:
     shop.sql("UPDATE catalog_product SET unit_price_cents = unit_price_cents + 7")
-    for n in range(NEW):
-        shop.sql(
-            "INSERT INTO catalog_product (sku, name, unit_price_cents, currency, stock, reserved,"
-            " active, updated_at, created_at) VALUES (?, ?, 990, 'EUR', 3, 0, 1,"
-            " '2026-05-02 10:11:12', '2026-05-02 10:11:12')",
-            (f"NEW-{n:04d}", f"New thing {n}"),
-        )
-    shop.sql("UPDATE catalog_product SET currency = 'XYZ' WHERE sku = ?", (POISON,))
+    shop.sql(
+        "INSERT INTO catalog_product (sku, name, unit_price_cents, currency, stock, reserved,"
+        " active, updated_at, created_at) VALUES (:sku, :name, 990, 'EUR', 3, 0, 1,"
+        " '2026-05-02 10:11:12', '2026-05-02 10:11:12')",
+        [{"sku": f"NEW-{n:04d}", "name": f"New thing {n}"} for n in range(NEW)],
+    )
+    shop.sql("UPDATE catalog_product SET currency = 'XYZ' WHERE sku = :sku", {"sku": POISON})
 
     drained = shop.run("sync", "product-catalog", "--once")
 
@@ -71,7 +70,7 @@ def test_a_poison_row_is_parked_while_the_rest_flows_and_retried_once_fixed(
     assert again.returncode == 3, again.stdout + again.stderr
     assert POISON in again.stdout
 
-    shop.sql("UPDATE catalog_product SET currency = 'EUR' WHERE sku = ?", (POISON,))
+    shop.sql("UPDATE catalog_product SET currency = 'EUR' WHERE sku = :sku", {"sku": POISON})
     fixed = shop.run("sync", "product-catalog", "--retry-parked", "--key", POISON)
 
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
@@ -148,7 +147,7 @@ def test_a_sync_routes_yaml_cannot_run_exits_2_naming_file_and_line(
 ) -> None:
     routes = tmp_path / "routes.yaml"
     routes.write_text(BROKEN)
-    shop = SyncShop(tmp_path, tmp_path / "l.db", tmp_path / "c.db", routes, tmp_path / "a.log")
+    shop = SyncShop(tmp_path, "sqlite:///l.db", "sqlite:///c.db", routes, tmp_path / "a.log")
 
     done = shop.run(*args, timeout=60)
 

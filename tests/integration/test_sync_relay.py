@@ -6,24 +6,40 @@ service equals the monolith and no key was ever applied out of order."""
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 import signal
 import sqlite3
 import subprocess
 import threading
+from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import create_engine, text
 
+from extracted.inventory.adapters.database import create_inventory_engine
+from extracted.inventory.service_layer import services
+from extracted.inventory.service_layer.services import PlaceReservation
+from extracted.inventory.service_layer.unit_of_work import SqlAlchemyUnitOfWork
+from tests.support import postgres
 from tests.support.probe import get_body, wait_until
-from tests.support.sync_shop import SyncShop, Workload, captured_and_copied, seeded_monolith
+from tests.support.sync_shop import (
+    STRANGLER,
+    SyncShop,
+    Workload,
+    captured_and_copied,
+    postgres_shop,
+    seeded_monolith,
+)
 from tests.support.sync_targets import out_of_order
 
 SEED = 1515
 PRODUCTS = 300
-OPERATIONS = 2000
-KILLS = 5
+OPERATIONS = 10_000
+KILLS = 10
 
 
 @pytest.fixture(scope="module")
@@ -46,38 +62,86 @@ def _ledger(shop: SyncShop) -> dict[str, int]:
         )
 
 
-def _wait_for_progress(shop: SyncShop, relay: subprocess.Popen[bytes], applied: int) -> None:
+def _wait_for_progress(
+    shop: SyncShop, relay: subprocess.Popen[bytes], applied: int, writer: PacedWorkload
+) -> None:
     wait_until(
-        lambda: len(shop.applied()) >= applied or relay.poll() is not None,
+        lambda: (
+            len(shop.applied()) >= applied or relay.poll() is not None or writer.error is not None
+        ),
         "the relay applies changes",
-        timeout=60,
+        timeout=90,
     )
 
 
+class PacedWorkload(threading.Thread):
+    """``Workload`` in a thread that never runs more than ``allow``ed operations ahead: each
+    relay started gets its share of the run to apply while the monolith keeps writing, so
+    the kills fall on relays busy with fresh changes from the first to the last."""
+
+    def __init__(self, workload: Workload) -> None:
+        super().__init__(daemon=True)
+        self._workload = workload
+        self._allowed = 0
+        self._more = threading.Condition()
+        self._finished = False
+        self.error: BaseException | None = None
+
+    def allow(self, operations: int) -> None:
+        with self._more:
+            self._allowed = operations
+            self._more.notify()
+
+    def finish(self) -> None:
+        with self._more:
+            self._finished = True
+            self._more.notify()
+
+    def run(self) -> None:
+        try:
+            while True:
+                with self._more:
+                    self._more.wait_for(
+                        lambda: self._finished or self._allowed > self._workload.done
+                    )
+                    if self._finished:
+                        return
+                    allowed = self._allowed
+                self._workload.run(allowed, pause=0.002)
+        except BaseException as exc:
+            self.error = exc
+
+
+@pytest.mark.timeout(600)
 def test_killed_relays_lose_nothing_and_never_apply_a_key_out_of_order(shop: SyncShop) -> None:
     rng = random.Random(SEED)
-    workload = Workload(shop.legacy, seed=SEED)
-    writer = threading.Thread(target=workload.run, args=(OPERATIONS,), kwargs={"pause": 0.004})
+    workload = Workload(shop.legacy_url, seed=SEED)
+    writer = PacedWorkload(workload)
     writer.start()
     log = shop.dir / "relay.log"
+    share = OPERATIONS // (KILLS + 1)
     try:
-        for _ in range(KILLS):
+        for kill in range(KILLS):
+            # this relay's share is written while it starts and works
+            writer.allow(share * (kill + 1))
             relay = shop.popen("sync", "product-catalog", log=log)
             seen = len(shop.applied())
-            # a random point of its work: after 1 to 150 more admitted versions
-            _wait_for_progress(shop, relay, seen + rng.randint(1, 150))
+            # a random moment of its work: after 1 to 300 more admitted versions
+            _wait_for_progress(shop, relay, seen + rng.randint(1, 300), writer)
+            assert writer.error is None, writer.error
             assert relay.poll() is None, log.read_text()
             relay.send_signal(signal.SIGKILL)
             relay.wait(timeout=30)
         # the last one serves /metrics, and is stopped as an operator does: it finishes its
         # batch and exits 0
+        writer.allow(OPERATIONS)
         relay = shop.popen("sync", "product-catalog", "--metrics", "127.0.0.1:0", log=log)
-        writer.join(timeout=120)
-        assert not writer.is_alive()
+        wait_until(lambda: workload.done >= OPERATIONS or writer.error is not None, "the writes")
+        assert writer.error is None
         wait_until(
             lambda: log.read_text().count(": following") == KILLS + 1,
             "the last relay follows",
-            timeout=60,
+            timeout=90,
         )
         [port] = re.findall(r"metrics on http://127\.0\.0\.1:(\d+)/metrics", log.read_text())
         wait_until(
@@ -90,8 +154,10 @@ def test_killed_relays_lose_nothing_and_never_apply_a_key_out_of_order(shop: Syn
         relay.send_signal(signal.SIGTERM)
         assert relay.wait(timeout=60) == 0, log.read_text()
     finally:
+        writer.finish()
         writer.join(timeout=120)
 
+    assert workload.done >= OPERATIONS
     drained = shop.run("sync", "product-catalog", "--once")
     assert drained.returncode == 0, drained.stderr
     verified = shop.run("verify", "product-catalog", "--json")
@@ -113,3 +179,163 @@ def test_killed_relays_lose_nothing_and_never_apply_a_key_out_of_order(shop: Syn
     [forward] = json.loads(status.stdout)["capabilities"][0]["directions"]
     assert (forward["pending"], forward["parked"]) == (0, 0)
     assert "stopped: applied" in log.read_text()
+
+
+@pytest.mark.timeout(300)
+def test_two_relays_on_one_postgresql_outbox_split_the_work_and_keep_every_key_in_order(
+    tmp_path: Path,
+) -> None:
+    with postgres.running(database="shop") as server:
+        shop = postgres_shop(
+            tmp_path,
+            legacy_url=server.url,
+            catalog_url=server.create_database("catalog"),
+            products=PRODUCTS,
+            batch=50,
+        )
+        logs = [tmp_path / "relay-1.log", tmp_path / "relay-2.log"]
+        applied = [tmp_path / "applied-1.log", tmp_path / "applied-2.log"]
+        relays = [
+            shop.popen("sync", "product-catalog", log=log, applied_log=to)
+            for log, to in zip(logs, applied, strict=True)
+        ]
+        try:
+            wait_until(
+                lambda: all(": following" in log.read_text() for log in logs),
+                "both relays follow",
+                timeout=60,
+            )
+            Workload(server.url, seed=SEED).run(1000, pause=0.003)
+            wait_until(lambda: _forward(shop)["pending"] == 0, "the relays drain", timeout=90)
+            for relay in relays:
+                relay.send_signal(signal.SIGTERM)
+            for relay, log in zip(relays, logs, strict=True):
+                assert relay.wait(timeout=60) == 0, log.read_text()
+        finally:
+            for relay in relays:
+                if relay.poll() is None:
+                    relay.kill()
+                    relay.wait(timeout=30)
+
+        verified = shop.run("verify", "product-catalog")
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+        each = [shop.applied(path) for path in applied]
+        assert all(each), "both relays applied changes: the outbox's rows were split"
+        # per relay in commit order; across relays the ledger's compare-and-set decides
+        assert [out_of_order(lines) for lines in each] == [[], []]
+        newest = dict(
+            shop.sql(
+                "SELECT aggregateid, max(seq) FROM strangler_outbox"
+                " WHERE aggregatetype = 'product-catalog' GROUP BY aggregateid"
+            )
+        )
+        engine = create_engine(shop.catalog_url)
+        try:
+            with engine.connect() as db:
+                ledger = dict(
+                    db.execute(
+                        text(
+                            "SELECT key, version FROM strangler_sync_ledger"
+                            " WHERE capability = 'product-catalog'"
+                        )
+                    ).all()
+                )
+        finally:
+            engine.dispose()
+        assert {k: ledger.get(k) for k in newest} == newest
+
+
+def _forward(shop: SyncShop) -> dict[str, Any]:
+    status = shop.run("status", "product-catalog", "--json")
+    assert status.returncode == 0, status.stderr
+    [forward] = json.loads(status.stdout)["capabilities"][0]["directions"]
+    return dict(forward)
+
+
+INVENTORY = """\
+version: 1
+legacy: {{url: "http://127.0.0.1:9"}}
+services:
+  inventory: {{url: "http://127.0.0.1:9"}}
+capabilities:
+  inventory:
+    match: [{{methods: [GET], path: "/api/inventory/{{sku}}"}}]
+    service: inventory
+    mode: {mode}
+    data:
+      source: legacy_monolith.data:stock
+      translate: acl.inventory_rows:stock_row_from_legacy
+      target: extracted.inventory.data:stock
+      sync:
+        capture: legacy_monolith.data:stock_capture
+        back:
+          aggregate: stock
+          outbox: extracted.inventory.data:outbox_url
+          source: extracted.inventory.data:stock
+          translate: acl.inventory_rows:stock_row_to_legacy
+          target: legacy_monolith.data:stock_writer
+store: {{url: "sqlite:///.strangler/strangler.db"}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("mode", "winner"),
+    [("canary", "legacy"), ("extracted", "service")],
+)
+def test_a_key_changed_on_both_sides_goes_to_the_owner_and_both_outboxes_drain(
+    tmp_path: Path, template: Path, mode: str, winner: str
+) -> None:
+    legacy = tmp_path / "legacy.sqlite3"
+    with sqlite3.connect(template) as src, sqlite3.connect(legacy) as dst:
+        src.backup(dst)
+    inventory = f"sqlite:///{tmp_path / 'inventory.db'}"
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(INVENTORY.format(mode=mode))
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"} | {
+        "STRANGLER_LEGACY_DB": str(legacy),
+        "STRANGLER_INVENTORY_DB": inventory,
+    }
+
+    def data(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [STRANGLER, "--routes", str(routes), "data", *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    for verb in ("copy", "capture"):
+        assert data(verb, "inventory").returncode == 0
+    with closing(sqlite3.connect(legacy)) as db, db:
+        ((sku, stock),) = db.execute(
+            "SELECT sku, stock FROM catalog_product WHERE reserved = 0 ORDER BY sku LIMIT 1"
+        ).fetchall()
+        db.execute("UPDATE catalog_product SET stock = stock + 7 WHERE sku = ?", (sku,))
+    engine = create_inventory_engine(inventory)
+    try:  # the service's own change of the same key, in its outbox
+        services.reservation_place(SqlAlchemyUnitOfWork(engine), PlaceReservation(sku, 3, "k1"))
+    finally:
+        engine.dispose()
+
+    synced = data("sync", "inventory", "--once")
+
+    assert synced.returncode == 0, synced.stderr
+    with closing(sqlite3.connect(legacy)) as db:
+        [legacy_level] = db.execute(
+            "SELECT stock, reserved FROM catalog_product WHERE sku = ?", (sku,)
+        ).fetchall()
+    # the owner's state on both sides: the monolith's new stock, or the service's reservation
+    assert legacy_level == ((stock + 7, 0) if winner == "legacy" else (stock, 3))
+    assert data("verify", "inventory").returncode == 0
+    status = json.loads(data("status", "inventory", "--json").stdout)["capabilities"][0]
+    assert [(d["direction"], d["pending"]) for d in status["directions"]] == [
+        ("forward", 0),
+        ("back", 0),
+    ]
+    # one lost change, one row, though after cutover both directions see it
+    assert [(c["key"], c["winner"]) for c in status["conflicts"]] == [(sku, winner)]
+    again = data("sync", "inventory", "--once")  # no echo: nothing came back to apply
+    assert "applied 0" in again.stdout, again.stdout

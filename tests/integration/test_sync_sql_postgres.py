@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.exc import OperationalError
 
 from acl.data import Admission, Change, Conflict, Version
 from strangler_sync import (
@@ -312,7 +313,8 @@ def test_a_conflict_on_postgres_goes_to_the_owner(engine: Engine) -> None:
     with engine.begin() as conn:
         admission = owner.admit(SqlAlchemyTx(conn), [_change("A", 9)])
     assert (admission.write, admission.conflicts) == ((), (Conflict("A", "target", target_seq),))
-    assert run(engine, "SELECT count(*) FROM strangler_sync_ledger") == [(0,)]
+    # not written, but settled: the other direction's peer view finds it
+    assert run(engine, "SELECT key, version FROM strangler_sync_ledger") == [("A", 9)]
 
 
 def test_removing_a_capture_whose_table_is_gone_is_quiet(engine: Engine) -> None:
@@ -357,3 +359,20 @@ def test_the_sync_engine_plans_every_statement_for_its_parameters(engine: Engine
     """The relay's own connections (outbox claims, fences, marks): custom plans only."""
     with engine.connect() as conn:
         assert conn.execute(text("SHOW plan_cache_mode")).scalar() == "force_custom_plan"
+
+
+def test_while_the_outbox_is_held_a_captured_write_waits_and_reads_go_on(engine: Engine) -> None:
+    add(engine, "H1")
+    log = ChangeLog(engine, aggregate="product-catalog", direction="forward", holder="r1")
+    before = log.fence(["H1"])
+    with log.hold():
+        with engine.connect() as writer:
+            writer.execute(text("SET lock_timeout = '300ms'"))
+            with pytest.raises(OperationalError, match="lock timeout"):
+                # the row changes, then its trigger's outbox insert waits for the hold
+                writer.execute(text("UPDATE catalog_product SET name = 'x' WHERE sku = 'H1'"))
+            writer.rollback()
+        assert log.fence(["H1"]) == before  # the fence cannot move while held
+        assert run(engine, "SELECT name FROM catalog_product WHERE sku = 'H1'") == [("H1",)]
+    run(engine, "UPDATE catalog_product SET name = 'x' WHERE sku = 'H1'")
+    assert log.fence(["H1"]) != before

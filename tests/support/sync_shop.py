@@ -10,9 +10,15 @@ import random
 import sqlite3
 import subprocess
 import sys
+import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from subprocess import Popen
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Row, create_engine, text
 
 from extracted.catalog.adapters.database import create_catalog_engine, migrate
 from tests.support.sync_targets import LOG_ENV
@@ -59,18 +65,28 @@ def seeded_monolith(state: Path, *, products: int) -> Path:
 
 @dataclass(frozen=True)
 class SyncShop:
+    """Where a test's shop lives: ``legacy_url``/``catalog_url`` are SQLAlchemy URLs (SQLite
+    files or PostgreSQL databases); ``env`` is what the shop's settings read."""
+
     dir: Path
-    legacy: Path
-    catalog: Path
+    legacy_url: str
+    catalog_url: str
     routes: Path
     applied_log: Path
+    legacy_env: tuple[tuple[str, str], ...] = ()
 
-    def env(self) -> dict[str, str]:
-        return {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"} | {
-            "STRANGLER_LEGACY_DB": str(self.legacy),
-            "STRANGLER_CATALOG_DB": f"sqlite:///{self.catalog}",
-            LOG_ENV: str(self.applied_log),
-        }
+    @property
+    def catalog(self) -> Path:
+        """The catalog's SQLite file (SQLite shops only)."""
+        return Path(self.catalog_url.removeprefix("sqlite:///"))
+
+    def env(self, **extra: str) -> dict[str, str]:
+        return (
+            {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+            | dict(self.legacy_env)
+            | {"STRANGLER_CATALOG_DB": self.catalog_url, LOG_ENV: str(self.applied_log)}
+            | extra
+        )
 
     def argv(self, *args: str) -> list[str]:
         return [STRANGLER, "--routes", str(self.routes), "data", *args]
@@ -85,20 +101,36 @@ class SyncShop:
             timeout=timeout,
         )
 
-    def popen(self, *args: str, log: Path) -> subprocess.Popen[bytes]:
+    def popen(self, *args: str, log: Path, applied_log: Path | None = None) -> Popen[bytes]:
+        env = self.env(**({LOG_ENV: str(applied_log)} if applied_log else {}))
         with log.open("ab") as out:
-            return subprocess.Popen(
-                self.argv(*args), cwd=self.dir, env=self.env(), stdout=out, stderr=out
-            )
+            return subprocess.Popen(self.argv(*args), cwd=self.dir, env=env, stdout=out, stderr=out)
 
-    def applied(self) -> list[str]:
-        if not self.applied_log.exists():
+    def applied(self, path: Path | None = None) -> list[str]:
+        path = path or self.applied_log
+        if not path.exists():
             return []
-        return self.applied_log.read_text(encoding="utf-8").splitlines()
+        return path.read_text(encoding="utf-8").splitlines()
 
-    def sql(self, statement: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
-        with sqlite3.connect(self.legacy, timeout=30) as db:
-            return db.execute(statement, params).fetchall()
+    def sql(
+        self, statement: str, params: Mapping[str, object] | Sequence[Mapping[str, object]] = {}
+    ) -> list[Row[Any]]:
+        """One statement (``:name`` params; a list of them: once each) in its own transaction
+        on the monolith's database."""
+        engine = _engine(self.legacy_url)
+        try:
+            with engine.begin() as connection:
+                many = params if isinstance(params, Sequence) else [params]
+                result = connection.execute(text(statement), [dict(p) for p in many])
+                return list(result) if result.returns_rows else []
+        finally:
+            engine.dispose()
+
+
+def _engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        return create_engine(url, connect_args={"timeout": 30})
+    return create_engine(url)
 
 
 def sync_shop(tmp: Path, template: Path, *, batch: int = 100) -> SyncShop:
@@ -107,15 +139,29 @@ def sync_shop(tmp: Path, template: Path, *, batch: int = 100) -> SyncShop:
     legacy = tmp / "legacy.sqlite3"
     with sqlite3.connect(template) as src, sqlite3.connect(legacy) as dst:
         src.backup(dst)
-    catalog = tmp / "catalog.db"
-    engine = create_catalog_engine(f"sqlite:///{catalog}")
+    return shop_on(
+        tmp,
+        legacy_url=f"sqlite:///{legacy}",
+        catalog_url=f"sqlite:///{tmp / 'catalog.db'}",
+        legacy_env={"STRANGLER_LEGACY_DB": str(legacy)},
+        batch=batch,
+    )
+
+
+def shop_on(
+    tmp: Path, *, legacy_url: str, catalog_url: str, legacy_env: Mapping[str, str], batch: int
+) -> SyncShop:
+    """A shop whose monolith database is there: the catalog migrated, a routes.yaml written."""
+    engine = create_catalog_engine(catalog_url)
     migrate(engine)
     engine.dispose()
     routes = tmp / "routes.yaml"
     routes.write_text(
         ROUTES.format(target="tests.support.sync_targets:recorded_products", batch=batch)
     )
-    return SyncShop(tmp, legacy, catalog, routes, tmp / "applied.log")
+    return SyncShop(
+        tmp, legacy_url, catalog_url, routes, tmp / "applied.log", tuple(legacy_env.items())
+    )
 
 
 def captured_and_copied(tmp: Path, template: Path, *, batch: int) -> SyncShop:
@@ -127,65 +173,94 @@ def captured_and_copied(tmp: Path, template: Path, *, batch: int) -> SyncShop:
     return shop
 
 
-def _now() -> str:
-    # as Django stores an aware datetime in SQLite: UTC, naive text
-    return datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
+def postgres_shop(
+    tmp: Path, *, legacy_url: str, catalog_url: str, products: int, batch: int
+) -> SyncShop:
+    """The shop migrated and seeded on PostgreSQL at ``legacy_url``, the catalog at
+    ``catalog_url``, then ``data capture`` and ``data copy``: the relay's starting point."""
+    from tests.support.shop_sync import run_shop  # Django's settings: only when asked
+
+    legacy_env = {"STRANGLER_LEGACY_DATABASE_URL": legacy_url}
+    run_shop("migrate", "--noinput", env=legacy_env)
+    run_shop("seed", "--products", str(products), "--orders", "0", env=legacy_env)
+    shop = shop_on(
+        tmp, legacy_url=legacy_url, catalog_url=catalog_url, legacy_env=legacy_env, batch=batch
+    )
+    for verb in (["capture", "product-catalog"], ["copy", "product-catalog"]):
+        done = shop.run(*verb)
+        assert done.returncode == 0, done.stderr
+    return shop
 
 
 class Workload:
     """Mixed inserts, updates and deletes of products, in small transactions, seeded."""
 
-    def __init__(self, legacy: Path, *, seed: int) -> None:
-        self._db = legacy
+    def __init__(self, legacy_url: str, *, seed: int) -> None:
+        self._url = legacy_url
         self._rng = random.Random(seed)
+        self._serial = 0  # of inserted skus, across runs: a later run() inserts new ones
         self.done = 0
 
     def run(self, operations: int, *, pause: float = 0.0) -> None:
-        import threading
-
-        wait = threading.Event()
-        db = sqlite3.connect(self._db, timeout=30, isolation_level=None)
+        """Until ``operations`` are done in all, counting earlier runs."""
+        wait = threading.Event()  # never set: a bounded pause between transactions
+        engine = _engine(self._url)
         try:
-            skus = [row[0] for row in db.execute("SELECT sku FROM catalog_product")]
-            serial = 0
+            with engine.connect() as db:
+                skus = [row[0] for row in db.execute(text("SELECT sku FROM catalog_product"))]
+                db.rollback()
             while self.done < operations:
-                db.execute("BEGIN IMMEDIATE")
-                for _ in range(self._rng.randint(1, 4)):
-                    roll = self._rng.random()
-                    if roll < 0.25 or not skus:
-                        serial += 1
-                        sku = f"NEW-{serial:05d}"
-                        db.execute(
-                            "INSERT INTO catalog_product (sku, name, unit_price_cents, currency,"
-                            " stock, reserved, active, updated_at, created_at)"
-                            " VALUES (?, ?, ?, 'EUR', ?, 0, 1, ?, ?)",
-                            (
-                                sku,
-                                f"New thing {serial}",
-                                self._rng.randint(100, 90000),
-                                self._rng.randint(0, 50),
-                                _now(),
-                                _now(),
-                            ),
-                        )
-                        skus.append(sku)
-                    elif roll < 0.85:
-                        db.execute(
-                            "UPDATE catalog_product SET unit_price_cents = ?, stock = reserved + ?,"
-                            " updated_at = ? WHERE sku = ?",
-                            (
-                                self._rng.randint(100, 90000),
-                                self._rng.randint(0, 50),
-                                _now(),
-                                self._rng.choice(skus),
-                            ),
-                        )
-                    else:
-                        sku = skus.pop(self._rng.randrange(len(skus)))
-                        db.execute("DELETE FROM catalog_product WHERE sku = ?", (sku,))
-                    self.done += 1
-                db.execute("COMMIT")
+                with engine.begin() as db:
+                    for _ in range(self._rng.randint(1, 4)):
+                        self._serial = self._one(db, skus, self._serial)
+                        self.done += 1
                 if pause:
                     wait.wait(pause)
         finally:
-            db.close()
+            engine.dispose()
+
+    def _now(self) -> object:
+        now = datetime.now(UTC)
+        # as Django keeps an aware datetime in SQLite: UTC as naive text
+        return (
+            now.replace(tzinfo=None).isoformat(sep=" ") if self._url.startswith("sqlite") else now
+        )
+
+    def _one(self, db: Connection, skus: list[str], serial: int) -> int:
+        roll = self._rng.random()
+        if roll < 0.25 or not skus:
+            serial += 1
+            sku = f"NEW-{serial:05d}"
+            db.execute(
+                text(
+                    "INSERT INTO catalog_product (sku, name, unit_price_cents, currency, stock,"
+                    " reserved, active, updated_at, created_at) VALUES (:sku, :name, :price,"
+                    " 'EUR', :stock, 0, :yes, :now, :now)"
+                ),
+                {
+                    "sku": sku,
+                    "name": f"New thing {serial}",
+                    "price": self._rng.randint(100, 90000),
+                    "stock": self._rng.randint(0, 50),
+                    "yes": True,
+                    "now": self._now(),
+                },
+            )
+            skus.append(sku)
+        elif roll < 0.85:
+            db.execute(
+                text(
+                    "UPDATE catalog_product SET unit_price_cents = :price,"
+                    " stock = reserved + :stock, updated_at = :now WHERE sku = :sku"
+                ),
+                {
+                    "price": self._rng.randint(100, 90000),
+                    "stock": self._rng.randint(0, 50),
+                    "now": self._now(),
+                    "sku": self._rng.choice(skus),
+                },
+            )
+        else:
+            sku = skus.pop(self._rng.randrange(len(skus)))
+            db.execute(text("DELETE FROM catalog_product WHERE sku = :sku"), {"sku": sku})
+        return serial

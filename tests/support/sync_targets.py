@@ -23,6 +23,7 @@ class RecordedTarget:
     def __init__(self, inner: ProductTarget, log_path: str) -> None:
         self._inner = inner
         self._log_path = log_path
+        self.url = inner.url  # the service database: copy and status read its sync ledger
 
     def prepare(self) -> None:
         self._inner.prepare()

@@ -3,6 +3,7 @@ product-catalog row translator."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -20,6 +21,7 @@ from acl.data import (
     canonical,
     checksum,
     differing_fields,
+    load_attribute,
     load_row_translator,
     load_source,
     load_target,
@@ -233,3 +235,14 @@ def test_a_row_translator_is_a_function() -> None:
         load_row_translator(f"{__name__}:GoodSource")
     with pytest.raises(PluginNotFound, match="not a function"):
         load_row_translator(f"{__name__}:NOT_A_PLUGIN")
+
+
+def test_load_attribute_gives_the_named_object_itself_or_says_why_not() -> None:
+    assert load_attribute("acl.data:canonical") is canonical  # not called: callers decide
+    for spec, reason in [
+        ("acl.data", "not 'pkg.module:name'"),
+        ("acl.nowhere:x", "cannot import acl.nowhere"),
+        ("acl.data:nothing_here", "acl.data has no nothing_here"),
+    ]:
+        with pytest.raises(PluginNotFound, match=re.escape(reason)):
+            load_attribute(spec)

@@ -91,7 +91,8 @@ def test_a_key_changed_on_both_sides_goes_to_the_owner(captured: Engine) -> None
         admission = target_owns.admit(SqlAlchemyTx(conn), [_change("A", 4), _change("B", 4)])
     assert [c.key for c in admission.write] == ["B"]
     assert admission.conflicts == (Conflict("A", "target", seq),)
-    assert _ledger(captured) == [("A", E1, 3), ("B", E1, 4)]  # A keeps the version it had
+    # A is not written, but its version is settled: the peer view of the other direction
+    assert _ledger(captured) == [("A", E1, 4), ("B", E1, 4)]
     assert epoch
 
 
@@ -109,15 +110,23 @@ def test_no_conflict_when_the_source_state_includes_the_targets_change(captured:
     assert ([c.key for c in admission.write], admission.conflicts) == (["A"], ())
 
 
-def test_a_lost_conflict_leaves_no_ledger_row_behind(captured: Engine) -> None:
+def test_a_lost_conflict_is_settled_in_the_ledger_but_not_written(captured: Engine) -> None:
+    """The change that lost keeps its version in the ledger: the other direction reads it
+    as its peer (what the source state includes), so it does not decide the same conflict
+    again at each later change of the key; a delivery of it again is stale."""
     _target_change(captured)
     target_owns = SqlLedger("inventory", "back", owner="target", target_aggregate="inventory")
     with captured.begin() as conn:
-        assert target_owns.admit(SqlAlchemyTx(conn), [_change("A", 3)]).write == ()
-    assert _ledger(captured) == []
-    # and the other direction's peer view finds nothing for it either
+        admission = target_owns.admit(SqlAlchemyTx(conn), [_change("A", 3)])
+    assert (admission.write, len(admission.conflicts)) == ((), 1)
+    assert _ledger(captured) == [("A", E1, 3)]
     log = ChangeLog(captured, aggregate="inventory", direction="back", holder="t")
-    assert log.ledger_versions(["A"], capability="inventory", direction="back") == {}
+    assert log.ledger_versions(["A"], capability="inventory", direction="back") == {
+        "A": Version(E1, 3)
+    }
+    with captured.begin() as conn:
+        again = target_owns.admit(SqlAlchemyTx(conn), [_change("A", 3)])
+    assert (again.write, again.stale, again.conflicts) == ((), ("A",), ())
 
 
 def test_admit_guards_its_transaction_against_echo(captured: Engine) -> None:

@@ -49,6 +49,16 @@ class FakeOutbox:
     done_calls: int = 0
     prunes: list[datetime] = field(default_factory=list)
     fail_claims: list[Exception] = field(default_factory=list)
+    held: bool = False  # inside hold(): a writer in a test waits (writes nothing)
+    holds: int = 0
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        self.held, self.holds = True, self.holds + 1
+        try:
+            yield
+        finally:
+            self.held = False
 
     def write(self, key: Key, kind: Literal["upsert", "delete"] = "upsert") -> int:
         seq = len(self.entries) + 1
@@ -148,6 +158,7 @@ class FakeTarget:
                 winner: Literal["source", "target"] = ledger.owner
                 conflicts.append(Conflict(c.key, winner, own))
                 if winner == "target":
+                    self.versions[c.key] = c.version  # settled, as the ledger records it
                     continue
             write.append(c)
         admission = Admission(tuple(write), tuple(stale), tuple(conflicts))

@@ -16,9 +16,10 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from acl.data import Change, Row, Version
 from acl.errors import TranslationError
 from parallel_run.sync_evidence import ConflictRecord, SyncHealth, SyncWindow
+from strangler.data.conflicts import SeenConflicts
 from strangler.data.faults import POISON_AFTER, Backoff, BatchFailed, classify
 from strangler.data.metrics import SyncMetrics
-from strangler.data.relay import Relay, RelayBusy, RelaySettings
+from strangler.data.relay import HOT_KEY_MOVES, Relay, RelayBusy, RelaySettings
 from tests.unit.strangler.data.fakes import EPOCH, FakeClaim, FakeOutbox, FakeSource, FakeTarget
 
 
@@ -64,6 +65,7 @@ class Sides:
         owner: str = "source",
         conflicts: bool = False,
         batch_size: int = 100,
+        seen: SeenConflicts | None = None,
     ) -> None:
         self.outbox = FakeOutbox()
         self.source = FakeSource()
@@ -93,6 +95,7 @@ class Sides:
             clock=lambda: self.outbox.now + 0.5,
             monotonic=self.clock,
             uniform=lambda low, high: high,
+            seen=seen or SeenConflicts(),  # not the process's: each test counts its own
         )
 
     def change(self, sku: str, row: Row | None) -> int:
@@ -169,6 +172,34 @@ def test_a_key_changed_while_it_was_read_is_left_pending_and_taken_by_the_next_b
     assert s.outbox.applied == {1, 2, 3}
 
 
+def test_a_key_whose_fence_moves_five_batches_in_a_row_is_read_alone_while_held() -> None:
+    s = Sides()
+    s.change("A", product("A", 0))
+    s.change("B", product("B"))
+    price = iter(range(1, 100))
+
+    def writer_keeps_changing_a() -> None:
+        if not s.outbox.held:  # held: its commit waits until the read is done
+            s.change("A", product("A", next(price)))
+
+    s.source.during_read = writer_keeps_changing_a
+    moved = [s.relay.run_once().moved for _ in range(HOT_KEY_MOVES)]
+    assert moved == [1] * HOT_KEY_MOVES
+    assert "A" not in s.target.rows
+    assert s.outbox.holds == 0
+
+    hot = s.relay.run_once()
+
+    assert (hot.moved, hot.held, s.outbox.holds) == (0, 1, 1)
+    assert s.source.reads[-1] == ["A"]  # alone, after the other keys' read
+    assert s.target.rows["A"] == {"sku": "A", "price": HOT_KEY_MOVES}
+    assert s.target.versions["A"] == s.outbox.fence(["A"])["A"]
+    assert not s.outbox.pending()
+    s.change("A", product("A", 50))
+    calm = s.relay.run_once()  # applied, so no longer hot: read with the batch again
+    assert (calm.held, s.outbox.holds) == (0, 1)
+
+
 def test_the_peer_ledger_moving_while_read_leaves_the_key_pending_too() -> None:
     s = Sides(conflicts=True)
     s.change("A", product("A"))
@@ -196,17 +227,19 @@ def test_a_version_the_target_already_holds_is_stale_marked_applied_and_not_writ
 
 
 @pytest.mark.parametrize(
-    ("direction", "owner", "winner", "written"),
+    ("direction", "owner", "winner", "written", "won", "lost"),
     [
-        ("forward", "source", "legacy", True),  # shadow/canary: the monolith owns
-        ("forward", "target", "service", False),  # extracted: the service owns
-        ("back", "target", "legacy", False),  # canary: the way back loses to the monolith
-        ("back", "source", "service", True),  # extracted: the service's change wins
+        ("forward", "source", "legacy", True, 1, 41),  # shadow/canary: the monolith owns
+        ("forward", "target", "service", False, 41, 1),  # extracted: the service owns
+        ("back", "target", "legacy", False, 41, 1),  # canary: the way back loses
+        ("back", "source", "service", True, 1, 41),  # extracted: the service's change wins
     ],
 )
 def test_a_key_changed_on_both_sides_is_decided_for_the_owner_and_recorded(
-    direction: str, owner: str, winner: str, written: bool
+    direction: str, owner: str, winner: str, written: bool, won: int, lost: int
 ) -> None:
+    """The record names the change that lost (``target_seq``) and the winner's
+    (``source_seq``), whichever direction decided it."""
     s = Sides(direction=direction, owner=owner, conflicts=True)
     s.change("A", product("A", 5))
     s.target.rows["A"] = {"sku": "A", "price": 9}
@@ -218,13 +251,16 @@ def test_a_key_changed_on_both_sides_is_decided_for_the_owner_and_recorded(
     assert (s.target.rows["A"]["price"] == 5) is written
     assert s.outbox.applied == {1}  # decided either way: not retried
     [record] = s.health.conflict_rows
+    # one row per lost change: its seq where the store's uniqueness looks (target_seq)
     assert (record.key, record.winner, record.source_seq, record.target_seq) == (
         "A",
         winner,
-        1,
-        41,
+        won,
+        lost,
     )
     assert record.loser_side != record.winner
+    # decided: the other direction, reading this ledger as its peer, does not find it again
+    assert s.target.versions["A"] == Version(EPOCH, 1)
     assert s.sample("strangler_sync_conflicts_total", winner=winner) == 1
     assert s.target.ledgers[0].target_aggregate == "product"
 
@@ -524,3 +560,29 @@ def test_an_idle_relay_still_claims_now_and_then_to_keep_its_lease() -> None:
     s.relay.follow(Stop())
 
     assert claims == 3  # at 0, 5 and 10 seconds
+
+
+def test_a_conflict_both_directions_decide_is_recorded_and_counted_once() -> None:
+    """canary: the monolith's change of A and the service's, both pending; the forward
+    relay writes the monolith's state over the service's change, the back relay skips the
+    service's change. Both name the service's change as lost: one conflict, not two."""
+    seen = SeenConflicts()
+    forward = Sides(direction="forward", owner="source", conflicts=True, seen=seen)
+    back = Sides(direction="back", owner="target", conflicts=True, seen=seen)
+    forward.change("A", product("A", 5))  # the monolith's change, seq 1 there
+    for _ in range(7):  # the service's outbox has other rows: its change of A is seq 8
+        back.outbox.write("other")
+    back.change("A", product("A", 9))
+    back.target.own_changes["A"] = 1  # the monolith's change, seen from the back relay
+    forward.target.own_changes["A"] = 8  # the service's, seen from the forward relay
+
+    forward.relay.run_once()
+    back.relay.run_once()
+
+    rows = forward.health.conflict_rows + back.health.conflict_rows
+    assert [(r.key, r.winner, r.loser_side, r.target_seq) for r in rows] == [
+        ("A", "legacy", "service", 8)
+    ]
+    assert forward.relay.conflicts_total + back.relay.conflicts_total == 1
+    assert forward.sample("strangler_sync_conflicts_total", winner="legacy") == 1
+    assert back.sample("strangler_sync_conflicts_total", winner="legacy") is None
