@@ -3,9 +3,9 @@
 Django's SQLite schema editor rebuilds a table for most ``ALTER``s (a new table, a copy, a
 drop, a rename), and the triggers on the old table go with it, silently: the sync would stop
 seeing changes. After ``migrate``, each capability of ``STRANGLER_CAPTURE`` whose capture was
-installed in that database and is now missing is installed again, keeping its epoch (so the
-relay's versions stay valid). A database where capture was never installed is left alone:
-capture is switched on by the operator (``strangler data capture CAP`` or ``manage.py
+installed in that database and is now missing or drifted is installed again, keeping its
+epoch (so the relay's versions stay valid). A database where capture was never installed is
+left alone: capture is switched on by the operator (``strangler data capture CAP`` or ``manage.py
 strangler_capture install``), never by a migration.
 """
 
@@ -17,7 +17,7 @@ from django.apps import AppConfig
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 from strangler_django.capture import DjangoTx, configured
-from strangler_sync import inspect, install
+from strangler_sync import CaptureError, inspect, install
 from strangler_sync.schema import CAPTURE
 
 
@@ -33,8 +33,16 @@ def reinstall_capture(
     with transaction.atomic(using=using):
         tx = DjangoTx(connection)
         for capability, spec in mine.items():
-            if inspect(tx, spec).state != "missing":
+            state = inspect(tx, spec)
+            # drifted with an epoch: installed from an older spec or generator, or a captured
+            # column renamed (the triggers then capture it as null)
+            if state.state != "missing" and not (state.state == "drifted" and state.epoch):
                 continue
-            install(tx, spec)
+            try:
+                with transaction.atomic(using=using):
+                    install(tx, spec)
+            except CaptureError as exc:  # the spec names a column the migration took away
+                print(f"  strangler: capture of {capability} NOT re-installed: {exc}")
+                continue
             if verbosity >= 1:
-                print(f"  strangler: capture of {capability} re-installed (a migration dropped it)")
+                print(f"  strangler: capture of {capability} re-installed ({state.state})")

@@ -43,6 +43,8 @@ from strangler_sync.sqltx import READ_ONLY, SqlAlchemyTx
 
 LEASE_SECONDS = 15.0
 _PARKED_PER_STATEMENT = 100  # 5 parameters a row
+# the aggregate's current epoch, which the SQLite relay's cursor belongs to
+_EPOCH = f"(SELECT epoch FROM {CAPTURE} WHERE capability = :a)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,10 +204,15 @@ class ChangeLog:
         with self._tx() as tx:
             self._require(tx)
             # a write first: the lease decides who reads, under the database's write lock
+            # a cursor kept from another epoch (the outbox re-created, its rowids from 1
+            # again) is reset: it would hide every new entry
             tx.execute(
-                f"INSERT INTO {RELAY} (capability, direction, holder, lease_until, cursor_seq)"
-                " VALUES (:a, :d, :h, :until, 0) ON CONFLICT (capability, direction) DO UPDATE"
-                " SET holder = excluded.holder, lease_until = excluded.lease_until"
+                f"INSERT INTO {RELAY} (capability, direction, holder, lease_until, cursor_seq,"
+                f" epoch) VALUES (:a, :d, :h, :until, 0, {_EPOCH})"
+                " ON CONFLICT (capability, direction) DO UPDATE"
+                " SET holder = excluded.holder, lease_until = excluded.lease_until,"
+                f" cursor_seq = CASE WHEN {RELAY}.epoch IS excluded.epoch"
+                f" THEN {RELAY}.cursor_seq ELSE 0 END, epoch = excluded.epoch"
                 f" WHERE {RELAY}.holder = excluded.holder OR {RELAY}.lease_until < :now",
                 self._lease_params(now),
             )
@@ -269,6 +276,8 @@ class ChangeLog:
                 f"UPDATE {OUTBOX} SET applied_at = {now} WHERE aggregatetype = :a AND {member}",
                 {"a": self.aggregate, **params},
             )
+            # unparked, then applied: no orphan rows
+            tx.execute(f"DELETE FROM {PARKED} WHERE {member}", params)
         self._park(tx, [(seq, keys.get(seq), stage, f, r) for seq, stage, f, r in parked])
         newest: dict[Key, int] = {}
         for seq in applied:
@@ -410,7 +419,8 @@ class ChangeLog:
 
     def unpark(self, keys: Sequence[Key] | None = None) -> int:
         """Parked entries (of ``keys``, or all) become pending again; their
-        ``strangler_parked`` rows stay (``attempts`` counts on). Returns how many."""
+        ``strangler_parked`` rows stay (``attempts`` counts on) until the entry is applied.
+        Returns how many."""
         with self._tx() as tx:
             if not has_table(tx, OUTBOX):
                 return 0
@@ -498,7 +508,8 @@ class ChangeLog:
         if self.dialect != "sqlite" or not has_table(tx, RELAY):
             return 0
         rows = tx.execute(
-            f"SELECT cursor_seq FROM {RELAY} WHERE capability = :a AND direction = :d",
+            f"SELECT cursor_seq FROM {RELAY} WHERE capability = :a AND direction = :d"
+            f" AND epoch IS {_EPOCH}",
             {"a": self.aggregate, "d": self.direction},
         )
         return as_int(rows[0][0]) if rows else 0

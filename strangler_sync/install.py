@@ -81,6 +81,9 @@ def _columns(tx: SqlTx, table: str) -> set[str]:
 def _create_tables(tx: SqlTx) -> None:
     for statement in (*outbox_ddl(tx.dialect), *sync_ddl(tx.dialect)):
         tx.execute(statement)
+    # a relay table made before the lease kept its cursor's epoch
+    if "epoch" not in _columns(tx, RELAY):
+        tx.execute(f"ALTER TABLE {RELAY} ADD COLUMN epoch varchar(36)")
 
 
 def _ensure_epoch(tx: SqlTx, capability: str, marker: str) -> str:
@@ -95,6 +98,29 @@ def _ensure_epoch(tx: SqlTx, capability: str, marker: str) -> str:
     )
 
 
+def _unique_alone(tx: SqlTx, table: str, column: str) -> bool:
+    """``column`` is the primary key or under a unique index of its own (not partial)."""
+    if tx.dialect == "sqlite":
+        pk = tx.execute("SELECT name FROM pragma_table_info(:t) WHERE pk > 0", {"t": table})
+        if [str(r[0]) for r in pk] == [column]:
+            return True
+        rows = tx.execute(
+            "SELECT group_concat(i.name) FROM pragma_index_list(:t) l,"
+            ' pragma_index_info(l.name) i WHERE l."unique" AND NOT l.partial'
+            " GROUP BY l.name",
+            {"t": table},
+        )
+        return any(str(r[0]) == column for r in rows)
+    rows = tx.execute(
+        "SELECT 1 FROM pg_index x JOIN pg_attribute a"
+        " ON a.attrelid = x.indrelid AND a.attnum = x.indkey[0]"
+        " WHERE x.indrelid = to_regclass(:t) AND x.indisunique AND x.indnkeyatts = 1"
+        " AND x.indpred IS NULL AND a.attname = :c",
+        {"t": table, "c": column},
+    )
+    return bool(rows)
+
+
 def _check_tables(tx: SqlTx, spec: CaptureSpec) -> None:
     for table in spec.tables:
         have = _columns(tx, table.name)
@@ -105,6 +131,13 @@ def _check_tables(tx: SqlTx, spec: CaptureSpec) -> None:
             raise CaptureError(
                 f"capability {spec.capability}: table {table.name} has no column "
                 + ", ".join(repr(c) for c in lacking)
+            )
+        # versions are commit-ordered per key only because a key is one row, whose lock
+        # orders its writers; two rows of one key could commit against their seq order
+        if not _unique_alone(tx, table.name, table.key):
+            raise CaptureError(
+                f"capability {spec.capability}: table {table.name}: the key column"
+                f" {table.key!r} is neither the primary key nor under a unique index of its own"
             )
 
 
@@ -187,6 +220,12 @@ def _counts(tx: SqlTx, aggregate: str) -> tuple[int, int]:
     return as_int(row[0]), as_int(row[1])
 
 
+def _renamed(tx: SqlTx, spec: CaptureSpec) -> bool:
+    """A captured column is gone from its table (a migration renamed or dropped it): the
+    triggers still fire, but capture null for it."""
+    return any(not set(t.columns) <= _columns(tx, t.name) for t in spec.tables)
+
+
 def inspect(tx: SqlTx, spec: CaptureSpec) -> CaptureState:
     """What the database holds for ``spec``: its triggers (``sqlite_master`` or
     ``pg_trigger``) against the spec, the epoch, and the pending and parked outbox rows."""
@@ -209,7 +248,7 @@ def inspect(tx: SqlTx, spec: CaptureSpec) -> CaptureState:
         state = "absent" if not present else "drifted"
     elif missing:
         state = "missing"
-    elif installed_hash != spec_hash(spec):
+    elif installed_hash != spec_hash(spec) or _renamed(tx, spec):
         state = "drifted"
     else:
         state = "installed"

@@ -107,6 +107,7 @@ _SYNC = (
   holder      text NOT NULL,
   lease_until {{ts}} NOT NULL,
   cursor_seq  bigint NOT NULL DEFAULT 0,
+  epoch       varchar(36),
   PRIMARY KEY (capability, direction))""",
 )
 _POSTGRES_SYNC = tuple(t.format(ts="timestamptz", collate=' COLLATE "C"') for t in _SYNC)

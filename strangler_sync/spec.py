@@ -8,15 +8,16 @@ from typing import Literal
 
 from strangler_sync.errors import CaptureError
 
-# identifiers go into generated SQL: only plain names, never quoted or user-shaped text
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$", re.ASCII)
+# identifiers go into generated SQL: only plain names, never quoted or user-shaped text; and
+# lowercase, as PostgreSQL folds unquoted names (a spec's "Sku" would meet a column "sku")
+_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$", re.ASCII)
 _CAPABILITY = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$", re.ASCII)
 
 
 def _check_name(what: str, name: str) -> str:
     if not _NAME.match(name):
         raise CaptureError(
-            f"{what} {name!r} is not a plain SQL identifier ([A-Za-z_][A-Za-z0-9_]*)"
+            f"{what} {name!r} is not a plain lowercase SQL identifier ([a-z_][a-z0-9_]*)"
         )
     return name
 

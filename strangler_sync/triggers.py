@@ -19,7 +19,7 @@ from strangler_sync.schema import OUTBOX, Dialect
 from strangler_sync.spec import CapturedTable, CaptureSpec
 
 _MAX_IDENTIFIER = 63  # PostgreSQL truncates longer names silently; inspect would miss them
-_GENERATOR = "1"  # bump when the generated SQL changes: installed triggers then show drifted
+_GENERATOR = "2"  # bump when the generated SQL changes: installed triggers then show drifted
 
 
 def spec_hash(spec: CaptureSpec) -> str:
@@ -66,16 +66,14 @@ def trigger_tables(spec: CaptureSpec, dialect: Dialect) -> tuple[tuple[str, str]
     )
 
 
-def _payload(spec: CaptureSpec, table: CapturedTable, row: str, dialect: Dialect) -> str:
-    build = "json_object" if dialect == "sqlite" else "jsonb_build_object"
+def _payload(spec: CaptureSpec, table: CapturedTable, row: str) -> str:
     columns = table.columns if spec.payload == "row" else (table.key,)
     pairs = ", ".join(f"'{c}', {row}.{c}" for c in columns)
-    return f"{build}({pairs})"
+    return f"json_object({pairs})"
 
 
-def _key_payload(table: CapturedTable, row: str, dialect: Dialect) -> str:
-    build = "json_object" if dialect == "sqlite" else "jsonb_build_object"
-    return f"{build}('{table.key}', {row}.{table.key})"
+def _key_payload(table: CapturedTable, row: str) -> str:
+    return f"json_object('{table.key}', {row}.{table.key})"
 
 
 def _changed(table: CapturedTable, distinct: str) -> str:
@@ -86,7 +84,7 @@ def _sqlite(spec: CaptureSpec, table: CapturedTable) -> tuple[str, ...]:
     ins, upd, dele = _names(spec, table, "sqlite")
     cap, key, t = spec.capability, table.key, table.name
     insert = f"INSERT INTO {OUTBOX} (aggregatetype, aggregateid, type, payload)"
-    payload = _payload(spec, table, "NEW", "sqlite")
+    payload = _payload(spec, table, "NEW")
     upsert = f"{insert}\n  VALUES ('{cap}', NEW.{key}, 'upsert', {payload});"
     return (
         f"DROP TRIGGER IF EXISTS {ins}",
@@ -94,32 +92,62 @@ def _sqlite(spec: CaptureSpec, table: CapturedTable) -> tuple[str, ...]:
         f"DROP TRIGGER IF EXISTS {upd}",
         f"CREATE TRIGGER {upd} AFTER UPDATE OF {', '.join(table.columns)} ON {t}\n"
         f"WHEN {_changed(table, 'IS NOT')}\nBEGIN\n  {upsert}\n"
-        f"  {insert}\n  SELECT '{cap}', OLD.{key}, 'delete', {_key_payload(table, 'OLD', 'sqlite')}"
+        f"  {insert}\n  SELECT '{cap}', OLD.{key}, 'delete', {_key_payload(table, 'OLD')}"
         f" WHERE OLD.{key} IS NOT NEW.{key};\nEND",
         f"DROP TRIGGER IF EXISTS {dele}",
         f"CREATE TRIGGER {dele} AFTER DELETE ON {t} BEGIN\n  {insert}\n"
-        f"  VALUES ('{cap}', OLD.{key}, 'delete', {_key_payload(table, 'OLD', 'sqlite')});\nEND",
+        f"  VALUES ('{cap}', OLD.{key}, 'delete', {_key_payload(table, 'OLD')});\nEND",
     )
 
 
+def _jsonb_payload(spec: CaptureSpec, table: CapturedTable, row: str) -> str:
+    columns = table.columns if spec.payload == "row" else (table.key,)
+    pairs = ", ".join(f"'{c}', {row}->'{c}'" for c in columns)
+    return f"jsonb_build_object({pairs})"
+
+
 def _postgres(spec: CaptureSpec, table: CapturedTable) -> tuple[str, ...]:
+    # The function reads the row as jsonb, never NEW.col by name: a migration that renames or
+    # drops a captured column (Django drops with CASCADE, leaving this function behind) must
+    # not break the monolith's own writes. A missing column reads as null, inspect says
+    # drifted; a missing key writes no outbox row (aggregateid is NOT NULL) rather than fail.
     insdel, upd = _names(spec, table, "postgresql")
     function = function_name(spec, table)
     cap, key, t = spec.capability, table.key, table.name
     insert = f"INSERT INTO {OUTBOX} (aggregatetype, aggregateid, type, payload)"
+
+    # One table: a key is one row (install checks it is unique), whose lock orders writers,
+    # so seq order is commit order per key. Several tables: two rows of one key would not
+    # wait for each other, so the key's own lock, held to commit, takes the row lock's place.
+    def lock(row: str) -> str:
+        if len(spec.tables) == 1:
+            return ""
+        hashed = f"hashtextextended('{cap}:' || ({row}->>'{key}'), 0)"
+        return f"PERFORM pg_advisory_xact_lock({hashed});\n      "
+
     body = f"""CREATE OR REPLACE FUNCTION {function}() RETURNS trigger
 LANGUAGE plpgsql AS $strangler$
+DECLARE
+  n jsonb;
+  o jsonb;
 BEGIN
   IF coalesce(current_setting('strangler.sync_origin', true), '') = '{cap}' THEN
     RETURN NULL;  -- an apply by this capability's own sync: no echo
   END IF;
   IF TG_OP IN ('INSERT', 'UPDATE') THEN
-    {insert}
-    VALUES ('{cap}', NEW.{key}, 'upsert', {_payload(spec, table, "NEW", "postgresql")});
+    n := to_jsonb(NEW);
+    IF n->>'{key}' IS NOT NULL THEN
+      {lock("n")}{insert}
+      VALUES ('{cap}', n->>'{key}', 'upsert', {_jsonb_payload(spec, table, "n")});
+    END IF;
   END IF;
-  IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND OLD.{key} IS DISTINCT FROM NEW.{key}) THEN
-    {insert}
-    VALUES ('{cap}', OLD.{key}, 'delete', {_key_payload(table, "OLD", "postgresql")});
+  IF TG_OP IN ('DELETE', 'UPDATE') THEN
+    o := to_jsonb(OLD);
+    IF o->>'{key}' IS NOT NULL
+       AND (TG_OP = 'DELETE' OR o->'{key}' IS DISTINCT FROM n->'{key}') THEN
+      {lock("o")}{insert}
+      VALUES ('{cap}', o->>'{key}', 'delete', jsonb_build_object('{key}', o->'{key}'));
+    END IF;
   END IF;
   RETURN NULL;
 END $strangler$"""

@@ -214,7 +214,7 @@ def status_evidence(
     routes.yaml says)."""
     from datetime import UTC, datetime
 
-    from strangler.lifecycle.steps import evidence_for, has_sync, sync_evidence_for
+    from strangler.lifecycle.steps import evidence_for, has_back, has_sync, sync_evidence_for
 
     try:
         store = open_store(config)
@@ -229,7 +229,7 @@ def status_evidence(
                 for name, cap in caps.items()
             },
             {
-                name: sync_evidence_for(store, name, now=now)
+                name: sync_evidence_for(store, name, now=now, has_back=has_back(cap))
                 for name, cap in caps.items()
                 if has_sync(cap)
             },

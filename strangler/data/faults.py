@@ -53,10 +53,24 @@ def _chain(exc: BaseException) -> list[BaseException]:
     return seen
 
 
+# PostgreSQL's query_canceled (statement_timeout): an OperationalError, but it is the batch
+# that is too slow, and backing off would retry the same batch forever; a half may pass
+_QUERY_CANCELED = "57014"
+
+
+def _canceled(error: BaseException) -> bool:
+    return any(
+        getattr(e, "sqlstate", None) == _QUERY_CANCELED
+        for e in (error, getattr(error, "orig", None))
+    )
+
+
 def classify(exc: BaseException) -> FailureKind:
     """``unavailable`` or ``locked``: a side cannot be reached or written now (wait, never
     bisect: every half would fail too); ``batch``: this batch breaks (bisect it)."""
     for error in _chain(exc):
+        if _canceled(error):
+            return "batch"
         if isinstance(error, OperationalError | InterfaceError | DisconnectionError | OSError):
             return "locked" if "locked" in str(error).lower() else "unavailable"
     return "batch"

@@ -10,8 +10,9 @@ writes). The mode decides which run and who owns the data when both sides change
     canary      forward, back (if sync.back)       the monolith
     extracted   forward, back (if sync.back)       the service
 
-Conflicts are only looked for while both directions run: with one direction, the other side
-takes no writes of its own.
+Conflicts are looked for whenever a way back is configured, whatever the mode: after a
+rollback the back relay drains what the service changed meanwhile, and those changes must
+still lose to fresh monolith writes by the owner rule.
 """
 
 from __future__ import annotations
@@ -74,9 +75,10 @@ class SyncPlan:
         return "service" if self.mode == "extracted" else "legacy"
 
     @property
-    def both_directions(self) -> bool:
-        """Both sides take writes: conflicts are possible and looked for."""
-        return set(self.needed) == set(DIRECTIONS)
+    def looks_for_conflicts(self) -> bool:
+        """A way back is configured: the service may have taken writes (now, or before a
+        rollback), so both sides may have changed a key."""
+        return "back" in self.configured
 
     def ledger_owner(self, direction: Direction) -> Literal["source", "target"]:
         """Who wins a conflict, as the target's ledger sees it."""

@@ -108,7 +108,7 @@ class RelaySettings:
 
     batch_size: int
     owner: Literal["source", "target"]  # who wins a conflict
-    conflicts: bool  # both directions run: look for keys changed on both sides
+    conflicts: bool  # a way back is configured: look for keys changed on both sides
     retention: float  # seconds applied entries are kept
 
 
@@ -116,7 +116,7 @@ def settings_of(plan: SyncPlan, direction: Direction, *, batch_size: int | None)
     return RelaySettings(
         batch_size=batch_size or plan.batch_size,
         owner=plan.ledger_owner(direction),
-        conflicts=plan.both_directions,
+        conflicts=plan.looks_for_conflicts,
         retention=plan.retention,
     )
 

@@ -30,7 +30,7 @@ from acl.data import (
     load_sync_target,
 )
 from facade.config.model import Config
-from strangler.data.faults import describe
+from strangler.data.faults import BatchFailed, describe
 from strangler.data.health import HealthSink, relay_name
 from strangler.data.metrics import SyncMetrics
 from strangler.data.plan import (
@@ -56,6 +56,7 @@ from strangler_sync import (
 
 _T = TypeVar("_T")
 OPEN_RETRY = 2.0  # seconds between tries to open a direction that failed to open
+DRAIN_GIVE_UP = 10  # failed batches without progress before a direction no longer needed stops
 
 
 def _data_loc(plan: SyncPlan, direction: Direction, role: str) -> tuple[str, ...]:
@@ -314,7 +315,9 @@ def open_relay(
 class Runner:
     """``strangler data sync CAP`` without ``--once``: a thread per direction the mode needs,
     started when the mode comes to need it (``shadow`` starts forward; ``canary`` the way
-    back), until ``stop`` is set. Each relay finishes its batch and writes a last heartbeat."""
+    back), until ``stop`` is set. Each relay finishes its batch and writes a last heartbeat. A
+    direction the mode no longer needs (a rollback to ``shadow``) drains what is pending, then
+    stops: a relay left running would keep applying without the mode wanting it."""
 
     reader: PlanReader
     only: Direction | None
@@ -323,6 +326,7 @@ class Runner:
     opened: dict[Direction, OpenRelay] = field(default_factory=dict)
     threads: list[threading.Thread] = field(default_factory=list)
     crashed: list[BaseException] = field(default_factory=list)
+    running: dict[Direction, tuple[threading.Thread, threading.Event]] = field(default_factory=dict)
 
     def wanted(self) -> Sequence[Direction]:
         return (self.only,) if self.only else self.reader.current().needed
@@ -331,10 +335,13 @@ class Runner:
         """Follow until ``stop``; ``opened`` may hold directions the caller opened already
         (to turn their configuration errors into exit codes before anything runs)."""
         waiting_logged: set[Direction] = set()
-        started: set[Direction] = set()
         try:
             while not stop.is_set():
-                for direction in self.wanted():
+                wanted = self.wanted()
+                self._retire(wanted)
+                for direction in wanted:
+                    if direction in self.running:
+                        continue
                     if direction not in self.opened:
                         try:
                             self.opened[direction] = self.open(direction)
@@ -343,26 +350,44 @@ class Runner:
                                 waiting_logged.add(direction)
                                 self.log(f"cannot open the {direction} direction: {describe(exc)}")
                             continue
-                    if direction not in started:
-                        started.add(direction)
-                        self._start(self.opened[direction].relay, stop)
+                    self._start(direction, stop)
                 stop.wait(OPEN_RETRY)
         finally:
             stop.set()
+            for _, halt in self.running.values():
+                halt.set()  # after stop: a stopping process does not drain
             for thread in self.threads:
                 thread.join()
             for handle in self.opened.values():
                 handle.close()
 
-    def _start(self, relay: Relay, stop: threading.Event) -> None:
+    def _retire(self, wanted: Sequence[Direction]) -> None:
+        """Tell the directions no longer wanted to drain and stop; close those that have."""
+        for direction, (thread, halt) in list(self.running.items()):
+            if direction not in wanted and not halt.is_set():
+                self.log(f"{self.opened[direction].relay.name}: no longer needed: draining")
+                halt.set()
+            if halt.is_set() and not thread.is_alive():
+                del self.running[direction]
+                self.opened.pop(direction).close()
+
+    def _start(self, direction: Direction, stop: threading.Event) -> None:
+        relay = self.opened[direction].relay
         self.log(f"{relay.name}: following")
-        thread = threading.Thread(target=self._follow, args=(relay, stop), name=relay.name)
+        halt = threading.Event()
+        thread = threading.Thread(target=self._follow, args=(relay, halt, stop), name=relay.name)
+        self.running[direction] = (thread, halt)
         self.threads.append(thread)
         thread.start()
 
-    def _follow(self, relay: Relay, stop: threading.Event) -> None:
+    def _follow(self, relay: Relay, halt: threading.Event, stop: threading.Event) -> None:
         try:
-            relay.follow(stop)
+            relay.follow(halt)
+            if not stop.is_set():  # no longer needed: what is pending still goes over
+                relay.follow(stop, until_idle=True, give_up=DRAIN_GIVE_UP)
+                self.log(f"{relay.name}: drained, stopped")
+        except BatchFailed as exc:
+            self.log(f"{relay.name}: stopped before it drained: {describe(exc)}")
         except BaseException as exc:  # a bug, not a database: stop the process, loudly
             self.crashed.append(exc)
             self.log(f"{relay.name}: stopped: {type(exc).__name__}: {describe(exc)}")

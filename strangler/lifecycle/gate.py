@@ -27,6 +27,7 @@ from datetime import datetime
 from typing import Any
 
 from facade.config import Mode, Promote
+from strangler.data.plan import needed_directions
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +117,7 @@ class SyncEvidence:
     required: bool
     directions: tuple[DirectionHealth, ...] = ()
     verify: VerifyState | None = None
+    has_back: bool = False  # sync.back is configured
 
     def direction(self, name: str) -> DirectionHealth | None:
         return next((d for d in self.directions if d.direction == name), None)
@@ -210,18 +212,40 @@ def shortfalls(promote: Promote, evidence: Evidence) -> tuple[str, ...]:
     return tuple(found)
 
 
-def sync_shortfalls(promote: Promote, sync: SyncEvidence | None) -> tuple[str, ...]:
+def judged_directions(sync: SyncEvidence, *, from_mode: Mode, to_mode: Mode) -> set[str]:
+    """The directions a step from ``from_mode`` to ``to_mode`` depends on: those the target
+    mode runs (the plan's rule). The way back only when the current mode runs it too: it
+    starts with the step that lets the service take writes, and a back relay stopped by a
+    rollback must not keep its old heartbeat in the way."""
+    after: set[str] = set(needed_directions(to_mode, has_back=sync.has_back))
+    return after & ({"forward"} | set(needed_directions(from_mode, has_back=sync.has_back)))
+
+
+def sync_shortfalls(
+    promote: Promote,
+    sync: SyncEvidence | None,
+    *,
+    step: tuple[Mode, Mode] | None = None,
+) -> tuple[str, ...]:
     """What keeps the capability's data from being in step, one sentence each naming what to
-    run; empty when it is, or when the capability has no ``data.sync``."""
+    run; empty when it is, or when the capability has no ``data.sync``. ``step`` (from mode,
+    to mode) limits the relays judged to those the step depends on; without it, every one
+    that reported."""
     if sync is None or not sync.required:
         return ()
     cap = sync.capability
     found: list[str] = []
+    judged = (
+        {d.direction for d in sync.directions} | {"forward"}
+        if step is None
+        else judged_directions(sync, from_mode=step[0], to_mode=step[1])
+    )
     forward = sync.direction("forward")
-    if forward is None:
+    if forward is None and "forward" in judged:
         found.append(f"no sync relay has reported for forward (run: strangler data sync {cap})")
     for health in sync.directions:
-        found += _direction_shortfalls(promote, cap, health)
+        if health.direction in judged:
+            found += _direction_shortfalls(promote, cap, health)
     verify = sync.verify
     if verify is None:
         found.append(f"no data verify recorded (run: strangler data verify {cap})")
@@ -292,7 +316,7 @@ def decide(
         to_percent=to_percent,
     ):
         return Decision(allowed=True, gated=False)
-    syncing = sync_shortfalls(promote, sync)
+    syncing = sync_shortfalls(promote, sync, step=(from_mode, to_mode))
     missing = shortfalls(promote, evidence) + syncing
     return Decision(
         allowed=not missing, gated=True, shortfalls=missing, sync_shortfalls=len(syncing)
@@ -327,7 +351,8 @@ def readiness(
         return Readiness(None, True, "cut over")
     if mode == "legacy":
         return Readiness("shadow", True, "ready to shadow")
-    missing = shortfalls(promote, evidence) + sync_shortfalls(promote, sync)
+    syncing = sync_shortfalls(promote, sync, step=(mode, "extracted"))
+    missing = shortfalls(promote, evidence) + syncing
     if missing:
         return Readiness("cutover", False, "; ".join(missing))
     return Readiness("cutover", True, "ready to cutover")

@@ -160,7 +160,12 @@ def evidence_for(
 
 
 def sync_evidence_for(
-    store: ResultStore | None, capability: str, *, now: datetime, required: bool = True
+    store: ResultStore | None,
+    capability: str,
+    *,
+    now: datetime,
+    required: bool = True,
+    has_back: bool = False,
 ) -> SyncEvidence:
     """The capability's data sync as the store holds it: per direction its newest relay
     heartbeat (lag, pending, parked, capture, last error; conflicts summed over its relays),
@@ -195,12 +200,17 @@ def sync_evidence_for(
         if verified is None
         else VerifyState(verified.at, verified.equal, dict(verified.counts))
     )
-    return SyncEvidence(capability, True, directions, verify)
+    return SyncEvidence(capability, True, directions, verify, has_back=has_back)
 
 
 def has_sync(cap: Capability) -> bool:
     """Whether the capability's data is kept in step by a relay (``data.sync``)."""
     return cap.data is not None and cap.data.sync is not None
+
+
+def has_back(cap: Capability) -> bool:
+    """Whether the service's changes are carried back to the monolith (``data.sync.back``)."""
+    return cap.data is not None and cap.data.sync is not None and cap.data.sync.back is not None
 
 
 def open_store(config: Config) -> ResultStore:
@@ -304,7 +314,9 @@ def _step_locked(
             if store is not None
             else Evidence(cap.promote.window)
         )
-        sync = sync_evidence_for(store, capability, now=now, required=has_sync(cap))
+        sync = sync_evidence_for(
+            store, capability, now=now, required=has_sync(cap), has_back=has_back(cap)
+        )
         decision = decide(
             cap.promote,
             evidence,

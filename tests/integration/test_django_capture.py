@@ -160,9 +160,24 @@ def test_migrate_puts_back_the_triggers_a_table_rebuild_dropped(toy: Path, tmp_p
     installed = triggers(database)
     assert installed
     out = manage(toy, database, "migrate", "--noinput", "shelf", "0002")
-    assert "capture of items re-installed" in out
+    assert "capture of items re-installed (missing)" in out
     assert triggers(database) == installed
     assert captured_after_a_raw_write(database, "B-1") == [("items", "upsert")]
+
+
+def test_migrate_re_installs_a_drifted_capture(toy: Path, tmp_path: Path) -> None:
+    database = tmp_path / "toy.db"
+    manage(toy, database, "migrate", "--noinput")
+    manage(toy, database, "strangler_capture", "install")
+    with closing(sqlite3.connect(database)) as connection, connection:
+        # as installed by an older trigger generator
+        connection.execute("UPDATE strangler_capture SET spec_hash = ?", ("1" * 64,))
+    assert "items: drifted" in manage(toy, database, "strangler_capture", "status")
+
+    out = manage(toy, database, "migrate", "--noinput")
+
+    assert "capture of items re-installed (drifted)" in out
+    assert "items: installed" in manage(toy, database, "strangler_capture", "status")
 
 
 def test_without_the_hook_the_same_migration_loses_the_triggers(toy: Path, tmp_path: Path) -> None:

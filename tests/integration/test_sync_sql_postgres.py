@@ -17,6 +17,7 @@ from sqlalchemy.exc import OperationalError
 from acl.data import Admission, Change, Conflict, Version
 from strangler_sync import (
     CapturedTable,
+    CaptureError,
     CaptureSpec,
     ChangeLog,
     SqlAlchemyTx,
@@ -359,6 +360,106 @@ def test_the_sync_engine_plans_every_statement_for_its_parameters(engine: Engine
     """The relay's own connections (outbox claims, fences, marks): custom plans only."""
     with engine.connect() as conn:
         assert conn.execute(text("SHOW plan_cache_mode")).scalar() == "force_custom_plan"
+
+
+def _state(engine: Engine, spec: CaptureSpec) -> str:
+    with engine.begin() as conn:
+        return inspect(SqlAlchemyTx(conn), spec).state
+
+
+def test_a_renamed_captured_column_leaves_the_monolith_writing_and_capture_drifted(
+    engine: Engine,
+) -> None:
+    run(engine, "ALTER TABLE catalog_product RENAME COLUMN currency TO currency_code")
+
+    add(engine, "A")  # the monolith's own writes go on
+    run(engine, "UPDATE catalog_product SET unit_price_cents = 200 WHERE sku = 'A'")
+
+    assert _state(engine, CATALOG) == "drifted"
+    assert _state(engine, INVENTORY) == "installed"  # it captures no renamed column
+    assert [(k, op, p["currency"]) for k, op, p in outbox(engine, "product-catalog")] == [
+        ("A", "upsert", None),
+        ("A", "upsert", None),
+    ]
+
+
+def test_a_captured_column_dropped_with_cascade_leaves_inserts_and_deletes_working(
+    engine: Engine,
+) -> None:
+    run(engine, "ALTER TABLE catalog_product DROP COLUMN active CASCADE")  # as Django does
+
+    add(engine, "A")
+    run(engine, "UPDATE catalog_product SET name = 'x' WHERE sku = 'A'")
+    run(engine, "DELETE FROM catalog_product WHERE sku = 'A'")
+
+    assert _state(engine, CATALOG) == "missing"  # CASCADE took the UPDATE trigger
+    assert [(k, op) for k, op, _ in outbox(engine, "product-catalog")] == [
+        ("A", "upsert"),
+        ("A", "delete"),
+    ]
+
+
+def test_a_renamed_key_column_skips_the_outbox_row_but_not_the_write(engine: Engine) -> None:
+    run(engine, "ALTER TABLE catalog_product RENAME COLUMN sku TO code")
+
+    run(engine, "INSERT INTO catalog_product (code, name, unit_price_cents) VALUES ('A', 'A', 1)")
+
+    assert _state(engine, CATALOG) == "drifted"
+    assert outbox(engine, "product-catalog") == []
+
+
+def test_a_key_that_is_not_unique_is_refused_on_postgres(engine: Engine) -> None:
+    run(engine, "CREATE TABLE order_line (id bigserial PRIMARY KEY, sku varchar(32), qty int)")
+    spec = CaptureSpec("lines", (CapturedTable("order_line", "sku", ("sku", "qty")),))
+
+    with engine.begin() as conn, pytest.raises(CaptureError, match="order_line: the key column"):
+        install(SqlAlchemyTx(conn), spec)
+    run(engine, "CREATE UNIQUE INDEX order_line_sku ON order_line (sku)")
+    with engine.begin() as conn:
+        assert install(SqlAlchemyTx(conn), spec).state == "installed"
+
+
+def test_one_key_over_two_tables_commits_in_seq_order(engine: Engine) -> None:
+    run(engine, "CREATE TABLE stock_level (sku varchar(32) PRIMARY KEY, qty int NOT NULL)")
+    spec = CaptureSpec(
+        "two-tables",
+        (
+            CapturedTable("catalog_product", "sku", ("sku", "stock")),
+            CapturedTable("stock_level", "sku", ("sku", "qty")),
+        ),
+    )
+    with engine.begin() as conn:
+        install(SqlAlchemyTx(conn), spec)
+    add(engine, "A")
+    first = engine.connect()
+    try:
+        first.execute(text("UPDATE catalog_product SET stock = 7 WHERE sku = 'A'"))  # seq n
+        done = threading.Event()
+
+        def second() -> None:  # the other table, the same key: waits for the first to commit
+            run(engine, "INSERT INTO stock_level (sku, qty) VALUES ('A', 1)")
+            done.set()
+
+        thread = threading.Thread(target=second)
+        thread.start()
+        # held by the key's lock, not racing ahead to commit a later seq first
+        wait_until(
+            lambda: (
+                run(
+                    engine,
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+                )[0][0]
+                == 1
+            ),
+            "the second writer waits for the key",
+        )
+        assert not done.is_set()
+        first.commit()
+        thread.join(timeout=30)
+        assert done.is_set()
+    finally:
+        first.close()
+    assert [(k, op) for k, op, _ in outbox(engine, "two-tables")] == [("A", "upsert")] * 3
 
 
 def test_while_the_outbox_is_held_a_captured_write_waits_and_reads_go_on(engine: Engine) -> None:

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import Engine, create_engine
 
 from acl.data import Version
-from strangler_sync import CaptureError, ChangeLog
-from tests.unit.strangler_sync.conftest import add, run
+from strangler_sync import CaptureError, ChangeLog, SqlAlchemyTx, install, remove
+from tests.unit.strangler_sync.conftest import INVENTORY, add, run
 
 
 def _log(engine: Engine, holder: str = "relay-1", **kwargs: float) -> ChangeLog:
@@ -105,6 +105,18 @@ def test_parked_entries_are_listed_then_unparked_and_counted_again(captured: Eng
     assert log.unpark() == 1
 
 
+def test_an_unparked_entry_once_applied_leaves_no_parked_row(captured: Engine) -> None:
+    add(captured, "A", "B")
+    log = _log(captured)
+    with log.claim(10) as claim:
+        claim.done([1], [(2, "target", "(row)", "refused")])
+    log.unpark(["B"])
+    with log.claim(10) as claim:
+        claim.done([2], [])
+
+    assert run(captured, "SELECT count(*) FROM strangler_parked") == [(0,)]
+
+
 def test_a_later_applied_change_resolves_the_parked_ones_of_its_key(captured: Engine) -> None:
     add(captured, "A")
     log = _log(captured)
@@ -171,3 +183,41 @@ def test_reads_do_not_queue_behind_a_writer_holding_the_lock(captured: Engine) -
     finally:
         writer.execute("ROLLBACK")
         writer.close()
+
+
+def _applied_through(engine: Engine, *skus: str) -> None:
+    add(engine, *skus)
+    log = _log(engine)
+    with log.claim(100) as claim:
+        claim.done([e.seq for e in claim.entries], [])
+
+
+def test_a_capture_re_created_after_drop_outbox_is_claimed_from_its_first_row(
+    captured: Engine,
+) -> None:
+    _applied_through(captured, "A", "B", "C")
+    with captured.begin() as conn:
+        remove(SqlAlchemyTx(conn), INVENTORY, drop_outbox=True)
+        install(SqlAlchemyTx(conn), INVENTORY)
+    add(captured, "D")  # SQLite hands out rowid 1 again
+
+    log = _log(captured)
+    assert log.stats().pending == 1
+    with log.claim(10) as claim:
+        assert [e.key for e in claim.entries] == ["D"]
+
+
+def test_a_cursor_of_another_epoch_is_reset_after_a_manual_delete(captured: Engine) -> None:
+    _applied_through(captured, "A", "B", "C")
+    run(captured, "DELETE FROM strangler_outbox")
+    run(captured, "DELETE FROM strangler_capture")  # the relay row stays
+    with captured.begin() as conn:
+        install(SqlAlchemyTx(conn), INVENTORY)  # a new epoch
+    add(captured, "D")
+
+    log = _log(captured)
+    assert log.stats().pending == 1
+    with log.claim(10) as claim:
+        assert [e.key for e in claim.entries] == ["D"]
+        claim.done([e.seq for e in claim.entries], [])
+    assert log.stats().pending == 0

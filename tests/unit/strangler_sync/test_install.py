@@ -74,6 +74,7 @@ def test_a_rebuilt_table_shows_its_triggers_missing(engine: Engine) -> None:
         "CREATE TABLE new__catalog_product AS SELECT * FROM catalog_product",
         "DROP TABLE catalog_product",
         "ALTER TABLE new__catalog_product RENAME TO catalog_product",
+        "CREATE UNIQUE INDEX catalog_product_sku ON catalog_product (sku)",  # Django keeps it
     ):
         run(engine, sql)
     with engine.begin() as conn:
@@ -114,3 +115,57 @@ def test_an_application_outbox_gets_one_epoch(engine: Engine) -> None:
         first = ensure_outbox(SqlAlchemyTx(conn), "stock")
         assert ensure_outbox(SqlAlchemyTx(conn), "stock") == first
     assert len(first) == 32
+
+
+def _coded(engine: Engine, ddl: str, table: str) -> CaptureSpec:
+    """``ddl`` run; a spec capturing ``table`` by its ``code`` column."""
+    for statement in ddl.split(";"):
+        run(engine, statement)
+    return CaptureSpec(table, (CapturedTable(table, "code", ("code", "qty")),))
+
+
+@pytest.mark.parametrize(
+    "ddl",
+    [
+        "CREATE TABLE loose (id INTEGER PRIMARY KEY, code TEXT, qty INTEGER)",
+        "CREATE TABLE loose (id INTEGER PRIMARY KEY, code TEXT, qty INTEGER);"
+        " CREATE INDEX loose_code ON loose (code)",
+        "CREATE TABLE loose (id INTEGER PRIMARY KEY, code TEXT, qty INTEGER, UNIQUE (code, qty))",
+        "CREATE TABLE loose (id INTEGER PRIMARY KEY, code TEXT, qty INTEGER);"
+        " CREATE UNIQUE INDEX loose_code ON loose (code) WHERE qty > 0",
+    ],
+)
+def test_a_key_column_that_is_not_unique_is_refused(engine: Engine, ddl: str) -> None:
+    spec = _coded(engine, ddl, "loose")
+
+    with engine.begin() as conn, pytest.raises(CaptureError) as refused:
+        install(SqlAlchemyTx(conn), spec)
+
+    assert str(refused.value) == (
+        "capability loose: table loose: the key column 'code' is neither the primary key"
+        " nor under a unique index of its own"
+    )
+
+
+@pytest.mark.parametrize(
+    "ddl",
+    [
+        "CREATE TABLE tight (code TEXT PRIMARY KEY, qty INTEGER)",
+        "CREATE TABLE tight (id INTEGER PRIMARY KEY, code TEXT UNIQUE, qty INTEGER)",
+        "CREATE TABLE tight (id INTEGER PRIMARY KEY, code TEXT, qty INTEGER);"
+        " CREATE UNIQUE INDEX tight_code ON tight (code)",
+    ],
+)
+def test_a_primary_or_unique_key_column_is_accepted(engine: Engine, ddl: str) -> None:
+    spec = _coded(engine, ddl, "tight")
+
+    with engine.begin() as conn:
+        assert install(SqlAlchemyTx(conn), spec).state == "installed"
+
+
+@pytest.mark.parametrize("name", ["Sku", "SKU", "catalog-product", "sku;drop", "1sku", ""])
+def test_identifiers_are_plain_lowercase_names(name: str) -> None:
+    with pytest.raises(CaptureError, match="plain lowercase SQL identifier"):
+        CapturedTable(name, "sku", ("sku",))
+    with pytest.raises(CaptureError, match="plain lowercase SQL identifier"):
+        CapturedTable("catalog_product", name, (name,))

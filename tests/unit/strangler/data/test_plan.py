@@ -16,6 +16,7 @@ from strangler.data.plan import (
     needed_directions,
     plan_for,
 )
+from strangler.data.relay import settings_of
 
 ROUTES = """\
 version: 1
@@ -77,7 +78,7 @@ def test_the_mode_decides_the_directions(mode: str, has_back: bool, needed: tupl
 @pytest.mark.parametrize(
     ("mode", "forward_owner", "back_owner", "both"),
     [
-        ("shadow", "source", "target", False),
+        ("shadow", "source", "target", True),  # the back relay drains after a rollback
         ("canary", "source", "target", True),  # the monolith owns until cutover
         ("extracted", "target", "source", True),  # the service after
     ],
@@ -89,8 +90,26 @@ def test_the_owner_wins_conflicts_in_both_directions(
 
     assert plan.ledger_owner("forward") == forward_owner
     assert plan.ledger_owner("back") == back_owner
-    assert plan.both_directions is both
+    assert plan.looks_for_conflicts is both
     assert (plan.batch_size, plan.retention) == (300, 3600.0)
+
+
+def test_after_a_rollback_the_back_relay_still_decides_conflicts_for_the_monolith(
+    tmp_path: Path,
+) -> None:
+    # canary -> shadow: the back relay drains the service's pending changes; a key the
+    # monolith changed meanwhile must win, not be overwritten
+    settings = settings_of(
+        plan_for(load(routes(tmp_path, mode="shadow")), "inventory"), "back", batch_size=None
+    )
+
+    assert (settings.conflicts, settings.owner) == (True, "target")
+
+
+def test_forward_only_looks_for_no_conflict(tmp_path: Path) -> None:
+    plan = plan_for(load(routes(tmp_path, mode="canary", back=False)), "inventory")
+
+    assert plan.looks_for_conflicts is False
 
 
 def test_each_direction_names_its_plugins_and_outboxes(tmp_path: Path) -> None:

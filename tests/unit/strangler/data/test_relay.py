@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 from prometheus_client import generate_latest
+from psycopg.errors import QueryCanceled
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from acl.data import Change, Row, Version
@@ -371,6 +372,13 @@ def test_a_locked_database_is_its_own_kind() -> None:
     assert classify(BatchFailed("target", locked)) == "locked"
     assert classify(BatchFailed("source", ConnectionRefusedError())) == "unavailable"
     assert classify(BatchFailed("translate", KeyError("sku"))) == "batch"
+
+
+def test_a_batch_hitting_statement_timeout_is_a_batch_failure_not_an_outage() -> None:
+    canceled = QueryCanceled("canceling statement due to statement timeout")
+    wrapped = OperationalError("SELECT", {}, canceled)
+    assert classify(BatchFailed("source", wrapped)) == "batch"  # bisected, then parked
+    assert classify(BatchFailed("target", canceled)) == "batch"
 
 
 def test_back_off_grows_with_full_jitter_up_to_the_cap_and_logs_once_per_interval() -> None:

@@ -1,11 +1,16 @@
 """The host lock behind a relay's lease holder name: one relay per direction on a host keeps
-a name across restarts; a second one gets its own and waits as a standby."""
+a name across restarts; a second one gets its own and waits as a standby. The runner's
+directions follow the mode."""
 
 from __future__ import annotations
 
+import threading
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from strangler.data.sync import HostLock
+from strangler.data.sync import HostLock, OpenRelay, Runner
+from tests.support.probe import wait_until
 
 
 def test_the_host_lock_is_held_once_and_free_again_when_released(tmp_path: Path) -> None:
@@ -17,3 +22,57 @@ def test_the_host_lock_is_held_once_and_free_again_when_released(tmp_path: Path)
     first.release()
     assert second.acquire()
     second.release()
+
+
+@dataclass
+class FollowingRelay:
+    """A relay that follows until told to stop, and records a drain."""
+
+    name: str
+    drained: threading.Event = field(default_factory=threading.Event)
+    following: threading.Event = field(default_factory=threading.Event)
+
+    def follow(self, stop: threading.Event, *, until_idle: bool = False, give_up: int = 0) -> None:
+        if until_idle:
+            self.drained.set()
+            return
+        self.following.set()
+        stop.wait()
+
+
+@dataclass
+class Plans:
+    needed: tuple[str, ...]
+
+    def current(self) -> Plans:
+        return self
+
+
+def test_a_direction_the_mode_no_longer_needs_drains_then_stops() -> None:
+    plans = Plans(("forward", "back"))  # canary
+    relays = {d: FollowingRelay(f"inventory/{d}") for d in ("forward", "back")}
+    closed: list[str] = []
+
+    def open_(direction: str) -> OpenRelay:
+        resources = ExitStack()
+        resources.callback(closed.append, direction)
+        return OpenRelay(relays[direction], None, resources)  # type: ignore[arg-type]
+
+    runner = Runner(plans, None, open_, log=lambda _line: None)  # type: ignore[arg-type]
+    stop = threading.Event()
+    thread = threading.Thread(target=runner.run, args=(stop,))
+    thread.start()
+    try:
+        wait_until(lambda: relays["back"].following.is_set(), "the back relay follows")
+        plans.needed = ("forward",)  # rolled back to shadow
+
+        wait_until(lambda: closed == ["back"], "the back direction closed")
+        assert relays["back"].drained.is_set()
+        assert "back" not in runner.running
+        assert not relays["forward"].drained.is_set()
+        assert runner.running["forward"][0].is_alive()
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert sorted(closed) == ["back", "forward"]
+    assert not relays["forward"].drained.is_set()  # stopping the process does not drain

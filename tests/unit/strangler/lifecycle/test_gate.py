@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -310,3 +311,40 @@ def test_readiness_counts_the_sync_too() -> None:
     )
     assert not found.ready
     assert found.text.startswith("2 rows parked for forward")
+
+
+DEAD_BACK = fwd(direction="back", lag_seconds=0.0, heartbeat_age=3600.0)  # stopped by a rollback
+BACK_DOWN = (
+    "relay not running for back: last heartbeat 3600s ago, lag unknown "
+    "(run: strangler data sync orders)"
+)
+
+
+@pytest.mark.parametrize(
+    ("from_mode", "to_mode", "expected"),
+    [
+        ("shadow", "extracted", ()),  # rolled back from canary: the way back no longer runs
+        ("shadow", "canary", ()),  # the step itself starts the way back
+        ("canary", "extracted", (BACK_DOWN,)),  # it should run now, and after
+    ],
+)
+def test_the_gate_judges_only_the_relays_the_step_depends_on(
+    from_mode: Mode, to_mode: Mode, expected: tuple[str, ...]
+) -> None:
+    sync = replace(synced(fwd(), DEAD_BACK), has_back=True)
+
+    decision = decide(
+        PROMOTE, ENOUGH, from_mode=from_mode, from_percent=0, to_mode=to_mode, to_percent=50,
+        sync=sync,
+    )  # fmt: skip
+
+    assert decision.shortfalls == expected
+
+
+def test_readiness_after_a_rollback_is_not_held_by_the_stopped_back_relay() -> None:
+    sync = replace(synced(fwd(), DEAD_BACK), has_back=True)
+
+    assert readiness("shadow", has_service=True, promote=PROMOTE, evidence=ENOUGH, sync=sync).ready
+    assert not readiness(
+        "canary", has_service=True, promote=PROMOTE, evidence=ENOUGH, sync=sync
+    ).ready
