@@ -221,6 +221,9 @@ class StockWriter:
         # the sync's own engine: on SQLite every transaction takes the write lock at BEGIN,
         # which the ledger's compare-and-set needs, and waits for the shop's writers
         self._engine: Engine = sync_engine(self.url)
+        # what messages show: this one travels into the relay's last_error, its heartbeat,
+        # `strangler status`, `data status` and the gate's text, so never with the password
+        self.shown_url = make_url(self.url).render_as_string(hide_password=True)
 
     def apply(self, changes: Sequence[Change], *, ledger: Ledger) -> Applied:
         ready: list[Change] = []
@@ -237,7 +240,7 @@ class StockWriter:
                 return self._apply(conn, ready, rejected, ledger=ledger)
         except SQLAlchemyError as exc:
             raise DataMoveError(
-                f"cannot write stock to the monolith's database {self.url}: {exc} "
+                f"cannot write stock to the monolith's database {self.shown_url}: {exc} "
                 "(is capture installed? strangler data capture inventory)"
             ) from exc
 

@@ -109,6 +109,11 @@ class Stack:
         assert self.monolith is not None, "the stack is not started"
         return self.monolith.url
 
+    def environment(self) -> dict[str, str]:
+        """The environment the stack's processes run with (its databases, its routes.yaml):
+        for a ``strangler data`` verb or relay run beside the stack on the same data."""
+        return self._env(self._values(0), "strangler")
+
     def config(self) -> config_module.Config:
         """The stack's routes.yaml as it is now (the CLI may have edited it)."""
         return config_module.load(self.routes_path)

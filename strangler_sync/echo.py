@@ -11,7 +11,10 @@ time), so capture cannot check a per-connection flag. Instead a TEMP trigger on
 rows of ``capability`` in the statement that made them: they are never committed, no one
 sees them. The TEMP trigger lives as long as the CONNECTION: a connection that applies a
 sync must write nothing else of that capability (the relay's own connections, a reverse
-target's own engine). ``unguard`` drops it when a pooled connection is handed back.
+target's own engine). That is why nothing shipped calls ``unguard``: those engines belong to
+the sync alone, so the guard may stay until the connection closes. Code that applies a sync on
+a connection it then hands back to a pool the application also writes through must call
+``unguard`` first, or the application's own changes of that capability would go uncaptured.
 """
 
 from __future__ import annotations

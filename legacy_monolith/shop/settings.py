@@ -118,10 +118,21 @@ def legacy_database_url() -> str:
     )
 
 
+def _masked(url: str) -> str:
+    """``url`` with its password as ``***``: error messages end up in logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.netloc.rpartition("@")[0].partition(":")[0]
+    return parts._replace(netloc=f"{user}:***@{parts.netloc.rpartition('@')[2]}").geturl()
+
+
 def _postgres(url: str) -> dict[str, Any]:
     parts = urlsplit(url)
     if not parts.scheme.startswith("postgresql"):
-        raise ValueError(f"STRANGLER_LEGACY_DATABASE_URL must be a postgresql URL, not {url!r}")
+        raise ValueError(
+            f"STRANGLER_LEGACY_DATABASE_URL must be a postgresql URL, not {_masked(url)!r}"
+        )
     return {
         "ENGINE": "django.db.backends.postgresql",
         "NAME": unquote(parts.path.lstrip("/")),

@@ -431,13 +431,14 @@ def _plan(config: config_module.Config, capability: str, verb: str) -> SyncPlan:
     try:
         return plan_for(config, capability)
     except PlanError as exc:
-        _plan_problem(config, verb, exc)
+        _plan_problem(config, exc, capability)
 
 
-def _plan_problem(config: config_module.Config, verb: str, exc: PlanError) -> NoReturn:
-    if not exc.loc:
-        _fail(verb, f"{exc} in {config.source}", EXIT_BAD_INPUT)
-    print(f"{config.source}:{_line(config, exc.loc)}: {exc}", file=sys.stderr)
+def _plan_problem(config: config_module.Config, exc: PlanError, capability: str) -> NoReturn:
+    # a problem with no place of its own (an unknown capability) is named where the
+    # capability's sync would be: the nearest line routes.yaml has of it
+    loc = exc.loc or ("capabilities", capability, "data", "sync")
+    print(f"{config.source}:{_line(config, loc)}: {exc}", file=sys.stderr)
     raise typer.Exit(EXIT_BAD_INPUT)
 
 
@@ -474,7 +475,7 @@ def capture(
     try:
         spec_and_url = load_capture(plan)
     except PlanError as exc:
-        _plan_problem(config, "capture", exc)
+        _plan_problem(config, exc, capability)
     except (DataMoveError, SyncError) as exc:
         _fail("capture", str(exc), EXIT_FAILURE)
     engine = engine_for(spec_and_url.url)
@@ -578,11 +579,11 @@ def sync(
         try:
             direction_plan(config, capability, only)
         except PlanError as exc:
-            _plan_problem(config, "sync", exc)
+            _plan_problem(config, exc, capability)
     try:
         load_capture(reader.plan)  # a bad plugin is an error now, even in a mode that waits
     except PlanError as exc:
-        _plan_problem(config, "sync", exc)
+        _plan_problem(config, exc, capability)
     except Exception as exc:
         _fail("sync", f"data.sync.capture: {type(exc).__name__}: {exc}", EXIT_FAILURE)
     registry = SyncMetrics() if listen else None
@@ -612,7 +613,7 @@ def sync(
             try:
                 opened[d] = open_direction(d)
             except PlanError as exc:
-                _plan_problem(config, "sync", exc)
+                _plan_problem(config, exc, capability)
             except DataMoveError as exc:
                 _fail("sync", f"{d}: {exc}", EXIT_FAILURE)
         if retry_parked or once:

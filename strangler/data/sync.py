@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, make_url
+from sqlalchemy.exc import ArgumentError
 
 from acl.data import (
     DataMoveError,
@@ -55,6 +56,7 @@ from strangler_sync import (
 )
 
 _T = TypeVar("_T")
+SUPPORTED_BACKENDS = ("sqlite", "postgresql")  # the dialects strangler_sync has SQL for
 OPEN_RETRY = 2.0  # seconds between tries to open a direction that failed to open
 DRAIN_GIVE_UP = 10  # failed batches without progress before a direction no longer needed stops
 
@@ -85,6 +87,22 @@ def _plugin_value(spec: str, loc: tuple[str, ...], kind: type[_T], what: str) ->
     return value
 
 
+def _supported_url(url: str, loc: tuple[str, ...]) -> str:
+    """``url`` when strangler_sync speaks its dialect; else a PlanError at ``loc`` (before a
+    missing driver could surface as a bare ModuleNotFoundError). Never quotes the URL: it may
+    hold a password."""
+    where = ".".join(loc)
+    try:
+        backend = make_url(url).get_backend_name()
+    except ArgumentError:
+        raise PlanError(f"{where}: not a SQLAlchemy database URL", loc=loc) from None
+    if backend not in SUPPORTED_BACKENDS:
+        raise PlanError(
+            f"{where}: data sync supports SQLite and PostgreSQL, not {backend}", loc=loc
+        )
+    return url
+
+
 def load_capture(plan: SyncPlan) -> Capture:
     """What ``data.sync.capture`` names: the capture spec and the monolith's database URL."""
     loc = ("capabilities", plan.capability, "data", "sync", "capture")
@@ -95,6 +113,7 @@ def load_capture(plan: SyncPlan) -> Capture:
             f"not {plan.capability!r}",
             loc=loc,
         )
+    _supported_url(capture.url, loc)
     return capture
 
 
@@ -104,7 +123,7 @@ def outbox_url(plan: SyncPlan, direction: Direction) -> str:
         return load_capture(plan).url
     assert plan.back_outbox is not None  # direction_plan refused a missing back
     loc = ("capabilities", plan.capability, "data", "sync", "back", "outbox")
-    return _plugin_value(plan.back_outbox, loc, str, "a database URL")
+    return _supported_url(_plugin_value(plan.back_outbox, loc, str, "a database URL"), loc)
 
 
 def forward_target_url(config: Config, plan: SyncPlan) -> str | None:

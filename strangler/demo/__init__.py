@@ -133,8 +133,10 @@ def run_demo(options: DemoOptions, config: Config, console: Console) -> int:
         raise
     finally:
         console.rule("stopping")
+        began = time.monotonic()
         for process in stack.stop():
             console.print(f"[yellow]stopped[/] {process.name} (pid {process.proc.pid})")
+        console.print(Text(f"shutdown took {time.monotonic() - began:.1f} s", style="dim"))
         signal.signal(signal.SIGTERM, previous)
 
 
@@ -197,26 +199,30 @@ def _fresh_start(state: Path, capability: str, service: str) -> None:
 
 
 def _start(walk: Walk, options: DemoOptions, service_port: int) -> None:
-    """Set up the monolith, then start it and the service side by side, then the facade."""
+    """Start the services, set up the monolith meanwhile and start it, then the facade."""
     console, stack, service = walk.console, walk.stack, walk.service
     console.rule("[bold]starting the stack")
     console.print(Text(f"{display(options.routes)} copied to {display(walk.routes.path)}:"))
     for change in walk.routes.changes:
         console.print(Text(f"  {change}", style="dim"))
+    # the services first: they need nothing of the monolith, so their boot overlaps its
+    # migrate and seed instead of following them
+    services = [(service, service_port)]
+    if walk.way_back is not None:  # step 7's service, started beside the others for the same
+        services.append((walk.way_back.service, walk.way_back.port))
+    started = []
+    for name, port in services:
+        argv = service_argv(name, port=port, database=stack.env[database_env(name)])
+        _show(console, [Path(argv[0]).name, *argv[1:]])
+        started.append(stack.launch(name, argv, port=port))
     python = sys.executable
     for step in (["migrate", "--noinput"], ["seed"]):
         _show(console, ["python", "-m", "legacy_monolith", *step])
         stack.run("monolith-setup", [python, "-m", "legacy_monolith", *step])
-    gunicorn = ["-c", "python:legacy_monolith.gunicorn_conf", "--bind"]
-    database = stack.env[database_env(service)]
-    upstreams = [
-        ("monolith", [executable("gunicorn"), *gunicorn, f"127.0.0.1:{walk.legacy_port}"]),
-        (service, service_argv(service, port=service_port, database=database)),
-    ]
-    started = []
-    for (name, argv), port in zip(upstreams, (walk.legacy_port, service_port), strict=True):
-        _show(console, [Path(argv[0]).name, *argv[1:]])
-        started.append(stack.launch(name, argv, port=port))
+    gunicorn = [executable("gunicorn"), "-c", "python:legacy_monolith.gunicorn_conf", "--bind"]
+    _show(console, [Path(gunicorn[0]).name, *gunicorn[1:], f"127.0.0.1:{walk.legacy_port}"])
+    monolith = [*gunicorn, f"127.0.0.1:{walk.legacy_port}"]
+    started.append(stack.launch("monolith", monolith, port=walk.legacy_port))
     for process in started:
         stack.wait_ready(process, path=None if process.name == "monolith" else "/healthz")
     args = ["serve", "--routes", str(walk.routes.path), "--port", str(options.port)]

@@ -240,13 +240,16 @@ class Stack:
         return next((p for p in self.processes if p.proc.poll() is not None), None)
 
     def stop(self) -> list[Process]:
-        """Stop every process, the last started first; returns them in that order."""
-        stopped = []
-        while self.processes:
-            process = self.processes.pop()
-            process.stop(timeout=STOP_TIMEOUT)
-            stopped.append(process)
-        return stopped
+        """Stop every process at once (nothing talks to them any more: each one's graceful
+        exit overlaps the others' instead of adding up); returns them, the last started first."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        stopping = self.processes[::-1]
+        self.processes = []
+        if stopping:
+            with ThreadPoolExecutor(len(stopping)) as pool:
+                list(pool.map(lambda process: process.stop(timeout=STOP_TIMEOUT), stopping))
+        return stopping
 
 
 def wait_for_config(facade_port: int, routes: Path, *, timeout: float = 10) -> bool:

@@ -34,10 +34,8 @@ from strangler.demo.stack import (
     DemoRoutes,
     Stack,
     WayBack,
-    database_env,
     executable,
     relay_lag,
-    service_argv,
     wait_for_config,
 )
 from strangler.demo.traffic import (
@@ -173,10 +171,21 @@ class Walk:
     step_name: str = "start"
     relay_port: int | None = None  # the relay's /metrics, once step 2 started it
     way_back: WayBack | None = None  # walked to extracted after the rest (step 7)
+    tour: bool = True  # show `status` and `data status` (step 7 does not repeat them)
+    seconds: dict[str, float] = field(default_factory=dict)  # wall time per step, "start" too
+    _since: float = field(default_factory=time.monotonic)
 
     def step(self, name: str, title: str) -> None:
+
+        self.clock()
         self.step_name = name
         self.console.rule(f"[bold]{name}: {title}")
+
+    def clock(self) -> None:
+        """Add the time since the last call to the current step's."""
+        now = time.monotonic()
+        self.seconds[self.step_name] = self.seconds.get(self.step_name, 0.0) + now - self._since
+        self._since = now
 
     def expect(self, expectation: str, held: bool, detail: str = "") -> None:
         self.checks.append(Check(self.step_name, expectation, held, detail))
@@ -197,6 +206,7 @@ class Walk:
         shown = " ".join(["strangler", *args, "--routes", display(self.routes.path)])
         self.console.print(Text(f"$ {shown}", style="bold cyan"))
         env = {**self.stack.env, "COLUMNS": str(max(self.console.width - 2, 80))}
+
         done = subprocess.run(
             [executable("strangler"), *args, "--routes", str(self.routes.path)],
             cwd=Path.cwd(),
@@ -207,6 +217,7 @@ class Walk:
             check=False,
             timeout=120,
         )
+
         output = (done.stdout + done.stderr).rstrip()
         if output and (show or done.returncode != 0):
             self.console.print(Text(_indent(output), style="dim" if done.returncode == 0 else ""))
@@ -431,8 +442,9 @@ def shadow(walk: Walk, traffic: Traffic) -> None:
         seen.comparisons >= needed,
         f"{seen.comparisons} recorded",
     )
-    done = walk.strangler("status")
-    walk.expect("strangler status exits 0", done.returncode == 0, _exit(done))
+    if walk.tour:
+        done = walk.strangler("status")
+        walk.expect("strangler status exits 0", done.returncode == 0, _exit(done))
     _report_summary(walk)
     ready = readiness(capability.mode, has_service=True, promote=capability.promote, evidence=seen)
     walk.expect(f"{cap} is ready for the next step", ready.ready, ready.text)
@@ -540,10 +552,11 @@ def monolith_change(walk: Walk, config: Config) -> None:
     )
     if lag is not None:
         walk.console.print(Text(f"synced in {took:.2f} s (lag now {lag:g} s)", style="bold"))
-    done = walk.strangler("data", "status", walk.capability)
-    walk.expect(
-        f"strangler data status {walk.capability} exits 0", done.returncode == 0, _exit(done)
-    )
+    if walk.tour:
+        done = walk.strangler("data", "status", walk.capability)
+        walk.expect(
+            f"strangler data status {walk.capability} exits 0", done.returncode == 0, _exit(done)
+        )
 
 
 def _body(raw: bytes) -> Any:
@@ -782,8 +795,9 @@ def way_back(walk: Walk) -> None:
     walk.console.print(Text(f"carried back in {took:.2f} s", style="bold"))
 
 
-def rollback(walk: Walk, traffic: Traffic) -> None:
-    """Step 6: back to shadow at once; the audit trail holds every step, its chain intact."""
+def rollback(walk: Walk, traffic: Traffic, *, listing: bool = True) -> None:
+    """Step 6: back to shadow at once; the audit trail holds every step (listed unless not
+    ``listing``), its chain intact."""
     cap = walk.capability
     walk.verb("rollback", cap)
     answers = send_all(walk.port, traffic.tour)
@@ -799,17 +813,21 @@ def rollback(walk: Walk, traffic: Traffic) -> None:
         walk.expect(
             "the monolith is up to date: both sides hold the same rows", done.returncode == 0
         )
-    done = walk.strangler("audit", cap)
-    walk.expect("strangler audit exits 0", done.returncode == 0, _exit(done))
+    if listing:
+        done = walk.strangler("audit", cap)
+        walk.expect("strangler audit exits 0", done.returncode == 0, _exit(done))
     done = walk.strangler("audit", "--verify")
     walk.expect("the audit trail's hash chain is intact", done.returncode == 0, _exit(done))
 
 
 def summary(walk: Walk) -> None:
     """One row per step: how many of its checks held."""
+    walk.clock()
     table = Table(title="the walk's checks")
-    for column in ("step", "checks", "held"):
+    for column in ("step", "checks", "held", "s"):
         table.add_column(column)
+    if "start" in walk.seconds:
+        table.add_row("the stack started", "-", "", f"{walk.seconds['start']:.1f}")
     steps: dict[str, list[Check]] = {}
     for check in walk.checks:
         steps.setdefault(check.step, []).append(check)
@@ -819,6 +837,7 @@ def summary(walk: Walk) -> None:
             name,
             str(len(checks)),
             Text("all", style="green") if not failed else Text("NO: " + failed[0], style="red"),
+            f"{walk.seconds.get(name, 0.0):.1f}",
         )
     walk.console.print(table)
 
@@ -861,14 +880,13 @@ def walk_way_back(walk: Walk, back: WayBack) -> None:
     checks count with the walk's."""
     from dataclasses import replace
 
-    other = replace(walk, capability=back.capability, service=back.service, relay_port=None)
-    database = walk.stack.env[database_env(back.service)]
-    argv = service_argv(back.service, port=back.port, database=database)
-    walk.console.print(Text("$ " + " ".join([Path(argv[0]).name, *argv[1:]]), style="bold cyan"))
-    service = walk.stack.launch(back.service, argv, port=back.port)
-    walk.stack.wait_ready(service, path="/healthz")
+    # tour=False: what step 3 showed already (status, data status) is not run again
+    other = replace(
+        walk, capability=back.capability, service=back.service, relay_port=None, tour=False
+    )
+    # its service was started with the stack (so its boot overlapped the others')
     traffic = traffic_for(back.capability)
     move_data(other)
     shadow(other, traffic)
     cutover(other, traffic)
-    rollback(other, traffic)
+    rollback(other, traffic, listing=False)  # the verbs printed their audit records already

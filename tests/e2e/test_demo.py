@@ -58,12 +58,14 @@ def _listening(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-@pytest.mark.timeout(200)
+@pytest.mark.timeout(260)
 def test_demo_once_walks_product_catalog_to_extracted_and_back(tmp_path: Path) -> None:
     shutil.copy(ROOT / "routes.yaml", tmp_path / "routes.yaml")
     before = (tmp_path / "routes.yaml").read_bytes()
 
-    done, ports = _demo(tmp_path)
+    # measured 47 to 82 s (load 3 to 4.5, 2 cores); it timed out at 150 s on a box loaded
+    # by five suites at once
+    done, ports = _demo(tmp_path, timeout=210)
 
     out = done.stdout
     assert done.returncode == 0, out[-6000:] + done.stderr

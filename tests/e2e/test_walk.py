@@ -4,12 +4,15 @@ extracted -> rollback with the ``strangler`` verbs, as a user types them, on a r
 plugin; the golden corpus (tests/golden) answers as recorded at every step.
 
 Cutover is not forced: shadow traffic builds the evidence the gate asks for
-(``promote.min_comparisons`` judged comparisons, no mismatch), as it would in production.
+(``promote.min_comparisons`` judged comparisons, no mismatch), as it would in production. The
+shipped capabilities have ``data.sync``, so the data is put in step first, in README's order:
+``data capture``, ``data copy``, ``data verify``, then ``data sync`` running for the whole walk.
 """
 
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -22,6 +25,7 @@ import pytest
 
 from regress.plugin import Golden
 from regress.stack import ModeOverride, Stack
+from tests.support.probe import wait_until
 
 pytestmark = pytest.mark.e2e
 STRANGLER = Path(sys.executable).parent / "strangler"
@@ -36,6 +40,7 @@ TRAFFIC = {
 def strangler(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(
         [str(STRANGLER), *args, "--routes", str(stack.routes_path)],
+        env=stack.environment(),  # the stack's databases, for the data verbs
         capture_output=True,
         text=True,
         check=False,
@@ -90,22 +95,66 @@ def shadow_traffic(stack: Stack, capability: str, *, until: int, timeout: float 
     return seen
 
 
+class Relay:
+    """``strangler data sync CAP`` running beside the stack, as an operator leaves it running."""
+
+    def __init__(self, stack: Stack, capability: str) -> None:
+        self.log = stack.state_dir / f"relay-{capability}.log"
+        self.log.write_bytes(b"")
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [str(STRANGLER), "data", "sync", capability, "--routes", str(stack.routes_path)],
+                env=stack.environment(),
+                stdout=out,
+                stderr=out,
+            )
+
+    def wait_following(self, directions: int) -> None:
+        """Until ``directions`` directions follow (the relay starts each as the mode needs it)."""
+        wait_until(
+            lambda: (
+                self.log.read_text().count(": following") >= directions
+                or self.process.poll() is not None
+            ),
+            f"{directions} direction(s) of the relay follow",
+            timeout=60,
+        )
+        assert self.process.poll() is None, self.log.read_text()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        assert self.process.wait(timeout=60) == 0, self.log.read_text()
+
+
 @pytest.mark.parametrize("capability", ["product-catalog", "inventory"])
 def test_a_capability_walks_from_legacy_to_extracted_and_back(
     strangler_stack: Stack, strangler_golden: Golden, capability: str
 ) -> None:
     stack = strangler_stack
     service = stack.config().routes.capabilities[capability].service
+    data = stack.config().routes.capabilities[capability].data
+    assert data is not None
+    assert data.sync is not None, "the shipped routes.yaml syncs its data"
+    relay: Relay | None = None
     try:
         assert served_by(stack, strangler_golden, capability) == {"legacy"}
 
+        # the data in step before any gated step (README: capture, copy, verify, sync running)
+        step(stack, "data", "capture", capability)
+        step(stack, "data", "copy", capability)
+        step(stack, "data", "verify", capability)
+        relay = Relay(stack, capability)
+
         assert "shadow" in step(stack, "shadow", capability)
+        relay.wait_following(1)  # shadow: forward
         assert served_by(stack, strangler_golden, capability) == {"legacy"}
         minimum = stack.config().routes.capabilities[capability].promote.min_comparisons
         assert shadow_traffic(stack, capability, until=minimum) >= minimum
 
-        step(stack, "canary", capability, "--percent", "50")  # gated above 10%: evidence
+        step(stack, "canary", capability, "--percent", "50")  # gated above 10%: evidence, data
         assert served_by(stack, strangler_golden, capability) <= {"legacy", service}
+        relay.wait_following(2 if data.sync.back else 1)  # canary: the way back too
 
         step(stack, "cutover", capability)
         assert served_by(stack, strangler_golden, capability) == {service}
@@ -118,3 +167,5 @@ def test_a_capability_walks_from_legacy_to_extracted_and_back(
         assert audit.returncode == 0, audit.stdout + audit.stderr
     finally:
         stack.set_modes({capability: ModeOverride("legacy")})
+        if relay is not None:
+            relay.stop()

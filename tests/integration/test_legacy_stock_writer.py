@@ -137,6 +137,27 @@ def test_a_database_that_is_not_there_is_an_error_and_stays_absent(tmp_path: Pat
     assert not absent.exists()
 
 
+def test_a_failed_write_names_the_database_without_its_password() -> None:
+    # the message travels into the relay's last_error, heartbeat, status and the gate's text
+    writer = StockWriter("postgresql+psycopg://u:secret@127.0.0.1:1/x")
+    try:
+        with pytest.raises(DataMoveError) as failed:
+            writer.apply(changes_of({"SKU-1": level("SKU-1", 1, 0)}), ledger=FakeLedger())
+    finally:
+        writer.close()
+    assert "postgresql+psycopg://u:***@127.0.0.1:1/x" in str(failed.value)
+    assert "secret" not in str(failed.value)
+
+
+def test_a_non_postgresql_url_for_the_shop_is_refused_without_its_password() -> None:
+    from legacy_monolith.shop.settings import _postgres
+
+    with pytest.raises(ValueError, match="must be a postgresql URL") as refused:
+        _postgres("mysql://u:secret@db:3306/shop")
+    assert "secret" not in str(refused.value)
+    assert "mysql://u:***@db:3306/shop" in str(refused.value)
+
+
 def test_the_plugin_writes_to_the_shops_database(
     database: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

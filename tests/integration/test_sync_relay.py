@@ -34,7 +34,7 @@ from tests.support.sync_shop import (
     postgres_shop,
     seeded_monolith,
 )
-from tests.support.sync_targets import out_of_order
+from tests.support.sync_targets import not_as_captured, out_of_order
 
 SEED = 1515
 PRODUCTS = 300
@@ -60,6 +60,19 @@ def _ledger(shop: SyncShop) -> dict[str, int]:
                 ("product-catalog",),
             ).fetchall()
         )
+
+
+def _captured(shop: SyncShop) -> dict[tuple[str, int], tuple[str, Any]]:
+    """Each outbox row of product-catalog by (key, seq): its type and payload (the captured
+    columns as that change left them)."""
+    rows = shop.sql(
+        "SELECT aggregateid, seq, type, payload FROM strangler_outbox"
+        " WHERE aggregatetype = 'product-catalog'"
+    )
+    return {
+        (key, int(seq)): (kind, payload if isinstance(payload, dict) else json.loads(payload))
+        for key, seq, kind, payload in rows
+    }
 
 
 def _wait_for_progress(
@@ -165,6 +178,7 @@ def test_killed_relays_lose_nothing_and_never_apply_a_key_out_of_order(shop: Syn
     assert json.loads(verified.stdout)["equal"] is True
 
     assert out_of_order(shop.applied()) == []
+    assert not_as_captured(shop.applied(), _captured(shop)) == []
     newest = dict(
         shop.sql(
             "SELECT aggregateid, max(seq) FROM strangler_outbox"
@@ -223,6 +237,7 @@ def test_two_relays_on_one_postgresql_outbox_split_the_work_and_keep_every_key_i
         assert all(each), "both relays applied changes: the outbox's rows were split"
         # per relay in commit order; across relays the ledger's compare-and-set decides
         assert [out_of_order(lines) for lines in each] == [[], []]
+        assert [not_as_captured(lines, _captured(shop)) for lines in each] == [[], []]
         newest = dict(
             shop.sql(
                 "SELECT aggregateid, max(seq) FROM strangler_outbox"
