@@ -1,6 +1,6 @@
 """``scripts/bench --suite sync``: what capture costs the monolith, and how fast the relay carries.
 
-Two measurements, on a private SQLite copy of the demo shop (issue 15, design §12):
+Three measurements, on a private SQLite copy of the demo shop (issue 15, design §12):
 
 - **capture overhead** (c1-c4): one product's price changed in its own transaction,
   ``--writes`` times per run, four ways: raw SQL (``sqlite3``: ``BEGIN IMMEDIATE; UPDATE
@@ -20,6 +20,12 @@ Two measurements, on a private SQLite copy of the demo shop (issue 15, design §
   Entries/s counts outbox entries marked applied; a key changed many times is written once (state
   transfer), so fewer rows are written than entries drained. ``data verify`` must be clean after.
 
+- **lag under load** (--only lag): ``data sync`` following an open-loop writer of ``--rate``
+  single-row transactions a second for ``--duration`` s; p50/p99/max of ``applied_at -
+  captured_at`` of every entry. Twice: the relay alone, then with the monolith (gunicorn), the
+  catalog service and a facade serving the catalog in shadow mode, ``--reads`` GETs a second
+  of random products through the facade meanwhile (``--reads 0``: the first run only).
+
 Results: markdown on stdout, JSON in ``bench-results/sync.json`` with the machine's load.
 """
 
@@ -37,19 +43,22 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
 from sqlalchemy import Engine, create_engine, text
 
 from bench.cli import environment, run_suite, say
-from bench.procs import BenchError
+from bench.procs import LOOPBACK, BenchError, Supervisor, free_port, http_get, wait_http
 from bench.report import markdown_table
-from bench.targets import ROOT, monolith_missing, venv_tool
+from bench.shadow import read_counters
+from bench.targets import ROOT, base_url, monolith_missing, start_monolith, venv_tool
 from strangler_sync import Capture
 
 EXIT_OK, EXIT_FAILURE, EXIT_REFUSED = 0, 1, 3
@@ -58,6 +67,7 @@ CAPTURE_PLUGIN = "legacy_monolith.data:product_capture"
 OVERHEAD_BAR = 1.3  # the issue's: a captured write costs at most 1.3x an uncaptured one
 TRANSACTION = 10  # updates per transaction in the applied/s workload (design §12.1)
 PRICE_CENTS = 1000
+NOWHERE = "http://127.0.0.1:9"  # routes.yaml's URLs when no facade serves it
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +82,7 @@ class Options:
     lag: bool
     rate: float
     duration: float
+    reads: float
     postgres: bool
     payload: Literal["row", "key"]
     check: bool
@@ -128,6 +139,10 @@ class Lag:
     p50_s: float
     p99_s: float
     max_s: float
+    facade: bool = False  # the monolith, the catalog and a facade shadowing it ran too
+    reads: int = 0  # GETs sent through the facade meanwhile
+    read_failures: int = 0  # of those, answers other than 200
+    shadowed: int = 0  # shadow comparisons the facade made meanwhile
 
 
 @dataclass(slots=True)
@@ -159,6 +174,12 @@ def parse_args(argv: Sequence[str]) -> Options:
     parser.add_argument("--rate", type=float, default=200.0, help="lag: writes/s (200)")
     parser.add_argument("--duration", type=float, default=30.0, help="lag: seconds (30)")
     parser.add_argument(
+        "--reads",
+        type=float,
+        default=100.0,
+        help="lag: GETs/s through a facade shadowing the catalog, in a second run (100; 0: none)",
+    )
+    parser.add_argument(
         "--postgres", action="store_true", help="applied/s on PostgreSQL too (initdb, pg_ctl)"
     )
     parser.add_argument(
@@ -188,6 +209,7 @@ def parse_args(argv: Sequence[str]) -> Options:
         lag=args.only in (None, "lag"),
         rate=args.rate,
         duration=10.0 if args.quick else args.duration,
+        reads=args.reads,
         postgres=args.postgres,
         payload=args.payload,
         check=args.check,
@@ -217,7 +239,9 @@ def execute(options: Options) -> Run:
         if options.relay:
             _measure(run, "relay", lambda: run.drains.extend(measure_relay(options, shop)))
         if options.lag:
-            _measure(run, "lag", lambda: run.lags.append(measure_lag(options, shop)))
+            for facade in (False, True) if options.reads > 0 else (False,):
+                what = "lag, facade shadowing" if facade else "lag"
+                _measure(run, what, partial(_lag, run, options, shop, facade=facade))
         if options.relay and options.postgres:
             _measure(
                 run, "relay on PostgreSQL", lambda: run.drains.extend(on_postgres(options, workdir))
@@ -228,6 +252,10 @@ def execute(options: Options) -> Run:
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     return run
+
+
+def _lag(run: Run, options: Options, shop: Shop, *, facade: bool) -> None:
+    run.lags.append(measure_lag(options, shop, facade=facade))
 
 
 def _measure(run: Run, what: str, measurement: Callable[[], None]) -> None:
@@ -273,12 +301,14 @@ class Shop:
     def manage(self, *argv: str) -> None:
         self._check([sys.executable, "-m", "legacy_monolith", *argv], f"manage {argv[0]}")
 
-    def routes(self, *, batch_size: int) -> Path:
+    def routes(self, *, batch_size: int, legacy: str = NOWHERE, catalog: str = NOWHERE) -> Path:
+        """routes.yaml: the catalog in shadow mode, its data synced (the URLs matter only
+        to a facade serving it)."""
         path = self.workdir / "routes.yaml"
         path.write_text(
             "version: 1\n"
-            'legacy: {url: "http://127.0.0.1:9"}\n'
-            'services: {catalog: {url: "http://127.0.0.1:9"}}\n'
+            f'legacy: {{url: "{legacy}"}}\n'
+            f'services: {{catalog: {{url: "{catalog}"}}}}\n'
             "capabilities:\n"
             f"  {CAPABILITY}:\n"
             '    match: [{methods: [GET], path: "/api/products/{sku}"}]\n'
@@ -532,30 +562,50 @@ def measure_relay(options: Options, shop: Shop) -> list[Drain]:
     return drains
 
 
-def measure_lag(options: Options, shop: Shop) -> Lag:
+def measure_lag(options: Options, shop: Shop, *, facade: bool) -> Lag:
     """The relay following (``data sync`` without ``--once``) while ``--rate`` single-row
-    transactions a second change random products for ``--duration`` seconds (SQLite)."""
+    transactions a second change random products for ``--duration`` seconds (SQLite). With
+    ``facade``: the monolith (gunicorn), the catalog service and the facade run too, the
+    catalog in shadow mode, and ``--reads`` GETs a second go through the facade meanwhile
+    (each read from both databases: the monolith's and the catalog's the relay writes)."""
     routes = shop.routes(batch_size=options.batch_sizes[0])
     shop.strangler("data", "capture", CAPABILITY, routes=routes)
     shop.strangler("data", "copy", CAPABILITY, routes=routes)
-    log = (shop.workdir / "relay.log").open("ab")
-    argv = [venv_tool("strangler"), "data", "sync", CAPABILITY, "--routes", str(routes)]
-    relay = subprocess.Popen(argv, cwd=shop.workdir, env=shop.env, stdout=log, stderr=log)
-    try:
-        write_backlog(shop, 1, seed=7)  # the relay is following once this one is applied
-        drained(shop, timeout=60)
-        first = newest_seq(shop)
-        say(f"bench: lag: {options.rate:g} writes/s for {options.duration:g} s, relay following")
-        writes, achieved = open_loop(shop, rate=options.rate, duration=options.duration)
-        drained(shop, timeout=120)
-    finally:
-        relay.terminate()
+    with Supervisor(shop.workdir) as supervisor:
+        front = start_shadowing(supervisor, shop, options) if facade else None
+        routes = shop.workdir / "routes.yaml"
+        log = (shop.workdir / "relay.log").open("ab")
+        argv = [venv_tool("strangler"), "data", "sync", CAPABILITY, "--routes", str(routes)]
+        relay = subprocess.Popen(argv, cwd=shop.workdir, env=shop.env, stdout=log, stderr=log)
+        reader = Reader(front, shop.skus(10**9), options.reads) if front else None
         try:
-            relay.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            relay.kill()
-            relay.wait()
-        log.close()
+            write_backlog(shop, 1, seed=7)  # the relay is following once this one is applied
+            drained(shop, timeout=60)
+            first = newest_seq(shop)
+            shadowed = shadow_comparisons(front) if front else 0
+            reads = f"{options.reads:g} GETs/s through the facade" if front else "no facade"
+            say(
+                f"bench: lag: {options.rate:g} writes/s for {options.duration:g} s, relay "
+                f"following, {reads}"
+            )
+            if reader:
+                reader.start()
+            writes, achieved = open_loop(shop, rate=options.rate, duration=options.duration)
+            if reader:
+                reader.finish()
+            drained(shop, timeout=120)
+            if front:
+                shadowed = shadow_comparisons(front) - shadowed
+        finally:
+            if reader and reader.is_alive():
+                reader.finish()
+            relay.terminate()
+            try:
+                relay.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                relay.kill()
+                relay.wait()
+            log.close()
     delays = sorted(delays_after(shop, first))
     if len(delays) < 2:
         raise BenchError(f"only {len(delays)} changes were applied")
@@ -567,9 +617,80 @@ def measure_lag(options: Options, shop: Shop) -> Lag:
         p50_s=round(statistics.median(delays), 3),
         p99_s=round(statistics.quantiles(delays, n=100)[98], 3),
         max_s=round(delays[-1], 3),
+        facade=front is not None,
+        reads=reader.done if reader else 0,
+        read_failures=reader.failed if reader else 0,
+        shadowed=int(shadowed),
     )
-    say(f"bench: lag p50 {lag.p50_s} s, p99 {lag.p99_s} s, max {lag.max_s} s")
+    say(
+        f"bench: lag p50 {lag.p50_s} s, p99 {lag.p99_s} s, max {lag.max_s} s"
+        + (
+            f"; {lag.reads} GETs ({lag.read_failures} failed), {lag.shadowed} shadowed"
+            if front
+            else ""
+        )
+    )
     return lag
+
+
+def start_shadowing(supervisor: Supervisor, shop: Shop, options: Options) -> str:
+    """The monolith (gunicorn), the catalog service and a facade with the catalog in shadow
+    mode, all on the shop's databases; routes.yaml rewritten with their URLs. Returns the
+    facade's base URL."""
+    legacy = base_url(start_monolith(supervisor, shop.env))
+    port = free_port()
+    service = supervisor.start(
+        "catalog", [sys.executable, "-m", "extracted.catalog", "--port", str(port)],
+        env=shop.env, cwd=ROOT,
+    )  # fmt: skip
+    wait_http(service, base_url(port) + "/healthz", timeout=60)
+    routes = shop.routes(batch_size=options.batch_sizes[0], legacy=legacy, catalog=base_url(port))
+    port = free_port()
+    argv = [
+        venv_tool("strangler"), "serve", "--routes", str(routes),
+        "--host", LOOPBACK, "--port", str(port), "--workers", "1",
+    ]  # fmt: skip
+    facade = supervisor.start("facade", argv, env=shop.env, cwd=shop.workdir)
+    wait_http(facade, base_url(port) + "/healthz", timeout=60)
+    return base_url(port)
+
+
+def shadow_comparisons(front: str) -> float:
+    """Shadow comparisons the facade made for the catalog so far (any outcome)."""
+    return sum(
+        value
+        for (metric, capability, _), value in read_counters(front).items()
+        if metric == "strangler_shadow_comparisons_total" and capability == CAPABILITY
+    )
+
+
+class Reader(threading.Thread):
+    """GETs of random products through the facade, ``rate`` a second, open loop (a late one
+    is sent at once), until ``finish``."""
+
+    def __init__(self, front: str, skus: Sequence[str], rate: float) -> None:
+        super().__init__(name="bench-reader", daemon=True)
+        self.front = front
+        self.skus = skus
+        self.rate = rate
+        self.done = 0
+        self.failed = 0
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        rng = random.Random(13)
+        started = time.monotonic()
+        while not self._halt.wait(max(0.0, started + self.done / self.rate - time.monotonic())):
+            try:
+                status, _ = http_get(f"{self.front}/api/products/{rng.choice(self.skus)}", 5.0)
+            except OSError:
+                status = 0
+            self.done += 1
+            self.failed += status != 200
+
+    def finish(self) -> None:
+        self._halt.set()
+        self.join(timeout=30)
 
 
 def open_loop(shop: Shop, *, rate: float, duration: float) -> tuple[int, float]:
@@ -701,6 +822,12 @@ def publish(run: Run) -> int:
         )
         rows = [
             [
+                (
+                    f"facade shadowing, {g.reads} GETs, {g.shadowed} shadowed"
+                    if g.facade
+                    else "relay"
+                )
+                + (f", {g.read_failures} GETs failed" if g.read_failures else ""),
                 f"{g.achieved:g}",
                 str(g.applied),
                 f"{g.p50_s:.3f}",
@@ -709,7 +836,7 @@ def publish(run: Run) -> int:
             ]
             for g in run.lags
         ]
-        header = ["writes/s achieved", "applied", "p50 s", "p99 s", "max s"]
+        header = ["running", "writes/s achieved", "applied", "p50 s", "p99 s", "max s"]
         lines += [markdown_table(header, rows), ""]
     for what, reason in run.skipped.items():
         lines.append(f"- skipped ({what}): {reason}")

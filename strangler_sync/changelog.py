@@ -29,7 +29,7 @@ from sqlalchemy import Connection, Engine, text
 from acl.data import Key, SqlTx, Version
 from strangler_sync.errors import CaptureError, SyncError
 from strangler_sync.install import has_table
-from strangler_sync.params import as_float, as_int, chunks, in_list
+from strangler_sync.params import as_float, as_int, chunks, member_of, parts
 from strangler_sync.schema import (
     CAPTURE,
     LEDGER,
@@ -270,16 +270,14 @@ class ChangeLog:
     ) -> None:
         now = now_sql(self.dialect)
         keys = {e.seq: e.key for e in entries}
-        for part in chunks(sorted(set(applied))):
-            names, params = in_list("s", part)
+        for part in parts(self.dialect, sorted(set(applied))):
+            member, params = member_of(self.dialect, "seq", "s", part, "bigint")
             tx.execute(
-                f"UPDATE {OUTBOX} SET applied_at = {now} WHERE aggregatetype = :a"
-                f" AND seq IN ({names})",
+                f"UPDATE {OUTBOX} SET applied_at = {now} WHERE aggregatetype = :a AND {member}",
                 {"a": self.aggregate, **params},
             )
-        for part in chunks(sorted(set(applied))):  # unparked, then applied: no orphan rows
-            names, params = in_list("s", part)
-            tx.execute(f"DELETE FROM {PARKED} WHERE seq IN ({names})", params)
+            # unparked, then applied: no orphan rows
+            tx.execute(f"DELETE FROM {PARKED} WHERE {member}", params)
         self._park(tx, [(seq, keys.get(seq), stage, f, r) for seq, stage, f, r in parked])
         newest: dict[Key, int] = {}
         for seq in applied:
@@ -291,10 +289,10 @@ class ChangeLog:
         now = now_sql(self.dialect)
         for part in chunks(rows, _PARKED_PER_STATEMENT):
             seqs = [seq for seq, *_ in part]
-            names, params = in_list("s", seqs)
+            member, params = member_of(self.dialect, "seq", "s", seqs, "bigint")
             found = tx.execute(
                 f"UPDATE {OUTBOX} SET parked_at = {now} WHERE aggregatetype = :a"
-                f" AND seq IN ({names}) RETURNING seq, aggregateid",
+                f" AND {member} RETURNING seq, aggregateid",
                 {"a": self.aggregate, **params},
             )
             key_of = {as_int(seq): str(key) for seq, key in found}
@@ -326,22 +324,23 @@ class ChangeLog:
         if not newest:
             return
         resolved: list[int] = []
-        for part in chunks(sorted(newest)):
-            names, params = in_list("k", part)
+        for part in parts(self.dialect, sorted(newest)):
+            # from the parked table, small, rather than a look at every outbox row of the
+            # batch's keys: a batch almost never has parked entries to resolve
+            member, params = member_of(self.dialect, "p.aggregateid", "k", part)
             rows = tx.execute(
-                f"SELECT seq, aggregateid FROM {OUTBOX} WHERE aggregatetype = :a"
-                f" AND aggregateid IN ({names}) AND parked_at IS NOT NULL",
+                f"SELECT p.seq, p.aggregateid FROM {PARKED} p JOIN {OUTBOX} o ON o.seq = p.seq"
+                f" WHERE p.aggregatetype = :a AND {member} AND o.parked_at IS NOT NULL",
                 {"a": self.aggregate, **params},
             )
             resolved += [as_int(s) for s, k in rows if as_int(s) < newest[str(k)]]
         now = now_sql(self.dialect)
-        for part_seqs in chunks(resolved):
-            names, params = in_list("s", part_seqs)
+        for part_seqs in parts(self.dialect, resolved):
+            member, params = member_of(self.dialect, "seq", "s", part_seqs, "bigint")
             tx.execute(
-                f"UPDATE {OUTBOX} SET parked_at = NULL, applied_at = {now} WHERE seq IN ({names})",
-                params,
+                f"UPDATE {OUTBOX} SET parked_at = NULL, applied_at = {now} WHERE {member}", params
             )
-            tx.execute(f"DELETE FROM {PARKED} WHERE seq IN ({names})", params)
+            tx.execute(f"DELETE FROM {PARKED} WHERE {member}", params)
 
     # -- fences and ledgers ---------------------------------------------------------------
 
@@ -357,21 +356,17 @@ class ChangeLog:
             yield
 
     def fence(self, keys: Sequence[Key]) -> dict[Key, Version | None]:
-        """The newest version of each key in the outbox (None: no row), one statement per
-        500 keys (the key index: aggregatetype, aggregateid, seq)."""
+        """The newest version of each key in the outbox (None: no row): one statement
+        (PostgreSQL) or one per 500 keys (SQLite), on the key index (aggregatetype,
+        aggregateid, seq)."""
         fenced: dict[Key, Version | None] = dict.fromkeys(keys)
         with self._read() as conn:
             tx = SqlAlchemyTx(conn)
-            for part in chunks(list(dict.fromkeys(keys))):
-                names, params = in_list("k", part)
-                rows = tx.execute(
-                    f"SELECT o.aggregateid, max(o.seq),"
-                    f" (SELECT epoch FROM {CAPTURE} WHERE capability = :a)"
-                    f" FROM {OUTBOX} o WHERE o.aggregatetype = :a AND o.aggregateid IN ({names})"
-                    " GROUP BY o.aggregateid",
-                    {"a": self.aggregate, **params},
-                )
+            for part in parts(self.dialect, list(dict.fromkeys(keys))):
+                rows = tx.execute(*self._fence_sql(part))
                 for key, seq, epoch in rows:
+                    if seq is None:
+                        continue  # no row (PostgreSQL's form answers every key)
                     if epoch is None:
                         raise CaptureError(
                             f"capture of {self.aggregate} has no epoch here"
@@ -380,6 +375,24 @@ class ChangeLog:
                     fenced[str(key)] = Version(str(epoch), as_int(seq))
             conn.rollback()
         return fenced
+
+    def _fence_sql(self, keys: Sequence[Key]) -> tuple[str, dict[str, object]]:
+        epoch = f"(SELECT epoch FROM {CAPTURE} WHERE capability = :a)"
+        if self.dialect == "postgresql":
+            # one backward descent of the key index per key (max() as LIMIT 1), not a read
+            # of every outbox row the key ever had, as GROUP BY does
+            return (
+                f"SELECT k.key, (SELECT max(o.seq) FROM {OUTBOX} o WHERE o.aggregatetype = :a"
+                f" AND o.aggregateid = k.key), {epoch}"
+                " FROM unnest(CAST(:k AS text[])) AS k(key)",
+                {"a": self.aggregate, "k": list(keys)},
+            )
+        member, params = member_of(self.dialect, "o.aggregateid", "k", keys)
+        return (
+            f"SELECT o.aggregateid, max(o.seq), {epoch} FROM {OUTBOX} o"
+            f" WHERE o.aggregatetype = :a AND {member} GROUP BY o.aggregateid",
+            {"a": self.aggregate, **params},
+        )
 
     def ledger_versions(
         self, keys: Sequence[Key], *, capability: str, direction: str
@@ -390,11 +403,11 @@ class ChangeLog:
             tx = SqlAlchemyTx(conn)
             if not has_table(tx, LEDGER):
                 return found
-            for part in chunks(list(dict.fromkeys(keys))):
-                names, params = in_list("k", part)
+            for part in parts(self.dialect, list(dict.fromkeys(keys))):
+                member, params = member_of(self.dialect, "key", "k", part)
                 rows = tx.execute(
                     f"SELECT key, epoch, version FROM {LEDGER} WHERE capability = :c"
-                    f" AND direction = :d AND version >= 0 AND key IN ({names})",
+                    f" AND direction = :d AND version >= 0 AND {member}",
                     {"c": capability, "d": direction, **params},
                 )
                 for key, epoch, version in rows:
@@ -420,10 +433,10 @@ class ChangeLog:
                 seqs = [
                     as_int(s) for (s,) in tx.execute(f"{base} RETURNING seq", {"a": self.aggregate})
                 ]
-            for part in chunks(list(keys or ())):
-                names, params = in_list("k", part)
+            for part in parts(self.dialect, list(keys or ())):
+                member, params = member_of(self.dialect, "aggregateid", "k", part)
                 rows = tx.execute(
-                    f"{base} AND aggregateid IN ({names}) RETURNING seq",
+                    f"{base} AND {member} RETURNING seq",
                     {"a": self.aggregate, **params},
                 )
                 seqs += [as_int(s) for (s,) in rows]

@@ -42,9 +42,12 @@ def sync_engine(url: str, **kwargs: Any) -> Engine:
     front: a read-then-write transaction cannot fail on lock upgrade) and waits up to 30 s for
     a busy database; pysqlite's own implicit transactions are off. A connection with the
     execution option ``READ_ONLY`` begins a plain (deferred) transaction instead: a read
-    must not queue for the write lock the monolith's writers need. PostgreSQL: as given."""
+    must not queue for the write lock the monolith's writers need. PostgreSQL: custom plans
+    only (``plan_cache_mode``): the outbox and ledger start empty, and a generic plan cached
+    then for a prepared statement would filter every row once they have grown."""
     if not url.startswith("sqlite"):
-        return create_engine(url, **kwargs)
+        options = {"options": "-c plan_cache_mode=force_custom_plan"}
+        return create_engine(url, connect_args=options | kwargs.pop("connect_args", {}), **kwargs)
     connect_args = {"timeout": 30.0, **kwargs.pop("connect_args", {})}
     engine = create_engine(url, connect_args=connect_args, **kwargs)
 

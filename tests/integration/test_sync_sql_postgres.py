@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import OperationalError
 
 from acl.data import Admission, Change, Conflict, Version
@@ -250,6 +250,21 @@ def test_park_unpark_stats_and_prune(engine: Engine) -> None:
     ] == ["B"]
 
 
+def test_a_later_applied_change_resolves_the_parked_ones_of_its_key(engine: Engine) -> None:
+    add(engine, "A", "B")
+    log = ChangeLog(engine, aggregate="inventory", direction="forward", holder="r1")
+    with log.claim(10) as claim:
+        seq = {e.key: e.seq for e in claim.entries}
+        claim.done([], [(seq["A"], "source", "(row)", "x"), (seq["B"], "source", "(row)", "y")])
+    run(engine, "UPDATE catalog_product SET stock = 4 WHERE sku = 'A'")
+    with log.claim(10) as claim:
+        assert [e.key for e in claim.entries] == ["A"]
+        claim.done([e.seq for e in claim.entries], [])
+    assert log.parked() == [(seq["B"], "B", "source", "(row)", "y", 1)]  # B's stays parked
+    assert run(engine, "SELECT seq FROM strangler_parked") == [(seq["B"],)]
+    assert log.stats().pending == 0
+
+
 def _change(key: str, seq: int, epoch: str = "e1") -> Change:
     return Change(key, {"sku": key}, Version(epoch, seq))
 
@@ -307,6 +322,44 @@ def test_removing_a_capture_whose_table_is_gone_is_quiet(engine: Engine) -> None
     ghost = CaptureSpec("ghost", (CapturedTable("no_such_table", "k", ("k",)),))
     with engine.begin() as conn:
         assert remove(SqlAlchemyTx(conn), ghost).state == "absent"
+
+
+def _prepared(engine: Engine, table: str) -> list[tuple[str, int, int]]:
+    """(statement, generic plans, custom plans) psycopg prepared on the engine's connection."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements"
+                " WHERE statement LIKE :table"
+            ),
+            {"table": f"%{table}%"},
+        )
+        return [(str(s), int(g), int(c)) for s, g, c in rows]
+
+
+def test_ledger_lookups_never_run_on_a_generic_plan(engine: Engine) -> None:
+    """psycopg prepares a statement run 5 times, and PostgreSQL may then cache a generic plan:
+    one made while the ledger was empty looked the keys up by filtering every ledger row of
+    the capability, 0.1-0.2 s a batch once it had grown (docs/benchmarks.md). The target's
+    engine is a service's own (not ``sync_engine``): the ledger sees to its transaction."""
+    target = create_engine(engine.url, pool_size=1, max_overflow=0)
+    try:
+        ledger = SqlLedger("inventory", "forward")
+        for batch in range(8):
+            changes = [_change(f"K{batch}-{i:03}", 1) for i in range(200)]
+            with target.begin() as conn:
+                assert len(ledger.admit(SqlAlchemyTx(conn), changes).write) == 200
+        lookups = _prepared(target, "strangler_sync_ledger")
+    finally:
+        target.dispose()
+    assert lookups  # prepared, and so cached: the case at stake
+    assert [(statement, generic) for statement, generic, _ in lookups if generic] == []
+
+
+def test_the_sync_engine_plans_every_statement_for_its_parameters(engine: Engine) -> None:
+    """The relay's own connections (outbox claims, fences, marks): custom plans only."""
+    with engine.connect() as conn:
+        assert conn.execute(text("SHOW plan_cache_mode")).scalar() == "force_custom_plan"
 
 
 def _state(engine: Engine, spec: CaptureSpec) -> str:
