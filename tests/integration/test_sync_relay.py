@@ -31,6 +31,7 @@ from tests.support.sync_shop import (
     SyncShop,
     Workload,
     captured_and_copied,
+    inventory_data,
     postgres_shop,
     seeded_monolith,
 )
@@ -268,7 +269,8 @@ def _forward(shop: SyncShop) -> dict[str, Any]:
     return dict(forward)
 
 
-INVENTORY = """\
+INVENTORY = (
+    """\
 version: 1
 legacy: {{url: "http://127.0.0.1:9"}}
 services:
@@ -278,20 +280,10 @@ capabilities:
     match: [{{methods: [GET], path: "/api/inventory/{{sku}}"}}]
     service: inventory
     mode: {mode}
-    data:
-      source: legacy_monolith.data:stock
-      translate: acl.inventory_rows:stock_row_from_legacy
-      target: extracted.inventory.data:stock
-      sync:
-        capture: legacy_monolith.data:stock_capture
-        back:
-          aggregate: stock
-          outbox: extracted.inventory.data:outbox_url
-          source: extracted.inventory.data:stock
-          translate: acl.inventory_rows:stock_row_to_legacy
-          target: legacy_monolith.data:stock_writer
-store: {{url: "sqlite:///.strangler/strangler.db"}}
 """
+    + inventory_data()
+    + 'store: {{url: "sqlite:///.strangler/strangler.db"}}\n'
+)
 
 
 @pytest.mark.parametrize(
