@@ -222,7 +222,7 @@ def test_two_relays_on_one_postgresql_outbox_split_the_work_and_keep_every_key_i
             )
             # the same workload as the killed relays above: 10,000 mixed operations
             Workload(server.url, seed=SEED).run(OPERATIONS, pause=0.001)
-            wait_until(lambda: _forward(shop)["pending"] == 0, "the relays drain", timeout=180)
+            wait_until(lambda: shop.forward()["pending"] == 0, "the relays drain", timeout=180)
             for relay in relays:
                 relay.send_signal(signal.SIGTERM)
             for relay, log in zip(relays, logs, strict=True):
@@ -260,13 +260,6 @@ def test_two_relays_on_one_postgresql_outbox_split_the_work_and_keep_every_key_i
         finally:
             engine.dispose()
         assert {k: ledger.get(k) for k in newest} == newest
-
-
-def _forward(shop: SyncShop) -> dict[str, Any]:
-    status = shop.run("status", "product-catalog", "--json")
-    assert status.returncode == 0, status.stderr
-    [forward] = json.loads(status.stdout)["capabilities"][0]["directions"]
-    return dict(forward)
 
 
 INVENTORY = (

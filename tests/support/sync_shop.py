@@ -5,6 +5,7 @@ monolith's products with plain SQL, as a batch job or the admin would (the trigg
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import sqlite3
@@ -125,6 +126,13 @@ class SyncShop:
         env = self.env(**({LOG_ENV: str(applied_log)} if applied_log else {}))
         with log.open("ab") as out:
             return subprocess.Popen(self.argv(*args), cwd=self.dir, env=env, stdout=out, stderr=out)
+
+    def forward(self) -> dict[str, Any]:
+        """The product-catalog's forward direction as ``data status --json`` shows it."""
+        status = self.run("status", "product-catalog", "--json")
+        assert status.returncode == 0, status.stderr
+        [forward] = json.loads(status.stdout)["capabilities"][0]["directions"]
+        return dict(forward)
 
     def applied(self, path: Path | None = None) -> list[str]:
         path = path or self.applied_log
