@@ -23,6 +23,7 @@ from extracted.inventory.service_layer import services
 from extracted.inventory.service_layer.services import PlaceReservation
 from extracted.inventory.service_layer.unit_of_work import SqlAlchemyUnitOfWork
 from tests.support.shop_sync import run_shop
+from tests.support.sync_shop import inventory_data
 
 pytestmark = pytest.mark.e2e
 STRANGLER = str(Path(sys.executable).parent / "strangler")
@@ -47,20 +48,7 @@ capabilities:
     match: [{methods: [GET], path: "/api/inventory/{sku}"}]
     service: inventory
     mode: canary
-    data:
-      source: legacy_monolith.data:stock
-      translate: acl.inventory_rows:stock_row_from_legacy
-      target: extracted.inventory.data:stock
-      sync:
-        capture: legacy_monolith.data:stock_capture
-        key_param: sku
-        back:
-          aggregate: stock
-          outbox: extracted.inventory.data:outbox_url
-          source: extracted.inventory.data:stock
-          translate: acl.inventory_rows:stock_row_to_legacy
-          target: legacy_monolith.data:stock_writer
-"""
+""" + inventory_data(sync=["key_param: sku"])
 
 
 @pytest.fixture

@@ -31,6 +31,7 @@ from tests.e2e.test_data_sync_sides import STRANGLER, data, environment
 from tests.support import processes
 from tests.support.probe import wait_until
 from tests.support.services import call, extracted_service
+from tests.support.sync_shop import inventory_data
 
 pytestmark = pytest.mark.e2e
 CAP = "inventory"
@@ -39,7 +40,8 @@ PRODUCTS = 16
 DEADLINE = 60  # seconds for the relay to drain; generous on a loaded machine
 Level = tuple[int, int]
 
-ROUTES = """\
+ROUTES = (
+    """\
 version: 1
 legacy: {{url: "{legacy}"}}
 services:
@@ -53,22 +55,13 @@ capabilities:
     translator: inventory.stock
     mode: canary
     canary: {{percent: {percent}, sticky: "header:X-Sku"}}
-    data:
-      source: legacy_monolith.data:stock
-      translate: acl.inventory_rows:stock_row_from_legacy
-      target: extracted.inventory.data:stock
-      sync:
-        capture: legacy_monolith.data:stock_capture
-        key_param: sku
-        back:
-          aggregate: stock
-          outbox: extracted.inventory.data:outbox_url
-          source: extracted.inventory.data:stock
-          translate: acl.inventory_rows:stock_row_to_legacy
-          target: legacy_monolith.data:stock_writer
+"""
+    + inventory_data(sync=["key_param: sku"])
+    + """\
 store: {{url: "sqlite:///.strangler/strangler.db"}}
 debug_headers: true
 """
+)
 
 
 @dataclass

@@ -9,7 +9,6 @@ import signal
 import sqlite3
 from contextlib import closing
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -31,13 +30,6 @@ def shop(tmp_path: Path, template: Path) -> SyncShop:
     return captured_and_copied(tmp_path, template, batch=200)
 
 
-def _forward(shop: SyncShop) -> dict[str, Any]:
-    status = shop.run("status", "product-catalog", "--json")
-    assert status.returncode == 0, status.stderr
-    [forward] = json.loads(status.stdout)["capabilities"][0]["directions"]
-    return dict(forward)
-
-
 def test_a_poison_row_is_parked_while_the_rest_flows_and_retried_once_fixed(
     shop: SyncShop,
 ) -> None:
@@ -53,7 +45,7 @@ def test_a_poison_row_is_parked_while_the_rest_flows_and_retried_once_fixed(
     drained = shop.run("sync", "product-catalog", "--once")
 
     assert drained.returncode == 0, drained.stderr
-    forward = _forward(shop)
+    forward = shop.forward()
     # its entries (the price change read as the poisoned state, then the poisoning) wait
     assert forward["pending"] == 0
     assert forward["parked"] == len(forward["parked_rows"]) == 2
@@ -74,7 +66,7 @@ def test_a_poison_row_is_parked_while_the_rest_flows_and_retried_once_fixed(
     fixed = shop.run("sync", "product-catalog", "--retry-parked", "--key", POISON)
 
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
-    assert _forward(shop)["parked"] == 0
+    assert shop.forward()["parked"] == 0
     final = shop.run("verify", "product-catalog")
     assert final.returncode == 0, final.stdout + final.stderr
 
@@ -97,7 +89,7 @@ def test_a_locked_service_database_is_waited_out_with_one_log_line_and_nothing_l
             )
             holder.execute("ROLLBACK")
         wait_until(lambda: "working again" in log.read_text(), "the relay resumes", timeout=90)
-        wait_until(lambda: _forward(shop)["pending"] == 0, "the relay drains", timeout=60)
+        wait_until(lambda: shop.forward()["pending"] == 0, "the relay drains", timeout=60)
         relay.send_signal(signal.SIGTERM)
         assert relay.wait(timeout=60) == 0, log.read_text()
     finally:
@@ -107,7 +99,7 @@ def test_a_locked_service_database_is_waited_out_with_one_log_line_and_nothing_l
     text = log.read_text()
     assert text.count("retrying with back-off") == 1, text  # once per 30 s, with a count
     assert "locked" in text
-    assert _forward(shop)["parked"] == 0
+    assert shop.forward()["parked"] == 0
     final = shop.run("verify", "product-catalog")
     assert final.returncode == 0, final.stdout + final.stderr
 

@@ -7,25 +7,17 @@ from __future__ import annotations
 import json
 import signal
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.support import postgres
 from tests.support.probe import wait_until
-from tests.support.sync_shop import SyncShop, Workload, postgres_shop
+from tests.support.sync_shop import Workload, postgres_shop
 
 pytestmark = pytest.mark.integration
 
 SEED = 2424
 PRODUCTS = 200
-
-
-def _forward(shop: SyncShop) -> dict[str, Any]:
-    status = shop.run("status", "product-catalog", "--json")
-    assert status.returncode == 0, status.stderr
-    [forward] = json.loads(status.stdout)["capabilities"][0]["directions"]
-    return dict(forward)
 
 
 @pytest.mark.timeout(400)
@@ -56,11 +48,11 @@ def test_the_service_database_stopped_and_restarted_mid_run_loses_nothing(tmp_pa
                 "the relay says it backs off",
                 timeout=60,
             )
-            assert _forward(shop)["pending"] > 0  # the outbox holds what the service missed
+            assert shop.forward()["pending"] > 0  # the outbox holds what the service missed
             service.start()
             workload.run(1200, pause=0.002)
 
-            wait_until(lambda: _forward(shop)["pending"] == 0, "the relay catches up", timeout=120)
+            wait_until(lambda: shop.forward()["pending"] == 0, "the relay catches up", timeout=120)
             assert relay.poll() is None, log.read_text()
             relay.send_signal(signal.SIGTERM)
             assert relay.wait(timeout=60) == 0, log.read_text()
@@ -73,7 +65,7 @@ def test_the_service_database_stopped_and_restarted_mid_run_loses_nothing(tmp_pa
         # throttled: one line for an outage shorter than the log interval, then one for the end
         assert text.count("retrying with back-off") == 1, text
         assert "working again after" in text, text
-        forward = _forward(shop)
+        forward = shop.forward()
         assert (forward["pending"], forward["parked"]) == (0, 0)
         verified = shop.run("verify", "product-catalog", "--json")
         assert verified.returncode == 0, verified.stdout + verified.stderr

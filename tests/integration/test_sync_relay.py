@@ -31,6 +31,7 @@ from tests.support.sync_shop import (
     SyncShop,
     Workload,
     captured_and_copied,
+    inventory_data,
     postgres_shop,
     seeded_monolith,
 )
@@ -221,7 +222,7 @@ def test_two_relays_on_one_postgresql_outbox_split_the_work_and_keep_every_key_i
             )
             # the same workload as the killed relays above: 10,000 mixed operations
             Workload(server.url, seed=SEED).run(OPERATIONS, pause=0.001)
-            wait_until(lambda: _forward(shop)["pending"] == 0, "the relays drain", timeout=180)
+            wait_until(lambda: shop.forward()["pending"] == 0, "the relays drain", timeout=180)
             for relay in relays:
                 relay.send_signal(signal.SIGTERM)
             for relay, log in zip(relays, logs, strict=True):
@@ -261,14 +262,8 @@ def test_two_relays_on_one_postgresql_outbox_split_the_work_and_keep_every_key_i
         assert {k: ledger.get(k) for k in newest} == newest
 
 
-def _forward(shop: SyncShop) -> dict[str, Any]:
-    status = shop.run("status", "product-catalog", "--json")
-    assert status.returncode == 0, status.stderr
-    [forward] = json.loads(status.stdout)["capabilities"][0]["directions"]
-    return dict(forward)
-
-
-INVENTORY = """\
+INVENTORY = (
+    """\
 version: 1
 legacy: {{url: "http://127.0.0.1:9"}}
 services:
@@ -278,20 +273,10 @@ capabilities:
     match: [{{methods: [GET], path: "/api/inventory/{{sku}}"}}]
     service: inventory
     mode: {mode}
-    data:
-      source: legacy_monolith.data:stock
-      translate: acl.inventory_rows:stock_row_from_legacy
-      target: extracted.inventory.data:stock
-      sync:
-        capture: legacy_monolith.data:stock_capture
-        back:
-          aggregate: stock
-          outbox: extracted.inventory.data:outbox_url
-          source: extracted.inventory.data:stock
-          translate: acl.inventory_rows:stock_row_to_legacy
-          target: legacy_monolith.data:stock_writer
-store: {{url: "sqlite:///.strangler/strangler.db"}}
 """
+    + inventory_data()
+    + 'store: {{url: "sqlite:///.strangler/strangler.db"}}\n'
+)
 
 
 @pytest.mark.parametrize(

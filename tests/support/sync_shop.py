@@ -5,6 +5,7 @@ monolith's products with plain SQL, as a batch job or the admin would (the trigg
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import sqlite3
@@ -47,19 +48,39 @@ store: {{url: "sqlite:///.strangler/strangler.db"}}
 """
 
 
+def inventory_data(*, data: Sequence[str] = (), sync: Sequence[str] = (), back: bool = True) -> str:
+    """The inventory capability's ``data:`` block in routes.yaml (indented under the capability):
+    the shop's stock forward, the service's reservations back unless ``back`` is false;
+    ``data``/``sync`` are extra ``key: value`` lines for those two sections."""
+    lines = [
+        "    data:",
+        "      source: legacy_monolith.data:stock",
+        "      translate: acl.inventory_rows:stock_row_from_legacy",
+        "      target: extracted.inventory.data:stock",
+        *(f"      {line}" for line in data),
+        "      sync:",
+        "        capture: legacy_monolith.data:stock_capture",
+        *(f"        {line}" for line in sync),
+    ]
+    if back:
+        lines += [
+            "        back:",
+            "          aggregate: stock",
+            "          outbox: extracted.inventory.data:outbox_url",
+            "          source: extracted.inventory.data:stock",
+            "          translate: acl.inventory_rows:stock_row_to_legacy",
+            "          target: legacy_monolith.data:stock_writer",
+        ]
+    return "".join(f"{line}\n" for line in lines)
+
+
 def seeded_monolith(state: Path, *, products: int) -> Path:
     """A migrated shop database with ``products`` products and no orders."""
-    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-    env["STRANGLER_LEGACY_DB"] = str(state / "legacy.sqlite3")
-    seed = ["seed", "--products", str(products), "--customers", "1", "--orders", "0"]
-    for step in (["migrate", "--noinput"], seed):
-        subprocess.run(
-            [sys.executable, "-m", "legacy_monolith", *step],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            capture_output=True,
-        )
+    from tests.support.shop_sync import run_shop  # Django's settings: only when asked
+
+    env = {"STRANGLER_LEGACY_DB": str(state / "legacy.sqlite3")}
+    run_shop("migrate", "--noinput", env=env)
+    run_shop("seed", "--products", str(products), "--customers", "1", "--orders", "0", env=env)
     return state / "legacy.sqlite3"
 
 
@@ -105,6 +126,13 @@ class SyncShop:
         env = self.env(**({LOG_ENV: str(applied_log)} if applied_log else {}))
         with log.open("ab") as out:
             return subprocess.Popen(self.argv(*args), cwd=self.dir, env=env, stdout=out, stderr=out)
+
+    def forward(self) -> dict[str, Any]:
+        """The product-catalog's forward direction as ``data status --json`` shows it."""
+        status = self.run("status", "product-catalog", "--json")
+        assert status.returncode == 0, status.stderr
+        [forward] = json.loads(status.stdout)["capabilities"][0]["directions"]
+        return dict(forward)
 
     def applied(self, path: Path | None = None) -> list[str]:
         path = path or self.applied_log

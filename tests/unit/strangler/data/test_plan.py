@@ -17,6 +17,7 @@ from strangler.data.plan import (
     plan_for,
 )
 from strangler.data.relay import settings_of
+from tests.support.sync_shop import inventory_data
 
 ROUTES = """\
 version: 1
@@ -28,15 +29,7 @@ capabilities:
     match: [{{methods: [GET], path: "/api/inventory/{{sku}}"}}]
     service: inventory
     mode: {mode}
-    data:
-      source: legacy_monolith.data:stock
-      translate: acl.inventory_rows:stock_row_from_legacy
-      target: extracted.inventory.data:stock
-      batch_size: 300
-      sync:
-        capture: legacy_monolith.data:stock_capture
-        retention: 1h
-{back}
+{data}
   orders:
     match: [{{path: /api/orders}}]
     data:
@@ -44,19 +37,16 @@ capabilities:
       translate: acl.x:y
       target: extracted.x:y
 """
-BACK = """\
-        back:
-          aggregate: stock
-          outbox: extracted.inventory.data:outbox_url
-          source: extracted.inventory.data:stock
-          translate: acl.inventory_rows:stock_row_to_legacy
-          target: legacy_monolith.data:stock_writer
-"""
 
 
 def routes(tmp_path: Path, *, mode: str = "shadow", back: bool = True) -> Path:
     path = tmp_path / "routes.yaml"
-    path.write_text(ROUTES.format(mode=mode, back=BACK if back else ""))
+    path.write_text(
+        ROUTES.format(
+            mode=mode,
+            data=inventory_data(data=["batch_size: 300"], sync=["retention: 1h"], back=back),
+        )
+    )
     return path
 
 
