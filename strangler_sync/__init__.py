@@ -14,6 +14,7 @@ no aiohttp and nothing of the toolkit but ``acl``'s port types:
     install.py    install / remove / inspect capture, idempotently
     sqltx.py      SqlAlchemyTx: acl.data.SqlTx over a SQLAlchemy connection; sync_engine()
     changelog.py  ChangeLog: claim, fence, mark applied, park, unpark, stats, prune
+    newest.py     the newest outbox seq per key (the fence; the ledger's conflict check)
     ledger.py     SqlLedger: the per-key version compare-and-set inside a target's transaction
     echo.py       guard(): a sync's own apply is never captured again
     recording.py  record(): an application writes its own outbox rows (the service side)

@@ -29,6 +29,7 @@ from sqlalchemy import Connection, Engine, text
 from acl.data import Key, SqlTx, Version
 from strangler_sync.errors import CaptureError, SyncError
 from strangler_sync.install import has_table
+from strangler_sync.newest import newest_seqs
 from strangler_sync.params import as_float, as_int, chunks, member_of, parts
 from strangler_sync.schema import (
     CAPTURE,
@@ -356,43 +357,19 @@ class ChangeLog:
             yield
 
     def fence(self, keys: Sequence[Key]) -> dict[Key, Version | None]:
-        """The newest version of each key in the outbox (None: no row): one statement
-        (PostgreSQL) or one per 500 keys (SQLite), on the key index (aggregatetype,
-        aggregateid, seq)."""
+        """The newest version of each key in the outbox (None: no row)."""
         fenced: dict[Key, Version | None] = dict.fromkeys(keys)
         with self._read() as conn:
-            tx = SqlAlchemyTx(conn)
-            for part in parts(self.dialect, list(dict.fromkeys(keys))):
-                rows = tx.execute(*self._fence_sql(part))
-                for key, seq, epoch in rows:
-                    if seq is None:
-                        continue  # no row (PostgreSQL's form answers every key)
-                    if epoch is None:
-                        raise CaptureError(
-                            f"capture of {self.aggregate} has no epoch here"
-                            f" (run: strangler data capture {self.aggregate})"
-                        )
-                    fenced[str(key)] = Version(str(epoch), as_int(seq))
+            newest = newest_seqs(SqlAlchemyTx(conn), self.aggregate, keys)
             conn.rollback()
+        for key, (seq, epoch) in newest.items():
+            if epoch is None:
+                raise CaptureError(
+                    f"capture of {self.aggregate} has no epoch here"
+                    f" (run: strangler data capture {self.aggregate})"
+                )
+            fenced[key] = Version(epoch, seq)
         return fenced
-
-    def _fence_sql(self, keys: Sequence[Key]) -> tuple[str, dict[str, object]]:
-        epoch = f"(SELECT epoch FROM {CAPTURE} WHERE capability = :a)"
-        if self.dialect == "postgresql":
-            # one backward descent of the key index per key (max() as LIMIT 1), not a read
-            # of every outbox row the key ever had, as GROUP BY does
-            return (
-                f"SELECT k.key, (SELECT max(o.seq) FROM {OUTBOX} o WHERE o.aggregatetype = :a"
-                f" AND o.aggregateid = k.key), {epoch}"
-                " FROM unnest(CAST(:k AS text[])) AS k(key)",
-                {"a": self.aggregate, "k": list(keys)},
-            )
-        member, params = member_of(self.dialect, "o.aggregateid", "k", keys)
-        return (
-            f"SELECT o.aggregateid, max(o.seq), {epoch} FROM {OUTBOX} o"
-            f" WHERE o.aggregatetype = :a AND {member} GROUP BY o.aggregateid",
-            {"a": self.aggregate, **params},
-        )
 
     def ledger_versions(
         self, keys: Sequence[Key], *, capability: str, direction: str

@@ -26,8 +26,9 @@ from typing import Literal
 from acl.data import Admission, Change, Conflict, Key, SqlTx, Version
 from strangler_sync.echo import guard
 from strangler_sync.install import has_table
+from strangler_sync.newest import newest_seqs
 from strangler_sync.params import as_int, member_of, parts
-from strangler_sync.schema import CAPTURE, LEDGER, OUTBOX, ledger_ddl, now_sql
+from strangler_sync.schema import LEDGER, OUTBOX, ledger_ddl, now_sql
 
 # a ledger row made by step 2 for a key never applied: no epoch matches it
 _NEW_EPOCH = ""
@@ -77,7 +78,7 @@ class SqlLedger:
             tx.execute("SET LOCAL plan_cache_mode = force_custom_plan")
         keys = sorted({change.key for change in changes})  # sorted: one lock order for all
         held, placeholders = self._lock(tx, keys)
-        newest = self._target_newest(tx, keys) if self.target_aggregate else {}
+        newest = _target_newest(tx, self.target_aggregate, keys) if self.target_aggregate else {}
         write: list[Change] = []
         decided: list[Change] = []  # lost to the target: not written, but settled
         stale: list[Key] = []
@@ -141,25 +142,6 @@ class SqlLedger:
                 else:
                     placeholders.append(str(key))
         return held, placeholders
-
-    def _target_newest(self, tx: SqlTx, keys: Sequence[Key]) -> dict[Key, Version]:
-        """The target's own newest outbox row per key (its application's changes: a sync's
-        applies are never captured there)."""
-        if not has_table(tx, OUTBOX):
-            return {}
-        newest: dict[Key, Version] = {}
-        for part in parts(tx.dialect, keys):
-            member, params = member_of(tx.dialect, "o.aggregateid", "k", part)
-            rows = tx.execute(
-                f"SELECT o.aggregateid, max(o.seq), (SELECT epoch FROM {CAPTURE}"
-                "  WHERE capability = :a)"
-                f" FROM {OUTBOX} o WHERE o.aggregatetype = :a AND {member}"
-                " GROUP BY o.aggregateid",
-                {"a": self.target_aggregate, **params},
-            )
-            for key, seq, epoch in rows:
-                newest[str(key)] = Version(str(epoch or ""), as_int(seq))
-        return newest
 
     def _conflict(self, key: Key, newest: Mapping[Key, Version]) -> Conflict | None:
         """Both sides changed ``key``: the target holds a change the source state lacks."""
@@ -239,3 +221,12 @@ def restamp(tx: SqlTx, capability: str, direction: str, epoch: str) -> int:
         {"c": capability, "d": direction, "e": epoch},
     )
     return len(rows)
+
+
+def _target_newest(tx: SqlTx, aggregate: str, keys: Sequence[Key]) -> dict[Key, Version]:
+    """The target's own newest outbox row per key (its application's changes: a sync's
+    applies are never captured there)."""
+    if not has_table(tx, OUTBOX):
+        return {}
+    newest = newest_seqs(tx, aggregate, keys)
+    return {key: Version(epoch or "", seq) for key, (seq, epoch) in newest.items()}
