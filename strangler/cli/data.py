@@ -425,7 +425,7 @@ def _record_verification(
 # -- keeping both sides in step: capture, sync, status ---------------------------------------
 
 
-def _plan(config: config_module.Config, capability: str, verb: str) -> SyncPlan:
+def _plan(config: config_module.Config, capability: str) -> SyncPlan:
     from strangler.data.plan import PlanError, plan_for
 
     try:
@@ -471,7 +471,7 @@ def capture(
     if drop_outbox and not remove:
         _fail("capture", "--drop-outbox goes with --remove", EXIT_BAD_INPUT)
     config = load_routes(routes_path(routes))
-    plan = _plan(config, capability, "capture")
+    plan = _plan(config, capability)
     try:
         spec_and_url = load_capture(plan)
     except PlanError as exc:
@@ -569,7 +569,7 @@ def sync(
             _fail("sync", f"--metrics: {exc}", EXIT_BAD_INPUT)
     path = routes_path(routes)
     config = load_routes(path)
-    _plan(config, capability, "sync")
+    _plan(config, capability)
     reader = PlanReader(path, capability, load_config)
     only: Direction | None = "back" if direction == "back" else "forward" if direction else None
     wanted = (only,) if only else reader.plan.needed
@@ -731,7 +731,7 @@ def status(
             if cap.data is not None and cap.data.sync is not None
         ]
     else:
-        _plan(config, capability, "status")
+        _plan(config, capability)
         names = [capability]
     store = open_store(config)
     try:
