@@ -289,6 +289,23 @@ data_verifications = Table(
     Index("ix_data_verifications_capability_at", "capability", "at"),
 )
 
+# requests per monolith endpoint per minute (``parallel_run.endpoint_traffic``): the migration
+# map's traffic. Rows are only ever added, by each facade process for the minutes it counted;
+# reads sum them, so replicas and restarts merge by addition.
+endpoint_tallies = Table(
+    "endpoint_tallies",
+    metadata,
+    Column("id", Integer(), primary_key=True, autoincrement=True),
+    Column("minute", UTCDateTime(), nullable=False),
+    Column("endpoint", String(500), nullable=False),  # the inventory's key, or "(unknown)"
+    Column("method", String(16), nullable=False),
+    Column("capability", String(200), nullable=False),  # "" when no capability matched
+    Column("served_by", String(200), nullable=False),  # "legacy" or the service's name
+    Column("count", BigInteger(), nullable=False),
+    Index("ix_endpoint_tallies_minute", "minute"),
+    Index("ix_endpoint_tallies_capability_minute", "capability", "minute"),
+)
+
 _COUNTERS = ("twin_samples", "twin_diffs", "samples", "diffs")
 
 

@@ -51,6 +51,7 @@ from facade.config.model import (
     load,
     max_bytes,
     parse,
+    read_inventory,
     read_routes,
 )
 
@@ -96,5 +97,6 @@ __all__ = [
     "load",
     "max_bytes",
     "parse",
+    "read_inventory",
     "read_routes",
 ]

@@ -39,6 +39,7 @@ from ruamel.yaml.events import AliasEvent
 from ruamel.yaml.resolver import VersionedResolver
 
 from facade.config import yaml_tree
+from facade.config.endpoints import Inventory, load_inventory
 from facade.config.errors import QUOTE_LIMIT, ConfigError, Problem, cut, quoted
 from facade.config.matching import Matcher, Route, RouteConflict, TemplateError, parse_template
 from facade.config.units import parse_duration, parse_percent, parse_size
@@ -86,6 +87,9 @@ class Legacy(_Model):
     # readiness probe; None = a TCP connect to the monolith is enough
     health_path: str | None = None
     max_connections: int = Field(default=256, ge=1)
+    # the monolith's endpoint inventory (``manage.py strangler_endpoints`` writes it), relative
+    # to routes.yaml: traffic per endpoint, the migration map, ``strangler plan`` and ``retire``
+    endpoints: str | None = None
 
     @field_validator("health_path")
     @classmethod
@@ -257,11 +261,19 @@ class Capability(_Model):
     promote: Promote = Promote()
     max_body: Size | None = None  # default: limits.max_body
     data: DataMove | None = None
+    # `strangler retire`: the migration is over; the service alone serves it, with no fallback
+    # and no way back; its monolith endpoints are deletable (the map says which)
+    retired: bool = False
 
     @model_validator(mode="after")
     def _service_needed(self) -> Capability:
         if self.mode != "legacy" and self.service is None:
             raise ValueError(f"mode {quoted(self.mode)} needs a 'service' to send requests to")
+        if self.retired and (self.mode != "extracted" or self.fallback != "error"):
+            raise ValueError(
+                "a retired capability is served by its service alone: it needs mode: extracted "
+                "and fallback: error (remove 'retired: true' to move it back, an audited edit)"
+            )
         return self
 
     @field_validator("fallback_unsafe")
@@ -388,6 +400,8 @@ class Config:
     routes: RoutesFile
     matcher: Matcher
     digest: str  # sha256 of the file's bytes: tells a real change from a touch
+    # legacy.endpoints, read with the file (None: not named)
+    inventory: Inventory | None = None
 
     def max_body(self, capability: Capability | None) -> int:
         """The request-body limit: the capability's own, else ``limits.max_body``."""
@@ -435,7 +449,31 @@ def load(path: str | os.PathLike[str], *, extra_check: ExtraCheck | None = None)
         routes, matcher = parse(
             data.decode("utf-8", "replace"), source=str(source), extra_check=extra_check
         )
-    return Config(source.resolve(), routes, matcher, hashlib.sha256(data).hexdigest())
+        inventory = read_inventory(routes, source, data)
+    return Config(source.resolve(), routes, matcher, hashlib.sha256(data).hexdigest(), inventory)
+
+
+def read_inventory(routes: RoutesFile, source: Path, data: bytes) -> Inventory | None:
+    """``legacy.endpoints``'s inventory, relative to routes.yaml; a file that cannot be read
+    is reported at routes.yaml's line, one that is wrong at its own."""
+    if routes.legacy.endpoints is None:
+        return None
+    path = Path(routes.legacy.endpoints).expanduser()
+    if not path.is_absolute():
+        path = source.resolve().parent / path
+    if not path.is_file():
+        tree = _read_yaml(data.decode("utf-8", "replace"), str(source))
+        raise ConfigError(
+            [
+                Problem(
+                    str(source),
+                    line_of(tree, ("legacy", "endpoints")),
+                    f"legacy.endpoints: no file {quoted(str(path))} (write it with "
+                    "`manage.py strangler_endpoints --output FILE`)",
+                )
+            ]
+        )
+    return load_inventory(path)
 
 
 @contextlib.contextmanager

@@ -239,9 +239,10 @@ def parse_routes(path: Path, data: bytes, digest: str) -> Config:
         routes, matcher = config_module.parse(
             text, source=str(path), extra_check=translator_problems
         )
+        inventory = config_module.read_inventory(routes, path, data)
     except ConfigError as exc:
         raise InvalidRoutes(str(exc)) from None
-    return Config(path.resolve(), routes, matcher, digest)
+    return Config(path.resolve(), routes, matcher, digest, inventory)
 
 
 def capability_of(config: Config, name: str) -> Capability:

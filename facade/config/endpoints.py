@@ -1,0 +1,351 @@
+"""The monolith's endpoint inventory: every URL pattern it serves, as routes.yaml templates.
+
+Written by the Django app's ``manage.py strangler_endpoints`` (``strangler_django``) as JSON and
+named in routes.yaml by ``legacy.endpoints: FILE``. Read here, with no web or Django import, by
+the facade (traffic per endpoint), the migration map, ``strangler plan`` and ``retire``.
+
+The file::
+
+    {"version": 1,
+     "endpoints": [
+       {"template": "/api/products/{sku}", "methods": ["GET", "HEAD"],
+        "name": "api-product", "view": "catalog.views.product_detail",
+        "pattern": "api/products/<str:sku>"},
+       {"template": null, "methods": null, "view": "legacy.views.old_search",
+        "pattern": "^search/(?P<q>[a-z]+)/$", "reason": "a regex no template can express"}
+     ]}
+
+``template`` null: the pattern cannot be written as a template; it is listed (the map shows
+it), never matched. ``methods`` null: the view accepts any method (a function view without a
+method decorator). Two patterns with the same template: Django serves the first one (it
+resolves by path alone); the later ones are kept as ``shadowed_by`` the first, never matched.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from facade.config.errors import ConfigError, Problem, quoted
+from facade.config.matching import Matcher, Route, RouteConflict, TemplateError, parse_template
+
+INVENTORY_VERSION = 1
+# the methods an endpoint of ``methods: null`` is taken to answer, for ownership
+ANY_METHODS: tuple[str, ...] = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+_METHOD = re.compile(r"^[A-Z]+$")
+# a request that matches no endpoint of the inventory is tallied under this name
+UNKNOWN_ENDPOINT = "(unknown)"
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One URL pattern of the monolith."""
+
+    template: str | None  # routes.yaml's syntax; None: not expressible as a template
+    methods: tuple[str, ...] | None  # None: any method
+    view: str = ""  # dotted path of the view (class-based: the class)
+    name: str | None = None  # the URL name, namespaced (``admin:index``)
+    pattern: str = ""  # Django's own pattern text, includes joined
+    reason: str | None = None  # why it is not expressible
+    line: int = 0  # where the inventory file lists it
+    shadowed_by: str | None = None  # an earlier endpoint's key serves the same requests
+
+    @property
+    def key(self) -> str:
+        """What tallies, the map and the metric call this endpoint (unique in an inventory):
+        its template, or else ``pattern`` (Django's text) marked as such."""
+        if self.template is None:
+            return f"(pattern) {self.pattern}"
+        if self.shadowed_by is not None:
+            return f"{self.template} (shadowed, line {self.line})"
+        return self.template
+
+    @property
+    def matchable(self) -> bool:
+        return self.template is not None and self.shadowed_by is None
+
+    def answers(self) -> tuple[str, ...]:
+        """The methods this endpoint is taken to answer."""
+        return self.methods if self.methods is not None else ANY_METHODS
+
+
+@dataclass(frozen=True, slots=True)
+class Inventory:
+    source: str
+    endpoints: tuple[Endpoint, ...]
+    digest: str = ""  # sha256 of the file: two loads of the same file compare equal
+    index: EndpointIndex = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "index", EndpointIndex(self.endpoints))
+
+    def by_key(self) -> dict[str, Endpoint]:
+        return {e.key: e for e in self.endpoints}
+
+
+class EndpointIndex:
+    """The matchable endpoints compiled like routes.yaml's routes (one trie probe a segment).
+
+    ``match`` takes a normalized path, as the facade forwards it, and gives the endpoint's key
+    or None. The monolith's own resolver decides what it serves; this is the same answer for
+    every expressible pattern (tests compare the two on the demo shop and a stock project).
+    """
+
+    def __init__(self, endpoints: Iterable[Endpoint]) -> None:
+        routes = [
+            Route(capability=e.key, template=e.template, methods=_methods(e.methods), line=e.line)
+            for e in endpoints
+            if e.matchable and e.template is not None
+        ]
+        self._matcher = Matcher(routes)
+
+    def match(self, method: str, path: str) -> str | None:
+        found = self._matcher.match(method, path)
+        return found.route.capability if found is not None else None
+
+
+def _methods(methods: tuple[str, ...] | None) -> frozenset[str] | None:
+    return frozenset(methods) if methods is not None else None
+
+
+# ---------------------------------------------------------------- ownership
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """Which capability serves each method of an endpoint, per routes.yaml's matcher.
+
+    ``owners`` maps every method the endpoint answers to a capability, or None (the monolith's,
+    by default). ``narrower`` lists capabilities whose routes take part of the endpoint's paths
+    without taking all of them (``/api/products/featured`` inside ``/api/products/{sku}``).
+    """
+
+    endpoint: str
+    owners: Mapping[str, str | None]
+    narrower: tuple[str, ...] = ()
+
+    @property
+    def capabilities(self) -> tuple[str, ...]:
+        found = {c for c in self.owners.values() if c is not None} | set(self.narrower)
+        return tuple(sorted(found))
+
+    @property
+    def owner(self) -> str | None:
+        """The one capability that takes all of it, or None (no one, or several in part)."""
+        values = set(self.owners.values())
+        if len(values) == 1 and not self.narrower:
+            (only,) = values
+            return only
+        return None
+
+    @property
+    def partial(self) -> bool:
+        """Claimed in part: some methods or paths by a capability, the rest by another or by
+        none."""
+        return bool(self.capabilities) and self.owner is None
+
+
+def sample_path(template: str) -> str:
+    """A concrete path the template matches (``{x}`` -> ``x``, ``{rest:path}`` -> ``rest/x``)."""
+    parts = []
+    for segment in parse_template(template):
+        if segment.kind == "literal":
+            parts.append(segment.value)
+        elif segment.kind == "param":
+            parts.append(f"{{{segment.value}}}")
+        else:
+            parts.append(f"{{{segment.value}}}/x")
+    return "/" + "/".join(parts)
+
+
+def ownership(inventory: Inventory, matcher: Matcher) -> dict[str, Claim]:
+    """Each endpoint's claim by the capabilities of ``matcher`` (routes.yaml's).
+
+    An endpoint's method belongs to the capability whose route matches a sample of its path;
+    a capability route whose own sample falls inside the endpoint (by the inventory's index)
+    without matching the endpoint's sample is a narrower claim. Static: traffic decides the
+    share of each in the map.
+    """
+    narrower: dict[str, set[str]] = {}
+    for route in matcher.routes:
+        sample = sample_path(route.template)
+        for method in route.methods or ANY_METHODS:
+            key = inventory.index.match(method, sample)
+            if key is not None:
+                narrower.setdefault(key, set()).add(route.capability)
+    claims: dict[str, Claim] = {}
+    for endpoint in inventory.endpoints:
+        if endpoint.template is None:
+            claims[endpoint.key] = Claim(endpoint.key, dict.fromkeys(endpoint.answers()))
+            continue
+        sample = sample_path(endpoint.template)
+        owners: dict[str, str | None] = {}
+        for method in endpoint.answers():
+            found = matcher.match(method, sample)
+            owners[method] = found.route.capability if found is not None else None
+        taken = {c for c in owners.values() if c is not None}
+        extra = tuple(sorted(narrower.get(endpoint.key, set()) - taken))
+        claims[endpoint.key] = Claim(endpoint.key, owners, extra)
+    return claims
+
+
+# ---------------------------------------------------------------- reading the file
+
+
+def load_inventory(path: str | Path) -> Inventory:
+    """Read an inventory file; ``ConfigError`` (``PATH:LINE: message``) on any problem."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            [Problem(source, 1, f"cannot read the endpoint inventory: {exc.strerror}")]
+        ) from None
+    except UnicodeDecodeError:
+        raise ConfigError([Problem(source, 1, "the endpoint inventory is not UTF-8")]) from None
+    return parse_inventory(text, source=source)
+
+
+def parse_inventory(text: str, *, source: str = "endpoints.json") -> Inventory:
+    import hashlib
+
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError([Problem(source, exc.lineno, f"not JSON: {exc.msg}")]) from None
+    if not isinstance(data, dict) or not isinstance(data.get("endpoints"), list):
+        raise ConfigError(
+            [
+                Problem(
+                    source,
+                    1,
+                    "expected an object with 'version' and an 'endpoints' list (written by "
+                    "`manage.py strangler_endpoints`)",
+                )
+            ]
+        )
+    if data.get("version") != INVENTORY_VERSION:
+        raise ConfigError(
+            [
+                Problem(
+                    source,
+                    _line_of_key(text, "version"),
+                    f"version must be {INVENTORY_VERSION}, got {quoted(data.get('version'))}",
+                )
+            ]
+        )
+    lines = _entry_lines(text)
+    problems: list[Problem] = []
+    endpoints: list[Endpoint] = []
+    seen: dict[str, str] = {}
+    for i, raw in enumerate(data["endpoints"]):
+        line = lines[i] if i < len(lines) else 1
+        try:
+            endpoint = _endpoint(raw, line)
+        except ValueError as exc:
+            problems.append(Problem(source, line, f"endpoints[{i}]: {exc}"))
+            continue
+        template = endpoint.template
+        if template is not None:
+            # Django's resolver picks a pattern by path alone (the view checks the method):
+            # of two patterns for the same template it always serves the first
+            first = seen.get(template)
+            if first is not None:
+                endpoint = _shadowed(endpoint, first)
+            else:
+                seen[template] = endpoint.key
+        endpoints.append(endpoint)
+    if problems:
+        raise ConfigError(problems[:50])
+    try:
+        return Inventory(source, tuple(endpoints), hashlib.sha256(text.encode()).hexdigest())
+    except RouteConflict as exc:  # the duplicates are shadowed above: a defect if it happens
+        raise ConfigError([Problem(source, exc.second.line, str(exc))]) from None
+
+
+def _shadowed(endpoint: Endpoint, first: str) -> Endpoint:
+    return Endpoint(
+        endpoint.template,
+        endpoint.methods,
+        endpoint.view,
+        endpoint.name,
+        endpoint.pattern,
+        endpoint.reason,
+        endpoint.line,
+        shadowed_by=first,
+    )
+
+
+def _endpoint(raw: Any, line: int) -> Endpoint:
+    if not isinstance(raw, dict):
+        raise ValueError("each endpoint is an object")
+    template = raw.get("template")
+    if template is not None:
+        if not isinstance(template, str):
+            raise ValueError(f"template must be a string or null, got {quoted(template)}")
+        try:
+            parse_template(template)
+        except TemplateError as exc:
+            raise ValueError(str(exc)) from None
+    methods = raw.get("methods")
+    if methods is not None:
+        if not isinstance(methods, list) or not methods:
+            raise ValueError("methods must be a non-empty list, or null for any method")
+        for method in methods:
+            if not isinstance(method, str) or not _METHOD.match(method):
+                raise ValueError(f"{quoted(method)} is not an HTTP method in capitals")
+        methods = tuple(dict.fromkeys(methods))
+    pattern = raw.get("pattern", "")
+    if template is None and not pattern:
+        raise ValueError("an endpoint with no template needs its 'pattern'")
+    for name in ("view", "pattern"):
+        if not isinstance(raw.get(name, ""), str):
+            raise ValueError(f"{name} must be a string")
+    for name in ("name", "reason"):
+        if raw.get(name) is not None and not isinstance(raw[name], str):
+            raise ValueError(f"{name} must be a string or null")
+    return Endpoint(
+        template=template,
+        methods=methods,
+        view=raw.get("view", ""),
+        name=raw.get("name"),
+        pattern=pattern,
+        reason=raw.get("reason"),
+        line=line,
+    )
+
+
+def _line_of_key(text: str, key: str) -> int:
+    at = text.find(f'"{key}"')
+    return text.count("\n", 0, at) + 1 if at >= 0 else 1
+
+
+def _entry_lines(text: str) -> list[int]:
+    """The 1-based line where each element of the top-level ``endpoints`` list starts."""
+    at = text.find('"endpoints"')
+    if at < 0:
+        return []
+    at = text.find("[", at)
+    decoder = json.JSONDecoder()
+    lines: list[int] = []
+    pos = at + 1
+    while True:
+        while pos < len(text) and text[pos] in " \t\r\n,":
+            pos += 1
+        if pos >= len(text) or text[pos] == "]":
+            return lines
+        lines.append(text.count("\n", 0, pos) + 1)
+        try:
+            _, pos = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError:
+            return lines
+
+
+def dump_inventory(endpoints: Sequence[Mapping[str, Any]]) -> str:
+    """The file's text for endpoint dicts: one endpoint per line, so errors name its line."""
+    body = ",\n".join("  " + json.dumps(dict(e), sort_keys=True) for e in endpoints)
+    return f'{{"version": {INVENTORY_VERSION}, "endpoints": [\n{body}\n]}}\n'

@@ -1,0 +1,92 @@
+"""Requests per monolith endpoint, kept in the result store: the migration map's traffic.
+
+The facade counts each request it forwards under the monolith endpoint it resolves to (the
+inventory of ``legacy.endpoints``), the capability that matched it (or none) and who served it
+(``legacy`` or the service). It adds its counts here per minute (``endpoint_tallies``, Alembic
+revision ``0006``); rows are only ever inserted, and reads sum them, so restarts and several
+replicas on one store merge by addition. ``strangler map``, ``retire``, ``plan`` and ``status``
+read them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, insert, select
+
+from parallel_run.store import ResultStore, endpoint_tallies, minute_of
+
+LEGACY = "legacy"  # served_by of a request the monolith answered
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointTally:
+    """Requests in one minute for one (endpoint, method, capability, served_by)."""
+
+    minute: datetime  # aware UTC, the start of the minute
+    endpoint: str  # ``Endpoint.key``, or ``facade.config.endpoints.UNKNOWN_ENDPOINT``
+    method: str
+    capability: str  # "" when no capability matched
+    served_by: str  # LEGACY or the service's name
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointTotal:
+    """A window's sum for one (endpoint, method, capability, served_by)."""
+
+    endpoint: str
+    method: str
+    capability: str
+    served_by: str
+    count: int
+    first_seen: datetime
+    last_seen: datetime  # the start of the last minute with a request
+
+
+def add_endpoint_tallies(store: ResultStore, tallies: Iterable[EndpointTally]) -> int:
+    """Insert tallies in one transaction; returns the requests they count."""
+    rows: list[dict[str, object]] = [
+        {
+            "minute": minute_of(t.minute),
+            "endpoint": t.endpoint,
+            "method": t.method,
+            "capability": t.capability,
+            "served_by": t.served_by,
+            "count": t.count,
+        }
+        for t in tallies
+        if t.count > 0
+    ]
+    if not rows:
+        return 0
+    with store.engine.begin() as connection:
+        connection.execute(insert(endpoint_tallies), rows)
+    return sum(int(str(row["count"])) for row in rows)
+
+
+def endpoint_totals(
+    store: ResultStore, *, since: datetime | None = None, until: datetime | None = None
+) -> list[EndpointTotal]:
+    """The window's requests per (endpoint, method, capability, served_by), all replicas."""
+    t = endpoint_tallies.c
+    query = select(
+        t.endpoint,
+        t.method,
+        t.capability,
+        t.served_by,
+        func.sum(t.count),
+        func.min(t.minute),
+        func.max(t.minute),
+    ).group_by(t.endpoint, t.method, t.capability, t.served_by)
+    if since is not None:
+        query = query.where(t.minute >= minute_of(since))
+    if until is not None:
+        query = query.where(t.minute < until)
+    with store.engine.connect() as connection:
+        return [
+            EndpointTotal(endpoint, method, capability, served_by, int(n), first, last)
+            for endpoint, method, capability, served_by, n, first, last in connection.execute(query)
+        ]
