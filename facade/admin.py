@@ -23,6 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from yarl import URL
 
 from facade.exchange import Exchange
+from facade.loops import running_loop_name
 from facade.problem import problem_response
 from facade.state import FacadeState, Readiness
 
@@ -81,7 +82,8 @@ async def answer_reserved(path: str, ex: Exchange) -> web.StreamResponse:
 
 def readiness_response(state: FacadeState, *, detailed: bool) -> web.Response:
     """200 ``{"status": "ready"}`` or 503 ``{"status": "not ready"}``; with ``detailed``, also
-    what the monolith probe saw, the config's path, digest and last reload error, draining."""
+    what the monolith probe saw, the config's path, digest and last reload error, draining, and
+    the event loop this process runs on (``uvloop`` or ``asyncio``)."""
     ready = state.readiness
     live = state.live
     fresh = time.monotonic() - ready.checked_at < STALE_AFTER
@@ -96,6 +98,7 @@ def readiness_response(state: FacadeState, *, detailed: bool) -> web.Response:
                 "last_reload_error": live.last_error,
             },
             "draining": ready.draining,
+            "loop": running_loop_name(),
         }
     return _json(200 if ok else 503, body)
 

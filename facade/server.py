@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import dataclasses
 import gc
 import logging
 import multiprocessing
@@ -31,7 +32,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client import multiprocess
 
 from facade import config as config_module
-from facade import connections
+from facade import connections, loops
 from facade.app import Facade
 from facade.connections import (
     AcceptErrors,
@@ -59,6 +60,7 @@ class ServeOptions:
     shutdown_timeout: float = 30.0
     record: Path | None = None  # sample live traffic into this mitmproxy flow file
     sample: float = 10.0  # percent of requests sampled into ``record``
+    loop: str = "auto"  # facade.loops.LOOP_CHOICES; resolved once, workers get the result
     # module-level functions (pickled by name into each worker): facade.state.ReloadHook
     reload_hooks: tuple[ReloadHook, ...] = ()
 
@@ -107,11 +109,21 @@ def run(options: ServeOptions, config: config_module.Config | None = None) -> No
     if config is None:
         config = config_module.load(options.routes, extra_check=translator_problems)
     check_c_parser()
+    options = dataclasses.replace(options, loop=loops.resolve(options.loop))
     _open_file_limit(config)
     if options.workers <= 1:
-        asyncio.run(_serve(config, options, reuse_port=False))
+        loops.run(_serve(config, options, reuse_port=False), loops.resolve(options.loop))
         return
     _run_workers(options)
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS has one): what
+    ``--workers auto`` starts."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _open_file_limit(config: config_module.Config) -> None:
@@ -156,7 +168,13 @@ def _run_workers(options: ServeOptions) -> None:
         supervisor = _Supervisor(options, shared)
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, supervisor.on_signal)
-        log.info("facade: %d workers on %s:%d", options.workers, options.host, options.port)
+        log.info(
+            "facade: %d workers on %s:%d (loop %s)",
+            options.workers,
+            options.host,
+            options.port,
+            options.loop,
+        )
         supervisor.run()
 
 
@@ -335,7 +353,9 @@ def _worker_main(options: ServeOptions, listening: ProcessEvent) -> None:
     _own_process_group()
     configure_logging()
     config = config_module.load(options.routes, extra_check=translator_problems)
-    asyncio.run(_serve(config, options, reuse_port=True, listening=listening))
+    loops.run(
+        _serve(config, options, reuse_port=True, listening=listening), loops.resolve(options.loop)
+    )
 
 
 def freeze_what_start_built() -> None:
@@ -415,10 +435,11 @@ async def _serve(
     if listening is not None:
         listening.set()
     log.info(
-        "facade listening on http://%s:%d (routes %s, pid %d)",
+        "facade listening on http://%s:%d (routes %s, loop %s, pid %d)",
         options.host,
         options.port,
         config.source,
+        loops.running_loop_name(),
         os.getpid(),
     )
     stop = asyncio.Event()

@@ -47,7 +47,13 @@ def serve(
     routes: RoutesOption = None,
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8080,
-    workers: Annotated[int, typer.Option(min=1, help="processes sharing the port")] = 1,
+    workers: Annotated[
+        str,
+        typer.Option(
+            help="processes sharing the port: a number, or auto for one per core",
+            callback=lambda value: _workers(value),
+        ),
+    ] = "1",
     access_log: Annotated[bool, typer.Option(help="log one line per request")] = False,
     shutdown_timeout: Annotated[float, typer.Option(help="seconds to drain on stop")] = 30.0,
     record: Annotated[
@@ -60,9 +66,25 @@ def serve(
     sample: Annotated[
         float, typer.Option(help="percent of requests --record samples", min=0.001, max=100)
     ] = 10.0,
+    loop: Annotated[
+        str,
+        typer.Option(
+            envvar="STRANGLER_LOOP",
+            help="event loop: auto (uvloop where it imports, on Linux), uvloop or asyncio",
+            callback=lambda value: _loop_choice(value),
+        ),
+    ] = "auto",
 ) -> None:
     """Run the facade; routes.yaml is reloaded when it changes (or on SIGHUP)."""
-    from facade.server import ParserError, ServeOptions, WorkersFailed, configure_logging, run
+    from facade.loops import LoopUnavailable
+    from facade.server import (
+        ParserError,
+        ServeOptions,
+        WorkersFailed,
+        available_cores,
+        configure_logging,
+        run,
+    )
     from strangler import audit
 
     configure_logging()
@@ -77,21 +99,36 @@ def serve(
             path,
             host,
             port,
-            workers,
+            available_cores() if workers == "auto" else int(workers),
             access_log,
             shutdown_timeout,
             record,
             sample,
+            loop,
             # hand edits of routes.yaml go to the audit trail: the facade calls back, never imports
             reload_hooks=(audit.on_reload,),
         )
         run(options, config)  # a large file is read once, not twice
-    except (ParserError, WorkersFailed) as exc:
+    except (ParserError, WorkersFailed, LoopUnavailable) as exc:
         err.print(f"strangler serve: {exc}", markup=False)
         raise typer.Exit(EXIT_FAILURE) from None
     except OSError as exc:
         err.print(f"strangler serve: cannot listen on {host}:{port}: {exc.strerror}", markup=False)
         raise typer.Exit(EXIT_FAILURE) from None
+
+
+def _workers(value: str) -> str:
+    if value == "auto" or (value.isdigit() and int(value) >= 1):
+        return value
+    raise typer.BadParameter(f"{value!r} is neither a number of processes (>= 1) nor auto")
+
+
+def _loop_choice(value: str) -> str:
+    from facade.loops import LOOP_CHOICES
+
+    if value in LOOP_CHOICES:
+        return value
+    raise typer.BadParameter(f"{value!r} is not one of {', '.join(LOOP_CHOICES)}")
 
 
 @cli.command()
