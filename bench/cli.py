@@ -32,6 +32,7 @@ from bench.targets import (
     base_url,
     monolith_missing,
     prepare_monolith,
+    scenarios,
     start_front,
     start_monolith,
     start_standin,
@@ -53,6 +54,7 @@ class Options:
     check: bool
     keep_workdir: bool
     rounds: int = 1  # each scenario measured this many times, interleaved; medians reported
+    compare_loops: bool = False  # also (ca): the facade on asyncio's loop
 
 
 @dataclass(slots=True)
@@ -96,6 +98,11 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     parser.add_argument("--no-monolith", action="store_true", help="skip scenarios e, f, g")
     parser.add_argument("--check", action="store_true", help="exit 3 if the verdict is FAIL")
     parser.add_argument("--keep-workdir", action="store_true", help="keep configs and logs")
+    parser.add_argument(
+        "--compare-loops",
+        action="store_true",
+        help="also measure (ca): the facade on asyncio's own loop, beside (c) on its default",
+    )
     args = parser.parse_args(argv)
     return Options(
         duration=3 if args.quick else args.duration,
@@ -106,6 +113,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         check=args.check,
         keep_workdir=args.keep_workdir,
         rounds=max(1, args.rounds),
+        compare_loops=args.compare_loops,
     )
 
 
@@ -231,7 +239,7 @@ def measure_upstream(
     _, expected = http_get(base_url(port) + PATH)
     if upstream == "stand-in" and expected != STANDIN_BODY.encode():
         raise BenchError(f"the stand-in answered {expected!r}")
-    for scenario in SCENARIOS:
+    for scenario in scenarios(compare_loops=run.options.compare_loops):
         if scenario.upstream != upstream:
             continue
         front = start_front(supervisor, scenario, port)

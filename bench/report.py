@@ -133,11 +133,15 @@ def comparisons(results: Sequence[ScenarioResult]) -> list[Comparison]:
         direct = _find(results, "direct", upstream, 1)
         for workers in (1, 2):
             nginx = _find(results, "nginx", upstream, workers)
-            facade = _find(results, "facade", upstream, workers)
-            if direct and nginx and facade:
-                name = f"{upstream}, {workers} worker{'s' if workers > 1 else ''}"
-                naive = _find(results, "naive", upstream, workers)
-                found.append(Comparison(name, direct, nginx, facade, naive))
+            naive = _find(results, "naive", upstream, workers)
+            name = f"{upstream}, {workers} worker{'s' if workers > 1 else ''}"
+            if direct is None or nginx is None:
+                continue
+            for facade in results:  # (c), and (ca) on asyncio's loop with --compare-loops
+                s = facade.scenario
+                if s.via == "facade" and s.upstream == upstream and s.workers == workers:
+                    loop = f", {s.loop} loop" if s.loop else ""
+                    found.append(Comparison(name + loop, direct, nginx, facade, naive))
     return found
 
 

@@ -30,6 +30,7 @@ class Scenario:
     via: Via
     upstream: UpstreamKind
     workers: int = 1  # processes of the front (nginx worker_processes, facade --workers)
+    loop: str = ""  # the facade's --loop; "" for its default (auto: uvloop on Linux)
 
     @property
     def label(self) -> str:
@@ -37,7 +38,8 @@ class Scenario:
             return f"direct → {self.upstream}"
         plural = "s" if self.workers > 1 else ""
         front = "naive aiohttp proxy" if self.via == "naive" else self.via
-        return f"{front} ({self.workers} worker{plural}) → {self.upstream}"
+        loop = f", {self.loop} loop" if self.loop else ""
+        return f"{front} ({self.workers} worker{plural}{loop}) → {self.upstream}"
 
 
 SCENARIOS: tuple[Scenario, ...] = (
@@ -51,6 +53,15 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("f", "nginx", "monolith"),
     Scenario("g", "facade", "monolith"),
 )
+# `--compare-loops`: the facade on asyncio's own loop too, measured right after (c)
+ASYNCIO_FACADE = Scenario("ca", "facade", "stand-in", loop="asyncio")
+
+
+def scenarios(*, compare_loops: bool) -> tuple[Scenario, ...]:
+    if not compare_loops:
+        return SCENARIOS
+    after = next(i for i, s in enumerate(SCENARIOS) if s.key == "c") + 1
+    return (*SCENARIOS[:after], ASYNCIO_FACADE, *SCENARIOS[after:])
 
 
 def venv_tool(name: str) -> str:
@@ -92,7 +103,9 @@ def start_front(supervisor: Supervisor, scenario: Scenario, upstream_port: int) 
         argv = [sys.executable, "-m", "bench.naive_proxy", str(port), base_url(upstream_port)]
         proc = supervisor.start(name, argv, cwd=ROOT)
     else:
-        proc = start_facade(supervisor, name, port, upstream_port, scenario.workers)
+        proc = start_facade(
+            supervisor, name, port, upstream_port, scenario.workers, loop=scenario.loop
+        )
     try:
         wait_http(proc, base_url(port) + PATH)
     except BenchError:
@@ -102,7 +115,13 @@ def start_front(supervisor: Supervisor, scenario: Scenario, upstream_port: int) 
 
 
 def start_facade(
-    supervisor: Supervisor, name: str, port: int, upstream_port: int, workers: int
+    supervisor: Supervisor,
+    name: str,
+    port: int,
+    upstream_port: int,
+    workers: int,
+    *,
+    loop: str = "",
 ) -> Managed:
     routes = supervisor.workdir / f"{name}-routes.yaml"
     routes.write_text(f"version: 1\nlegacy:\n  url: {base_url(upstream_port)}\n")
@@ -112,6 +131,7 @@ def start_facade(
         "--host", LOOPBACK,
         "--port", str(port),
         "--workers", str(workers),
+        *(["--loop", loop] if loop else []),
     ]  # fmt: skip
     proc = supervisor.start(name, argv)
     wait_http(proc, base_url(port) + "/healthz")

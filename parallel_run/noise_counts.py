@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from parallel_run.noise import FORMAT_VERSION, NoiseTracker
-from parallel_run.store import NoiseCount
+from parallel_run.tallies import NoiseCount
 
 ROUTE_TOTALS = ""
 

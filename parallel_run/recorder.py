@@ -45,21 +45,17 @@ from collections.abc import Callable, Iterable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from parallel_run.record import ObservationRecord
 from parallel_run.redact import Redactor
 from parallel_run.sampling import ExampleSampler, SamplePolicy
-from parallel_run.store import (
-    MatchTally,
-    MismatchTally,
-    NoiseCount,
-    ResultStore,
-    TallyKey,
-    minute_of,
-    open_store,
-)
+from parallel_run.store_import import load_store
 from parallel_run.store_settings import DEFAULT_BODY_LIMIT, StoreSettings
+from parallel_run.tallies import MatchTally, MismatchTally, NoiseCount, TallyKey, minute_of
+
+if TYPE_CHECKING:
+    from parallel_run.store import ResultStore
 
 log = logging.getLogger("strangler.parallel_run.recorder")
 
@@ -156,7 +152,7 @@ class Recorder:
     @classmethod
     def for_store(cls, settings: StoreSettings, **options: Any) -> Recorder:
         """A recorder whose thread opens ``open_store(settings)`` when it first needs it."""
-        return cls(lambda: open_store(settings), redactor=settings.redactor, **options)
+        return cls(lambda: _open_store(settings), redactor=settings.redactor, **options)
 
     # the event loop's side ---------------------------------------------------------------
 
@@ -497,3 +493,13 @@ class Recorder:
 
 
 _URL_PASSWORD = re.compile(r"(://[^:/@\s]+:)[^@\s]+@")
+
+
+def _open_store(settings: StoreSettings) -> ResultStore:
+    """``parallel_run.store.open_store``, imported here: SQLAlchemy and alembic (about a second
+    of a start) are loaded by the recorder's thread when it first writes, not by whoever
+    imports the recorder (the facade, before it listens)."""
+    load_store()
+    from parallel_run.store import open_store
+
+    return open_store(settings)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 from facade.config import Config, Mode, RoutesFile
+from parallel_run.store_import import load_store
 from strangler.lifecycle.gate import exposure
 
 if TYPE_CHECKING:
@@ -97,9 +98,15 @@ def on_reload(old: Config | None, new: Config) -> None:
 
 
 def _in_background(work: Callable[[], list[AuditRecord]]) -> None:
-    future = _background().submit(work)
+    future = _background().submit(_with_the_store, work)
     _pending.add(future)  # wait_idle() waits for it
     future.add_done_callback(_pending.discard)
+
+
+def _with_the_store(work: Callable[[], list[AuditRecord]]) -> list[AuditRecord]:
+    # the facade imports the store lazily: this thread may be the first to (store_import)
+    load_store()
+    return work()
 
 
 def offline_changes(

@@ -32,7 +32,7 @@ from parallel_run.noise import NoiseTracker
 from parallel_run.noise_counts import SharedNoise
 from parallel_run.observe import Where, classify, record_of
 from parallel_run.recorder import Recorder
-from parallel_run.store import open_store
+from parallel_run.store_import import load_store
 
 log = logging.getLogger("strangler.shadow")
 NOISE_FLUSH_INTERVAL = 5.0  # seconds between flushes while comparisons keep coming
@@ -197,6 +197,11 @@ class CompareWorker:
     def _stored_noise(self, capability: str) -> SharedNoise:
         """What every facade process learned so far; empty if the store cannot be read now."""
         assert self.store.settings is not None
+        # imported here: SQLAlchemy and alembic are loaded once shadow traffic needs the store,
+        # not before the facade listens
+        load_store()
+        from parallel_run.store import open_store
+
         try:
             store = open_store(self.store.settings)
             try:
