@@ -76,9 +76,31 @@ class EndpointRow:
         migrate it (a retired capability's endpoint is deletable anyway)."""
         return self.listed and self.counted and self.requests == 0 and not self.deletable
 
+    @property
+    def status(self) -> str:
+        """One word for what to do with it, as the table shows it."""
+        if not self.listed:
+            return "unknown" if self.key == UNKNOWN_ENDPOINT else "not in the inventory"
+        if not self.counted:
+            return "not counted"
+        if self.deletable:
+            return "deletable"
+        if self.shadowed_by is not None:
+            return "shadowed: delete"
+        if self.requests == 0:
+            return "unused: delete"
+        if self.moved:
+            return "moved"
+        if self.partial:
+            return "partial"
+        if self.owner is not None:
+            return "migrating"
+        return "candidate"
+
     def to_dict(self, total: int) -> dict[str, Any]:
         return {
             "endpoint": self.key,
+            "status": self.status,
             "methods": list(self.methods) if self.methods is not None else None,
             "view": self.view,
             "owner": self.owner,

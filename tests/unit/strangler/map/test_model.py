@@ -318,3 +318,22 @@ def test_the_map_serialises_its_window(window: timedelta) -> None:
     assert data["since"] == (NOW - window).isoformat()
     assert data["until"] == NOW.isoformat()
     assert data["inventory"] == "endpoints.json"
+
+
+def test_each_row_says_in_one_word_what_to_do_with_it() -> None:
+    m = built()
+    statuses = {r.key: r.status for r in (*m.rows, *m.unlisted)}
+    assert statuses == {
+        "/api/products": "moved",
+        "/api/products/{sku}": "moved",
+        "/api/orders": "migrating",
+        "/api/orders/{id}": "candidate",
+        "/search": "candidate",
+        "/cart": "partial",
+        "/account": "unused: delete",
+        "/old/reports": "deletable",
+        "(pattern) ^legacy/(?P<x>.+)$": "not counted",
+        "/api/orders (shadowed, line 11)": "shadowed: delete",
+        UNKNOWN_ENDPOINT: "unknown",
+        "/gone": "not in the inventory",
+    }
