@@ -240,13 +240,20 @@ def methods_of(callback: Callable[..., Any]) -> list[str] | None:
     """The methods a view answers, or None (any: a function view without a method decorator)."""
     view_class = getattr(callback, "view_class", None)
     if isinstance(view_class, type) and issubclass(view_class, View):
-        return _class_methods(view_class, getattr(callback, "view_initkwargs", {}))
+        initkwargs = getattr(callback, "view_initkwargs", {})
+        # a viewset's as_view({"get": "list", ...}) routes methods to actions, not to handlers
+        actions = getattr(callback, "actions", None)
+        return _class_methods(
+            view_class, initkwargs, actions if isinstance(actions, dict) else None
+        )
     return _decorated_methods(callback)
 
 
-def _class_methods(view_class: type[View], initkwargs: dict[str, Any]) -> list[str]:
+def _class_methods(
+    view_class: type[View], initkwargs: dict[str, Any], actions: dict[str, str] | None
+) -> list[str]:
     allowed = initkwargs.get("http_method_names", view_class.http_method_names)
-    found = [m for m in allowed if hasattr(view_class, m)]
+    found = [m for m in allowed if (actions and m in actions) or hasattr(view_class, m)]
     if "get" in found and "head" in allowed and "head" not in found:
         found.append("head")  # View.setup answers HEAD with get
     return [m.upper() for m in allowed if m in found]

@@ -125,6 +125,22 @@ def test_the_methods_a_view_answers(view: Any, methods: list[str] | None) -> Non
     assert methods_of(view) == methods
 
 
+class Shelf(View):
+    """What Django REST framework's ``ViewSet.as_view(actions)`` leaves: methods -> actions."""
+
+    def list(self, request: HttpRequest) -> HttpResponse:
+        return HttpResponse()
+
+    def create(self, request: HttpRequest) -> HttpResponse:
+        return HttpResponse()
+
+
+def test_a_viewsets_actions_are_its_methods() -> None:
+    view = Shelf.as_view()
+    view.actions = {"get": "list", "post": "create"}  # type: ignore[attr-defined]
+    assert methods_of(view) == ["GET", "POST", "HEAD", "OPTIONS"]
+
+
 def test_the_view_is_named_by_its_class_or_function() -> None:
     here = __name__
     assert view_path(Things.as_view()) == f"{here}.Things"
