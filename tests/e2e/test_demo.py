@@ -23,8 +23,13 @@ STRANGLER = str(Path(sys.executable).parent / "strangler")
 
 
 def _team_checkout(workdir: Path) -> None:
-    """The team's routes.yaml in ``workdir``, with the endpoint inventory it names (relative)."""
+    """The team's routes.yaml in ``workdir``, with the endpoint inventory it names."""
     shutil.copy(ROOT / "routes.yaml", workdir / "routes.yaml")
+    _team_inventory(workdir)
+
+
+def _team_inventory(workdir: Path) -> None:
+    """The endpoint inventory routes.yaml names (``legacy.endpoints``, relative to it)."""
     (workdir / "legacy_monolith").mkdir()
     shutil.copy(ROOT / "legacy_monolith" / "endpoints.json", workdir / "legacy_monolith")
 
@@ -134,6 +139,7 @@ def test_demo_once_fails_naming_the_step_whose_check_did_not_hold(tmp_path: Path
     del tree["capabilities"]["product-catalog"]["translator"]
     with (tmp_path / "routes.yaml").open("w") as out:
         routes.dump(tree, out)
+    _team_inventory(tmp_path)
 
     done, ports = _demo(tmp_path)
 

@@ -30,7 +30,7 @@ REGENERATE = "python -m legacy_monolith strangler_endpoints --output legacy_mono
 
 SETTINGS = """
 INSTALLED_APPS += ["strangler_django"]
-STRANGLER_ROUTES = None
+STRANGLER_ROUTES = __import__("os").environ.get("TOY_ROUTES")
 """
 
 # every kind of pattern, behind the stock admin (``--urlconf toy.edge_urls``)
@@ -151,9 +151,9 @@ def toy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def _toy_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-    return env | {"PYTHONPATH": str(ROOT), "DJANGO_SETTINGS_MODULE": "toy.settings"}
+def _toy_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE", "TOY_ROUTES"}}
+    return env | {"PYTHONPATH": str(ROOT), "DJANGO_SETTINGS_MODULE": "toy.settings"} | extra
 
 
 def _shop_env(tmp_path: Path, *, echo: bool = False) -> dict[str, str]:
@@ -164,11 +164,13 @@ def _shop_env(tmp_path: Path, *, echo: bool = False) -> dict[str, str]:
     }
 
 
-def toy_manage(project: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+def toy_manage(
+    project: Path, *args: str, ok: bool = True, **env: str
+) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=project,
-        env=_toy_env(),
+        env=_toy_env(**env),
         capture_output=True,
         text=True,
         timeout=120,
@@ -374,3 +376,25 @@ def test_an_unknown_urlconf_is_a_clear_error(toy: Path) -> None:
     done = toy_manage(toy, "strangler_endpoints", "--urlconf", "toy.absent_urls", ok=False)
     assert done.returncode != 0
     assert "--urlconf toy.absent_urls" in done.stderr
+
+
+def test_the_first_inventory_is_written_while_routes_yaml_already_names_it(
+    toy: Path, tmp_path: Path
+) -> None:
+    """A team names the file in routes.yaml, then writes it: the seams' system check (which
+    loads routes.yaml, and so the file) must not stop the command that writes it."""
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(
+        "version: 1\nlegacy:\n  url: http://127.0.0.1:9\n  endpoints: endpoints.json\n"
+    )
+    assert toy_manage(toy, "check", ok=False, TOY_ROUTES=str(routes)).returncode != 0
+    toy_manage(
+        toy,
+        "strangler_endpoints",
+        "--output",
+        str(tmp_path / "endpoints.json"),
+        TOY_ROUTES=str(routes),
+    )
+    config = load(routes)
+    assert config.inventory is not None
+    assert config.inventory.index.match("GET", "/admin/") == "/admin/"

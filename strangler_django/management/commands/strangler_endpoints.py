@@ -22,6 +22,9 @@ class Command(BaseCommand):
         "List every URL pattern of the project (routes.yaml templates, methods, views) as the "
         "endpoint inventory that routes.yaml's legacy.endpoints names."
     )
+    # the seams' check loads STRANGLER_ROUTES, which fails while the file it names in
+    # legacy.endpoints is not written yet: what this command is run to do
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--output", metavar="FILE", help="write here instead of stdout")
