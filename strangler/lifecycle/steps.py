@@ -248,8 +248,8 @@ def parse_routes(path: Path, data: bytes, digest: str) -> Config:
 def retired_refusal(capability: str) -> str:
     """Why a retired capability refuses a step (and ``data sync --direction back``)."""
     return (
-        f"{capability!r} is retired (its migration is over: no fallback, no way back); remove "
-        "retired: true by hand, audited, to reopen"
+        f"{capability!r} is retired; remove retired: true by hand, audited, to reopen (its "
+        "migration is over: no fallback to the monolith, no way back)"
     )
 
 
