@@ -42,6 +42,12 @@ ReasonOption = Annotated[
     typer.Option("--reason", help="why: kept in the audit trail", show_default=False),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="one JSON object on stdout")]
+DryRunOption = Annotated[
+    bool,
+    typer.Option(
+        "--dry-run", help="print what the change would move (strangler plan); write nothing"
+    ),
+]
 
 
 @cli.command()
@@ -51,9 +57,10 @@ def shadow(
     force: ForceOption = False,
     reason: ReasonOption = None,
     as_json: JsonOption = False,
+    dry_run: DryRunOption = False,
 ) -> None:
     """Shadow a capability: the monolith answers, the service is compared in the background."""
-    _run("shadow", capability, routes, force=force, reason=reason, as_json=as_json)
+    _run("shadow", capability, routes, force=force, reason=reason, as_json=as_json, dry_run=dry_run)
 
 
 @cli.command()
@@ -69,10 +76,20 @@ def canary(
     force: ForceOption = False,
     reason: ReasonOption = None,
     as_json: JsonOption = False,
+    dry_run: DryRunOption = False,
 ) -> None:
     """Serve a sticky share of a capability's clients from the service; above
     promote.ungated_canary_percent the evidence gate applies."""
-    _run("canary", capability, routes, percent=percent, force=force, reason=reason, as_json=as_json)
+    _run(
+        "canary",
+        capability,
+        routes,
+        percent=percent,
+        force=force,
+        reason=reason,
+        as_json=as_json,
+        dry_run=dry_run,
+    )
 
 
 @cli.command()
@@ -82,10 +99,13 @@ def cutover(
     force: ForceOption = False,
     reason: ReasonOption = None,
     as_json: JsonOption = False,
+    dry_run: DryRunOption = False,
 ) -> None:
     """Let the service serve every request of a capability (mode extracted); refused with
     exit 3 unless the parallel-run evidence meets the capability's promote: limits."""
-    _run("cutover", capability, routes, force=force, reason=reason, as_json=as_json)
+    _run(
+        "cutover", capability, routes, force=force, reason=reason, as_json=as_json, dry_run=dry_run
+    )
 
 
 @cli.command()
@@ -101,6 +121,7 @@ def rollback(
     force: ForceOption = False,
     reason: ReasonOption = None,
     as_json: JsonOption = False,
+    dry_run: DryRunOption = False,
 ) -> None:
     """Move a capability in canary or extracted mode back to shadow: the monolith serves at
     once; --to legacy stops the comparison too."""
@@ -112,6 +133,7 @@ def rollback(
         force=force,
         reason=reason,
         as_json=as_json,
+        dry_run=dry_run,
     )
 
 
@@ -125,9 +147,14 @@ def _run(
     force: bool,
     reason: str | None,
     as_json: bool,
+    dry_run: bool = False,
 ) -> None:
     from strangler.lifecycle.steps import LifecycleError, step
 
+    if dry_run:
+        from strangler.cli.plan import show_plan
+
+        show_plan(verb, capability, routes, percent=percent, to=to, as_json=as_json)
     path = routes_path(routes)
     try:
         outcome = step(path, capability, verb, percent=percent, to=to, force=force, reason=reason)
@@ -154,12 +181,18 @@ def retire(
     force: ForceOption = False,
     reason: ReasonOption = None,
     as_json: JsonOption = False,
+    dry_run: DryRunOption = False,
 ) -> None:
     """End a capability's migration: no fallback to the monolith, no way back (retired: true,
     fallback: error), audited. Refused with exit 3, naming every unmet condition, until it
     has been extracted for the window with no fallback and its data sync drained."""
     from strangler.lifecycle.retire import retire as retire_step
     from strangler.lifecycle.steps import LifecycleError
+
+    if dry_run:
+        from strangler.cli.plan import show_plan
+
+        show_plan("retire", capability, routes, window=window, as_json=as_json)
 
     seconds = parse_window("retire", "--window", window)
     path = routes_path(routes)
