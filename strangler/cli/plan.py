@@ -33,7 +33,7 @@ from strangler.cli.support import (
 
 if TYPE_CHECKING:
     from facade.config import Config
-    from strangler.lifecycle.plan import Plan
+    from strangler.lifecycle.plan import Plan, PlanVerb
 
 plan = typer.Typer(
     name="plan",
@@ -162,7 +162,7 @@ def plan_retire(
 
 
 def show_plan(
-    verb: str,
+    verb: PlanVerb,
     capability: str,
     routes: Path | None,
     *,

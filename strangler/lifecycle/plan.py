@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from facade.config import Capability, Config, Mode
 from facade.config.endpoints import ANY_METHODS, Inventory, ownership, sample_path
@@ -37,7 +37,6 @@ from strangler.lifecycle.retirement import DEFAULT_WINDOW
 from strangler.lifecycle.routes_edit import format_percent
 from strangler.lifecycle.steps import (
     Refused,
-    Verb,
     capability_of,
     edited,
     evidence_for,
@@ -55,7 +54,7 @@ if TYPE_CHECKING:
     from strangler.map.model import EndpointRow
 
 DEFAULT_SINCE = 7 * 86400.0  # --since: the traffic a plan weighs
-PlanVerb = Verb | str  # the lifecycle verbs, and "retire"
+PlanVerb = Literal["shadow", "canary", "cutover", "rollback", "retire"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +103,6 @@ class CapabilityPlan:
     after: State | None  # None: removed (its requests go to the monolith)
     decision: Decision | None = None  # the evidence gate, when the service's share moves
     retirement: Retirement | None = None  # the retirement gate, when it becomes retired
-    explanation: str = ""  # the gate's own words when it refuses
 
     @property
     def allowed(self) -> bool:
@@ -285,7 +283,7 @@ def proposed_by_verb(
     else:
         if cap.retired and verb != "cutover":
             raise Refused(retired_refusal(capability))
-        mode, new_percent = target_of(verb, cap, percent=percent, to=to)  # type: ignore[arg-type]
+        mode, new_percent = target_of(verb, cap, percent=percent, to=to)
         same = mode == cap.mode and (new_percent is None or new_percent == cap.canary.percent)
         new = data if same else edited(data, capability, mode=mode, percent=new_percent)
     from strangler.lifecycle.routes_file import digest

@@ -14,7 +14,7 @@ from facade import config as config_module
 from facade.config.endpoints import dump_inventory
 from parallel_run.store import ResultStore
 from strangler.lifecycle import routes_file
-from strangler.lifecycle.plan import plan_change, proposed_by_verb
+from strangler.lifecycle.plan import Plan, PlanVerb, plan_change, proposed_by_verb
 from strangler.lifecycle.steps import BadRequest, Refused, parse_routes
 from tests.support import retire_store as seed
 
@@ -67,10 +67,17 @@ def store(routes: Path) -> Iterator[ResultStore]:
     opened.close()
 
 
-def plan_verb(routes: Path, store: ResultStore, verb: str, cap: str, **kw: float | str | None):  # type: ignore[no-untyped-def]
+def plan_verb(
+    routes: Path,
+    store: ResultStore | None,
+    verb: PlanVerb,
+    cap: str,
+    *,
+    percent: float | None = None,
+) -> Plan:
     config = config_module.load(routes)
     data, _ = routes_file.read(routes)
-    proposed = proposed_by_verb(routes, data, config, verb, cap, **kw)  # type: ignore[arg-type]
+    proposed = proposed_by_verb(routes, data, config, verb, cap, percent=percent)
     return plan_change(config, proposed, proposal=f"{verb} {cap}", store=store, now=NOW)
 
 
@@ -194,6 +201,6 @@ def test_a_verb_keeps_its_own_checks(routes: Path, store: ResultStore) -> None:
 
 def test_without_an_inventory_the_plan_says_no_traffic_is_counted(routes: Path) -> None:
     routes.write_text(ROUTES.replace("  endpoints: endpoints.json\n", ""))
-    built = plan_verb(routes, None, "cutover", "products")  # type: ignore[arg-type]
+    built = plan_verb(routes, None, "cutover", "products")
     assert built.traffic is None
     assert built.to_dict()["traffic"] is None
