@@ -95,9 +95,12 @@ def _numbers(m: MigrationMap) -> str:
     )
 
 
-def _chart(points: Sequence[Point], *, step: str) -> str:
+def _chart(series: Sequence[Point], *, step: str) -> str:
     """One column per hour or day: the share served by services from the bottom (green),
-    the monolith's above it; a bucket with no traffic is left empty, not drawn as zero."""
+    the monolith's above it; a bucket with no traffic is left empty, not drawn as zero. The
+    picture starts at the first bucket with traffic (counting began then)."""
+    first = next((i for i, p in enumerate(series) if p.requests), 0)
+    points = series[first:]
     width, height = 1000, 260
     left, right, top, bottom = 56, 16, 14, 34
     plot_w, plot_h = width - left - right, height - top - bottom
@@ -252,7 +255,7 @@ def _holds(m: MigrationMap) -> str:
             f"<code>{_e(h.endpoint)}</code>",
             str(h.requests),
             str(h.served_by_legacy),
-            _e(", ".join(h.capabilities) or "-"),
+            _e(", ".join(h.capabilities)) or "&ndash;",
             _e(_when(h.last_seen)),
         ]
         for h in holds
