@@ -435,16 +435,25 @@ def _served(
     config: Config, inventory: Inventory, totals: Iterable[EndpointTotal]
 ) -> dict[str, int]:
     """Per endpoint key, the window's requests a service would serve under ``config``'s modes:
-    each tallied request goes to the capability that owns its method of the endpoint there (or,
-    for traffic the inventory cannot place, to the capability that matched it), which serves
-    ``exposure`` percent of it."""
+    each tallied request goes to the capability that owns its method of the endpoint there (a
+    method the inventory does not list: the route its sample path and method match; traffic
+    the inventory cannot place: the capability that matched it), which serves ``exposure``
+    percent of it."""
     claims = ownership(inventory, config.matcher)
+    templates = {e.key: e.template for e in inventory.endpoints}
     caps = config.routes.capabilities
     served: dict[str, float] = {}
     for total in totals:
         claim = claims.get(total.endpoint)
-        owner = claim.owners.get(total.method) if claim is not None else total.capability
-        cap = caps.get(owner) if owner else None
+        template = templates.get(total.endpoint)
+        if claim is not None and total.method in claim.owners:
+            owner = claim.owners[total.method]
+        elif template is not None:
+            found = config.matcher.match(total.method, sample_path(template))
+            owner = found.route.capability if found is not None else None
+        else:
+            owner = total.capability or None
+        cap = caps.get(owner) if owner is not None else None
         percent = exposure(cap.mode, cap.canary.percent) if cap is not None else 0.0
         served[total.endpoint] = served.get(total.endpoint, 0.0) + total.count * percent / 100
     return {key: round(value) for key, value in served.items()}

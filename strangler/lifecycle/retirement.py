@@ -161,7 +161,8 @@ def _no_fallback(cap: str, served: Served, *, window: float) -> tuple[str, ...]:
         last = f", the last at {_when(served.last_fallback)}" if served.last_fallback else ""
         found.append(
             f"{served.by_legacy} of its {total} requests in the last {span} fell back to the "
-            f"monolith{last} (strangler report {cap}; fix the service and wait out the window)"
+            f"monolith{last} (strangler map shows which endpoints; fix the service and wait "
+            "out the window)"
         )
     if served.by_service == 0:
         found.append(f"no request of {cap!r} was served by its service in the last {span}")
