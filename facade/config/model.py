@@ -938,9 +938,10 @@ def _cross_check(routes: RoutesFile, tree: dict[Any, Any], source: str) -> list[
 
 def _routes_of(routes: RoutesFile, tree: dict[Any, Any]) -> list[Route]:
     found = []
+    # the walk from the top once, and once per capability, not once per route
+    capabilities = line_of_node(tree, ("capabilities",))
     for name, cap in routes.capabilities.items():
-        # the walk from the top once per capability, not once per route
-        matches = line_of_node(tree, ("capabilities", name, "match"))
+        matches = line_of_node(capabilities[1], (name, "match"), capabilities[0])
         for i, rule in enumerate(cap.match):
             found.append(
                 Route(

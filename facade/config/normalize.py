@@ -85,7 +85,7 @@ def normalize_path(raw_path: str, *, dot_segments: DotSegments = "resolve") -> s
 
 
 def _normalize_segment(segment: str) -> str:
-    if "%" not in segment and all(c in _SAFE_RAW for c in segment):
+    if _SAFE_RAW.issuperset(segment):  # one C loop; "%" is not in it
         return segment  # the common case: nothing to decode or encode
     out: list[str] = []
     i, n = 0, len(segment)
