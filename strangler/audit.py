@@ -93,8 +93,21 @@ def notice(old: Config, new: Config) -> None:
 
 def notice_at_start(config: Config) -> None:
     """Called when a facade process starts: record edits made while no facade was running,
-    which no reload saw, by comparing the file with the state the audit trail last recorded."""
+    which no reload saw, by comparing the file with the state the audit trail last recorded.
+    A SQLite store that does not exist holds no trail: then not even SQLAlchemy is imported
+    (the facade imports it only once something needs the store: store_import)."""
+    if _absent_sqlite_file(config.store_url):
+        return
     _in_background(lambda: record_offline_edits(config))
+
+
+def _absent_sqlite_file(url: str) -> bool:
+    """Whether ``url`` (``Config.store_url``: a SQLite path made absolute) names a SQLite file
+    that does not exist; False for any other database or form (SQLAlchemy reads those)."""
+    prefix = "sqlite:////"
+    if not url.startswith(prefix):
+        return False
+    return not Path(url[len(prefix) - 1 :].split("?", 1)[0]).exists()
 
 
 def on_reload(old: Config | None, new: Config) -> None:

@@ -227,3 +227,22 @@ def test_offline_changes_leave_capabilities_the_trail_never_mentions_alone(
         CapabilityChange("gone", "canary", 5.0, None, None)
     ]
     assert hand_edits.offline_changes({"products": ("extracted", 100.0)}, routes) == []
+
+
+def test_at_start_an_absent_sqlite_store_is_not_even_opened_and_a_present_one_is(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path / "routes.yaml", mode="legacy")
+    config = load(path)
+    assert config.store_url.startswith("sqlite:////")  # made absolute by the model
+    # no file: no background work (which would import SQLAlchemy into the facade at start)
+    assert hand_edits._absent_sqlite_file(config.store_url)
+    hand_edits.notice_at_start(config)
+    assert not hand_edits._pending
+    _cli_step(path, from_mode="legacy", to_mode="shadow", to_percent=0)
+    assert not hand_edits._absent_sqlite_file(config.store_url)
+    assert not hand_edits._absent_sqlite_file("postgresql://db/strangler")
+    write(path, mode="canary", percent=20)  # by hand, with every facade stopped
+    hand_edits.notice_at_start(load(path))
+    hand_edits.wait_idle()
+    assert [r.entry.source for r in _trail(path)] == ["hand-edit", "cli"]
