@@ -38,7 +38,7 @@ import resource
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from http import HTTPStatus
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMethod, HttpProcessingError
@@ -264,9 +264,11 @@ class ClientConnection(RequestHandler):
                 metrics.client_connections_refused.inc()
             if admitted is Admission.REFUSE:
                 # counted until connection_lost, which the transport's close brings
-                assert isinstance(transport, asyncio.WriteTransport)
-                transport.write(problem_bytes(503, self._cap_text(), retry_after=RETRY_SHORTLY))
-                transport.close()
+                # a cast, not an isinstance check: uvloop's transports write like asyncio's
+                # without deriving from its classes
+                writer = cast("asyncio.WriteTransport", transport)
+                writer.write(problem_bytes(503, self._cap_text(), retry_after=RETRY_SHORTLY))
+                writer.close()
                 return
             if admitted is Admission.ONE_ANSWER:
                 self._over_cap = True
