@@ -93,6 +93,9 @@ def echo_upstream(name: str, *, log_dir: Path, extra: Sequence[str] = ()) -> Run
 
 
 def facade(routes: Path, *, log_dir: Path, extra: Sequence[str] = ()) -> Running:
+    """``strangler serve`` on a free port. The test's environment reaches it, so
+    ``STRANGLER_LOOP=asyncio`` or ``=uvloop`` (read by ``serve --loop``) runs the suite's
+    facades on that event loop; ``--loop`` in ``extra`` wins over it."""
     port = free_port()
     return start(
         "facade",
