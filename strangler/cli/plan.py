@@ -74,6 +74,14 @@ def plan_main(
         if against is not None:
             err.print("strangler plan: --against or a verb, not both", markup=False)
             raise typer.Exit(EXIT_BAD_INPUT)
+        if as_json or since != "7d":
+            # never silently dropped: a verb's plan takes its own options
+            err.print(
+                f"strangler plan: put --since and --json after the verb (strangler plan "
+                f"{ctx.invoked_subcommand} CAP --json)",
+                markup=False,
+            )
+            raise typer.Exit(EXIT_BAD_INPUT)
         return
     if against is None:
         err.print(ctx.get_help(), markup=False, highlight=False)
