@@ -35,6 +35,7 @@ from strangler.lifecycle.gate import Decision, decide, exposure, format_window
 from strangler.lifecycle.retire import Retirement, judge, retired_text
 from strangler.lifecycle.retirement import DEFAULT_WINDOW
 from strangler.lifecycle.routes_edit import format_percent
+from strangler.lifecycle.routes_file import digest
 from strangler.lifecycle.steps import (
     Refused,
     capability_of,
@@ -286,8 +287,6 @@ def proposed_by_verb(
         mode, new_percent = target_of(verb, cap, percent=percent, to=to)
         same = mode == cap.mode and (new_percent is None or new_percent == cap.canary.percent)
         new = data if same else edited(data, capability, mode=mode, percent=new_percent)
-    from strangler.lifecycle.routes_file import digest
-
     return parse_routes(path, new, digest(new))
 
 
