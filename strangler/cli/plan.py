@@ -87,14 +87,13 @@ def plan_main(
         err.print(ctx.get_help(), markup=False, highlight=False)
         err.print("strangler plan: name a verb (plan cutover CAP) or --against FILE", markup=False)
         raise typer.Exit(EXIT_BAD_INPUT)
+    from strangler.lifecycle import routes_file
     from strangler.lifecycle.steps import LifecycleError, parse_routes
 
     seconds = parse_window("plan", "--since", since)
     path = routes_path(routes)
     config = load_routes(path)
     try:
-        from strangler.lifecycle import routes_file
-
         data, digest = routes_file.read(against)
         proposed = parse_routes(against, data, digest)
     except (LifecycleError, routes_file.RoutesFileError) as exc:
