@@ -263,6 +263,8 @@ def describe(built: Plan) -> str:
         served = ""
         if cap.before is not None and cap.after is not None:
             served = f"; service serves {cap.before.served:g}% -> {cap.after.served:g}%"
+        if cap.before and cap.after and cap.before.service != cap.after.service:
+            served += f"; service {cap.before.service} -> {cap.after.service}"
         lines.append(f"  {cap.name}: {before} -> {after}{served}")
         if cap.before and cap.after and cap.before.routes != cap.after.routes:
             gone = [r for r in cap.before.routes if r not in cap.after.routes]

@@ -67,13 +67,14 @@ class State:
     retired: bool
     fallback: str
     routes: tuple[str, ...]  # "GET,HEAD /api/products/{sku}", in the file's order
+    service: str | None = None
 
     @classmethod
     def of(cls, cap: Capability) -> State:
         routes = tuple(
             f"{','.join(rule.methods) if rule.methods else '*'} {rule.path}" for rule in cap.match
         )
-        return cls(cap.mode, cap.canary.percent, cap.retired, cap.fallback, routes)
+        return cls(cap.mode, cap.canary.percent, cap.retired, cap.fallback, routes, cap.service)
 
     @property
     def served(self) -> float:
@@ -92,6 +93,7 @@ class State:
             "retired": self.retired,
             "fallback": self.fallback,
             "routes": list(self.routes),
+            "service": self.service,
         }
 
 

@@ -232,3 +232,30 @@ def test_a_proposal_that_widens_a_route_shows_it_and_the_endpoint_it_takes(
     assert "/api/orders: 30 requests (30.0% of all); monolith -> products (shadow)" in text
     assert "served by a service 0 -> 0" in text  # shadow: the monolith still answers
     assert built.exit_code == 0  # no step grows the service's share
+
+
+def test_a_capability_moved_to_another_service_is_listed(routes: Path, store: ResultStore) -> None:
+    proposal = routes.with_name("proposed.yaml")
+    proposal.write_text(
+        ROUTES.replace(
+            "  catalog: {url:", '  files: {url: "http://127.0.0.1:8103"}\n  catalog: {url:'
+        ).replace(
+            "    service: catalog\n    mode: extracted", "    service: files\n    mode: extracted"
+        )
+    )
+    data, digest = routes_file.read(proposal)
+
+    built = plan_change(
+        config_module.load(routes),
+        parse_routes(proposal, data, digest),
+        proposal="p",
+        store=store,
+        now=NOW,
+    )
+
+    (cap,) = built.capabilities
+    assert cap.name == "files"
+    assert (
+        "files: extracted -> extracted; service serves 100% -> 100%; service catalog -> files"
+        in (describe(built))
+    )
