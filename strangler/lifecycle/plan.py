@@ -6,9 +6,9 @@ a hand-edited second file (``plan --against NEW.yaml``). Both files are validate
 would load them; a proposal that fails (a route that overlaps another, a bad value) is shown as
 its ``PATH:LINE: message`` errors (``InvalidRoutes``, exit 2). The plan then says:
 
-- per capability that changes: its mode, canary share, ``retired`` and routes before and after,
-  and what its gate would say: the evidence gate (``gate.decide``, as the verb asks it) for a
-  step that grows the service's share, the retirement gate for ``retired: true``;
+- per capability that changes: its mode, canary share, ``retired``, service and routes before
+  and after, and what its gate would say: the evidence gate (``gate.decide``, as the verb asks
+  it) for a step that grows the service's share, the retirement gate for ``retired: true``;
 - per monolith endpoint whose owner or served share changes: its requests in the window
   (default 7d) and their share of all traffic, read from the migration map built twice from
   the same tallies (``strangler.map.model.build_map``, once per file), and the share of its
