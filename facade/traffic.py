@@ -58,8 +58,11 @@ OTHER_METHOD = "OTHER"
 Key = tuple[str, str, str, str]  # endpoint, method, capability ("" for none), served_by
 
 
+Seen = tuple[str, str, str, str]  # method, path, capability, served_by: as the request came
+
+
 class _Lookup:
-    """One configuration's inventory: the endpoint of a (method, path), remembered, and the
+    """One configuration's inventory: the key a request is counted under, remembered, and the
     retired capabilities with the endpoints they claim."""
 
     __slots__ = ("cache", "claims", "index", "retired")
@@ -69,19 +72,21 @@ class _Lookup:
         assert inventory is not None, "counted only with legacy.endpoints"
         self.index = inventory.index
         # bounded: a client inventing paths fills it once, then each is looked up afresh
-        self.cache: dict[tuple[str, str], str] = {}
+        self.cache: dict[Seen, Key] = {}
         retired = [name for name, cap in config.routes.capabilities.items() if cap.retired]
         self.retired = frozenset(retired)
         self.claims = retired_claims(inventory, config.matcher, retired)
 
-    def endpoint(self, method: str, path: str) -> str:
-        at = (method, path)
-        found = self.cache.get(at)
-        if found is None:
-            found = self.index.match(method, path) or UNKNOWN_ENDPOINT
-            if len(self.cache) < MAX_CACHED:
-                self.cache[at] = found
-        return found
+    def key(self, seen: Seen) -> Key:
+        """The key a request is counted under (a cache miss of ``count``)."""
+        method, path, capability, served_by = seen
+        if method not in METHODS:
+            method = OTHER_METHOD
+        endpoint = self.index.match(method, path) or UNKNOWN_ENDPOINT
+        key = (endpoint, method, capability, served_by)
+        if len(self.cache) < MAX_CACHED:
+            self.cache[seen] = key
+        return key
 
 
 class Traffic:
@@ -100,6 +105,9 @@ class Traffic:
         self._interval = interval
         self._clock = clock
         self._lookups: PerConfig[_Lookup] = PerConfig(_Lookup)
+        # the last configuration counted for, and its lookup: a reload's first request
+        # replaces them (so at most one configuration is kept alive here, until then)
+        self._last: tuple[Config, _Lookup] | None = None
         self._counts: dict[Key, int] = {}  # since ``_since``, on the loop only
         self._since = clock()
         self._published: dict[Key, int] = {}  # of ``_counts``, already in the counters
@@ -114,18 +122,25 @@ class Traffic:
         self, config: Config, method: str, path: str, capability: str, served_by: str
     ) -> None:
         """One proxied request (the hot path: a cached lookup and a dict increment)."""
-        lookup = self._lookups.get(config)
-        if method not in METHODS:
-            method = OTHER_METHOD
-        endpoint = lookup.endpoint(method, path)
-        key = (endpoint, method, capability, served_by)
+        last = self._last
+        if last is not None and last[0] is config:
+            lookup = last[1]
+        else:
+            lookup = self._lookups.get(config)
+            self._last = (config, lookup)
+        seen = (method, path, capability, served_by)
+        key = lookup.cache.get(seen) or lookup.key(seen)
         counts = self._counts
         counts[key] = counts.get(key, 0) + 1
         if lookup.retired and served_by == LEGACY:
-            retired = capability if capability in lookup.retired else None
-            retired = retired or lookup.claims.get((endpoint, method))
-            if retired is not None:
-                self._alarm(retired, endpoint, method)
+            self._check_retired(lookup, key)
+
+    def _check_retired(self, lookup: _Lookup, key: Key) -> None:
+        endpoint, method, capability, _ = key
+        retired = capability if capability in lookup.retired else None
+        retired = retired or lookup.claims.get((endpoint, method))
+        if retired is not None:
+            self._alarm(retired, endpoint, method)
 
     def _alarm(self, capability: str, endpoint: str, method: str) -> None:
         self._metrics.retired_reached_monolith.labels(capability, endpoint).inc()

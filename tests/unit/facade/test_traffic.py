@@ -122,7 +122,9 @@ def test_lookups_are_cached_per_configuration_and_bounded(tmp_path: Path) -> Non
         traffic.count(config, "GET", f"/api/products/{i}", "", "legacy")
     lookup = traffic._lookups.get(config)
     assert len(lookup.cache) == MAX_CACHED
-    assert lookup.endpoint("GET", f"/api/products/{MAX_CACHED + 10}") == "/api/products/{sku}"
+    seen = ("GET", f"/api/products/{MAX_CACHED + 10}", "", "legacy")
+    assert seen not in lookup.cache
+    assert lookup.key(seen) == ("/api/products/{sku}", "GET", "", "legacy")
     _, counts = traffic.take() or (None, {})
     assert counts == {("/api/products/{sku}", "GET", "", "legacy"): MAX_CACHED + 50}
 
