@@ -190,8 +190,8 @@ class Traffic:
 
     async def run(self) -> None:
         """Hand the counts to the writer every interval, on the wall clock's multiples of it
-        (a moment later: the tick belongs to the span that ends), until cancelled."""
-        self.writer.start()
+        (a moment later: the tick belongs to the span that ends), until cancelled; the
+        writer's thread starts with the first counts."""
         while True:
             now = self._clock()
             await asyncio.sleep(self._interval - now % self._interval + 0.05)
