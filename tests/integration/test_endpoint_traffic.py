@@ -210,3 +210,36 @@ def test_status_shows_the_retired_alarm(stack: tuple[Path, int]) -> None:
     assert rows["product-catalog"]["retired_alarm"] == 1
     assert rows["featured"]["retired_alarm"] is None
     assert "ALARM: retired capability product-catalog: 1 request(s)" in status()
+
+
+def readyz_error(port: int) -> str | None:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as answer:
+            body = answer.read()
+    except urllib.error.HTTPError as error:
+        with error:
+            body = error.read()
+    found: str | None = json.loads(body)["config"]["last_reload_error"]
+    return found
+
+
+def test_an_inventory_edit_is_reloaded_and_a_broken_one_shows_on_readyz(
+    stack: tuple[Path, int],
+) -> None:
+    routes, _dead = stack
+    inventory = routes.parent / "endpoints.json"
+    facade = processes.facade(routes, log_dir=routes.parent)
+    try:
+        inventory.write_text('{"version": 1, "endpoints": [{"template": "/{"}]}')
+        wait_until(lambda: readyz_error(facade.port) is not None, "the broken inventory reported")
+        assert f"{inventory}:" in (readyz_error(facade.port) or "")
+        assert send(facade.port, "GET", "/not/listed") == 200  # the old inventory still counts
+        listed = [*ENDPOINTS, {"template": "/not/listed", "methods": ["GET"]}]
+        inventory.write_text(json.dumps({"version": 1, "endpoints": listed}))
+        wait_until(lambda: readyz_error(facade.port) is None, "the fixed inventory applied")
+        assert send(facade.port, "GET", "/not/listed") == 200
+        counts = endpoint_counts(facade.port)
+        assert counts[("(unknown)", "GET", "", "legacy")] == 1
+        assert counts[("/not/listed", "GET", "", "legacy")] == 1
+    finally:
+        assert facade.stop() == 0
