@@ -1,0 +1,68 @@
+"""The comparator's differ as it was until issue 17: deepdiff's tree report, turned into the
+walker's `Found` tuples exactly as `parallel_run.compare` turned it into differences.
+
+Kept as the reference the walker (`parallel_run.json_diff.differences`) is held to by the
+property test, and as the "before" of the comparator benchmark (`bench/compare_bench.py`),
+which swaps it in for `parallel_run.compare.DeepDiff`. deepdiff is a dev dependency for this
+alone.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Final
+
+from deepdiff import DeepDiff
+
+from parallel_run.json_diff import Found, Kind
+
+_KINDS: Final[dict[str, Kind]] = {
+    "values_changed": "value",
+    "type_changes": "type",
+    "dictionary_item_added": "extra",
+    "dictionary_item_removed": "missing",
+    "iterable_item_added": "extra",
+    "iterable_item_removed": "missing",
+}
+
+
+def _is_number(value: object) -> bool:
+    return type(value) is int or type(value) is float
+
+
+def _close(a: Any, b: Any, tolerance: float) -> bool:
+    try:
+        return math.isclose(a, b, abs_tol=tolerance)
+    except OverflowError:
+        return False
+
+
+def deepdiff_differences(
+    ours: Any, theirs: Any, *, tolerance: float = 0.0, ordered: bool = True
+) -> list[Found]:
+    """What `compare._compare_json` reported after its fast check, before issue 17."""
+    tree = DeepDiff(
+        ours,
+        theirs,
+        view="tree",
+        verbose_level=2,
+        math_epsilon=tolerance or None,
+        threshold_to_diff_deeper=0,
+        zip_ordered_iterables=ordered,
+    )
+    found: list[tuple[tuple[tuple[bool, Any], ...], Found]] = []
+    for report, levels in tree.items():
+        kind = _KINDS.get(report, "value")
+        for level in levels:
+            location = tuple(level.path(output_format="list"))
+            control = None if kind == "extra" else level.t1
+            candidate = None if kind == "missing" else level.t2
+            this = kind
+            if kind == "type" and _is_number(control) and _is_number(candidate):
+                if control == candidate or (tolerance and _close(control, candidate, tolerance)):
+                    continue
+                this = "value"
+            key = tuple((isinstance(s, str), s) for s in location)
+            found.append((key, (location, this, control, candidate)))
+    found.sort(key=lambda item: item[0])
+    return [difference for _, difference in found]
