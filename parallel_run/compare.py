@@ -36,8 +36,7 @@ from parallel_run.jsonpath import (
     JsonPathError,
     PathMatcher,
     State,
-    render,
-    render_template,
+    render_both,
 )
 
 JsonValue: TypeAlias = bool | int | float | str | list["JsonValue"] | dict[str, "JsonValue"] | None
@@ -384,14 +383,16 @@ def _compare_json(ours: Any, theirs: Any, rules: CompareRules) -> tuple[list[Dif
     unordered = rules._unordered
     if unordered:
         theirs = _align(ours, theirs, unordered, unordered.start(), tolerance)
-    if _same(ours, theirs, tolerance):
+    # C's == settles most unequal pairs at once: without a tolerance, values Python calls
+    # unequal are unequal JSON (the converse fails: Python says `true` is `1`)
+    if (tolerance or ours == theirs) and _same(ours, theirs, tolerance):
         return [], "parsed"
     # deepdiff's alignment of ordered lists of unequal length depended on which side was which
     # (swapping sides named other paths), so ordered lists go position by position; lists
     # realigned as unordered above were compared with deepdiff's own alignment, which names the
     # missing element, and the walker does as deepdiff did there (see parallel_run.json_diff)
     found = DeepDiff(ours, theirs, tolerance=tolerance, ordered=not unordered)
-    return [Difference(render(at), render_template(at), *rest) for at, *rest in found], "deepdiff"
+    return [Difference(*render_both(at), *rest) for at, *rest in found], "deepdiff"
 
 
 # The differ of unequal values. Named after the library it replaced, so that whatever swaps it
