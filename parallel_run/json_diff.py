@@ -14,11 +14,16 @@ a node before what is under it), with the kind and both values:
 Lists are compared position by position, extra elements at the end named at their index. With
 `ordered=False` (the comparator's rules declare some unordered lists, which it has realigned
 before) a list holding only scalars on both sides is aligned as difflib's `SequenceMatcher`
-aligns it, unless position by position names fewer differences. That is what deepdiff 8 and 9
+aligns it, unless that names more than one difference and position by position names no more.
+That is what deepdiff 8 and 9
 report with `zip_ordered_iterables=False`, quirks included (elements Python calls equal, `true`
 and `1`, align; an equal pair at two indices is a "value" difference, deepdiff's move), and
 the property test (`tests/unit/parallel_run/test_json_diff.py`) holds the walker to deepdiff's
 report, as the comparator made it before this module, on random pairs of documents.
+
+One deliberate departure: with a tolerance, deepdiff raised OverflowError on two unequal integers
+too large for a float (the whole comparison failed); the walker calls them not close, a "value"
+difference.
 
 Pure and allocation-free on equal subtrees: the location is a stack of steps copied only when
 something differs, and scalars are compared inline rather than by a call per leaf.
@@ -56,11 +61,10 @@ def differences(
     Empty exactly when the two values are equal as JSON, under the tolerance, when `ordered`.
     """
     reports: list[_Report] = []
-    walker = _Walker(reports, tolerance, ordered)
-    walker.pair(ours, theirs)
+    _pair(ours, theirs, [], reports, tolerance, ordered)
     if not reports:
         return []
-    if walker.aligned:
+    if not ordered:  # only difflib's alignment names one location as added and removed
         reports = _pair_up(reports)
     found: list[Found] = []
     for location, raw, control, candidate in reports:
@@ -114,139 +118,114 @@ def _pair_up(reports: list[_Report]) -> list[_Report]:
     return kept
 
 
-class _Walker:
-    __slots__ = ("aligned", "ordered", "path", "reports", "tolerance")
+def _pair(a: Any, b: Any, path: list[Step], out: list[_Report], tol: float, ordered: bool) -> None:
+    """Compare a pair found at `path`: the roots, or two scalars difflib aligned."""
+    ta = type(a)
+    if ta is not type(b):
+        out.append((tuple(path), "type", a, b))
+    elif ta is dict:
+        _dicts(a, b, path, out, tol, ordered)
+    elif ta is list:
+        _lists(a, b, path, out, tol, ordered)
+    elif a != b and not (tol and ta is not str and _close_same(a, b, tol)):
+        out.append((tuple(path), "value", a, b))
 
-    def __init__(self, reports: list[_Report], tolerance: float, ordered: bool) -> None:
-        self.reports = reports
-        self.tolerance = tolerance
-        self.ordered = ordered
-        self.path: list[Step] = []
-        self.aligned = False  # whether some list went through difflib
 
-    def at(self, step: Step) -> Location:
-        return (*self.path, step)
-
-    def pair(self, a: Any, b: Any) -> None:
-        """Compare a pair found at `self.path` (the root, or a pair difflib aligned)."""
-        if a is b:
-            return
-        ta = type(a)
-        if ta is not type(b):
-            self.reports.append((tuple(self.path), "type", a, b))
-        elif ta is dict:
-            self.dicts(a, b)
-        elif ta is list:
-            self.lists(a, b)
-        elif a != b and not (
-            self.tolerance and ta is not str and _close_same(a, b, self.tolerance)
-        ):
-            self.reports.append((tuple(self.path), "value", a, b))
-
-    def child(self, step: Step, x: Any, y: Any) -> None:
-        """Compare `x` and `y`, both found under `step`: scalars inline, containers one deeper."""
+def _dicts(
+    a: dict[str, Any],
+    b: dict[str, Any],
+    path: list[Step],
+    out: list[_Report],
+    tol: float,
+    ordered: bool,
+) -> None:
+    shared = 0
+    for key, x in a.items():
+        y = b.get(key, _ABSENT)
+        if y is _ABSENT:
+            out.append(((*path, key), "missing", x, None))
+            continue
+        shared += 1
         tx = type(x)
         if tx is not type(y):
-            self.reports.append((self.at(step), "type", x, y))
+            out.append(((*path, key), "type", x, y))
         elif tx is dict:
-            self.path.append(step)
-            self.dicts(x, y)
-            self.path.pop()
+            path.append(key)
+            _dicts(x, y, path, out, tol, ordered)
+            path.pop()
         elif tx is list:
-            self.path.append(step)
-            self.lists(x, y)
-            self.path.pop()
-        elif x != y and not (
-            self.tolerance and tx is not str and _close_same(x, y, self.tolerance)
-        ):
-            self.reports.append((self.at(step), "value", x, y))
+            path.append(key)
+            _lists(x, y, path, out, tol, ordered)
+            path.pop()
+        elif x != y and not (tol and tx is not str and _close_same(x, y, tol)):
+            out.append(((*path, key), "value", x, y))
+    if shared != len(b):
+        out.extend(((*path, key), "extra", None, y) for key, y in b.items() if key not in a)
 
-    def dicts(self, a: dict[str, Any], b: dict[str, Any]) -> None:
-        reports = self.reports
-        tolerance = self.tolerance
-        shared = 0
-        for key, x in a.items():
-            y = b.get(key, _ABSENT)
-            if y is _ABSENT:
-                reports.append((self.at(key), "missing", x, None))
-                continue
-            shared += 1
-            if x is y:
-                continue
-            tx = type(x)
-            if tx is type(y) and tx is not dict and tx is not list:
-                # the common case inline: a scalar facing a scalar of its type
-                if x != y and not (tolerance and tx is not str and _close_same(x, y, tolerance)):
-                    reports.append((self.at(key), "value", x, y))
-            else:
-                self.child(key, x, y)
-        if shared != len(b):
-            for key, y in b.items():
-                if key not in a:
-                    reports.append((self.at(key), "extra", None, y))
 
-    def lists(self, a: list[Any], b: list[Any]) -> None:
-        if not self.ordered and _only_scalars(a) and _only_scalars(b):
-            self.align(a, b)
-            return
-        reports = self.reports
-        tolerance = self.tolerance
-        for index, (x, y) in enumerate(zip(a, b, strict=False)):
-            if x is y:
-                continue
-            tx = type(x)
-            if tx is type(y) and tx is not dict and tx is not list:
-                if x != y and not (tolerance and tx is not str and _close_same(x, y, tolerance)):
-                    reports.append((self.at(index), "value", x, y))
-            else:
-                self.child(index, x, y)
-        if len(a) > len(b):
-            for index in range(len(b), len(a)):
-                reports.append((self.at(index), "missing", a[index], None))
-        elif len(b) > len(a):
-            for index in range(len(a), len(b)):
-                reports.append((self.at(index), "extra", None, b[index]))
+def _lists(
+    a: list[Any], b: list[Any], path: list[Step], out: list[_Report], tol: float, ordered: bool
+) -> None:
+    if not ordered and _only_scalars(a) and _only_scalars(b):
+        _align(a, b, path, out, tol)
+        return
+    for index, (x, y) in enumerate(zip(a, b, strict=False)):
+        tx = type(x)
+        if tx is not type(y):
+            out.append(((*path, index), "type", x, y))
+        elif tx is dict:
+            path.append(index)
+            _dicts(x, y, path, out, tol, ordered)
+            path.pop()
+        elif tx is list:
+            path.append(index)
+            _lists(x, y, path, out, tol, ordered)
+            path.pop()
+        elif x != y and not (tol and tx is not str and _close_same(x, y, tol)):
+            out.append(((*path, index), "value", x, y))
+    if len(a) > len(b):
+        out.extend(((*path, i), "missing", a[i], None) for i in range(len(b), len(a)))
+    elif len(b) > len(a):
+        out.extend(((*path, j), "extra", None, b[j]) for j in range(len(a), len(b)))
 
-    def align(self, a: list[Any], b: list[Any]) -> None:
-        """Two lists of scalars as deepdiff aligns them without `zip_ordered_iterables`:
-        difflib's opcodes, unless they name more than one difference and position by position
-        names no more."""
-        self.aligned = True
-        outer = self.reports
-        by_difflib: list[_Report] = []
-        self.reports = by_difflib
-        for tag, i1, i2, j1, j2 in SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
-            if tag == "replace":
-                self.pairs(a[i1:i2], b[j1:j2], i1, j1)
-            elif tag == "delete":
-                by_difflib.extend((self.at(i), "missing", a[i], None) for i in range(i1, i2))
-            elif tag == "insert":
-                by_difflib.extend((self.at(j), "extra", None, b[j]) for j in range(j1, j2))
-        chosen = by_difflib
-        if len(by_difflib) > 1:
-            in_order: list[_Report] = []
-            self.reports = in_order
-            self.pairs(a, b, 0, 0)
-            if len(by_difflib) >= len(in_order):
-                chosen = in_order
-        self.reports = outer
-        outer.extend(chosen)
 
-    def pairs(self, a: list[Any], b: list[Any], i0: int, j0: int) -> None:
-        """deepdiff's `_diff_by_forming_pairs_and_comparing_one_by_one` on scalars: an element
-        without a partner is named at its own side's index, a pair at the control's."""
-        for k, (x, y) in enumerate(zip_longest(a, b, fillvalue=_ABSENT)):
-            i, j = i0 + k, j0 + k
-            if y is _ABSENT:
-                self.reports.append((self.at(i), "missing", x, None))
-            elif x is _ABSENT:
-                self.reports.append((self.at(j), "extra", None, y))
-            elif i != j and x == y:  # Python equality: True == 1
-                self.reports.append((self.at(i), "moved", x, y))
-            else:
-                self.path.append(i)
-                self.pair(x, y)
-                self.path.pop()
+def _align(a: list[Any], b: list[Any], path: list[Step], out: list[_Report], tol: float) -> None:
+    """Two lists of scalars as deepdiff aligns them without `zip_ordered_iterables`: difflib's
+    opcodes, unless they name more than one difference and position by position names no
+    more."""
+    by_difflib: list[_Report] = []
+    for tag, i1, i2, j1, j2 in SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if tag == "replace":
+            _pairs(a[i1:i2], b[j1:j2], i1, j1, path, by_difflib, tol)
+        elif tag == "delete":
+            by_difflib.extend(((*path, i), "missing", a[i], None) for i in range(i1, i2))
+        elif tag == "insert":
+            by_difflib.extend(((*path, j), "extra", None, b[j]) for j in range(j1, j2))
+    if len(by_difflib) > 1:
+        in_order: list[_Report] = []
+        _pairs(a, b, 0, 0, path, in_order, tol)
+        if len(by_difflib) >= len(in_order):
+            by_difflib = in_order
+    out.extend(by_difflib)
+
+
+def _pairs(
+    a: list[Any], b: list[Any], i0: int, j0: int, path: list[Step], out: list[_Report], tol: float
+) -> None:
+    """deepdiff's `_diff_by_forming_pairs_and_comparing_one_by_one` on scalars: an element
+    without a partner is named at its own side's index, a pair at the control's."""
+    for k, (x, y) in enumerate(zip_longest(a, b, fillvalue=_ABSENT)):
+        i, j = i0 + k, j0 + k
+        if y is _ABSENT:
+            out.append(((*path, i), "missing", x, None))
+        elif x is _ABSENT:
+            out.append(((*path, j), "extra", None, y))
+        elif i != j and x == y:  # Python equality: True == 1
+            out.append(((*path, i), "moved", x, y))
+        else:
+            path.append(i)
+            _pair(x, y, path, out, tol, True)
+            path.pop()
 
 
 def _close_same(a: Any, b: Any, tolerance: float) -> bool:
