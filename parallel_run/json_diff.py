@@ -17,7 +17,7 @@ before) a list holding only scalars on both sides is aligned as difflib's `Seque
 aligns it, unless that names more than one difference and position by position names no more.
 That is what deepdiff 8 and 9
 report with `zip_ordered_iterables=False`, quirks included (elements Python calls equal, `true`
-and `1`, align; an equal pair at two indices is a "value" difference, deepdiff's move), and
+and `1`, align; an element removed and another added at one index are one "value" change), and
 the property test (`tests/unit/parallel_run/test_json_diff.py`) holds the walker to deepdiff's
 report, as the comparator made it before this module, on random pairs of documents.
 
@@ -43,9 +43,8 @@ Location: TypeAlias = tuple[Step, ...]
 Found: TypeAlias = tuple[Location, Kind, Any, Any]
 """(location, kind, control value, candidate value): `(("items", 3, "sku"), "value", "a", "b")`."""
 
-# what deepdiff reported before the kinds were mapped; "moved" is deepdiff's iterable_item_moved
-_Raw: TypeAlias = Literal["value", "type", "missing", "extra", "moved"]
-_Report: TypeAlias = tuple[Location, _Raw, Any, Any]
+# as deepdiff reported it, before numbers of two Python types were settled
+_Report: TypeAlias = tuple[Location, Kind, Any, Any]
 
 _ABSENT: Final = object()
 _SCALARS: Final = frozenset({str, int, float, bool, type(None)})
@@ -67,23 +66,14 @@ def differences(
     if not ordered:  # only difflib's alignment names one location as added and removed
         reports = _pair_up(reports)
     found: list[Found] = []
-    for location, raw, control, candidate in reports:
-        kind: Kind
-        if raw == "type":
-            if is_number(control) and is_number(candidate):
-                # 1 vs 1.0 is one JSON number; 1 vs 1.5 is a value change, not a type change
-                if control == candidate or (
-                    tolerance and numbers_close(control, candidate, tolerance)
-                ):
-                    continue
-                kind = "value"
-            else:
-                kind = "type"
-        elif raw == "moved":
-            kind = "value"
-        else:
-            kind = raw
-        found.append((location, kind, control, candidate))
+    for report in reports:
+        at, kind, control, candidate = report
+        if kind == "type" and is_number(control) and is_number(candidate):
+            # 1 vs 1.0 is one JSON number; 1 vs 1.5 is a value change, not a type change
+            if control == candidate or (tolerance and numbers_close(control, candidate, tolerance)):
+                continue
+            report = (at, "value", control, candidate)
+        found.append(report)
     if len(found) > 1:
         found.sort(key=_order)
     return found
@@ -220,9 +210,8 @@ def _pairs(
             out.append(((*path, i), "missing", x, None))
         elif x is _ABSENT:
             out.append(((*path, j), "extra", None, y))
-        elif i != j and x == y:  # Python equality: True == 1
-            out.append(((*path, i), "moved", x, y))
-        else:
+        else:  # deepdiff's "moved" (an equal pair at two indices) cannot be: difflib matched
+            # every element equal to another within a replaced range
             path.append(i)
             _pair(x, y, path, out, tol, True)
             path.pop()
