@@ -22,6 +22,7 @@ template `$.items[*].sku`, which is what noise learning and report grouping coun
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -307,6 +308,7 @@ def _header_key(name: str, values: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(value.strip() for value in values)
 
 
+@functools.lru_cache(maxsize=256)  # a few content types recur on every answer
 def _media_type_key(value: str) -> str:
     """`Application/JSON; Charset="UTF-8"` -> `application/json`: case, spacing, quoting and
     parameter order do not matter, and JSON's charset is always UTF-8 (RFC 8259 defines no
