@@ -348,12 +348,17 @@ def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not JSON")
 
 
+# what json.loads(body, parse_constant=_reject_constant) builds on every call: built once
+_DECODER: Final = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def _parse(body: bytes) -> Any:
     head = body[:64].lstrip()
     if not head or (head[0] < 0x80 and head[0] not in _JSON_STARTS):
         return _NOT_JSON  # an HTML page or plain text: skip decoding it whole to fail at once
     try:
-        return json.loads(body, parse_constant=_reject_constant)
+        # json.loads of bytes, step by step (UTF-8, -16 or -32, as it detects them)
+        return _DECODER.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
     except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are both
         return _NOT_JSON
 
