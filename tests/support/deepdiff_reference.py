@@ -2,18 +2,21 @@
 walker's `Found` tuples exactly as `parallel_run.compare` turned it into differences.
 
 Kept as the reference the walker (`parallel_run.json_diff.differences`) is held to by the
-property test, and as the "before" of the comparator benchmark (`bench/compare_bench.py`),
-which swaps it in for `parallel_run.compare.DeepDiff`. deepdiff is a dev dependency for this
-alone.
+property test, and as the "before" of the comparator benchmark (`bench/compare_bench.py`,
+through `before_issue_17()`). deepdiff is a dev dependency for this alone.
 """
 
 from __future__ import annotations
 
+import json
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Final
 
 from deepdiff import DeepDiff
 
+from parallel_run import compare
 from parallel_run.json_diff import Found, Kind
 
 _KINDS: Final[dict[str, Kind]] = {
@@ -66,3 +69,29 @@ def deepdiff_differences(
             found.append((key, (location, this, control, candidate)))
     found.sort(key=lambda item: item[0])
     return [difference for _, difference in found]
+
+
+def _parse_before(body: bytes) -> Any:
+    """`compare._parse` before issue 17: json.loads built a decoder on every call."""
+    head = body[:64].lstrip()
+    if not head or (head[0] < 0x80 and head[0] not in compare._JSON_STARTS):
+        return compare._NOT_JSON
+    try:
+        return json.loads(body, parse_constant=compare._reject_constant)
+    except (ValueError, RecursionError):
+        return compare._NOT_JSON
+
+
+@contextmanager
+def before_issue_17() -> Iterator[None]:
+    """`compare_http` as it was before issue 17, for the benchmark's "before": deepdiff as the
+    differ, a decoder built per parse, content types parsed on every answer. One change stays:
+    C's `==` before the strict walk (one C-speed comparison more on equal values)."""
+    saved = compare.DeepDiff, compare._parse, compare._media_type_key
+    compare.DeepDiff = deepdiff_differences
+    compare._parse = _parse_before
+    compare._media_type_key = compare._media_type_key.__wrapped__  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        compare.DeepDiff, compare._parse, compare._media_type_key = saved
