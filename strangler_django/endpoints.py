@@ -273,7 +273,10 @@ def _decorated_methods(callback: Callable[..., Any]) -> list[str] | None:
         code = getattr(fn, "__code__", None)
         if code is not None and code.co_qualname == _REQUIRE and fn.__closure__:
             cells = dict(zip(code.co_freevars, fn.__closure__, strict=True))
-            methods = [str(m).upper() for m in cells["request_method_list"].cell_contents]
+            given = cells["request_method_list"].cell_contents
+            if not isinstance(given, list | tuple):  # a set: its order changes run to run
+                given = sorted(given)
+            methods = [str(m).upper() for m in given]
             allowed = methods if allowed is None else [m for m in allowed if m in methods]
         fn = getattr(fn, "__wrapped__", None)
     return allowed

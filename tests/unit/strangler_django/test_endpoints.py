@@ -119,6 +119,7 @@ def narrowed(request: HttpRequest) -> HttpResponse:
         (require_GET(plain), ["GET"]),  # Django's require_GET refuses HEAD
         (narrowed, ["POST"]),
         (csrf_exempt(plain), None),
+        (require_http_methods({"PUT", "GET", "DELETE"})(plain), ["DELETE", "GET", "PUT"]),
     ],
 )
 def test_the_methods_a_view_answers(view: Any, methods: list[str] | None) -> None:
