@@ -160,6 +160,7 @@ def _lists(
         _align(a, b, path, out, tol)
         return
     for index, (x, y) in enumerate(zip(a, b, strict=False)):
+        # the same steps as `_dicts`, inline in both: a call per element was a third of a walk
         tx = type(x)
         if tx is not type(y):
             out.append(((*path, index), "type", x, y))

@@ -9,7 +9,6 @@ through `before_issue_17()`). deepdiff is a dev dependency for this alone.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Final
@@ -17,7 +16,7 @@ from typing import Any, Final
 from deepdiff import DeepDiff
 
 from parallel_run import compare
-from parallel_run.json_diff import Found, Kind
+from parallel_run.json_diff import Found, Kind, is_number, numbers_close
 
 _KINDS: Final[dict[str, Kind]] = {
     "values_changed": "value",
@@ -27,17 +26,6 @@ _KINDS: Final[dict[str, Kind]] = {
     "iterable_item_added": "extra",
     "iterable_item_removed": "missing",
 }
-
-
-def _is_number(value: object) -> bool:
-    return type(value) is int or type(value) is float
-
-
-def _close(a: Any, b: Any, tolerance: float) -> bool:
-    try:
-        return math.isclose(a, b, abs_tol=tolerance)
-    except OverflowError:
-        return False
 
 
 def deepdiff_differences(
@@ -61,8 +49,10 @@ def deepdiff_differences(
             control = None if kind == "extra" else level.t1
             candidate = None if kind == "missing" else level.t2
             this = kind
-            if kind == "type" and _is_number(control) and _is_number(candidate):
-                if control == candidate or (tolerance and _close(control, candidate, tolerance)):
+            if kind == "type" and is_number(control) and is_number(candidate):
+                if control == candidate or (
+                    tolerance and numbers_close(control, candidate, tolerance)
+                ):
                     continue
                 this = "value"
             key = tuple((isinstance(s, str), s) for s in location)
