@@ -44,7 +44,7 @@ Found: TypeAlias = tuple[Location, Kind, Any, Any]
 """(location, kind, control value, candidate value): `(("items", 3, "sku"), "value", "a", "b")`."""
 
 # as deepdiff reported it, before numbers of two Python types were settled
-_Report: TypeAlias = tuple[Location, Kind, Any, Any]
+_Report: TypeAlias = Found
 
 _ABSENT: Final = object()
 _SCALARS: Final = frozenset({str, int, float, bool, type(None)})
