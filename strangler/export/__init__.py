@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from facade.config import Config
 from strangler.export import envoy, nginx
-from strangler.export.explain import ENGINES, Engine, Limit, explain
+from strangler.export.limits import ENGINES, Engine, Limit, explain
 from strangler.export.plan import ExportError, Options
 
 FILES: dict[Engine, str] = {"envoy": "envoy.yaml", "nginx": "nginx.conf"}

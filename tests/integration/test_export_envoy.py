@@ -1,0 +1,265 @@
+"""`strangler export envoy`: the bootstrap passes `envoy --mode validate` and, run from the
+wheel, routes each mode as the Python engine does; a canary puts every key on the same side."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from facade.config.bucket import in_share
+from tests.support import processes, proxies
+from tests.support.export_routes import every_mode
+from tests.support.probe import seen, wait_until
+
+PERCENTS = (10, 50, 90)
+KEYS = [f"customer-{i}" for i in range(1000)]
+
+
+def routes_for(legacy: str, service: str, dead: str) -> str:
+    canaries = "".join(
+        f"""
+  canary-{p}:
+    match: [{{methods: [GET], path: "/c{p}/{{x}}"}}]
+    service: svc
+    mode: canary
+    canary: {{percent: {p}, sticky: "header:X-Customer-Id"}}"""
+        for p in PERCENTS
+    )
+    return f"""\
+version: 1
+legacy: {{url: "{legacy}"}}
+services:
+  svc: {{url: "{service}"}}
+  gone: {{url: "{dead}", connect_timeout: 1s}}
+capabilities:{canaries}
+  moved:
+    match: [{{path: /moved}}, {{methods: [POST], path: "/moved/{{id}}"}}]
+    service: gone
+    mode: extracted
+    max_body: 1KB
+  shadowed:
+    match: [{{path: "/shadowed/{{id}}"}}]
+    service: svc
+    mode: shadow
+    shadow: {{percent: 100}}
+  translated:
+    match: [{{path: /translated}}]
+    service: svc
+    translator: catalog.products
+    mode: extracted
+"""
+
+
+def export(routes: Path, directory: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            str(processes.BIN / "strangler"),
+            "export",
+            "envoy",
+            str(directory),
+            "--routes",
+            str(routes),
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def validate(envoy: str, path: Path) -> None:
+    done = proxies.check([envoy, "--mode", "validate", "-c", str(path), "-l", "warning"])
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
+    envoy = proxies.envoy_binary()
+    logs = tmp_path_factory.mktemp("envoy-logs")
+    started = []
+    try:
+        for name in ("legacy", "svc", "compare", "facade"):
+            started.append(processes.echo_upstream(name, log_dir=logs))
+        legacy, svc, compare, facade = started
+        work = tmp_path_factory.mktemp("envoy-export")
+        routes = work / "routes.yaml"
+        dead = f"http://127.0.0.1:{processes.free_port()}"  # nothing listens there
+        routes.write_text(routes_for(legacy.url, svc.url, dead))
+        port, admin = processes.free_port(), processes.free_port()
+        done = export(
+            routes,
+            work / "out",
+            f"--listen=127.0.0.1:{port}",
+            f"--admin-port={admin}",
+            f"--facade-url={facade.url}",
+            f"--compare-url={compare.url}",
+        )
+        assert done.returncode == 0, done.stderr
+        config = work / "out" / "envoy.yaml"
+        argv = [
+            envoy,
+            "-c",
+            str(config),
+            "--disable-hot-restart",
+            "--concurrency",
+            "1",
+            "-l",
+            "warning",
+        ]
+        proxy = proxies.start("envoy", argv, port=port, log_dir=logs)
+        yield {
+            "proxy": proxy,
+            "legacy": legacy,
+            "svc": svc,
+            "compare": compare,
+            "facade": facade,
+            "config": config,
+            "envoy": envoy,
+        }
+        proxy.stop()
+    finally:
+        for running in started:
+            running.stop()
+
+
+def test_the_repos_routes_yaml_and_every_mode_validate(tmp_path: Path) -> None:
+    envoy = proxies.envoy_binary()
+    repo = export(processes.ROOT / "routes.yaml", tmp_path / "repo")
+    assert repo.returncode == 0, repo.stderr
+    validate(envoy, tmp_path / "repo" / "envoy.yaml")
+    every_mode(tmp_path)
+    done = export(
+        tmp_path / "routes.yaml",
+        tmp_path / "modes",
+        "--facade-url=http://127.0.0.1:9000",
+        "--compare-url=http://127.0.0.1:9001",
+    )
+    assert done.returncode == 0, done.stderr
+    validate(envoy, tmp_path / "modes" / "envoy.yaml")
+
+
+async def served_by(session: aiohttp.ClientSession, url: str, **headers: str) -> str:
+    async with session.get(url, headers=headers) as answer:
+        assert answer.status == 200, await answer.text()
+        server: str = (await answer.json())["server"]
+        return server
+
+
+async def sides(base: str, percent: int) -> dict[str, str]:
+    limit = asyncio.Semaphore(16)
+    async with aiohttp.ClientSession() as session:
+
+        async def one(key: str) -> tuple[str, str]:
+            async with limit:
+                return key, await served_by(
+                    session, f"{base}/c{percent}/item", **{"X-Customer-Id": key}
+                )
+
+        return dict(await asyncio.gather(*(one(key) for key in KEYS)))
+
+
+@pytest.mark.parametrize("percent", PERCENTS)
+async def test_every_key_lands_on_the_side_the_python_engine_picks(
+    stack: dict[str, object], percent: int
+) -> None:
+    proxy = stack["proxy"]
+    assert isinstance(proxy, proxies.Proxy)
+    found = await sides(proxy.url, percent)
+    expected = {
+        key: "svc" if in_share(f"canary-{percent}", key, percent) else "legacy" for key in KEYS
+    }
+    differ = [key for key in KEYS if found[key] != expected[key]]
+    assert differ == [], f"{len(differ)} keys on the other side, e.g. {differ[:5]}"
+    share = sum(side == "svc" for side in found.values()) / len(KEYS) * 100
+    assert abs(share - percent) < 5
+
+
+async def test_a_client_cannot_choose_its_side(stack: dict[str, object]) -> None:
+    proxy = stack["proxy"]
+    assert isinstance(proxy, proxies.Proxy)
+    key = next(k for k in KEYS if not in_share("canary-10", k, 10))
+    async with aiohttp.ClientSession() as session:
+        forged = {"X-Customer-Id": key, "X-Strangler-Side": "service"}
+        assert await served_by(session, f"{proxy.url}/c10/item", **forged) == "legacy"
+
+
+async def test_an_unreachable_service_falls_back_to_the_monolith_for_reads_only(
+    stack: dict[str, object],
+) -> None:
+    proxy = stack["proxy"]
+    assert isinstance(proxy, proxies.Proxy)
+    async with aiohttp.ClientSession() as session:
+        assert await served_by(session, f"{proxy.url}/moved") == "legacy"
+        # extracted: a write belongs to the service, never moved to the monolith
+        async with session.post(f"{proxy.url}/moved/1", data=b"{}") as answer:
+            assert answer.status == 503
+
+
+async def test_shadow_answers_from_the_monolith_and_mirrors_to_the_compare_service(
+    stack: dict[str, object],
+) -> None:
+    proxy, compare = stack["proxy"], stack["compare"]
+    assert isinstance(proxy, proxies.Proxy)
+    assert isinstance(compare, processes.Running)
+    before = seen(compare)
+    async with aiohttp.ClientSession() as session:
+        assert await served_by(session, f"{proxy.url}/shadowed/7") == "legacy"
+    wait_until(lambda: seen(compare) == before + 1, "the mirror reaches the compare service")
+    last = json.loads(
+        processes.raw_http(compare.port, b"GET /_seen HTTP/1.0\r\n\r\n").split(b"\r\n\r\n", 1)[1]
+    )
+    assert last["last_raw_path"] == "/shadowed/7"
+
+
+async def test_a_translated_capability_is_served_by_the_python_facade(
+    stack: dict[str, object],
+) -> None:
+    proxy = stack["proxy"]
+    assert isinstance(proxy, proxies.Proxy)
+    async with aiohttp.ClientSession() as session:
+        assert await served_by(session, f"{proxy.url}/translated") == "facade"
+
+
+@pytest.mark.parametrize(
+    ("request_line", "headers", "status"),
+    [
+        ("GET /moved%2F1 HTTP/1.1", "", 400),  # an encoded slash is ambiguous (P5)
+        ("GET /moved%5C..%5Cadmin HTTP/1.1", "", 400),  # P6
+        ("GET /moved HTTP/1.1", "SCRIPT_NAME: /moved\r\n", 400),  # H5
+        ("POST /moved/1 HTTP/1.1", "Content-Length: 2000\r\n", 413),  # over max_body: 1KB
+    ],
+)
+def test_the_security_cases_hold(
+    stack: dict[str, object], request_line: str, headers: str, status: int
+) -> None:
+    proxy = stack["proxy"]
+    assert isinstance(proxy, proxies.Proxy)
+    body = b"x" * 2000 if "Content-Length" in headers else b""
+    raw = (
+        f"{request_line}\r\nHost: shop.example\r\n{headers}Connection: close\r\n\r\n".encode()
+        + body
+    )
+    answer = processes.raw_http(proxy.port, raw)
+    assert answer.split(b" ", 2)[1] == str(status).encode(), answer[:300]
+
+
+async def test_dot_segments_are_resolved_before_routing_and_forwarding(
+    stack: dict[str, object],
+) -> None:
+    proxy = stack["proxy"]
+    assert isinstance(proxy, proxies.Proxy)
+    raw = (
+        b"GET /elsewhere/../translated HTTP/1.1\r\nHost: shop.example\r\nConnection: close\r\n\r\n"
+    )
+    answer = processes.raw_http(proxy.port, raw)
+    report = json.loads(answer.split(b"\r\n\r\n", 1)[1])
+    assert report["server"] == "facade"
+    assert report["raw_path"] == "/translated"
+    assert ["Host", "shop.example"] in report["headers"]  # Host preserved
