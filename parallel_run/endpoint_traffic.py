@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import ColumnElement, case, func, insert, select
 
 from parallel_run.store import ResultStore, endpoint_tallies, minute_of
 
@@ -44,6 +44,15 @@ class EndpointTotal:
     count: int
     first_seen: datetime
     last_seen: datetime  # the start of the last minute with a request
+
+
+@dataclass(frozen=True, slots=True)
+class MinuteServed:
+    """One minute's requests, all endpoints and replicas: by the monolith, by services."""
+
+    minute: datetime
+    legacy: int
+    services: int
 
 
 def add_endpoint_tallies(store: ResultStore, tallies: Iterable[EndpointTally]) -> int:
@@ -81,12 +90,36 @@ def endpoint_totals(
         func.min(t.minute),
         func.max(t.minute),
     ).group_by(t.endpoint, t.method, t.capability, t.served_by)
-    if since is not None:
-        query = query.where(t.minute >= minute_of(since))
-    if until is not None:
-        query = query.where(t.minute < until)
+    query = query.where(*_window(since, until))
     with store.engine.connect() as connection:
         return [
             EndpointTotal(endpoint, method, capability, served_by, int(n), first, last)
             for endpoint, method, capability, served_by, n, first, last in connection.execute(query)
         ]
+
+
+def served_by_minute(
+    store: ResultStore, *, since: datetime | None = None, until: datetime | None = None
+) -> list[MinuteServed]:
+    """Per minute with traffic, oldest first: the requests the monolith and the services
+    served, summed across replicas (the map's picture of the monolith shrinking)."""
+    t = endpoint_tallies.c
+    legacy = func.sum(case((t.served_by == LEGACY, t.count), else_=0))
+    query = select(t.minute, legacy, func.sum(t.count)).group_by(t.minute).order_by(t.minute)
+    query = query.where(*_window(since, until))
+    with store.engine.connect() as connection:
+        return [
+            MinuteServed(minute, int(by_legacy), int(n) - int(by_legacy))
+            for minute, by_legacy, n in connection.execute(query)
+        ]
+
+
+def _window(since: datetime | None, until: datetime | None) -> list[ColumnElement[bool]]:
+    """The conditions for the tallies of the minutes from ``since``'s to ``until`` (excluded)."""
+    t = endpoint_tallies.c
+    found = []
+    if since is not None:
+        found.append(t.minute >= minute_of(since))
+    if until is not None:
+        found.append(t.minute < until)
+    return found

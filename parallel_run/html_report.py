@@ -28,7 +28,8 @@ EXAMPLES_PER_CAPABILITY = 5
 _PALETTE = ("#1f6feb", "#d1242f", "#1a7f37", "#9a6700", "#8250df", "#bf3989", "#0a7d8c", "#57606a")
 _SCALES = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 
-_CSS = """
+# the page's style, shared by the migration map's page (strangler.map.html)
+PAGE_CSS = """
 :root { color-scheme: light; --fg: #1f2328; --muted: #59636e; --line: #d1d9e0; --bg2: #f6f8fa; }
 * { box-sizing: border-box; }
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: var(--fg);
@@ -71,7 +72,7 @@ def render_html(report: Report, examples: Mapping[str, ObservationRecord]) -> st
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         "<title>strangler parallel-run report</title>",
-        f"<style>{_CSS}</style></head><body>",
+        f"<style>{PAGE_CSS}</style></head><body>",
         "<header><h1>Parallel-run report</h1>",
         f'<p class="muted">{_e(_when(report.since))} — {_e(_when(report.generated_at))}'
         f" ({_e(_span(report.generated_at - report.since))})</p></header>",
@@ -103,7 +104,8 @@ def _span(delta: timedelta) -> str:
     return f"{seconds:g}s"
 
 
-def _percent(rate: float | None) -> str:
+def percent_html(rate: float | None) -> str:
+    """A rate as a percentage with the digits its size needs; None as a dash."""
     if rate is None:
         return "&ndash;"
     value = rate * 100
@@ -128,7 +130,7 @@ def _anchor(kind: str, name: str) -> str:
     return f"{kind}-{name}"
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, numeric: set[int]) -> str:
+def table_html(headers: Sequence[str], rows: Sequence[Sequence[str]], *, numeric: set[int]) -> str:
     """A table; cells are given already escaped (they may hold links)."""
     head = "".join(f"<th>{_e(h)}</th>" for h in headers)
     body = "".join(
@@ -156,8 +158,8 @@ def _overview(report: Report) -> str:
                 _e(cap.mode),
                 str(cap.comparisons),
                 str(cap.mismatches),
-                f'<span class="{rate_class}">{_percent(cap.mismatch_rate)}</span>'
-                f' <span class="muted">[{_percent(low)}, {_percent(high)}]</span>'
+                f'<span class="{rate_class}">{percent_html(cap.mismatch_rate)}</span>'
+                f' <span class="muted">[{percent_html(low)}, {percent_html(high)}]</span>'
                 if cap.judged
                 else "&ndash;",
                 f"{cap.candidate_errors} (timeouts: {cap.timeouts})",
@@ -166,7 +168,7 @@ def _overview(report: Report) -> str:
                 _latency(cap.candidate_ms),
             ]
         )
-    return "<h2>Overview</h2>" + _table(
+    return "<h2>Overview</h2>" + table_html(
         (
             "capability",
             "mode",
@@ -211,7 +213,7 @@ def _chart(report: Report) -> str:
         out.append(
             f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}"'
             ' stroke="#eaeef2"/>'
-            f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{_percent(value)}</text>'
+            f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{percent_html(value)}</text>'
         )
     if buckets:
         step = plot_w / buckets
@@ -242,7 +244,7 @@ def _chart(report: Report) -> str:
                 failed = point.mismatches + point.candidate_errors
                 out.append(
                     f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}"><title>'
-                    f"{_e(cap.name)} {_e(_when(point.start))}: {_percent(point.mismatch_rate)}"
+                    f"{_e(cap.name)} {_e(_when(point.start))}: {percent_html(point.mismatch_rate)}"
                     f" ({failed} of {point.judged} judged comparisons differed or failed)"
                     "</title></circle>"
                 )
@@ -308,7 +310,7 @@ def _capability(
         f'<section id="{_e(_anchor("cap", cap.name))}">',
         f'<h2><span class="swatch" style="background:{colour}"></span>{_e(cap.name)}'
         f' <span class="muted">({_e(cap.mode)})</span></h2>',
-        _table(
+        table_html(
             (
                 "comparisons",
                 "matches",
@@ -331,8 +333,8 @@ def _capability(
                     str(cap.candidate_errors),
                     str(cap.timeouts),
                     str(cap.dropped),
-                    _percent(cap.mismatch_rate) if cap.judged else "&ndash;",
-                    f"{_percent(low)} &ndash; {_percent(high)}",
+                    percent_html(cap.mismatch_rate) if cap.judged else "&ndash;",
+                    f"{percent_html(low)} &ndash; {percent_html(high)}",
                     _latency(cap.legacy_ms),
                     _latency(cap.candidate_ms),
                 ]
@@ -343,7 +345,7 @@ def _capability(
     ]
     if cap.top_paths:
         out.append(
-            _table(
+            table_html(
                 ("path", "comparisons", "example"),
                 [
                     [
@@ -361,7 +363,7 @@ def _capability(
     out.append("<h3>Mismatches by signature</h3>")
     if cap.signatures:
         out.append(
-            _table(
+            table_html(
                 ("differing paths", "comparisons", "example"),
                 [
                     [
@@ -380,15 +382,15 @@ def _capability(
     out.append("<h3>Learned noise</h3>")
     if cap.noise_paths:
         out.append(
-            _table(
+            table_html(
                 ("route", "path", "kind", "legacy vs legacy", "legacy vs candidate"),
                 [
                     [
                         f"<code>{_e(n.route)}</code>",
                         f"<code>{_e(n.path)}</code>",
                         _e(n.kind),
-                        f"{n.twin_diffs} / {n.twin_samples} ({_percent(n.twin_rate)})",
-                        f"{n.diffs} / {n.samples} ({_percent(n.rate)})",
+                        f"{n.twin_diffs} / {n.twin_samples} ({percent_html(n.twin_rate)})",
+                        f"{n.diffs} / {n.samples} ({percent_html(n.rate)})",
                     ]
                     for n in cap.noise_paths
                 ],
@@ -418,7 +420,7 @@ def _example(record: ObservationRecord) -> str:
     ]
     if record.differences:
         out.append(
-            _table(
+            table_html(
                 ("path", "kind", "legacy", "candidate"),
                 [
                     [

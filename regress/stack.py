@@ -196,6 +196,8 @@ class Stack:
     ) -> None:
         tree = _load_tree(self.source)
         tree["legacy"]["url"] = f"http://127.0.0.1:{ports['monolith']}"
+        if config.inventory is not None:  # named relative to the team's routes.yaml
+            tree["legacy"]["endpoints"] = config.inventory.source
         for name in services:
             tree["services"][name]["url"] = f"http://127.0.0.1:{ports[name]}"
         # evidence of test runs never lands in the team's real store

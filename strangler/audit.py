@@ -2,13 +2,13 @@
 audit trail too.
 
 ``strangler serve`` registers ``on_reload`` as the facade's reload hook, so the facade never
-imports this module. ``capability_changes`` (pure) lists each capability whose mode or served
-share moved between the old and the new configuration. ``notice`` hands them to one background
-thread, which opens the result store and appends ``hand-edit`` records unless the move to the
-new file is already recorded: the CLI appends its own record before it renames the file into
-place, and with ``--workers N`` every worker sees the same edit but the check (under the append
-lock) lets only the first record it. The store being down costs a log line, never a request or
-the reload."""
+imports this module. ``capability_changes`` (pure) lists each capability whose mode, served
+share or ``retired`` flag moved between the old and the new configuration. ``notice`` hands
+them to one background thread, which opens the result store and appends ``hand-edit`` records
+unless the move to the new file is already recorded: the CLI appends its own record before it
+renames the file into place, and with ``--workers N`` every worker sees the same edit but the
+check (under the append lock) lets only the first record it. The store being down costs a log
+line, never a request or the reload."""
 
 from __future__ import annotations
 
@@ -41,10 +41,12 @@ class CapabilityChange:
     from_percent: float | None
     to_mode: Mode | None
     to_percent: float | None
+    retired: bool | None = None  # the new ``retired`` flag, when the edit flipped it
 
 
 def capability_changes(old: RoutesFile, new: RoutesFile) -> list[CapabilityChange]:
-    """Capabilities added, removed, or whose mode or served share changed, by name."""
+    """Capabilities added, removed, or whose mode, served share or ``retired`` flag changed
+    (removing ``retired: true`` by hand is how a retired capability is reopened), by name."""
     changes = []
     for name in sorted(set(old.capabilities) | set(new.capabilities)):
         before = old.capabilities.get(name)
@@ -53,8 +55,15 @@ def capability_changes(old: RoutesFile, new: RoutesFile) -> list[CapabilityChang
         to_mode = after.mode if after is not None else None
         from_share = exposure(before.mode, before.canary.percent) if before is not None else None
         to_share = exposure(after.mode, after.canary.percent) if after is not None else None
-        if (from_mode, from_share) != (to_mode, to_share):
-            changes.append(CapabilityChange(name, from_mode, from_share, to_mode, to_share))
+        flipped = (
+            after.retired
+            if before is not None and after is not None and before.retired != after.retired
+            else None
+        )
+        if (from_mode, from_share) != (to_mode, to_share) or flipped is not None:
+            changes.append(
+                CapabilityChange(name, from_mode, from_share, to_mode, to_share, flipped)
+            )
     return changes
 
 
@@ -265,11 +274,13 @@ def _entry(
     cap = new.routes.capabilities.get(change.capability)
     if cap is None and earlier is not None:
         cap = earlier.routes.capabilities.get(change.capability)
-    evidence = (
+    evidence: dict[str, object] = (
         evidence_for(store, change.capability, window=cap.promote.window, now=now).to_dict()
         if cap is not None
         else {}
     )
+    if change.retired is not None:
+        evidence["step"] = "retire" if change.retired else "reopen"
     return AuditEntry(
         capability=change.capability,
         from_mode=change.from_mode,

@@ -93,19 +93,48 @@ class EndpointIndex:
     ``match`` takes a normalized path, as the facade forwards it, and gives the endpoint's key
     or None. The monolith's own resolver decides what it serves; this is the same answer for
     every expressible pattern (tests compare the two on the demo shop and a stock project).
+
+    The matcher takes ``/shop`` and ``/shop/`` for one resource; Django does not. Two endpoints
+    that differ by their final slash alone (``shop`` redirecting to ``shop/``) are one route
+    here, and the request's own final slash picks between them.
     """
 
     def __init__(self, endpoints: Iterable[Endpoint]) -> None:
-        routes = [
-            Route(capability=e.key, template=e.template, methods=_methods(e.methods), line=e.line)
-            for e in endpoints
-            if e.matchable and e.template is not None
-        ]
+        by_shape: dict[tuple[tuple[str, str], ...], dict[bool, Endpoint]] = {}
+        for e in endpoints:
+            if e.matchable and e.template is not None:
+                twins = by_shape.setdefault(_shape(e.template), {})
+                twins.setdefault(_slashed(e.template), e)
+        routes: list[Route] = []
+        self._twins: dict[str, dict[bool, Endpoint]] = {}
+        for twins in by_shape.values():
+            first = next(iter(twins.values()))
+            methods = _methods(first.methods)
+            if len(twins) > 1:
+                self._twins[first.key] = twins
+                both = [e.methods for e in twins.values()]
+                methods = None
+                if all(m is not None for m in both):
+                    methods = frozenset(m for ms in both for m in ms or ())
+            assert first.template is not None
+            routes.append(Route(first.key, first.template, methods, first.line))
         self._matcher = Matcher(routes)
 
     def match(self, method: str, path: str) -> str | None:
         found = self._matcher.match(method, path)
-        return found.route.capability if found is not None else None
+        if found is None:
+            return None
+        twins = self._twins.get(found.route.capability)
+        if twins is None:
+            return found.route.capability
+        endpoint = twins[_slashed(path)]
+        if endpoint.methods is not None and method not in endpoint.methods:
+            return None
+        return endpoint.key
+
+
+def _slashed(path: str) -> bool:
+    return path != "/" and path.endswith("/")
 
 
 def _methods(methods: tuple[str, ...] | None) -> frozenset[str] | None:
@@ -241,7 +270,7 @@ def parse_inventory(text: str, *, source: str = "endpoints.json") -> Inventory:
     lines = _entry_lines(text)
     problems: list[Problem] = []
     endpoints: list[Endpoint] = []
-    seen: dict[str, str] = {}
+    seen: dict[tuple[tuple[tuple[str, str], ...], bool], str] = {}
     for i, raw in enumerate(data["endpoints"]):
         line = lines[i] if i < len(lines) else 1
         try:
@@ -252,12 +281,15 @@ def parse_inventory(text: str, *, source: str = "endpoints.json") -> Inventory:
         template = endpoint.template
         if template is not None:
             # Django's resolver picks a pattern by path alone (the view checks the method):
-            # of two patterns for the same template it always serves the first
-            first = seen.get(template)
+            # of two patterns for the same template it always serves the first. "The same":
+            # as the matcher sees it, which ignores the parameters' names (Django's
+            # ``<int:id>`` and ``<slug:slug>``); a final slash is told apart (EndpointIndex)
+            shape = (_shape(template), _slashed(template))
+            first = seen.get(shape)
             if first is not None:
                 endpoint = _shadowed(endpoint, first)
             else:
-                seen[template] = endpoint.key
+                seen[shape] = endpoint.key
         endpoints.append(endpoint)
     if problems:
         raise ConfigError(problems[:50])
@@ -265,6 +297,11 @@ def parse_inventory(text: str, *, source: str = "endpoints.json") -> Inventory:
         return Inventory(source, tuple(endpoints), hashlib.sha256(text.encode()).hexdigest())
     except RouteConflict as exc:  # the duplicates are shadowed above: a defect if it happens
         raise ConfigError([Problem(source, exc.second.line, str(exc))]) from None
+
+
+def _shape(template: str) -> tuple[tuple[str, str], ...]:
+    """What the matcher tells apart in a template: its literals and where its parameters are."""
+    return tuple((s.kind, s.value if s.kind == "literal" else "") for s in parse_template(template))
 
 
 def _shadowed(endpoint: Endpoint, first: str) -> Endpoint:

@@ -572,6 +572,10 @@ def sync(
     _plan(config, capability)
     reader = PlanReader(path, capability, load_config)
     only: Direction | None = "back" if direction == "back" else "forward" if direction else None
+    if only in reader.plan.closed:
+        from strangler.lifecycle.steps import retired_refusal
+
+        _fail("sync", f"--direction {only}: {retired_refusal(capability)}", EXIT_REFUSED)
     wanted = (only,) if only else reader.plan.needed
     if only and only not in reader.plan.configured:
         from strangler.data.plan import direction_plan

@@ -1,17 +1,18 @@
 """`strangler` verbs that move a capability through its lifecycle, and the audit trail.
 
 ``shadow``, ``canary --percent P``, ``cutover``, ``rollback [--to legacy]`` edit routes.yaml
-(``strangler.lifecycle.steps``); ``audit`` lists and verifies the hash-chained change log. Exit
+(``strangler.lifecycle.steps``); ``retire`` ends a capability's migration
+(``strangler.lifecycle.retire``); ``audit`` lists and verifies the hash-chained change log. Exit
 codes: 0 done (or nothing to do), 1 failure (nothing changed), 2 bad input, 3 refused by the
-evidence gate (``--force --reason TEXT`` overrides, audited) or, for ``audit --verify``, a
-broken chain."""
+evidence gate (``--force --reason TEXT`` overrides, audited), by a retired capability, or, for
+``audit --verify``, a broken chain."""
 
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -24,12 +25,13 @@ from strangler.cli.support import (
     load_routes,
     open_store,
     out_console,
+    parse_window,
     routes_path,
 )
 
 if TYPE_CHECKING:
     from parallel_run.audit import AuditRecord
-    from strangler.lifecycle.steps import Outcome, Verb
+    from strangler.lifecycle.steps import LifecycleError, Outcome, Verb
 
 CapabilityArgument = Annotated[str, typer.Argument(help="the capability, as named in routes.yaml")]
 ForceOption = Annotated[
@@ -40,6 +42,12 @@ ReasonOption = Annotated[
     typer.Option("--reason", help="why: kept in the audit trail", show_default=False),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="one JSON object on stdout")]
+DryRunOption = Annotated[
+    bool,
+    typer.Option(
+        "--dry-run", help="print what the change would move (strangler plan); write nothing"
+    ),
+]
 
 
 @cli.command()
@@ -49,9 +57,10 @@ def shadow(
     force: ForceOption = False,
     reason: ReasonOption = None,
     as_json: JsonOption = False,
+    dry_run: DryRunOption = False,
 ) -> None:
     """Shadow a capability: the monolith answers, the service is compared in the background."""
-    _run("shadow", capability, routes, force=force, reason=reason, as_json=as_json)
+    _run("shadow", capability, routes, force=force, reason=reason, as_json=as_json, dry_run=dry_run)
 
 
 @cli.command()
@@ -67,10 +76,20 @@ def canary(
     force: ForceOption = False,
     reason: ReasonOption = None,
     as_json: JsonOption = False,
+    dry_run: DryRunOption = False,
 ) -> None:
     """Serve a sticky share of a capability's clients from the service; above
     promote.ungated_canary_percent the evidence gate applies."""
-    _run("canary", capability, routes, percent=percent, force=force, reason=reason, as_json=as_json)
+    _run(
+        "canary",
+        capability,
+        routes,
+        percent=percent,
+        force=force,
+        reason=reason,
+        as_json=as_json,
+        dry_run=dry_run,
+    )
 
 
 @cli.command()
@@ -80,10 +99,13 @@ def cutover(
     force: ForceOption = False,
     reason: ReasonOption = None,
     as_json: JsonOption = False,
+    dry_run: DryRunOption = False,
 ) -> None:
     """Let the service serve every request of a capability (mode extracted); refused with
     exit 3 unless the parallel-run evidence meets the capability's promote: limits."""
-    _run("cutover", capability, routes, force=force, reason=reason, as_json=as_json)
+    _run(
+        "cutover", capability, routes, force=force, reason=reason, as_json=as_json, dry_run=dry_run
+    )
 
 
 @cli.command()
@@ -99,6 +121,7 @@ def rollback(
     force: ForceOption = False,
     reason: ReasonOption = None,
     as_json: JsonOption = False,
+    dry_run: DryRunOption = False,
 ) -> None:
     """Move a capability in canary or extracted mode back to shadow: the monolith serves at
     once; --to legacy stops the comparison too."""
@@ -110,6 +133,7 @@ def rollback(
         force=force,
         reason=reason,
         as_json=as_json,
+        dry_run=dry_run,
     )
 
 
@@ -123,27 +147,87 @@ def _run(
     force: bool,
     reason: str | None,
     as_json: bool,
+    dry_run: bool = False,
 ) -> None:
-    from strangler.lifecycle.steps import InvalidRoutes, LifecycleError, step
+    from strangler.lifecycle.steps import LifecycleError, step
 
+    if dry_run:
+        from strangler.cli.plan import show_plan
+
+        show_plan(verb, capability, routes, percent=percent, to=to, as_json=as_json)
     path = routes_path(routes)
     try:
         outcome = step(path, capability, verb, percent=percent, to=to, force=force, reason=reason)
     except LifecycleError as exc:
-        if as_json:
-            json.dump({"error": str(exc), "exit_code": exc.exit_code}, sys.stdout, indent=2)
-            sys.stdout.write("\n")
-        if isinstance(exc, InvalidRoutes):
-            # plain PATH:LINE: message lines, as `strangler validate` prints them
-            print(exc, file=sys.stderr)
-        else:
-            err.print(f"strangler {verb}: {exc}", markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(exc.exit_code) from None
+        _refuse(verb, exc, as_json=as_json)
     if as_json:
         json.dump(outcome.to_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")
         return
     print(_describe(outcome, path))
+
+
+@cli.command()
+def retire(
+    capability: CapabilityArgument,
+    routes: RoutesOption = None,
+    window: Annotated[
+        str,
+        typer.Option(
+            "--window",
+            help="how long it must have been served by its service alone: 30m, 24h, 7d",
+        ),
+    ] = "24h",
+    force: ForceOption = False,
+    reason: ReasonOption = None,
+    as_json: JsonOption = False,
+    dry_run: DryRunOption = False,
+) -> None:
+    """End a capability's migration: no fallback to the monolith, no way back (retired: true,
+    fallback: error), audited. Refused with exit 3, naming every unmet condition, until it
+    has been extracted for the window with no fallback and its data sync drained."""
+    from strangler.lifecycle.retire import retire as retire_step
+    from strangler.lifecycle.steps import LifecycleError
+
+    if dry_run:
+        from strangler.cli.plan import show_plan
+
+        show_plan("retire", capability, routes, window=window, as_json=as_json)
+
+    seconds = parse_window("retire", "--window", window)
+    path = routes_path(routes)
+    try:
+        done = retire_step(path, capability, window=seconds, force=force, reason=reason)
+    except LifecycleError as exc:
+        _refuse("retire", exc, as_json=as_json)
+    if as_json:
+        json.dump(done.to_dict(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return
+    if not done.changed:
+        print(f"{capability}: already retired; {path} not changed")
+        return
+    print(
+        f"{capability}: retired in {path} (retired: true, fallback: error; audit record "
+        f"#{done.audit_seq}): no fallback to the monolith, no way back"
+    )
+    if done.forced:
+        print("  retirement conditions overridden (--force): " + "; ".join(done.unmet))
+
+
+def _refuse(verb: str, exc: LifecycleError, *, as_json: bool) -> NoReturn:
+    """Report a step that could not be made, with its exit code."""
+    from strangler.lifecycle.steps import InvalidRoutes
+
+    if as_json:
+        json.dump({"error": str(exc), "exit_code": exc.exit_code}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    if isinstance(exc, InvalidRoutes):
+        # plain PATH:LINE: message lines, as `strangler validate` prints them
+        print(exc, file=sys.stderr)
+    else:
+        err.print(f"strangler {verb}: {exc}", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(exc.exit_code) from None
 
 
 def _describe(outcome: Outcome, path: Path) -> str:
@@ -249,7 +333,11 @@ def _print_records(found: list[AuditRecord]) -> None:
     for record in found:
         entry = record.entry
         before = where(entry.from_mode, entry.from_percent)
-        change = f"{before} -> {where(entry.to_mode, entry.to_percent)}"
+        after = where(entry.to_mode, entry.to_percent)
+        step = entry.evidence.get("step")
+        if step in ("retire", "reopen"):
+            after = "retired" if step == "retire" else f"{after} (reopened)"
+        change = f"{before} -> {after}"
         table.add_row(
             str(record.seq),
             entry.at.strftime("%Y-%m-%d %H:%M:%S"),

@@ -18,6 +18,7 @@ from strangler.cli.support import (
     load_routes,
     open_store,
     out_console,
+    parse_window,
     routes_path,
 )
 
@@ -53,15 +54,10 @@ def report(
     Live traffic only, unless --run names a replay run (then that run only, whatever --since)."""
     from datetime import UTC, datetime, timedelta
 
-    from facade.config.units import parse_duration
     from parallel_run.report import build_report, load_examples
 
     config = load_routes(routes_path(routes))
-    try:
-        window = parse_duration(since)
-    except ValueError as exc:
-        err.print(f"strangler report: --since: {exc}", markup=False)
-        raise typer.Exit(EXIT_BAD_INPUT) from None
+    window = parse_window("report", "--since", since)
     capabilities = config.routes.capabilities
     # the monolith's seam experiments are reported beside the capabilities, as seam:<name>
     modes: dict[str, str] = {name: cap.mode for name, cap in capabilities.items()}

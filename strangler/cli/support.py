@@ -58,6 +58,17 @@ def _main(routes: RoutesOption = None) -> None:
     _State.routes = routes
 
 
+def parse_window(verb: str, option: str, text: str) -> float:
+    """A duration option (``30m``, ``24h``, ``7d``) in seconds; exit 2 naming the option."""
+    from facade.config.units import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        err.print(f"strangler {verb}: {option}: {exc}", markup=False)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+
+
 def routes_path(local: Path | None) -> Path:
     return local or _State.routes or config_module.default_routes_path()
 

@@ -9,6 +9,10 @@ writes). The mode decides which run and who owns the data when both sides change
     shadow      forward                            the monolith
     canary      forward, back (if sync.back)       the monolith
     extracted   forward, back (if sync.back)       the service
+    retired     forward                            the service
+
+A retired capability (``strangler retire``) has no way back: its back direction is closed, a
+running back relay drains and stops when it reads the file, and ``--direction back`` is refused.
 
 Conflicts are looked for whenever a way back is configured, whatever the mode: after a
 rollback the back relay drains what the service changed meanwhile, and those changes must
@@ -69,6 +73,12 @@ class SyncPlan:
     retention: float  # seconds
     needed: tuple[Direction, ...]  # what the mode runs
     configured: tuple[Direction, ...]  # what routes.yaml makes possible
+    retired: bool = False  # `strangler retire`: the way back is closed for good
+
+    @property
+    def closed(self) -> tuple[Direction, ...]:
+        """Directions that must not run, even when asked for by name."""
+        return ("back",) if self.retired else ()
 
     @property
     def owner(self) -> Side:
@@ -86,7 +96,11 @@ class SyncPlan:
         return "source" if self.owner == source else "target"
 
 
-def needed_directions(mode: Mode, *, has_back: bool) -> tuple[Direction, ...]:
+def needed_directions(
+    mode: Mode, *, has_back: bool, retired: bool = False
+) -> tuple[Direction, ...]:
+    if retired:
+        return ("forward",)
     if mode == "shadow":
         return ("forward",)
     if mode in ("canary", "extracted"):
@@ -122,8 +136,9 @@ def plan_for(config: Config, capability: str) -> SyncPlan:
         back_outbox=sync.back.outbox if sync.back else None,
         batch_size=sync.batch_size or cap.data.batch_size,
         retention=sync.retention,
-        needed=needed_directions(cap.mode, has_back=has_back),
+        needed=needed_directions(cap.mode, has_back=has_back, retired=cap.retired),
         configured=DIRECTIONS if has_back else ("forward",),
+        retired=cap.retired,
     )
 
 

@@ -336,7 +336,9 @@ class Runner:
     started when the mode comes to need it (``shadow`` starts forward; ``canary`` the way
     back), until ``stop`` is set. Each relay finishes its batch and writes a last heartbeat. A
     direction the mode no longer needs (a rollback to ``shadow``) drains what is pending, then
-    stops: a relay left running would keep applying without the mode wanting it."""
+    stops: a relay left running would keep applying without the mode wanting it. A direction
+    asked for by name (``--direction``) that routes.yaml closes (a retired capability's way
+    back) drains, stops, and ends the run."""
 
     reader: PlanReader
     only: Direction | None
@@ -348,7 +350,11 @@ class Runner:
     running: dict[Direction, tuple[threading.Thread, threading.Event]] = field(default_factory=dict)
 
     def wanted(self) -> Sequence[Direction]:
-        return (self.only,) if self.only else self.reader.current().needed
+        plan = self.reader.current()
+        if self.only:
+            # a direction asked for by name runs until routes.yaml closes it (retire)
+            return () if self.only in plan.closed else (self.only,)
+        return plan.needed
 
     def run(self, stop: threading.Event) -> None:
         """Follow until ``stop``; ``opened`` may hold directions the caller opened already
@@ -358,6 +364,12 @@ class Runner:
             while not stop.is_set():
                 wanted = self.wanted()
                 self._retire(wanted)
+                if self.only and not wanted and not self.running:
+                    self.log(
+                        f"{self.only}: closed by routes.yaml (the capability is retired: no "
+                        "way back); stopped"
+                    )
+                    return
                 for direction in wanted:
                     if direction in self.running:
                         continue

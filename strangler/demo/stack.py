@@ -136,6 +136,11 @@ def write_demo_routes(
     tree["legacy"]["url"] = f"http://127.0.0.1:{legacy_port}"
     tree["services"][service]["url"] = f"http://127.0.0.1:{service_port}"
     changes.append(f"legacy.url -> :{legacy_port}, services.{service}.url -> :{service_port}")
+    endpoints = tree["legacy"].get("endpoints")
+    if endpoints is not None and not Path(endpoints).expanduser().is_absolute():
+        # relative to the team's routes.yaml, not to the copy's directory
+        tree["legacy"]["endpoints"] = str(source.resolve().parent / endpoints)
+        changes.append(f"legacy.endpoints -> {tree['legacy']['endpoints']}")
     # the demo's evidence and audit trail never land in the team's own store
     tree.setdefault("store", {})["url"] = "sqlite:///strangler.db"
     changes.append("store.url -> strangler.db beside the copy")

@@ -8,7 +8,10 @@ step run with the ``strangler`` verb a team would type and checked against what 
    in the monolith itself, carried by the relay, compared clean; status, report;
 4. ``strangler canary --percent 10`` then ``50``: a sticky share of clients on the service;
 5. ``strangler cutover``: the service serves everything, through the translator;
-6. ``strangler rollback``: back to shadow; ``strangler audit --verify``.
+6. ``strangler rollback``: back to shadow; ``strangler audit --verify``;
+7. (walking the catalog) inventory's way back: the service's own changes into the monolith;
+8. ``strangler map``: the monolith's endpoints with the walk's traffic, the share it moved to
+   services (with ``legacy.endpoints`` in routes.yaml; the facade stores its counts).
 
 A check that does not hold stops the walk (``WalkFailed``, exit 1), naming the step.
 """
@@ -65,6 +68,8 @@ WAY_BACK_QTY = 2
 RELOAD_TIMEOUT = 5.0  # the contract says 2 s; a busy 2-core machine is given some slack
 CANARY_STEPS = (10.0, 50.0)
 CLIENTS = 100  # distinct sticky keys in canary traffic
+# the facade hands its endpoint counts to the store every 10 s (facade.traffic): the map waits
+MAP_TIMEOUT = 30.0
 # headers that legitimately differ between two answers to the same request, or that only the
 # facade adds (its debug header)
 VOLATILE = {"date", "connection", "keep-alive", "transfer-encoding", "x-strangler-route"}
@@ -864,12 +869,70 @@ def walk_all(walk: Walk, traffic: Traffic) -> None:
         )
         walk_way_back(walk, back)
         also = f"; {back.capability}: shadow -> extracted -> shadow, its changes carried back"
+    if walk.config().inventory is not None:
+        walk.step(
+            f"{7 if walk.way_back is None else 8}. the map",
+            "the monolith's endpoints, their traffic, the share services served",
+        )
+        migration_map(walk)
+    else:
+        walk.console.print(
+            Text(
+                "routes.yaml names no legacy.endpoints (`manage.py strangler_endpoints` writes "
+                "it): no `strangler map`",
+                style="dim",
+            )
+        )
     summary(walk)
     walk.console.print(
         Text(
             f"walked {cap}: legacy -> shadow -> canary 10% -> canary 50% -> extracted -> "
             f"shadow{also}; every check held ({len(walk.checks)})",
             style="bold green",
+        )
+    )
+
+
+def migration_map(walk: Walk) -> None:
+    """The last step: ``strangler map`` over the walk's traffic. Every capability is back in
+    shadow, so no endpoint has moved for good; the share of requests the services served
+    during the canary and the cutover is what the walk moved, and the map shows it."""
+    import json
+
+    cap, service = walk.capability, walk.service
+    deadline = time.monotonic() + MAP_TIMEOUT
+    while True:
+        done = walk.strangler("map", "--json", show=False)
+        walk.expect("strangler map --json exits 0", done.returncode == 0, _exit(done))
+        data = json.loads(done.stdout)
+        ours = [e for e in data["endpoints"] if cap in e["capabilities"]]
+        served = sum(e["served_by_services"] for e in ours)
+        # the counts of the cutover reach the store within the facade's flush interval
+        if served > 0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    done = walk.strangler("map")
+    walk.expect("strangler map exits 0", done.returncode == 0, _exit(done))
+    totals = data["totals"]
+    requests = sum(e["requests"] for e in ours)
+    walk.expect(
+        f"the map counts {cap}'s requests, part of them served by {service}",
+        requests > 0 and 0 < served <= requests,
+        f"{served} of {requests}",
+    )
+    walk.expect(
+        "a share of the monolith's traffic moved to services",
+        0 < totals["request_share_served_by_services"] < 1,
+        f"{100 * totals['request_share_served_by_services']:.1f}% of {totals['requests']}",
+    )
+    walk.console.print(
+        Text(
+            f"moved: {100 * totals['request_share_served_by_services']:.1f}% of the "
+            f"{totals['requests']} requests the facade counted were served by services "
+            f"({cap}: {_pct(served, requests)} of its {requests}); "
+            f"{len(data['candidates'])} endpoints to extract next, {len(data['unused'])} "
+            "nobody called",
+            style="bold",
         )
     )
 

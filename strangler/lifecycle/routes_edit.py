@@ -1,4 +1,5 @@
-"""Change one capability's ``mode`` and ``canary.percent`` in routes.yaml text, keeping the rest.
+"""Change one capability's ``mode`` and ``canary.percent`` (or other plain keys: ``retired``,
+``fallback``) in routes.yaml text, keeping the rest.
 
 Pure: text in, text out. ruamel.yaml's round-trip loader says where each value sits (line and
 column, in block and flow mappings alike); the new value is spliced into the original text at
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +28,7 @@ from ruamel.yaml.error import YAMLError
 from facade.config import Mode
 from facade.errors import FacadeError
 
-_MODE_TOKEN = re.compile(r"\"[^\"\n]*\"|'[^'\n]*'|[A-Za-z_]+")
+_WORD_TOKEN = re.compile(r"\"[^\"\n]*\"|'[^'\n]*'|[A-Za-z_]+")
 _PERCENT_TOKEN = re.compile(r"\"[^\"\n]*\"|'[^'\n]*'|[0-9][0-9.]*%?")
 
 
@@ -51,14 +53,26 @@ def format_percent(percent: float) -> str:
 def set_capability(text: str, capability: str, *, mode: Mode, percent: float | None) -> str:
     """``text`` with ``capabilities.<capability>.mode`` set to ``mode`` and, when ``percent``
     is given, ``canary.percent`` set to it; nothing else changes."""
+    return _edit(text, capability, {"mode": mode}, percent=percent)
+
+
+def set_capability_keys(text: str, capability: str, values: Mapping[str, str]) -> str:
+    """``text`` with each ``capabilities.<capability>.<key>`` set to its plain scalar in
+    ``values`` (as YAML writes it: ``true``, ``error``); a missing key is inserted under
+    ``mode``. Nothing else changes (``strangler retire``: ``retired: true``, ``fallback:
+    error``)."""
+    return _edit(text, capability, values, percent=None)
+
+
+def _edit(text: str, capability: str, values: Mapping[str, str], *, percent: float | None) -> str:
     tree = _load(text)
     cap = _capability(tree, capability)
     expected = _plain(tree)  # before any edit: the dump path below changes its own copy
     try:
-        new_text = _splice_edit(text, cap, mode=mode, percent=percent)
+        new_text = _splice_edit(text, cap, values, percent=percent)
     except _NoSafePlace:
-        new_text = _dump_edit(text, capability, mode=mode, percent=percent)
-    _check(expected, new_text, capability, mode=mode, percent=percent)
+        new_text = _dump_edit(text, capability, values, percent=percent)
+    _check(expected, new_text, capability, values, percent=percent)
     return new_text
 
 
@@ -86,14 +100,19 @@ def _capability(tree: CommentedMap, capability: str) -> CommentedMap:
     return cap
 
 
-def _splice_edit(text: str, cap: CommentedMap, *, mode: Mode, percent: float | None) -> str:
+def _splice_edit(
+    text: str, cap: CommentedMap, values: Mapping[str, str], *, percent: float | None
+) -> str:
     starts = _line_starts(text)
     splices: list[_Splice] = []
     new_keys: list[str] = []  # keys the capability lacks, in the order they are written
-    if "mode" in cap:
-        splices.append(_replace_value(text, starts, cap, "mode", mode, _MODE_TOKEN))
-    else:
-        new_keys.append(f"mode: {mode}")
+    for key, value in values.items():
+        if key in cap:
+            if isinstance(cap[key], CommentedMap | CommentedSeq):
+                raise _NoSafePlace
+            splices.append(_replace_value(text, starts, cap, key, value, _WORD_TOKEN))
+        else:
+            new_keys.append(f"{key}: {value}")
     if percent is not None:
         value = format_percent(percent)
         canary = cap.get("canary")
@@ -184,13 +203,21 @@ def _insert_after(
     return _Splice(len(text), len(text), "\n" + block.rstrip("\n"))
 
 
-def _dump_edit(text: str, capability: str, *, mode: Mode, percent: float | None) -> str:
+def _scalar(value: str) -> Any:
+    """What YAML reads ``value`` (a plain scalar as written) as: ``true`` -> True."""
+    return YAML(typ="safe").load(value)
+
+
+def _dump_edit(
+    text: str, capability: str, values: Mapping[str, str], *, percent: float | None
+) -> str:
     yaml = YAML(typ="rt")
     yaml.preserve_quotes = True
     yaml.width = 4096
     tree = yaml.load(text)
     cap = tree["capabilities"][capability]
-    cap["mode"] = mode
+    for key, text_value in values.items():
+        cap[key] = _scalar(text_value)
     if percent is not None:
         canary = cap.get("canary")
         value: int | float = int(percent) if float(percent).is_integer() else percent
@@ -215,11 +242,14 @@ def _plain(node: Any) -> Any:
     return node
 
 
-def _check(expected: Any, new: str, capability: str, *, mode: Mode, percent: float | None) -> None:
+def _check(
+    expected: Any, new: str, capability: str, values: Mapping[str, str], *, percent: float | None
+) -> None:
     """The edited text must load to the original tree (``expected``, plain) with exactly the
     intended change."""
     cap = expected["capabilities"][capability]
-    cap["mode"] = mode
+    for key, value in values.items():
+        cap[key] = _scalar(value)
     if percent is not None:
         canary = cap.get("canary")
         if not isinstance(canary, dict):
@@ -230,9 +260,11 @@ def _check(expected: Any, new: str, capability: str, *, mode: Mode, percent: flo
     except EditError as exc:
         raise EditError(f"the edit of {capability!r} produced invalid YAML ({exc})") from None
     if actual != expected:
+        keys = [*values, *(["percent"] if percent is not None else [])]
         raise EditError(
-            f"cannot edit capability {capability!r} without changing more than its mode and "
-            "percent; edit routes.yaml by hand (the facade picks it up and audits it)"
+            f"cannot edit capability {capability!r} without changing more than its "
+            f"{' and '.join(keys)}; edit routes.yaml by hand (the facade picks it up and "
+            "audits it)"
         )
 
 

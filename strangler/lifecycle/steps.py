@@ -37,7 +37,7 @@ from strangler.lifecycle.gate import (
 from strangler.lifecycle.routes_edit import EditError, set_capability
 
 if TYPE_CHECKING:
-    from parallel_run.audit import AuditRecord
+    from parallel_run.audit import AuditEntry, AuditRecord
     from parallel_run.store import ResultStore
 
 Verb = Literal["shadow", "canary", "cutover", "rollback"]
@@ -245,6 +245,14 @@ def parse_routes(path: Path, data: bytes, digest: str) -> Config:
     return Config(path.resolve(), routes, matcher, digest, inventory)
 
 
+def retired_refusal(capability: str) -> str:
+    """Why a retired capability refuses a step (and ``data sync --direction back``)."""
+    return (
+        f"{capability!r} is retired; remove retired: true by hand, audited, to reopen (its "
+        "migration is over: no fallback to the monolith, no way back)"
+    )
+
+
 def capability_of(config: Config, name: str) -> Capability:
     caps = config.routes.capabilities
     cap = caps.get(name)
@@ -303,6 +311,8 @@ def _step_locked(
     data, before = routes_file.read(path)
     config = parse_routes(path, data, before)
     cap = capability_of(config, capability)
+    if cap.retired and verb != "cutover":
+        raise Refused(retired_refusal(capability))
     to_mode, new_percent = target_of(verb, cap, percent=percent, to=to)
     canary_percent = new_percent if new_percent is not None else cap.canary.percent
     from_share = exposure(cap.mode, cap.canary.percent)
@@ -390,27 +400,14 @@ def _write(
     now: datetime,
     force: bool,
 ) -> Outcome:
-    from parallel_run.audit import AuditEntry, append
+    from parallel_run.audit import AuditEntry
 
-    text = data.decode("utf-8")
-    try:
-        new_text = set_capability(
-            text,
-            outcome.capability,
-            mode=outcome.to_mode,
-            percent=outcome.to_percent if outcome.to_mode == "canary" else None,
-        )
-    except EditError as exc:
-        raise LifecycleError(str(exc)) from None
-    new_data = new_text.encode("utf-8")
-    after = routes_file.digest(new_data)
-    try:
-        parse_routes(path, new_data, after)
-    except BadRequest as exc:
-        # never write a file the facade would reject
-        raise LifecycleError(
-            f"the edited routes file would be invalid, so it was not written:\n{exc}"
-        ) from None
+    new_data = edited(
+        data,
+        outcome.capability,
+        mode=outcome.to_mode,
+        percent=outcome.to_percent if outcome.to_mode == "canary" else None,
+    )
     forced = force and not outcome.decision.allowed
     entry = AuditEntry(
         capability=outcome.capability,
@@ -425,14 +422,50 @@ def _write(
         forced=forced,
         evidence=_audited_evidence(outcome),
         digest_before=outcome.digest_before,
-        digest_after=after,
         at=now,
     )
+    stored = commit(path, data, new_data, entry, store)
+    return replace(
+        outcome,
+        changed=True,
+        forced=forced,
+        digest_after=stored.entry.digest_after,
+        audit_seq=stored.seq,
+    )
+
+
+def edited(data: bytes, capability: str, *, mode: Mode, percent: float | None) -> bytes:
+    """routes.yaml's bytes with the capability's mode (and canary percent) changed: what a
+    step writes, and what ``strangler plan`` compares with the file."""
+    try:
+        return set_capability(data.decode("utf-8"), capability, mode=mode, percent=percent).encode(
+            "utf-8"
+        )
+    except EditError as exc:
+        raise LifecycleError(str(exc)) from None
+
+
+def commit(
+    path: Path, data: bytes, new_data: bytes, entry: AuditEntry, store: ResultStore
+) -> AuditRecord:
+    """Write ``new_data`` over routes.yaml (read as ``data``), audited: it must validate, then
+    ``entry`` (its ``digest_after`` set here) is appended just before the atomic rename; if the
+    record cannot be stored, the file is not changed. Called under the edit lock."""
+    from parallel_run.audit import append
+
+    after = routes_file.digest(new_data)
+    try:
+        parse_routes(path, new_data, after)
+    except BadRequest as exc:
+        # never write a file the facade would reject
+        raise LifecycleError(
+            f"the edited routes file would be invalid, so it was not written:\n{exc}"
+        ) from None
     stored: list[AuditRecord] = []
 
     def record() -> None:
         try:
-            stored.extend(append(store, [entry]))
+            stored.extend(append(store, [replace(entry, digest_after=after)]))
         except Exception as exc:
             raise LifecycleError(
                 f"cannot append to the audit trail ({type(exc).__name__}: {exc}); "
@@ -440,12 +473,6 @@ def _write(
             ) from None
 
     routes_file.write_atomic(
-        path, new_data, expect_digest=outcome.digest_before, before_commit=record
+        path, new_data, expect_digest=routes_file.digest(data), before_commit=record
     )
-    return replace(
-        outcome,
-        changed=True,
-        forced=forced,
-        digest_after=after,
-        audit_seq=stored[0].seq if stored else None,
-    )
+    return stored[0]

@@ -22,6 +22,18 @@ pytestmark = pytest.mark.e2e
 STRANGLER = str(Path(sys.executable).parent / "strangler")
 
 
+def _team_checkout(workdir: Path) -> None:
+    """The team's routes.yaml in ``workdir``, with the endpoint inventory it names."""
+    shutil.copy(ROOT / "routes.yaml", workdir / "routes.yaml")
+    _team_inventory(workdir)
+
+
+def _team_inventory(workdir: Path) -> None:
+    """The endpoint inventory routes.yaml names (``legacy.endpoints``, relative to it)."""
+    (workdir / "legacy_monolith").mkdir()
+    shutil.copy(ROOT / "legacy_monolith" / "endpoints.json", workdir / "legacy_monolith")
+
+
 def _demo(
     workdir: Path, *args: str, timeout: float = 150
 ) -> tuple[subprocess.CompletedProcess[str], list[int]]:
@@ -60,7 +72,7 @@ def _listening(port: int) -> bool:
 
 @pytest.mark.timeout(260)
 def test_demo_once_walks_product_catalog_to_extracted_and_back(tmp_path: Path) -> None:
-    shutil.copy(ROOT / "routes.yaml", tmp_path / "routes.yaml")
+    _team_checkout(tmp_path)
     before = (tmp_path / "routes.yaml").read_bytes()
 
     # measured 47 to 82 s (load 3 to 4.5, 2 cores); it timed out at 150 s on a box loaded
@@ -127,6 +139,7 @@ def test_demo_once_fails_naming_the_step_whose_check_did_not_hold(tmp_path: Path
     del tree["capabilities"]["product-catalog"]["translator"]
     with (tmp_path / "routes.yaml").open("w") as out:
         routes.dump(tree, out)
+    _team_inventory(tmp_path)
 
     done, ports = _demo(tmp_path)
 
@@ -141,7 +154,7 @@ def test_demo_once_fails_naming_the_step_whose_check_did_not_hold(tmp_path: Path
 
 
 def test_demo_refuses_an_unknown_capability_before_starting_anything(tmp_path: Path) -> None:
-    shutil.copy(ROOT / "routes.yaml", tmp_path / "routes.yaml")
+    _team_checkout(tmp_path)
 
     done, _ = _demo(tmp_path, "--capability", "billing", timeout=30)
 
@@ -151,7 +164,7 @@ def test_demo_refuses_an_unknown_capability_before_starting_anything(tmp_path: P
 
 
 def test_demo_refuses_a_port_in_use_and_stops_what_it_started(tmp_path: Path) -> None:
-    shutil.copy(ROOT / "routes.yaml", tmp_path / "routes.yaml")
+    _team_checkout(tmp_path)
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()

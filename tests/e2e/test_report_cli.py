@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -19,10 +18,10 @@ from parallel_run.noise_counts import tracker_to_counts
 from parallel_run.record import ObservationRecord
 from parallel_run.redact import Redactor
 from parallel_run.store import ResultStore
+from tests.support.chromium import needs_chromium, rendered_dom, screenshot
 
 pytestmark = pytest.mark.e2e
 STRANGLER = str(Path(sys.executable).parent / "strangler")
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 ROUTES = """\
 version: 1
@@ -232,7 +231,7 @@ def test_diff_of_an_unknown_observation_is_bad_input(
     assert "no observation" in result.stderr
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (scripts/test installs it)")
+@needs_chromium
 def test_report_html_renders_in_headless_chromium_with_its_chart(
     project: tuple[Path, list[ObservationRecord]],
 ) -> None:
@@ -242,42 +241,10 @@ def test_report_html_renders_in_headless_chromium_with_its_chart(
     assert result.returncode == 0, result.stderr
     assert page.is_file()
 
-    assert CHROMIUM is not None
-    profile = root / "chromium-profile"
-    flags = [
-        CHROMIUM,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={profile}",
-    ]
-    dom = subprocess.run(
-        [*flags, "--dump-dom", page.as_uri()],
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
-    assert dom.returncode == 0, dom.stderr
-    assert 'id="mismatch-rate-chart"' in dom.stdout
-    assert "<svg" in dom.stdout
-    assert "<polyline" in dom.stdout
-    assert "$.price" in dom.stdout
-
-    screenshot = root / "report.png"
-    shot = subprocess.run(
-        [*flags, f"--screenshot={screenshot}", "--window-size=1280,1600", page.as_uri()],
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
-    assert shot.returncode == 0, shot.stderr
-    assert screenshot.stat().st_size > 10_000  # a rendered page, not a blank one
-    if keep := os.environ.get("STRANGLER_KEEP_SCREENSHOT"):
-        shutil.copy(screenshot, keep)
+    dom = rendered_dom(page, profile=root / "chromium-profile")
+    assert 'id="mismatch-rate-chart"' in dom
+    assert "<svg" in dom
+    assert "<polyline" in dom
+    assert "$.price" in dom
+    # a rendered page, not a blank one
+    assert screenshot(page, root / "report.png", profile=root / "chromium-profile") > 10_000

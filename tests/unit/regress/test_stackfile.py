@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from facade import config as config_module
 from regress import stackfile
 from regress.errors import StackFileError
-from regress.stack import ALL, ModeOverride, parse_mode
+from regress.stack import ALL, ModeOverride, Stack, parse_mode
+from tests.support.processes import ROOT
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -93,3 +95,14 @@ def test_mode_overrides_parse(text: str, expected: tuple[str, ModeOverride]) -> 
 def test_bad_mode_overrides_say_why(text: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         parse_mode(text)
+
+
+def test_the_stacks_routes_copy_still_finds_the_endpoint_inventory(tmp_path: Path) -> None:
+    stack = Stack(
+        ROOT / "routes.yaml", stackfile.load(ROOT / "strangler-stack.toml"), state_dir=tmp_path
+    )
+    shipped = config_module.load(ROOT / "routes.yaml")
+    stack._write_routes(shipped, {"monolith": 18000, "catalog": 18101}, ["catalog"])
+    copy = config_module.load(tmp_path / "routes.yaml")
+    assert copy.inventory is not None
+    assert Path(copy.inventory.source) == ROOT / "legacy_monolith" / "endpoints.json"

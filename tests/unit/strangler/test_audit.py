@@ -92,6 +92,23 @@ def test_a_hand_edit_is_recorded_once_however_many_workers_see_it(tmp_path: Path
         store.close()
 
 
+def test_removing_retired_by_hand_reopens_the_capability_and_is_recorded(tmp_path: Path) -> None:
+    path = tmp_path / "routes.yaml"
+    retired = "mode: extracted\n    retired: true\n    fallback: error"
+    old = load(write(path, mode="extracted"))
+    path.write_text(path.read_text().replace("mode: extracted", retired))
+    closed = load(path)
+    path.write_text(path.read_text().replace("    retired: true\n", ""))
+    reopened = load(path)
+
+    assert capability_changes(old.routes, closed.routes) == [
+        CapabilityChange("products", "extracted", 100.0, "extracted", 100.0, retired=True)
+    ]
+    changes = capability_changes(closed.routes, reopened.routes)
+    (record,) = hand_edits.record(closed, reopened, changes)
+    assert (record.entry.source, record.entry.evidence["step"]) == ("hand-edit", "reopen")
+
+
 def test_reload_records_the_hand_edit_in_the_background(tmp_path: Path) -> None:
     path = write(tmp_path / "routes.yaml", mode="shadow")
     state = FacadeState(LiveConfig(load(path), hooks=(hand_edits.on_reload,)))

@@ -151,6 +151,21 @@ def test_the_plan_is_reread_when_routes_yaml_changes_and_kept_when_it_breaks(
     assert reader.current().owner == "service"
 
 
+def test_a_retired_capability_runs_forward_only_and_closes_the_way_back(tmp_path: Path) -> None:
+    path = routes(tmp_path, mode="extracted")
+    reader = PlanReader(path, "inventory", load)
+    assert (reader.current().needed, reader.current().closed) == (("forward", "back"), ())
+
+    path.write_text(
+        path.read_text().replace(
+            "    mode: extracted\n", "    mode: extracted\n    retired: true\n    fallback: error\n"
+        )
+    )
+    os.utime(path, ns=(1, 10**18))
+    plan = reader.current()
+    assert (plan.needed, plan.closed, plan.owner) == (("forward",), ("back",), "service")
+
+
 @pytest.mark.parametrize(
     ("listen", "parsed"),
     [(":9465", ("127.0.0.1", 9465)), ("0.0.0.0:0", ("0.0.0.0", 0)), ("[::1]:80", ("::1", 80))],

@@ -1,6 +1,6 @@
 """The host lock behind a relay's lease holder name: one relay per direction on a host keeps
 a name across restarts; a second one gets its own and waits as a standby. The runner's
-directions follow the mode."""
+directions follow the mode; a retired capability's way back stops."""
 
 from __future__ import annotations
 
@@ -43,6 +43,7 @@ class FollowingRelay:
 @dataclass
 class Plans:
     needed: tuple[str, ...]
+    closed: tuple[str, ...] = ()
 
     def current(self) -> Plans:
         return self
@@ -76,3 +77,31 @@ def test_a_direction_the_mode_no_longer_needs_drains_then_stops() -> None:
         thread.join(timeout=30)
     assert sorted(closed) == ["back", "forward"]
     assert not relays["forward"].drained.is_set()  # stopping the process does not drain
+
+
+def test_a_back_relay_asked_for_by_name_drains_and_ends_the_run_once_retired() -> None:
+    plans = Plans(("forward", "back"))  # extracted
+    relay = FollowingRelay("inventory/back")
+    closed: list[str] = []
+    lines: list[str] = []
+
+    def open_(direction: str) -> OpenRelay:
+        resources = ExitStack()
+        resources.callback(closed.append, direction)
+        return OpenRelay(relay, None, resources)  # type: ignore[arg-type]
+
+    runner = Runner(plans, "back", open_, log=lines.append)  # type: ignore[arg-type]
+    stop = threading.Event()
+    thread = threading.Thread(target=runner.run, args=(stop,))
+    thread.start()
+    try:
+        wait_until(relay.following.is_set, "the back relay follows")
+        plans.closed = ("back",)  # `strangler retire` wrote retired: true
+
+        wait_until(lambda: not thread.is_alive(), "the run ends by itself")
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert relay.drained.is_set()
+    assert closed == ["back"]
+    assert "back: closed by routes.yaml (the capability is retired: no way back); stopped" in lines

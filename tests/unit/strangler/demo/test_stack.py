@@ -109,9 +109,13 @@ def test_the_shipped_routes_yaml_makes_a_valid_demo_copy(tmp_path: Path) -> None
         min_comparisons=200,
     )
 
-    routes = config_module.load(copy.path).routes
+    loaded = config_module.load(copy.path)
+    routes = loaded.routes
     cap = routes.capabilities["product-catalog"]
     assert (cap.mode, cap.promote.min_comparisons, routes.debug_headers) == ("legacy", 200, True)
+    # the endpoint inventory, named relative to the team's file, is found from the copy's
+    assert loaded.inventory is not None
+    assert Path(loaded.inventory.source) == ROOT / "legacy_monolith" / "endpoints.json"
     # the header key was already there: kept as the team wrote it
     assert not any("sticky" in c for c in copy.changes)
 

@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 
 from facade.config import parse
-from strangler.lifecycle.routes_edit import EditError, format_percent, set_capability
+from strangler.lifecycle.routes_edit import (
+    EditError,
+    format_percent,
+    set_capability,
+    set_capability_keys,
+)
 
 SHIPPED = (Path(__file__).resolve().parents[4] / "routes.yaml").read_text()
 
@@ -123,3 +128,29 @@ def test_the_file_without_a_final_newline_gets_the_new_key_on_its_own_line() -> 
 @pytest.mark.parametrize(("value", "text"), [(25.0, "25"), (12.5, "12.5"), (0.25, "0.25")])
 def test_percents_are_written_as_people_write_them(value: float, text: str) -> None:
     assert format_percent(value) == text
+
+
+def test_retiring_replaces_a_fallback_in_place_and_adds_retired_under_the_mode() -> None:
+    text = BLOCK.replace("mode: shadow          # keep", "mode: extracted       # keep").replace(
+        "    canary:", "    fallback: legacy      # for now\n    canary:"
+    )
+    new = set_capability_keys(text, "products", {"retired": "true", "fallback": "error"})
+    assert changed_lines(text, new) == [
+        "-    fallback: legacy      # for now",
+        "+    retired: true",
+        "+    fallback: error      # for now",
+    ]
+    routes, _ = parse(new)
+    cap = routes.capabilities["products"]
+    assert (cap.retired, cap.fallback, cap.mode) == (True, "error", "extracted")
+
+
+def test_retiring_a_capability_written_as_one_flow_mapping_edits_inside_it() -> None:
+    text = BLOCK.split("capabilities:")[0] + (
+        "capabilities:\n"
+        "  products: {match: [{path: /p}], service: catalog, mode: extracted}  # one line\n"
+    )
+    new = set_capability_keys(text, "products", {"retired": "true", "fallback": "error"})
+    assert "# one line" in new
+    cap = parse(new)[0].capabilities["products"]
+    assert (cap.retired, cap.fallback) == (True, "error")

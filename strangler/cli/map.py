@@ -1,0 +1,255 @@
+"""`strangler map`: the monolith's endpoints, who owns each, their traffic, what is left."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.table import Table
+
+from strangler.cli.support import (
+    EXIT_BAD_INPUT,
+    EXIT_REFUSED,
+    RoutesOption,
+    cli,
+    err,
+    load_routes,
+    open_store,
+    out_console,
+    routes_path,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from datetime import datetime
+
+    from rich.console import Console
+
+    from strangler.map.model import EndpointRow, Hold, MigrationMap
+
+# how many unused endpoints the terminal lists before it says "and N more" (--json has all)
+LISTED = 20
+
+
+@cli.command("map")
+def map_(
+    routes: RoutesOption = None,
+    since: Annotated[str, typer.Option(help="the window: 24h, 7d, 30d")] = "30d",
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
+    html: Annotated[
+        Path | None,
+        typer.Option("--html", help="also write a self-contained HTML page", show_default=False),
+    ] = None,
+    decommission: Annotated[
+        bool,
+        typer.Option(
+            "--decommission",
+            help="exit 3, listing it, while anything outside retired capabilities had traffic",
+        ),
+    ] = False,
+) -> None:
+    """The migration map: every endpoint of the monolith (legacy.endpoints) with its owning
+    capability and mode, its requests in the window and the share services served; what to
+    extract next, what nobody calls, what is claimed in part, what can be deleted."""
+    from datetime import UTC, datetime, timedelta
+
+    from facade.config.units import parse_duration
+    from parallel_run.endpoint_traffic import endpoint_totals, served_by_minute
+    from strangler.map.model import build_map
+    from strangler.map.model import decommission as holding
+
+    config = load_routes(routes_path(routes))
+    if config.inventory is None:
+        err.print(
+            f"strangler map: {config.source} names no endpoint inventory. Write one in the "
+            "monolith with `python manage.py strangler_endpoints --output endpoints.json` "
+            "(strangler_django in INSTALLED_APPS) and name it in routes.yaml: "
+            "`legacy: {endpoints: endpoints.json}`",
+            markup=False,
+        )
+        raise typer.Exit(EXIT_BAD_INPUT)
+    try:
+        window = timedelta(seconds=parse_duration(since))
+    except ValueError as exc:
+        err.print(f"strangler map: --since: {exc}", markup=False)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    now = datetime.now(UTC)
+    store = open_store(config)
+    try:
+        totals = endpoint_totals(store, since=now - window, until=now) if store else []
+        minutes = served_by_minute(store, since=now - window, until=now) if store else []
+    finally:
+        if store is not None:
+            store.close()
+    built = build_map(config, config.inventory, totals, now=now, window=window, minutes=minutes)
+    if html is not None:
+        from strangler.map.html import render_map_html
+
+        try:
+            html.write_text(render_map_html(built), encoding="utf-8")
+        except OSError as exc:
+            err.print(f"strangler map: cannot write {html}: {exc.strerror}", markup=False)
+            raise typer.Exit(EXIT_BAD_INPUT) from None
+    holds = holding(built)
+    if as_json:
+        json.dump(built.to_dict(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    elif decommission:
+        _print_holds(holds)
+    else:
+        _print_map(built)
+    if html is not None and not as_json:
+        err.print(f"wrote {html}", markup=False, highlight=False)
+    if decommission and holds:
+        raise typer.Exit(EXIT_REFUSED)
+
+
+def _pct(part: float) -> str:
+    return f"{part * 100:.1f}%"
+
+
+def _when(moment: datetime | None) -> str:
+    return "-" if moment is None else moment.strftime("%Y-%m-%d %H:%M")
+
+
+def _methods(row: EndpointRow) -> str:
+    return "any" if row.methods is None else " ".join(row.methods)
+
+
+def _owner(row: EndpointRow) -> str:
+    if row.owner is not None:
+        return row.owner
+    if row.capabilities:
+        return ", ".join(row.capabilities) + " (in part)"
+    return "-"
+
+
+def _mode(row: EndpointRow) -> str:
+    if row.owner is not None:
+        mode = row.mode or "-"
+        return f"{mode}, retired" if row.deletable else mode
+    return ", ".join(f"{c}: {m}" for c, m in row.modes.items()) or "-"
+
+
+def _print_map(built: MigrationMap) -> None:
+    from rich.text import Text
+
+    from strangler.map.model import share
+
+    console = out_console()
+    total = built.requests
+    console.print(
+        Text(
+            f"The monolith since {_when(built.since)} UTC ({built.inventory}): "
+            f"{_pct(built.request_share_served)} of {total} requests served by services; "
+            f"{built.endpoints_moved} of {len(built.rows)} endpoints moved "
+            f"({_pct(built.endpoint_share_moved)}), {built.endpoints_claimed} claimed by a "
+            "capability."
+        )
+    )
+    table = Table(title="endpoints", title_justify="left")
+    table.add_column("endpoint", overflow="fold")
+    table.add_column("methods")
+    table.add_column("capability")
+    table.add_column("mode")
+    for column in ("requests", "share", "by services"):
+        table.add_column(column, justify="right")
+    table.add_column("last seen")
+    table.add_column("status")
+    for row in (*built.rows, *(r for r in built.unlisted if r.requests)):
+        table.add_row(
+            Text(row.key),
+            _methods(row),
+            Text(_owner(row)),
+            Text(_mode(row)),
+            str(row.requests) if row.counted else "-",
+            _pct(share(row.requests, total)) if row.counted else "-",
+            _pct(row.service_share) if row.requests else "-",
+            _when(row.last_seen),
+            row.status,
+        )
+    console.print(table)
+    candidates = built.candidates()
+    if candidates:
+        ranked = Table(title="next candidates: no capability, by traffic", title_justify="left")
+        ranked.add_column("#", justify="right")
+        ranked.add_column("endpoint", overflow="fold")
+        ranked.add_column("methods")
+        ranked.add_column("requests", justify="right")
+        ranked.add_column("share", justify="right")
+        for rank, row in enumerate(candidates, 1):
+            ranked.add_row(
+                str(rank),
+                Text(row.key),
+                _methods(row),
+                str(row.requests),
+                _pct(share(row.requests, total)),
+            )
+        console.print(ranked)
+    _print_list(console, "no traffic in the window (delete, do not migrate)", built.unused())
+    _print_list(console, "claimed in part", built.partial(), detail=_mode)
+    _print_list(console, "retired: deletable in the monolith", built.deletable())
+    _print_list(console, "not counted (patterns no template expresses)", built.uncounted())
+    unknown = built.unknown
+    if unknown.requests:
+        console.print(
+            Text(
+                f"{unknown.requests} requests ({_pct(share(unknown.requests, total))}) matched "
+                "no endpoint of the inventory (unknown): regenerate it if the monolith changed"
+            )
+        )
+
+
+def _print_list(
+    console: Console,
+    title: str,
+    rows: list[EndpointRow],
+    *,
+    detail: Callable[[EndpointRow], str] | None = None,
+) -> None:
+    from rich.text import Text
+
+    if not rows:
+        return
+    lines = Text(f"{title} ({len(rows)}):\n")
+    for row in rows[:LISTED]:
+        extra = f"  ({detail(row)})" if detail is not None else ""
+        lines.append(f"  {row.key}{extra}\n")
+    if len(rows) > LISTED:
+        lines.append(f"  and {len(rows) - LISTED} more (--json lists all)\n")
+    console.print(lines, end="")
+
+
+def _print_holds(holds: list[Hold]) -> None:
+    from rich.text import Text
+
+    console = out_console()
+    if not holds:
+        console.print(
+            Text(
+                "Nothing outside retired capabilities had traffic in the window: the monolith "
+                "can be switched off."
+            )
+        )
+        return
+    table = Table(
+        title=f"{len(holds)} still hold the monolith up (traffic outside retired capabilities)",
+        title_justify="left",
+    )
+    table.add_column("endpoint", overflow="fold")
+    table.add_column("requests", justify="right")
+    table.add_column("served by the monolith", justify="right")
+    table.add_column("capability")
+    table.add_column("last seen")
+    for hold in holds:
+        table.add_row(
+            Text(hold.endpoint),
+            str(hold.requests),
+            str(hold.served_by_legacy),
+            Text(", ".join(hold.capabilities) or "-"),
+            _when(hold.last_seen),
+        )
+    console.print(table)

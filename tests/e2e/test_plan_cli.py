@@ -1,0 +1,193 @@
+"""`strangler plan` and `--dry-run` as a user runs them: the change of owner with its traffic
+share, the gate's answer as the exit code, and nothing written (routes.yaml's bytes and mtime,
+the audit trail)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from facade.config.endpoints import dump_inventory
+from parallel_run.store import audit_log
+from tests.support import retire_store as seed
+
+pytestmark = pytest.mark.e2e
+STRANGLER = str(Path(sys.executable).parent / "strangler")
+
+ROUTES = """\
+version: 1
+legacy:
+  url: "http://127.0.0.1:8000"
+  endpoints: endpoints.json   # manage.py strangler_endpoints --output endpoints.json
+services:
+  catalog: {url: "http://127.0.0.1:8101"}
+capabilities:
+  products:
+    match: [{methods: [GET], path: "/api/products/{sku}"}]
+    service: catalog
+    mode: shadow   # comparing since Monday
+  reviews:
+    match: [{path: "/api/reviews"}]
+    service: catalog
+    mode: extracted
+store:
+  url: sqlite:///store.db
+"""
+
+
+def run(*args: str, routes: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [STRANGLER, *args, "--routes", str(routes)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "200"},
+        check=False,
+    )
+
+
+@pytest.fixture
+def routes(tmp_path: Path) -> Path:
+    (tmp_path / "endpoints.json").write_text(
+        dump_inventory(
+            [
+                {"template": "/api/products/{sku}", "methods": ["GET"], "view": "shop.product"},
+                {"template": "/api/orders", "methods": ["GET", "POST"], "view": "shop.orders"},
+            ]
+        )
+    )
+    path = tmp_path / "routes.yaml"
+    path.write_text(ROUTES)
+    store = seed.open_store(path)
+    at = datetime.now(UTC) - timedelta(hours=2)
+    seed.served(store, "products", at=at, by="legacy", count=75, endpoint="/api/products/{sku}")
+    seed.served(store, "", at=at, by="legacy", count=25, endpoint="/api/orders")
+    seed.cut_over(store, "older", at=at)  # one audit record, which must stay the only one
+    store.close()
+    return path
+
+
+def unchanged(routes: Path):  # type: ignore[no-untyped-def]
+    """A check that routes.yaml (bytes, mtime) and the audit trail are as they are now."""
+
+    def state() -> tuple[bytes, int, int]:
+        store = seed.open_store(routes)
+        try:
+            with store.engine.connect() as connection:
+                rows = connection.execute(select(func.count()).select_from(audit_log)).scalar()
+        finally:
+            store.close()
+        return routes.read_bytes(), routes.stat().st_mtime_ns, int(rows or 0)
+
+    before = state()
+    return lambda: state() == before
+
+
+def test_plan_cutover_shows_the_owner_change_with_its_share_and_writes_nothing(
+    routes: Path,
+) -> None:
+    same = unchanged(routes)
+
+    result = run("plan", "cutover", "products", "--json", routes=routes)
+
+    assert result.returncode == 3, result.stderr  # the evidence gate would refuse
+    plan = json.loads(result.stdout)
+    assert plan["written"] is False
+    (cap,) = plan["capabilities"]
+    assert (cap["before"]["mode"], cap["after"]["mode"], cap["allowed"]) == (
+        "shadow",
+        "extracted",
+        False,
+    )
+    assert "needs 500 more comparisons" in cap["verdict"]
+    (endpoint,) = plan["traffic"]["endpoints"]
+    assert endpoint["endpoint"] == "/api/products/{sku}"
+    assert (endpoint["requests"], endpoint["share"], endpoint["moved"]) == (75, 0.75, 75)
+    assert plan["traffic"]["moved_to_services_share"] == 0.75
+    assert same()
+
+    text = run("plan", "cutover", "products", routes=routes)
+    assert text.returncode == 3
+    assert "products: shadow -> extracted; service serves 0% -> 100%" in text.stdout
+    assert "/api/products/{sku}: 75 requests (75.0% of all)" in text.stdout
+    assert "moved to services: 75 requests (75.0% of all)" in text.stdout
+    assert same()
+
+
+def test_plan_against_a_hand_edited_file(routes: Path) -> None:
+    proposal = routes.with_name("proposed.yaml")
+    proposal.write_text(
+        ROUTES.replace(
+            "store:",
+            "  orders:\n"
+            '    match: [{path: "/api/orders"}]\n'
+            "    service: catalog\n"
+            "    mode: canary\n"
+            "    canary: {percent: 8}\n"
+            "store:",
+        )
+    )
+    same = unchanged(routes)
+
+    result = run("plan", "--against", str(proposal), "--since", "1d", routes=routes)
+
+    assert result.returncode == 0, result.stderr  # 8% is under the ungated canary percent
+    assert "orders: (none) -> canary 8%" in result.stdout
+    assert "/api/orders: 25 requests (25.0% of all); monolith -> orders (canary 8%)" in (
+        result.stdout
+    )
+    assert "served by a service 0 -> 2" in result.stdout
+    assert same()
+
+
+def test_an_overlapping_proposal_is_shown_as_its_errors(routes: Path) -> None:
+    proposal = routes.with_name("proposed.yaml")
+    proposal.write_text(
+        ROUTES.replace(
+            "store:",
+            '  twin:\n    match: [{methods: [GET], path: "/api/products/{id}"}]\nstore:',
+        )
+    )
+
+    result = run("plan", "--against", str(proposal), routes=routes)
+
+    assert result.returncode == 2
+    assert f"{proposal}:" in result.stderr
+    assert "overlaps" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("verb", "code"),
+    [
+        (("cutover", "products"), 3),
+        (("canary", "products", "--percent", "5"), 0),
+        (("shadow", "products"), 0),
+        (("rollback", "products", "--to", "legacy"), 0),
+        (("retire", "reviews"), 3),  # no audit record of its cutover
+    ],
+)
+def test_dry_run_on_the_edit_verbs_prints_the_plan_and_writes_nothing(
+    routes: Path, verb: tuple[str, ...], code: int
+) -> None:
+    same = unchanged(routes)
+
+    result = run(*verb, "--dry-run", routes=routes)
+
+    assert result.returncode == code, result.stderr
+    assert result.stdout.startswith(f"plan: {verb[0]} {verb[1]} (nothing written)")
+    assert same()
+
+
+def test_dry_run_of_retire_before_cutover_is_refused_as_retire_would_be(routes: Path) -> None:
+    same = unchanged(routes)
+    result = run("retire", "products", "--dry-run", routes=routes)
+    assert result.returncode == 3
+    assert "mode is shadow, not extracted" in result.stderr
+    assert same()

@@ -1,0 +1,91 @@
+"""`strangler retire CAP` as a user runs it: exit 3 naming what is unmet, then retired once the
+store (written by the test) shows the conditions hold; the way back is closed after it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from facade import config as config_module
+from tests.support import retire_store as seed
+from tests.support.sync_shop import inventory_data
+
+pytestmark = pytest.mark.e2e
+STRANGLER = str(Path(sys.executable).parent / "strangler")
+
+ROUTES = f"""\
+version: 1
+legacy: {{url: "http://127.0.0.1:8000"}}   # no legacy.endpoints: nothing counted per endpoint
+services:
+  inventory: {{url: "http://127.0.0.1:8102"}}
+capabilities:
+  stock:
+    match: [{{path: "/api/stock"}}]
+    service: inventory
+    mode: extracted   # since Monday
+{inventory_data()}store:
+  url: sqlite:///store.db
+"""
+
+
+def run(*args: str, routes: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [STRANGLER, *args, "--routes", str(routes)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "200"},
+        check=False,
+    )
+
+
+@pytest.fixture
+def routes(tmp_path: Path) -> Path:
+    path = tmp_path / "routes.yaml"
+    path.write_text(ROUTES)
+    return path
+
+
+def test_retire_is_refused_until_its_conditions_hold_then_closes_the_way_back(
+    routes: Path,
+) -> None:
+    refused = run("retire", "stock", "--json", routes=routes)
+    assert refused.returncode == 3, refused.stderr
+    assert "routes.yaml names no legacy.endpoints inventory" in refused.stderr
+    assert "no record of its move to extracted" in refused.stderr
+    assert "no back relay has reported" in refused.stderr
+    assert json.loads(refused.stdout)["exit_code"] == 3
+    assert routes.read_text() == ROUTES
+
+    store = seed.open_store(routes)
+    seed.ready_to_retire(store, "stock", now=datetime.now(UTC), service="inventory", sync=True)
+    store.close()
+    done = run("retire", "stock", "--window", "1d", routes=routes)
+
+    assert done.returncode == 0, done.stderr
+    assert "stock: retired in" in done.stdout
+    cap = config_module.load(routes).routes.capabilities["stock"]
+    assert (cap.retired, cap.fallback) == (True, "error")
+    assert "# since Monday" in routes.read_text()
+    listing = run("audit", "stock", routes=routes)
+    assert "extracted -> retired" in listing.stdout
+
+    back = run("data", "sync", "stock", "--direction", "back", "--once", routes=routes)
+    assert back.returncode == 3
+    assert "--direction back: 'stock' is retired; remove retired: true by hand" in back.stderr
+    rollback = run("rollback", "stock", routes=routes)
+    assert rollback.returncode == 3
+    assert "retired; remove retired: true by hand, audited, to reopen" in rollback.stderr
+    assert run("retire", "stock", routes=routes).stdout.startswith("stock: already retired")
+
+
+def test_a_bad_window_is_bad_input(routes: Path) -> None:
+    result = run("retire", "stock", "--window", "soon", routes=routes)
+    assert result.returncode == 2
+    assert "--window" in result.stderr
