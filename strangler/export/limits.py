@@ -126,6 +126,21 @@ def _capability(engine: Engine, target: Target, options: Options) -> list[Limit]
     def say(feature: str, text: str) -> None:
         found.append(Limit(name, feature, text))
 
+    if target.kind == "legacy" and cap.service is not None:
+        # nothing differs today; say what will once the capability moves on
+        if cap.translator is not None:
+            say(
+                "translator",
+                f"mode legacy for now; once it leaves legacy its requests need a Python "
+                f"facade (--facade-url): {engine} cannot translate ({cap.translator})",
+            )
+        if engine == "nginx":
+            say(
+                "canary",
+                "mode legacy for now; as a canary, nginx's split_clients (MurmurHash2) puts a "
+                "key on another side than the Python engine would",
+            )
+        return found
     if target.kind == "facade":
         say(
             "translator",

@@ -57,3 +57,17 @@ def test_a_legacy_only_file_lists_only_the_general_limits(tmp_path: Path) -> Non
     limits = explain.explain("envoy", load(path), Options())
     assert {limit.capability for limit in limits} == {None}
     assert str(limits[0]).startswith("*: errors:")
+
+
+def test_a_legacy_capability_says_what_will_differ_once_it_moves(tmp_path: Path) -> None:
+    path = tmp_path / "routes.yaml"
+    path.write_text(
+        'version: 1\nlegacy: {url: "http://127.0.0.1:8000"}\n'
+        'services: {s: {url: "http://127.0.0.1:8001"}}\n'
+        "capabilities:\n"
+        "  products: {match: [{path: /p}], service: s, translator: catalog.products}\n"
+    )
+    nginx = explain.explain("nginx", load(path), Options())
+    assert "--facade-url" in said(nginx, "products", "translator")
+    assert "MurmurHash2" in said(nginx, "products", "canary")
+    assert said(explain.explain("envoy", load(path), Options()), "products", "canary") == ""
