@@ -59,8 +59,7 @@ def _general(engine: Engine, config: Config, options: Options) -> list[Limit]:
         Limit(
             None,
             "paths",
-            "percent-encoded unreserved characters are not decoded before matching "
-            "(/%6Frders is not /orders: it goes to the monolith)"
+            "dot segments above the root are dropped (/../x is served as /x), not refused with 400"
             if engine == "envoy"
             else "'%3F' and '%23' in a path answer 400 (nginx would forward them decoded)",
         ),

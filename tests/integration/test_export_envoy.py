@@ -232,6 +232,8 @@ async def test_a_translated_capability_is_served_by_the_python_facade(
     [
         ("GET /moved%2F1 HTTP/1.1", "", 400),  # an encoded slash is ambiguous (P5)
         ("GET /moved%5C..%5Cadmin HTTP/1.1", "", 400),  # P6
+        ("GET /moved%00 HTTP/1.1", "", 400),  # P13
+        ("GET /moved%0d%0a HTTP/1.1", "", 400),  # P13
         ("GET /moved HTTP/1.1", "SCRIPT_NAME: /moved\r\n", 400),  # H5
         ("POST /moved/1 HTTP/1.1", "Content-Length: 2000\r\n", 413),  # over max_body: 1KB
     ],
@@ -250,15 +252,22 @@ def test_the_security_cases_hold(
     assert answer.split(b" ", 2)[1] == str(status).encode(), answer[:300]
 
 
-async def test_dot_segments_are_resolved_before_routing_and_forwarding(
-    stack: dict[str, object],
-) -> None:
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/elsewhere/../translated",  # P1
+        "/elsewhere/%2e%2e/translated",  # P2
+        "/../../translated",  # P3: above the root, resolved (the facade answers 400)
+        "//translated",  # P4
+        "/x/..;/translated",  # P7: resolved like ..
+        "/%74ranslated",  # P11: an unreserved character, decoded
+    ],
+)
+def test_the_path_routed_on_is_the_path_forwarded(stack: dict[str, object], target: str) -> None:
     proxy = stack["proxy"]
     assert isinstance(proxy, proxies.Proxy)
-    raw = (
-        b"GET /elsewhere/../translated HTTP/1.1\r\nHost: shop.example\r\nConnection: close\r\n\r\n"
-    )
-    answer = processes.raw_http(proxy.port, raw)
+    raw = f"GET {target} HTTP/1.1\r\nHost: shop.example\r\nConnection: close\r\n\r\n"
+    answer = processes.raw_http(proxy.port, raw.encode())
     report = json.loads(answer.split(b"\r\n\r\n", 1)[1])
     assert report["server"] == "facade"
     assert report["raw_path"] == "/translated"
