@@ -388,7 +388,8 @@ def route_config(config: Config, options: Options, used: set[str]) -> dict[str, 
     routes.append({"name": "legacy", "match": {"prefix": "/"}, "route": _legacy_action(config)})
     return {
         "name": "strangler",
-        "request_headers_to_remove": [SIDE_HEADER],
+        # the canary's mark, and Envoy's own note of the client address (X-Forwarded-For has it)
+        "request_headers_to_remove": [SIDE_HEADER, "x-envoy-external-address"],
         "virtual_hosts": [
             {
                 "name": "strangler",
@@ -475,7 +476,11 @@ def bootstrap(config: Config, options: Options) -> dict[str, Any]:
             },
             {
                 "name": "envoy.filters.http.router",
-                "typed_config": {"@type": _API + "extensions.filters.http.router.v3.Router"},
+                "typed_config": {
+                    "@type": _API + "extensions.filters.http.router.v3.Router",
+                    # upstreams see no x-envoy-expected-rq-timeout-ms and the like
+                    "suppress_envoy_headers": True,
+                },
             },
         ],
     }

@@ -52,12 +52,6 @@ def _general(engine: Engine, config: Config, options: Options) -> list[Limit]:
         ),
         Limit(
             None,
-            "Connection",
-            "headers named in the client's Connection header are not dropped (Connection "
-            "itself and the standard hop-by-hop headers are)",
-        ),
-        Limit(
-            None,
             "paths",
             "dot segments above the root are dropped (/../x is served as /x), not refused with 400"
             if engine == "envoy"
@@ -86,6 +80,12 @@ def _general(engine: Engine, config: Config, options: Options) -> list[Limit]:
                 "X-Strangler-*",
                 "nginx cannot drop a header prefix: only the facade's known X-Strangler-* "
                 "headers are removed",
+            ),
+            Limit(
+                None,
+                "Connection",
+                "headers named in the client's Connection header are not dropped (Connection "
+                "itself and the standard hop-by-hop headers are)",
             ),
             Limit(
                 None,

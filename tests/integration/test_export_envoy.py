@@ -272,3 +272,32 @@ def test_the_path_routed_on_is_the_path_forwarded(stack: dict[str, object], targ
     assert report["server"] == "facade"
     assert report["raw_path"] == "/translated"
     assert ["Host", "shop.example"] in report["headers"]  # Host preserved
+
+
+def test_only_end_to_end_headers_and_the_proxys_own_reach_the_upstream(
+    stack: dict[str, object],
+) -> None:
+    proxy = stack["proxy"]
+    assert isinstance(proxy, proxies.Proxy)
+    sent = (
+        "Connection: close, X-Internal-Auth\r\nX-Internal-Auth: forged\r\n"  # H1
+        "Keep-Alive: 5\r\nTE: gzip\r\nTrailer: X\r\nProxy-Connection: keep-alive\r\n"  # H2
+        "Proxy-Authorization: Basic eA==\r\n"
+        "X-Forwarded-For: 6.6.6.6\r\nX-Forwarded-Host: evil.example\r\n"  # H3, H4
+        "X-Forwarded-SSL: on\r\nForwarded: for=6.6.6.6\r\n"
+        "X-HTTP-Method-Override: DELETE\r\n"  # H6
+        "X-Strangler-Shadow: 1\r\n"  # S4
+        "X-Kept: yes\r\n"
+    )
+    raw = f"GET /translated HTTP/1.1\r\nHost: shop.example\r\n{sent}\r\n".encode()
+    report = json.loads(processes.raw_http(proxy.port, raw).split(b"\r\n\r\n", 1)[1])
+    seen_headers = {name.lower(): value for name, value in report["headers"]}
+    assert seen_headers["x-kept"] == "yes"
+    assert seen_headers["x-forwarded-host"] == "shop.example"
+    assert "6.6.6.6" not in seen_headers["x-forwarded-for"]
+    for name in (
+        "connection", "x-internal-auth", "keep-alive", "te", "trailer", "proxy-connection",
+        "proxy-authorization", "x-forwarded-ssl", "forwarded", "x-http-method-override",
+        "x-strangler-shadow", "x-envoy-external-address", "x-envoy-expected-rq-timeout-ms",
+    ):  # fmt: skip
+        assert name not in seen_headers, name
