@@ -217,7 +217,8 @@ def _resilience(engine: Engine, target: Target) -> list[Limit]:
                     "the monolith is the composite cluster's last attempt: a retry, so it "
                     "counts against the service's retry budget (when it has retries), and a "
                     "full bulkhead (circuit_breakers.max_requests) answers 503 at once "
-                    "instead of falling back",
+                    "instead of falling back; Envoy marks the composite cluster extension "
+                    "as not hardened against untrusted downstreams",
                 )
             )
         found.append(
@@ -245,7 +246,8 @@ def _resilience(engine: Engine, target: Target) -> list[Limit]:
                 name,
                 "circuit_breaker",
                 "max_fails failures within fail_timeout (open_for) mark the service down: "
-                "a count, not a failure rate; max_conns is the bulkhead per listed server",
+                "a count, not a failure rate; the bulkhead is max_conns, shared by the listed "
+                "copies of the server",
             )
         )
         if cap.max_body is not None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from facade.config import Config
+from facade.config import Config, Service
 from strangler.export import plan
 from strangler.export.plan import ExportError, Options, Rule, Target
 
@@ -106,27 +106,36 @@ def _headers(config: Config, *, shadow: bool = False) -> list[str]:
     return lines
 
 
+def _service_servers(service: Service, copies: int) -> list[str]:
+    """The service's server, listed ``copies`` times (nginx retries by moving to the next)."""
+    breaker = service.circuit_breaker
+    fails = max(1, round(breaker.min_calls * breaker.failure_rate))
+    # the bulkhead: past max_conns a server is skipped (the backup then takes the request);
+    # nginx counts it per listed server, so the copies share max_concurrency
+    server = _server(
+        service.url,
+        f" max_fails={fails} fail_timeout={max(1, round(breaker.open_for))}s"
+        f" max_conns={max(1, service.max_concurrency // copies)}",
+    )
+    return [server] * copies
+
+
 def _upstreams(config: Config, options: Options, used: set[str]) -> list[str]:
     legacy = config.routes.legacy
     blocks = [_upstream("strangler_legacy", [_server(legacy.url)])]
     for name, service in sorted(config.routes.services.items()):
-        breaker = service.circuit_breaker
-        fails = max(1, round(breaker.min_calls * breaker.failure_rate))
-        # the bulkhead: past max_conns the server is skipped (the backup then takes the request)
-        server = _server(
-            service.url,
-            f" max_fails={fails} fail_timeout={max(1, round(breaker.open_for))}s"
-            f" max_conns={service.max_concurrency}",
-        )
         if f"service:{name}" in used:
-            blocks.append(_upstream(f"strangler_service_{_var(name)}", [server]))
+            blocks.append(
+                _upstream(f"strangler_service_{_var(name)}", _service_servers(service, 1))
+            )
         if f"fallback:{name}" in used:
             if plan.host_port(service.url).scheme != plan.host_port(legacy.url).scheme:
                 raise ExportError(
                     f"service {name!r} and the monolith differ in scheme (http/https): nginx "
                     "cannot fall back from one to the other within an upstream"
                 )
-            servers = [server] * (service.retries + 1) + [_server(legacy.url, " backup")]
+            servers = _service_servers(service, service.retries + 1)
+            servers.append(_server(legacy.url, " backup"))
             blocks.append(_upstream(f"strangler_fallback_{_var(name)}", servers))
     for helper, url in (("facade", options.facade_url), ("compare", options.compare_url)):
         if url is not None and helper in used:

@@ -87,7 +87,7 @@ def test_extracted_falls_back_to_a_backup_monolith(config: Config) -> None:
 def test_retries_list_the_service_once_per_attempt(config: Config) -> None:
     fallback = block(nginx.render(config, OPTIONS), "upstream strangler_fallback_svc")
     assert fallback.count("server 127.0.0.1:18001 ") == 2  # retries: 1
-    assert "max_fails=10 fail_timeout=30s max_conns=64" in fallback
+    assert "max_fails=10 fail_timeout=30s max_conns=32" in fallback  # 64 shared by 2
 
 
 def test_shadow_mirrors_a_sample_of_safe_requests(config: Config) -> None:
