@@ -18,7 +18,8 @@ from tests.support.export_routes import every_mode
 from tests.support.probe import seen, wait_until
 
 PERCENTS = (10, 50, 90)
-KEYS = [f"customer-{i}" for i in range(1000)]
+# lengths from 10 to 130 bytes: SHA-256 over one, two and three 64-byte blocks
+KEYS = [f"customer-{i}-" + "k" * (i % 120) for i in range(1000)]
 
 
 def routes_for(legacy: str, service: str, dead: str) -> str:
@@ -43,6 +44,10 @@ capabilities:{canaries}
     service: gone
     mode: extracted
     max_body: 1KB
+  flaky:
+    match: [{{methods: [GET], path: "/_status/{{code}}"}}]
+    service: svc
+    mode: extracted
   shadowed:
     match: [{{path: "/shadowed/{{id}}"}}]
     service: svc
@@ -200,6 +205,23 @@ async def test_an_unreachable_service_falls_back_to_the_monolith_for_reads_only(
         # extracted: a write belongs to the service, never moved to the monolith
         async with session.post(f"{proxy.url}/moved/1", data=b"{}") as answer:
             assert answer.status == 503
+
+
+async def test_a_5xx_from_the_service_is_answered_by_the_monolith(
+    stack: dict[str, object],
+) -> None:
+    proxy, legacy, svc = stack["proxy"], stack["legacy"], stack["svc"]
+    assert isinstance(proxy, proxies.Proxy)
+    assert isinstance(legacy, processes.Running)
+    assert isinstance(svc, processes.Running)
+    before = seen(legacy), seen(svc)
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{proxy.url}/_status/502") as answer,
+    ):
+        await answer.read()
+    # the echo upstreams answer /_status/N with N: the service once, then the monolith
+    assert (seen(legacy), seen(svc)) == (before[0] + 1, before[1] + 1)
 
 
 async def test_shadow_answers_from_the_monolith_and_mirrors_to_the_compare_service(
