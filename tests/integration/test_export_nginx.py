@@ -49,14 +49,19 @@ http {{
 """
 
 
-def routes_for(legacy: str, service: str, dead: str) -> str:
+def routes_for(legacy: str, service: str, dead: str, echo: str) -> str:
     return f"""\
 version: 1
 legacy: {{url: "{legacy}"}}
 services:
   svc: {{url: "{service}"}}
   gone: {{url: "{dead}", connect_timeout: 1s}}
+  echo: {{url: "{echo}"}}
 capabilities:
+  echoed:
+    match: [{{path: /echoed}}]
+    service: echo
+    mode: extracted
   split:
     match: [{{methods: [GET], path: "/split/{{x}}"}}]
     service: svc
@@ -137,7 +142,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object
         routes = work / "routes.yaml"
         dead = f"http://127.0.0.1:{processes.free_port()}"  # nothing listens there
         routes.write_text(
-            routes_for(f"http://127.0.0.1:{legacy}", f"http://127.0.0.1:{service}", dead)
+            routes_for(
+                f"http://127.0.0.1:{legacy}", f"http://127.0.0.1:{service}", dead, compare.url
+            )
         )
         port = processes.free_port()
         out = work / "out"
@@ -228,3 +235,33 @@ def test_ambiguous_paths_answer_400(stack: dict[str, object], target: str) -> No
     assert isinstance(proxy, proxies.Proxy)
     raw = f"GET {target} HTTP/1.1\r\nHost: shop.example\r\nConnection: close\r\n\r\n".encode()
     assert processes.raw_http(proxy.port, raw).split(b" ", 2)[1] == b"400"
+
+
+def test_only_end_to_end_headers_and_the_proxys_own_reach_the_upstream(
+    stack: dict[str, object],
+) -> None:
+    proxy = stack["proxy"]
+    assert isinstance(proxy, proxies.Proxy)
+    sent = (
+        "Keep-Alive: 5\r\nTE: gzip\r\nTrailer: X\r\nProxy-Connection: keep-alive\r\n"  # H2
+        "Proxy-Authorization: Basic eA==\r\nUpgrade: h2c\r\n"
+        "X-Forwarded-For: 6.6.6.6\r\nX-Forwarded-Host: evil.example\r\n"  # H3, H4
+        "X-Forwarded-SSL: on\r\nForwarded: for=6.6.6.6\r\n"
+        "SCRIPT_NAME: /admin\r\n"  # H5: dropped
+        "X-HTTP-Method-Override: DELETE\r\n"  # H6
+        "X-Strangler-Shadow: 1\r\n"  # S4
+        "X-Kept: yes\r\nConnection: close\r\n"
+    )
+    raw = f"GET /echoed HTTP/1.1\r\nHost: shop.example\r\n{sent}\r\n".encode()
+    report = json.loads(processes.raw_http(proxy.port, raw).split(b"\r\n\r\n", 1)[1])
+    seen_headers = {name.lower(): value for name, value in report["headers"]}
+    assert seen_headers["host"] == "shop.example"
+    assert seen_headers["x-kept"] == "yes"
+    assert seen_headers["x-forwarded-host"] == "shop.example"
+    assert seen_headers["x-forwarded-for"] == "127.0.0.1"
+    for name in (
+        "keep-alive", "te", "trailer", "proxy-connection", "proxy-authorization", "upgrade",
+        "x-forwarded-ssl", "forwarded", "script_name", "x-http-method-override",
+        "x-strangler-shadow",
+    ):  # fmt: skip
+        assert name not in seen_headers, name
