@@ -21,6 +21,7 @@ temporary directories are relative to the prefix. What maps to what:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from facade.config import Config, Service
@@ -211,12 +212,13 @@ def _mirror_location(config: Config, options: Options, index: int, target: Targe
     return _location(f"= /_strangler/mirror/{index}", body)
 
 
-def _sticky_source(sticky: str) -> str:
+def _sticky_source(sticky: str, index: int) -> str:
+    """The nginx variable holding a capability's sticky value (a cookie's: its own map)."""
     kind, _, name = sticky.partition(":")
     if kind == "header":
         return "$http_" + name.lower().replace("-", "_")
     if kind == "cookie":
-        return f"$strangler_cookie_{_var(name)}"
+        return f"$strangler_cookie_{index}"
     return "$remote_addr"
 
 
@@ -283,11 +285,11 @@ def render(config: Config, options: Options) -> str:
             kind, _, cookie = canary.sticky.partition(":")
             if kind == "cookie":
                 maps.append(
-                    f"    map $http_cookie $strangler_cookie_{_var(cookie)} {{\n"
-                    f'        "~(?:^|;\\s*){cookie}=\\"?(?<v>[^;\\"]*)" $v;\n'
+                    f"    map $http_cookie $strangler_cookie_{index} {{\n"
+                    f'        "~(?:^|;\\s*){re.escape(cookie)}=\\"?(?<v>[^;\\"]*)" $v;\n'
                     '        default "";\n    }'
                 )
-            source = _sticky_source(canary.sticky)
+            source = _sticky_source(canary.sticky, index)
             # the facade's sticky_key: the header or cookie, else the client's address
             maps.append(
                 f"    map {source} $strangler_key_{index} {{\n"

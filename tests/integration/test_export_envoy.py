@@ -44,6 +44,16 @@ capabilities:{canaries}
     service: gone
     mode: extracted
     max_body: 1KB
+  by-cookie:
+    match: [{{methods: [GET], path: /by-cookie}}]
+    service: svc
+    mode: canary
+    canary: {{percent: 50, sticky: "cookie:sid"}}
+  by-address:
+    match: [{{methods: [GET], path: /by-address}}]
+    service: svc
+    mode: canary
+    canary: {{percent: 50, sticky: client_ip}}
   flaky:
     match: [{{methods: [GET], path: "/_status/{{code}}"}}]
     service: svc
@@ -184,6 +194,24 @@ async def test_every_key_lands_on_the_side_the_python_engine_picks(
     assert differ == [], f"{len(differ)} keys on the other side, e.g. {differ[:5]}"
     share = sum(side == "svc" for side in found.values()) / len(KEYS) * 100
     assert abs(share - percent) < 5
+
+
+async def test_a_cookie_or_the_address_is_the_key_as_in_the_python_engine(
+    stack: dict[str, object],
+) -> None:
+    proxy = stack["proxy"]
+    assert isinstance(proxy, proxies.Proxy)
+    expected_side = {True: "svc", False: "legacy"}
+    async with aiohttp.ClientSession() as session:
+        for key in KEYS[:200]:
+            cookie = f"theme=dark; sid={key}; other=1"
+            side = await served_by(session, f"{proxy.url}/by-cookie", Cookie=cookie)
+            assert side == expected_side[in_share("by-cookie", key, 50)], key
+        # no key at all: the client's own address, here 127.0.0.1
+        address = await served_by(session, f"{proxy.url}/by-address")
+        assert address == expected_side[in_share("by-address", "127.0.0.1", 50)]
+        missing = await served_by(session, f"{proxy.url}/c50/item")
+        assert missing == expected_side[in_share("canary-50", "127.0.0.1", 50)]
 
 
 async def test_a_client_cannot_choose_its_side(stack: dict[str, object]) -> None:

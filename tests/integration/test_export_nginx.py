@@ -117,6 +117,12 @@ def test_nginx_t_accepts_the_repos_routes_yaml_and_every_mode(tmp_path: Path) ->
     )
     assert done.returncode == 0, done.stderr
     nginx_t(nginx, tmp_path / "modes")
+    every_mode(tmp_path, sticky="cookie:session.id", percent=12.5)
+    done = export(
+        tmp_path / "routes.yaml", tmp_path / "cookie", "--facade-url=http://127.0.0.1:9000"
+    )
+    assert done.returncode == 0, done.stderr
+    nginx_t(nginx, tmp_path / "cookie")
 
 
 @pytest.fixture(scope="module")

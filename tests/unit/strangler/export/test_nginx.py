@@ -67,8 +67,12 @@ def test_a_canary_is_split_on_its_sticky_key(config: Config) -> None:
 
 
 def test_a_cookie_key_is_read_from_the_cookie_header(tmp_path: Path) -> None:
-    text = nginx.render(every_mode(tmp_path, sticky="cookie:session-id"), OPTIONS)
-    assert "map $http_cookie $strangler_cookie_session_id" in text
+    config = every_mode(tmp_path, sticky="cookie:session-id")
+    text = nginx.render(config, OPTIONS)
+    index = list(config.routes.capabilities).index("split")
+    cookie = block(text, f"map $http_cookie $strangler_cookie_{index}")
+    assert '"~(?:^|;\\s*)session\\-id=\\"?(?<v>[^;\\"]*)" $v;' in cookie
+    assert f"map $strangler_cookie_{index} $strangler_key_{index}" in text
 
 
 def test_extracted_falls_back_to_a_backup_monolith(config: Config) -> None:
