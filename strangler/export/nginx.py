@@ -222,8 +222,14 @@ def _sticky_source(sticky: str, index: int) -> str:
     return "$remote_addr"
 
 
-def _percent(value: float) -> str:
-    return f"{round(value, 2):g}%"
+def _shares(percent: float, inside: str, outside: str) -> list[str]:
+    """split_clients lines giving ``inside`` ``percent``% (to 0.01, nginx's precision)."""
+    rounded = round(percent, 2)
+    if rounded >= 100:
+        return [f"* {inside};"]
+    if rounded <= 0:
+        return [f"* {outside};"]
+    return [f"{rounded:g}% {inside};", f"* {outside};"]
 
 
 def render(config: Config, options: Options) -> str:
@@ -295,14 +301,7 @@ def render(config: Config, options: Options) -> str:
                 f"    map {source} $strangler_key_{index} {{\n"
                 f'        "" $remote_addr;\n        default {source};\n    }}'
             )
-            shares = []
-            if canary.percent >= 100:
-                shares.append("* service;")
-            else:
-                if canary.percent > 0:
-                    shares.append(f"{_percent(canary.percent)} service;")
-                shares.append("* legacy;")
-            inner = "\n".join(f"        {s}" for s in shares)
+            inner = "\n".join(f"        {s}" for s in _shares(canary.percent, "service", "legacy"))
             maps.append(
                 f"    # {name}: canary {canary.percent:g}% on {canary.sticky}\n"
                 f'    split_clients "${{strangler_key_{index}}}" $strangler_side_{index} {{\n'
@@ -312,7 +311,8 @@ def render(config: Config, options: Options) -> str:
             maps.append(
                 f"    # {name}: {target.mirror_percent:g}% of its requests mirrored\n"
                 f'    split_clients "$request_id" $strangler_mirror_{index} {{\n'
-                f'        {_percent(target.mirror_percent)} "1";\n        * "";\n    }}'
+                + "\n".join(f"        {s}" for s in _shares(target.mirror_percent, '"1"', '""'))
+                + "\n    }"
             )
             locations.append(_mirror_location(config, options, index, target))
     limits = config.routes.limits

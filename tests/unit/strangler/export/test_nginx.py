@@ -123,3 +123,26 @@ def test_a_fallback_across_schemes_cannot_be_expressed(tmp_path: Path) -> None:
 def test_no_translator_capability_without_a_facade(config: Config) -> None:
     with pytest.raises(ExportError, match="--facade-url"):
         nginx.render(config, Options())
+
+
+@pytest.mark.parametrize(
+    ("percent", "lines"),
+    [
+        (30, ["30% service;", "* legacy;"]),
+        (12.345, ["12.35% service;", "* legacy;"]),  # nginx's precision: 0.01%
+        (0.001, ["* legacy;"]),
+        (0, ["* legacy;"]),
+        (99.999, ["* service;"]),
+        (100, ["* service;"]),
+    ],
+)
+def test_a_split_is_written_to_nginxs_precision(
+    tmp_path: Path, percent: float, lines: list[str]
+) -> None:
+    config = every_mode(tmp_path, percent=percent)
+    index = list(config.routes.capabilities).index("split")
+    split = block(
+        nginx.render(config, OPTIONS),
+        f'split_clients "${{strangler_key_{index}}}" $strangler_side_{index}',
+    )
+    assert [line.strip() for line in split.splitlines()[1:-1]] == lines
