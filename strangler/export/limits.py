@@ -103,6 +103,15 @@ def _general(engine: Engine, config: Config, options: Options) -> list[Limit]:
                     f"{routes.forwarded.trusted_hops} trusted hops",
                 )
             )
+    if routes.forwarded.trusted_hops:
+        found.append(
+            Limit(
+                None,
+                "X-Forwarded-Host",
+                "the Host the proxy received, never a trusted proxy's X-Forwarded-Host (the "
+                "facade takes that one behind trusted hops)",
+            )
+        )
     if routes.limits.dot_segments == "reject":
         found.append(
             Limit(
