@@ -62,6 +62,15 @@ def _general(engine: Engine, config: Config, options: Options) -> list[Limit]:
         found.append(
             Limit(
                 None,
+                "bodies",
+                "a request body is held in memory up to its limit (the buffer filter), where "
+                f"the facade spools it to disk past limits.body_buffer "
+                f"({routes.limits.body_buffer:,} bytes)",
+            )
+        )
+        found.append(
+            Limit(
+                None,
                 "/readyz, /metrics",
                 "answer 404: Envoy's own readiness is /ready and its Prometheus stats "
                 f"/stats/prometheus on the admin listener 127.0.0.1:{options.admin_port}; "
