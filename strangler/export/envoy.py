@@ -201,10 +201,12 @@ def clusters(config: Config, options: Options, used: set[str]) -> list[dict[str,
     return found
 
 
-def _match(rule: Rule, *, side: str | None = None) -> dict[str, Any]:
+def _match(
+    rule: Rule, *, side: str | None = None, methods: tuple[str, ...] | None = None
+) -> dict[str, Any]:
     match: dict[str, Any] = {"safe_regex": {"regex": plan.path_regex(rule.template)}}
     headers = []
-    methods = plan.rule_methods(rule)
+    methods = methods or plan.rule_methods(rule)
     if methods is not None:
         headers.append(
             {
@@ -223,6 +225,18 @@ def _legacy_action(config: Config) -> dict[str, Any]:
     return {"cluster": "legacy", "timeout": _duration(config.routes.legacy.timeout)}
 
 
+def _retries(service: Service, retries: int) -> dict[str, Any]:
+    return {
+        "retry_on": _SAFE_RETRY_ON,
+        "num_retries": retries,
+        "per_try_timeout": _duration(service.timeout),
+        "retry_back_off": {
+            "base_interval": _duration(service.backoff),
+            "max_interval": _duration(service.backoff * 10),
+        },
+    }
+
+
 def _service_action(config: Config, target: Target, group: str, used: set[str]) -> dict[str, Any]:
     service = config.routes.services[target.service]
     attempts = service.retries + 1
@@ -239,15 +253,7 @@ def _service_action(config: Config, target: Target, group: str, used: set[str]) 
             action["cluster"] = _cluster_name("service", target.service)
             retries = service.retries
         if retries:
-            action["retry_policy"] = {
-                "retry_on": _SAFE_RETRY_ON,
-                "num_retries": retries,
-                "per_try_timeout": _duration(service.timeout),
-                "retry_back_off": {
-                    "base_interval": _duration(service.backoff),
-                    "max_interval": _duration(max(service.backoff * 10, service.backoff)),
-                },
-            }
+            action["retry_policy"] = _retries(service, retries)
     elif fallback:
         action["cluster"] = _cluster_name("fallback-unsafe", target.service)
         action["retry_policy"] = {
@@ -291,14 +297,7 @@ def _routes_of(config: Config, rule: Rule, target: Target, used: set[str]) -> li
             }
         ]
     if target.kind == "extracted":
-        return [
-            {
-                "name": name,
-                "match": _match(rule),
-                "route": _service_action(config, target, rule.group, used),
-                **extra,
-            }
-        ]
+        return _service_routes(config, rule, target, used, name=name, extra=extra)
     if target.kind == "shadow":
         action = _legacy_action(config)
         if plan.mirrors(target, rule.group):
@@ -321,12 +320,9 @@ def _routes_of(config: Config, rule: Rule, target: Target, used: set[str]) -> li
     # monolith's, which carries the capability's split for the Lua filter to compute
     canary = target.capability.canary
     return [
-        {
-            "name": f"{name} service",
-            "match": _match(rule, side="service"),
-            "route": _service_action(config, target, rule.group, used),
-            **extra,
-        },
+        *_service_routes(
+            config, rule, target, used, name=f"{name} service", extra=extra, side="service"
+        ),
         {
             "name": f"{name} legacy",
             "match": _match(rule),
@@ -345,6 +341,52 @@ def _routes_of(config: Config, rule: Rule, target: Target, used: set[str]) -> li
             **extra,
         },
     ]
+
+
+def _service_routes(
+    config: Config,
+    rule: Rule,
+    target: Target,
+    used: set[str],
+    *,
+    name: str,
+    extra: dict[str, Any],
+    side: str | None = None,
+) -> list[dict[str, Any]]:
+    """The route to the service; first, where writes cannot fall back, one retrying PUT
+    and DELETE (idempotent: the facade retries them too) on the service itself."""
+    routes = []
+    service = config.routes.services[target.service]
+    if rule.group == "unsafe" and service.retries and not plan.falls_back(target, "unsafe"):
+        methods = tuple(
+            m for m in plan.IDEMPOTENT_UNSAFE if rule.methods is None or m in rule.methods
+        )
+        if methods:
+            action = _service_action(config, target, "unsafe", used)
+            deadline = service.deadline or service.timeout * (service.retries + 1)
+            action["timeout"] = _duration(deadline)
+            # 502, 503, 504 as the facade (a 500 is the service's answer, not retried)
+            action["retry_policy"] = {
+                **_retries(service, service.retries),
+                "retry_on": "gateway-error,reset,connect-failure,refused-stream",
+            }
+            routes.append(
+                {
+                    "name": f"{name} idempotent",
+                    "match": _match(rule, side=side, methods=methods),
+                    "route": action,
+                    **extra,
+                }
+            )
+    routes.append(
+        {
+            "name": name,
+            "match": _match(rule, side=side),
+            "route": _service_action(config, target, rule.group, used),
+            **extra,
+        }
+    )
+    return routes
 
 
 _REJECTED_PATHS = (

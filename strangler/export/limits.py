@@ -220,11 +220,14 @@ def _resilience(engine: Engine, target: Target) -> list[Limit]:
             Limit(
                 name,
                 "retries",
-                "PUT and DELETE are not retried (the Python engine retries idempotent "
-                "methods); unsafe methods fall back to the monolith only on a connect "
-                "failure"
+                "PUT and DELETE are not retried while writes may still move to the monolith "
+                "(the Python engine retries them on 502-504); unsafe methods fall back to "
+                "the monolith only on a connect failure; reads are retried on any 5xx, 500 "
+                "included (the Python engine retries 502-504)"
                 if cap.unsafe_falls_back
-                else "PUT and DELETE are not retried (the Python engine retries them)",
+                else "reads are retried on any 5xx, 500 included (the Python engine retries "
+                "502-504); PUT and DELETE on 502-504, resets and connect failures, as the "
+                "Python engine",
             )
         )
         if cap.fallback == "legacy":

@@ -23,7 +23,7 @@ from urllib.parse import unquote, urlsplit
 
 from facade.config import Capability, Config
 from facade.config.matching import parse_template
-from parallel_run.methods import SAFE_METHODS
+from parallel_run.methods import IDEMPOTENT_METHODS, SAFE_METHODS
 
 # the facade's own shadow default is 100%; a proxy mirrors a sample unless told otherwise,
 # since each mirrored request costs the compare service one more monolith call
@@ -31,6 +31,8 @@ DEFAULT_MIRROR_PERCENT = 10.0
 # no route may end up on a method Envoy's or nginx's matchers cannot spell
 _METHOD = re.compile(r"^[A-Z]+$")
 
+# PUT and DELETE: retried like reads, but never moved to the monolith once sent
+IDEMPOTENT_UNSAFE = tuple(sorted(IDEMPOTENT_METHODS - SAFE_METHODS))
 Kind = Literal["legacy", "shadow", "canary", "extracted", "facade"]
 Group = Literal["safe", "unsafe"]
 

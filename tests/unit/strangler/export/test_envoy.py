@@ -175,3 +175,30 @@ def test_the_breaker_becomes_outlier_detection(config: Config) -> None:
     assert detection["failure_percentage_request_volume"] == 20
     assert detection["base_ejection_time"] == "30s"
     assert service["circuit_breakers"]["thresholds"][0]["max_requests"] == 64
+
+
+def test_put_and_delete_are_retried_where_writes_stay_with_the_service(tmp_path: Path) -> None:
+    path = tmp_path / "routes.yaml"
+    path.write_text(
+        'version: 1\nlegacy: {url: "http://127.0.0.1:8000"}\n'
+        'services: {s: {url: "http://127.0.0.1:8001", retries: 2, timeout: 1s}}\n'
+        "capabilities:\n"
+        "  moved: {match: [{path: /m}], service: s, mode: extracted}\n"
+        "  split: {match: [{path: /c}], service: s, mode: canary}\n"
+    )
+    boot = envoy.bootstrap(load(path), Options())
+    retried = route(boot, "moved /m unsafe idempotent")
+    assert {"name": ":method", "string_match": {"safe_regex": {"regex": "^(DELETE|PUT)$"}}} in (
+        retried["match"]["headers"]
+    )
+    assert retried["route"]["cluster"] == "service.s"
+    assert retried["route"]["timeout"] == "3s"
+    policy = retried["route"]["retry_policy"]
+    assert (policy["retry_on"], policy["num_retries"]) == (
+        "gateway-error,reset,connect-failure,refused-stream",
+        2,
+    )
+    assert "retry_policy" not in route(boot, "moved /m unsafe")["route"]  # POST: never
+    # a canary's writes may still move to the monolith: no retry that could send one twice
+    names = [r["name"] for r in routes(boot)]
+    assert "split /c unsafe service idempotent" not in names
