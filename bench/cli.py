@@ -25,6 +25,8 @@ from bench.nginx import STANDIN_BODY, nginx_version
 from bench.procs import BenchError, Supervisor, http_get
 from bench.report import ScenarioResult
 from bench.targets import (
+    ASYNCIO_FACADE,
+    DEMO_INVENTORY,
     PATH,
     ROOT,
     SCENARIOS,
@@ -32,10 +34,10 @@ from bench.targets import (
     base_url,
     monolith_missing,
     prepare_monolith,
-    scenarios,
     start_front,
     start_monolith,
     start_standin,
+    with_inventory,
 )
 from bench.wrk import Load, Measurement, run_wrk, write_script, wrk_version
 
@@ -55,6 +57,7 @@ class Options:
     keep_workdir: bool
     rounds: int = 1  # each scenario measured this many times, interleaved; medians reported
     compare_loops: bool = False  # also (ca): the facade on asyncio's loop
+    inventory: Path | None = None  # also (ci): the facade counting traffic per endpoint
 
 
 @dataclass(slots=True)
@@ -103,6 +106,16 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         action="store_true",
         help="also measure (ca): the facade on asyncio's own loop, beside (c) on its default",
     )
+    parser.add_argument(
+        "--inventory",
+        type=Path,
+        nargs="?",
+        const=DEMO_INVENTORY,
+        default=None,
+        metavar="FILE",
+        help="also measure (ci): the facade (1 worker) with legacy.endpoints: FILE (default: "
+        "the demo shop's), counting traffic per endpoint, against (c) and (r)",
+    )
     args = parser.parse_args(argv)
     return Options(
         duration=3 if args.quick else args.duration,
@@ -114,6 +127,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         keep_workdir=args.keep_workdir,
         rounds=max(1, args.rounds),
         compare_loops=args.compare_loops,
+        inventory=args.inventory,
     )
 
 
@@ -239,7 +253,7 @@ def measure_upstream(
     _, expected = http_get(base_url(port) + PATH)
     if upstream == "stand-in" and expected != STANDIN_BODY.encode():
         raise BenchError(f"the stand-in answered {expected!r}")
-    for scenario in scenarios(compare_loops=run.options.compare_loops):
+    for scenario in scenarios(run.options):
         if scenario.upstream != upstream:
             continue
         front = start_front(supervisor, scenario, port)
@@ -248,6 +262,19 @@ def measure_upstream(
         finally:
             if front.proc is not None:
                 supervisor.stop(front.proc)
+
+
+def scenarios(options: Options) -> list[Scenario]:
+    """SCENARIOS, (ca) after (c) with ``--compare-loops``, and (ci) after (r) with
+    ``--inventory``."""
+    found = list(SCENARIOS)
+    if options.compare_loops:
+        at = next(i for i, s in enumerate(found) if s.key == "c") + 1
+        found.insert(at, ASYNCIO_FACADE)
+    if options.inventory is not None:
+        at = next(i for i, s in enumerate(found) if s.key == "r") + 1
+        found.insert(at, with_inventory(options.inventory))
+    return found
 
 
 def measure(
@@ -325,6 +352,7 @@ def publish(run: Run) -> int:
         "skipped": run.skipped,
         "comparisons": [c.as_dict() for c in found],
         "verdict": verdict.as_dict() if verdict else None,
+        "inventory": report.inventory_effect(results, run.options.inventory),
     }
     run.options.out.parent.mkdir(parents=True, exist_ok=True)
     run.options.out.write_text(json.dumps(document, indent=2) + "\n")
@@ -359,6 +387,7 @@ def render(
         "Against the reference (a naive single-process aiohttp proxy):",
         "",
         *report.verdict_lines(verdict),
+        *report.inventory_lines(report.inventory_effect(results, o.inventory)),
     ]
     by_reason: dict[str, list[str]] = {}
     for key, reason in run.skipped.items():

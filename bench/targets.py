@@ -31,6 +31,8 @@ class Scenario:
     upstream: UpstreamKind
     workers: int = 1  # processes of the front (nginx worker_processes, facade --workers)
     loop: str = ""  # the facade's --loop; "" for its default (auto: uvloop on Linux)
+    # the facade counts traffic per endpoint with this inventory (``legacy.endpoints``)
+    inventory: Path | None = None
 
     @property
     def label(self) -> str:
@@ -38,8 +40,9 @@ class Scenario:
             return f"direct → {self.upstream}"
         plural = "s" if self.workers > 1 else ""
         front = "naive aiohttp proxy" if self.via == "naive" else self.via
+        counted = ", endpoint inventory" if self.inventory is not None else ""
         loop = f", {self.loop} loop" if self.loop else ""
-        return f"{front} ({self.workers} worker{plural}{loop}) → {self.upstream}"
+        return f"{front} ({self.workers} worker{plural}{counted}{loop}) → {self.upstream}"
 
 
 SCENARIOS: tuple[Scenario, ...] = (
@@ -55,13 +58,6 @@ SCENARIOS: tuple[Scenario, ...] = (
 )
 # `--compare-loops`: the facade on asyncio's own loop too, measured right after (c)
 ASYNCIO_FACADE = Scenario("ca", "facade", "stand-in", loop="asyncio")
-
-
-def scenarios(*, compare_loops: bool) -> tuple[Scenario, ...]:
-    if not compare_loops:
-        return SCENARIOS
-    after = next(i for i, s in enumerate(SCENARIOS) if s.key == "c") + 1
-    return (*SCENARIOS[:after], ASYNCIO_FACADE, *SCENARIOS[after:])
 
 
 def venv_tool(name: str) -> str:
@@ -90,6 +86,15 @@ class Front:
     proc: Managed | None  # None for direct access
 
 
+# ``--inventory``: the demo shop's endpoint inventory (the size the facade meets in the demo)
+DEMO_INVENTORY = ROOT / "legacy_monolith" / "endpoints.json"
+INVENTORY_KEY = "ci"  # the facade (1 worker) with the inventory: compared with (c) and (r)
+
+
+def with_inventory(inventory: Path) -> Scenario:
+    return Scenario(INVENTORY_KEY, "facade", "stand-in", inventory=inventory)
+
+
 def start_front(supervisor: Supervisor, scenario: Scenario, upstream_port: int) -> Front:
     """Start the scenario's front (none for direct); returns once it answers on PATH."""
     if scenario.via == "direct":
@@ -104,7 +109,13 @@ def start_front(supervisor: Supervisor, scenario: Scenario, upstream_port: int) 
         proc = supervisor.start(name, argv, cwd=ROOT)
     else:
         proc = start_facade(
-            supervisor, name, port, upstream_port, scenario.workers, loop=scenario.loop
+            supervisor,
+            name,
+            port,
+            upstream_port,
+            scenario.workers,
+            scenario.inventory,
+            loop=scenario.loop,
         )
     try:
         wait_http(proc, base_url(port) + PATH)
@@ -120,11 +131,15 @@ def start_facade(
     port: int,
     upstream_port: int,
     workers: int,
+    inventory: Path | None = None,
     *,
     loop: str = "",
 ) -> Managed:
     routes = supervisor.workdir / f"{name}-routes.yaml"
-    routes.write_text(f"version: 1\nlegacy:\n  url: {base_url(upstream_port)}\n")
+    counted = ""
+    if inventory is not None:  # its tallies go to a store of its own in the workdir
+        counted = f"  endpoints: {inventory.resolve()}\nstore:\n  url: sqlite:///{name}.db\n"
+    routes.write_text(f"version: 1\nlegacy:\n  url: {base_url(upstream_port)}\n{counted}")
     argv = [
         venv_tool("strangler"), "serve",
         "--routes", str(routes),

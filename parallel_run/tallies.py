@@ -121,3 +121,18 @@ def _error_key(error: str | None) -> str | None:
 
 def minute_of(moment: datetime) -> datetime:
     return moment.replace(second=0, microsecond=0)
+
+
+LEGACY = "legacy"  # served_by of a request the monolith answered
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointTally:
+    """Requests in one minute for one (endpoint, method, capability, served_by)."""
+
+    minute: datetime  # aware UTC, the start of the minute
+    endpoint: str  # ``Endpoint.key``, or ``facade.config.endpoints.UNKNOWN_ENDPOINT``
+    method: str
+    capability: str  # "" when no capability matched
+    served_by: str  # LEGACY or the service's name
+    count: int

@@ -74,19 +74,26 @@ def plan_main(
         if against is not None:
             err.print("strangler plan: --against or a verb, not both", markup=False)
             raise typer.Exit(EXIT_BAD_INPUT)
+        if as_json or since != "7d":
+            # never silently dropped: a verb's plan takes its own options
+            err.print(
+                f"strangler plan: put --since and --json after the verb (strangler plan "
+                f"{ctx.invoked_subcommand} CAP --json)",
+                markup=False,
+            )
+            raise typer.Exit(EXIT_BAD_INPUT)
         return
     if against is None:
         err.print(ctx.get_help(), markup=False, highlight=False)
         err.print("strangler plan: name a verb (plan cutover CAP) or --against FILE", markup=False)
         raise typer.Exit(EXIT_BAD_INPUT)
+    from strangler.lifecycle import routes_file
     from strangler.lifecycle.steps import LifecycleError, parse_routes
 
     seconds = parse_window("plan", "--since", since)
     path = routes_path(routes)
     config = load_routes(path)
     try:
-        from strangler.lifecycle import routes_file
-
         data, digest = routes_file.read(against)
         proposed = parse_routes(against, data, digest)
     except (LifecycleError, routes_file.RoutesFileError) as exc:
@@ -256,6 +263,8 @@ def describe(built: Plan) -> str:
         served = ""
         if cap.before is not None and cap.after is not None:
             served = f"; service serves {cap.before.served:g}% -> {cap.after.served:g}%"
+        if cap.before and cap.after and cap.before.service != cap.after.service:
+            served += f"; service {cap.before.service} -> {cap.after.service}"
         lines.append(f"  {cap.name}: {before} -> {after}{served}")
         if cap.before and cap.after and cap.before.routes != cap.after.routes:
             gone = [r for r in cap.before.routes if r not in cap.after.routes]

@@ -6,9 +6,9 @@ a hand-edited second file (``plan --against NEW.yaml``). Both files are validate
 would load them; a proposal that fails (a route that overlaps another, a bad value) is shown as
 its ``PATH:LINE: message`` errors (``InvalidRoutes``, exit 2). The plan then says:
 
-- per capability that changes: its mode, canary share, ``retired`` and routes before and after,
-  and what its gate would say: the evidence gate (``gate.decide``, as the verb asks it) for a
-  step that grows the service's share, the retirement gate for ``retired: true``;
+- per capability that changes: its mode, canary share, ``retired``, service and routes before
+  and after, and what its gate would say: the evidence gate (``gate.decide``, as the verb asks
+  it) for a step that grows the service's share, the retirement gate for ``retired: true``;
 - per monolith endpoint whose owner or served share changes: its requests in the window
   (default 7d) and their share of all traffic, read from the migration map built twice from
   the same tallies (``strangler.map.model.build_map``, once per file), and the share of its
@@ -35,6 +35,7 @@ from strangler.lifecycle.gate import Decision, decide, exposure, format_window
 from strangler.lifecycle.retire import Retirement, judge, retired_text
 from strangler.lifecycle.retirement import DEFAULT_WINDOW
 from strangler.lifecycle.routes_edit import format_percent
+from strangler.lifecycle.routes_file import digest
 from strangler.lifecycle.steps import (
     Refused,
     capability_of,
@@ -66,13 +67,14 @@ class State:
     retired: bool
     fallback: str
     routes: tuple[str, ...]  # "GET,HEAD /api/products/{sku}", in the file's order
+    service: str | None = None
 
     @classmethod
     def of(cls, cap: Capability) -> State:
         routes = tuple(
             f"{','.join(rule.methods) if rule.methods else '*'} {rule.path}" for rule in cap.match
         )
-        return cls(cap.mode, cap.canary.percent, cap.retired, cap.fallback, routes)
+        return cls(cap.mode, cap.canary.percent, cap.retired, cap.fallback, routes, cap.service)
 
     @property
     def served(self) -> float:
@@ -91,6 +93,7 @@ class State:
             "retired": self.retired,
             "fallback": self.fallback,
             "routes": list(self.routes),
+            "service": self.service,
         }
 
 
@@ -286,8 +289,6 @@ def proposed_by_verb(
         mode, new_percent = target_of(verb, cap, percent=percent, to=to)
         same = mode == cap.mode and (new_percent is None or new_percent == cap.canary.percent)
         new = data if same else edited(data, capability, mode=mode, percent=new_percent)
-    from strangler.lifecycle.routes_file import digest
-
     return parse_routes(path, new, digest(new))
 
 

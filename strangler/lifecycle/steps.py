@@ -6,7 +6,10 @@ evidence (``build_report``, the numbers ``strangler report`` shows), ask the gat
 (``routes_edit``), validate the result, then write it atomically; the audit record is appended
 to the store just before the rename, carrying the new file's digest, so a facade that reloads
 the file finds it recorded and does not take it for a hand edit. If the record cannot be
-written, the file is not changed: no CLI change goes unaudited.
+written, the file is not changed: no CLI change goes unaudited (``commit``, which
+``strangler retire`` writes through too). A retired capability refuses every step
+(``retired_refusal``, exit 3) until ``retired: true`` is removed by hand; ``cutover`` has
+nothing to do.
 
 Percents in audit records and steps are the share of the capability's requests the service
 serves: ``canary.percent`` in canary mode, 100 when extracted, 0 otherwise.
@@ -438,11 +441,10 @@ def edited(data: bytes, capability: str, *, mode: Mode, percent: float | None) -
     """routes.yaml's bytes with the capability's mode (and canary percent) changed: what a
     step writes, and what ``strangler plan`` compares with the file."""
     try:
-        return set_capability(data.decode("utf-8"), capability, mode=mode, percent=percent).encode(
-            "utf-8"
-        )
+        text = set_capability(data.decode("utf-8"), capability, mode=mode, percent=percent)
     except EditError as exc:
         raise LifecycleError(str(exc)) from None
+    return text.encode("utf-8")
 
 
 def commit(

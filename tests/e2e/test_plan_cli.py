@@ -191,3 +191,9 @@ def test_dry_run_of_retire_before_cutover_is_refused_as_retire_would_be(routes: 
     assert result.returncode == 3
     assert "mode is shadow, not extracted" in result.stderr
     assert same()
+
+
+def test_options_before_the_verb_are_refused_not_dropped(routes: Path) -> None:
+    result = run("plan", "--json", "cutover", "products", routes=routes)
+    assert result.returncode == 2
+    assert "put --since and --json after the verb" in result.stderr

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import deepdiff
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -42,8 +41,7 @@ def no_deepdiff(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("deepdiff must not run on this comparison")
 
-    # compare imports it where it first needs it, from the deepdiff module
-    monkeypatch.setattr(deepdiff, "DeepDiff", refuse)
+    monkeypatch.setattr(compare_module, "DeepDiff", refuse)
 
 
 # -- JSON paths --------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import pytest
 from facade import config as config_module
 from facade.config.endpoints import dump_inventory
 from parallel_run.store import ResultStore
+from strangler.cli.plan import describe
 from strangler.lifecycle import routes_file
 from strangler.lifecycle.plan import Plan, PlanVerb, plan_change, proposed_by_verb
 from strangler.lifecycle.steps import BadRequest, Refused, parse_routes
@@ -204,3 +205,57 @@ def test_without_an_inventory_the_plan_says_no_traffic_is_counted(routes: Path) 
     built = plan_verb(routes, None, "cutover", "products")
     assert built.traffic is None
     assert built.to_dict()["traffic"] is None
+
+
+def test_a_proposal_that_widens_a_route_shows_it_and_the_endpoint_it_takes(
+    routes: Path, store: ResultStore
+) -> None:
+    proposal = routes.with_name("proposed.yaml")
+    proposal.write_text(
+        ROUTES.replace(
+            '[{methods: [GET], path: "/api/products/{sku}"}]',
+            '[{methods: [GET], path: "/api/products/{sku}"}, {path: "/api/orders"}]',
+        )
+    )
+    data, digest = routes_file.read(proposal)
+
+    built = plan_change(
+        config_module.load(routes),
+        parse_routes(proposal, data, digest),
+        proposal="p",
+        store=store,
+        now=NOW,
+    )
+
+    text = describe(built)
+    assert "    + route * /api/orders" in text
+    assert "/api/orders: 30 requests (30.0% of all); monolith -> products (shadow)" in text
+    assert "served by a service 0 -> 0" in text  # shadow: the monolith still answers
+    assert built.exit_code == 0  # no step grows the service's share
+
+
+def test_a_capability_moved_to_another_service_is_listed(routes: Path, store: ResultStore) -> None:
+    proposal = routes.with_name("proposed.yaml")
+    proposal.write_text(
+        ROUTES.replace(
+            "  catalog: {url:", '  files: {url: "http://127.0.0.1:8103"}\n  catalog: {url:'
+        ).replace(
+            "    service: catalog\n    mode: extracted", "    service: files\n    mode: extracted"
+        )
+    )
+    data, digest = routes_file.read(proposal)
+
+    built = plan_change(
+        config_module.load(routes),
+        parse_routes(proposal, data, digest),
+        proposal="p",
+        store=store,
+        now=NOW,
+    )
+
+    (cap,) = built.capabilities
+    assert cap.name == "files"
+    assert (
+        "files: extracted -> extracted; service serves 100% -> 100%; service catalog -> files"
+        in (describe(built))
+    )
