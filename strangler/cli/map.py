@@ -47,7 +47,8 @@ def map_(
         bool,
         typer.Option(
             "--decommission",
-            help="exit 3, listing it, while anything outside retired capabilities had traffic",
+            help="exit 3, listing it, while anything outside retired capabilities had traffic"
+            " or the facade has not counted over the whole window",
         ),
     ] = False,
 ) -> None:
@@ -57,7 +58,7 @@ def map_(
     from datetime import UTC, datetime, timedelta
 
     from facade.config.units import parse_duration
-    from parallel_run.endpoint_traffic import endpoint_totals, served_by_minute
+    from parallel_run.endpoint_traffic import endpoint_totals, first_tally, served_by_minute
     from strangler.map.model import build_map
     from strangler.map.model import decommission as holding
 
@@ -81,10 +82,19 @@ def map_(
     try:
         totals = endpoint_totals(store, since=now - window, until=now) if store else []
         minutes = served_by_minute(store, since=now - window, until=now) if store else []
+        counted_since = first_tally(store) if store else None
     finally:
         if store is not None:
             store.close()
-    built = build_map(config, config.inventory, totals, now=now, window=window, minutes=minutes)
+    built = build_map(
+        config,
+        config.inventory,
+        totals,
+        now=now,
+        window=window,
+        minutes=minutes,
+        counted_since=counted_since,
+    )
     if html is not None:
         from strangler.map.html import render_map_html
 
@@ -98,12 +108,12 @@ def map_(
         json.dump(built.to_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")
     elif decommission:
-        _print_holds(holds)
+        _print_holds(holds, built.coverage_gap)
     else:
         _print_map(built)
     if html is not None and not as_json:
         err.print(f"wrote {html}", markup=False, highlight=False)
-    if decommission and holds:
+    if decommission and not built.ready:
         raise typer.Exit(EXIT_REFUSED)
 
 
@@ -226,17 +236,23 @@ def _print_list(
     console.print(lines, end="")
 
 
-def _print_holds(holds: list[Hold]) -> None:
+def _print_holds(holds: list[Hold], gap: str | None) -> None:
+    """What holds the monolith up and, when the tallies do not cover the window, why that is
+    no evidence: either refuses (exit 3)."""
     from rich.text import Text
 
     console = out_console()
-    if not holds:
+    if gap is not None:
+        console.print(Text(f"The monolith cannot be switched off yet: {gap}."))
+    if not holds and gap is None:
         console.print(
             Text(
                 "Nothing outside retired capabilities had traffic in the window: the monolith "
                 "can be switched off."
             )
         )
+        return
+    if not holds:
         return
     table = Table(
         title=f"{len(holds)} still hold the monolith up (traffic outside retired capabilities)",

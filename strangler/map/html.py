@@ -66,12 +66,14 @@ def _number(label: str, value: str, note: str = "") -> str:
 
 
 def _numbers(m: MigrationMap) -> str:
-    holds = decommission(m)
-    verdict = (
-        '<span class="ok">the monolith can be switched off</span>'
-        if not holds
-        else f'<span class="bad">{len(holds)} still hold the monolith up</span>'
-    )
+    holds, gap = decommission(m), m.coverage_gap
+    if holds:
+        verdict = f'<span class="bad">{len(holds)} still hold the monolith up</span>'
+    elif gap is not None:
+        verdict = f'<span class="bad">no evidence yet: {_e(gap)}</span>'
+    else:
+        verdict = '<span class="ok">the monolith can be switched off</span>'
+
     return (
         '<section class="numbers" id="summary">'
         + _number(
@@ -244,7 +246,9 @@ def _lists(m: MigrationMap) -> str:
 
 
 def _holds(m: MigrationMap) -> str:
-    holds = decommission(m)
+    holds, gap = decommission(m), m.coverage_gap
+    if not holds and gap is not None:
+        return f"<h2>Decommission</h2><p class='bad'>No evidence yet: {_e(gap)}.</p>"
     if not holds:
         return (
             "<h2>Decommission</h2><p class='ok'>Nothing outside retired capabilities had traffic"

@@ -14,7 +14,9 @@ inventory (``(unknown)``) included: they reached the monolith's URL space all th
 
 A request *holds the monolith up* unless a retired capability takes it: the endpoint's method
 belongs to a retired capability today, or (for traffic the inventory cannot place) the
-capability that matched it is retired. ``decommission`` lists what does.
+capability that matched it is retired. ``decommission`` lists what does. The monolith can be
+switched off only when nothing holds it up *and* the facade counted over the whole window
+(``MigrationMap.coverage_gap``): no tallies is no evidence.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from parallel_run.endpoint_traffic import LEGACY, EndpointTotal, MinuteServed
 Step = Literal["hour", "day"]
 # a window longer than this is drawn a point a day, a shorter one a point an hour
 DAILY_FROM = timedelta(days=2)
+# the tallies cover a window when the oldest is at most this after its start (to the minute)
+COVERAGE_SLACK = timedelta(minutes=1)
 
 
 def share(part: int, whole: int) -> float:
@@ -177,6 +181,27 @@ class MigrationMap:
     unlisted: tuple[EndpointRow, ...]  # (unknown) first, then keys the inventory no longer has
     series: tuple[Point, ...]
     step: Step
+    # the oldest tally in the store (any window): when the facade began counting; None: never
+    counted_since: datetime | None = None
+
+    @property
+    def coverage_gap(self) -> str | None:
+        """Why the tallies are no evidence for the whole window, or None when they are: the
+        facade counted from (within a minute of) the window's start."""
+        since = _when(self.since)
+        if self.counted_since is None:
+            return f"no traffic counted since {since}: the facade has counted nothing yet"
+        if self.counted_since > self.since + COVERAGE_SLACK:
+            return (
+                f"no traffic counted since {since}: the facade has counted only since "
+                f"{_when(self.counted_since)}"
+            )
+        return None
+
+    @property
+    def ready(self) -> bool:
+        """The monolith can be switched off: nothing holds it up over a window fully counted."""
+        return self.coverage_gap is None and not decommission(self)
 
     @property
     def requests(self) -> int:
@@ -268,7 +293,12 @@ class MigrationMap:
             "unknown": unknown.to_dict(total),
             "unlisted": [r.to_dict(total) for r in self.unlisted],
             "series": {"step": self.step, "points": [p.to_dict() for p in self.series]},
-            "decommission": {"ready": not holds, "holding": [h.to_dict() for h in holds]},
+            "decommission": {
+                "ready": not holds and self.coverage_gap is None,
+                "holding": [h.to_dict() for h in holds],
+                "counted_since": _iso(self.counted_since),
+                "coverage_gap": self.coverage_gap,
+            },
         }
 
 
@@ -280,10 +310,12 @@ def build_map(
     now: datetime,
     window: timedelta,
     minutes: Iterable[MinuteServed] = (),
+    counted_since: datetime | None = None,
 ) -> MigrationMap:
     """The map of ``inventory`` under ``config``'s capabilities, with the window's ``totals``
     (``endpoint_totals(store, since=now - window, until=now)``) and, for the picture over
-    time, ``minutes`` (``served_by_minute`` over the same window)."""
+    time, ``minutes`` (``served_by_minute`` over the same window); ``counted_since`` is the
+    store's oldest tally (``first_tally``), None when it has none."""
     capabilities = config.routes.capabilities
     retired = {name for name, cap in capabilities.items() if cap.retired}
     modes = {name: cap.mode for name, cap in capabilities.items()}
@@ -336,6 +368,7 @@ def build_map(
         unlisted=tuple(unlisted),
         series=tuple(series(minutes, since=since, until=now, step=step)),
         step=step,
+        counted_since=counted_since,
     )
 
 
@@ -394,7 +427,7 @@ def series(
 def decommission(migration_map: MigrationMap) -> list[Hold]:
     """What still holds the monolith up, busiest first: every endpoint, and the traffic the
     inventory cannot place, with requests in the window that no retired capability takes.
-    Empty: the monolith can be switched off."""
+    Empty is not enough to switch it off: see ``MigrationMap.ready``."""
     holds = [
         Hold(r.key, r.holding, r.requests - r.served_by_services, r.capabilities, r.last_seen)
         for r in (*migration_map.rows, *migration_map.unlisted)
@@ -411,6 +444,10 @@ def _brief(row: EndpointRow, total: int) -> dict[str, Any]:
         "share": share(row.requests, total),
         "last_seen": _iso(row.last_seen),
     }
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _iso(moment: datetime | None) -> str | None:

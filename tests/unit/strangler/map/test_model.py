@@ -111,6 +111,8 @@ def built(**overrides: Any) -> Any:
         now=NOW,
         window=overrides.pop("window", WINDOW),
         minutes=overrides.pop("minutes", ()),
+        # counting began before the window (an old tally outside it)
+        counted_since=overrides.pop("counted_since", NOW - WINDOW - timedelta(days=1)),
     )
 
 
@@ -256,7 +258,41 @@ def test_decommission_is_empty_when_only_retired_capabilities_had_traffic() -> N
         ]
     )
     assert decommission(m) == []
-    assert m.to_dict()["decommission"] == {"ready": True, "holding": []}
+    assert m.ready
+    assert m.to_dict()["decommission"] == {
+        "ready": True,
+        "holding": [],
+        "counted_since": (NOW - WINDOW - timedelta(days=1)).isoformat(),
+        "coverage_gap": None,
+    }
+
+
+RETIRED_ONLY = [total("/old/reports", 9, capability="reports", served_by="reports")]
+
+
+def test_no_tallies_at_all_is_no_evidence_the_monolith_can_be_switched_off() -> None:
+    m = built(totals=[], counted_since=None)
+    assert decommission(m) == []
+    assert not m.ready
+    assert m.coverage_gap == (
+        "no traffic counted since 2026-11-03 18:00 UTC: the facade has counted nothing yet"
+    )
+    assert m.to_dict()["decommission"]["ready"] is False
+
+
+def test_tallies_that_began_inside_the_window_are_no_evidence_for_all_of_it() -> None:
+    began = NOW - timedelta(hours=2)
+    m = built(totals=RETIRED_ONLY, counted_since=began)
+    assert decommission(m) == []
+    assert not m.ready
+    assert m.coverage_gap == (
+        "no traffic counted since 2026-11-03 18:00 UTC: the facade has counted only since "
+        "2026-12-03 16:00 UTC"
+    )
+    # counting from within a minute of the window's start covers it
+    assert built(totals=RETIRED_ONLY, counted_since=NOW - WINDOW + timedelta(minutes=1)).ready
+    late = NOW - WINDOW + timedelta(minutes=2)
+    assert not built(totals=RETIRED_ONLY, counted_since=late).ready
 
 
 def test_unknown_traffic_alone_holds_the_monolith_up() -> None:
