@@ -12,10 +12,12 @@ service (canary, extracted), by the monolith when it is ``legacy`` (legacy and s
 fallback). Shares are of every request in the window, the ones that matched no endpoint of the
 inventory (``(unknown)``) included: they reached the monolith's URL space all the same.
 
-A request *holds the monolith up* unless a retired capability takes it: the endpoint's method
-belongs to a retired capability today, or (for traffic the inventory cannot place) the
-capability that matched it is retired. ``decommission`` lists what does. The monolith can be
-switched off only when nothing holds it up *and* the facade counted over the whole window
+A request *holds the monolith up* when the monolith answered it (its tally's ``served_by`` is
+``legacy``, whatever capability matched it: a retired capability's request that reached the
+monolith holds it up all the same), or when the capability that matched it (the tally's
+``capability``, not today's static ownership, which a catch-all such as ``{rest:path}`` gets
+wrong) is not retired. ``decommission`` lists what does. The monolith can be switched off only
+when nothing holds it up *and* the facade counted over the whole window
 (``MigrationMap.coverage_gap``): no tallies is no evidence.
 """
 
@@ -61,7 +63,9 @@ class EndpointRow:
     listed: bool = True  # in the inventory
     requests: int = 0
     served_by_services: int = 0
-    holding: int = 0  # requests no retired capability takes: they need the monolith
+    holding: int = 0  # requests the monolith answered, or no retired capability matched
+    # the capabilities that matched the holding requests (from the tallies), sorted
+    holding_capabilities: tuple[str, ...] = ()
     last_seen: datetime | None = None
 
     @property
@@ -340,7 +344,7 @@ def build_map(
                 deletable=_all_of(claim, retired.__contains__),
                 counted=endpoint.template is not None,
                 shadowed_by=endpoint.shadowed_by,
-                **_traffic(traffic, retired, claim),
+                **_traffic(traffic, retired),
             )
         )
     # traffic the inventory cannot place: (unknown) first, then keys it no longer lists
@@ -355,7 +359,7 @@ def build_map(
                 capabilities=seen,
                 modes={c: modes[c] for c in seen if c in modes},
                 listed=False,
-                **_traffic(traffic, retired, None),
+                **_traffic(traffic, retired),
             )
         )
     since = now - window
@@ -378,20 +382,15 @@ def _all_of(claim: Claim, test: Any) -> bool:
     return bool(owners) and all(c is not None and test(c) for c in (*owners, *claim.narrower))
 
 
-def _traffic(
-    traffic: Sequence[EndpointTotal], retired: set[str], claim: Claim | None
-) -> dict[str, Any]:
-    """An endpoint's counts; a request is taken by a retired capability when its method's
-    owner is one today, or the capability that matched it is one."""
-    holding = 0
-    for t in traffic:
-        owner = claim.owners.get(t.method) if claim is not None else None
-        if owner not in retired and t.capability not in retired:
-            holding += t.count
+def _traffic(traffic: Sequence[EndpointTotal], retired: set[str]) -> dict[str, Any]:
+    """An endpoint's counts, from what each tally recorded: a request holds the monolith up
+    when the monolith answered it, or the capability that matched it is not retired."""
+    holds = [t for t in traffic if t.served_by == LEGACY or t.capability not in retired]
     return {
         "requests": sum(t.count for t in traffic),
         "served_by_services": sum(t.count for t in traffic if t.served_by != LEGACY),
-        "holding": holding,
+        "holding": sum(t.count for t in holds),
+        "holding_capabilities": tuple(sorted({t.capability for t in holds if t.capability})),
         "last_seen": max((t.last_seen for t in traffic), default=None),
     }
 
@@ -426,10 +425,16 @@ def series(
 
 def decommission(migration_map: MigrationMap) -> list[Hold]:
     """What still holds the monolith up, busiest first: every endpoint, and the traffic the
-    inventory cannot place, with requests in the window that no retired capability takes.
-    Empty is not enough to switch it off: see ``MigrationMap.ready``."""
+    inventory cannot place, with requests in the window the monolith answered or no retired
+    capability matched. Empty is not enough to switch it off: see ``MigrationMap.ready``."""
     holds = [
-        Hold(r.key, r.holding, r.requests - r.served_by_services, r.capabilities, r.last_seen)
+        Hold(
+            r.key,
+            r.holding,
+            r.requests - r.served_by_services,
+            r.holding_capabilities,
+            r.last_seen,
+        )
         for r in (*migration_map.rows, *migration_map.unlisted)
         if r.holding > 0
     ]

@@ -219,15 +219,18 @@ def test_two_capabilities_claiming_parts_of_one_endpoint_are_listed_with_their_m
     } in m.to_dict()["partial"]
 
 
-def test_endpoints_of_retired_capabilities_are_deletable_and_hold_nothing_up() -> None:
+def test_endpoints_of_retired_capabilities_are_deletable_but_what_the_monolith_answered_holds() -> (
+    None
+):
     m = built()
     reports = row(m.rows, "/old/reports")
     assert reports.deletable
     assert reports.requests == 50
-    assert reports.holding == 0
+    # the 30 its service served hold nothing up; the 20 the monolith answered do
+    assert reports.holding == 20
     assert [r.key for r in m.deletable()] == ["/old/reports"]
-    held = {h.endpoint for h in decommission(m)}
-    assert "/old/reports" not in held
+    served = built(totals=[total("/old/reports", 30, capability="reports", served_by="reports")])
+    assert decommission(served) == []
 
 
 def test_decommission_lists_every_endpoint_with_traffic_outside_retired_capabilities() -> None:
@@ -243,6 +246,8 @@ def test_decommission_lists_every_endpoint_with_traffic_outside_retired_capabili
         (UNKNOWN_ENDPOINT, 80),
         ("/cart", 80),
         ("/gone", 50),
+        # a retired capability's requests the monolith answered hold it up all the same
+        ("/old/reports", 20),
     ]
     products = holds[2]
     assert products.served_by_legacy == 50
@@ -293,6 +298,43 @@ def test_tallies_that_began_inside_the_window_are_no_evidence_for_all_of_it() ->
     assert built(totals=RETIRED_ONLY, counted_since=NOW - WINDOW + timedelta(minutes=1)).ready
     late = NOW - WINDOW + timedelta(minutes=2)
     assert not built(totals=RETIRED_ONLY, counted_since=late).ready
+
+
+CATCH_ALL = """\
+version: 1
+legacy: {url: "http://127.0.0.1:8000"}
+services:
+  files: {url: "http://127.0.0.1:8101"}
+  thumbs: {url: "http://127.0.0.1:8102"}
+capabilities:
+  files:
+    match: [{methods: [GET], path: "/files/{rest:path}"}]
+    service: files
+    mode: extracted
+  thumbs:
+    match: [{methods: [GET], path: "/files/{name}/{size}"}]
+    service: thumbs
+    mode: extracted
+    fallback: error
+    retired: true
+"""
+
+
+def test_holding_follows_the_capability_each_tally_recorded_not_static_ownership() -> None:
+    # static ownership gives GET /files/{rest:path} to thumbs (retired): only the tallies
+    # know that files, which is not retired, matched these requests
+    config = config_of(CATCH_ALL, [{"template": "/files/{rest:path}", "methods": ["GET"]}])
+    m = built(
+        config=config,
+        totals=[
+            total("/files/{rest:path}", 40, capability="files", served_by="files"),
+            total("/files/{rest:path}", 5, capability="thumbs", served_by="thumbs"),
+        ],
+    )
+    assert [(h.endpoint, h.requests, h.capabilities) for h in decommission(m)] == [
+        ("/files/{rest:path}", 40, ("files",))
+    ]
+    assert not m.ready
 
 
 def test_unknown_traffic_alone_holds_the_monolith_up() -> None:
