@@ -58,7 +58,9 @@ class EndpointRow:
     modes: Mapping[str, str] = field(default_factory=dict)  # each claiming capability's mode
     moved: bool = False  # every method and path served by an extracted capability
     deletable: bool = False  # every method and path belongs to a retired capability
-    counted: bool = True  # false: a pattern no template expresses, its traffic is (unknown)
+    # false: a pattern no template expresses (its traffic is (unknown)), or a shadowed one
+    # (the earlier pattern's key counts its requests)
+    counted: bool = True
     shadowed_by: str | None = None  # an earlier pattern serves all its requests
     listed: bool = True  # in the inventory
     requests: int = 0
@@ -82,19 +84,20 @@ class EndpointRow:
     def unused(self) -> bool:
         """No request in the window, where requests are counted at all: delete it, do not
         migrate it (a retired capability's endpoint is deletable anyway)."""
-        return self.listed and self.counted and self.requests == 0 and not self.deletable
+        placed = self.counted or self.shadowed_by is not None
+        return self.listed and placed and self.requests == 0 and not self.deletable
 
     @property
     def status(self) -> str:
         """One word for what to do with it, as the table shows it."""
         if not self.listed:
             return "unknown" if self.key == UNKNOWN_ENDPOINT else "not in the inventory"
+        if self.shadowed_by is not None and not self.deletable:
+            return "shadowed: delete"
         if not self.counted:
             return "not counted"
         if self.deletable:
             return "deletable"
-        if self.shadowed_by is not None:
-            return "shadowed: delete"
         if self.requests == 0:
             return "unused: delete"
         if self.moved:
@@ -264,7 +267,7 @@ class MigrationMap:
     def uncounted(self) -> list[EndpointRow]:
         """Patterns no template expresses: listed, never matched (their requests are in
         ``(unknown)``)."""
-        return [r for r in self.rows if not r.counted]
+        return [r for r in self.rows if not r.counted and r.shadowed_by is None]
 
     def to_dict(self) -> dict[str, Any]:
         total = self.requests
@@ -342,7 +345,7 @@ def build_map(
                 modes={c: modes[c] for c in claim.capabilities if c in modes},
                 moved=_all_of(claim, lambda c: modes.get(c) == "extracted"),
                 deletable=_all_of(claim, retired.__contains__),
-                counted=endpoint.template is not None,
+                counted=endpoint.template is not None and endpoint.shadowed_by is None,
                 shadowed_by=endpoint.shadowed_by,
                 **_traffic(traffic, retired),
             )

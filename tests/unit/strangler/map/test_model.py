@@ -181,6 +181,9 @@ def test_endpoints_nobody_called_are_unused_but_not_patterns_or_retired_ones() -
     # the shadowed duplicate of /api/orders is never served by Django: unused too
     assert [r.key for r in m.unused()] == ["/account", "/api/orders (shadowed, line 11)"]
     assert [r.key for r in m.uncounted()] == ["(pattern) ^legacy/(?P<x>.+)$"]
+    # its requests are counted under the earlier pattern's key, never its own
+    assert not row(m.rows, "/api/orders (shadowed, line 11)").counted
+    assert row(m.rows, "/api/orders").counted
     quiet = built(totals=[])
     assert "/old/reports" not in [r.key for r in quiet.unused()]
     assert len(quiet.unused()) == len(ENDPOINTS) - 2
