@@ -19,6 +19,7 @@ from strangler.cli.support import (
     load_routes,
     open_store,
     out_console,
+    parse_window,
     routes_path,
 )
 
@@ -57,7 +58,6 @@ def map_(
     extract next, what nobody calls, what is claimed in part, what can be deleted."""
     from datetime import UTC, datetime, timedelta
 
-    from facade.config.units import parse_duration
     from parallel_run.endpoint_traffic import endpoint_totals, first_tally, served_by_minute
     from strangler.map.model import build_map
     from strangler.map.model import decommission as holding
@@ -72,11 +72,7 @@ def map_(
             markup=False,
         )
         raise typer.Exit(EXIT_BAD_INPUT)
-    try:
-        window = timedelta(seconds=parse_duration(since))
-    except ValueError as exc:
-        err.print(f"strangler map: --since: {exc}", markup=False)
-        raise typer.Exit(EXIT_BAD_INPUT) from None
+    window = timedelta(seconds=parse_window("map", "--since", since))
     now = datetime.now(UTC)
     store = open_store(config)
     try:
