@@ -74,9 +74,9 @@ class Facade:
             state.shadow.start()
             # before the pools: in-flight shadow calls finish, then comparisons are flushed
             stack.push_async_callback(state.shadow.close)
-            _background(stack, probe_legacy(state), name="legacy-probe")
+            background(stack, probe_legacy(state), name="legacy-probe")
             if self._watch:
-                _background(stack, watch_routes(state), name="routes-watch")
+                background(stack, watch_routes(state), name="routes-watch")
                 # e.g. edits made while no facade ran: no reload saw them
                 run_hooks(state.live, None, state.live.current)
             self._resources = stack.pop_all()
@@ -197,7 +197,7 @@ class Facade:
         return response
 
 
-def _background(
+def background(
     stack: contextlib.AsyncExitStack, work: Coroutine[Any, Any, None], *, name: str
 ) -> None:
     """Run ``work`` as a task until the stack closes: then it is cancelled and awaited."""
