@@ -136,14 +136,17 @@ class CompareService:
         try:
             body = await read_body(request, limit)
         except BodyTooLarge:
-            self._drop(decision.capability, "body_too_large")
-            return self._ignored("body_too_large", request)
+            return self._refused(decision.capability, "body_too_large", request)
         size = len(body or b"")
         if self.pending >= self.max_pending or self.pending_bytes + size > self.max_pending_bytes:
-            self._drop(decision.capability, QUEUE_FULL)
-            self.mirrored.labels("dropped", QUEUE_FULL).inc()
-            return accepted()
-        headers = upstream_headers(request, decision, body, request_id)
+            return self._refused(decision.capability, QUEUE_FULL, request)
+        headers = upstream_headers(
+            request,
+            decision,
+            body,
+            request_id=request_id,
+            trusted_hops=config.routes.forwarded.trusted_hops,
+        )
         self.pending += 1
         self.pending_bytes += size
         self.mirrored.labels("compared", "").inc()
@@ -155,8 +158,10 @@ class CompareService:
         task.add_done_callback(self._tasks.discard)
         return accepted()
 
-    def _ignored(self, reason: str, request: web.BaseRequest) -> web.StreamResponse:
-        self.mirrored.labels("ignored", reason).inc()
+    def _ignored(
+        self, reason: str, request: web.BaseRequest, outcome: str = "ignored"
+    ) -> web.StreamResponse:
+        self.mirrored.labels(outcome, reason).inc()
         response = accepted()
         if request.body_exists and not request.content.is_eof():
             response.force_close()  # its body is not read: the stream is not reusable
@@ -237,6 +242,13 @@ class CompareService:
             translator=translator,
         )
 
+    def _refused(
+        self, capability: str, reason: str, request: web.BaseRequest
+    ) -> web.StreamResponse:
+        """A request to compare that does not fit: answered, dropped and counted."""
+        self._drop(capability, reason)
+        return self._ignored(reason, request, outcome="dropped")
+
     def _drop(self, capability: str, reason: str) -> None:
         self.state.metrics.shadow_dropped.labels(capability, reason).inc()
         self._store_drops[capability] += 1
@@ -268,7 +280,12 @@ def accepted() -> web.Response:
 
 
 def upstream_headers(
-    request: web.BaseRequest, decision: Compare, body: bytes | None, request_id: str
+    request: web.BaseRequest,
+    decision: Compare,
+    body: bytes | None,
+    *,
+    request_id: str,
+    trusted_hops: int,
 ) -> CIMultiDict[str]:
     """What the monolith and the candidate are sent: the facade's upstream headers, built
     from the client's Host (the mirror's ``-shadow`` suffix removed)."""
@@ -278,6 +295,9 @@ def upstream_headers(
     headers = upstream_request_headers(
         CIMultiDictProxy(incoming),
         peer=Peer(request.remote or "", request.scheme, decision.host),
+        # the mirror sender is one more proxy in front of the upstreams: the X-Forwarded-*
+        # it added for the client are taken as the facade takes its trusted hops'
+        trusted_hops=trusted_hops + 1,
         request_id=request_id,
         traceparent=traceparent_from(request.headers),
     )

@@ -216,3 +216,28 @@ def test_slow_upstreams_never_delay_the_mirror_and_overflow_is_counted(tmp_path:
         compare.stop()
         candidate.stop()
         monolith.stop()
+
+
+def test_a_routes_yaml_change_is_followed(tmp_path: Path) -> None:
+    monolith = standin("monolith", tmp_path)
+    candidate = standin("candidate", tmp_path)
+    routes = write_routes(tmp_path, monolith.url, candidate.url)
+    compare = compare_service(routes, tmp_path)
+    try:
+        with mirror(compare.url, "/api/items/1") as answer:
+            assert answer.status == 202
+        wait_until(
+            lambda: total(compare, "strangler_shadow_comparisons_total") == 1, "one comparison"
+        )
+        routes.write_text(routes.read_text().replace("mode: shadow", "mode: legacy"))
+
+        def ignored() -> bool:
+            with mirror(compare.url, "/api/items/2") as answer:
+                assert answer.status == 202
+            return total(compare, "strangler_compare_mirrored_total", reason="not_shadow") > 0
+
+        wait_until(ignored, "the capability out of shadow mode is ignored")
+    finally:
+        compare.stop()
+        candidate.stop()
+        monolith.stop()

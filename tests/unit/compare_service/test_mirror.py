@@ -163,6 +163,7 @@ async def test_a_compared_request_becomes_a_job_with_the_monolith_s_answer(
         ("Keep-Alive", "timeout=5"),
         ("X-Strangler-Shadow", "forged"),
         ("Accept", "application/json"),
+        ("X-Forwarded-For", "203.0.113.9"),
     )
     assert status == 202
     await settled(service)
@@ -171,6 +172,8 @@ async def test_a_compared_request_becomes_a_job_with_the_monolith_s_answer(
     assert job.target.path_qs == "/shadowed/7?x=1"
     assert job.headers["Host"] == "shop.example"
     assert job.headers["Accept"] == "application/json"
+    # the mirror sender is a trusted hop: the client it saw is kept, then the sender itself
+    assert job.headers["X-Forwarded-For"].startswith("203.0.113.9, ")
     for gone in ("Connection", "X-Secret", "Keep-Alive", "X-Strangler-Shadow"):
         assert gone not in job.headers
     assert job.legacy.status == 200
