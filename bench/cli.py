@@ -25,6 +25,7 @@ from bench.nginx import STANDIN_BODY, nginx_version
 from bench.procs import BenchError, Supervisor, http_get
 from bench.report import ScenarioResult
 from bench.targets import (
+    DEMO_INVENTORY,
     PATH,
     ROOT,
     SCENARIOS,
@@ -35,6 +36,7 @@ from bench.targets import (
     start_front,
     start_monolith,
     start_standin,
+    with_inventory,
 )
 from bench.wrk import Load, Measurement, run_wrk, write_script, wrk_version
 
@@ -53,6 +55,7 @@ class Options:
     check: bool
     keep_workdir: bool
     rounds: int = 1  # each scenario measured this many times, interleaved; medians reported
+    inventory: Path | None = None  # also (ci): the facade counting traffic per endpoint
 
 
 @dataclass(slots=True)
@@ -96,6 +99,16 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     parser.add_argument("--no-monolith", action="store_true", help="skip scenarios e, f, g")
     parser.add_argument("--check", action="store_true", help="exit 3 if the verdict is FAIL")
     parser.add_argument("--keep-workdir", action="store_true", help="keep configs and logs")
+    parser.add_argument(
+        "--inventory",
+        type=Path,
+        nargs="?",
+        const=DEMO_INVENTORY,
+        default=None,
+        metavar="FILE",
+        help="also measure (ci): the facade (1 worker) with legacy.endpoints: FILE (default: "
+        "the demo shop's), counting traffic per endpoint, against (c) and (r)",
+    )
     args = parser.parse_args(argv)
     return Options(
         duration=3 if args.quick else args.duration,
@@ -106,6 +119,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         check=args.check,
         keep_workdir=args.keep_workdir,
         rounds=max(1, args.rounds),
+        inventory=args.inventory,
     )
 
 
@@ -231,7 +245,7 @@ def measure_upstream(
     _, expected = http_get(base_url(port) + PATH)
     if upstream == "stand-in" and expected != STANDIN_BODY.encode():
         raise BenchError(f"the stand-in answered {expected!r}")
-    for scenario in SCENARIOS:
+    for scenario in scenarios(run.options):
         if scenario.upstream != upstream:
             continue
         front = start_front(supervisor, scenario, port)
@@ -240,6 +254,15 @@ def measure_upstream(
         finally:
             if front.proc is not None:
                 supervisor.stop(front.proc)
+
+
+def scenarios(options: Options) -> list[Scenario]:
+    """SCENARIOS, and (ci) after (r) with ``--inventory``."""
+    found = list(SCENARIOS)
+    if options.inventory is not None:
+        at = next(i for i, s in enumerate(found) if s.key == "r") + 1
+        found.insert(at, with_inventory(options.inventory))
+    return found
 
 
 def measure(
@@ -317,6 +340,7 @@ def publish(run: Run) -> int:
         "skipped": run.skipped,
         "comparisons": [c.as_dict() for c in found],
         "verdict": verdict.as_dict() if verdict else None,
+        "inventory": report.inventory_effect(results, run.options.inventory),
     }
     run.options.out.parent.mkdir(parents=True, exist_ok=True)
     run.options.out.write_text(json.dumps(document, indent=2) + "\n")
@@ -351,6 +375,7 @@ def render(
         "Against the reference (a naive single-process aiohttp proxy):",
         "",
         *report.verdict_lines(verdict),
+        *report.inventory_lines(report.inventory_effect(results, o.inventory)),
     ]
     by_reason: dict[str, list[str]] = {}
     for key, reason in run.skipped.items():

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
-from bench.targets import Scenario
+from bench.targets import INVENTORY_KEY, Scenario
 from bench.wrk import Measurement
 
 # A naive single-process aiohttp proxy, measured on this kind of machine (the issue's reference).
@@ -159,9 +161,61 @@ def _find(
 ) -> ScenarioResult | None:
     for result in results:
         s = result.scenario
-        if s.via == via and s.upstream == upstream and s.workers == workers:
+        if s.via == via and s.upstream == upstream and s.workers == workers and not s.inventory:
             return result
     return None
+
+
+# the facade with an endpoint inventory may cost at most this much throughput against (c)
+INVENTORY_MAX_COST = 0.05
+
+
+def inventory_effect(
+    results: Sequence[ScenarioResult], inventory: Path | None
+) -> dict[str, Any] | None:
+    """(ci), the facade counting traffic per endpoint, against (c) and the reference (r)."""
+    counted = next((r for r in results if r.scenario.key == INVENTORY_KEY), None)
+    plain = _find(results, "facade", "stand-in", 1)
+    naive = _find(results, "naive", "stand-in", 1)
+    if counted is None or plain is None or inventory is None:
+        return None
+    ratio = counted.throughput.rps / plain.throughput.rps if plain.throughput.rps else 0.0
+    over_naive = None
+    if naive is not None and naive.throughput.rps and plain.throughput.rps:
+        plain_over_naive = plain.throughput.rps / naive.throughput.rps
+        over_naive = {
+            "facade_over_naive_rps": round(plain_over_naive, 4),
+            "counted_over_naive_rps": round(counted.throughput.rps / naive.throughput.rps, 4),
+        }
+    return {
+        "file": str(inventory),
+        "endpoints": len(json.loads(inventory.read_text()).get("endpoints", [])),
+        "counted_over_facade_rps": round(ratio, 4),
+        "added_p50_ms_at_1": round(counted.latency.p50_ms - plain.latency.p50_ms, 3),
+        "against_naive": over_naive,
+        "max_cost": INVENTORY_MAX_COST,
+        "pass": ratio >= 1 - INVENTORY_MAX_COST,
+    }
+
+
+def inventory_lines(effect: dict[str, Any] | None) -> list[str]:
+    if effect is None:
+        return []
+    naive = effect["against_naive"]
+    against = (
+        f"; against (r): {naive['facade_over_naive_rps']:.3f}x without, "
+        f"{naive['counted_over_naive_rps']:.3f}x with"
+        if naive
+        else ""
+    )
+    return [
+        "",
+        f"With the endpoint inventory ({effect['endpoints']} endpoints, {effect['file']}):",
+        "",
+        f"- (ci)/(c) throughput = {effect['counted_over_facade_rps']:.3f}x, "
+        f"{signed_ms(effect['added_p50_ms_at_1'])} ms p50 at 1 connection{against} "
+        f"(at most {effect['max_cost']:.0%} slower) **{_mark(effect['pass'])}**",
+    ]
 
 
 def ms(value: float) -> str:

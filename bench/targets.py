@@ -30,6 +30,8 @@ class Scenario:
     via: Via
     upstream: UpstreamKind
     workers: int = 1  # processes of the front (nginx worker_processes, facade --workers)
+    # the facade counts traffic per endpoint with this inventory (``legacy.endpoints``)
+    inventory: Path | None = None
 
     @property
     def label(self) -> str:
@@ -37,7 +39,8 @@ class Scenario:
             return f"direct → {self.upstream}"
         plural = "s" if self.workers > 1 else ""
         front = "naive aiohttp proxy" if self.via == "naive" else self.via
-        return f"{front} ({self.workers} worker{plural}) → {self.upstream}"
+        counted = ", endpoint inventory" if self.inventory is not None else ""
+        return f"{front} ({self.workers} worker{plural}{counted}) → {self.upstream}"
 
 
 SCENARIOS: tuple[Scenario, ...] = (
@@ -79,6 +82,15 @@ class Front:
     proc: Managed | None  # None for direct access
 
 
+# ``--inventory``: the demo shop's endpoint inventory (the size the facade meets in the demo)
+DEMO_INVENTORY = ROOT / "legacy_monolith" / "endpoints.json"
+INVENTORY_KEY = "ci"  # the facade (1 worker) with the inventory: compared with (c) and (r)
+
+
+def with_inventory(inventory: Path) -> Scenario:
+    return Scenario(INVENTORY_KEY, "facade", "stand-in", inventory=inventory)
+
+
 def start_front(supervisor: Supervisor, scenario: Scenario, upstream_port: int) -> Front:
     """Start the scenario's front (none for direct); returns once it answers on PATH."""
     if scenario.via == "direct":
@@ -92,7 +104,9 @@ def start_front(supervisor: Supervisor, scenario: Scenario, upstream_port: int) 
         argv = [sys.executable, "-m", "bench.naive_proxy", str(port), base_url(upstream_port)]
         proc = supervisor.start(name, argv, cwd=ROOT)
     else:
-        proc = start_facade(supervisor, name, port, upstream_port, scenario.workers)
+        proc = start_facade(
+            supervisor, name, port, upstream_port, scenario.workers, scenario.inventory
+        )
     try:
         wait_http(proc, base_url(port) + PATH)
     except BenchError:
@@ -102,10 +116,18 @@ def start_front(supervisor: Supervisor, scenario: Scenario, upstream_port: int) 
 
 
 def start_facade(
-    supervisor: Supervisor, name: str, port: int, upstream_port: int, workers: int
+    supervisor: Supervisor,
+    name: str,
+    port: int,
+    upstream_port: int,
+    workers: int,
+    inventory: Path | None = None,
 ) -> Managed:
     routes = supervisor.workdir / f"{name}-routes.yaml"
-    routes.write_text(f"version: 1\nlegacy:\n  url: {base_url(upstream_port)}\n")
+    counted = ""
+    if inventory is not None:  # its tallies go to a store of its own in the workdir
+        counted = f"  endpoints: {inventory.resolve()}\nstore:\n  url: sqlite:///{name}.db\n"
+    routes.write_text(f"version: 1\nlegacy:\n  url: {base_url(upstream_port)}\n{counted}")
     argv = [
         venv_tool("strangler"), "serve",
         "--routes", str(routes),

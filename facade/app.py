@@ -74,6 +74,9 @@ class Facade:
             state.shadow.start()
             # before the pools: in-flight shadow calls finish, then comparisons are flushed
             stack.push_async_callback(state.shadow.close)
+            # the last counts per endpoint are handed over once the ticks have stopped
+            stack.push_async_callback(state.traffic.close)
+            background(stack, state.traffic.run(), name="endpoint-traffic")
             background(stack, probe_legacy(state), name="legacy-probe")
             if self._watch:
                 background(stack, watch_routes(state), name="routes-watch")
@@ -179,7 +182,17 @@ class Facade:
                 ex.release()  # what the stages held: an unrelayed answer, a spooled body
         status = ex.status or response.status
         elapsed = time.perf_counter() - ex.started
-        metrics.record_request(ex.capability_name, ex.mode, ex.served_by, status, elapsed)
+        served_by = ex.served_by
+        metrics.record_request(ex.capability_name, ex.mode, served_by, status, elapsed)
+        if ex.config.inventory is not None and not ex.answered_locally and ex.target is not None:
+            match = ex.match
+            state.traffic.count(
+                ex.config,
+                request.method,
+                ex.target.path,
+                match.route.capability if match is not None else "",
+                served_by,
+            )
         if self._log_access:
             access_log.info(
                 "%s %s %s %d %.1fms %s rid=%s",

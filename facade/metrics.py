@@ -193,6 +193,37 @@ class Metrics:
             registry=self.registry,
         )
 
+        # traffic per monolith endpoint (facade/traffic.py): bounded labels, the inventory's
+        # keys and "(unknown)"; added when the metrics are published, never per request
+        self.endpoint_requests = Counter(
+            "strangler_endpoint_requests",
+            "Proxied requests by monolith endpoint (legacy.endpoints' inventory, '(unknown)' for "
+            "none), method, capability ('' for none) and who served (legacy after a fallback).",
+            ["endpoint", "method", "capability", "served_by"],
+            registry=self.registry,
+        )
+        self.retired_reached_monolith = Counter(
+            "strangler_retired_reached_monolith",
+            "Requests the monolith answered that belong to a retired capability, by capability "
+            "and endpoint: an alarm.",
+            ["capability", "endpoint"],
+            registry=self.registry,
+        )
+        self.endpoint_tallies_written = Gauge(
+            "strangler_endpoint_tallies_written",
+            "Requests counted per endpoint whose tallies reached the result store.",
+            multiprocess_mode="sum",
+            registry=self.registry,
+        )
+        self.endpoint_tallies_dropped = Gauge(
+            "strangler_endpoint_tallies_dropped",
+            "Requests counted per endpoint whose tallies could not be stored (store down, "
+            "locked, or queue full); /metrics still counted them.",
+            multiprocess_mode="sum",
+            registry=self.registry,
+        )
+        self._publishers: list[Callable[[], None]] = []
+
         # labelled children by label values: labels() costs a lock and a tuple per call
         self._request_children: dict[tuple[str, str, str, int], tuple[Any, Any]] = {}
 
@@ -228,8 +259,16 @@ class Metrics:
             registry=self.registry,
         )
 
+    def add_publisher(self, publish: Callable[[], None]) -> None:
+        """Call ``publish`` whenever the metrics are published (on the loop): for values kept
+        outside the registry between scrapes (facade/traffic.py's counts)."""
+        self._publishers.append(publish)
+
     def publish(self) -> None:
-        """Write what is read live in one process (breaker states) where the others see it."""
+        """Write what is read live in one process (breaker states, the publishers' values)
+        where the others see it."""
+        for publisher in self._publishers:
+            publisher()
         if self._breaker_states is None or self._breaker_gauge is None:
             return
         for service, value in self._breaker_states():

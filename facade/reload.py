@@ -15,6 +15,10 @@ a bad file, a timeout, ``MemoryError``, ``RecursionError``, a bug - is a rejecte
 shown as ``last_reload_error`` on ``/readyz``, the previous configuration stays, and the watcher
 goes on to the next change. SIGHUP (``reload_now``) asks the watcher for the same reload.
 
+The endpoint inventory routes.yaml names (``legacy.endpoints``) is followed the same way: an
+edit of that file alone reloads routes.yaml (which reads it), and is applied when it changed the
+inventory; a broken inventory is a rejected reload like a broken routes.yaml.
+
 Each applied reload calls the hooks given to the facade (``LiveConfig.hooks``) with the old and
 the new configuration: ``strangler serve`` registers the hand-edit recorder (``strangler.audit``)
 there, so the facade never imports the operator's side.
@@ -238,7 +242,7 @@ def apply(state: FacadeState, fresh: config_module.Config) -> bool:
     """Put a loaded configuration in force unless it is the one already in force."""
     live = state.live
     live.last_error = None
-    if fresh.digest == live.current.digest:
+    if fresh.digest == live.current.digest and _inventory(fresh) == _inventory(live.current):
         return False
     old = live.current
     live.current = fresh  # one assignment: each request keeps the Config it started with
@@ -274,7 +278,20 @@ def reload_now(state: FacadeState) -> None:
     state.live.reload_requested.set()
 
 
-def _stamp(path: os.PathLike[str] | str) -> tuple[int, int, int, int] | None:
+def _inventory(config: config_module.Config) -> str | None:
+    return config.inventory.digest if config.inventory is not None else None
+
+
+Stamp = tuple[int, int, int, int]
+
+
+def _stamps(live: LiveConfig) -> tuple[Stamp | None, Stamp | None]:
+    """routes.yaml's stamp, and its endpoint inventory's (None: none named)."""
+    inventory = live.current.inventory
+    return _stamp(live.current.source), _stamp(inventory.source) if inventory else None
+
+
+def _stamp(path: os.PathLike[str] | str) -> Stamp | None:
     try:
         st = os.stat(path)  # a stat never opens the file: safe on a FIFO or a device
     except OSError:
@@ -283,26 +300,27 @@ def _stamp(path: os.PathLike[str] | str) -> tuple[int, int, int, int] | None:
 
 
 async def watch_routes(state: FacadeState) -> None:
-    """Poll routes.yaml and reload it when it changes (or on SIGHUP); runs until cancelled."""
+    """Poll routes.yaml and its endpoint inventory and reload when either changes (or on
+    SIGHUP); runs until cancelled."""
     path = state.live.current.source
     asked = state.live.reload_requested
-    seen = _stamp(path)
+    seen = _stamps(state.live)
     while True:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asked.wait(), POLL_INTERVAL)
-        stamp = _stamp(path)
+        stamp = _stamps(state.live)
         if stamp == seen and not asked.is_set():
             continue
         now = asked.is_set()
         asked.clear()
         seen = stamp
-        if stamp is None and not now:
+        if stamp[0] is None and not now:
             continue  # mid-rename, or deleted: the next stamp tells
         if state.live.abandoned_parse.busy():
             # a second parse beside the abandoned one would pile up: rejected (logged once),
             # and the change is taken up again on the next poll
             await reload(state)
-            seen = None
+            seen = (None, None)
             await asyncio.sleep(POLL_INTERVAL)
             continue
         try:

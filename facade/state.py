@@ -13,6 +13,7 @@ from facade.config.derived import PerConfig
 from facade.metrics import Metrics
 from facade.resilience.guard import Guards, ServiceGuard
 from facade.shadow import ShadowRunner
+from facade.traffic import Traffic
 from facade.upstream import PooledUpstream, Upstream, Upstreams, UpstreamSettings
 
 LEGACY = "legacy"
@@ -69,6 +70,8 @@ class FacadeState:
     # temporary files of request bodies: bytes against limits.body_spool_max
     spool: Spool = field(default_factory=Spool)
     shadow: ShadowRunner = field(init=False)
+    # requests per monolith endpoint, with legacy.endpoints (facade.traffic)
+    traffic: Traffic = field(init=False)
     # breakers, retry budgets and bulkheads, by service: they outlive reloads (see Guards)
     guards: Guards = field(init=False)
     # upstream name -> client, per configuration alive (facade.config.derived): settings are
@@ -78,6 +81,7 @@ class FacadeState:
     def __post_init__(self) -> None:
         live = self.live
         self.shadow = ShadowRunner(self.metrics, current=lambda: live.current)
+        self.traffic = Traffic(self.metrics, current=lambda: live.current)
         self.guards = Guards(self.metrics)
         upstreams = self.upstreams  # not self: the drop callback must not keep the state alive
 

@@ -10,7 +10,7 @@ read them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -96,6 +96,35 @@ def endpoint_totals(
             EndpointTotal(endpoint, method, capability, served_by, int(n), first, last)
             for endpoint, method, capability, served_by, n, first, last in connection.execute(query)
         ]
+
+
+def retired_reached_monolith(
+    store: ResultStore,
+    *,
+    retired: Iterable[str],
+    claims: Mapping[tuple[str, str], str],
+    since: datetime,
+) -> dict[str, int]:
+    """Requests since ``since`` the monolith answered for each retired capability: those the
+    capability matched, and those of an endpoint and method its claim names (``claims``:
+    (endpoint, method) -> capability, ``facade.config.endpoints.retired_claims``). Only the
+    capabilities with such requests are in the answer (``strangler status``'s alarm)."""
+    gone = set(retired)
+    if not gone:
+        return {}
+    t = endpoint_tallies.c
+    query = (
+        select(t.endpoint, t.method, t.capability, func.sum(t.count))
+        .where(t.served_by == LEGACY, t.minute >= minute_of(since))
+        .group_by(t.endpoint, t.method, t.capability)
+    )
+    hits: dict[str, int] = {}
+    with store.engine.connect() as connection:
+        for endpoint, method, capability, n in connection.execute(query):
+            owner = capability if capability in gone else claims.get((endpoint, method))
+            if owner is not None:
+                hits[owner] = hits.get(owner, 0) + int(n)
+    return hits
 
 
 def served_by_minute(

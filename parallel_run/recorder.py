@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from parallel_run.endpoint_traffic import EndpointTally, add_endpoint_tallies
 from parallel_run.record import ObservationRecord
 from parallel_run.redact import Redactor
 from parallel_run.sampling import ExampleSampler, SamplePolicy
@@ -84,6 +85,10 @@ class RecorderStats:
     counted_only: int = 0
     # ... and examples refused because the experiment's share of the store was full
     examples_dropped: dict[str, int] = field(default_factory=dict)
+    # requests counted per endpoint (``submit_endpoint_tallies``): written, and lost (the
+    # queue full, or the store down)
+    endpoint_written: int = 0
+    endpoint_dropped: int = 0
 
     @property
     def dropped_total(self) -> int:
@@ -132,6 +137,8 @@ class Recorder:
         self._dropped: Counter[str] = Counter()
         self._pending_drops: Counter[str] = Counter()
         self._noise_dropped = 0
+        self._endpoint_written = 0
+        self._endpoint_dropped = 0
         self._last_error: str | None = None
         self._store_ok = False
         # matches not yet written, by (experiment, route, run id, minute); under _lock
@@ -253,6 +260,20 @@ class Recorder:
             return False
         return True
 
+    def submit_endpoint_tallies(self, tallies: Iterable[EndpointTally]) -> bool:
+        """Queue requests counted per endpoint (``parallel_run.endpoint_traffic``); False, and
+        their requests counted as dropped, if the queue is full."""
+        batch = _EndpointBatch(tallies)
+        if not batch.tallies:
+            return True
+        try:
+            self._queue.put_nowait(batch)
+        except queue.Full:
+            with self._lock:
+                self._endpoint_dropped += batch.requests
+            return False
+        return True
+
     def flush(self) -> None:
         """Write the tallies with the next batch, counted mismatches too, without waiting for
         their interval (the shadow worker calls it when its traffic pauses: a report run then
@@ -272,6 +293,8 @@ class Recorder:
                 last_error=self._last_error,
                 counted_only=self._counted_only,
                 examples_dropped=dict(self._examples_dropped),
+                endpoint_written=self._endpoint_written,
+                endpoint_dropped=self._endpoint_dropped,
             )
 
     def wait_idle(self, timeout: float) -> bool:
@@ -317,9 +340,9 @@ class Recorder:
     def _run(self) -> None:
         try:
             while True:
-                records, noise, stop, taken = self._take_batch()
+                records, noise, endpoints, stop, taken = self._take_batch()
                 try:
-                    self._write(records, noise)
+                    self._write(records, noise, endpoints)
                 finally:
                     # only now: wait_idle() means "written or counted as dropped"
                     for _ in range(taken):
@@ -333,9 +356,12 @@ class Recorder:
                 self._store.close()
                 self._store = None
 
-    def _take_batch(self) -> tuple[list[ObservationRecord], list[NoiseCount], bool, int]:
+    def _take_batch(
+        self,
+    ) -> tuple[list[ObservationRecord], list[NoiseCount], list[EndpointTally], bool, int]:
         records: list[ObservationRecord] = []
         noise: list[NoiseCount] = []
+        endpoints: list[EndpointTally] = []
         stop = False
         taken = 0
         deadline: float | None = None
@@ -350,7 +376,8 @@ class Recorder:
                 item = self._queue.get(timeout=wait)
             except queue.Empty:
                 waiting = self._tallies or self._pending_drops or self._flush_requested
-                if self._stop.is_set() or records or noise or waiting or self._mismatches:
+                taken_some = records or noise or endpoints
+                if self._stop.is_set() or taken_some or waiting or self._mismatches:
                     stop = self._stop.is_set()
                     break
                 continue
@@ -365,20 +392,19 @@ class Recorder:
                     except queue.Empty:
                         break
                     taken += 1
-                    if isinstance(rest, ObservationRecord):
-                        records.append(rest)
-                    elif isinstance(rest, tuple):
-                        noise.extend(rest)
+                    _sort(rest, records, noise, endpoints)
                 break
-            if isinstance(item, ObservationRecord):
-                records.append(item)
-            else:
-                noise.extend(item)
+            _sort(item, records, noise, endpoints)
             if deadline is None:
                 deadline = time.monotonic() + self._batch_interval
-        return records, noise, stop, taken
+        return records, noise, endpoints, stop, taken
 
-    def _write(self, records: list[ObservationRecord], noise: list[NoiseCount]) -> None:
+    def _write(
+        self,
+        records: list[ObservationRecord],
+        noise: list[NoiseCount],
+        endpoints: list[EndpointTally] | None = None,
+    ) -> None:
         now = self._clock()
         with self._lock:
             pending = Counter(self._pending_drops)
@@ -394,7 +420,7 @@ class Recorder:
                 self._flush_requested = False
             self._tallies_writing = bool(tallies) or bool(mismatches)
         try:
-            self._write_batch(records, noise, tallies, pending, mismatches)
+            self._write_batch(records, noise, tallies, pending, mismatches, endpoints or [])
         finally:
             with self._lock:
                 self._tallies_writing = False
@@ -406,10 +432,13 @@ class Recorder:
         tallies: list[MatchTally],
         pending: Counter[str],
         mismatches: list[MismatchTally] | None = None,
+        endpoints: list[EndpointTally] | None = None,
     ) -> None:
         mismatches = mismatches or []
-        if not records and not noise and not tallies and not pending and not mismatches:
+        endpoints = endpoints or []
+        if not (records or noise or tallies or pending or mismatches or endpoints):
             return
+        requests = 0
         matched = sum(tally.count for tally in tallies) + sum(t.count for t in mismatches)
         folded: dict[str, int] = {}
         try:
@@ -424,8 +453,12 @@ class Recorder:
                 store.add_noise_counts(noise)
             if pending:
                 store.add_drop_counts(pending)
+            if endpoints:
+                requests = add_endpoint_tallies(store, endpoints)
             self._maybe_purge(store)
         except Exception as exc:  # any store failure is a drop, never a crash
+            with self._lock:
+                self._endpoint_dropped += sum(t.count for t in endpoints)
             self._failed(exc, records, noise, [*tallies, *mismatches])
             return
         if self._failures:
@@ -437,6 +470,7 @@ class Recorder:
             )
         with self._lock:
             self._written += len(records) + matched
+            self._endpoint_written += requests
             self._examples_dropped.update(folded)
             self._pending_drops -= pending
             self._store_ok = True
@@ -500,6 +534,31 @@ class Recorder:
     def _backoff(self) -> None:
         delay = min(self._retry_max, self._retry_initial * 2 ** (self._failures - 1))
         self._stop.wait(delay)
+
+
+class _EndpointBatch:
+    """A queue item: requests counted per endpoint, to be written in one batch."""
+
+    __slots__ = ("requests", "tallies")
+
+    def __init__(self, tallies: Iterable[EndpointTally]) -> None:
+        self.tallies = tuple(t for t in tallies if t.count > 0)
+        self.requests = sum(t.count for t in self.tallies)
+
+
+def _sort(
+    item: Any,
+    records: list[ObservationRecord],
+    noise: list[NoiseCount],
+    endpoints: list[EndpointTally],
+) -> None:
+    """Put a queue item with its kind (the stop marker goes nowhere)."""
+    if isinstance(item, ObservationRecord):
+        records.append(item)
+    elif isinstance(item, _EndpointBatch):
+        endpoints.extend(item.tallies)
+    elif isinstance(item, tuple):
+        noise.extend(item)
 
 
 _URL_PASSWORD = re.compile(r"(://[^:/@\s]+:)[^@\s]+@")

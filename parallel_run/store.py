@@ -51,14 +51,16 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     delete,
+    extract,
     func,
     insert,
     select,
     text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import RowMapping
+from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.elements import ColumnElement
 
 from parallel_run.latency import LatencyHistogram
 from parallel_run.record import ObservationRecord
@@ -307,6 +309,49 @@ endpoint_tallies = Table(
 )
 
 _COUNTERS = ("twin_samples", "twin_diffs", "samples", "diffs")
+# endpoint tallies older than this are kept one row per hour and key, not per minute: the map
+# reads 30 days of them, at most 720 rows a key instead of 43,200
+ENDPOINT_ROLLUP_AGE = timedelta(days=2)
+_ENDPOINT_KEY = ("endpoint", "method", "capability", "served_by")
+
+
+def roll_up_endpoint_tallies(connection: Connection, before: datetime) -> int:
+    """Replace the per-minute endpoint tallies before ``before`` by one row per hour and key
+    (at the hour's start), in ``connection``'s transaction; returns the rows removed.
+
+    Sums are unchanged, so readers never tell; rows already rolled up (on the hour) are read
+    only when a late row joins their hour (a replica that flushed after a long outage).
+    """
+    t = endpoint_tallies.c
+    moment: ColumnElement[Any] = t.minute
+    if connection.dialect.name == "postgresql":
+        moment = func.timezone("UTC", t.minute)  # the minute field in UTC, whatever the session
+    off_the_hour = select(t.minute).where(t.minute < before, extract("minute", moment) != 0)
+    hours = {minute_of(m).replace(minute=0) for (m,) in connection.execute(off_the_hour.distinct())}
+    removed = 0
+    for hour in sorted(hours):
+        end = hour + timedelta(hours=1)
+        rows = connection.execute(
+            select(t.id, t.endpoint, t.method, t.capability, t.served_by, t.count).where(
+                t.minute >= hour, t.minute < min(end, before)
+            )
+        ).all()
+        sums: dict[tuple[str, str, str, str], int] = {}
+        for _id, endpoint, method, capability, served_by, count in rows:
+            key = (endpoint, method, capability, served_by)
+            sums[key] = sums.get(key, 0) + int(count)
+        ids = [row[0] for row in rows]
+        for at in range(0, len(ids), 500):
+            connection.execute(delete(endpoint_tallies).where(t.id.in_(ids[at : at + 500])))
+        connection.execute(
+            insert(endpoint_tallies),
+            [
+                {**dict(zip(_ENDPOINT_KEY, key, strict=True)), "minute": hour, "count": n}
+                for key, n in sums.items()
+            ],
+        )
+        removed += len(rows) - len(sums)
+    return removed
 
 
 @dataclass(frozen=True, slots=True)
@@ -876,8 +921,9 @@ class ResultStore:
 
     def purge_expired(self, *, now: datetime | None = None) -> int:
         """Delete observations, drops, tallies and sync windows, conflicts and heartbeats older
-        than the retention (data verifications stay: the gate reads the latest); returns
-        observations gone."""
+        than the retention (data verifications stay: the gate reads the latest), and roll the
+        endpoint tallies older than ``ENDPOINT_ROLLUP_AGE`` up into hours; returns observations
+        gone."""
         cutoff = (now or _now()) - self.retention
         with self.engine.begin() as connection:
             gone = connection.execute(
@@ -890,6 +936,8 @@ class ResultStore:
             connection.execute(delete(sync_windows).where(sync_windows.c.applied_at < cutoff))
             connection.execute(delete(sync_conflicts).where(sync_conflicts.c.at < cutoff))
             connection.execute(delete(sync_health).where(sync_health.c.at < cutoff))
+            connection.execute(delete(endpoint_tallies).where(endpoint_tallies.c.minute < cutoff))
+            roll_up_endpoint_tallies(connection, (now or _now()) - ENDPOINT_ROLLUP_AGE)
         return int(gone or 0)
 
     # reads -------------------------------------------------------------------------------

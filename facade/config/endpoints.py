@@ -222,6 +222,23 @@ def ownership(inventory: Inventory, matcher: Matcher) -> dict[str, Claim]:
     return claims
 
 
+def retired_claims(
+    inventory: Inventory, matcher: Matcher, retired: Iterable[str]
+) -> dict[tuple[str, str], str]:
+    """(endpoint key, method) -> the retired capability its claim names for that method: a
+    request for it that the monolith answers is an alarm (``strangler_retired_reached_monolith``,
+    ``strangler status``)."""
+    gone = set(retired)
+    if not gone:
+        return {}
+    return {
+        (key, method): owner
+        for key, claim in ownership(inventory, matcher).items()
+        for method, owner in claim.owners.items()
+        if owner in gone
+    }
+
+
 # ---------------------------------------------------------------- reading the file
 
 

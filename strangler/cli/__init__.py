@@ -23,6 +23,7 @@ VERB_GROUPS = (
     "plan",
     "regress",
     "replay",
+    "export",
     "compare",
 )
 for _group in VERB_GROUPS:

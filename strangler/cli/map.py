@@ -120,18 +120,13 @@ def _methods(row: EndpointRow) -> str:
 
 
 def _owner(row: EndpointRow) -> str:
+    """The capability with its mode: ``catalog: extracted``; several, or one that takes only
+    part of it, each with its mode and ``(in part)``."""
     if row.owner is not None:
-        return row.owner
-    if row.capabilities:
-        return ", ".join(row.capabilities) + " (in part)"
-    return "-"
-
-
-def _mode(row: EndpointRow) -> str:
-    if row.owner is not None:
-        mode = row.mode or "-"
-        return f"{mode}, retired" if row.deletable else mode
-    return ", ".join(f"{c}: {m}" for c, m in row.modes.items()) or "-"
+        retired = ", retired" if row.deletable else ""
+        return f"{row.owner}: {row.mode}{retired}"
+    claims = ", ".join(f"{c}: {m}" for c, m in row.modes.items())
+    return f"{claims} (in part)" if claims else "-"
 
 
 def _print_map(built: MigrationMap) -> None:
@@ -143,28 +138,33 @@ def _print_map(built: MigrationMap) -> None:
     total = built.requests
     console.print(
         Text(
-            f"The monolith since {_when(built.since)} UTC ({built.inventory}): "
+            f"The monolith since {_when(built.since)} UTC (inventory {built.inventory}):\n"
             f"{_pct(built.request_share_served)} of {total} requests served by services; "
             f"{built.endpoints_moved} of {len(built.rows)} endpoints moved "
             f"({_pct(built.endpoint_share_moved)}), {built.endpoints_claimed} claimed by a "
             "capability."
         )
     )
-    table = Table(title="endpoints", title_justify="left")
-    table.add_column("endpoint", overflow="fold")
-    table.add_column("methods")
-    table.add_column("capability")
-    table.add_column("mode")
+    # the endpoints that matter now; the unused, shadowed and uncounted ones are listed below
+    # (--json and --html show every row)
+    shown = [r for r in built.rows if r.requests or r.capabilities]
+    shown += [r for r in built.unlisted if r.requests]
+    table = Table(
+        title=f"endpoints with traffic or a capability ({len(shown)}; the others below)",
+        title_justify="left",
+    )
+    table.add_column("endpoint", overflow="fold", min_width=28)
+    table.add_column("methods", max_width=16)
+    table.add_column("capability: mode", max_width=34)
     for column in ("requests", "share", "by services"):
         table.add_column(column, justify="right")
-    table.add_column("last seen")
-    table.add_column("status")
-    for row in (*built.rows, *(r for r in built.unlisted if r.requests)):
+    table.add_column("last seen", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    for row in shown:
         table.add_row(
             Text(row.key),
             _methods(row),
             Text(_owner(row)),
-            Text(_mode(row)),
             str(row.requests) if row.counted else "-",
             _pct(share(row.requests, total)) if row.counted else "-",
             _pct(row.service_share) if row.requests else "-",
@@ -190,7 +190,7 @@ def _print_map(built: MigrationMap) -> None:
             )
         console.print(ranked)
     _print_list(console, "no traffic in the window (delete, do not migrate)", built.unused())
-    _print_list(console, "claimed in part", built.partial(), detail=_mode)
+    _print_list(console, "claimed in part", built.partial(), detail=_owner)
     _print_list(console, "retired: deletable in the monolith", built.deletable())
     _print_list(console, "not counted (patterns no template expresses)", built.uncounted())
     unknown = built.unknown

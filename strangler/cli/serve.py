@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -27,6 +28,7 @@ from strangler.cli.support import (
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from parallel_run.store import ResultStore
     from strangler.lifecycle.gate import Evidence, SyncEvidence
 
 
@@ -112,8 +114,10 @@ def status(
     promote.window, and whether it is ready for its next step; with --facade, the state of
     each service's circuit breaker in that facade."""
     config = load_routes(routes_path(routes))
-    evidence, sync, store_error = status_evidence(config)
+    evidence, sync, alarms, store_error = status_evidence(config)
     rows = status_rows(config, evidence, sync)
+    for row in rows:  # retired capabilities: requests the monolith answered anyway (24 h)
+        row["retired_alarm"] = alarms.get(row["name"], 0) if row["retired"] else None
     breakers, facade_error = (
         facade_breakers(facade, config.routes.admin.token_env) if facade else ({}, None)
     )
@@ -155,6 +159,13 @@ def status(
             Text("\n".join(row["routes"])),
         )
     out_console().print(table)
+    for row in rows:
+        if row["retired_alarm"]:
+            out_console().print(
+                f"ALARM: retired capability {row['name']}: {row['retired_alarm']} request(s) "
+                f"reached the monolith in the last {ALARM_WINDOW_TEXT}",
+                markup=False,
+            )
     if facade_error is not None:
         err.print(f"strangler status: {facade_error}", markup=False)
 
@@ -206,20 +217,24 @@ def sync_cell(sync: Mapping[str, Any] | None) -> str:
     return "\n".join(lines)
 
 
+ALARM_WINDOW_TEXT = "24h"  # how far back status looks for requests of retired capabilities
+
+
 def status_evidence(
     config: config_module.Config,
-) -> tuple[dict[str, Evidence], dict[str, SyncEvidence], str | None]:
-    """Each capability's evidence over its own promote.window, and the data sync of those with
-    data.sync; empty, with the reason, when the store cannot be read (status still shows what
-    routes.yaml says)."""
-    from datetime import UTC, datetime
+) -> tuple[dict[str, Evidence], dict[str, SyncEvidence], dict[str, int], str | None]:
+    """Each capability's evidence over its own promote.window, the data sync of those with
+    data.sync, and the retired capabilities' requests the monolith answered (``retired_alarms``);
+    empty, with the reason, when the store cannot be read (status still shows what routes.yaml
+    says)."""
+    from datetime import UTC
 
     from strangler.lifecycle.steps import evidence_for, has_back, has_sync, sync_evidence_for
 
     try:
         store = open_store(config)
     except typer.Exit:
-        return {}, {}, "the result store cannot be opened"
+        return {}, {}, {}, "the result store cannot be opened"
     now = datetime.now(UTC)
     caps = config.routes.capabilities
     try:
@@ -233,11 +248,30 @@ def status_evidence(
                 for name, cap in caps.items()
                 if has_sync(cap)
             },
+            retired_alarms(config, store, now=now) if store is not None else {},
             None,
         )
     finally:
         if store is not None:
             store.close()
+
+
+def retired_alarms(
+    config: config_module.Config, store: ResultStore, *, now: datetime
+) -> dict[str, int]:
+    """Requests the monolith answered in the last ``ALARM_WINDOW_TEXT`` for each retired
+    capability (matched by it, or of an endpoint its claim names), from the endpoint tallies."""
+    from facade.config.endpoints import retired_claims
+    from facade.config.units import parse_duration
+    from parallel_run.endpoint_traffic import retired_reached_monolith
+
+    retired = [name for name, cap in config.routes.capabilities.items() if cap.retired]
+    if not retired:
+        return {}
+    inventory = config.inventory
+    claims = retired_claims(inventory, config.matcher, retired) if inventory is not None else {}
+    since = now - timedelta(seconds=parse_duration(ALARM_WINDOW_TEXT))
+    return retired_reached_monolith(store, retired=retired, claims=claims, since=since)
 
 
 def status_rows(
@@ -257,6 +291,7 @@ def status_rows(
             {
                 "name": name,
                 "mode": cap.mode,
+                "retired": cap.retired,
                 "service": cap.service,
                 "percent": cap.canary.percent
                 if cap.mode == "canary"

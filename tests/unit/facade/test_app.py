@@ -70,7 +70,8 @@ def watched(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Facade, Cl
     return facade, closes
 
 
-BACKGROUND = ["task routes-watch", "task legacy-probe"]  # the last opened, the first closed
+# the last opened, the first closed
+BACKGROUND = ["task routes-watch", "task legacy-probe", "task endpoint-traffic"]
 
 
 async def test_close_runs_in_reverse_order_of_opening_and_only_once(
@@ -84,7 +85,7 @@ async def test_close_runs_in_reverse_order_of_opening_and_only_once(
     assert closes.order == [*BACKGROUND, "shadow", "upstreams", "sampler"]
     assert not facade.state.shadow.worker._thread.is_alive()
     await facade.close()
-    assert len(closes.order) == 5
+    assert len(closes.order) == len(BACKGROUND) + 3
 
 
 async def test_a_start_that_fails_half_way_closes_what_it_had_opened(
@@ -101,4 +102,4 @@ async def test_a_start_that_fails_half_way_closes_what_it_had_opened(
     assert closes.order == [*BACKGROUND, "shadow", "upstreams", "sampler"]
     assert all(task.cancelled() for task in closes.tasks)
     await facade.close()  # nothing left to close
-    assert len(closes.order) == 5
+    assert len(closes.order) == len(BACKGROUND) + 3

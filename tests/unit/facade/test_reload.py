@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import threading
 import time
 import weakref
@@ -296,3 +297,43 @@ async def test_f1_a_reload_during_an_abandoned_parse_is_rejected_then_retried(
 def test_f1_the_default_time_limit_fits_the_size_bound() -> None:
     assert default_timeout(4 * 1024**2) == 60  # about 10,000 capabilities: 20-40 s
     assert default_timeout(8 * 1024**2) == 120
+
+
+async def test_an_edit_of_the_endpoint_inventory_alone_is_reloaded_and_a_broken_one_rejected(
+    tmp_path: Path,
+) -> None:
+    inventory = tmp_path / "endpoints.json"
+
+    def endpoints(*templates: str) -> None:
+        listed = [{"template": t, "methods": ["GET"]} for t in templates]
+        tmp = inventory.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"version": 1, "endpoints": listed}))
+        tmp.replace(inventory)
+
+    endpoints("/a")
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(
+        "version: 1\nlegacy: {url: 'http://127.0.0.1:8000', endpoints: endpoints.json}\n"
+    )
+    state = FacadeState(LiveConfig(config_module.load(routes)))
+
+    def keys() -> list[str]:
+        assert state.live.current.inventory is not None
+        return [e.key for e in state.live.current.inventory.endpoints]
+
+    watcher = asyncio.ensure_future(watch_routes(state))
+    await asyncio.sleep(0)
+    try:
+        endpoints("/a", "/b")
+        await until(lambda: keys() == ["/a", "/b"])
+        assert state.live.reloads == 1
+        inventory.write_text('{"version": 1, "endpoints": [{"template": "/{"}]}')
+        await until(lambda: state.live.last_error is not None)
+        assert f"{inventory}:1" in (state.live.last_error or "")
+        assert keys() == ["/a", "/b"]  # the previous inventory stays in force
+        endpoints("/c")
+        await until(lambda: keys() == ["/c"])
+        assert state.live.last_error is None
+        assert not watcher.done()
+    finally:
+        watcher.cancel()
