@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_compare_service import (
+from tests.support import processes, proxies
+from tests.support.compare_stack import (
     STRANGLER,
     compare_service,
     report,
@@ -18,7 +19,6 @@ from tests.e2e.test_compare_service import (
     total,
     write_routes,
 )
-from tests.support import processes, proxies
 from tests.support.probe import get_body, wait_until
 
 pytestmark = pytest.mark.integration
