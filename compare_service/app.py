@@ -89,6 +89,9 @@ class CompareService:
         async with contextlib.AsyncExitStack() as stack:
             state = self.state
             stack.push_async_callback(state.upstreams.close)
+            # the recorder now, before the compare thread runs (it follows the store from then
+            # on): drops counted before any comparison was made reach the store too
+            state.shadow.worker.store.follow()
             state.shadow.start()
             stack.push_async_callback(state.shadow.close)
             stack.push_async_callback(self._finish_pending)
@@ -255,7 +258,7 @@ class CompareService:
 
     def flush_drops(self) -> None:
         """Hand the drops counted here to the recorder in force, which writes them into the
-        store's drops (a report counts them); kept until the recorder is open."""
+        store's drops (a report counts them)."""
         recorder = self.state.shadow.worker.store.recorder
         if recorder is None or not self._store_drops:
             return

@@ -153,3 +153,29 @@ def test_a_routes_yaml_change_is_followed(tmp_path: Path) -> None:
         compare.stop()
         candidate.stop()
         monolith.stop()
+
+
+def test_drops_reach_the_store_before_any_comparison_was_made(tmp_path: Path) -> None:
+    monolith = standin("monolith", tmp_path)
+    candidate = standin("candidate", tmp_path)
+    routes = write_routes(tmp_path, monolith.url, candidate.url)
+    routes.write_text(
+        routes.read_text().replace(
+            "mode: shadow\n", "mode: shadow\n    shadow: {unsafe_methods: send}\n", 1
+        )
+    )
+    # 1 KiB of bodies at most: each 2 KiB POST is dropped
+    compare = compare_service(routes, tmp_path, "--queue-mb", "0.001")
+    try:
+        for _ in range(3):
+            with mirror(compare.url, "/api/items/1", method="POST", body=b"x" * 2048) as answer:
+                assert answer.status == 202
+        assert total(compare, "strangler_shadow_dropped_total", reason="mirror_queue_full") == 3
+        assert compare.stop() == 0
+        cap = report(routes)
+        assert (cap["comparisons"], cap["dropped"]) == (0, 3)
+        assert json.loads(get_body(monolith.url + "/_seen"))["count"] == 0
+    finally:
+        compare.stop()
+        candidate.stop()
+        monolith.stop()
