@@ -37,6 +37,7 @@ from facade.admin import answer_reserved, probe_legacy, reserved_path
 from facade.app import background
 from facade.config import Config
 from facade.config.normalize import Target, normalize_target
+from facade.connections import FacadeServer
 from facade.errors import RequestRejected, UpstreamError
 from facade.exchange import Exchange
 from facade.headers import Peer, request_id_from, traceparent_from, upstream_request_headers
@@ -47,6 +48,7 @@ from facade.shadow import MAX_SHADOW_BODY, READ_LIMIT, ShadowJob
 from facade.state import LEGACY, FacadeState, LiveConfig
 from facade.tasks import spawn
 from facade.translate import translator_for
+from facade.upstream import MAX_FIELD_SIZE
 from parallel_run.compare import HttpAnswer
 
 log = logging.getLogger("strangler.compare")
@@ -107,7 +109,15 @@ class CompareService:
             await resources.aclose()
 
     def server(self, **kwargs: Any) -> web.Server:
-        return web.Server(self.handle, client_max_size=READ_LIMIT, access_log=None, **kwargs)
+        """The facade's own server class: its connection cap, header and idle timeouts
+        (``limits``), header size limit and problem+json errors hold here too."""
+        return FacadeServer(
+            self.handle,
+            state=self.state,
+            access_log=None,
+            max_field_size=MAX_FIELD_SIZE,
+            **kwargs,
+        )
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         state = self.state

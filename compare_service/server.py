@@ -18,6 +18,7 @@ from aiohttp import web
 
 from compare_service.app import MAX_PENDING, MAX_PENDING_BYTES, CompareService
 from facade import config as config_module
+from facade.connections import AcceptErrors, raise_open_file_limit
 from facade.reload import reload_now
 from facade.server import check_c_parser
 
@@ -37,6 +38,7 @@ class CompareOptions:
 def run(options: CompareOptions, config: config_module.Config) -> None:
     """Serve until a stop signal (``config``: just loaded from ``options.routes``)."""
     check_c_parser()
+    raise_open_file_limit()  # as the facade: its connection cap is worked out from it
     asyncio.run(_serve(config, options))
 
 
@@ -44,6 +46,8 @@ async def _serve(config: config_module.Config, options: CompareOptions) -> None:
     service = CompareService(
         config, max_pending=options.max_pending, max_pending_bytes=options.max_pending_bytes
     )
+    # failed accepts (EMFILE...): one line per interval, not one per attempt
+    asyncio.get_running_loop().set_exception_handler(AcceptErrors(service.state.metrics))
     await service.start()
     runner = web.ServerRunner(
         service.server(), handle_signals=False, shutdown_timeout=options.shutdown_timeout
