@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from strangler.map.model import EndpointRow, Hold, MigrationMap
 
 # how many unused endpoints the terminal lists before it says "and N more" (--json has all)
-LISTED = 20
+LISTED = 10
 
 
 @cli.command("map")
@@ -125,8 +125,11 @@ def _owner(row: EndpointRow) -> str:
     if row.owner is not None:
         retired = ", retired" if row.deletable else ""
         return f"{row.owner}: {row.mode}{retired}"
-    claims = ", ".join(f"{c}: {m}" for c, m in row.modes.items())
-    return f"{claims} (in part)" if claims else "-"
+    return f"{_modes(row)} (in part)" if row.modes else "-"
+
+
+def _modes(row: EndpointRow) -> str:
+    return ", ".join(f"{c}: {m}" for c, m in row.modes.items())
 
 
 def _print_map(built: MigrationMap) -> None:
@@ -153,9 +156,9 @@ def _print_map(built: MigrationMap) -> None:
         title=f"endpoints with traffic or a capability ({len(shown)}; the others below)",
         title_justify="left",
     )
-    table.add_column("endpoint", overflow="fold", min_width=28)
-    table.add_column("methods", max_width=16)
-    table.add_column("capability: mode", max_width=34)
+    table.add_column("endpoint", overflow="fold", min_width=24)
+    table.add_column("methods", max_width=12)
+    table.add_column("capability: mode", max_width=28)
     for column in ("requests", "share", "by services"):
         table.add_column(column, justify="right")
     table.add_column("last seen", no_wrap=True)
@@ -190,7 +193,7 @@ def _print_map(built: MigrationMap) -> None:
             )
         console.print(ranked)
     _print_list(console, "no traffic in the window (delete, do not migrate)", built.unused())
-    _print_list(console, "claimed in part", built.partial(), detail=_owner)
+    _print_list(console, "claimed in part", built.partial(), detail=_modes)
     _print_list(console, "retired: deletable in the monolith", built.deletable())
     _print_list(console, "not counted (patterns no template expresses)", built.uncounted())
     unknown = built.unknown
