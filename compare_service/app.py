@@ -77,6 +77,7 @@ class CompareService:
         self._watch = watch
         self._tasks: set[asyncio.Task[Any]] = set()
         self._store_drops: Tally[str] = Tally()  # not yet handed to the store
+        self._slots: dict[int, asyncio.Semaphore] = {}  # monolith calls, by max_connections
         self._resources: contextlib.AsyncExitStack | None = None
         registry = self.state.metrics.registry
         self.mirrored = Counter(
@@ -211,18 +212,22 @@ class CompareService:
         state = self.state
         capability = config.routes.capabilities[decision.capability]
         legacy = state.client(config, LEGACY)
-        started = time.perf_counter()
-        try:
-            async with asyncio.timeout(config.routes.legacy.timeout):
-                got = await state.shadow.caller.pool(config, legacy).request(
-                    method, target.path_qs, headers.items(), body, max_body=READ_LIMIT
-                )
-        except (TimeoutError, LeanHttpError) as exc:
-            # the proxy's own call may have failed too: nothing to compare against
-            log.info("monolith failed for a mirrored %s %s: %s", method, target.path, exc)
-            state.metrics.upstream_errors.labels(LEGACY, "unavailable").inc()
-            self._drop(decision.capability, "legacy_error")
-            return None
+        # at most legacy.max_connections calls at once, as the facade's own pool: the others
+        # wait their turn in the queue (bounded by max_pending), never open more connections
+        async with self._monolith_slot(config.routes.legacy.max_connections):
+            started = time.perf_counter()
+            try:
+                async with asyncio.timeout(config.routes.legacy.timeout):
+                    got = await state.shadow.caller.pool(config, legacy).request(
+                        method, target.path_qs, headers.items(), body, max_body=READ_LIMIT
+                    )
+            except (TimeoutError, LeanHttpError) as exc:
+                # the proxy's own call may have failed too: nothing to compare against
+                log.info("monolith failed for a mirrored %s %s: %r", method, target.path, exc)
+                kind = "timeout" if isinstance(exc, TimeoutError) else "unavailable"
+                state.metrics.upstream_errors.labels(LEGACY, kind).inc()
+                self._drop(decision.capability, "legacy_error")
+                return None
         legacy_ms = (time.perf_counter() - started) * 1000
         if len(got.body) > MAX_SHADOW_BODY:
             self._drop(decision.capability, "body_too_large")
@@ -254,6 +259,14 @@ class CompareService:
             config=config,
             translator=translator,
         )
+
+    def _monolith_slot(self, limit: int) -> asyncio.Semaphore:
+        """The semaphore for ``limit`` calls at once (a reload that changes it gets a new one;
+        calls under way keep theirs)."""
+        slot = self._slots.get(limit)
+        if slot is None:
+            slot = self._slots[limit] = asyncio.Semaphore(limit)
+        return slot
 
     def _refused(
         self, capability: str, reason: str, request: web.BaseRequest

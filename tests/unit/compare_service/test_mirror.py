@@ -233,3 +233,29 @@ async def test_a_body_over_the_shadow_limit_is_not_compared(service: Rig) -> Non
     assert service.jobs == []
     dropped = service.state.metrics.shadow_dropped.labels("unsafe", "body_too_large")
     assert dropped._value.get() == 1
+
+
+async def test_monolith_calls_wait_for_one_of_its_max_connections(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    routes = tmp_path / "one.yaml"
+    routes.write_text(
+        ROUTES.replace(f"  url: {LEGACY_URL}\n", f"  url: {LEGACY_URL}\n  max_connections: 1\n", 1)
+    )
+    made = Rig(config_module.load(routes), watch=False)
+    made.pool, made.jobs = Pool(), []
+    monkeypatch.setattr(made.state.shadow.caller, "pool", lambda _config, _client: made.pool)
+    monkeypatch.setattr(made.state.shadow, "offer", made.jobs.append)
+    try:
+        made.pool.release.clear()
+        assert await mirrored(made, "GET", "/shadowed/1") == 202
+        assert await mirrored(made, "GET", "/shadowed/2") == 202
+        for _ in range(20):
+            await asyncio.sleep(0)  # both tasks run until they wait: the call, or the slot
+        assert len(made.pool.calls) == 1  # the second waits in the queue
+        assert made.pending == 2
+        made.pool.release.set()
+        await settled(made)
+        assert [job.target.path for job in made.jobs] == ["/shadowed/1", "/shadowed/2"]
+    finally:
+        await made.state.upstreams.close()
