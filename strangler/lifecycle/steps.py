@@ -41,7 +41,7 @@ from strangler.lifecycle.routes_edit import EditError, set_capability
 
 if TYPE_CHECKING:
     from parallel_run.audit import AuditEntry, AuditRecord
-    from parallel_run.store import ResultStore
+    from parallel_run.store import ResultStore, StoreReading
 
 Verb = Literal["shadow", "canary", "cutover", "rollback"]
 
@@ -174,7 +174,7 @@ def sync_evidence_for(
     heartbeat (lag, pending, parked, capture, last error; conflicts summed over its relays),
     and the latest ``data verify``. Nothing is read when not ``required`` (no ``data.sync``)."""
     if store is None or not required:
-        return SyncEvidence(capability, required)
+        return SyncEvidence(capability, required, has_back=has_back)
     from parallel_run.sync_evidence import health_of, latest_verification
 
     newest: dict[str, DirectionHealth] = {}
@@ -227,6 +227,20 @@ def open_store(config: Config) -> ResultStore:
         raise LifecycleError(
             f"cannot open the result store ({type(exc).__name__}: {exc}); every change is "
             "recorded there, so nothing was changed"
+        ) from None
+
+
+def read_store(config: Config) -> StoreReading:
+    """The result store routes.yaml names, to read only: never created, never migrated
+    (``parallel_run.store.open_store_read_only``)."""
+    from facade.config.evidence import store_settings
+    from parallel_run.store import open_store_read_only
+
+    try:
+        return open_store_read_only(store_settings(config))
+    except Exception as exc:
+        raise LifecycleError(
+            f"cannot read the result store ({type(exc).__name__}: {exc}); nothing was changed"
         ) from None
 
 

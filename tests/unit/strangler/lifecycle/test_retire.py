@@ -187,3 +187,30 @@ def test_the_lifecycle_verbs_refuse_a_retired_capability(routes: Path, verb: str
 
     assert "retired; remove retired: true by hand, audited, to reopen" in str(refused.value)
     assert routes.read_bytes() == before
+
+
+def test_a_refused_retire_neither_creates_nor_migrates_the_store(routes: Path) -> None:
+    refusal(routes, "products")
+    assert not (routes.parent / "store.db").exists()
+
+    from parallel_run.redact import Redactor
+    from parallel_run.store import ResultStore
+
+    old = ResultStore.open(
+        f"sqlite:///{routes.parent}/store.db", redactor=Redactor(), revision="0005"
+    )
+    old.close()
+    database = routes.parent / "store.db"
+    before = (database.read_bytes(), database.stat().st_mtime_ns)
+
+    text = refusal(routes, "products")
+
+    assert "is at schema revision 0005, not 0006: read as empty, left as it is" in text
+    assert (database.read_bytes(), database.stat().st_mtime_ns) == before
+    reopened = ResultStore.open(
+        f"sqlite:///{database}", redactor=Redactor(), revision="0005"
+    )  # no upgrade past 0005
+    try:
+        assert reopened.current_revision() == "0005"
+    finally:
+        reopened.close()
