@@ -107,15 +107,22 @@ def retire_evidence(
     from parallel_run.endpoint_traffic import endpoint_totals
     from strangler.lifecycle.retirement import extracted_since
 
-    totals = endpoint_totals(store, since=now - timedelta(seconds=window), until=now)
+    moved = extracted_since(records(store, capability=capability))
+    start = counted_from(now - timedelta(seconds=window), moved)
+    totals = endpoint_totals(store, since=start, until=now)
     return RetireEvidence(
-        capability,
-        cap.mode,
-        window,
-        extracted_since(records(store, capability=capability)),
-        served(totals, capability, counting=counting),
-        sync,
+        capability, cap.mode, window, moved, served(totals, capability, counting=counting), sync
     )
+
+
+def counted_from(start: datetime, moved: datetime | None) -> datetime:
+    """The first tallied minute retirement counts: tallies are per minute, so only whole
+    minutes that start at or after both the window's start and the move to extracted (a
+    minute that began before it holds the monolith's answers from before the cutover, not
+    fallbacks)."""
+    later = start if moved is None else max(start, moved)
+    floor = later.replace(second=0, microsecond=0)
+    return floor if floor == later else floor + timedelta(minutes=1)
 
 
 def retired_text(data: bytes, capability: str, cap: Capability) -> bytes:

@@ -189,6 +189,23 @@ def test_the_lifecycle_verbs_refuse_a_retired_capability(routes: Path, verb: str
     assert routes.read_bytes() == before
 
 
+def test_the_cutover_minute_does_not_count_as_fallbacks(routes: Path) -> None:
+    """Eligible 10s after a cutover at 12:00:20 a day ago: the monolith's answers tallied in
+    the minute 12:00, before the cutover, are no fallbacks (the window starts at 12:00:30,
+    counted from the first whole minute, 12:01)."""
+    store = seed.open_store(routes)
+    day_ago = NOW - timedelta(days=1)
+    seed.cut_over(store, "products", at=day_ago + timedelta(seconds=20))
+    seed.fell_back(store, "products", at=day_ago, count=7)  # the minute 12:00, before it
+    seed.served(store, "products", at=day_ago + timedelta(hours=1), by="catalog", count=9)
+    store.close()
+
+    done = retire(routes, "products", window=DAY, who=WHO, now=NOW + timedelta(seconds=30))
+
+    assert (done.changed, done.unmet) == (True, ())
+    assert done.evidence.served.by_legacy == 0
+
+
 def test_a_refused_retire_neither_creates_nor_migrates_the_store(routes: Path) -> None:
     refusal(routes, "products")
     assert not (routes.parent / "store.db").exists()
