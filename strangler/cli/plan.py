@@ -22,11 +22,11 @@ import typer
 
 from strangler.cli.support import (
     EXIT_BAD_INPUT,
+    EXIT_FAILURE,
     RoutesOption,
     cli,
     err,
     load_routes,
-    open_store,
     parse_window,
     routes_path,
 )
@@ -222,24 +222,34 @@ def _print_and_exit(
     since: float,
     as_json: bool,
     retire_window: float | None = None,
+    notes: tuple[str, ...] = (),
 ) -> NoReturn:
+    from dataclasses import replace
+
     from strangler.lifecycle.plan import plan_change
     from strangler.lifecycle.retirement import DEFAULT_WINDOW
+    from strangler.lifecycle.steps import LifecycleError, read_store
 
-    store = open_store(config)
+    try:
+        # read only: a plan never creates, migrates or writes the store
+        reading = read_store(config)
+    except LifecycleError as exc:
+        err.print(f"strangler plan: {exc}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_FAILURE) from None
     try:
         built = plan_change(
             config,
             proposed,
             proposal=proposal,
-            store=store,
+            store=reading.store,
             now=datetime.now(UTC),
             since=since,
             retire_window=retire_window or DEFAULT_WINDOW,
         )
     finally:
-        if store is not None:
-            store.close()
+        reading.close()
+    store_notes = () if reading.note is None else (reading.note,)
+    built = replace(built, notes=(*notes, *store_notes))
     if as_json:
         json.dump(built.to_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -300,6 +310,7 @@ def describe(built: Plan) -> str:
             f"route {route.route} of {route.capability} (line {route.line}) {new}: its "
             f"sample path goes to {route.taken_by}"
         )
+    lines += [f"note: {note}" for note in built.notes]
     lines.append(
         "the gate would refuse: exit 3" if built.refused else "the gates would allow it: exit 0"
     )

@@ -210,6 +210,7 @@ class Plan:
     capabilities: tuple[CapabilityPlan, ...]
     traffic: Traffic | None  # None: no legacy.endpoints, no traffic per endpoint
     unreachable: tuple[Unreachable, ...]
+    notes: tuple[str, ...] = ()  # what the plan could not read as given (store, inventory)
 
     @property
     def refused(self) -> bool:
@@ -231,6 +232,7 @@ class Plan:
             "traffic": None if self.traffic is None else self.traffic.to_dict(),
             "unreachable": [u.to_dict() for u in self.unreachable],
             "gate_passed": not self.refused,
+            "notes": list(self.notes),
             "exit_code": self.exit_code,
         }
 

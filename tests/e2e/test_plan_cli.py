@@ -197,3 +197,38 @@ def test_options_before_the_verb_are_refused_not_dropped(routes: Path) -> None:
     result = run("plan", "--json", "cutover", "products", routes=routes)
     assert result.returncode == 2
     assert "put --since and --json after the verb" in result.stderr
+
+
+def test_plan_leaves_the_store_as_it_is_even_at_an_older_schema(
+    routes: Path, tmp_path: Path
+) -> None:
+    from parallel_run.redact import Redactor
+    from parallel_run.store import ResultStore
+
+    database = tmp_path / "store.db"
+    database.unlink()
+    for leftover in tmp_path.glob("store.db-*"):
+        leftover.unlink()
+    ResultStore.open(f"sqlite:///{database}", redactor=Redactor(), revision="0005").close()
+    before = (database.read_bytes(), database.stat().st_mtime_ns)
+
+    result = run("plan", "cutover", "products", "--json", routes=routes)
+
+    assert result.returncode == 3, result.stderr
+    (note,) = json.loads(result.stdout)["notes"]
+    assert "is at schema revision 0005, not 0006: read as empty" in note
+    assert (database.read_bytes(), database.stat().st_mtime_ns) == before
+    fresh = run("plan", "cutover", "products", routes=routes)
+    assert "note: the store" in fresh.stdout
+    assert (database.read_bytes(), database.stat().st_mtime_ns) == before
+
+    database.unlink()
+    assert run("plan", "cutover", "products", routes=routes).returncode == 3
+    assert not database.exists()
+
+
+def test_plan_of_a_current_store_leaves_its_bytes(routes: Path, tmp_path: Path) -> None:
+    database = tmp_path / "store.db"
+    before = (database.read_bytes(), database.stat().st_mtime_ns)
+    assert run("plan", "cutover", "products", routes=routes).returncode == 3
+    assert (database.read_bytes(), database.stat().st_mtime_ns) == before
