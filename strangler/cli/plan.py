@@ -178,12 +178,20 @@ def show_plan(
     window: str = "24h",
     since: str = "7d",
     as_json: bool,
+    force: bool = False,
+    reason: str | None = None,
 ) -> NoReturn:
-    """Print the plan of ``verb`` and exit with its code (``--dry-run`` of the edit verbs)."""
+    """Print the plan of ``verb`` and exit with its code (``--dry-run`` of the edit verbs:
+    ``force`` and ``reason`` as the verb takes them, so the exit is the verb's own)."""
     from strangler.lifecycle import routes_file
     from strangler.lifecycle.plan import proposed_by_verb
-    from strangler.lifecycle.steps import LifecycleError
+    from strangler.lifecycle.steps import BadRequest, LifecycleError
 
+    if force and not (reason or "").strip():
+        _invalid(
+            BadRequest("--force needs --reason TEXT: an override is audited with its reason"),
+            verb=verb,
+        )
     seconds = parse_window(verb, "--since", since)
     retire_window = parse_window(verb, "--window", window)
     path = routes_path(routes)
@@ -200,6 +208,7 @@ def show_plan(
         since=seconds,
         retire_window=retire_window,
         as_json=as_json,
+        forced=force,
     )
 
 
@@ -223,6 +232,7 @@ def _print_and_exit(
     as_json: bool,
     retire_window: float | None = None,
     notes: tuple[str, ...] = (),
+    forced: bool = False,
 ) -> NoReturn:
     from dataclasses import replace
 
@@ -249,7 +259,7 @@ def _print_and_exit(
     finally:
         reading.close()
     store_notes = () if reading.note is None else (reading.note,)
-    built = replace(built, notes=(*notes, *store_notes))
+    built = replace(built, notes=(*notes, *store_notes), forced=forced)
     if as_json:
         json.dump(built.to_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -311,7 +321,10 @@ def describe(built: Plan) -> str:
             f"sample path goes to {route.taken_by}"
         )
     lines += [f"note: {note}" for note in built.notes]
-    lines.append(
-        "the gate would refuse: exit 3" if built.refused else "the gates would allow it: exit 0"
-    )
+    if built.refused and built.forced:
+        lines.append("the gate would refuse; --force --reason overrides it: exit 0")
+    else:
+        lines.append(
+            "the gate would refuse: exit 3" if built.refused else "the gates would allow it: exit 0"
+        )
     return "\n".join(lines)

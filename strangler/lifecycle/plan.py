@@ -211,6 +211,7 @@ class Plan:
     traffic: Traffic | None  # None: no legacy.endpoints, no traffic per endpoint
     unreachable: tuple[Unreachable, ...]
     notes: tuple[str, ...] = ()  # what the plan could not read as given (store, inventory)
+    forced: bool = False  # --force --reason: the verb overrides a refusing evidence gate
 
     @property
     def refused(self) -> bool:
@@ -218,7 +219,8 @@ class Plan:
 
     @property
     def exit_code(self) -> int:
-        return Refused.exit_code if self.refused else 0
+        """The verb's own exit: 3 when a gate refuses and no ``--force`` overrides it."""
+        return Refused.exit_code if self.refused and not self.forced else 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -232,6 +234,7 @@ class Plan:
             "traffic": None if self.traffic is None else self.traffic.to_dict(),
             "unreachable": [u.to_dict() for u in self.unreachable],
             "gate_passed": not self.refused,
+            "forced": self.forced and self.refused,
             "notes": list(self.notes),
             "exit_code": self.exit_code,
         }

@@ -232,3 +232,18 @@ def test_plan_of_a_current_store_leaves_its_bytes(routes: Path, tmp_path: Path) 
     before = (database.read_bytes(), database.stat().st_mtime_ns)
     assert run("plan", "cutover", "products", routes=routes).returncode == 3
     assert (database.read_bytes(), database.stat().st_mtime_ns) == before
+
+
+def test_dry_run_with_force_predicts_the_verbs_exit(routes: Path) -> None:
+    same = unchanged(routes)
+
+    forced = run("cutover", "products", "--force", "--reason", "r", "--dry-run", routes=routes)
+    assert forced.returncode == 0, forced.stderr
+    assert "--force --reason overrides it: exit 0" in forced.stdout
+    no_reason = run("cutover", "products", "--force", "--dry-run", routes=routes)
+    assert no_reason.returncode == 2
+    assert "--force needs --reason" in no_reason.stderr
+    assert same()
+
+    real = run("cutover", "products", "--force", "--reason", "r", routes=routes)
+    assert real.returncode == forced.returncode, real.stderr
