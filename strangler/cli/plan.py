@@ -88,18 +88,23 @@ def plan_main(
         err.print("strangler plan: name a verb (plan cutover CAP) or --against FILE", markup=False)
         raise typer.Exit(EXIT_BAD_INPUT)
     from strangler.lifecycle import routes_file
-    from strangler.lifecycle.steps import LifecycleError, parse_routes
+    from strangler.lifecycle.steps import LifecycleError, parse_proposal
 
     seconds = parse_window("plan", "--since", since)
     path = routes_path(routes)
     config = load_routes(path)
     try:
         data, digest = routes_file.read(against)
-        proposed = parse_routes(against, data, digest)
+        proposed, note = parse_proposal(against, data, digest, config)
     except (LifecycleError, routes_file.RoutesFileError) as exc:
         _invalid(exc)
     _print_and_exit(
-        config, proposed, proposal=f"{path} -> {against}", since=seconds, as_json=as_json
+        config,
+        proposed,
+        proposal=f"{path} -> {against}",
+        since=seconds,
+        as_json=as_json,
+        notes=() if note is None else (note,),
     )
 
 

@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from facade import config as config_module
-from facade.config import Capability, Config, Mode
+from facade.config import Capability, Config, Mode, RoutesFile
+from facade.config.matching import Matcher
 from facade.errors import ConfigError, FacadeError
 from strangler.lifecycle import routes_file
 from strangler.lifecycle.gate import (
@@ -246,6 +247,40 @@ def read_store(config: Config) -> StoreReading:
 
 def parse_routes(path: Path, data: bytes, digest: str) -> Config:
     """Validate routes bytes as ``facade.config.load`` would (translators included)."""
+    routes, matcher = _parse(path, data)
+    try:
+        inventory = config_module.read_inventory(routes, path, data)
+    except ConfigError as exc:
+        raise InvalidRoutes(str(exc)) from None
+    return Config(path.resolve(), routes, matcher, digest, inventory)
+
+
+def parse_proposal(
+    path: Path, data: bytes, digest: str, current: Config
+) -> tuple[Config, str | None]:
+    """A proposed routes file (``plan --against``), validated like ``parse_routes``; its
+    ``legacy.endpoints`` is relative to it, so a proposal copied elsewhere may name an
+    inventory that is not there: then ``current``'s is used, and the note says so."""
+    routes, matcher = _parse(path, data)
+    named = routes.legacy.endpoints
+    if named is not None and current.inventory is not None:
+        where = Path(named).expanduser()
+        if not where.is_absolute():
+            where = path.resolve().parent / where
+        if not where.is_file():
+            note = (
+                f"{path}: legacy.endpoints {named!r}: no file {where}; the inventory of "
+                f"{current.source} ({current.inventory.source}) is used"
+            )
+            return Config(path.resolve(), routes, matcher, digest, current.inventory), note
+    try:
+        inventory = config_module.read_inventory(routes, path, data)
+    except ConfigError as exc:
+        raise InvalidRoutes(str(exc)) from None
+    return Config(path.resolve(), routes, matcher, digest, inventory), None
+
+
+def _parse(path: Path, data: bytes) -> tuple[RoutesFile, Matcher]:
     from facade.translators import translator_problems
 
     try:
@@ -253,13 +288,9 @@ def parse_routes(path: Path, data: bytes, digest: str) -> Config:
     except UnicodeDecodeError as exc:
         raise InvalidRoutes(f"{path}:1: the file is not UTF-8 ({exc.reason})") from None
     try:
-        routes, matcher = config_module.parse(
-            text, source=str(path), extra_check=translator_problems
-        )
-        inventory = config_module.read_inventory(routes, path, data)
+        return config_module.parse(text, source=str(path), extra_check=translator_problems)
     except ConfigError as exc:
         raise InvalidRoutes(str(exc)) from None
-    return Config(path.resolve(), routes, matcher, digest, inventory)
 
 
 def retired_refusal(capability: str) -> str:

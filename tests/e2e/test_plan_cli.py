@@ -247,3 +247,17 @@ def test_dry_run_with_force_predicts_the_verbs_exit(routes: Path) -> None:
 
     real = run("cutover", "products", "--force", "--reason", "r", routes=routes)
     assert real.returncode == forced.returncode, real.stderr
+
+
+def test_a_proposal_copied_elsewhere_uses_the_routes_inventory(
+    routes: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    proposal = tmp_path_factory.mktemp("elsewhere") / "proposed.yaml"
+    proposal.write_text(ROUTES.replace("mode: shadow", "mode: extracted"))
+
+    result = run("plan", "--against", str(proposal), routes=routes)
+
+    assert result.returncode == 3, result.stderr  # the evidence gate, not bad input
+    assert "/api/products/{sku}: 75 requests" in result.stdout
+    assert "legacy.endpoints 'endpoints.json': no file" in result.stdout
+    assert f"the inventory of {routes}" in result.stdout
