@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -307,3 +308,25 @@ def test_a_capability_moved_to_another_service_is_listed(routes: Path, store: Re
         "files: extracted -> extracted; service serves 100% -> 100%; service catalog -> files"
         in (describe(built))
     )
+
+
+def test_a_plan_computes_each_files_ownership_once(
+    routes: Path, store: ResultStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import strangler.lifecycle.plan as plan_module
+    from facade.config.endpoints import ownership
+    from strangler.map import model
+
+    calls: list[object] = []
+
+    def counted(*args: Any) -> Any:
+        calls.append(args)
+        return ownership(*args)
+
+    for module in (model, plan_module):
+        if hasattr(module, "ownership"):
+            monkeypatch.setattr(module, "ownership", counted)
+
+    plan_verb(routes, store, "cutover", "products")
+
+    assert len(calls) == 2  # once per file: the one in force and the proposal
