@@ -323,7 +323,7 @@ def describe(built: Plan) -> str:
         new = "becomes unreachable" if route.new else "is unreachable"
         lines.append(
             f"route {route.route} of {route.capability} (line {route.line}) {new}: its "
-            f"sample path goes to {route.taken_by}"
+            f"every sample path goes to {route.taken_by}"
         )
     lines += [f"note: {note}" for note in built.notes]
     if built.refused and built.forced:

@@ -482,7 +482,9 @@ def _placed(
     matched = total.capability or None
     if matched is None and same:
         return None
-    if matched is not None and _routes_of(config, matched) == _routes_of(current, matched):
+    if matched in config.routes.capabilities and _routes_of(config, matched) == _routes_of(
+        current, matched
+    ):
         return matched
     template = templates.get(total.endpoint)
     if template is not None:

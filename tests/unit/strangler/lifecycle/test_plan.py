@@ -330,3 +330,19 @@ def test_a_plan_computes_each_files_ownership_once(
     plan_verb(routes, store, "cutover", "products")
 
     assert len(calls) == 2  # once per file: the one in force and the proposal
+
+
+def test_a_tally_of_a_capability_no_file_has_is_placed_by_its_endpoint(routes: Path) -> None:
+    """Tallied under a capability since renamed away: placed again by the endpoint's sample
+    under each file, so the cutover of the capability that now claims it moves it."""
+    opened = seed.open_store(routes)
+    at = NOW - timedelta(days=1)
+    seed.served(opened, "old-name", at=at, by="legacy", count=8, endpoint="/api/products/{sku}")
+    try:
+        built = plan_verb(routes, opened, "cutover", "products")
+    finally:
+        opened.close()
+
+    assert built.traffic is not None
+    (change,) = built.traffic.changes
+    assert (change.served_before, change.served_after) == (0, 8)
