@@ -154,7 +154,16 @@ def _run(
     if dry_run:
         from strangler.cli.plan import show_plan
 
-        show_plan(verb, capability, routes, percent=percent, to=to, as_json=as_json)
+        show_plan(
+            verb,
+            capability,
+            routes,
+            percent=percent,
+            to=to,
+            as_json=as_json,
+            force=force,
+            reason=reason,
+        )
     path = routes_path(routes)
     try:
         outcome = step(path, capability, verb, percent=percent, to=to, force=force, reason=reason)
@@ -192,7 +201,15 @@ def retire(
     if dry_run:
         from strangler.cli.plan import show_plan
 
-        show_plan("retire", capability, routes, window=window, as_json=as_json)
+        show_plan(
+            "retire",
+            capability,
+            routes,
+            window=window,
+            as_json=as_json,
+            force=force,
+            reason=reason,
+        )
 
     seconds = parse_window("retire", "--window", window)
     path = routes_path(routes)
