@@ -23,6 +23,7 @@ resolves by path alone); the later ones are kept as ``shadowed_by`` the first, n
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -257,8 +258,6 @@ def load_inventory(path: str | Path) -> Inventory:
 
 
 def parse_inventory(text: str, *, source: str = "endpoints.json") -> Inventory:
-    import hashlib
-
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -374,22 +373,51 @@ def _endpoint(raw: Any, line: int) -> Endpoint:
 
 
 def _line_of_key(text: str, key: str) -> int:
-    at = text.find(f'"{key}"')
+    at = _top_level_value(text, key)
     return text.count("\n", 0, at) + 1 if at >= 0 else 1
+
+
+_SPACE = " \t\r\n"
+
+
+def _top_level_value(text: str, key: str) -> int:
+    """Where the value of the top-level object's ``key`` starts, or -1: the object is scanned
+    member by member, so the key's text inside an earlier string or value is never taken."""
+    decoder = json.JSONDecoder()
+    pos = _skip(text, 0, _SPACE)
+    if not text.startswith("{", pos):
+        return -1
+    pos += 1
+    try:
+        while True:
+            pos = _skip(text, pos, _SPACE + ",")
+            if not text.startswith('"', pos):
+                return -1
+            name, pos = decoder.raw_decode(text, pos)
+            pos = _skip(text, pos, _SPACE + ":")
+            if name == key:
+                return pos
+            _, pos = decoder.raw_decode(text, pos)
+    except json.JSONDecodeError:
+        return -1
+
+
+def _skip(text: str, pos: int, chars: str) -> int:
+    while pos < len(text) and text[pos] in chars:
+        pos += 1
+    return pos
 
 
 def _entry_lines(text: str) -> list[int]:
     """The 1-based line where each element of the top-level ``endpoints`` list starts."""
-    at = text.find('"endpoints"')
-    if at < 0:
+    at = _top_level_value(text, "endpoints")
+    if at < 0 or not text.startswith("[", at):
         return []
-    at = text.find("[", at)
     decoder = json.JSONDecoder()
     lines: list[int] = []
     pos = at + 1
     while True:
-        while pos < len(text) and text[pos] in " \t\r\n,":
-            pos += 1
+        pos = _skip(text, pos, _SPACE + ",")
         if pos >= len(text) or text[pos] == "]":
             return lines
         lines.append(text.count("\n", 0, pos) + 1)
