@@ -36,7 +36,6 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 from facade.config.errors import ConfigError, Problem, quoted
@@ -256,20 +255,6 @@ def retired_claims(
 
 
 # ---------------------------------------------------------------- reading the file
-
-
-def load_inventory(path: str | Path) -> Inventory:
-    """Read an inventory file; ``ConfigError`` (``PATH:LINE: message``) on any problem."""
-    source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(
-            [Problem(source, 1, f"cannot read the endpoint inventory: {exc.strerror}")]
-        ) from None
-    except UnicodeDecodeError:
-        raise ConfigError([Problem(source, 1, "the endpoint inventory is not UTF-8")]) from None
-    return parse_inventory(text, source=source)
 
 
 def parse_inventory(text: str, *, source: str = "endpoints.json") -> Inventory:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
-from facade.config.endpoints import parse_inventory
+from facade.config import load
+from facade.config.endpoints import dump_inventory, parse_inventory
+from facade.config.model import INVENTORY_MAX_BYTES_ENV
 from facade.errors import ConfigError
 
 
@@ -27,3 +32,40 @@ def test_a_wrong_version_names_the_top_level_key_not_an_earlier_mention() -> Non
     with pytest.raises(ConfigError) as caught:
         parse_inventory(text, source="e.json")
     assert [p.line for p in caught.value.problems] == [3]
+
+
+def routes_naming(tmp_path: Path, inventory: str = "endpoints.json") -> Path:
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(f"version: 1\nlegacy:\n  url: http://127.0.0.1:9\n  endpoints: {inventory}\n")
+    return routes
+
+
+def inventory_problem(routes: Path) -> str:
+    """What reading ``routes``' inventory reports (the routes file itself is fine)."""
+    try:
+        config = load(routes)
+    except ConfigError as exc:
+        return str(exc)
+    return getattr(config, "inventory_problem", None) or ""
+
+
+def test_an_inventory_over_its_size_limit_is_refused_unparsed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    routes = routes_naming(tmp_path)
+    (tmp_path / "endpoints.json").write_text(dump_inventory([{"template": "/a"}] * 200))
+    monkeypatch.setenv(INVENTORY_MAX_BYTES_ENV, "1000")
+    problem = inventory_problem(routes)
+    assert f"{tmp_path / 'endpoints.json'}:1: the file is" in problem
+    assert "over the size limit of 1,000 bytes; refused without parsing it" in problem
+    assert f"(${INVENTORY_MAX_BYTES_ENV} sets the limit)" in problem
+    monkeypatch.setenv(INVENTORY_MAX_BYTES_ENV, "1MiB")
+    assert load(routes).inventory is not None
+
+
+def test_an_inventory_that_is_a_fifo_is_refused_without_opening_it(tmp_path: Path) -> None:
+    routes = routes_naming(tmp_path)
+    os.mkfifo(tmp_path / "endpoints.json")  # opening it to read would block: no writer comes
+    problem = inventory_problem(routes)
+    assert "not a regular file: a FIFO" in problem
+    assert "the endpoint inventory must be a regular file" in problem
