@@ -400,8 +400,23 @@ class Config:
     routes: RoutesFile
     matcher: Matcher
     digest: str  # sha256 of the file's bytes: tells a real change from a touch
-    # legacy.endpoints, read with the file (None: not named)
+    # legacy.endpoints, read with the file (None: not named, or it cannot be used)
     inventory: Inventory | None = None
+    # why legacy.endpoints' inventory cannot be used (``PATH:LINE: message`` lines), or None.
+    # A warning, never an error of the configuration: a reporting file must not block a
+    # rollback, an edit or a reload; ``validate``, ``map``, ``plan`` and ``retire`` refuse it
+    inventory_problem: str | None = None
+
+    @property
+    def fingerprint(self) -> tuple[str, str | None, str | None]:
+        """What tells a real change from a touch: the file's digest, its inventory's, and the
+        inventory's problem (an edit of the inventory alone is a change too)."""
+        inventory = self.inventory.digest if self.inventory is not None else None
+        return self.digest, inventory, self.inventory_problem
+
+    def inventory_path(self) -> Path | None:
+        """Where ``legacy.endpoints`` is (relative to routes.yaml), or None: not named."""
+        return _inventory_path(self.routes, self.source)
 
     def max_body(self, capability: Capability | None) -> int:
         """The request-body limit: the capability's own, else ``limits.max_body``."""
@@ -449,18 +464,35 @@ def load(path: str | os.PathLike[str], *, extra_check: ExtraCheck | None = None)
         routes, matcher = parse(
             data.decode("utf-8", "replace"), source=str(source), extra_check=extra_check
         )
-        inventory = read_inventory(routes, source, data)
-    return Config(source.resolve(), routes, matcher, hashlib.sha256(data).hexdigest(), inventory)
+        inventory, problem = inventory_of(routes, source, data)
+    digest = hashlib.sha256(data).hexdigest()
+    return Config(source.resolve(), routes, matcher, digest, inventory, problem)
+
+
+def inventory_of(
+    routes: RoutesFile, source: Path, data: bytes
+) -> tuple[Inventory | None, str | None]:
+    """``read_inventory``, its problem given as text (``PATH:LINE: message`` lines) rather
+    than raised: the inventory only reports, so what is wrong with it never stops a load."""
+    try:
+        return read_inventory(routes, source, data), None
+    except ConfigError as exc:
+        return None, str(exc)
+
+
+def _inventory_path(routes: RoutesFile, source: Path) -> Path | None:
+    if routes.legacy.endpoints is None:
+        return None
+    path = Path(routes.legacy.endpoints).expanduser()
+    return path if path.is_absolute() else source.resolve().parent / path
 
 
 def read_inventory(routes: RoutesFile, source: Path, data: bytes) -> Inventory | None:
     """``legacy.endpoints``'s inventory, relative to routes.yaml; a file that cannot be read
-    is reported at routes.yaml's line, one that is wrong at its own."""
-    if routes.legacy.endpoints is None:
+    is reported at routes.yaml's line, one that is wrong at its own (``ConfigError``)."""
+    path = _inventory_path(routes, source)
+    if path is None:
         return None
-    path = Path(routes.legacy.endpoints).expanduser()
-    if not path.is_absolute():
-        path = source.resolve().parent / path
     if not path.exists():  # a stat: a FIFO or a device is refused by read_bounded, unopened
         tree = _read_yaml(data.decode("utf-8", "replace"), str(source))
         raise ConfigError(

@@ -101,6 +101,8 @@ class Outcome:
     digest_after: str | None = None
     audit_seq: int | None = None
     sync: SyncEvidence | None = None  # with data.sync: what the relays and data verify said
+    # why legacy.endpoints' inventory cannot be used: printed as a warning, the step goes on
+    inventory_problem: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -242,10 +244,11 @@ def parse_routes(path: Path, data: bytes, digest: str) -> Config:
         routes, matcher = config_module.parse(
             text, source=str(path), extra_check=translator_problems
         )
-        inventory = config_module.read_inventory(routes, path, data)
     except ConfigError as exc:
         raise InvalidRoutes(str(exc)) from None
-    return Config(path.resolve(), routes, matcher, digest, inventory)
+    # a broken inventory is a warning (Config.inventory_problem): it never blocks a step
+    inventory, problem = config_module.inventory_of(routes, path, data)
+    return Config(path.resolve(), routes, matcher, digest, inventory, problem)
 
 
 def retired_refusal(capability: str) -> str:
@@ -353,6 +356,7 @@ def _step_locked(
             reason=reason,
             digest_before=before,
             sync=sync,
+            inventory_problem=config.inventory_problem,
         )
         if unchanged:
             return outcome

@@ -69,3 +69,35 @@ def test_an_inventory_that_is_a_fifo_is_refused_without_opening_it(tmp_path: Pat
     problem = inventory_problem(routes)
     assert "not a regular file: a FIFO" in problem
     assert "the endpoint inventory must be a regular file" in problem
+
+
+@pytest.mark.parametrize("broken", ["missing", "not JSON"])
+def test_an_inventory_that_cannot_be_used_is_a_problem_of_the_config_not_an_error(
+    tmp_path: Path, broken: str
+) -> None:
+    routes = routes_naming(tmp_path)
+    if broken == "not JSON":
+        (tmp_path / "endpoints.json").write_text('{"version": 1,\n "endpoints": [}\n')
+    config = load(routes)  # no ConfigError: the routes file is fine
+    assert config.inventory is None
+    expected = (
+        f"{routes.resolve()}:4: legacy.endpoints: no file"
+        if broken == "missing"
+        else f"{tmp_path / 'endpoints.json'}:2: not JSON"
+    )
+    assert expected in (config.inventory_problem or "")
+
+
+def test_the_fingerprint_tells_an_inventory_edit_from_a_touch(tmp_path: Path) -> None:
+    routes = routes_naming(tmp_path)
+    inventory = tmp_path / "endpoints.json"
+    inventory.write_text(dump_inventory([{"template": "/a"}]))
+    first = load(routes)
+    os.utime(inventory, ns=(10**18, 10**18))
+    assert load(routes).fingerprint == first.fingerprint
+    inventory.write_text(dump_inventory([{"template": "/b"}]))
+    edited = load(routes)
+    assert edited.digest == first.digest  # routes.yaml itself did not change
+    assert edited.fingerprint != first.fingerprint
+    inventory.unlink()
+    assert load(routes).fingerprint != edited.fingerprint
