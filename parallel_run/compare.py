@@ -9,8 +9,10 @@ can. Bodies are compared in stages, cheapest first:
 3. both bodies parse as JSON: ignore paths are dropped, unordered lists aligned, and the
    parsed values compared by a strict walk (`true` is not `1`; `1` is `1.0`; numeric tolerance
    applied): equal values end here (method `"parsed"`);
-4. only values that really differ reach deepdiff (method `"deepdiff"`), whose report becomes
-   one `Difference` per JSON path, with both values;
+4. only values that really differ are walked again for their differences
+   (`parallel_run.json_diff`), one `Difference` per JSON path, with both values. The method is
+   still called `"deepdiff"`: deepdiff did this until issue 17, the walker reports exactly what
+   it reported (a property test holds it to that), and stored comparisons keep one name;
 5. anything that is not JSON on both sides: one `"body"` difference naming the sha256 and length
    of each body, never the bytes (method `"hash"`).
 
@@ -20,22 +22,22 @@ template `$.items[*].sku`, which is what noise learning and report grouping coun
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, NoReturn, TypeAlias
 
-from deepdiff import DeepDiff
-
+from parallel_run.json_diff import Found, differences
+from parallel_run.json_diff import is_number as _is_number
+from parallel_run.json_diff import numbers_close as _close
 from parallel_run.jsonpath import (
     JsonPathError,
     PathMatcher,
     State,
-    Step,
-    render,
-    render_template,
+    render_both,
 )
 
 JsonValue: TypeAlias = bool | int | float | str | list["JsonValue"] | dict[str, "JsonValue"] | None
@@ -306,6 +308,7 @@ def _header_key(name: str, values: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(value.strip() for value in values)
 
 
+@functools.lru_cache(maxsize=256)  # a few content types recur on every answer
 def _media_type_key(value: str) -> str:
     """`Application/JSON; Charset="UTF-8"` -> `application/json`: case, spacing, quoting and
     parameter order do not matter, and JSON's charset is always UTF-8 (RFC 8259 defines no
@@ -345,12 +348,17 @@ def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not JSON")
 
 
+# what json.loads(body, parse_constant=_reject_constant) builds on every call: built once
+_DECODER: Final = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def _parse(body: bytes) -> Any:
     head = body[:64].lstrip()
     if not head or (head[0] < 0x80 and head[0] not in _JSON_STARTS):
         return _NOT_JSON  # an HTML page or plain text: skip decoding it whole to fail at once
     try:
-        return json.loads(body, parse_constant=_reject_constant)
+        # json.loads of bytes, step by step (UTF-8, -16 or -32, as it detects them)
+        return _DECODER.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
     except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are both
         return _NOT_JSON
 
@@ -382,50 +390,22 @@ def _compare_json(ours: Any, theirs: Any, rules: CompareRules) -> tuple[list[Dif
     unordered = rules._unordered
     if unordered:
         theirs = _align(ours, theirs, unordered, unordered.start(), tolerance)
-    if _same(ours, theirs, tolerance):
+    # C's == settles most unequal pairs at once: without a tolerance, values Python calls
+    # unequal are unequal JSON (the converse fails: Python says `true` is `1`)
+    if (tolerance or ours == theirs) and _same(ours, theirs, tolerance):
         return [], "parsed"
-    tree = DeepDiff(
-        ours,
-        theirs,
-        view="tree",
-        verbose_level=2,
-        math_epsilon=tolerance or None,
-        threshold_to_diff_deeper=0,  # always name the changed keys, never "the whole object"
-        # ordered lists position by position: deepdiff's own alignment of lists of unequal
-        # length depends on which side is which (swapping sides named other paths). Lists
-        # realigned as unordered above keep that alignment: it names the missing element.
-        zip_ordered_iterables=not unordered,
-    )
-    return _from_deepdiff(tree, tolerance), "deepdiff"
+    # deepdiff's alignment of ordered lists of unequal length depended on which side was which
+    # (swapping sides named other paths), so ordered lists go position by position; lists
+    # realigned as unordered above were compared with deepdiff's own alignment, which names the
+    # missing element, and the walker does as deepdiff did there (see parallel_run.json_diff)
+    found = DeepDiff(ours, theirs, tolerance=tolerance, ordered=not unordered)
+    return [Difference(*render_both(at), *rest) for at, *rest in found], "deepdiff"
 
 
-_DEEPDIFF_KINDS: Final[dict[str, DifferenceKind]] = {
-    "values_changed": "value",
-    "type_changes": "type",
-    "dictionary_item_added": "extra",
-    "dictionary_item_removed": "missing",
-    "iterable_item_added": "extra",
-    "iterable_item_removed": "missing",
-}
-
-
-def _from_deepdiff(tree: Any, tolerance: float) -> list[Difference]:
-    found: list[tuple[tuple[tuple[bool, Any], ...], Difference]] = []
-    for report, levels in tree.items():
-        kind = _DEEPDIFF_KINDS.get(report, "value")
-        for level in levels:
-            location: list[Step] = level.path(output_format="list")
-            ours = None if kind == "extra" else level.t1
-            theirs = None if kind == "missing" else level.t2
-            if kind == "type" and _is_number(ours) and _is_number(theirs):
-                # 1 vs 1.0 is one JSON number; 1 vs 1.5 is a value change, not a type change
-                if ours == theirs or (tolerance and _close(ours, theirs, tolerance)):
-                    continue
-                kind = "value"
-            difference = Difference(render(location), render_template(location), kind, ours, theirs)
-            found.append((tuple((isinstance(s, str), s) for s in location), difference))
-    found.sort(key=lambda item: item[0])
-    return [difference for _, difference in found]
+# The differ of unequal values. Named after the library it replaced, so that whatever swaps it
+# keeps working: the comparator's tests (its fast paths must never reach the differ) and the
+# benchmark's reference run (deepdiff's report, tests/support/deepdiff_reference.py).
+DeepDiff: Callable[..., list[Found]] = differences
 
 
 def _limit(differences: list[Difference], limit: int) -> tuple[tuple[Difference, ...], int]:
@@ -447,17 +427,6 @@ def _limit(differences: list[Difference], limit: int) -> tuple[tuple[Difference,
 
 
 # -- JSON values -------------------------------------------------------------------------------
-
-
-def _is_number(value: object) -> bool:
-    return type(value) is int or type(value) is float
-
-
-def _close(a: Any, b: Any, tolerance: float) -> bool:
-    try:
-        return math.isclose(a, b, abs_tol=tolerance)  # as deepdiff's math_epsilon does
-    except OverflowError:  # an integer too large for a float
-        return False
 
 
 def _same(a: Any, b: Any, tolerance: float) -> bool:

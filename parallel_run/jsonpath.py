@@ -29,7 +29,6 @@ from typing import Final, TypeAlias
 Step: TypeAlias = str | int
 """One step of a location: an object key or a list index."""
 
-_IDENTIFIER: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ESCAPES: Final = {"\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _UNESCAPES: Final = {
     "b": "\b",
@@ -72,7 +71,7 @@ def _quote(key: str) -> str:
 def _render_step(step: Step) -> str:
     if isinstance(step, int):
         return f"[{step}]"
-    if _IDENTIFIER.fullmatch(step):
+    if step.isascii() and step.isidentifier():  # [A-Za-z_][A-Za-z0-9_]*
         return f".{step}"
     return _quote(step)
 
@@ -85,6 +84,21 @@ def render(location: Iterable[Step]) -> str:
 def render_template(location: Iterable[Step]) -> str:
     """`["items", 3, "sku"]` -> `$.items[*].sku`: indices generalized, keys kept."""
     return "$" + "".join("[*]" if isinstance(s, int) else _render_step(s) for s in location)
+
+
+def render_both(location: Iterable[Step]) -> tuple[str, str]:
+    """`render(location), render_template(location)`, each key rendered once."""
+    path = ["$"]
+    template = ["$"]
+    for step in location:
+        if isinstance(step, int):
+            path.append(f"[{step}]")
+            template.append("[*]")
+        else:
+            rendered = _render_step(step)
+            path.append(rendered)
+            template.append(rendered)
+    return "".join(path), "".join(template)
 
 
 _MEMBER: Final = re.compile(r"[^.\[\]'\"\s]+")

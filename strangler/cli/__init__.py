@@ -13,7 +13,18 @@ import sys
 from strangler.cli.support import EXIT_FAILURE, cli, err
 
 # the verb groups: importing one registers its verbs on `cli`, in this order
-VERB_GROUPS = ("serve", "report", "map", "data", "demo", "lifecycle", "plan", "regress", "replay")
+VERB_GROUPS = (
+    "serve",
+    "report",
+    "map",
+    "data",
+    "demo",
+    "lifecycle",
+    "plan",
+    "regress",
+    "replay",
+    "export",
+)
 for _group in VERB_GROUPS:
     importlib.import_module(f"{__name__}.{_group}")
 

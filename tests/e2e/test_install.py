@@ -116,3 +116,19 @@ def test_validate_and_serve_work_from_the_installed_toolkit(venv: Path, tmp_path
             assert answer.status == 200
     finally:
         assert running.stop() == 0
+
+
+def test_export_works_from_the_installed_toolkit(venv: Path, tmp_path: Path) -> None:
+    """The canary's Lua is package data: an installed strangler inlines it into envoy.yaml."""
+    routes = processes.write_routes(tmp_path / "routes.yaml", "http://127.0.0.1:9")
+    done = subprocess.run(
+        [str(venv / "bin" / "strangler"), "export", "envoy", str(tmp_path / "out"),
+         "--routes", str(routes)],
+        cwd=tmp_path,
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "function envoy_on_request" in (tmp_path / "out" / "envoy.yaml").read_text()

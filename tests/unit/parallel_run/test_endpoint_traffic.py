@@ -60,24 +60,29 @@ def test_rows_from_several_writers_sum(store: ResultStore) -> None:
 def test_purge_rolls_old_minutes_up_into_hours_and_keeps_the_sums(store: ResultStore) -> None:
     old = (NOW - ENDPOINT_ROLLUP_AGE - timedelta(hours=3)).replace(minute=0)
     recent = NOW - timedelta(minutes=5)
-    minutes = [old + timedelta(minutes=m) for m in range(0, 120, 7)]  # two hours, 18 rows
+    # two hours, 24 rows; :30 too (on the hour in a session zone half an hour off UTC)
+    minutes = [old + timedelta(minutes=m) for m in range(0, 120, 5)]
     add_endpoint_tallies(store, [tally(m, 1) for m in minutes])
     add_endpoint_tallies(store, [tally(m, 2, "/b") for m in minutes[:3]])
     add_endpoint_tallies(store, [tally(recent, 4), tally(recent, 4)])
+    lone = old + timedelta(hours=2)  # an hour with one row, at :30
+    add_endpoint_tallies(store, [tally(lone + timedelta(minutes=30), 1, "/c")])
     before = totals(store)
     store.purge_expired(now=NOW)
     assert totals(store) == before
     # one row per hour and key for the old ones; the recent minute untouched
-    assert rows(store) == 2 + 1 + 2
+    assert rows(store) == 2 + 1 + 1 + 2
+    at_the_hour = totals(store, since=lone, until=lone + timedelta(minutes=1))
+    assert at_the_hour == {("/c", "GET", "", LEGACY): 1}
     by_hour = totals(store, until=old + timedelta(hours=1))
-    assert by_hour == {("/a", "GET", "", LEGACY): 9, ("/b", "GET", "", LEGACY): 6}
+    assert by_hour == {("/a", "GET", "", LEGACY): 12, ("/b", "GET", "", LEGACY): 6}
     # a second purge changes nothing; a late row for a rolled-up hour joins it
     store.purge_expired(now=NOW)
-    assert rows(store) == 5
+    assert rows(store) == 6
     add_endpoint_tallies(store, [tally(old + timedelta(minutes=59), 10)])
     store.purge_expired(now=NOW)
-    assert rows(store) == 5
-    assert totals(store, until=old + timedelta(hours=1))[("/a", "GET", "", LEGACY)] == 19
+    assert rows(store) == 6
+    assert totals(store, until=old + timedelta(hours=1))[("/a", "GET", "", LEGACY)] == 22
 
 
 def test_purge_deletes_tallies_past_the_retention(store: ResultStore) -> None:

@@ -1,0 +1,566 @@
+"""routes.yaml compiled into a static Envoy bootstrap (``envoy.yaml``): a pure function.
+
+What maps to what (docs/engines.md has the whole table):
+
+- every ``match:`` entry is a route (``safe_regex`` on the normalized path, ``:method`` on a
+  header matcher), in the matcher's order (``plan.rules``); anything else goes to ``legacy``;
+- ``extracted``: the service, through a *composite* cluster that sends attempt n of a request
+  to the n-th cluster of its list: the service for the first ``retries + 1`` attempts, then
+  the monolith (``fallback: legacy``), and that skips a service with no host left (ejected by
+  outlier detection: the open circuit) within the same attempt. Safe methods retry on 5xx,
+  resets and timeouts; unsafe ones only on connect failures (the service never got them),
+  and only where ``unsafe_falls_back`` allows the monolith to take them;
+- ``canary``: the Lua filter (``canary.lua``) computes the facade's own sticky bucket
+  (salted SHA-256) and marks the request; the router then picks the service's route or the
+  monolith's;
+- ``shadow``: the monolith answers; ``request_mirror_policies`` sends a sample to the compare
+  service (``--compare-url``);
+- a translator: the whole capability goes to a Python facade (``--facade-url``).
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from typing import Any
+
+from facade.config import Config, Service
+from strangler.export import plan
+from strangler.export.plan import ExportError, Options, Rule, Target
+
+LUA_FILTER = "envoy.filters.http.lua"
+SIDE_HEADER = "x-strangler-side"
+_API = "type.googleapis.com/envoy."
+_HCM = _API + "extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+# what the facade never forwards (facade.headers): hop-by-hop ones Envoy leaves, method
+# overrides, and the client's own forwarding headers (Envoy writes X-Forwarded-For/-Proto)
+_DROPPED = (
+    "proxy-authorization",
+    "proxy-authenticate",
+    "trailer",
+    "http2-settings",
+    "expect",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+    "forwarded",
+    "x-forwarded-host",
+    "x-forwarded-port",
+    "x-forwarded-prefix",
+    "x-forwarded-ssl",
+    "x-forwarded-scheme",
+    "x-real-ip",
+    "x-url-scheme",
+    "front-end-https",
+)
+_SAFE_RETRY_ON = "5xx,reset,connect-failure,refused-stream"
+_UNSAFE_RETRY_ON = "connect-failure,refused-stream"
+
+
+def canary_lua() -> str:
+    """The Lua source of the canary split (``canary.lua`` beside this module)."""
+    return resources.files("strangler.export").joinpath("canary.lua").read_text("utf-8")
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.3f}".rstrip("0").rstrip(".") + "s" if seconds else "0s"
+
+
+def _cluster_name(kind: str, name: str = "") -> str:
+    return f"{kind}.{name}" if name else kind
+
+
+def _endpoint_cluster(
+    name: str, url: str, *, connect_timeout: float, max_connections: int
+) -> dict[str, Any]:
+    where = plan.host_port(url)
+    cluster: dict[str, Any] = {
+        "name": name,
+        "type": "STRICT_DNS",
+        "dns_lookup_family": "V4_PREFERRED",
+        "connect_timeout": _duration(connect_timeout),
+        "lb_policy": "ROUND_ROBIN",
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [
+                {
+                    "lb_endpoints": [
+                        {
+                            "endpoint": {
+                                "address": {
+                                    "socket_address": {
+                                        "address": where.host,
+                                        "port_value": where.port,
+                                    }
+                                }
+                            }
+                        }
+                    ]
+                }
+            ],
+        },
+        "circuit_breakers": {
+            "thresholds": [
+                {
+                    "priority": "DEFAULT",
+                    "max_connections": max_connections,
+                    "max_pending_requests": max_connections,
+                    "max_requests": max_connections,
+                }
+            ]
+        },
+    }
+    if where.scheme == "https":
+        cluster["transport_socket"] = {
+            "name": "envoy.transport_sockets.tls",
+            "typed_config": {
+                "@type": _API + "extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+                "sni": where.host,
+            },
+        }
+    return cluster
+
+
+def _service_cluster(name: str, service: Service) -> dict[str, Any]:
+    cluster = _endpoint_cluster(
+        _cluster_name("service", name),
+        service.url,
+        connect_timeout=service.connect_timeout,
+        max_connections=service.max_concurrency,
+    )
+    breaker = service.circuit_breaker
+    # the facade's breaker opens at failure_rate over min_calls for open_for: Envoy ejects a
+    # host whose share of failures crosses the same line, for the same time
+    cluster["outlier_detection"] = {
+        "consecutive_5xx": max(breaker.min_calls, 5),
+        "failure_percentage_threshold": round(breaker.failure_rate * 100),
+        "failure_percentage_request_volume": breaker.min_calls,
+        "failure_percentage_minimum_hosts": 1,
+        "enforcing_failure_percentage": 100,
+        "interval": "5s",
+        "base_ejection_time": _duration(breaker.open_for),
+        "max_ejection_time": _duration(breaker.open_for),
+        "max_ejection_percent": 100,
+    }
+    return cluster
+
+
+def _composite(name: str, members: list[str], *, budget: float) -> dict[str, Any]:
+    return {
+        "name": name,
+        "connect_timeout": "1s",
+        "lb_policy": "CLUSTER_PROVIDED",
+        "cluster_type": {
+            "name": "envoy.clusters.composite",
+            "typed_config": {
+                "@type": _API + "extensions.clusters.composite.v3.ClusterConfig",
+                "clusters": [{"name": member} for member in members],
+            },
+        },
+        "circuit_breakers": {
+            "thresholds": [
+                {
+                    "priority": "DEFAULT",
+                    "retry_budget": {
+                        "budget_percent": {"value": round(budget * 100, 3)},
+                        "min_retry_concurrency": 3,
+                    },
+                }
+            ]
+        },
+    }
+
+
+def clusters(config: Config, options: Options, used: set[str]) -> list[dict[str, Any]]:
+    """The legacy cluster, each service's, their fallback composites, and the helpers."""
+    legacy = config.routes.legacy
+    found = [
+        _endpoint_cluster(
+            "legacy",
+            legacy.url,
+            connect_timeout=legacy.connect_timeout,
+            max_connections=legacy.max_connections,
+        )
+    ]
+    for name, service in sorted(config.routes.services.items()):
+        found.append(_service_cluster(name, service))
+        member = _cluster_name("service", name)
+        # the fallback is a retry in Envoy: with no retries of its own, nothing limits it
+        budget = service.retry_budget if service.retries else 1.0
+        safe = _cluster_name("fallback", name)
+        if safe in used:
+            found.append(
+                _composite(safe, [member] * (service.retries + 1) + ["legacy"], budget=budget)
+            )
+        unsafe = _cluster_name("fallback-unsafe", name)
+        if unsafe in used:
+            found.append(_composite(unsafe, [member, "legacy"], budget=1.0))
+    for helper, url in (("facade", options.facade_url), ("compare", options.compare_url)):
+        if url is not None and helper in used:
+            found.append(_endpoint_cluster(helper, url, connect_timeout=1.0, max_connections=1024))
+    return found
+
+
+def _match(
+    rule: Rule, *, side: str | None = None, methods: tuple[str, ...] | None = None
+) -> dict[str, Any]:
+    match: dict[str, Any] = {"safe_regex": {"regex": plan.path_regex(rule.template)}}
+    headers = []
+    methods = methods or plan.rule_methods(rule)
+    if methods is not None:
+        headers.append(
+            {
+                "name": ":method",
+                "string_match": {"safe_regex": {"regex": "^(" + "|".join(methods) + ")$"}},
+            }
+        )
+    if side is not None:
+        headers.append({"name": SIDE_HEADER, "string_match": {"exact": side}})
+    if headers:
+        match["headers"] = headers
+    return match
+
+
+def _legacy_action(config: Config) -> dict[str, Any]:
+    return {"cluster": "legacy", "timeout": _duration(config.routes.legacy.timeout)}
+
+
+def _retries(service: Service, retries: int) -> dict[str, Any]:
+    return {
+        "retry_on": _SAFE_RETRY_ON,
+        "num_retries": retries,
+        "per_try_timeout": _duration(service.timeout),
+        "retry_back_off": {
+            "base_interval": _duration(service.backoff),
+            "max_interval": _duration(service.backoff * 10),
+        },
+    }
+
+
+def _service_action(config: Config, target: Target, group: str, used: set[str]) -> dict[str, Any]:
+    service = config.routes.services[target.service]
+    attempts = service.retries + 1
+    deadline = service.deadline or service.timeout * attempts
+    fallback = plan.falls_back(target, "safe" if group == "safe" else "unsafe")
+    action: dict[str, Any] = {
+        "timeout": _duration(deadline + (config.routes.legacy.timeout if fallback else 0))
+    }
+    if group == "safe":
+        if fallback:
+            action["cluster"] = _cluster_name("fallback", target.service)
+            retries = attempts
+        else:
+            action["cluster"] = _cluster_name("service", target.service)
+            retries = service.retries
+        if retries:
+            action["retry_policy"] = _retries(service, retries)
+    elif fallback:
+        action["cluster"] = _cluster_name("fallback-unsafe", target.service)
+        action["retry_policy"] = {
+            "retry_on": _UNSAFE_RETRY_ON,
+            "num_retries": 1,
+            "per_try_timeout": _duration(service.timeout),
+        }
+    else:
+        action["cluster"] = _cluster_name("service", target.service)
+        action["timeout"] = _duration(service.timeout)
+    used.add(action["cluster"])
+    return action
+
+
+def _body_limit(config: Config, target: Target) -> dict[str, Any]:
+    if target.capability.max_body is None:
+        return {}
+    return {
+        "typed_per_filter_config": {
+            "envoy.filters.http.buffer": {
+                "@type": _API + "extensions.filters.http.buffer.v3.BufferPerRoute",
+                "buffer": {"max_request_bytes": config.max_body(target.capability)},
+            }
+        }
+    }
+
+
+def _routes_of(config: Config, rule: Rule, target: Target, used: set[str]) -> list[dict[str, Any]]:
+    name = f"{rule.capability} {rule.template} {rule.group}"
+    extra = _body_limit(config, target)
+    if target.kind == "legacy":
+        return [{"name": name, "match": _match(rule), "route": _legacy_action(config), **extra}]
+    if target.kind == "facade":
+        used.add("facade")
+        return [
+            {
+                "name": name,
+                "match": _match(rule),
+                "route": {"cluster": "facade", "timeout": "0s"},
+                **extra,
+            }
+        ]
+    if target.kind == "extracted":
+        return _service_routes(config, rule, target, used, name=name, extra=extra)
+    if target.kind == "shadow":
+        action = _legacy_action(config)
+        if plan.mirrors(target, rule.group):
+            used.add("compare")
+            action["request_mirror_policies"] = [
+                {
+                    "cluster": "compare",
+                    "runtime_fraction": {
+                        "default_value": {
+                            "numerator": round(target.mirror_percent * 100),
+                            "denominator": "TEN_THOUSAND",
+                        },
+                        "runtime_key": f"strangler.mirror.{rule.capability}",
+                    },
+                    "disable_shadow_host_suffix_append": True,
+                }
+            ]
+        return [{"name": name, "match": _match(rule), "route": action, **extra}]
+    # canary: the service's side first (it needs the mark the Lua filter sets), then the
+    # monolith's, which carries the capability's split for the Lua filter to compute
+    canary = target.capability.canary
+    return [
+        *_service_routes(
+            config, rule, target, used, name=f"{name} service", extra=extra, side="service"
+        ),
+        {
+            "name": f"{name} legacy",
+            "match": _match(rule),
+            "route": _legacy_action(config),
+            "metadata": {
+                "filter_metadata": {
+                    LUA_FILTER: {
+                        "canary": {
+                            "capability": rule.capability,
+                            "percent": repr(canary.percent),
+                            "sticky": canary.sticky,
+                        }
+                    }
+                }
+            },
+            **extra,
+        },
+    ]
+
+
+def _service_routes(
+    config: Config,
+    rule: Rule,
+    target: Target,
+    used: set[str],
+    *,
+    name: str,
+    extra: dict[str, Any],
+    side: str | None = None,
+) -> list[dict[str, Any]]:
+    """The route to the service; first, where writes cannot fall back, one retrying PUT
+    and DELETE (idempotent: the facade retries them too) on the service itself."""
+    routes = []
+    service = config.routes.services[target.service]
+    if rule.group == "unsafe" and service.retries and not plan.falls_back(target, "unsafe"):
+        methods = tuple(
+            m for m in plan.IDEMPOTENT_UNSAFE if rule.methods is None or m in rule.methods
+        )
+        if methods:
+            action = _service_action(config, target, "unsafe", used)
+            deadline = service.deadline or service.timeout * (service.retries + 1)
+            action["timeout"] = _duration(deadline)
+            # 502, 503, 504 as the facade (a 500 is the service's answer, not retried)
+            action["retry_policy"] = {
+                **_retries(service, service.retries),
+                "retry_on": "gateway-error,reset,connect-failure,refused-stream",
+            }
+            routes.append(
+                {
+                    "name": f"{name} idempotent",
+                    "match": _match(rule, side=side, methods=methods),
+                    "route": action,
+                    **extra,
+                }
+            )
+    routes.append(
+        {
+            "name": name,
+            "match": _match(rule, side=side),
+            "route": _service_action(config, target, rule.group, used),
+            **extra,
+        }
+    )
+    return routes
+
+
+_REJECTED_PATHS = (
+    # NUL, CR or LF, encoded: an injection (SECURITY.md P13). Envoy itself rejects %2F and
+    # %5C (path_with_escaped_slashes_action) and resolves "..", "%2e%2e" and "..;" segments,
+    # routing and forwarding the same resolved path
+    ("(?i).*%(00|0a|0d).*", "encoded control character"),
+)
+
+
+def route_config(config: Config, options: Options, used: set[str]) -> dict[str, Any]:
+    targets = plan.targets(config, options)
+    routes: list[dict[str, Any]] = [
+        {
+            "name": f"reject: {why}",
+            "match": {"safe_regex": {"regex": regex}},
+            "direct_response": {"status": 400},
+        }
+        for regex, why in _REJECTED_PATHS
+    ]
+    routes.append(
+        {
+            "name": "healthz",
+            "match": {"path": "/healthz"},
+            "direct_response": {"status": 200, "body": {"inline_string": '{"status": "ok"}'}},
+            "response_headers_to_add": [
+                {"header": {"key": "content-type", "value": "application/json"}}
+            ],
+        }
+    )
+    for reserved in ("/readyz", "/metrics"):
+        routes.append(
+            {
+                "name": reserved.strip("/"),
+                "match": {"path": reserved},
+                "direct_response": {"status": 404},
+            }
+        )
+    for rule in plan.rules(config):
+        routes.extend(_routes_of(config, rule, targets[rule.capability], used))
+    routes.append({"name": "legacy", "match": {"prefix": "/"}, "route": _legacy_action(config)})
+    return {
+        "name": "strangler",
+        # the canary's mark, and Envoy's own note of the client address (X-Forwarded-For has it)
+        "request_headers_to_remove": [SIDE_HEADER, "x-envoy-external-address"],
+        "virtual_hosts": [
+            {
+                "name": "strangler",
+                "domains": ["*"],
+                "routes": routes,
+                # the facade's X-Forwarded-Host: the Host the client asked for
+                "request_headers_to_add": [
+                    {
+                        "header": {"key": "x-forwarded-host", "value": "%REQ(:AUTHORITY)%"},
+                        "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+                    }
+                ],
+            }
+        ],
+    }
+
+
+def _early_mutation(config: Config) -> list[dict[str, Any]]:
+    removed = [*_DROPPED]
+    if config.routes.forwarded.trusted_hops == 0:
+        # at the edge the client's own X-Forwarded-For is not trusted: Envoy then writes the
+        # peer's address alone, as the facade does
+        removed.append("x-forwarded-for")
+    return [
+        {
+            "name": "envoy.http.early_header_mutation.header_mutation",
+            "typed_config": {
+                "@type": _API
+                + "extensions.http.early_header_mutation.header_mutation.v3.HeaderMutation",
+                "mutations": [
+                    *({"remove": name} for name in removed),
+                    # the facade's own namespace (SECURITY.md S4), and the canary's mark
+                    {
+                        "remove_on_match": {
+                            "key_matcher": {"safe_regex": {"regex": "(?i)x-strangler-.*"}}
+                        }
+                    },
+                ],
+            },
+        }
+    ]
+
+
+def bootstrap(config: Config, options: Options) -> dict[str, Any]:
+    """The whole ``envoy.yaml`` as a dict; ExportError when routes.yaml cannot be expressed."""
+    plan.check_upstreams(config, options)
+    used: set[str] = set()
+    routes = route_config(config, options, used)
+    limits = config.routes.limits
+    host, port = options.listen
+    manager = {
+        "@type": _HCM,
+        "stat_prefix": "strangler",
+        "codec_type": "AUTO",
+        "use_remote_address": True,
+        "xff_num_trusted_hops": config.routes.forwarded.trusted_hops,
+        "normalize_path": True,
+        "merge_slashes": True,
+        "path_with_escaped_slashes_action": "REJECT_REQUEST",
+        "common_http_protocol_options": {
+            "headers_with_underscores_action": "REJECT_REQUEST",
+            "idle_timeout": _duration(limits.keepalive_timeout),
+        },
+        "request_headers_timeout": _duration(limits.header_timeout),
+        "max_request_headers_kb": 60,
+        "early_header_mutation_extensions": _early_mutation(config),
+        "route_config": routes,
+        "http_filters": [
+            {
+                # bodies are read whole, up to the limit, before any upstream is called: 413
+                # over it, and a body is there to send again on a retry or a fallback
+                "name": "envoy.filters.http.buffer",
+                "typed_config": {
+                    "@type": _API + "extensions.filters.http.buffer.v3.Buffer",
+                    "max_request_bytes": limits.max_body,
+                },
+            },
+            {
+                "name": LUA_FILTER,
+                "typed_config": {
+                    "@type": _API + "extensions.filters.http.lua.v3.Lua",
+                    "default_source_code": {"inline_string": canary_lua()},
+                },
+            },
+            {
+                "name": "envoy.filters.http.router",
+                "typed_config": {
+                    "@type": _API + "extensions.filters.http.router.v3.Router",
+                    # upstreams see no x-envoy-expected-rq-timeout-ms and the like
+                    "suppress_envoy_headers": True,
+                },
+            },
+        ],
+    }
+    return {
+        "admin": {
+            "address": {
+                "socket_address": {"address": "127.0.0.1", "port_value": options.admin_port}
+            }
+        },
+        "static_resources": {
+            "listeners": [
+                {
+                    "name": "strangler",
+                    "address": {"socket_address": {"address": host, "port_value": port}},
+                    "filter_chains": [
+                        {
+                            "filters": [
+                                {
+                                    "name": "envoy.filters.network.http_connection_manager",
+                                    "typed_config": manager,
+                                }
+                            ]
+                        }
+                    ],
+                }
+            ],
+            "clusters": clusters(config, options, used),
+        },
+    }
+
+
+def render(config: Config, options: Options) -> str:
+    """``envoy.yaml``'s text: JSON, which is YAML, with a header comment saying its source."""
+    body = json.dumps(bootstrap(config, options), indent=2)
+    return (
+        f"# compiled by `strangler export envoy` from {config.source} (sha256 {config.digest})\n"
+        "# do not edit: export again after changing routes.yaml\n" + body + "\n"
+    )
+
+
+__all__ = ["ExportError", "bootstrap", "canary_lua", "render"]

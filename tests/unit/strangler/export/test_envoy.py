@@ -1,0 +1,204 @@
+"""routes.yaml compiled into an Envoy bootstrap: what each mode and setting becomes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from facade.config import Config, load
+from strangler.export import envoy
+from strangler.export.plan import ExportError, Options
+from tests.support.export_routes import every_mode
+
+OPTIONS = Options(
+    listen=("0.0.0.0", 8080),
+    facade_url="http://127.0.0.1:9000",
+    compare_url="http://127.0.0.1:9001",
+)
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    return every_mode(tmp_path)
+
+
+def manager(boot: dict[str, Any]) -> dict[str, Any]:
+    listener = boot["static_resources"]["listeners"][0]
+    typed: dict[str, Any] = listener["filter_chains"][0]["filters"][0]["typed_config"]
+    return typed
+
+
+def routes(boot: dict[str, Any]) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = manager(boot)["route_config"]["virtual_hosts"][0]["routes"]
+    return found
+
+
+def route(boot: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(r for r in routes(boot) if r["name"] == name)
+
+
+def clusters(boot: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["name"]: c for c in boot["static_resources"]["clusters"]}
+
+
+def test_the_security_cases_are_set_on_the_connection_manager(config: Config) -> None:
+    hcm = manager(envoy.bootstrap(config, OPTIONS))
+    assert hcm["normalize_path"] is True
+    assert hcm["merge_slashes"] is True
+    assert hcm["path_with_escaped_slashes_action"] == "REJECT_REQUEST"
+    assert hcm["common_http_protocol_options"]["headers_with_underscores_action"] == (
+        "REJECT_REQUEST"
+    )
+    assert hcm["use_remote_address"] is True
+    assert hcm["xff_num_trusted_hops"] == 0
+    removed = [
+        m.get("remove")
+        for m in hcm["early_header_mutation_extensions"][0]["typed_config"]["mutations"]
+    ]
+    assert "x-forwarded-for" in removed  # at the edge: the client's own is not trusted
+    assert "proxy-authorization" in removed
+    buffer = hcm["http_filters"][0]["typed_config"]
+    assert buffer["max_request_bytes"] == config.routes.limits.max_body
+
+
+def test_a_legacy_capability_keeps_its_place_before_wider_routes(config: Config) -> None:
+    names = [r["name"] for r in routes(envoy.bootstrap(config, OPTIONS))]
+    # /moved/special (legacy) is tried before /moved/{id} (extracted), as the matcher does
+    assert names.index("special /moved/special safe") < names.index("moved /moved/{id} unsafe")
+    assert names[-1] == "legacy"
+
+
+def test_extracted_safe_requests_fall_back_through_a_composite_cluster(config: Config) -> None:
+    boot = envoy.bootstrap(config, OPTIONS)
+    action = route(boot, "moved /moved safe")["route"]
+    assert action["cluster"] == "fallback.other"
+    assert action["retry_policy"]["retry_on"] == "5xx,reset,connect-failure,refused-stream"
+    members = clusters(boot)["fallback.other"]["cluster_type"]["typed_config"]["clusters"]
+    assert [m["name"] for m in members] == ["service.other", "legacy"]
+    # extracted: writes stay with the service, never retried or moved
+    unsafe = route(boot, "moved /moved unsafe")["route"]
+    assert unsafe["cluster"] == "service.other"
+    assert "retry_policy" not in unsafe
+
+
+def test_a_service_with_retries_gets_that_many_attempts_before_the_monolith(
+    config: Config,
+) -> None:
+    boot = envoy.bootstrap(config, OPTIONS)
+    members = clusters(boot)["fallback.svc"]["cluster_type"]["typed_config"]["clusters"]
+    assert [m["name"] for m in members] == ["service.svc", "service.svc", "legacy"]
+    service = route(boot, "split /split/{rest:path} safe service")["route"]
+    assert service["retry_policy"]["num_retries"] == 2
+    # a canary's writes the service never got may still go to the monolith
+    unsafe = route(boot, "split /split/{rest:path} unsafe service")["route"]
+    assert unsafe["cluster"] == "fallback-unsafe.svc"
+    assert unsafe["retry_policy"]["retry_on"] == "connect-failure,refused-stream"
+
+
+def test_a_canary_route_carries_its_split_for_the_lua_filter(config: Config) -> None:
+    boot = envoy.bootstrap(config, OPTIONS)
+    service = route(boot, "split /split/{rest:path} safe service")
+    assert {"name": envoy.SIDE_HEADER, "string_match": {"exact": "service"}} in service["match"][
+        "headers"
+    ]
+    legacy = route(boot, "split /split/{rest:path} safe legacy")
+    assert legacy["route"]["cluster"] == "legacy"
+    split = legacy["metadata"]["filter_metadata"][envoy.LUA_FILTER]["canary"]
+    assert split == {"capability": "split", "percent": "30.0", "sticky": "header:X-Customer-Id"}
+    names = [r["name"] for r in routes(boot)]
+    assert names.index("split /split/{rest:path} safe service") < names.index(
+        "split /split/{rest:path} safe legacy"
+    )
+
+
+def test_shadow_mirrors_safe_requests_to_the_compare_service(config: Config) -> None:
+    boot = envoy.bootstrap(config, OPTIONS)
+    safe = route(boot, "shadowed /shadowed/{id} safe")["route"]
+    assert safe["cluster"] == "legacy"
+    (mirror,) = safe["request_mirror_policies"]
+    assert mirror["cluster"] == "compare"
+    assert mirror["runtime_fraction"]["default_value"] == {
+        "numerator": 1000,
+        "denominator": "TEN_THOUSAND",
+    }
+    assert "request_mirror_policies" not in route(boot, "shadowed /shadowed/{id} unsafe")["route"]
+    assert "compare" in clusters(boot)
+
+
+def test_without_a_compare_service_nothing_is_mirrored(config: Config) -> None:
+    boot = envoy.bootstrap(config, Options(facade_url="http://127.0.0.1:9000"))
+    assert "request_mirror_policies" not in route(boot, "shadowed /shadowed/{id} safe")["route"]
+    assert "compare" not in clusters(boot)
+
+
+def test_a_translated_capability_goes_to_the_python_facade(config: Config) -> None:
+    boot = envoy.bootstrap(config, OPTIONS)
+    assert route(boot, "translated /translated safe")["route"]["cluster"] == "facade"
+    with pytest.raises(ExportError, match="--facade-url"):
+        envoy.bootstrap(config, Options())
+
+
+def test_a_capabilitys_body_limit_is_set_on_its_routes(config: Config) -> None:
+    boot = envoy.bootstrap(config, OPTIONS)
+    per_route = route(boot, "moved /moved safe")["typed_per_filter_config"]
+    assert per_route["envoy.filters.http.buffer"]["buffer"]["max_request_bytes"] == 1000  # 1KB
+
+
+def test_trusted_hops_keep_the_forwarded_chain(tmp_path: Path) -> None:
+    path = tmp_path / "routes.yaml"
+    path.write_text(
+        'version: 1\nlegacy: {url: "http://127.0.0.1:8000"}\nforwarded: {trusted_hops: 2}\n'
+    )
+    hcm = manager(envoy.bootstrap(load(path), Options()))
+    assert hcm["xff_num_trusted_hops"] == 2
+    removed = [
+        m.get("remove")
+        for m in hcm["early_header_mutation_extensions"][0]["typed_config"]["mutations"]
+    ]
+    assert "x-forwarded-for" not in removed
+
+
+def test_the_rendered_file_is_the_bootstrap_as_json(config: Config) -> None:
+    text = envoy.render(config, OPTIONS)
+    assert text.startswith("# compiled by `strangler export envoy`")
+    body = "\n".join(line for line in text.splitlines() if not line.startswith("#"))
+    assert json.loads(body) == envoy.bootstrap(config, OPTIONS)
+
+
+def test_the_breaker_becomes_outlier_detection(config: Config) -> None:
+    service = clusters(envoy.bootstrap(config, OPTIONS))["service.svc"]
+    detection = service["outlier_detection"]
+    assert detection["failure_percentage_threshold"] == 50
+    assert detection["failure_percentage_request_volume"] == 20
+    assert detection["base_ejection_time"] == "30s"
+    assert service["circuit_breakers"]["thresholds"][0]["max_requests"] == 64
+
+
+def test_put_and_delete_are_retried_where_writes_stay_with_the_service(tmp_path: Path) -> None:
+    path = tmp_path / "routes.yaml"
+    path.write_text(
+        'version: 1\nlegacy: {url: "http://127.0.0.1:8000"}\n'
+        'services: {s: {url: "http://127.0.0.1:8001", retries: 2, timeout: 1s}}\n'
+        "capabilities:\n"
+        "  moved: {match: [{path: /m}], service: s, mode: extracted}\n"
+        "  split: {match: [{path: /c}], service: s, mode: canary}\n"
+    )
+    boot = envoy.bootstrap(load(path), Options())
+    retried = route(boot, "moved /m unsafe idempotent")
+    assert {"name": ":method", "string_match": {"safe_regex": {"regex": "^(DELETE|PUT)$"}}} in (
+        retried["match"]["headers"]
+    )
+    assert retried["route"]["cluster"] == "service.s"
+    assert retried["route"]["timeout"] == "3s"
+    policy = retried["route"]["retry_policy"]
+    assert (policy["retry_on"], policy["num_retries"]) == (
+        "gateway-error,reset,connect-failure,refused-stream",
+        2,
+    )
+    assert "retry_policy" not in route(boot, "moved /m unsafe")["route"]  # POST: never
+    # a canary's writes may still move to the monolith: no retry that could send one twice
+    names = [r["name"] for r in routes(boot)]
+    assert "split /c unsafe service idempotent" not in names
