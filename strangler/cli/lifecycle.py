@@ -26,7 +26,9 @@ from strangler.cli.support import (
     open_store,
     out_console,
     parse_window,
+    require_inventory,
     routes_path,
+    warn_inventory,
 )
 
 if TYPE_CHECKING:
@@ -169,6 +171,7 @@ def _run(
         outcome = step(path, capability, verb, percent=percent, to=to, force=force, reason=reason)
     except LifecycleError as exc:
         _refuse(verb, exc, as_json=as_json)
+    warn_inventory(outcome.inventory_problem)
     if as_json:
         json.dump(outcome.to_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -213,6 +216,7 @@ def retire(
 
     seconds = parse_window("retire", "--window", window)
     path = routes_path(routes)
+    require_inventory("retire", load_routes(path, warn=False))
     try:
         done = retire_step(path, capability, window=seconds, force=force, reason=reason)
     except LifecycleError as exc:

@@ -28,6 +28,7 @@ from strangler.cli.support import (
     err,
     load_routes,
     parse_window,
+    require_inventory,
     routes_path,
 )
 
@@ -92,12 +93,14 @@ def plan_main(
 
     seconds = parse_window("plan", "--since", since)
     path = routes_path(routes)
-    config = load_routes(path)
+    config = load_routes(path, warn=False)
+    require_inventory("plan", config)
     try:
         data, digest = routes_file.read(against)
         proposed, note = parse_proposal(against, data, digest, config)
     except (LifecycleError, routes_file.RoutesFileError) as exc:
         _invalid(exc)
+    require_inventory("plan", proposed)
     _print_and_exit(
         config,
         proposed,
@@ -200,7 +203,8 @@ def show_plan(
     seconds = parse_window(verb, "--since", since)
     retire_window = parse_window(verb, "--window", window)
     path = routes_path(routes)
-    config = load_routes(path)
+    config = load_routes(path, warn=False)
+    require_inventory(verb if verb == "retire" else "plan", config)
     try:
         data, _ = routes_file.read(path)
         proposed = proposed_by_verb(path, data, config, verb, capability, percent=percent, to=to)

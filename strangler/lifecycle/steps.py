@@ -102,6 +102,8 @@ class Outcome:
     digest_after: str | None = None
     audit_seq: int | None = None
     sync: SyncEvidence | None = None  # with data.sync: what the relays and data verify said
+    # why legacy.endpoints' inventory cannot be used: printed as a warning, the step goes on
+    inventory_problem: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -248,11 +250,9 @@ def read_store(config: Config) -> StoreReading:
 def parse_routes(path: Path, data: bytes, digest: str) -> Config:
     """Validate routes bytes as ``facade.config.load`` would (translators included)."""
     routes, matcher = _parse(path, data)
-    try:
-        inventory = config_module.read_inventory(routes, path, data)
-    except ConfigError as exc:
-        raise InvalidRoutes(str(exc)) from None
-    return Config(path.resolve(), routes, matcher, digest, inventory)
+    # a broken inventory is a warning (Config.inventory_problem): it never blocks a step
+    inventory, problem = config_module.inventory_of(routes, path, data)
+    return Config(path.resolve(), routes, matcher, digest, inventory, problem)
 
 
 def parse_proposal(
@@ -273,11 +273,8 @@ def parse_proposal(
                 f"{current.source} ({current.inventory.source}) is used"
             )
             return Config(path.resolve(), routes, matcher, digest, current.inventory), note
-    try:
-        inventory = config_module.read_inventory(routes, path, data)
-    except ConfigError as exc:
-        raise InvalidRoutes(str(exc)) from None
-    return Config(path.resolve(), routes, matcher, digest, inventory), None
+    inventory, problem = config_module.inventory_of(routes, path, data)
+    return Config(path.resolve(), routes, matcher, digest, inventory, problem), None
 
 
 def _parse(path: Path, data: bytes) -> tuple[RoutesFile, Matcher]:
@@ -398,6 +395,7 @@ def _step_locked(
             reason=reason,
             digest_before=before,
             sync=sync,
+            inventory_problem=config.inventory_problem,
         )
         if unchanged:
             return outcome
