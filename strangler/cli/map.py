@@ -19,6 +19,7 @@ from strangler.cli.support import (
     load_routes,
     open_store,
     out_console,
+    require_inventory,
     routes_path,
 )
 
@@ -61,7 +62,8 @@ def map_(
     from strangler.map.model import build_map
     from strangler.map.model import decommission as holding
 
-    config = load_routes(routes_path(routes))
+    config = load_routes(routes_path(routes), warn=False)
+    require_inventory("map", config)
     if config.inventory is None:
         err.print(
             f"strangler map: {config.source} names no endpoint inventory. Write one in the "

@@ -54,6 +54,8 @@ class EndpointRow:
     deletable: bool = False  # every method and path belongs to a retired capability
     counted: bool = True  # false: a pattern no template expresses, its traffic is (unknown)
     shadowed_by: str | None = None  # an earlier pattern serves all its requests
+    # an earlier pattern of its shape takes some of its paths: its requests are counted there
+    overlaps: str | None = None
     listed: bool = True  # in the inventory
     requests: int = 0
     served_by_services: int = 0
@@ -74,7 +76,13 @@ class EndpointRow:
     def unused(self) -> bool:
         """No request in the window, where requests are counted at all: delete it, do not
         migrate it (a retired capability's endpoint is deletable anyway)."""
-        return self.listed and self.counted and self.requests == 0 and not self.deletable
+        return (
+            self.listed
+            and self.counted
+            and self.overlaps is None
+            and self.requests == 0
+            and not self.deletable
+        )
 
     @property
     def status(self) -> str:
@@ -87,6 +95,8 @@ class EndpointRow:
             return "deletable"
         if self.shadowed_by is not None:
             return "shadowed: delete"
+        if self.overlaps is not None:
+            return f"counted with {self.overlaps}"
         if self.requests == 0:
             return "unused: delete"
         if self.moved:
@@ -112,6 +122,7 @@ class EndpointRow:
             "deletable": self.deletable,
             "counted": self.counted,
             "shadowed_by": self.shadowed_by,
+            "overlaps": self.overlaps,
             "listed": self.listed,
             "unused": self.unused,
             "requests": self.requests,
@@ -308,6 +319,7 @@ def build_map(
                 deletable=_all_of(claim, retired.__contains__),
                 counted=endpoint.template is not None,
                 shadowed_by=endpoint.shadowed_by,
+                overlaps=endpoint.overlaps,
                 **_traffic(traffic, retired, claim),
             )
         )
