@@ -20,6 +20,7 @@ from strangler.cli.support import (
     open_store,
     out_console,
     parse_window,
+    require_inventory,
     routes_path,
 )
 
@@ -62,7 +63,8 @@ def map_(
     from strangler.map.model import build_map
     from strangler.map.model import decommission as holding
 
-    config = load_routes(routes_path(routes))
+    config = load_routes(routes_path(routes), warn=False)
+    require_inventory("map", config)
     if config.inventory is None:
         err.print(
             f"strangler map: {config.source} names no endpoint inventory. Write one in the "

@@ -62,6 +62,8 @@ class EndpointRow:
     # (the earlier pattern's key counts its requests)
     counted: bool = True
     shadowed_by: str | None = None  # an earlier pattern serves all its requests
+    # an earlier pattern of its shape takes some of its paths: its requests are counted there
+    overlaps: str | None = None
     listed: bool = True  # in the inventory
     requests: int = 0
     served_by_services: int = 0
@@ -85,7 +87,13 @@ class EndpointRow:
         """No request in the window, where requests are counted at all: delete it, do not
         migrate it (a retired capability's endpoint is deletable anyway)."""
         placed = self.counted or self.shadowed_by is not None
-        return self.listed and placed and self.requests == 0 and not self.deletable
+        return (
+            self.listed
+            and placed
+            and self.overlaps is None
+            and self.requests == 0
+            and not self.deletable
+        )
 
     @property
     def status(self) -> str:
@@ -98,6 +106,8 @@ class EndpointRow:
             return "not counted"
         if self.deletable:
             return "deletable"
+        if self.overlaps is not None:
+            return f"counted with {self.overlaps}"
         if self.requests == 0:
             return "unused: delete"
         if self.moved:
@@ -123,6 +133,7 @@ class EndpointRow:
             "deletable": self.deletable,
             "counted": self.counted,
             "shadowed_by": self.shadowed_by,
+            "overlaps": self.overlaps,
             "listed": self.listed,
             "unused": self.unused,
             "requests": self.requests,
@@ -347,6 +358,7 @@ def build_map(
                 deletable=_all_of(claim, retired.__contains__),
                 counted=endpoint.template is not None and endpoint.shadowed_by is None,
                 shadowed_by=endpoint.shadowed_by,
+                overlaps=endpoint.overlaps,
                 **_traffic(traffic, retired),
             )
         )

@@ -418,3 +418,25 @@ def test_each_row_says_in_one_word_what_to_do_with_it() -> None:
         UNKNOWN_ENDPOINT: "unknown",
         "/gone": "not in the inventory",
     }
+
+
+def test_an_endpoint_overlapping_an_earlier_one_is_counted_with_it_not_unused() -> None:
+    # path("api/orders/<int:id>"), then path("api/orders/<slug:slug>"): Django serves
+    # /api/orders/latest from the second, and the facade counts it under the first
+    overlapping = {
+        "template": "/api/orders/{slug}",
+        "methods": ["GET"],
+        "view": "orders.views.by_slug",
+        "params": {"slug": "slug"},
+    }
+    endpoints = [
+        {**e, "params": {"id": "int"}} if e["template"] == "/api/orders/{id}" else e
+        for e in ENDPOINTS
+    ]
+    m = built(config=config_of(endpoints=[*endpoints, overlapping]))
+    found = row(m.rows, "/api/orders/{slug} (overlaps, line 12)")
+    assert found.overlaps == "/api/orders/{id}"
+    assert found.status == "counted with /api/orders/{id}"
+    assert (found.unused, found.deletable) == (False, False)
+    assert found.key not in [r.key for r in m.unused()]
+    assert found.to_dict(1)["overlaps"] == "/api/orders/{id}"
