@@ -12,12 +12,12 @@ from rich.table import Table
 
 from strangler.cli.support import (
     EXIT_BAD_INPUT,
+    EXIT_FAILURE,
     EXIT_REFUSED,
     RoutesOption,
     cli,
     err,
     load_routes,
-    open_store,
     out_console,
     parse_window,
     require_inventory,
@@ -60,6 +60,7 @@ def map_(
     from datetime import UTC, datetime, timedelta
 
     from parallel_run.endpoint_traffic import endpoint_totals, first_tally, served_by_minute
+    from strangler.lifecycle.steps import LifecycleError, read_store
     from strangler.map.model import build_map
     from strangler.map.model import decommission as holding
 
@@ -76,14 +77,21 @@ def map_(
         raise typer.Exit(EXIT_BAD_INPUT)
     window = timedelta(seconds=parse_window("map", "--since", since))
     now = datetime.now(UTC)
-    store = open_store(config)
+    try:
+        # read only: the map never creates, migrates or writes the store
+        reading = read_store(config)
+    except LifecycleError as exc:
+        err.print(f"strangler map: {exc}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_FAILURE) from None
+    store = reading.store
     try:
         totals = endpoint_totals(store, since=now - window, until=now) if store else []
         minutes = served_by_minute(store, since=now - window, until=now) if store else []
         counted_since = first_tally(store) if store else None
     finally:
-        if store is not None:
-            store.close()
+        reading.close()
+    if reading.note is not None and store is None:
+        err.print(f"strangler map: {reading.note}", markup=False, highlight=False)
     built = build_map(
         config,
         config.inventory,

@@ -261,3 +261,24 @@ def test_map_html_renders_in_headless_chromium_with_its_picture(project: Path) -
     assert "<script>" not in dom
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in dom
     assert screenshot(page, project / "map.png", profile=project / "chromium-profile") > 10_000
+
+
+def test_map_reads_an_older_store_without_migrating_it(tmp_path: Path) -> None:
+    (tmp_path / "routes.yaml").write_text(ROUTES)
+    (tmp_path / "endpoints.json").write_text(dump_inventory(ENDPOINTS))
+    (tmp_path / "state").mkdir()
+    database = tmp_path / "state" / "strangler.db"
+    ResultStore.open(f"sqlite:///{database}", redactor=Redactor(), revision="0005").close()
+    before = database.read_bytes()
+    done = strangler(tmp_path, "map", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["totals"]["requests"] == 0
+    assert "revision 0005" in done.stderr
+    refused = strangler(tmp_path, "map", "--decommission")
+    assert refused.returncode == 3, refused.stdout + refused.stderr
+    assert database.read_bytes() == before
+    store = ResultStore.open(f"sqlite:///{database}", redactor=Redactor(), revision="0005")
+    try:
+        assert store.current_revision() == "0005"
+    finally:
+        store.close()
