@@ -23,10 +23,10 @@ from strangler.cli.support import (
     require_inventory,
     routes_path,
 )
+from strangler.text import methods, owners, when
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from datetime import datetime
 
     from rich.console import Console
 
@@ -127,21 +127,18 @@ def _pct(part: float) -> str:
     return f"{part * 100:.1f}%"
 
 
-def _when(moment: datetime | None) -> str:
-    return "-" if moment is None else moment.strftime("%Y-%m-%d %H:%M")
-
-
 def _methods(row: EndpointRow) -> str:
-    return "any" if row.methods is None else " ".join(row.methods)
+    return methods(row.methods, sep=" ", any_method="any")
 
 
 def _owner(row: EndpointRow) -> str:
-    """The capability with its mode: ``catalog: extracted``; several, or one that takes only
-    part of it, each with its mode and ``(in part)``."""
-    if row.owner is not None:
-        retired = ", retired" if row.deletable else ""
-        return f"{row.owner}: {row.mode}{retired}"
-    return f"{_modes(row)} (in part)" if row.modes else "-"
+    """Who owns it, worded as plan words it (``strangler.text.owners``): ``catalog
+    (extracted)``, ``(extracted, retired)`` for a retired one, ``partial: ...`` for several or
+    one that takes only part of it, ``monolith`` for none."""
+    retired = ", retired" if row.deletable else ""
+    return owners(
+        row.capabilities, partial=row.partial, describe=lambda c: f"{row.modes[c]}{retired}"
+    )
 
 
 def _modes(row: EndpointRow) -> str:
@@ -157,7 +154,7 @@ def _print_map(built: MigrationMap) -> None:
     total = built.requests
     console.print(
         Text(
-            f"The monolith since {_when(built.since)} UTC (inventory {built.inventory}):\n"
+            f"The monolith since {when(built.since)} (inventory {built.inventory}):\n"
             f"{_pct(built.request_share_served)} of {total} requests served by services; "
             f"{built.endpoints_moved} of {len(built.rows)} endpoints moved "
             f"({_pct(built.endpoint_share_moved)}), {built.endpoints_claimed} claimed by a "
@@ -187,7 +184,7 @@ def _print_map(built: MigrationMap) -> None:
             str(row.requests) if row.counted else "-",
             _pct(share(row.requests, total)) if row.counted else "-",
             _pct(row.service_share) if row.requests else "-",
-            _when(row.last_seen),
+            when(row.last_seen),
             row.status,
         )
     console.print(table)
@@ -275,6 +272,6 @@ def _print_holds(holds: list[Hold], gap: str | None) -> None:
             str(hold.requests),
             str(hold.served_by_legacy),
             Text(", ".join(hold.capabilities) or "-"),
-            _when(hold.last_seen),
+            when(hold.last_seen),
         )
     console.print(table)

@@ -31,6 +31,7 @@ from typing import Any, Literal
 from facade.config import Config
 from facade.config.endpoints import UNKNOWN_ENDPOINT, Claim, Inventory, ownership
 from parallel_run.endpoint_traffic import LEGACY, EndpointTotal, MinuteServed
+from strangler.text import when
 
 Step = Literal["hour", "day"]
 # a window longer than this is drawn a point a day, a shorter one a point an hour
@@ -467,7 +468,7 @@ def _brief(row: EndpointRow, total: int) -> dict[str, Any]:
 
 
 def _when(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return when(moment.astimezone(UTC))
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -152,6 +152,10 @@ def test_map_in_the_terminal_shows_the_endpoints_and_what_to_do(project: Path) -
     assert "retired: deletable in the monolith" in out
     assert "30 requests" in out  # the unknown ones
     assert HOSTILE in out
+    # owners and moments worded as plan words them (strangler.text)
+    assert "product-catalog (extracted)" in out
+    assert "reviews (extracted, retired)" in out
+    assert " UTC (inventory " in out
 
 
 def test_a_shorter_window_leaves_older_traffic_out(project: Path) -> None:
