@@ -96,6 +96,8 @@ def readiness_response(state: FacadeState, *, detailed: bool) -> web.Response:
                 "path": str(live.current.source),
                 "sha256": live.current.digest,
                 "last_reload_error": live.last_error,
+                # a warning: readiness never depends on the endpoint inventory
+                "inventory_problem": live.current.inventory_problem,
             },
             "draining": ready.draining,
             "loop": running_loop_name(),

@@ -76,10 +76,10 @@ class Facade:
             stack.push_async_callback(state.shadow.close)
             # the last counts per endpoint are handed over once the ticks have stopped
             stack.push_async_callback(state.traffic.close)
-            _background(stack, state.traffic.run(), name="endpoint-traffic")
-            _background(stack, probe_legacy(state), name="legacy-probe")
+            background(stack, state.traffic.run(), name="endpoint-traffic")
+            background(stack, probe_legacy(state), name="legacy-probe")
             if self._watch:
-                _background(stack, watch_routes(state), name="routes-watch")
+                background(stack, watch_routes(state), name="routes-watch")
                 # e.g. edits made while no facade ran: no reload saw them
                 run_hooks(state.live, None, state.live.current)
             self._resources = stack.pop_all()
@@ -210,7 +210,7 @@ class Facade:
         return response
 
 
-def _background(
+def background(
     stack: contextlib.AsyncExitStack, work: Coroutine[Any, Any, None], *, name: str
 ) -> None:
     """Run ``work`` as a task until the stack closes: then it is cancelled and awaited."""

@@ -17,7 +17,10 @@ goes on to the next change. SIGHUP (``reload_now``) asks the watcher for the sam
 
 The endpoint inventory routes.yaml names (``legacy.endpoints``) is followed the same way: an
 edit of that file alone reloads routes.yaml (which reads it), and is applied when it changed the
-inventory; a broken inventory is a rejected reload like a broken routes.yaml.
+inventory (``Config.fingerprint``; a touch is not). A missing or broken inventory never rejects
+a reload (it only reports: a rollback must go through): it is logged as a warning and shown as
+``inventory_problem`` on ``/readyz``, and traffic goes on being counted with the last good
+inventory of the same ``legacy.endpoints`` (with none, not counted).
 
 Each applied reload calls the hooks given to the facade (``LiveConfig.hooks``) with the old and
 the new configuration: ``strangler serve`` registers the hand-edit recorder (``strangler.audit``)
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import logging
 import os
@@ -242,9 +246,12 @@ def apply(state: FacadeState, fresh: config_module.Config) -> bool:
     """Put a loaded configuration in force unless it is the one already in force."""
     live = state.live
     live.last_error = None
-    if fresh.digest == live.current.digest and _inventory(fresh) == _inventory(live.current):
-        return False
     old = live.current
+    fresh = _keep_counting(old, fresh)
+    if fresh.fingerprint == old.fingerprint:
+        return False
+    if fresh.inventory_problem is not None and fresh.inventory_problem != old.inventory_problem:
+        log.warning(inventory_warning(fresh.inventory_problem))
     live.current = fresh  # one assignment: each request keeps the Config it started with
     live.reloads += 1
     run_hooks(live, old, fresh)
@@ -278,8 +285,24 @@ def reload_now(state: FacadeState) -> None:
     state.live.reload_requested.set()
 
 
-def _inventory(config: config_module.Config) -> str | None:
-    return config.inventory.digest if config.inventory is not None else None
+def inventory_warning(problem: str) -> str:
+    return (
+        "the endpoint inventory (legacy.endpoints) cannot be used; routing is unaffected, "
+        f"traffic per endpoint is counted with the last good one, if any:\n{problem}"
+    )
+
+
+def _keep_counting(old: config_module.Config, fresh: config_module.Config) -> config_module.Config:
+    """``fresh``, given ``old``'s inventory when its own cannot be used and it names the same
+    file: counting goes on with the last good inventory (the problem stays on show)."""
+    if (
+        fresh.inventory is None
+        and fresh.inventory_problem is not None
+        and old.inventory is not None
+        and fresh.inventory_path() == old.inventory_path()
+    ):
+        return dataclasses.replace(fresh, inventory=old.inventory)
+    return fresh
 
 
 Stamp = tuple[int, int, int, int]
@@ -287,8 +310,8 @@ Stamp = tuple[int, int, int, int]
 
 def _stamps(live: LiveConfig) -> tuple[Stamp | None, Stamp | None]:
     """routes.yaml's stamp, and its endpoint inventory's (None: none named)."""
-    inventory = live.current.inventory
-    return _stamp(live.current.source), _stamp(inventory.source) if inventory else None
+    inventory = live.current.inventory_path()  # named, even when it cannot be used
+    return _stamp(live.current.source), _stamp(inventory) if inventory is not None else None
 
 
 def _stamp(path: os.PathLike[str] | str) -> Stamp | None:

@@ -42,7 +42,7 @@ from facade.connections import (
 )
 from facade.errors import FacadeError
 from facade.metrics import MULTIPROC_ENV, PUBLISH_INTERVAL
-from facade.reload import reload_now
+from facade.reload import inventory_warning, reload_now
 from facade.state import ReloadHook
 from facade.tasks import spawn
 from facade.translators import translator_problems
@@ -442,6 +442,8 @@ async def _serve(
         loops.running_loop_name(),
         os.getpid(),
     )
+    if config.inventory_problem is not None:
+        log.warning(inventory_warning(config.inventory_problem))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)

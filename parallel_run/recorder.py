@@ -41,7 +41,7 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -203,6 +203,12 @@ class Recorder:
         with self._lock:
             self._submitted += 1
         return True
+
+    def count_drops(self, counts: Mapping[str, int]) -> None:
+        """Comparisons lost before they reached the recorder (a bounded queue in front of it
+        was full), by experiment: counted and written into the store's drops as its own are."""
+        with self._lock:
+            self._count_drops(Counter(counts))
 
     def submit_match(
         self,

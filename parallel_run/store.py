@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import sqlite3
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -1353,3 +1354,72 @@ def open_store(settings: StoreSettings) -> ResultStore:
         busy_timeout_ms=settings.busy_timeout_ms,
         connect_timeout_s=settings.connect_timeout_s,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class StoreReading:
+    """A store opened to read only (``open_store_read_only``): ``store`` None when there is
+    nothing to read, ``note`` saying why (missing, or at a schema this code does not read)."""
+
+    store: ResultStore | None
+    note: str | None = None
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
+
+
+def open_store_read_only(settings: StoreSettings) -> StoreReading:
+    """The store ``settings`` name, opened to read only: never created, never migrated.
+
+    A SQLite file that does not exist, or a store whose schema is not this code's head (behind
+    it: a command that writes migrates it first), reads as nothing, with a note saying so. A
+    SQLite file is opened with ``mode=ro``: its bytes do not change. Raises if a server store
+    is unreachable."""
+    parsed = resolve_url(settings.url, base_dir=settings.base_dir)
+    shown = parsed.render_as_string(hide_password=True)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        database = parsed.database
+        if database in (None, "", ":memory:"):
+            return StoreReading(None, f"the store {shown} is in memory: nothing recorded to read")
+        path = Path(str(database)).resolve()
+        if not path.is_file():
+            return StoreReading(None, f"no store at {path} yet: nothing recorded (none created)")
+        timeout = settings.busy_timeout_ms / 1000
+        engine = create_engine(
+            "sqlite://",
+            creator=lambda: sqlite3.connect(
+                f"{path.as_uri().replace('file://', 'file:', 1)}?mode=ro",
+                uri=True,
+                timeout=timeout,
+                check_same_thread=False,
+            ),
+        )
+    elif backend == "postgresql":
+        engine = create_engine(
+            parsed, pool_pre_ping=True, connect_args={"connect_timeout": settings.connect_timeout_s}
+        )
+    else:
+        raise ValueError(f"store url must be sqlite:// or postgresql+psycopg://, not {shown!r}")
+    store = ResultStore(
+        engine,
+        redactor=settings.redactor,
+        body_limit=settings.body_limit,
+        retention_seconds=settings.retention_seconds,
+        max_bytes=settings.max_bytes,
+    )
+    try:
+        current, head = store.current_revision(), store.head_revision()
+    except BaseException:
+        engine.dispose()
+        raise
+    if current != head:
+        engine.dispose()
+        at = "has no schema" if current is None else f"is at schema revision {current}"
+        return StoreReading(
+            None,
+            f"the store {shown} {at}, not {head}: read as empty, left as it is (a command "
+            "that records migrates it)",
+        )
+    return StoreReading(store)

@@ -82,6 +82,23 @@ def entry(chain: tuple[_Level, ...], leaf: URLPattern) -> dict[str, Any]:
         found["template"] = template_of(levels)
     except NotExpressible as exc:
         found["reason"] = str(exc)
+    else:
+        found["params"] = params_of(levels)
+    return found
+
+
+def params_of(levels: Sequence[Any]) -> dict[str, str]:
+    """Each parameter's converter, by name: its name in a ``path()`` route (``int``; ``str``
+    when none is written), the group's regex in a ``re_path()`` one (``[0-9]+``). Two patterns
+    of one template shape are told apart by these (``facade.config.endpoints``)."""
+    found: dict[str, str] = {}
+    for level in levels:
+        if isinstance(level, RoutePattern):
+            for m in _ROUTE_PARAM.finditer(str(level)):
+                found[m.group("name")] = m.group("converter") or "str"
+        elif isinstance(level, RegexPattern):
+            for m in _GROUP.finditer(str(level)):
+                found[m.group("name")] = m.group("body")
     return found
 
 

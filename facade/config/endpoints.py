@@ -10,24 +10,32 @@ The file::
      "endpoints": [
        {"template": "/api/products/{sku}", "methods": ["GET", "HEAD"],
         "name": "api-product", "view": "catalog.views.product_detail",
-        "pattern": "api/products/<str:sku>"},
+        "pattern": "api/products/<str:sku>", "params": {"sku": "str"}},
        {"template": null, "methods": null, "view": "legacy.views.old_search",
         "pattern": "^search/(?P<q>[a-z]+)/$", "reason": "a regex no template can express"}
      ]}
 
 ``template`` null: the pattern cannot be written as a template; it is listed (the map shows
 it), never matched. ``methods`` null: the view accepts any method (a function view without a
-method decorator). Two patterns with the same template: Django serves the first one (it
-resolves by path alone); the later ones are kept as ``shadowed_by`` the first, never matched.
+method decorator). ``params``: each template parameter's converter (``int``, ``slug``, a
+registered one's name) or, for a ``re_path`` group, its regex (``[0-9]+``); absent (older
+files): any segment (``str``), any rest (``path``).
+
+Two patterns of one template shape (the parameters' names aside): Django resolves by path alone
+and tries them in order, each with its own converters. A later one whose every parameter the
+first one's accepts too (the same converter, or ``str`` / ``[^/]+``, ``path`` / ``.+``) is never
+reached: ``shadowed_by`` the first's key. Otherwise (``<int:pk>`` then ``<slug:slug>``: Django
+serves ``/posts/hello`` from the second) it ``overlaps`` the first: live, but the index cannot
+tell converters apart, so its requests are counted under the first's key. Neither is matched.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from facade.config.errors import ConfigError, Problem, quoted
@@ -52,7 +60,12 @@ class Endpoint:
     pattern: str = ""  # Django's own pattern text, includes joined
     reason: str | None = None  # why it is not expressible
     line: int = 0  # where the inventory file lists it
-    shadowed_by: str | None = None  # an earlier endpoint's key serves the same requests
+    shadowed_by: str | None = None  # an earlier endpoint's key serves all its requests
+    # an earlier endpoint's key of the same shape whose converters take some of its paths, not
+    # all: it serves requests, counted under that key (the index tells no converters apart)
+    overlaps: str | None = None
+    # each template parameter's converter or regex, by name (``{"pk": "int"}``)
+    params: tuple[tuple[str, str], ...] = ()
 
     @property
     def key(self) -> str:
@@ -62,11 +75,13 @@ class Endpoint:
             return f"(pattern) {self.pattern}"
         if self.shadowed_by is not None:
             return f"{self.template} (shadowed, line {self.line})"
+        if self.overlaps is not None:
+            return f"{self.template} (overlaps, line {self.line})"
         return self.template
 
     @property
     def matchable(self) -> bool:
-        return self.template is not None and self.shadowed_by is None
+        return self.template is not None and self.shadowed_by is None and self.overlaps is None
 
     def answers(self) -> tuple[str, ...]:
         """The methods this endpoint is taken to answer."""
@@ -242,23 +257,7 @@ def retired_claims(
 # ---------------------------------------------------------------- reading the file
 
 
-def load_inventory(path: str | Path) -> Inventory:
-    """Read an inventory file; ``ConfigError`` (``PATH:LINE: message``) on any problem."""
-    source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(
-            [Problem(source, 1, f"cannot read the endpoint inventory: {exc.strerror}")]
-        ) from None
-    except UnicodeDecodeError:
-        raise ConfigError([Problem(source, 1, "the endpoint inventory is not UTF-8")]) from None
-    return parse_inventory(text, source=source)
-
-
 def parse_inventory(text: str, *, source: str = "endpoints.json") -> Inventory:
-    import hashlib
-
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -287,7 +286,7 @@ def parse_inventory(text: str, *, source: str = "endpoints.json") -> Inventory:
     lines = _entry_lines(text)
     problems: list[Problem] = []
     endpoints: list[Endpoint] = []
-    seen: dict[tuple[tuple[tuple[str, str], ...], bool], str] = {}
+    seen: dict[tuple[tuple[tuple[str, str], ...], bool], list[Endpoint]] = {}
     for i, raw in enumerate(data["endpoints"]):
         line = lines[i] if i < len(lines) else 1
         try:
@@ -297,16 +296,19 @@ def parse_inventory(text: str, *, source: str = "endpoints.json") -> Inventory:
             continue
         template = endpoint.template
         if template is not None:
-            # Django's resolver picks a pattern by path alone (the view checks the method):
-            # of two patterns for the same template it always serves the first. "The same":
-            # as the matcher sees it, which ignores the parameters' names (Django's
-            # ``<int:id>`` and ``<slug:slug>``); a final slash is told apart (EndpointIndex)
+            # Django's resolver picks a pattern by path alone (the view checks the method),
+            # the first whose converters accept the path. "The same shape": as the matcher
+            # sees it, which ignores the parameters' names and converters; a final slash is
+            # told apart (EndpointIndex)
             shape = (_shape(template), _slashed(template))
-            first = seen.get(shape)
-            if first is not None:
-                endpoint = _shadowed(endpoint, first)
-            else:
-                seen[shape] = endpoint.key
+            earlier = seen.setdefault(shape, [])
+            if earlier:
+                cover = next((e for e in earlier if _accepts_all_of(e, endpoint)), None)
+                if cover is not None:
+                    endpoint = replace(endpoint, shadowed_by=cover.key)
+                else:
+                    endpoint = replace(endpoint, overlaps=earlier[0].key)
+            earlier.append(endpoint)
         endpoints.append(endpoint)
     if problems:
         raise ConfigError(problems[:50])
@@ -321,17 +323,41 @@ def _shape(template: str) -> tuple[tuple[str, str], ...]:
     return tuple((s.kind, s.value if s.kind == "literal" else "") for s in parse_template(template))
 
 
-def _shadowed(endpoint: Endpoint, first: str) -> Endpoint:
-    return Endpoint(
-        endpoint.template,
-        endpoint.methods,
-        endpoint.view,
-        endpoint.name,
-        endpoint.pattern,
-        endpoint.reason,
-        endpoint.line,
-        shadowed_by=first,
-    )
+# converters and regexes that accept the same paths, written one way
+_SAME = {"str": "[^/]+", "path": ".+", "int": "[0-9]+", "slug": "[-a-zA-Z0-9_]+"}
+# what accepts every value a parameter of that kind can have
+_ANY = {"param": frozenset({"[^/]+"}), "rest": frozenset({".*"})}
+
+
+def _converters(endpoint: Endpoint) -> list[tuple[str, str]]:
+    """(kind, converter) of each parameter of the endpoint's template, in order; a parameter
+    the file gives no converter for takes any value (``str``, ``path``)."""
+    assert endpoint.template is not None
+    given = dict(endpoint.params)
+    default = {"param": "str", "rest": "path"}
+    return [
+        (s.kind, _SAME.get(c := given.get(s.value, default[s.kind]), c))
+        for s in parse_template(endpoint.template)
+        if s.kind != "literal"
+    ]
+
+
+def _accepts_all_of(first: Endpoint, later: Endpoint) -> bool:
+    """Whether every path of ``later`` (same shape) is one ``first``'s converters accept."""
+    for (kind, a), (_, b) in zip(_converters(first), _converters(later), strict=True):
+        if a != b and a not in _ANY[kind] and not (kind == "rest" and a == ".+" and b != ".*"):
+            return False
+    return True
+
+
+def _params(raw: Any) -> tuple[tuple[str, str], ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in raw.items()
+    ):
+        raise ValueError("params must map each parameter's name to its converter (a string)")
+    return tuple(raw.items())
 
 
 def _endpoint(raw: Any, line: int) -> Endpoint:
@@ -370,26 +396,56 @@ def _endpoint(raw: Any, line: int) -> Endpoint:
         pattern=pattern,
         reason=raw.get("reason"),
         line=line,
+        params=_params(raw.get("params")),
     )
 
 
 def _line_of_key(text: str, key: str) -> int:
-    at = text.find(f'"{key}"')
+    at = _top_level_value(text, key)
     return text.count("\n", 0, at) + 1 if at >= 0 else 1
+
+
+_SPACE = " \t\r\n"
+
+
+def _top_level_value(text: str, key: str) -> int:
+    """Where the value of the top-level object's ``key`` starts, or -1: the object is scanned
+    member by member, so the key's text inside an earlier string or value is never taken."""
+    decoder = json.JSONDecoder()
+    pos = _skip(text, 0, _SPACE)
+    if not text.startswith("{", pos):
+        return -1
+    pos += 1
+    try:
+        while True:
+            pos = _skip(text, pos, _SPACE + ",")
+            if not text.startswith('"', pos):
+                return -1
+            name, pos = decoder.raw_decode(text, pos)
+            pos = _skip(text, pos, _SPACE + ":")
+            if name == key:
+                return pos
+            _, pos = decoder.raw_decode(text, pos)
+    except json.JSONDecodeError:
+        return -1
+
+
+def _skip(text: str, pos: int, chars: str) -> int:
+    while pos < len(text) and text[pos] in chars:
+        pos += 1
+    return pos
 
 
 def _entry_lines(text: str) -> list[int]:
     """The 1-based line where each element of the top-level ``endpoints`` list starts."""
-    at = text.find('"endpoints"')
-    if at < 0:
+    at = _top_level_value(text, "endpoints")
+    if at < 0 or not text.startswith("[", at):
         return []
-    at = text.find("[", at)
     decoder = json.JSONDecoder()
     lines: list[int] = []
     pos = at + 1
     while True:
-        while pos < len(text) and text[pos] in " \t\r\n,":
-            pos += 1
+        pos = _skip(text, pos, _SPACE + ",")
         if pos >= len(text) or text[pos] == "]":
             return lines
         lines.append(text.count("\n", 0, pos) + 1)

@@ -39,7 +39,7 @@ from ruamel.yaml.events import AliasEvent
 from ruamel.yaml.resolver import VersionedResolver
 
 from facade.config import yaml_tree
-from facade.config.endpoints import Inventory, load_inventory
+from facade.config.endpoints import Inventory, parse_inventory
 from facade.config.errors import QUOTE_LIMIT, ConfigError, Problem, cut, quoted
 from facade.config.matching import Matcher, Route, RouteConflict, TemplateError, parse_template
 from facade.config.units import parse_duration, parse_percent, parse_size
@@ -400,8 +400,23 @@ class Config:
     routes: RoutesFile
     matcher: Matcher
     digest: str  # sha256 of the file's bytes: tells a real change from a touch
-    # legacy.endpoints, read with the file (None: not named)
+    # legacy.endpoints, read with the file (None: not named, or it cannot be used)
     inventory: Inventory | None = None
+    # why legacy.endpoints' inventory cannot be used (``PATH:LINE: message`` lines), or None.
+    # A warning, never an error of the configuration: a reporting file must not block a
+    # rollback, an edit or a reload; ``validate``, ``map``, ``plan`` and ``retire`` refuse it
+    inventory_problem: str | None = None
+
+    @property
+    def fingerprint(self) -> tuple[str, str | None, str | None]:
+        """What tells a real change from a touch: the file's digest, its inventory's, and the
+        inventory's problem (an edit of the inventory alone is a change too)."""
+        inventory = self.inventory.digest if self.inventory is not None else None
+        return self.digest, inventory, self.inventory_problem
+
+    def inventory_path(self) -> Path | None:
+        """Where ``legacy.endpoints`` is (relative to routes.yaml), or None: not named."""
+        return _inventory_path(self.routes, self.source)
 
     def max_body(self, capability: Capability | None) -> int:
         """The request-body limit: the capability's own, else ``limits.max_body``."""
@@ -449,19 +464,36 @@ def load(path: str | os.PathLike[str], *, extra_check: ExtraCheck | None = None)
         routes, matcher = parse(
             data.decode("utf-8", "replace"), source=str(source), extra_check=extra_check
         )
-        inventory = read_inventory(routes, source, data)
-    return Config(source.resolve(), routes, matcher, hashlib.sha256(data).hexdigest(), inventory)
+        inventory, problem = inventory_of(routes, source, data)
+    digest = hashlib.sha256(data).hexdigest()
+    return Config(source.resolve(), routes, matcher, digest, inventory, problem)
+
+
+def inventory_of(
+    routes: RoutesFile, source: Path, data: bytes
+) -> tuple[Inventory | None, str | None]:
+    """``read_inventory``, its problem given as text (``PATH:LINE: message`` lines) rather
+    than raised: the inventory only reports, so what is wrong with it never stops a load."""
+    try:
+        return read_inventory(routes, source, data), None
+    except ConfigError as exc:
+        return None, str(exc)
+
+
+def _inventory_path(routes: RoutesFile, source: Path) -> Path | None:
+    if routes.legacy.endpoints is None:
+        return None
+    path = Path(routes.legacy.endpoints).expanduser()
+    return path if path.is_absolute() else source.resolve().parent / path
 
 
 def read_inventory(routes: RoutesFile, source: Path, data: bytes) -> Inventory | None:
     """``legacy.endpoints``'s inventory, relative to routes.yaml; a file that cannot be read
-    is reported at routes.yaml's line, one that is wrong at its own."""
-    if routes.legacy.endpoints is None:
+    is reported at routes.yaml's line, one that is wrong at its own (``ConfigError``)."""
+    path = _inventory_path(routes, source)
+    if path is None:
         return None
-    path = Path(routes.legacy.endpoints).expanduser()
-    if not path.is_absolute():
-        path = source.resolve().parent / path
-    if not path.is_file():
+    if not path.exists():  # a stat: a FIFO or a device is refused by read_bounded, unopened
         tree = _read_yaml(data.decode("utf-8", "replace"), str(source))
         raise ConfigError(
             [
@@ -473,7 +505,13 @@ def read_inventory(routes: RoutesFile, source: Path, data: bytes) -> Inventory |
                 )
             ]
         )
-    return load_inventory(path)
+    limit = max_bytes(str(path), INVENTORY_MAX_BYTES_ENV, DEFAULT_INVENTORY_MAX_BYTES)
+    raw = read_bounded(path, limit, INVENTORY_MAX_BYTES_ENV, "the endpoint inventory")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError([Problem(str(path), 1, "the endpoint inventory is not UTF-8")]) from None
+    return parse_inventory(text, source=str(path))
 
 
 @contextlib.contextmanager
@@ -514,23 +552,37 @@ BYTES_PER_NODE = 16
 MAX_DEPTH = 64
 
 
-def max_bytes(source: str) -> int:
-    """The size limit: ``$STRANGLER_ROUTES_MAX_BYTES`` (4MB, 8MiB, bytes) or 4 MiB."""
-    raw = os.environ.get(MAX_BYTES_ENV)
+# The endpoint inventory (legacy.endpoints) is read the same bounded way, with its own limit:
+# one line an endpoint, a few hundred bytes each (the demo shop's: 17 KiB for 60 endpoints).
+INVENTORY_MAX_BYTES_ENV = "STRANGLER_INVENTORY_MAX_BYTES"
+DEFAULT_INVENTORY_MAX_BYTES = 16 * 1024**2
+
+
+def max_bytes(source: str, env: str = MAX_BYTES_ENV, default: int = DEFAULT_MAX_BYTES) -> int:
+    """The size limit: ``$STRANGLER_ROUTES_MAX_BYTES`` (4MB, 8MiB, bytes) or 4 MiB (``env``
+    and ``default`` name another file's)."""
+    raw = os.environ.get(env)
     if raw is None:
-        return DEFAULT_MAX_BYTES
+        return default
     try:
         limit = parse_size(raw)
     except ValueError as exc:
-        raise ConfigError([Problem(source, 1, f"${MAX_BYTES_ENV}: {exc}")]) from None
+        raise ConfigError([Problem(source, 1, f"${env}: {exc}")]) from None
     if limit <= 0:
-        raise ConfigError([Problem(source, 1, f"${MAX_BYTES_ENV} must be positive")])
+        raise ConfigError([Problem(source, 1, f"${env} must be positive")])
     return limit
 
 
 def read_routes(source: Path) -> bytes:
     """The bytes of a routes file, refused (``ConfigError``, ``PATH:1``) unless it is a regular
-    file (a symlink to one is fine) of at most ``max_bytes`` bytes.
+    file (a symlink to one is fine) of at most ``max_bytes`` bytes (``read_bounded``)."""
+    return read_bounded(source, max_bytes(str(source)), MAX_BYTES_ENV, "routes.yaml")
+
+
+def read_bounded(source: Path, limit: int, env: str, what: str) -> bytes:
+    """The bytes of a file, refused (``ConfigError``, ``PATH:1``) unless it is a regular
+    file (a symlink to one is fine) of at most ``limit`` bytes (``$env`` sets it; ``what``
+    names the file in the refusal).
 
     A FIFO, a device or a socket is refused from ``stat`` alone, never opened for reading: a
     FIFO would block the reader until a writer came, ``/dev/zero`` never ends. The file is
@@ -538,20 +590,19 @@ def read_routes(source: Path) -> bytes:
     ``stat``), and never more than limit + 1 bytes are read (it may grow meanwhile).
     """
     where = str(source)
-    limit = max_bytes(where)
 
     def refuse(message: str) -> ConfigError:
         return ConfigError([Problem(where, 1, message)])
 
     try:
-        _check_file(os.stat(source), source, limit)  # follows a symlink to its target
+        _check_file(os.stat(source), source, limit, env, what)  # follows a symlink to its target
         fd = os.open(source, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError as exc:
         raise refuse(f"cannot read the file: {exc.strerror}") from None
     except _Refused as exc:
         raise refuse(str(exc)) from None
     try:
-        _check_file(os.fstat(fd), source, limit)
+        _check_file(os.fstat(fd), source, limit, env, what)
         chunks: list[bytes] = []
         size = 0
         while size <= limit and (chunk := os.read(fd, min(1024**2, limit + 1 - size))):
@@ -585,19 +636,19 @@ _KINDS = (
 )
 
 
-def _check_file(st: os.stat_result, source: Path, limit: int) -> None:
+def _check_file(st: os.stat_result, source: Path, limit: int, env: str, what: str) -> None:
     if not stat.S_ISREG(st.st_mode):
         kind = next((name for test, name in _KINDS if test(st.st_mode)), "not a file")
         real = os.path.realpath(source)
         via = f" ({quoted(real)} through a symlink)" if real != os.path.abspath(source) else ""
         raise _Refused(
-            f"not a regular file: {kind}{via}; refused without reading it (routes.yaml must "
+            f"not a regular file: {kind}{via}; refused without reading it ({what} must "
             "be a regular file or a symlink to one)"
         )
     if st.st_size > limit:
         raise _Refused(
             f"the file is {_size(st.st_size)}, over the size limit of {_size(limit)}; "
-            f"refused without parsing it (${MAX_BYTES_ENV} sets the limit)"
+            f"refused without parsing it (${env} sets the limit)"
         )
 
 

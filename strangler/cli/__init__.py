@@ -24,6 +24,7 @@ VERB_GROUPS = (
     "regress",
     "replay",
     "export",
+    "compare",
 )
 for _group in VERB_GROUPS:
     importlib.import_module(f"{__name__}.{_group}")

@@ -26,7 +26,9 @@ from strangler.cli.support import (
     open_store,
     out_console,
     parse_window,
+    require_inventory,
     routes_path,
+    warn_inventory,
 )
 
 if TYPE_CHECKING:
@@ -154,12 +156,22 @@ def _run(
     if dry_run:
         from strangler.cli.plan import show_plan
 
-        show_plan(verb, capability, routes, percent=percent, to=to, as_json=as_json)
+        show_plan(
+            verb,
+            capability,
+            routes,
+            percent=percent,
+            to=to,
+            as_json=as_json,
+            force=force,
+            reason=reason,
+        )
     path = routes_path(routes)
     try:
         outcome = step(path, capability, verb, percent=percent, to=to, force=force, reason=reason)
     except LifecycleError as exc:
         _refuse(verb, exc, as_json=as_json)
+    warn_inventory(outcome.inventory_problem)
     if as_json:
         json.dump(outcome.to_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -192,10 +204,19 @@ def retire(
     if dry_run:
         from strangler.cli.plan import show_plan
 
-        show_plan("retire", capability, routes, window=window, as_json=as_json)
+        show_plan(
+            "retire",
+            capability,
+            routes,
+            window=window,
+            as_json=as_json,
+            force=force,
+            reason=reason,
+        )
 
     seconds = parse_window("retire", "--window", window)
     path = routes_path(routes)
+    require_inventory("retire", load_routes(path, warn=False))
     try:
         done = retire_step(path, capability, window=seconds, force=force, reason=reason)
     except LifecycleError as exc:

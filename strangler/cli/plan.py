@@ -22,12 +22,13 @@ import typer
 
 from strangler.cli.support import (
     EXIT_BAD_INPUT,
+    EXIT_FAILURE,
     RoutesOption,
     cli,
     err,
     load_routes,
-    open_store,
     parse_window,
+    require_inventory,
     routes_path,
 )
 
@@ -88,18 +89,25 @@ def plan_main(
         err.print("strangler plan: name a verb (plan cutover CAP) or --against FILE", markup=False)
         raise typer.Exit(EXIT_BAD_INPUT)
     from strangler.lifecycle import routes_file
-    from strangler.lifecycle.steps import LifecycleError, parse_routes
+    from strangler.lifecycle.steps import LifecycleError, parse_proposal
 
     seconds = parse_window("plan", "--since", since)
     path = routes_path(routes)
-    config = load_routes(path)
+    config = load_routes(path, warn=False)
+    require_inventory("plan", config)
     try:
         data, digest = routes_file.read(against)
-        proposed = parse_routes(against, data, digest)
+        proposed, note = parse_proposal(against, data, digest, config)
     except (LifecycleError, routes_file.RoutesFileError) as exc:
         _invalid(exc)
+    require_inventory("plan", proposed)
     _print_and_exit(
-        config, proposed, proposal=f"{path} -> {against}", since=seconds, as_json=as_json
+        config,
+        proposed,
+        proposal=f"{path} -> {against}",
+        since=seconds,
+        as_json=as_json,
+        notes=() if note is None else (note,),
     )
 
 
@@ -178,16 +186,25 @@ def show_plan(
     window: str = "24h",
     since: str = "7d",
     as_json: bool,
+    force: bool = False,
+    reason: str | None = None,
 ) -> NoReturn:
-    """Print the plan of ``verb`` and exit with its code (``--dry-run`` of the edit verbs)."""
+    """Print the plan of ``verb`` and exit with its code (``--dry-run`` of the edit verbs:
+    ``force`` and ``reason`` as the verb takes them, so the exit is the verb's own)."""
     from strangler.lifecycle import routes_file
     from strangler.lifecycle.plan import proposed_by_verb
-    from strangler.lifecycle.steps import LifecycleError
+    from strangler.lifecycle.steps import BadRequest, LifecycleError
 
+    if force and not (reason or "").strip():
+        _invalid(
+            BadRequest("--force needs --reason TEXT: an override is audited with its reason"),
+            verb=verb,
+        )
     seconds = parse_window(verb, "--since", since)
     retire_window = parse_window(verb, "--window", window)
     path = routes_path(routes)
-    config = load_routes(path)
+    config = load_routes(path, warn=False)
+    require_inventory(verb if verb == "retire" else "plan", config)
     try:
         data, _ = routes_file.read(path)
         proposed = proposed_by_verb(path, data, config, verb, capability, percent=percent, to=to)
@@ -200,6 +217,7 @@ def show_plan(
         since=seconds,
         retire_window=retire_window,
         as_json=as_json,
+        forced=force,
     )
 
 
@@ -222,24 +240,35 @@ def _print_and_exit(
     since: float,
     as_json: bool,
     retire_window: float | None = None,
+    notes: tuple[str, ...] = (),
+    forced: bool = False,
 ) -> NoReturn:
+    from dataclasses import replace
+
     from strangler.lifecycle.plan import plan_change
     from strangler.lifecycle.retirement import DEFAULT_WINDOW
+    from strangler.lifecycle.steps import LifecycleError, read_store
 
-    store = open_store(config)
+    try:
+        # read only: a plan never creates, migrates or writes the store
+        reading = read_store(config)
+    except LifecycleError as exc:
+        err.print(f"strangler plan: {exc}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_FAILURE) from None
     try:
         built = plan_change(
             config,
             proposed,
             proposal=proposal,
-            store=store,
+            store=reading.store,
             now=datetime.now(UTC),
             since=since,
             retire_window=retire_window or DEFAULT_WINDOW,
         )
     finally:
-        if store is not None:
-            store.close()
+        reading.close()
+    store_notes = () if reading.note is None else (reading.note,)
+    built = replace(built, notes=(*notes, *store_notes), forced=forced)
     if as_json:
         json.dump(built.to_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -298,9 +327,13 @@ def describe(built: Plan) -> str:
         new = "becomes unreachable" if route.new else "is unreachable"
         lines.append(
             f"route {route.route} of {route.capability} (line {route.line}) {new}: its "
-            f"sample path goes to {route.taken_by}"
+            f"every sample path goes to {route.taken_by}"
         )
-    lines.append(
-        "the gate would refuse: exit 3" if built.refused else "the gates would allow it: exit 0"
-    )
+    lines += [f"note: {note}" for note in built.notes]
+    if built.refused and built.forced:
+        lines.append("the gate would refuse; --force --reason overrides it: exit 0")
+    else:
+        lines.append(
+            "the gate would refuse: exit 3" if built.refused else "the gates would allow it: exit 0"
+        )
     return "\n".join(lines)

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from facade import config as config_module
 from strangler.cli.support import (
+    EXIT_BAD_INPUT,
     EXIT_FAILURE,
     RoutesOption,
     cli,
@@ -39,7 +40,11 @@ def validate(
 ) -> None:
     """Check a routes file; each error is printed as PATH:LINE: message."""
     target = path or routes_path(routes)
-    config = load_routes(target)
+    config = load_routes(target, warn=False)
+    if config.inventory_problem is not None:
+        # an error here, a warning elsewhere: a bad inventory is caught before deploy
+        print(config.inventory_problem, file=sys.stderr)
+        raise typer.Exit(EXIT_BAD_INPUT)
     caps = config.routes.capabilities
     print(f"{target}: OK ({len(caps)} capabilities, {len(config.matcher.routes)} routes)")
 

@@ -73,16 +73,44 @@ def routes_path(local: Path | None) -> Path:
     return local or _State.routes or config_module.default_routes_path()
 
 
-def load_routes(path: Path) -> config_module.Config:
+def load_routes(path: Path, *, warn: bool = True) -> config_module.Config:
+    """The routes file, or exit 2 printing each problem; a problem of its endpoint inventory
+    is printed as a warning (``warn``) and the verb goes on (``require_inventory`` refuses)."""
     from facade.translators import translator_problems
 
     try:
-        return config_module.load(path, extra_check=translator_problems)
+        config = config_module.load(path, extra_check=translator_problems)
     except ConfigError as exc:
         for problem in exc.problems:
             # plain lines, never wrapped: editors and CI parse PATH:LINE: message
             print(problem, file=sys.stderr)
         raise typer.Exit(EXIT_BAD_INPUT) from None
+    if warn:
+        warn_inventory(config.inventory_problem)
+    return config
+
+
+def warn_inventory(problem: str | None) -> None:
+    """Print an endpoint inventory's problem as a warning (the verb goes on without it)."""
+    if problem is not None:
+        print(
+            "warning: the endpoint inventory (legacy.endpoints) cannot be used; this goes on "
+            "without it:",
+            file=sys.stderr,
+        )
+        print(problem, file=sys.stderr)
+
+
+def require_inventory(verb: str, config: config_module.Config) -> None:
+    """Exit 2 naming the problem when the endpoint inventory is named but cannot be used:
+    ``map``, ``plan`` and ``retire`` would report wrong traffic without it."""
+    if config.inventory_problem is not None:
+        print(
+            f"strangler {verb}: the endpoint inventory (legacy.endpoints) cannot be used:",
+            file=sys.stderr,
+        )
+        print(config.inventory_problem, file=sys.stderr)
+        raise typer.Exit(EXIT_BAD_INPUT)
 
 
 def open_store(config: config_module.Config) -> ResultStore | None:

@@ -12,10 +12,14 @@ its ``PATH:LINE: message`` errors (``InvalidRoutes``, exit 2). The plan then say
 - per monolith endpoint whose owner or served share changes: its requests in the window
   (default 7d) and their share of all traffic, read from the migration map built twice from
   the same tallies (``strangler.map.model.build_map``, once per file), and the share of its
-  requests a service would serve before and after, by the modes: extracted 100%, canary P%
-  (P% of its traffic moves), legacy and shadow 0%;
-- the routes of the proposal that no request can reach: a route whose sample path
-  (``endpoints.sample_path``) another, more specific route takes.
+  requests a service would serve before and after: each tally's requests go to the capability
+  the tally recorded as matching them, under that capability's mode in each file (extracted
+  100%, canary P%, legacy and shadow 0%); only when a file removes that capability or changes
+  its routes (or adds routes that may claim unmatched requests) is the tally placed again by
+  its endpoint's sample path and method (``_served``);
+- the routes of the proposal that no request can reach: a route, every sample path of which
+  (``route_samples``: one-segment and several-segment ``{rest:path}``, names and plain
+  values) another, more specific route takes.
 
 It writes nothing: no file, no audit record, no store it did not find. ``exit_code``: 3 when a
 gate would refuse the change (the verb itself would exit 3), else 0.
@@ -30,7 +34,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from facade.config import Capability, Config, Mode
-from facade.config.endpoints import ANY_METHODS, Inventory, ownership, sample_path
+from facade.config.endpoints import ANY_METHODS, Inventory, sample_path
+from facade.config.matching import parse_template
 from strangler.lifecycle.gate import Decision, decide, exposure, format_window
 from strangler.lifecycle.retire import Retirement, judge, retired_text
 from strangler.lifecycle.retirement import DEFAULT_WINDOW
@@ -48,6 +53,7 @@ from strangler.lifecycle.steps import (
     sync_evidence_for,
     target_of,
 )
+from strangler.text import methods, owners
 
 if TYPE_CHECKING:
     from parallel_run.endpoint_traffic import EndpointTotal
@@ -204,6 +210,8 @@ class Plan:
     capabilities: tuple[CapabilityPlan, ...]
     traffic: Traffic | None  # None: no legacy.endpoints, no traffic per endpoint
     unreachable: tuple[Unreachable, ...]
+    notes: tuple[str, ...] = ()  # what the plan could not read as given (store, inventory)
+    forced: bool = False  # --force --reason: the verb overrides a refusing evidence gate
 
     @property
     def refused(self) -> bool:
@@ -211,7 +219,8 @@ class Plan:
 
     @property
     def exit_code(self) -> int:
-        return Refused.exit_code if self.refused else 0
+        """The verb's own exit: 3 when a gate refuses and no ``--force`` overrides it."""
+        return Refused.exit_code if self.refused and not self.forced else 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -225,6 +234,8 @@ class Plan:
             "traffic": None if self.traffic is None else self.traffic.to_dict(),
             "unreachable": [u.to_dict() for u in self.unreachable],
             "gate_passed": not self.refused,
+            "forced": self.forced and self.refused,
+            "notes": list(self.notes),
             "exit_code": self.exit_code,
         }
 
@@ -389,14 +400,15 @@ def _traffic(
     now: datetime,
     since: float,
 ) -> Traffic:
-    """The endpoints whose owner or served share changes, from the map of each file."""
+    """The endpoints whose owner or served share changes, from the map of each file (its
+    ownership computed once per file, by ``build_map``) and the tallies' own capabilities."""
     from strangler.map.model import build_map, share
 
     window = timedelta(seconds=since)
     before = build_map(current, inventory, totals, now=now, window=window)
     after = build_map(proposed, inventory, totals, now=now, window=window)
-    served_before = _served(current, inventory, totals)
-    served_after = _served(proposed, inventory, totals)
+    served_before = _served(current, current, inventory, totals)
+    served_after = _served(proposed, current, inventory, totals)
     rows_after = {r.key: r for r in (*after.rows, *after.unlisted)}
     changes = []
     for row in (*before.rows, *before.unlisted):
@@ -422,42 +434,72 @@ def _traffic(
 def _owner(row: EndpointRow, config: Config) -> str:
     """Who a map row says owns an endpoint: ``monolith``, ``cap (canary 10%)``, or several
     (``partial: a (shadow), b (extracted)``: the rest of it is the monolith's)."""
-    if not row.capabilities:
-        return "monolith"
     caps = config.routes.capabilities
-    claims = ", ".join(
-        f"{c} ({State.of(caps[c]).describe() if c in caps else row.modes.get(c, '?')})"
-        for c in row.capabilities
+    return owners(
+        row.capabilities,
+        partial=row.partial,
+        describe=lambda c: State.of(caps[c]).describe(),
+        modes=row.modes,
     )
-    return f"partial: {claims}" if row.partial else claims
 
 
 def _served(
-    config: Config, inventory: Inventory, totals: Iterable[EndpointTotal]
+    config: Config, current: Config, inventory: Inventory, totals: Iterable[EndpointTotal]
 ) -> dict[str, int]:
-    """Per endpoint key, the window's requests a service would serve under ``config``'s modes:
-    each tallied request goes to the capability that owns its method of the endpoint there (a
-    method the inventory does not list: the route its sample path and method match; traffic
-    the inventory cannot place: the capability that matched it), which serves ``exposure``
-    percent of it."""
-    claims = ownership(inventory, config.matcher)
+    """Per endpoint key, the window's requests a service would serve under ``config``'s modes.
+
+    Each tally names the capability that matched its requests under the file in force
+    (``current``; "" none). When ``config`` keeps that capability with the same routes, its
+    requests stay with it, served by its mode there (``exposure``: extracted 100%, canary P%,
+    shadow and legacy 0%), and requests no capability matched stay the monolith's while
+    ``config`` changes no route. Only otherwise (the capability removed, its routes edited, a
+    route added that may claim unmatched requests) is the request placed again, from what the
+    tally keeps of it: its endpoint's sample path (``sample_path``) and method through
+    ``config``'s matcher (traffic the inventory cannot place: the capability that matched it,
+    if ``config`` still has it). The tally does not keep paths, so a route added inside
+    another capability's unchanged routes takes none of its traffic here."""
     templates = {e.key: e.template for e in inventory.endpoints}
     caps = config.routes.capabilities
+    same = _routes_of(config) == _routes_of(current)
     served: dict[str, float] = {}
     for total in totals:
-        claim = claims.get(total.endpoint)
-        template = templates.get(total.endpoint)
-        if claim is not None and total.method in claim.owners:
-            owner = claim.owners[total.method]
-        elif template is not None:
-            found = config.matcher.match(total.method, sample_path(template))
-            owner = found.route.capability if found is not None else None
-        else:
-            owner = total.capability or None
+        owner = _placed(total, config, current, templates, same=same)
         cap = caps.get(owner) if owner is not None else None
         percent = exposure(cap.mode, cap.canary.percent) if cap is not None else 0.0
         served[total.endpoint] = served.get(total.endpoint, 0.0) + total.count * percent / 100
     return {key: round(value) for key, value in served.items()}
+
+
+def _placed(
+    total: EndpointTotal,
+    config: Config,
+    current: Config,
+    templates: dict[str, str | None],
+    *,
+    same: bool,
+) -> str | None:
+    """The capability that would match ``total``'s requests under ``config`` (``_served``)."""
+    matched = total.capability or None
+    if matched is None and same:
+        return None
+    if matched in config.routes.capabilities and _routes_of(config, matched) == _routes_of(
+        current, matched
+    ):
+        return matched
+    template = templates.get(total.endpoint)
+    if template is not None:
+        found = config.matcher.match(total.method, sample_path(template))
+        return found.route.capability if found is not None else None
+    return matched if matched in config.routes.capabilities else None
+
+
+def _routes_of(config: Config, capability: str | None = None) -> frozenset[tuple[str, ...]]:
+    """The routes of one capability (None: of all), as comparable values."""
+    return frozenset(
+        (route.capability, route.template, methods(route.methods))
+        for route in config.matcher.routes
+        if capability is None or route.capability == capability
+    )
 
 
 def _unreachable(current: Config, proposed: Config) -> tuple[Unreachable, ...]:
@@ -469,23 +511,23 @@ def _unreachable(current: Config, proposed: Config) -> tuple[Unreachable, ...]:
 
 
 def unreachable_routes(config: Config, *, new: bool) -> list[Unreachable]:
-    """Routes whose sample path (per method) another, more specific route takes."""
+    """Routes that, for some method, no request reaches: every sample of their template
+    (``route_samples``) goes to another, more specific route."""
     found = []
     for route in config.matcher.routes:
-        sample = sample_path(route.template)
-        methods = sorted(route.methods) if route.methods is not None else list(ANY_METHODS)
-        for method in methods:
-            match = config.matcher.match(method, sample)
-            if match is None or match.route == route:
+        samples = route_samples(route.template)
+        shown = methods(route.methods)
+        for method in sorted(route.methods) if route.methods is not None else ANY_METHODS:
+            matches = [config.matcher.match(method, sample) for sample in samples]
+            if any(match is None or match.route == route for match in matches):
                 continue
-            other = match.route
-            shown = ",".join(methods) if route.methods is not None else "*"
+            other = matches[0].route if matches[0] is not None else route
             found.append(
                 Unreachable(
                     route.capability,
                     f"{shown} {route.template}",
                     route.line,
-                    f"{other.capability}: {_methods(other.methods)} {other.template} "
+                    f"{other.capability}: {methods(other.methods)} {other.template} "
                     f"(line {other.line})",
                     new,
                 )
@@ -494,5 +536,23 @@ def unreachable_routes(config: Config, *, new: bool) -> list[Unreachable]:
     return found
 
 
-def _methods(methods: Iterable[str] | None) -> str:
-    return ",".join(sorted(methods)) if methods is not None else "*"
+def route_samples(template: str) -> tuple[str, ...]:
+    """Concrete paths a template matches, to tell whether another route takes all of them:
+    its parameters as their names (``{sku}``) and as a plain value, each with its
+    ``{rest:path}`` as one segment and as several."""
+    found: list[str] = []
+    for plain in (False, True):
+        for deep in (False, True):
+            parts = []
+            for segment in parse_template(template):
+                value = "0" if plain else f"{{{segment.value}}}"
+                if segment.kind == "literal":
+                    parts.append(segment.value)
+                elif segment.kind == "param":
+                    parts.append(value)
+                else:
+                    parts.append(f"{value}/1/2" if deep else value)
+            sample = "/" + "/".join(parts)
+            if sample not in found:
+                found.append(sample)
+    return tuple(found)

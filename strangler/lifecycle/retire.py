@@ -35,6 +35,7 @@ from strangler.lifecycle.steps import (
     has_sync,
     open_store,
     parse_routes,
+    read_store,
     sync_evidence_for,
 )
 
@@ -63,6 +64,7 @@ class Retirement:
     digest_before: str | None = None
     digest_after: str | None = None
     audit_seq: int | None = None
+    store_note: str | None = None  # why the store had nothing to read
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -78,6 +80,7 @@ class Retirement:
             "digest_before": self.digest_before,
             "digest_after": self.digest_after,
             "audit_seq": self.audit_seq,
+            "store_note": self.store_note,
         }
 
 
@@ -104,15 +107,22 @@ def retire_evidence(
     from parallel_run.endpoint_traffic import endpoint_totals
     from strangler.lifecycle.retirement import extracted_since
 
-    totals = endpoint_totals(store, since=now - timedelta(seconds=window), until=now)
+    moved = extracted_since(records(store, capability=capability))
+    start = counted_from(now - timedelta(seconds=window), moved)
+    totals = endpoint_totals(store, since=start, until=now)
     return RetireEvidence(
-        capability,
-        cap.mode,
-        window,
-        extracted_since(records(store, capability=capability)),
-        served(totals, capability, counting=counting),
-        sync,
+        capability, cap.mode, window, moved, served(totals, capability, counting=counting), sync
     )
+
+
+def counted_from(start: datetime, moved: datetime | None) -> datetime:
+    """The first tallied minute retirement counts: tallies are per minute, so only whole
+    minutes that start at or after both the window's start and the move to extracted (a
+    minute that began before it holds the monolith's answers from before the cutover, not
+    fallbacks)."""
+    later = start if moved is None else max(start, moved)
+    floor = later.replace(second=0, microsecond=0)
+    return floor if floor == later else floor + timedelta(minutes=1)
 
 
 def retired_text(data: bytes, capability: str, cap: Capability) -> bytes:
@@ -149,14 +159,17 @@ def retire(
             data, before = routes_file.read(path)
             config = parse_routes(path, data, before)
             cap = capability_of(config, capability)
-            store = open_store(config)
+            # judged on the store read only: a refusal creates or migrates nothing; the
+            # store is opened to write (and migrated) only to record a retirement
+            reading = read_store(config)
             try:
-                return _retire(
-                    path, data, config, capability, cap, store,
-                    window=window, force=force, reason=reason, who=who, now=now,
-                )  # fmt: skip
+                judged = judge(reading.store, config, capability, window=window, now=now)
             finally:
-                store.close()
+                reading.close()
+            judged = replace(judged, reason=reason, store_note=reading.note)
+            return _retire(
+                path, data, config, capability, cap, judged, force=force, who=who, now=now
+            )
     except routes_file.RoutesFileError as exc:
         raise LifecycleError(str(exc)) from None
 
@@ -178,17 +191,14 @@ def _retire(
     config: Config,
     capability: str,
     cap: Capability,
-    store: ResultStore,
+    judged: Retirement,
     *,
-    window: float,
     force: bool,
-    reason: str | None,
     who: Who,
     now: datetime,
 ) -> Retirement:
     from parallel_run.audit import AuditEntry
 
-    judged = replace(judge(store, config, capability, window=window, now=now), reason=reason)
     if cap.retired:
         return replace(judged, changed=False)
     if cap.mode != "extracted":
@@ -207,13 +217,17 @@ def _retire(
         source="cli",
         user=who.user,
         host=who.host,
-        reason=reason,
+        reason=judged.reason,
         forced=forced,
         evidence={"step": "retire", **judged.evidence.to_dict(), "unmet": list(judged.unmet)},
         digest_before=config.digest,
         at=now,
     )
-    stored = commit(path, data, retired_text(data, capability, cap), entry, store)
+    store = open_store(config)
+    try:
+        stored = commit(path, data, retired_text(data, capability, cap), entry, store)
+    finally:
+        store.close()
     return replace(
         judged,
         forced=forced,
@@ -229,6 +243,8 @@ def _explain(judged: Retirement, *, forceable: bool) -> str:
         f"{window}, with no fallback to the monolith and its data sync drained; unmet:",
         *(f"  - {s}" for s in judged.unmet),
     ]
+    if judged.store_note:
+        lines.append(f"  ({judged.store_note})")
     if forceable:
         lines.append("To retire anyway: --force --reason TEXT (the override is audited).")
     return "\n".join(lines)

@@ -24,7 +24,9 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from facade.config import Mode
+from parallel_run.endpoint_traffic import LEGACY
 from strangler.lifecycle.gate import SyncEvidence, format_window
+from strangler.text import when
 
 if TYPE_CHECKING:
     from parallel_run.audit import AuditRecord
@@ -54,8 +56,6 @@ class Served:
 
 def served(totals: Iterable[EndpointTotal], capability: str, *, counting: bool = True) -> Served:
     """``Served`` from ``endpoint_totals`` of the window (every endpoint, every replica)."""
-    from parallel_run.endpoint_traffic import LEGACY
-
     by_service = by_legacy = 0
     last: datetime | None = None
     for total in totals:
@@ -135,8 +135,8 @@ def _extracted(evidence: RetireEvidence, *, now: datetime) -> tuple[str, ...]:
     if age < timedelta(seconds=evidence.window):
         ready = since + timedelta(seconds=evidence.window)
         return (
-            f"extracted only since {_when(since)} ({format_window(_whole(age))} ago), less "
-            f"than the window {window}: retire from {_when(ready)}",
+            f"extracted only since {when(since)} ({format_window(_whole(age))} ago), less "
+            f"than the window {window}: retire from {when(ready)}",
         )
     return ()
 
@@ -158,7 +158,7 @@ def _no_fallback(cap: str, served: Served, *, window: float) -> tuple[str, ...]:
     found = []
     if served.by_legacy:
         total = served.by_legacy + served.by_service
-        last = f", the last at {_when(served.last_fallback)}" if served.last_fallback else ""
+        last = f", the last at {when(served.last_fallback)}" if served.last_fallback else ""
         found.append(
             f"{served.by_legacy} of its {total} requests in the last {span} fell back to the "
             f"monolith{last} (strangler map shows which endpoints; fix the service and wait "
@@ -197,10 +197,6 @@ def drained(sync: SyncEvidence) -> tuple[str, ...]:
                 f"strangler data sync {cap}{flag} --retry-parked)"
             )
     return tuple(found)
-
-
-def _when(at: datetime) -> str:
-    return at.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _whole(age: timedelta) -> float:

@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from facade import config as config_module
-from facade.config import Capability, Config, Mode
+from facade.config import Capability, Config, Mode, RoutesFile
+from facade.config.matching import Matcher
 from facade.errors import ConfigError, FacadeError
 from strangler.lifecycle import routes_file
 from strangler.lifecycle.gate import (
@@ -41,7 +42,7 @@ from strangler.lifecycle.routes_edit import EditError, set_capability
 
 if TYPE_CHECKING:
     from parallel_run.audit import AuditEntry, AuditRecord
-    from parallel_run.store import ResultStore
+    from parallel_run.store import ResultStore, StoreReading
 
 Verb = Literal["shadow", "canary", "cutover", "rollback"]
 
@@ -101,6 +102,8 @@ class Outcome:
     digest_after: str | None = None
     audit_seq: int | None = None
     sync: SyncEvidence | None = None  # with data.sync: what the relays and data verify said
+    # why legacy.endpoints' inventory cannot be used: printed as a warning, the step goes on
+    inventory_problem: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -174,7 +177,7 @@ def sync_evidence_for(
     heartbeat (lag, pending, parked, capture, last error; conflicts summed over its relays),
     and the latest ``data verify``. Nothing is read when not ``required`` (no ``data.sync``)."""
     if store is None or not required:
-        return SyncEvidence(capability, required)
+        return SyncEvidence(capability, required, has_back=has_back)
     from parallel_run.sync_evidence import health_of, latest_verification
 
     newest: dict[str, DirectionHealth] = {}
@@ -230,8 +233,51 @@ def open_store(config: Config) -> ResultStore:
         ) from None
 
 
+def read_store(config: Config) -> StoreReading:
+    """The result store routes.yaml names, to read only: never created, never migrated
+    (``parallel_run.store.open_store_read_only``)."""
+    from facade.config.evidence import store_settings
+    from parallel_run.store import open_store_read_only
+
+    try:
+        return open_store_read_only(store_settings(config))
+    except Exception as exc:
+        raise LifecycleError(
+            f"cannot read the result store ({type(exc).__name__}: {exc}); nothing was changed"
+        ) from None
+
+
 def parse_routes(path: Path, data: bytes, digest: str) -> Config:
     """Validate routes bytes as ``facade.config.load`` would (translators included)."""
+    routes, matcher = _parse(path, data)
+    # a broken inventory is a warning (Config.inventory_problem): it never blocks a step
+    inventory, problem = config_module.inventory_of(routes, path, data)
+    return Config(path.resolve(), routes, matcher, digest, inventory, problem)
+
+
+def parse_proposal(
+    path: Path, data: bytes, digest: str, current: Config
+) -> tuple[Config, str | None]:
+    """A proposed routes file (``plan --against``), validated like ``parse_routes``; its
+    ``legacy.endpoints`` is relative to it, so a proposal copied elsewhere may name an
+    inventory that is not there: then ``current``'s is used, and the note says so."""
+    routes, matcher = _parse(path, data)
+    named = routes.legacy.endpoints
+    if named is not None and current.inventory is not None:
+        where = Path(named).expanduser()
+        if not where.is_absolute():
+            where = path.resolve().parent / where
+        if not where.is_file():
+            note = (
+                f"{path}: legacy.endpoints {named!r}: no file {where}; the inventory of "
+                f"{current.source} ({current.inventory.source}) is used"
+            )
+            return Config(path.resolve(), routes, matcher, digest, current.inventory), note
+    inventory, problem = config_module.inventory_of(routes, path, data)
+    return Config(path.resolve(), routes, matcher, digest, inventory, problem), None
+
+
+def _parse(path: Path, data: bytes) -> tuple[RoutesFile, Matcher]:
     from facade.translators import translator_problems
 
     try:
@@ -239,13 +285,9 @@ def parse_routes(path: Path, data: bytes, digest: str) -> Config:
     except UnicodeDecodeError as exc:
         raise InvalidRoutes(f"{path}:1: the file is not UTF-8 ({exc.reason})") from None
     try:
-        routes, matcher = config_module.parse(
-            text, source=str(path), extra_check=translator_problems
-        )
-        inventory = config_module.read_inventory(routes, path, data)
+        return config_module.parse(text, source=str(path), extra_check=translator_problems)
     except ConfigError as exc:
         raise InvalidRoutes(str(exc)) from None
-    return Config(path.resolve(), routes, matcher, digest, inventory)
 
 
 def retired_refusal(capability: str) -> str:
@@ -353,6 +395,7 @@ def _step_locked(
             reason=reason,
             digest_before=before,
             sync=sync,
+            inventory_problem=config.inventory_problem,
         )
         if unchanged:
             return outcome

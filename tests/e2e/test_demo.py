@@ -106,6 +106,10 @@ def test_demo_once_walks_product_catalog_to_extracted_and_back(tmp_path: Path) -
         "✔ the way back: the monolith's own stock of SKU-00005 shows it (qty_reserved",
         "inventory: extracted -> shadow in",
         "✔ the monolith is up to date: both sides hold the same rows",
+        # the walk ends with the migration map of its own traffic
+        "$ strangler map --routes state/routes.yaml",
+        "✔ the map counts product-catalog's requests, part of them served by catalog",
+        "✔ a share of the monolith's traffic moved to services",
         "every check held",
     ):
         assert line in out, f"{line!r} not in the demo's output:\n{out[-6000:]}"
@@ -116,6 +120,7 @@ def test_demo_once_walks_product_catalog_to_extracted_and_back(tmp_path: Path) -
     )
     assert re.search(r"^synced in \d+\.\d\d s \(lag now 0 s\)$", out, re.MULTILINE), out[-6000:]
     assert re.search(r"^carried back in \d+\.\d\d s$", out, re.MULTILINE), out[-6000:]
+    assert re.search(r"^moved: \d+\.\d% of the \d+ requests the facade counted", out, re.MULTILINE)
     # the cutover: every request of the shadow traffic served by the service, same answers
     assert "✔ all 67 requests served by catalog" in out
     # the user's routes.yaml is only read; the walk ran on the copy, now back in shadow

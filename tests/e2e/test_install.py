@@ -79,7 +79,10 @@ def _python(venv: Path, code: str, cwd: Path) -> subprocess.CompletedProcess[str
 def test_the_toolkit_imports_without_django_gunicorn_or_the_demo(
     venv: Path, tmp_path: Path
 ) -> None:
-    toolkit = "import facade.app, facade.config, parallel_run.store, acl, regress, strangler_django"
+    toolkit = (
+        "import facade.app, facade.config, parallel_run.store, acl, regress, strangler_django, "
+        "compare_service.server"
+    )
     done = _python(venv, toolkit, tmp_path)
     assert done.returncode == 0, done.stderr
     # the regress plugin is registered for pytest (which loads it; pytest is the user's)

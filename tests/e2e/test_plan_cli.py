@@ -197,3 +197,67 @@ def test_options_before_the_verb_are_refused_not_dropped(routes: Path) -> None:
     result = run("plan", "--json", "cutover", "products", routes=routes)
     assert result.returncode == 2
     assert "put --since and --json after the verb" in result.stderr
+
+
+def test_plan_leaves_the_store_as_it_is_even_at_an_older_schema(
+    routes: Path, tmp_path: Path
+) -> None:
+    from parallel_run.redact import Redactor
+    from parallel_run.store import ResultStore
+
+    database = tmp_path / "store.db"
+    database.unlink()
+    for leftover in tmp_path.glob("store.db-*"):
+        leftover.unlink()
+    ResultStore.open(f"sqlite:///{database}", redactor=Redactor(), revision="0005").close()
+    before = (database.read_bytes(), database.stat().st_mtime_ns)
+
+    result = run("plan", "cutover", "products", "--json", routes=routes)
+
+    assert result.returncode == 3, result.stderr
+    (note,) = json.loads(result.stdout)["notes"]
+    assert "is at schema revision 0005, not 0006: read as empty" in note
+    assert (database.read_bytes(), database.stat().st_mtime_ns) == before
+    fresh = run("plan", "cutover", "products", routes=routes)
+    assert "note: the store" in fresh.stdout
+    assert (database.read_bytes(), database.stat().st_mtime_ns) == before
+
+    database.unlink()
+    assert run("plan", "cutover", "products", routes=routes).returncode == 3
+    assert not database.exists()
+
+
+def test_plan_of_a_current_store_leaves_its_bytes(routes: Path, tmp_path: Path) -> None:
+    database = tmp_path / "store.db"
+    before = (database.read_bytes(), database.stat().st_mtime_ns)
+    assert run("plan", "cutover", "products", routes=routes).returncode == 3
+    assert (database.read_bytes(), database.stat().st_mtime_ns) == before
+
+
+def test_dry_run_with_force_predicts_the_verbs_exit(routes: Path) -> None:
+    same = unchanged(routes)
+
+    forced = run("cutover", "products", "--force", "--reason", "r", "--dry-run", routes=routes)
+    assert forced.returncode == 0, forced.stderr
+    assert "--force --reason overrides it: exit 0" in forced.stdout
+    no_reason = run("cutover", "products", "--force", "--dry-run", routes=routes)
+    assert no_reason.returncode == 2
+    assert "--force needs --reason" in no_reason.stderr
+    assert same()
+
+    real = run("cutover", "products", "--force", "--reason", "r", routes=routes)
+    assert real.returncode == forced.returncode, real.stderr
+
+
+def test_a_proposal_copied_elsewhere_uses_the_routes_inventory(
+    routes: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    proposal = tmp_path_factory.mktemp("elsewhere") / "proposed.yaml"
+    proposal.write_text(ROUTES.replace("mode: shadow", "mode: extracted"))
+
+    result = run("plan", "--against", str(proposal), routes=routes)
+
+    assert result.returncode == 3, result.stderr  # the evidence gate, not bad input
+    assert "/api/products/{sku}: 75 requests" in result.stdout
+    assert "legacy.endpoints 'endpoints.json': no file" in result.stdout
+    assert f"the inventory of {routes}" in result.stdout

@@ -89,3 +89,41 @@ def test_a_bad_window_is_bad_input(routes: Path) -> None:
     result = run("retire", "stock", "--window", "soon", routes=routes)
     assert result.returncode == 2
     assert "--window" in result.stderr
+
+
+def test_with_an_inventory_and_its_tallies_no_fallback_is_shown_and_it_retires(
+    tmp_path: Path,
+) -> None:
+    from datetime import timedelta
+
+    from facade.config.endpoints import dump_inventory
+
+    (tmp_path / "endpoints.json").write_text(
+        dump_inventory([{"template": "/api/stock", "methods": ["GET"], "view": "shop.stock"}])
+    )
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(
+        ROUTES.replace(
+            'legacy: {url: "http://127.0.0.1:8000"}   # no legacy.endpoints: nothing counted '
+            "per endpoint",
+            'legacy: {url: "http://127.0.0.1:8000", endpoints: endpoints.json}',
+        )
+    )
+    now = datetime.now(UTC)
+    store = seed.open_store(routes)
+    seed.ready_to_retire(store, "stock", now=now, service="inventory", sync=True)
+    # the monolith's answers from before the cutover, outside the window: no fallback
+    seed.fell_back(store, "stock", at=now - timedelta(days=3), count=5)
+    seed.served(
+        store, "stock", at=now - timedelta(hours=2), by="inventory", count=60, endpoint="/api/stock"
+    )
+    store.close()
+
+    done = run("retire", "stock", "--window", "1d", "--json", routes=routes)
+
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    served = result["evidence"]["served"]
+    assert (served["counting"], served["by_legacy"], served["by_service"]) == (True, 0, 100)
+    assert result["unmet"] == []
+    assert config_module.load(routes).routes.capabilities["stock"].retired

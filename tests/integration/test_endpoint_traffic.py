@@ -212,14 +212,16 @@ def test_status_shows_the_retired_alarm(stack: tuple[Path, int]) -> None:
     assert "ALARM: retired capability product-catalog: 1 request(s)" in status()
 
 
-def readyz_error(port: int) -> str | None:
+def readyz_inventory_problem(port: int) -> str | None:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as answer:
             body = answer.read()
     except urllib.error.HTTPError as error:
         with error:
             body = error.read()
-    found: str | None = json.loads(body)["config"]["last_reload_error"]
+    config = json.loads(body)["config"]
+    assert config["last_reload_error"] is None  # a broken inventory never rejects a reload
+    found: str | None = config["inventory_problem"]
     return found
 
 
@@ -231,12 +233,17 @@ def test_an_inventory_edit_is_reloaded_and_a_broken_one_shows_on_readyz(
     facade = processes.facade(routes, log_dir=routes.parent)
     try:
         inventory.write_text('{"version": 1, "endpoints": [{"template": "/{"}]}')
-        wait_until(lambda: readyz_error(facade.port) is not None, "the broken inventory reported")
-        assert f"{inventory}:" in (readyz_error(facade.port) or "")
+        wait_until(
+            lambda: readyz_inventory_problem(facade.port) is not None,
+            "the broken inventory reported",
+        )
+        assert f"{inventory}:" in (readyz_inventory_problem(facade.port) or "")
         assert send(facade.port, "GET", "/not/listed") == 200  # the old inventory still counts
         listed = [*ENDPOINTS, {"template": "/not/listed", "methods": ["GET"]}]
         inventory.write_text(json.dumps({"version": 1, "endpoints": listed}))
-        wait_until(lambda: readyz_error(facade.port) is None, "the fixed inventory applied")
+        wait_until(
+            lambda: readyz_inventory_problem(facade.port) is None, "the fixed inventory applied"
+        )
         assert send(facade.port, "GET", "/not/listed") == 200
         counts = endpoint_counts(facade.port)
         assert counts[("(unknown)", "GET", "", "legacy")] == 1

@@ -87,6 +87,17 @@ def test_a_full_queue_refuses_at_once_and_counts_the_drop(url: str, store: Resul
     assert store.dropped() == {"orders": 1}
 
 
+def test_drops_counted_in_front_of_the_recorder_reach_the_store(
+    url: str, store: ResultStore
+) -> None:
+    # the compare service's full queue: lost before a record was made
+    recorder = _fast(url).start()
+    recorder.count_drops({"orders": 3, "catalog.products": 1})
+    _until(lambda: store.dropped() == {"orders": 3, "catalog.products": 1})
+    recorder.close(timeout=10)
+    assert recorder.stats().dropped == {"orders": 3, "catalog.products": 1}
+
+
 def test_close_flushes_everything_queued(url: str, store: ResultStore) -> None:
     recorder = _fast(url, batch_size=7).start()
     for _ in range(50):

@@ -19,6 +19,7 @@ PACKAGES = [
     "extracted",
     "regress",
     "strangler_django",
+    "compare_service",
 ]
 
 

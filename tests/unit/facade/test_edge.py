@@ -261,3 +261,18 @@ def test_admin_listen_is_off_unless_configured(tmp_path: Path) -> None:
     routes = tmp_path / "routes.yaml"
     routes.write_text("version: 1\nlegacy: {url: 'http://127.0.0.1:9'}\n")
     assert config_module.load(routes).routes.admin.listen is None
+
+
+def test_a_missing_endpoint_inventory_is_shown_on_readyz_and_readiness_holds(
+    tmp_path: Path,
+) -> None:
+    routes = tmp_path / "routes.yaml"
+    routes.write_text("version: 1\nlegacy: {url: 'http://10.1.2.3:8000', endpoints: e.json}\n")
+    state = FacadeState(LiveConfig(config_module.load(routes)))
+    state.readiness.legacy_ok, state.readiness.checked_at = True, time.monotonic()
+    response = readiness_response(state, detailed=True)
+    assert response.status == 200
+    body = json.loads(response.text or "")
+    assert body["status"] == "ready"
+    assert f"{routes.resolve()}:2: legacy.endpoints: no file" in body["config"]["inventory_problem"]
+    assert body["config"]["last_reload_error"] is None

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,7 +16,13 @@ from facade.config.endpoints import dump_inventory
 from parallel_run.store import ResultStore
 from strangler.cli.plan import describe
 from strangler.lifecycle import routes_file
-from strangler.lifecycle.plan import Plan, PlanVerb, plan_change, proposed_by_verb
+from strangler.lifecycle.plan import (
+    Plan,
+    PlanVerb,
+    plan_change,
+    proposed_by_verb,
+    unreachable_routes,
+)
 from strangler.lifecycle.steps import BadRequest, Refused, parse_routes
 from tests.support import retire_store as seed
 
@@ -158,18 +165,60 @@ def test_a_hand_edited_file_adds_an_owner_and_leaves_a_route_unreachable(
         "orders (canary 50%)",
         15,  # 50% of its 30 requests
     )
-    # the new route takes the files endpoint's sample path: that part goes to orders
+    # the new route claims part of the files endpoint (/files/a/x), so the map shows it in
+    # part; the files tallies were matched by files, whose routes do not change: they stay
     files = changes["/files/{rest:path}"]
     assert files.owner_after == "partial: files (extracted), orders (canary 50%)"
-    assert (files.served_before, files.served_after) == (10, 5)
+    assert (files.served_before, files.served_after) == (10, 10)
     assert set(changes) == {"/api/orders", "/files/{rest:path}"}
-    (unreachable,) = built.unreachable
-    assert (unreachable.capability, unreachable.route, unreachable.new) == (
-        "files",
-        "* /files/{rest:path}",
-        True,
+    # /files/a and /files/a/b/c still reach files: no route is unreachable
+    assert built.unreachable == ()
+
+
+def test_a_rest_route_is_reachable_beside_a_two_segment_route_and_keeps_its_traffic(
+    routes: Path, store: ResultStore
+) -> None:
+    routes.write_text(
+        ROUTES.replace(
+            "store:",
+            "  thumbs:\n"
+            '    match: [{path: "/files/{name}/{size}"}]\n'
+            "    service: catalog\n"
+            "    mode: shadow\n"
+            "store:",
+        )
     )
-    assert unreachable.taken_by.startswith("orders: * /files/{name}/x")
+    config = config_module.load(routes)
+    assert config.matcher.match("GET", "/files/a") is not None
+    assert config.matcher.match("GET", "/files/a/b/c").route.capability == "files"  # type: ignore[union-attr]
+
+    built = plan_verb(routes, store, "canary", "products", percent=5)
+
+    assert built.unreachable == ()
+    assert built.traffic is not None
+    # the files tallies were matched by files (extracted): served by the service, before and
+    # after, not put on thumbs' shadow mode
+    assert "/files/{rest:path}" not in {c.endpoint for c in built.traffic.changes}
+    rollback = plan_verb(routes, store, "rollback", "files")
+    assert rollback.traffic is not None
+    (files,) = [c for c in rollback.traffic.changes if c.endpoint == "/files/{rest:path}"]
+    assert (files.served_before, files.served_after) == (10, 0)
+
+
+def test_a_route_every_sample_of_which_another_takes_is_unreachable(routes: Path) -> None:
+    routes.write_text(
+        ROUTES.replace(
+            "store:",
+            "  thumbs:\n"
+            '    match: [{path: "/files/{name}"}, {path: "/files/{name}/{rest:path}"}]\n'
+            "    service: catalog\n"
+            "    mode: shadow\n"
+            "store:",
+        )
+    )
+    config = config_module.load(routes)
+    (route,) = unreachable_routes(config, new=False)
+    assert (route.capability, route.route) == ("files", "* /files/{rest:path}")
 
 
 def test_a_retire_plan_shows_the_retirement_gate(routes: Path, store: ResultStore) -> None:
@@ -259,3 +308,41 @@ def test_a_capability_moved_to_another_service_is_listed(routes: Path, store: Re
         "files: extracted -> extracted; service serves 100% -> 100%; service catalog -> files"
         in (describe(built))
     )
+
+
+def test_a_plan_computes_each_files_ownership_once(
+    routes: Path, store: ResultStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import strangler.lifecycle.plan as plan_module
+    from facade.config.endpoints import ownership
+    from strangler.map import model
+
+    calls: list[object] = []
+
+    def counted(*args: Any) -> Any:
+        calls.append(args)
+        return ownership(*args)
+
+    for module in (model, plan_module):
+        if hasattr(module, "ownership"):
+            monkeypatch.setattr(module, "ownership", counted)
+
+    plan_verb(routes, store, "cutover", "products")
+
+    assert len(calls) == 2  # once per file: the one in force and the proposal
+
+
+def test_a_tally_of_a_capability_no_file_has_is_placed_by_its_endpoint(routes: Path) -> None:
+    """Tallied under a capability since renamed away: placed again by the endpoint's sample
+    under each file, so the cutover of the capability that now claims it moves it."""
+    opened = seed.open_store(routes)
+    at = NOW - timedelta(days=1)
+    seed.served(opened, "old-name", at=at, by="legacy", count=8, endpoint="/api/products/{sku}")
+    try:
+        built = plan_verb(routes, opened, "cutover", "products")
+    finally:
+        opened.close()
+
+    assert built.traffic is not None
+    (change,) = built.traffic.changes
+    assert (change.served_before, change.served_after) == (0, 8)

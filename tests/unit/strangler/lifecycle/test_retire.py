@@ -187,3 +187,47 @@ def test_the_lifecycle_verbs_refuse_a_retired_capability(routes: Path, verb: str
 
     assert "retired; remove retired: true by hand, audited, to reopen" in str(refused.value)
     assert routes.read_bytes() == before
+
+
+def test_the_cutover_minute_does_not_count_as_fallbacks(routes: Path) -> None:
+    """Eligible 10s after a cutover at 12:00:20 a day ago: the monolith's answers tallied in
+    the minute 12:00, before the cutover, are no fallbacks (the window starts at 12:00:30,
+    counted from the first whole minute, 12:01)."""
+    store = seed.open_store(routes)
+    day_ago = NOW - timedelta(days=1)
+    seed.cut_over(store, "products", at=day_ago + timedelta(seconds=20))
+    seed.fell_back(store, "products", at=day_ago, count=7)  # the minute 12:00, before it
+    seed.served(store, "products", at=day_ago + timedelta(hours=1), by="catalog", count=9)
+    store.close()
+
+    done = retire(routes, "products", window=DAY, who=WHO, now=NOW + timedelta(seconds=30))
+
+    assert (done.changed, done.unmet) == (True, ())
+    assert done.evidence.served.by_legacy == 0
+
+
+def test_a_refused_retire_neither_creates_nor_migrates_the_store(routes: Path) -> None:
+    refusal(routes, "products")
+    assert not (routes.parent / "store.db").exists()
+
+    from parallel_run.redact import Redactor
+    from parallel_run.store import ResultStore
+
+    old = ResultStore.open(
+        f"sqlite:///{routes.parent}/store.db", redactor=Redactor(), revision="0005"
+    )
+    old.close()
+    database = routes.parent / "store.db"
+    before = (database.read_bytes(), database.stat().st_mtime_ns)
+
+    text = refusal(routes, "products")
+
+    assert "is at schema revision 0005, not 0006: read as empty, left as it is" in text
+    assert (database.read_bytes(), database.stat().st_mtime_ns) == before
+    reopened = ResultStore.open(
+        f"sqlite:///{database}", redactor=Redactor(), revision="0005"
+    )  # no upgrade past 0005
+    try:
+        assert reopened.current_revision() == "0005"
+    finally:
+        reopened.close()

@@ -153,3 +153,18 @@ def test_sync_evidence_is_each_directions_newest_heartbeat_and_the_last_verify(
     )  # fmt: skip
     assert (forward.conflicts, back.direction, back.conflicts) == (2, "back", 2)  # 1 + 1
     assert sync.verify == lifecycle.VerifyState(now, False, {"missing": 1})
+
+
+def test_a_missing_endpoint_inventory_never_blocks_a_step_and_is_handed_back(
+    routes: Path,
+) -> None:
+    routes.write_text(
+        ROUTES.replace(
+            'legacy: {url: "http://127.0.0.1:8000"}',
+            'legacy: {url: "http://127.0.0.1:8000", endpoints: gone.json}',
+        )
+    )
+    outcome = lifecycle.step(routes, "products", "rollback", to="legacy", who=WHO)
+    assert outcome.to_mode == "legacy"
+    assert f"{routes.resolve()}:2: legacy.endpoints: no file" in (outcome.inventory_problem or "")
+    assert config_module.load(routes).routes.capabilities["products"].mode == "legacy"
