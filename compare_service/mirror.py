@@ -18,6 +18,7 @@ from facade.config import Capability, Config
 from facade.config.normalize import Target
 from facade.headers import valid_authority
 from facade.shadow import wants_shadow
+from parallel_run.methods import SAFE_METHODS
 
 # Envoy's request_mirror_policies appends this to the Host/:authority of the copy
 SHADOW_SUFFIX = "-shadow"
@@ -62,6 +63,11 @@ def decide(config: Config, method: str, target: Target, host: str | None) -> Com
     capability: Capability = config.routes.capabilities[match.route.capability]
     if capability.mode != "shadow" or capability.service is None:
         return Ignored("not_shadow")
+    if method.upper() not in SAFE_METHODS:
+        # the client's own request already reached the monolith through the proxy: sending a
+        # write there again as the control call would run it twice (a second order), whatever
+        # shadow.unsafe_methods says
+        return Ignored("unsafe_method")
     if not wants_shadow(capability, method, 0.0):
         # roll 0: percent > 0 passes; the sender sampled already
         return Ignored("method" if capability.shadow.percent > 0 else "percent_zero")

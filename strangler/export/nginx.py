@@ -307,7 +307,7 @@ def render(config: Config, options: Options) -> str:
                 f'    split_clients "${{strangler_key_{index}}}" $strangler_side_{index} {{\n'
                 f"{inner}\n    }}"
             )
-        elif plan.mirrors(target, "safe") or plan.mirrors(target, "unsafe"):
+        elif plan.mirrors(target, "safe"):
             maps.append(
                 f"    # {name}: {target.mirror_percent:g}% of its requests mirrored\n"
                 f'    split_clients "$request_id" $strangler_mirror_{index} {{\n'

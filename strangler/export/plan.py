@@ -177,10 +177,11 @@ def targets(config: Config, options: Options) -> dict[str, Target]:
 
 
 def mirrors(target: Target, group: Group) -> bool:
-    """Whether requests of ``group`` are mirrored to the compare service."""
-    if target.kind != "shadow" or target.mirror_percent <= 0:
-        return False
-    return group == "safe" or target.capability.shadow.unsafe_methods == "send"
+    """Whether requests of ``group`` are mirrored to the compare service: safe ones only.
+
+    The compare service asks the monolith itself for the control answer, so a mirrored write
+    would reach the monolith twice (``shadow.unsafe_methods: send`` is the facade's alone)."""
+    return target.kind == "shadow" and target.mirror_percent > 0 and group == "safe"
 
 
 def falls_back(target: Target, group: Group) -> bool:
