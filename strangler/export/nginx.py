@@ -62,8 +62,12 @@ def _ms(seconds: float) -> str:
     return f"{max(1, round(seconds * 1000))}ms"
 
 
+# in a double-quoted string nginx reads these after a backslash; any other keeps its backslash
+_NGINX_ESCAPES = re.compile(r'\\["\'\\tnr]|\\$')
+
+
 def _quote(text: str) -> str:
-    if any(c in text for c in '"\\\n'):
+    if '"' in text or "\n" in text or _NGINX_ESCAPES.search(text):
         raise ExportError(f"cannot quote {text!r} for nginx")
     return f'"{text}"'
 

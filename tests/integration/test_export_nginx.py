@@ -76,6 +76,10 @@ capabilities:
     service: svc
     mode: shadow
     shadow: {{percent: 100}}
+  punctuated:
+    match: [{{path: "/api/v1.0/order-items/{{id}}/user_profile/~x/caf%C3%A9"}}]
+    service: svc
+    mode: extracted
 """
 
 
@@ -271,3 +275,20 @@ def test_only_end_to_end_headers_and_the_proxys_own_reach_the_upstream(
         "x-strangler-shadow",
     ):  # fmt: skip
         assert name not in seen_headers, name
+
+
+async def test_a_template_with_punctuation_routes_as_the_facade(stack: dict[str, object]) -> None:
+    proxy = stack["proxy"]
+    assert isinstance(proxy, proxies.Proxy)
+    path = "/api/v1.0/order-items/7/user_profile/~x/caf%C3%A9"
+    async with aiohttp.ClientSession() as session:
+        assert await served_by(session, f"{proxy.url}{path}") == "svc"
+        # the dot is a dot, not any character
+        assert await served_by(session, f"{proxy.url}{path.replace('v1.0', 'v1x0')}") == "legacy"
+
+
+async def served_by(session: aiohttp.ClientSession, url: str) -> str:
+    async with session.get(url) as answer:
+        assert answer.status == 200, await answer.text()
+        server: str = (await answer.json(content_type=None))["server"]
+        return server
