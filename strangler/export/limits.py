@@ -201,6 +201,21 @@ def _capability(engine: Engine, target: Target, options: Options) -> list[Limit]
                     else ""
                 ),
             )
+        if cap.canary.sticky.startswith("cookie:"):
+            say(
+                "canary.sticky",
+                "the cookie's value is the raw text between '=' and ';', surrounding quotes "
+                "removed: a quoted value with escapes or a value with spaces is parsed "
+                "otherwise by the Python engine (aiohttp's request.cookies), so that key can "
+                "land on another side; of repeated cookies both take the last",
+            )
+        elif cap.canary.sticky.startswith("header:") and engine == "nginx":
+            say(
+                "canary.sticky",
+                "from nginx 1.23 on a repeated header is one key joined with ', ' (before, "
+                "the first value); the Python engine takes the first value, so with nginx "
+                "1.23+ that key can land on another side",
+            )
         if cap.canary.sticky == "client_ip":
             say(
                 "canary.sticky",

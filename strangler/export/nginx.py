@@ -296,7 +296,7 @@ def render(config: Config, options: Options) -> str:
             if kind == "cookie":
                 maps.append(
                     f"    map $http_cookie $strangler_cookie_{index} {{\n"
-                    f'        "~(?:^|;\\s*){re.escape(cookie)}=\\"?(?<v>[^;\\"]*)" $v;\n'
+                    f'        "~^(?:.*;)?\\s*{re.escape(cookie)}=\\"?(?<v>[^;\\"]*)" $v;\n'
                     '        default "";\n    }'
                 )
             source = _sticky_source(canary.sticky, index)

@@ -71,3 +71,13 @@ def test_a_legacy_capability_says_what_will_differ_once_it_moves(tmp_path: Path)
     assert "--facade-url" in said(nginx, "products", "translator")
     assert "MurmurHash2" in said(nginx, "products", "canary")
     assert said(explain.explain("envoy", load(path), Options()), "products", "canary") == ""
+
+
+def test_a_cookie_key_names_the_values_parsed_otherwise(tmp_path: Path) -> None:
+    config = every_mode(tmp_path, sticky="cookie:sid")
+    for engine in explain.ENGINES:
+        text = said(explain.explain(engine, config, BOTH), "split", "canary.sticky")
+        assert "quoted value" in text
+        assert "spaces" in text
+    header = explain.explain("envoy", every_mode(tmp_path), BOTH)
+    assert said(header, "split", "canary.sticky") == ""
