@@ -136,7 +136,7 @@ def _general(engine: Engine, config: Config, options: Options) -> list[Limit]:
     return found
 
 
-def _capability(engine: Engine, target: Target, options: Options) -> list[Limit]:
+def _capability(engine: Engine, config: Config, target: Target, options: Options) -> list[Limit]:
     name, cap = target.name, target.capability
     found: list[Limit] = []
 
@@ -223,11 +223,11 @@ def _capability(engine: Engine, target: Target, options: Options) -> list[Limit]
                 "load balancer every client shares one side",
             )
     if target.kind in ("canary", "extracted"):
-        found += _resilience(engine, target)
+        found += _resilience(engine, config, target)
     return found
 
 
-def _resilience(engine: Engine, target: Target) -> list[Limit]:
+def _resilience(engine: Engine, config: Config, target: Target) -> list[Limit]:
     name, cap = target.name, target.capability
     found = []
     if engine == "envoy":
@@ -257,6 +257,20 @@ def _resilience(engine: Engine, target: Target) -> list[Limit]:
                     "as not hardened against untrusted downstreams",
                 )
             )
+            service = config.routes.services[target.service]
+            legacy = config.routes.legacy.timeout
+            if legacy > service.timeout:
+                found.append(
+                    Limit(
+                        name,
+                        "fallback timeout",
+                        f"Envoy has one per_try_timeout per route: the monolith's attempt is "
+                        f"cut at the service's timeout ({service.timeout:g}s), not at "
+                        f"legacy.timeout ({legacy:g}s), so a monolith slower than "
+                        f"{service.timeout:g}s answers 504 where the facade waits "
+                        f"{legacy:g}s for it",
+                    )
+                )
         found.append(
             Limit(
                 name,
@@ -301,5 +315,5 @@ def explain(engine: Engine, config: Config, options: Options) -> list[Limit]:
     targets = plan.targets(config, options)
     found = _general(engine, config, options)
     for target in targets.values():
-        found += _capability(engine, target, options)
+        found += _capability(engine, config, target, options)
     return found

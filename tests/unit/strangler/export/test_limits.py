@@ -81,3 +81,22 @@ def test_a_cookie_key_names_the_values_parsed_otherwise(tmp_path: Path) -> None:
         assert "spaces" in text
     header = explain.explain("envoy", every_mode(tmp_path), BOTH)
     assert said(header, "split", "canary.sticky") == ""
+
+
+def test_envoy_says_the_monolith_s_attempt_gets_the_service_s_timeout(tmp_path: Path) -> None:
+    path = tmp_path / "routes.yaml"
+    every_mode(tmp_path)
+    path.write_text(
+        path.read_text()
+        .replace(
+            'legacy: {url: "http://127.0.0.1:18000"}',
+            'legacy: {url: "http://127.0.0.1:18000", timeout: 30s}',
+        )
+        .replace("retries: 1}", "retries: 1, timeout: 2s}")
+    )
+    text = said(explain.explain("envoy", load(path), BOTH), "split", "fallback timeout")
+    assert "(2s)" in text
+    assert "(30s)" in text
+    assert "504" in text
+    path.write_text(path.read_text().replace("timeout: 30s", "timeout: 1s"))
+    assert said(explain.explain("envoy", load(path), BOTH), "split", "fallback timeout") == ""
