@@ -68,6 +68,7 @@ class CompareService:
         max_pending: int = MAX_PENDING,
         max_pending_bytes: int = MAX_PENDING_BYTES,
         watch: bool = True,
+        host_suffix: str = "",
     ) -> None:
         self.state = FacadeState(LiveConfig(config))
         self.max_pending = max_pending
@@ -75,6 +76,7 @@ class CompareService:
         self.pending = 0
         self.pending_bytes = 0
         self._watch = watch
+        self.host_suffix = host_suffix
         self._tasks: set[asyncio.Task[Any]] = set()
         self._store_drops: Tally[str] = Tally()  # not yet handed to the store
         self._slots: dict[int, asyncio.Semaphore] = {}  # monolith calls, by max_connections
@@ -138,7 +140,7 @@ class CompareService:
             ex.answered_locally = True
             ex.target = target
             return await answer_reserved(reserved, ex)
-        host = original_host(request.headers)
+        host = original_host(request.headers, self.host_suffix)
         decision = (
             host if isinstance(host, Ignored) else decide(config, request.method, target, host)
         )

@@ -49,7 +49,7 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     routes = write_routes(
         state, monolith.url, candidate.url, noise="noise: auto, noise_sample: 100%"
     )
-    compare = compare_service(routes, state)
+    compare = compare_service(routes, state, "--host-suffix", "-shadow")
     stack = Stack(routes, monolith, candidate, compare)
     try:
         for n in range(1, ITEMS + 1):
@@ -74,7 +74,7 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 def test_only_shadow_capabilities_and_safe_methods_reach_the_upstreams(planted: Stack) -> None:
     seen = json.loads(get_body(planted.monolith.url + "/_seen"))
     assert seen["count"] == 2 * ITEMS  # the control and its twin per compared request
-    assert seen["hosts"] == ["shop.example"]  # Envoy's -shadow suffix is removed
+    assert seen["hosts"] == ["shop.example"]  # --host-suffix -shadow: removed
     assert json.loads(get_body(planted.candidate.url + "/_seen"))["count"] == ITEMS
 
 
