@@ -4,6 +4,7 @@ the candidate are sent, and the bounded queue in front of the monolith."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -275,3 +276,21 @@ async def test_monolith_calls_wait_for_one_of_its_max_connections(
         assert [job.target.path for job in made.jobs] == ["/shadowed/1", "/shadowed/2"]
     finally:
         await made.state.upstreams.close()
+
+
+async def test_the_store_is_opened_off_the_event_loop(
+    service: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened_on: list[threading.Thread] = []
+    monkeypatch.setattr(
+        service.state.shadow.worker.store,
+        "follow",
+        lambda: opened_on.append(threading.current_thread()),
+    )
+    monkeypatch.setattr(service.state.shadow, "start", lambda: None)
+    await service.start()
+    try:
+        assert opened_on  # opening (and migrating) the database blocks: never on the loop
+        assert opened_on[0] is not threading.current_thread()
+    finally:
+        await service.close()
