@@ -100,3 +100,10 @@ def test_envoy_says_the_monolith_s_attempt_gets_the_service_s_timeout(tmp_path: 
     assert "504" in text
     path.write_text(path.read_text().replace("timeout: 30s", "timeout: 1s"))
     assert said(explain.explain("envoy", load(path), BOTH), "split", "fallback timeout") == ""
+
+
+def test_nginx_names_the_headers_listed_in_connection_it_forwards(tmp_path: Path) -> None:
+    # H1: the integration test marks it as an expected difference (xfail, strict)
+    text = said(explain.explain("nginx", every_mode(tmp_path), BOTH), None, "Connection")
+    assert "not dropped" in text
+    assert said(explain.explain("envoy", every_mode(tmp_path), BOTH), None, "Connection") == ""
