@@ -127,6 +127,16 @@ def retired_reached_monolith(
     return hits
 
 
+def first_tally(store: ResultStore) -> datetime | None:
+    """The minute of the oldest tally in the store, any window: since when the facade has
+    counted (None: never). A window starting before it has no evidence for its start."""
+    with store.engine.connect() as connection:
+        first: datetime | None = connection.execute(
+            select(func.min(endpoint_tallies.c.minute))
+        ).scalar()
+    return first
+
+
 def served_by_minute(
     store: ResultStore, *, since: datetime | None = None, until: datetime | None = None
 ) -> list[MinuteServed]:

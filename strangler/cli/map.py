@@ -12,20 +12,21 @@ from rich.table import Table
 
 from strangler.cli.support import (
     EXIT_BAD_INPUT,
+    EXIT_FAILURE,
     EXIT_REFUSED,
     RoutesOption,
     cli,
     err,
     load_routes,
-    open_store,
     out_console,
+    parse_window,
     require_inventory,
     routes_path,
 )
+from strangler.text import methods, owners, when
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from datetime import datetime
 
     from rich.console import Console
 
@@ -48,7 +49,8 @@ def map_(
         bool,
         typer.Option(
             "--decommission",
-            help="exit 3, listing it, while anything outside retired capabilities had traffic",
+            help="exit 3, listing it, while anything outside retired capabilities had traffic"
+            " or the facade has not counted over the whole window",
         ),
     ] = False,
 ) -> None:
@@ -57,8 +59,8 @@ def map_(
     extract next, what nobody calls, what is claimed in part, what can be deleted."""
     from datetime import UTC, datetime, timedelta
 
-    from facade.config.units import parse_duration
-    from parallel_run.endpoint_traffic import endpoint_totals, served_by_minute
+    from parallel_run.endpoint_traffic import endpoint_totals, first_tally, served_by_minute
+    from strangler.lifecycle.steps import LifecycleError, read_store
     from strangler.map.model import build_map
     from strangler.map.model import decommission as holding
 
@@ -73,20 +75,32 @@ def map_(
             markup=False,
         )
         raise typer.Exit(EXIT_BAD_INPUT)
-    try:
-        window = timedelta(seconds=parse_duration(since))
-    except ValueError as exc:
-        err.print(f"strangler map: --since: {exc}", markup=False)
-        raise typer.Exit(EXIT_BAD_INPUT) from None
+    window = timedelta(seconds=parse_window("map", "--since", since))
     now = datetime.now(UTC)
-    store = open_store(config)
+    try:
+        # read only: the map never creates, migrates or writes the store
+        reading = read_store(config)
+    except LifecycleError as exc:
+        err.print(f"strangler map: {exc}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_FAILURE) from None
+    store = reading.store
     try:
         totals = endpoint_totals(store, since=now - window, until=now) if store else []
         minutes = served_by_minute(store, since=now - window, until=now) if store else []
+        counted_since = first_tally(store) if store else None
     finally:
-        if store is not None:
-            store.close()
-    built = build_map(config, config.inventory, totals, now=now, window=window, minutes=minutes)
+        reading.close()
+    if reading.note is not None and store is None:
+        err.print(f"strangler map: {reading.note}", markup=False, highlight=False)
+    built = build_map(
+        config,
+        config.inventory,
+        totals,
+        now=now,
+        window=window,
+        minutes=minutes,
+        counted_since=counted_since,
+    )
     if html is not None:
         from strangler.map.html import render_map_html
 
@@ -100,12 +114,12 @@ def map_(
         json.dump(built.to_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")
     elif decommission:
-        _print_holds(holds)
+        _print_holds(holds, built.coverage_gap)
     else:
         _print_map(built)
     if html is not None and not as_json:
         err.print(f"wrote {html}", markup=False, highlight=False)
-    if decommission and holds:
+    if decommission and not built.ready:
         raise typer.Exit(EXIT_REFUSED)
 
 
@@ -113,21 +127,18 @@ def _pct(part: float) -> str:
     return f"{part * 100:.1f}%"
 
 
-def _when(moment: datetime | None) -> str:
-    return "-" if moment is None else moment.strftime("%Y-%m-%d %H:%M")
-
-
 def _methods(row: EndpointRow) -> str:
-    return "any" if row.methods is None else " ".join(row.methods)
+    return methods(row.methods, sep=" ", any_method="any")
 
 
 def _owner(row: EndpointRow) -> str:
-    """The capability with its mode: ``catalog: extracted``; several, or one that takes only
-    part of it, each with its mode and ``(in part)``."""
-    if row.owner is not None:
-        retired = ", retired" if row.deletable else ""
-        return f"{row.owner}: {row.mode}{retired}"
-    return f"{_modes(row)} (in part)" if row.modes else "-"
+    """Who owns it, worded as plan words it (``strangler.text.owners``): ``catalog
+    (extracted)``, ``(extracted, retired)`` for a retired one, ``partial: ...`` for several or
+    one that takes only part of it, ``monolith`` for none."""
+    retired = ", retired" if row.deletable else ""
+    return owners(
+        row.capabilities, partial=row.partial, describe=lambda c: f"{row.modes[c]}{retired}"
+    )
 
 
 def _modes(row: EndpointRow) -> str:
@@ -143,7 +154,7 @@ def _print_map(built: MigrationMap) -> None:
     total = built.requests
     console.print(
         Text(
-            f"The monolith since {_when(built.since)} UTC (inventory {built.inventory}):\n"
+            f"The monolith since {when(built.since)} (inventory {built.inventory}):\n"
             f"{_pct(built.request_share_served)} of {total} requests served by services; "
             f"{built.endpoints_moved} of {len(built.rows)} endpoints moved "
             f"({_pct(built.endpoint_share_moved)}), {built.endpoints_claimed} claimed by a "
@@ -173,7 +184,7 @@ def _print_map(built: MigrationMap) -> None:
             str(row.requests) if row.counted else "-",
             _pct(share(row.requests, total)) if row.counted else "-",
             _pct(row.service_share) if row.requests else "-",
-            _when(row.last_seen),
+            when(row.last_seen),
             row.status,
         )
     console.print(table)
@@ -228,17 +239,23 @@ def _print_list(
     console.print(lines, end="")
 
 
-def _print_holds(holds: list[Hold]) -> None:
+def _print_holds(holds: list[Hold], gap: str | None) -> None:
+    """What holds the monolith up and, when the tallies do not cover the window, why that is
+    no evidence: either refuses (exit 3)."""
     from rich.text import Text
 
     console = out_console()
-    if not holds:
+    if gap is not None:
+        console.print(Text(f"The monolith cannot be switched off yet: {gap}."))
+    if not holds and gap is None:
         console.print(
             Text(
                 "Nothing outside retired capabilities had traffic in the window: the monolith "
                 "can be switched off."
             )
         )
+        return
+    if not holds:
         return
     table = Table(
         title=f"{len(holds)} still hold the monolith up (traffic outside retired capabilities)",
@@ -255,6 +272,6 @@ def _print_holds(holds: list[Hold]) -> None:
             str(hold.requests),
             str(hold.served_by_legacy),
             Text(", ".join(hold.capabilities) or "-"),
-            _when(hold.last_seen),
+            when(hold.last_seen),
         )
     console.print(table)

@@ -18,6 +18,7 @@ A check that does not hold stops the walk (``WalkFailed``, exit 1), naming the s
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -25,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rich.console import Console
 from rich.table import Table
@@ -70,9 +71,24 @@ CANARY_STEPS = (10.0, 50.0)
 CLIENTS = 100  # distinct sticky keys in canary traffic
 # the facade hands its endpoint counts to the store every 10 s (facade.traffic): the map waits
 MAP_TIMEOUT = 30.0
+T = TypeVar("T")
 # headers that legitimately differ between two answers to the same request, or that only the
 # facade adds (its debug header)
 VOLATILE = {"date", "connection", "keep-alive", "transfer-encoding", "x-strangler-route"}
+
+
+def poll(read: Callable[[], T], done: Callable[[T], bool], *, timeout: float, every: float) -> T:
+    """``read()`` until ``done`` says its answer will do or ``timeout`` seconds have passed,
+    waiting ``every`` seconds between reads (on an Event, never a bare sleep); the last answer
+    either way (the caller's checks then say what was missing)."""
+    pause = threading.Event()
+    deadline = time.monotonic() + timeout
+    while True:
+        seen = read()
+        left = deadline - time.monotonic()
+        if done(seen) or left <= 0:
+            return seen
+        pause.wait(min(every, left))
 
 
 @dataclass(frozen=True, slots=True)
@@ -900,17 +916,16 @@ def migration_map(walk: Walk) -> None:
     import json
 
     cap, service = walk.capability, walk.service
-    deadline = time.monotonic() + MAP_TIMEOUT
-    while True:
+
+    def mapped() -> tuple[dict[str, Any], list[dict[str, Any]], int]:
         done = walk.strangler("map", "--json", show=False)
         walk.expect("strangler map --json exits 0", done.returncode == 0, _exit(done))
         data = json.loads(done.stdout)
         ours = [e for e in data["endpoints"] if cap in e["capabilities"]]
-        served = sum(e["served_by_services"] for e in ours)
-        # the counts of the cutover reach the store within the facade's flush interval
-        if served > 0 or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
+        return data, ours, sum(e["served_by_services"] for e in ours)
+
+    # the counts of the cutover reach the store within the facade's flush interval
+    data, ours, served = poll(mapped, lambda seen: seen[2] > 0, timeout=MAP_TIMEOUT, every=0.5)
     done = walk.strangler("map")
     walk.expect("strangler map exits 0", done.returncode == 0, _exit(done))
     totals = data["totals"]

@@ -9,11 +9,11 @@ capability names from routes.yaml.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from html import escape
 
 from parallel_run.html_report import PAGE_CSS, percent_html, table_html
 from strangler.map.model import EndpointRow, MigrationMap, Point, decommission, share
+from strangler.text import methods, when
 
 CHART_ID = "service-share-chart"
 SERVICES, MONOLITH = "#1a7f37", "#d0d7de"
@@ -37,7 +37,7 @@ def render_map_html(migration_map: MigrationMap) -> str:
             "<title>strangler migration map</title>",
             f"<style>{PAGE_CSS}{_CSS}</style></head><body>",
             "<header><h1>Migration map</h1>",
-            f'<p class="muted">{_e(_when(m.since))} — {_e(_when(m.until))} · inventory '
+            f'<p class="muted">{_e(when(m.since))} — {_e(when(m.until))} · inventory '
             f"<code>{_e(m.inventory)}</code></p></header>",
             _numbers(m),
             _chart(m.series, step=m.step),
@@ -54,10 +54,6 @@ def _e(value: object) -> str:
     return escape(str(value), quote=True)
 
 
-def _when(moment: datetime | None) -> str:
-    return "-" if moment is None else moment.strftime("%Y-%m-%d %H:%M UTC")
-
-
 def _number(label: str, value: str, note: str = "") -> str:
     return (
         f'<div class="number"><b>{value}</b>{_e(label)}<br>'
@@ -66,12 +62,14 @@ def _number(label: str, value: str, note: str = "") -> str:
 
 
 def _numbers(m: MigrationMap) -> str:
-    holds = decommission(m)
-    verdict = (
-        '<span class="ok">the monolith can be switched off</span>'
-        if not holds
-        else f'<span class="bad">{len(holds)} still hold the monolith up</span>'
-    )
+    holds, gap = decommission(m), m.coverage_gap
+    if holds:
+        verdict = f'<span class="bad">{len(holds)} still hold the monolith up</span>'
+    elif gap is not None:
+        verdict = f'<span class="bad">no evidence yet: {_e(gap)}</span>'
+    else:
+        verdict = '<span class="ok">the monolith can be switched off</span>'
+
     return (
         '<section class="numbers" id="summary">'
         + _number(
@@ -136,7 +134,7 @@ def _chart(series: Sequence[Point], *, step: str) -> str:
                 continue
             served_h = plot_h * rate
             title = (
-                f"<title>{_e(_when(point.start))}: {percent_html(rate)} of {point.requests}"
+                f"<title>{_e(when(point.start))}: {percent_html(rate)} of {point.requests}"
                 " requests served by services</title>"
             )
             bar = max(slot * 0.8, 1.0)
@@ -169,7 +167,7 @@ def _chart(series: Sequence[Point], *, step: str) -> str:
 
 
 def _methods(row: EndpointRow) -> str:
-    return "any" if row.methods is None else " ".join(row.methods)
+    return methods(row.methods, sep=" ", any_method="any")
 
 
 def _capability(row: EndpointRow) -> str:
@@ -186,7 +184,7 @@ def _candidates(m: MigrationMap) -> str:
             _e(_methods(r)),
             str(r.requests),
             percent_html(share(r.requests, m.requests)),
-            _e(_when(r.last_seen)),
+            _e(when(r.last_seen)),
         ]
         for rank, r in enumerate(m.candidates(), 1)
     ]
@@ -209,7 +207,7 @@ def _endpoints(m: MigrationMap) -> str:
                 str(r.requests) if counted else "&ndash;",
                 percent_html(share(r.requests, m.requests)) if counted else "&ndash;",
                 percent_html(r.service_share if r.requests else None),
-                _e(_when(r.last_seen)),
+                _e(when(r.last_seen)),
                 _e(r.status),
             ]
         )
@@ -244,7 +242,9 @@ def _lists(m: MigrationMap) -> str:
 
 
 def _holds(m: MigrationMap) -> str:
-    holds = decommission(m)
+    holds, gap = decommission(m), m.coverage_gap
+    if not holds and gap is not None:
+        return f"<h2>Decommission</h2><p class='bad'>No evidence yet: {_e(gap)}.</p>"
     if not holds:
         return (
             "<h2>Decommission</h2><p class='ok'>Nothing outside retired capabilities had traffic"
@@ -256,7 +256,7 @@ def _holds(m: MigrationMap) -> str:
             str(h.requests),
             str(h.served_by_legacy),
             _e(", ".join(h.capabilities)) or "&ndash;",
-            _e(_when(h.last_seen)),
+            _e(when(h.last_seen)),
         ]
         for h in holds
     ]

@@ -12,9 +12,13 @@ service (canary, extracted), by the monolith when it is ``legacy`` (legacy and s
 fallback). Shares are of every request in the window, the ones that matched no endpoint of the
 inventory (``(unknown)``) included: they reached the monolith's URL space all the same.
 
-A request *holds the monolith up* unless a retired capability takes it: the endpoint's method
-belongs to a retired capability today, or (for traffic the inventory cannot place) the
-capability that matched it is retired. ``decommission`` lists what does.
+A request *holds the monolith up* when the monolith answered it (its tally's ``served_by`` is
+``legacy``, whatever capability matched it: a retired capability's request that reached the
+monolith holds it up all the same), or when the capability that matched it (the tally's
+``capability``, not today's static ownership, which a catch-all such as ``{rest:path}`` gets
+wrong) is not retired. ``decommission`` lists what does. The monolith can be switched off only
+when nothing holds it up *and* the facade counted over the whole window
+(``MigrationMap.coverage_gap``): no tallies is no evidence.
 """
 
 from __future__ import annotations
@@ -27,10 +31,13 @@ from typing import Any, Literal
 from facade.config import Config
 from facade.config.endpoints import UNKNOWN_ENDPOINT, Claim, Inventory, ownership
 from parallel_run.endpoint_traffic import LEGACY, EndpointTotal, MinuteServed
+from strangler.text import when
 
 Step = Literal["hour", "day"]
 # a window longer than this is drawn a point a day, a shorter one a point an hour
 DAILY_FROM = timedelta(days=2)
+# the tallies cover a window when the oldest is at most this after its start (to the minute)
+COVERAGE_SLACK = timedelta(minutes=1)
 
 
 def share(part: int, whole: int) -> float:
@@ -52,14 +59,18 @@ class EndpointRow:
     modes: Mapping[str, str] = field(default_factory=dict)  # each claiming capability's mode
     moved: bool = False  # every method and path served by an extracted capability
     deletable: bool = False  # every method and path belongs to a retired capability
-    counted: bool = True  # false: a pattern no template expresses, its traffic is (unknown)
+    # false: a pattern no template expresses (its traffic is (unknown)), or a shadowed one
+    # (the earlier pattern's key counts its requests)
+    counted: bool = True
     shadowed_by: str | None = None  # an earlier pattern serves all its requests
     # an earlier pattern of its shape takes some of its paths: its requests are counted there
     overlaps: str | None = None
     listed: bool = True  # in the inventory
     requests: int = 0
     served_by_services: int = 0
-    holding: int = 0  # requests no retired capability takes: they need the monolith
+    holding: int = 0  # requests the monolith answered, or no retired capability matched
+    # the capabilities that matched the holding requests (from the tallies), sorted
+    holding_capabilities: tuple[str, ...] = ()
     last_seen: datetime | None = None
 
     @property
@@ -76,9 +87,10 @@ class EndpointRow:
     def unused(self) -> bool:
         """No request in the window, where requests are counted at all: delete it, do not
         migrate it (a retired capability's endpoint is deletable anyway)."""
+        placed = self.counted or self.shadowed_by is not None
         return (
             self.listed
-            and self.counted
+            and placed
             and self.overlaps is None
             and self.requests == 0
             and not self.deletable
@@ -89,12 +101,12 @@ class EndpointRow:
         """One word for what to do with it, as the table shows it."""
         if not self.listed:
             return "unknown" if self.key == UNKNOWN_ENDPOINT else "not in the inventory"
+        if self.shadowed_by is not None and not self.deletable:
+            return "shadowed: delete"
         if not self.counted:
             return "not counted"
         if self.deletable:
             return "deletable"
-        if self.shadowed_by is not None:
-            return "shadowed: delete"
         if self.overlaps is not None:
             return f"counted with {self.overlaps}"
         if self.requests == 0:
@@ -188,6 +200,27 @@ class MigrationMap:
     unlisted: tuple[EndpointRow, ...]  # (unknown) first, then keys the inventory no longer has
     series: tuple[Point, ...]
     step: Step
+    # the oldest tally in the store (any window): when the facade began counting; None: never
+    counted_since: datetime | None = None
+
+    @property
+    def coverage_gap(self) -> str | None:
+        """Why the tallies are no evidence for the whole window, or None when they are: the
+        facade counted from (within a minute of) the window's start."""
+        since = _when(self.since)
+        if self.counted_since is None:
+            return f"no traffic counted since {since}: the facade has counted nothing yet"
+        if self.counted_since > self.since + COVERAGE_SLACK:
+            return (
+                f"no traffic counted since {since}: the facade has counted only since "
+                f"{_when(self.counted_since)}"
+            )
+        return None
+
+    @property
+    def ready(self) -> bool:
+        """The monolith can be switched off: nothing holds it up over a window fully counted."""
+        return self.coverage_gap is None and not decommission(self)
 
     @property
     def requests(self) -> int:
@@ -246,7 +279,7 @@ class MigrationMap:
     def uncounted(self) -> list[EndpointRow]:
         """Patterns no template expresses: listed, never matched (their requests are in
         ``(unknown)``)."""
-        return [r for r in self.rows if not r.counted]
+        return [r for r in self.rows if not r.counted and r.shadowed_by is None]
 
     def to_dict(self) -> dict[str, Any]:
         total = self.requests
@@ -279,7 +312,12 @@ class MigrationMap:
             "unknown": unknown.to_dict(total),
             "unlisted": [r.to_dict(total) for r in self.unlisted],
             "series": {"step": self.step, "points": [p.to_dict() for p in self.series]},
-            "decommission": {"ready": not holds, "holding": [h.to_dict() for h in holds]},
+            "decommission": {
+                "ready": not holds and self.coverage_gap is None,
+                "holding": [h.to_dict() for h in holds],
+                "counted_since": _iso(self.counted_since),
+                "coverage_gap": self.coverage_gap,
+            },
         }
 
 
@@ -291,10 +329,12 @@ def build_map(
     now: datetime,
     window: timedelta,
     minutes: Iterable[MinuteServed] = (),
+    counted_since: datetime | None = None,
 ) -> MigrationMap:
     """The map of ``inventory`` under ``config``'s capabilities, with the window's ``totals``
     (``endpoint_totals(store, since=now - window, until=now)``) and, for the picture over
-    time, ``minutes`` (``served_by_minute`` over the same window)."""
+    time, ``minutes`` (``served_by_minute`` over the same window); ``counted_since`` is the
+    store's oldest tally (``first_tally``), None when it has none."""
     capabilities = config.routes.capabilities
     retired = {name for name, cap in capabilities.items() if cap.retired}
     modes = {name: cap.mode for name, cap in capabilities.items()}
@@ -317,10 +357,10 @@ def build_map(
                 modes={c: modes[c] for c in claim.capabilities if c in modes},
                 moved=_all_of(claim, lambda c: modes.get(c) == "extracted"),
                 deletable=_all_of(claim, retired.__contains__),
-                counted=endpoint.template is not None,
+                counted=endpoint.template is not None and endpoint.shadowed_by is None,
                 shadowed_by=endpoint.shadowed_by,
                 overlaps=endpoint.overlaps,
-                **_traffic(traffic, retired, claim),
+                **_traffic(traffic, retired),
             )
         )
     # traffic the inventory cannot place: (unknown) first, then keys it no longer lists
@@ -335,7 +375,7 @@ def build_map(
                 capabilities=seen,
                 modes={c: modes[c] for c in seen if c in modes},
                 listed=False,
-                **_traffic(traffic, retired, None),
+                **_traffic(traffic, retired),
             )
         )
     since = now - window
@@ -348,6 +388,7 @@ def build_map(
         unlisted=tuple(unlisted),
         series=tuple(series(minutes, since=since, until=now, step=step)),
         step=step,
+        counted_since=counted_since,
     )
 
 
@@ -357,20 +398,15 @@ def _all_of(claim: Claim, test: Any) -> bool:
     return bool(owners) and all(c is not None and test(c) for c in (*owners, *claim.narrower))
 
 
-def _traffic(
-    traffic: Sequence[EndpointTotal], retired: set[str], claim: Claim | None
-) -> dict[str, Any]:
-    """An endpoint's counts; a request is taken by a retired capability when its method's
-    owner is one today, or the capability that matched it is one."""
-    holding = 0
-    for t in traffic:
-        owner = claim.owners.get(t.method) if claim is not None else None
-        if owner not in retired and t.capability not in retired:
-            holding += t.count
+def _traffic(traffic: Sequence[EndpointTotal], retired: set[str]) -> dict[str, Any]:
+    """An endpoint's counts, from what each tally recorded: a request holds the monolith up
+    when the monolith answered it, or the capability that matched it is not retired."""
+    holds = [t for t in traffic if t.served_by == LEGACY or t.capability not in retired]
     return {
         "requests": sum(t.count for t in traffic),
         "served_by_services": sum(t.count for t in traffic if t.served_by != LEGACY),
-        "holding": holding,
+        "holding": sum(t.count for t in holds),
+        "holding_capabilities": tuple(sorted({t.capability for t in holds if t.capability})),
         "last_seen": max((t.last_seen for t in traffic), default=None),
     }
 
@@ -405,10 +441,16 @@ def series(
 
 def decommission(migration_map: MigrationMap) -> list[Hold]:
     """What still holds the monolith up, busiest first: every endpoint, and the traffic the
-    inventory cannot place, with requests in the window that no retired capability takes.
-    Empty: the monolith can be switched off."""
+    inventory cannot place, with requests in the window the monolith answered or no retired
+    capability matched. Empty is not enough to switch it off: see ``MigrationMap.ready``."""
     holds = [
-        Hold(r.key, r.holding, r.requests - r.served_by_services, r.capabilities, r.last_seen)
+        Hold(
+            r.key,
+            r.holding,
+            r.requests - r.served_by_services,
+            r.holding_capabilities,
+            r.last_seen,
+        )
         for r in (*migration_map.rows, *migration_map.unlisted)
         if r.holding > 0
     ]
@@ -423,6 +465,10 @@ def _brief(row: EndpointRow, total: int) -> dict[str, Any]:
         "share": share(row.requests, total),
         "last_seen": _iso(row.last_seen),
     }
+
+
+def _when(moment: datetime) -> str:
+    return when(moment.astimezone(UTC))
 
 
 def _iso(moment: datetime | None) -> str | None:

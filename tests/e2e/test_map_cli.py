@@ -152,6 +152,10 @@ def test_map_in_the_terminal_shows_the_endpoints_and_what_to_do(project: Path) -
     assert "retired: deletable in the monolith" in out
     assert "30 requests" in out  # the unknown ones
     assert HOSTILE in out
+    # owners and moments worded as plan words them (strangler.text)
+    assert "product-catalog (extracted)" in out
+    assert "reviews (extracted, retired)" in out
+    assert " UTC (inventory " in out
 
 
 def test_a_shorter_window_leaves_older_traffic_out(project: Path) -> None:
@@ -181,11 +185,42 @@ def test_decommission_exits_0_when_only_retired_capabilities_had_traffic(tmp_pat
     now = datetime.now(UTC)
     write_tallies(
         tmp_path,
-        [tally(now, "/api/reviews", 40, capability="reviews", served_by="reviews")],
+        [
+            tally(now, "/api/reviews", 40, capability="reviews", served_by="reviews"),
+            # the facade has counted since before the window: this one is outside it
+            tally(now - timedelta(days=31), "/api/orders", 3),
+        ],
     )
     done = strangler(tmp_path, "map", "--decommission")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "can be switched off" in done.stdout
+
+
+def test_decommission_without_a_store_refuses_for_want_of_evidence(tmp_path: Path) -> None:
+    (tmp_path / "routes.yaml").write_text(ROUTES)
+    (tmp_path / "endpoints.json").write_text(dump_inventory(ENDPOINTS))
+    done = strangler(tmp_path, "map", "--decommission")
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "no traffic counted since" in done.stdout
+    assert "counted nothing yet" in done.stdout
+    assert "can be switched off" not in done.stdout
+    assert not (tmp_path / "state").exists()
+
+
+def test_decommission_refuses_while_counting_began_inside_the_window(tmp_path: Path) -> None:
+    (tmp_path / "routes.yaml").write_text(ROUTES)
+    (tmp_path / "endpoints.json").write_text(dump_inventory(ENDPOINTS))
+    began = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=2)
+    write_tallies(
+        tmp_path, [tally(began, "/api/reviews", 40, capability="reviews", served_by="reviews")]
+    )
+    done = strangler(tmp_path, "map", "--decommission", "--html", str(tmp_path / "map.html"))
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert f"the facade has counted only since {began:%Y-%m-%d %H:%M} UTC" in done.stdout
+    assert "can be switched off" not in done.stdout
+    assert "can be switched off" not in (tmp_path / "map.html").read_text()
+    as_json = json.loads(strangler(tmp_path, "map", "--decommission", "--json").stdout)
+    assert as_json["decommission"]["ready"] is False
 
 
 def test_a_routes_file_without_an_inventory_is_bad_input_and_says_how_to_make_one(
@@ -230,3 +265,24 @@ def test_map_html_renders_in_headless_chromium_with_its_picture(project: Path) -
     assert "<script>" not in dom
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in dom
     assert screenshot(page, project / "map.png", profile=project / "chromium-profile") > 10_000
+
+
+def test_map_reads_an_older_store_without_migrating_it(tmp_path: Path) -> None:
+    (tmp_path / "routes.yaml").write_text(ROUTES)
+    (tmp_path / "endpoints.json").write_text(dump_inventory(ENDPOINTS))
+    (tmp_path / "state").mkdir()
+    database = tmp_path / "state" / "strangler.db"
+    ResultStore.open(f"sqlite:///{database}", redactor=Redactor(), revision="0005").close()
+    before = database.read_bytes()
+    done = strangler(tmp_path, "map", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["totals"]["requests"] == 0
+    assert "revision 0005" in done.stderr
+    refused = strangler(tmp_path, "map", "--decommission")
+    assert refused.returncode == 3, refused.stdout + refused.stderr
+    assert database.read_bytes() == before
+    store = ResultStore.open(f"sqlite:///{database}", redactor=Redactor(), revision="0005")
+    try:
+        assert store.current_revision() == "0005"
+    finally:
+        store.close()

@@ -15,7 +15,7 @@ from facade.config import Compare
 from facade.config.evidence import compare_rules
 from strangler.demo.stack import DemoRoutes, Stack
 from strangler.demo.traffic import Answer, Req, difference_text, keyed, same_as_monolith
-from strangler.demo.walk import Walk, WalkFailed, summary
+from strangler.demo.walk import Walk, WalkFailed, poll, summary
 
 JSON = (("Content-Type", "application/json"),)
 
@@ -72,3 +72,17 @@ def test_keyed_requests_come_from_a_different_client_each() -> None:
         ("/b", (("X-Customer-Id", "2"),)),
         ("/c", (("X-Customer-Id", "1"),)),
     ]
+
+
+def test_poll_reads_until_the_answer_will_do_and_gives_the_last_one_on_timeout() -> None:
+    answers = iter(range(10))
+    assert poll(lambda: next(answers), lambda n: n >= 3, timeout=5, every=0.001) == 3
+    assert next(answers) == 4  # no read after the one that did
+    reads: list[int] = []
+
+    def read() -> int:
+        reads.append(1)
+        return len(reads)
+
+    assert poll(read, lambda n: False, timeout=0.05, every=0.01) == len(reads)
+    assert len(reads) >= 2

@@ -40,6 +40,16 @@ def test_a_map_with_only_retired_traffic_says_the_monolith_can_be_switched_off()
     assert "What still holds the monolith up" not in page
 
 
+def test_a_map_without_tallies_over_the_whole_window_never_says_switch_it_off() -> None:
+    retired = [total("/old/reports", 5, capability="reports", served_by="reports")]
+    for page in (
+        render_map_html(built(totals=[], counted_since=None)),
+        render_map_html(built(totals=retired, counted_since=NOW - timedelta(hours=1))),
+    ):
+        assert "can be switched off" not in page
+        assert "no traffic counted since" in page
+
+
 def test_the_picture_draws_a_column_per_bucket_with_traffic_and_leaves_gaps() -> None:
     minutes = [
         MinuteServed(NOW - timedelta(hours=5), legacy=3, services=1),

@@ -111,6 +111,8 @@ def built(**overrides: Any) -> Any:
         now=NOW,
         window=overrides.pop("window", WINDOW),
         minutes=overrides.pop("minutes", ()),
+        # counting began before the window (an old tally outside it)
+        counted_since=overrides.pop("counted_since", NOW - WINDOW - timedelta(days=1)),
     )
 
 
@@ -179,6 +181,9 @@ def test_endpoints_nobody_called_are_unused_but_not_patterns_or_retired_ones() -
     # the shadowed duplicate of /api/orders is never served by Django: unused too
     assert [r.key for r in m.unused()] == ["/account", "/api/orders (shadowed, line 11)"]
     assert [r.key for r in m.uncounted()] == ["(pattern) ^legacy/(?P<x>.+)$"]
+    # its requests are counted under the earlier pattern's key, never its own
+    assert not row(m.rows, "/api/orders (shadowed, line 11)").counted
+    assert row(m.rows, "/api/orders").counted
     quiet = built(totals=[])
     assert "/old/reports" not in [r.key for r in quiet.unused()]
     assert len(quiet.unused()) == len(ENDPOINTS) - 2
@@ -217,15 +222,18 @@ def test_two_capabilities_claiming_parts_of_one_endpoint_are_listed_with_their_m
     } in m.to_dict()["partial"]
 
 
-def test_endpoints_of_retired_capabilities_are_deletable_and_hold_nothing_up() -> None:
+def test_endpoints_of_retired_capabilities_are_deletable_but_what_the_monolith_answered_holds() -> (
+    None
+):
     m = built()
     reports = row(m.rows, "/old/reports")
     assert reports.deletable
     assert reports.requests == 50
-    assert reports.holding == 0
+    # the 30 its service served hold nothing up; the 20 the monolith answered do
+    assert reports.holding == 20
     assert [r.key for r in m.deletable()] == ["/old/reports"]
-    held = {h.endpoint for h in decommission(m)}
-    assert "/old/reports" not in held
+    served = built(totals=[total("/old/reports", 30, capability="reports", served_by="reports")])
+    assert decommission(served) == []
 
 
 def test_decommission_lists_every_endpoint_with_traffic_outside_retired_capabilities() -> None:
@@ -241,6 +249,8 @@ def test_decommission_lists_every_endpoint_with_traffic_outside_retired_capabili
         (UNKNOWN_ENDPOINT, 80),
         ("/cart", 80),
         ("/gone", 50),
+        # a retired capability's requests the monolith answered hold it up all the same
+        ("/old/reports", 20),
     ]
     products = holds[2]
     assert products.served_by_legacy == 50
@@ -256,7 +266,78 @@ def test_decommission_is_empty_when_only_retired_capabilities_had_traffic() -> N
         ]
     )
     assert decommission(m) == []
-    assert m.to_dict()["decommission"] == {"ready": True, "holding": []}
+    assert m.ready
+    assert m.to_dict()["decommission"] == {
+        "ready": True,
+        "holding": [],
+        "counted_since": (NOW - WINDOW - timedelta(days=1)).isoformat(),
+        "coverage_gap": None,
+    }
+
+
+RETIRED_ONLY = [total("/old/reports", 9, capability="reports", served_by="reports")]
+
+
+def test_no_tallies_at_all_is_no_evidence_the_monolith_can_be_switched_off() -> None:
+    m = built(totals=[], counted_since=None)
+    assert decommission(m) == []
+    assert not m.ready
+    assert m.coverage_gap == (
+        "no traffic counted since 2026-11-03 18:00 UTC: the facade has counted nothing yet"
+    )
+    assert m.to_dict()["decommission"]["ready"] is False
+
+
+def test_tallies_that_began_inside_the_window_are_no_evidence_for_all_of_it() -> None:
+    began = NOW - timedelta(hours=2)
+    m = built(totals=RETIRED_ONLY, counted_since=began)
+    assert decommission(m) == []
+    assert not m.ready
+    assert m.coverage_gap == (
+        "no traffic counted since 2026-11-03 18:00 UTC: the facade has counted only since "
+        "2026-12-03 16:00 UTC"
+    )
+    # counting from within a minute of the window's start covers it
+    assert built(totals=RETIRED_ONLY, counted_since=NOW - WINDOW + timedelta(minutes=1)).ready
+    late = NOW - WINDOW + timedelta(minutes=2)
+    assert not built(totals=RETIRED_ONLY, counted_since=late).ready
+
+
+CATCH_ALL = """\
+version: 1
+legacy: {url: "http://127.0.0.1:8000"}
+services:
+  files: {url: "http://127.0.0.1:8101"}
+  thumbs: {url: "http://127.0.0.1:8102"}
+capabilities:
+  files:
+    match: [{methods: [GET], path: "/files/{rest:path}"}]
+    service: files
+    mode: extracted
+  thumbs:
+    match: [{methods: [GET], path: "/files/{name}/{size}"}]
+    service: thumbs
+    mode: extracted
+    fallback: error
+    retired: true
+"""
+
+
+def test_holding_follows_the_capability_each_tally_recorded_not_static_ownership() -> None:
+    # static ownership gives GET /files/{rest:path} to thumbs (retired): only the tallies
+    # know that files, which is not retired, matched these requests
+    config = config_of(CATCH_ALL, [{"template": "/files/{rest:path}", "methods": ["GET"]}])
+    m = built(
+        config=config,
+        totals=[
+            total("/files/{rest:path}", 40, capability="files", served_by="files"),
+            total("/files/{rest:path}", 5, capability="thumbs", served_by="thumbs"),
+        ],
+    )
+    assert [(h.endpoint, h.requests, h.capabilities) for h in decommission(m)] == [
+        ("/files/{rest:path}", 40, ("files",))
+    ]
+    assert not m.ready
 
 
 def test_unknown_traffic_alone_holds_the_monolith_up() -> None:
