@@ -68,6 +68,7 @@ class CompareService:
         max_pending: int = MAX_PENDING,
         max_pending_bytes: int = MAX_PENDING_BYTES,
         watch: bool = True,
+        host_suffix: str = "",
     ) -> None:
         self.state = FacadeState(LiveConfig(config))
         self.max_pending = max_pending
@@ -75,6 +76,7 @@ class CompareService:
         self.pending = 0
         self.pending_bytes = 0
         self._watch = watch
+        self.host_suffix = host_suffix
         self._tasks: set[asyncio.Task[Any]] = set()
         self._store_drops: Tally[str] = Tally()  # not yet handed to the store
         self._slots: dict[int, asyncio.Semaphore] = {}  # monolith calls, by max_connections
@@ -94,7 +96,9 @@ class CompareService:
             stack.push_async_callback(state.upstreams.close)
             # the recorder now, before the compare thread runs (it follows the store from then
             # on): drops counted before any comparison was made reach the store too
-            state.shadow.worker.store.follow()
+            # off the loop: opening (and migrating) the database blocks; the worker thread
+            # is not started yet, so nothing else touches the follower meanwhile
+            await asyncio.to_thread(state.shadow.worker.store.follow)
             state.shadow.start()
             stack.push_async_callback(state.shadow.close)
             stack.push_async_callback(self._finish_pending)
@@ -138,7 +142,7 @@ class CompareService:
             ex.answered_locally = True
             ex.target = target
             return await answer_reserved(reserved, ex)
-        host = original_host(request.headers)
+        host = original_host(request.headers, self.host_suffix)
         decision = (
             host if isinstance(host, Ignored) else decide(config, request.method, target, host)
         )
@@ -281,12 +285,13 @@ class CompareService:
 
     def flush_drops(self) -> None:
         """Hand the drops counted here to the recorder in force, which writes them into the
-        store's drops (a report counts them)."""
-        recorder = self.state.shadow.worker.store.recorder
-        if recorder is None or not self._store_drops:
+        store's drops (a report counts them). The worker thread may swap that recorder at any
+        time: the follower hands them over under the lock it swaps with."""
+        if not self._store_drops:
             return
         counts, self._store_drops = dict(self._store_drops), Tally()
-        recorder.count_drops(counts)
+        if not self.state.shadow.worker.store.count_drops(counts):
+            self._store_drops.update(counts)  # no recorder yet: kept for the next flush
 
     async def _flush_drops_every(self, interval: float) -> None:
         while True:

@@ -18,8 +18,10 @@ from facade.config import Capability, Config
 from facade.config.normalize import Target
 from facade.headers import valid_authority
 from facade.shadow import wants_shadow
+from parallel_run.methods import SAFE_METHODS
 
-# Envoy's request_mirror_policies appends this to the Host/:authority of the copy
+# Envoy's request_mirror_policies appends this to the Host/:authority of the copy unless told
+# not to (the export does: disable_shadow_host_suffix_append); --host-suffix for other senders
 SHADOW_SUFFIX = "-shadow"
 
 
@@ -40,8 +42,9 @@ class Ignored:
     reason: str
 
 
-def original_host(headers: CIMultiDictProxy[str]) -> str | Ignored | None:
-    """The Host the client sent: Envoy's ``-shadow`` suffix removed, nginx's copy as it is.
+def original_host(headers: CIMultiDictProxy[str], suffix: str = "") -> str | Ignored | None:
+    """The Host the client sent: ``suffix`` (a sender's, e.g. Envoy's ``-shadow`` when it is
+    not disabled) removed when configured, else the copy's Host as it is.
 
     None when there is none (HTTP/1.0); ``Ignored`` for several Hosts or an invalid one, the
     rule the facade holds a client's Host to (it is forwarded to both upstreams)."""
@@ -50,7 +53,7 @@ def original_host(headers: CIMultiDictProxy[str]) -> str | Ignored | None:
         return Ignored("bad_host")
     if not hosts:
         return None
-    host = hosts[0].removesuffix(SHADOW_SUFFIX)
+    host = hosts[0].removesuffix(suffix) if suffix else hosts[0]
     return host if valid_authority(host) else Ignored("bad_host")
 
 
@@ -62,6 +65,11 @@ def decide(config: Config, method: str, target: Target, host: str | None) -> Com
     capability: Capability = config.routes.capabilities[match.route.capability]
     if capability.mode != "shadow" or capability.service is None:
         return Ignored("not_shadow")
+    if method.upper() not in SAFE_METHODS:
+        # the client's own request already reached the monolith through the proxy: sending a
+        # write there again as the control call would run it twice (a second order), whatever
+        # shadow.unsafe_methods says
+        return Ignored("unsafe_method")
     if not wants_shadow(capability, method, 0.0):
         # roll 0: percent > 0 passes; the sender sampled already
         return Ignored("method" if capability.shadow.percent > 0 else "percent_zero")

@@ -33,6 +33,7 @@ class CompareOptions:
     max_pending: int = MAX_PENDING
     max_pending_bytes: int = MAX_PENDING_BYTES
     shutdown_timeout: float = 10.0
+    host_suffix: str = ""  # removed from the copies' Host when set (Envoy's -shadow)
 
 
 def run(options: CompareOptions, config: config_module.Config) -> None:
@@ -44,7 +45,10 @@ def run(options: CompareOptions, config: config_module.Config) -> None:
 
 async def _serve(config: config_module.Config, options: CompareOptions) -> None:
     service = CompareService(
-        config, max_pending=options.max_pending, max_pending_bytes=options.max_pending_bytes
+        config,
+        max_pending=options.max_pending,
+        max_pending_bytes=options.max_pending_bytes,
+        host_suffix=options.host_suffix,
     )
     # failed accepts (EMFILE...): one line per interval, not one per attempt
     asyncio.get_running_loop().set_exception_handler(AcceptErrors(service.state.metrics))

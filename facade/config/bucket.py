@@ -13,9 +13,11 @@ import hashlib
 def sticky_bucket(name: str, key: str) -> float:
     """A stable number in [0, 100) for ``key`` under ``name`` (a capability or a seam).
 
-    A salted SHA-256, not Python's ``hash()``, which is randomized per process.
+    A salted SHA-256, not Python's ``hash()``, which is randomized per process. Hashed as the
+    raw bytes the client sent: aiohttp decodes a header's non-UTF-8 bytes as surrogates
+    (surrogateescape), which encode back to those bytes, as the exports' Lua hashes them.
     """
-    digest = hashlib.sha256(f"{name}\x00{key}".encode()).digest()
+    digest = hashlib.sha256(f"{name}\x00{key}".encode("utf-8", "surrogateescape")).digest()
     return int.from_bytes(digest[:8], "big") / 2**64 * 100
 
 

@@ -14,7 +14,7 @@ import logging
 import threading
 import weakref
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 
 from facade.config import Config
@@ -94,6 +94,18 @@ class StoreFollower:
             " (a new store.url)" if moved else "",
         )
         return Switched(old, url_changed=moved)
+
+    def count_drops(self, counts: Mapping[str, int]) -> bool:
+        """Hand drops to the recorder in force, from any thread (False: none open yet).
+
+        Under the lock ``follow()`` swaps the recorder with: the drops reach the old one
+        before it retires (it writes what it holds) or the new one, never one already closed.
+        """
+        with self._lock:
+            if self.recorder is None:
+                return False
+            self.recorder.count_drops(counts)
+            return True
 
     def retire(self, old: Recorder, *, timeout: float) -> None:
         """Let ``old`` (replaced by ``follow()``) write what it holds and close, without

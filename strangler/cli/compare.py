@@ -21,6 +21,13 @@ def compare_service(
     queue_mb: Annotated[
         float, typer.Option(min=0.001, help="MiB of their request bodies, at most")
     ] = 64.0,
+    host_suffix: Annotated[
+        str,
+        typer.Option(
+            help="removed from the end of a copy's Host, e.g. -shadow for an Envoy mirror "
+            "that appends it (the export disables it); default: the Host as it is"
+        ),
+    ] = "",
 ) -> None:
     """Compare mirrored requests: answer 202 at once, then ask the monolith and the candidate
     service and record the comparison (capabilities in shadow mode only)."""
@@ -31,7 +38,12 @@ def compare_service(
     path = routes_path(routes)
     config = load_routes(path)  # config errors as PATH:LINE before anything starts
     options = CompareOptions(
-        path, host, port, max_pending=queue, max_pending_bytes=int(queue_mb * 1024**2)
+        path,
+        host,
+        port,
+        max_pending=queue,
+        max_pending_bytes=int(queue_mb * 1024**2),
+        host_suffix=host_suffix,
     )
     try:
         run(options, config)

@@ -73,16 +73,17 @@ local function bucket(name, key)
   return (hi * 4294967296 + lo) / 18446744073709551616 * 100
 end
 
+-- the last of repeated name= pairs, as aiohttp's request.cookies (the facade's) takes it
 local function cookie(header, name)
   if header == nil then return nil end
+  local found = nil
   for pair in string.gmatch(header, "[^;]+") do
     local k, v = string.match(pair, "^%s*([^=%s]+)%s*=%s*(.-)%s*$")
     if k == name then
-      local quoted = string.match(v, '^"(.*)"$')
-      return quoted or v
+      found = string.match(v, '^"(.*)"$') or v
     end
   end
-  return nil
+  return found
 end
 
 -- facade.stages.mode.sticky_key: the header or cookie, else the client's own address
@@ -90,7 +91,8 @@ local function sticky_key(handle, sticky)
   local kind, name = string.match(sticky, "^(%a+):(.+)$")
   local value
   if kind == "header" then
-    value = handle:headers():get(name)
+    -- the first of repeated headers, as the facade's request.headers.get (get() joins them)
+    value = handle:headers():getAtIndex(name, 0)
   elseif kind == "cookie" then
     value = cookie(handle:headers():get("cookie"), name)
   end

@@ -136,7 +136,7 @@ def _general(engine: Engine, config: Config, options: Options) -> list[Limit]:
     return found
 
 
-def _capability(engine: Engine, target: Target, options: Options) -> list[Limit]:
+def _capability(engine: Engine, config: Config, target: Target, options: Options) -> list[Limit]:
     name, cap = target.name, target.capability
     found: list[Limit] = []
 
@@ -201,6 +201,21 @@ def _capability(engine: Engine, target: Target, options: Options) -> list[Limit]
                     else ""
                 ),
             )
+        if cap.canary.sticky.startswith("cookie:"):
+            say(
+                "canary.sticky",
+                "the cookie's value is the raw text between '=' and ';', surrounding quotes "
+                "removed: a quoted value with escapes or a value with spaces is parsed "
+                "otherwise by the Python engine (aiohttp's request.cookies), so that key can "
+                "land on another side; of repeated cookies both take the last",
+            )
+        elif cap.canary.sticky.startswith("header:") and engine == "nginx":
+            say(
+                "canary.sticky",
+                "from nginx 1.23 on a repeated header is one key joined with ', ' (before, "
+                "the first value); the Python engine takes the first value, so with nginx "
+                "1.23+ that key can land on another side",
+            )
         if cap.canary.sticky == "client_ip":
             say(
                 "canary.sticky",
@@ -208,11 +223,11 @@ def _capability(engine: Engine, target: Target, options: Options) -> list[Limit]
                 "load balancer every client shares one side",
             )
     if target.kind in ("canary", "extracted"):
-        found += _resilience(engine, target)
+        found += _resilience(engine, config, target)
     return found
 
 
-def _resilience(engine: Engine, target: Target) -> list[Limit]:
+def _resilience(engine: Engine, config: Config, target: Target) -> list[Limit]:
     name, cap = target.name, target.capability
     found = []
     if engine == "envoy":
@@ -242,6 +257,20 @@ def _resilience(engine: Engine, target: Target) -> list[Limit]:
                     "as not hardened against untrusted downstreams",
                 )
             )
+            service = config.routes.services[target.service]
+            legacy = config.routes.legacy.timeout
+            if legacy > service.timeout:
+                found.append(
+                    Limit(
+                        name,
+                        "fallback timeout",
+                        f"Envoy has one per_try_timeout per route: the monolith's attempt is "
+                        f"cut at the service's timeout ({service.timeout:g}s), not at "
+                        f"legacy.timeout ({legacy:g}s), so a monolith slower than "
+                        f"{service.timeout:g}s answers 504 where the facade waits "
+                        f"{legacy:g}s for it",
+                    )
+                )
         found.append(
             Limit(
                 name,
@@ -286,5 +315,5 @@ def explain(engine: Engine, config: Config, options: Options) -> list[Limit]:
     targets = plan.targets(config, options)
     found = _general(engine, config, options)
     for target in targets.values():
-        found += _capability(engine, target, options)
+        found += _capability(engine, config, target, options)
     return found

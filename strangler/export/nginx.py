@@ -62,8 +62,12 @@ def _ms(seconds: float) -> str:
     return f"{max(1, round(seconds * 1000))}ms"
 
 
+# in a double-quoted string nginx reads these after a backslash; any other keeps its backslash
+_NGINX_ESCAPES = re.compile(r'\\["\'\\tnr]|\\$')
+
+
 def _quote(text: str) -> str:
-    if any(c in text for c in '"\\\n'):
+    if '"' in text or "\n" in text or _NGINX_ESCAPES.search(text):
         raise ExportError(f"cannot quote {text!r} for nginx")
     return f'"{text}"'
 
@@ -292,7 +296,7 @@ def render(config: Config, options: Options) -> str:
             if kind == "cookie":
                 maps.append(
                     f"    map $http_cookie $strangler_cookie_{index} {{\n"
-                    f'        "~(?:^|;\\s*){re.escape(cookie)}=\\"?(?<v>[^;\\"]*)" $v;\n'
+                    f'        "~^(?:.*;)?\\s*{re.escape(cookie)}=\\"?(?<v>[^;\\"]*)" $v;\n'
                     '        default "";\n    }'
                 )
             source = _sticky_source(canary.sticky, index)
@@ -307,7 +311,7 @@ def render(config: Config, options: Options) -> str:
                 f'    split_clients "${{strangler_key_{index}}}" $strangler_side_{index} {{\n'
                 f"{inner}\n    }}"
             )
-        elif plan.mirrors(target, "safe") or plan.mirrors(target, "unsafe"):
+        elif plan.mirrors(target, "safe"):
             maps.append(
                 f"    # {name}: {target.mirror_percent:g}% of its requests mirrored\n"
                 f'    split_clients "$request_id" $strangler_mirror_{index} {{\n'

@@ -107,19 +107,25 @@ def path_regex(template: str, *, decoded: bool = False) -> str:
     return "^" + "".join(parts) + "/?$"
 
 
-# punctuation a regex may see escaped by a backslash in RE2, PCRE and nginx's quoted strings
-_PUNCTUATION = frozenset("-._~!&()*+,=:@%")
+# regex metacharacters a path literal may hold: a backslash before them means the character
+# itself in RE2 and PCRE alike, and nginx keeps a backslash before them in a quoted string
+_METACHARACTERS = frozenset(".*+()|^")
+# characters that are themselves in every regex syntax: never escaped (RE2 rejects \_ or \-)
+_PLAIN = frozenset("-_~%!&,=:@;'/")
 
 
 def _escape(literal: str) -> str:
     out = []
     for char in literal:
-        if char.isascii() and char.isalnum():
+        if (char.isascii() and char.isalnum()) or char in _PLAIN:
             out.append(char)
-        elif char in _PUNCTUATION:
+        elif char in _METACHARACTERS:
             out.append("\\" + char)
-        else:  # quotes, braces, $, backslashes, spaces, non-ASCII: hex, safe in every syntax
-            out.extend(f"\\x{byte:02x}" for byte in char.encode())
+        elif not char.isascii():
+            # as itself, UTF-8 in the file: RE2 matches the character, PCRE (no UTF) its bytes
+            out.append(char)
+        else:  # quotes, braces, brackets, $, ?, backslashes, spaces, controls: ASCII hex
+            out.append(f"\\x{ord(char):02x}")
     return "".join(out)
 
 
@@ -177,10 +183,11 @@ def targets(config: Config, options: Options) -> dict[str, Target]:
 
 
 def mirrors(target: Target, group: Group) -> bool:
-    """Whether requests of ``group`` are mirrored to the compare service."""
-    if target.kind != "shadow" or target.mirror_percent <= 0:
-        return False
-    return group == "safe" or target.capability.shadow.unsafe_methods == "send"
+    """Whether requests of ``group`` are mirrored to the compare service: safe ones only.
+
+    The compare service asks the monolith itself for the control answer, so a mirrored write
+    would reach the monolith twice (``shadow.unsafe_methods: send`` is the facade's alone)."""
+    return target.kind == "shadow" and target.mirror_percent > 0 and group == "safe"
 
 
 def falls_back(target: Target, group: Group) -> bool:

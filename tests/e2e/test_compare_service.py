@@ -49,7 +49,7 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     routes = write_routes(
         state, monolith.url, candidate.url, noise="noise: auto, noise_sample: 100%"
     )
-    compare = compare_service(routes, state)
+    compare = compare_service(routes, state, "--host-suffix", "-shadow")
     stack = Stack(routes, monolith, candidate, compare)
     try:
         for n in range(1, ITEMS + 1):
@@ -74,12 +74,12 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 def test_only_shadow_capabilities_and_safe_methods_reach_the_upstreams(planted: Stack) -> None:
     seen = json.loads(get_body(planted.monolith.url + "/_seen"))
     assert seen["count"] == 2 * ITEMS  # the control and its twin per compared request
-    assert seen["hosts"] == ["shop.example"]  # Envoy's -shadow suffix is removed
+    assert seen["hosts"] == ["shop.example"]  # --host-suffix -shadow: removed
     assert json.loads(get_body(planted.candidate.url + "/_seen"))["count"] == ITEMS
 
 
 def test_ignored_requests_are_counted_by_reason(planted: Stack) -> None:
-    assert total(planted.compare, "strangler_compare_mirrored_total", reason="method") == 1
+    assert total(planted.compare, "strangler_compare_mirrored_total", reason="unsafe_method") == 1
     assert total(planted.compare, "strangler_compare_mirrored_total", reason="not_shadow") == 1
     assert total(planted.compare, "strangler_compare_mirrored_total", outcome="compared") == ITEMS
 
@@ -159,16 +159,11 @@ def test_drops_reach_the_store_before_any_comparison_was_made(tmp_path: Path) ->
     monolith = standin("monolith", tmp_path)
     candidate = standin("candidate", tmp_path)
     routes = write_routes(tmp_path, monolith.url, candidate.url)
-    routes.write_text(
-        routes.read_text().replace(
-            "mode: shadow\n", "mode: shadow\n    shadow: {unsafe_methods: send}\n", 1
-        )
-    )
-    # 1 KiB of bodies at most: each 2 KiB POST is dropped
+    # 1 KiB of bodies at most: each 2 KiB GET is dropped
     compare = compare_service(routes, tmp_path, "--queue-mb", "0.001")
     try:
         for _ in range(3):
-            with mirror(compare.url, "/api/items/1", method="POST", body=b"x" * 2048) as answer:
+            with mirror(compare.url, "/api/items/1", method="GET", body=b"x" * 2048) as answer:
                 assert answer.status == 202
         assert total(compare, "strangler_shadow_dropped_total", reason="mirror_queue_full") == 3
         assert compare.stop() == 0

@@ -4,6 +4,7 @@ wheel, routes each mode as the Python engine does; a canary puts every key on th
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import subprocess
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from multidict import CIMultiDict
 
 from facade.config.bucket import in_share
 from tests.support import processes, proxies
@@ -63,6 +65,10 @@ capabilities:{canaries}
     service: svc
     mode: shadow
     shadow: {{percent: 100}}
+  punctuated:
+    match: [{{path: "/api/v1.0/order-items/{{id}}/user_profile/~x/caf%C3%A9"}}]
+    service: svc
+    mode: extracted
   translated:
     match: [{{path: /translated}}]
     service: svc
@@ -351,3 +357,38 @@ def test_only_end_to_end_headers_and_the_proxys_own_reach_the_upstream(
         "x-strangler-shadow", "x-envoy-external-address", "x-envoy-expected-rq-timeout-ms",
     ):  # fmt: skip
         assert name not in seen_headers, name
+
+
+async def test_a_template_with_punctuation_routes_as_the_facade(stack: dict[str, object]) -> None:
+    proxy = stack["proxy"]
+    assert isinstance(proxy, proxies.Proxy)
+    path = "/api/v1.0/order-items/7/user_profile/~x/caf%C3%A9"
+    async with aiohttp.ClientSession() as session:
+        assert await served_by(session, f"{proxy.url}{path}") == "svc"
+        # the dot is a dot, not any character
+        assert await served_by(session, f"{proxy.url}{path.replace('v1.0', 'v1x0')}") == "legacy"
+
+
+async def test_repeated_keys_pick_the_side_the_python_engine_picks(
+    stack: dict[str, object],
+) -> None:
+    proxy = stack["proxy"]
+    assert isinstance(proxy, proxies.Proxy)
+    side = {True: "svc", False: "legacy"}
+    # a pair whose first and last key land on different sides
+    first, last = next(
+        (a, b)
+        for a, b in itertools.pairwise(KEYS)
+        if in_share("by-cookie", a, 50) != in_share("by-cookie", b, 50)
+        and in_share("canary-50", a, 50) != in_share("canary-50", b, 50)
+    )
+    async with aiohttp.ClientSession() as session:
+        # repeated headers: the first, as request.headers.get (Envoy's get() would join them)
+        headers = CIMultiDict([("X-Customer-Id", first), ("X-Customer-Id", last)])
+        async with session.get(f"{proxy.url}/c50/item", headers=headers) as answer:
+            found = (await answer.json())["server"]
+        assert found == side[in_share("canary-50", first, 50)]
+        # repeated cookies: the last, as aiohttp's request.cookies
+        cookie = f"sid={first}; theme=dark; sid={last}"
+        found = await served_by(session, f"{proxy.url}/by-cookie", Cookie=cookie)
+        assert found == side[in_share("by-cookie", last, 50)]

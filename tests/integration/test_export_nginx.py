@@ -76,6 +76,10 @@ capabilities:
     service: svc
     mode: shadow
     shadow: {{percent: 100}}
+  punctuated:
+    match: [{{path: "/api/v1.0/order-items/{{id}}/user_profile/~x/caf%C3%A9"}}]
+    service: svc
+    mode: extracted
 """
 
 
@@ -271,3 +275,39 @@ def test_only_end_to_end_headers_and_the_proxys_own_reach_the_upstream(
         "x-strangler-shadow",
     ):  # fmt: skip
         assert name not in seen_headers, name
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="H1, an expected difference: nginx cannot drop the headers a client names in "
+    "Connection (proxy_set_header needs names known when the config is written); only "
+    "Connection itself is replaced. --explain says so (feature 'Connection')",
+)
+def test_headers_named_in_connection_do_not_reach_the_upstream(
+    stack: dict[str, object],
+) -> None:
+    proxy = stack["proxy"]
+    assert isinstance(proxy, proxies.Proxy)
+    sent = "Connection: close, X-Internal-Auth\r\nX-Internal-Auth: forged\r\nX-Kept: yes\r\n"
+    raw = f"GET /echoed HTTP/1.1\r\nHost: shop.example\r\n{sent}\r\n".encode()
+    report = json.loads(processes.raw_http(proxy.port, raw).split(b"\r\n\r\n", 1)[1])
+    seen_headers = {name.lower(): value for name, value in report["headers"]}
+    assert seen_headers["x-kept"] == "yes"  # the request did reach the upstream
+    assert "x-internal-auth" not in seen_headers
+
+
+async def test_a_template_with_punctuation_routes_as_the_facade(stack: dict[str, object]) -> None:
+    proxy = stack["proxy"]
+    assert isinstance(proxy, proxies.Proxy)
+    path = "/api/v1.0/order-items/7/user_profile/~x/caf%C3%A9"
+    async with aiohttp.ClientSession() as session:
+        assert await served_by(session, f"{proxy.url}{path}") == "svc"
+        # the dot is a dot, not any character
+        assert await served_by(session, f"{proxy.url}{path.replace('v1.0', 'v1x0')}") == "legacy"
+
+
+async def served_by(session: aiohttp.ClientSession, url: str) -> str:
+    async with session.get(url) as answer:
+        assert answer.status == 200, await answer.text()
+        server: str = (await answer.json(content_type=None))["server"]
+        return server

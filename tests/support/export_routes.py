@@ -32,6 +32,10 @@ capabilities:
     max_body: 1KB
   special:
     match: [{{methods: [GET], path: /moved/special}}]
+  punctuated:
+    match: [{{path: "/api/v1.0/order-items/{{id}}/user_profile/~x/caf%C3%A9"}}]
+    service: other
+    mode: extracted
   translated:
     match: [{{path: /translated}}]
     service: svc

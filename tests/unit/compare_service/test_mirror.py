@@ -4,6 +4,7 @@ the candidate are sent, and the bounded queue in front of the monolith."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -50,10 +51,14 @@ def headers(*pairs: tuple[str, str]) -> CIMultiDictProxy[str]:
     return CIMultiDictProxy(CIMultiDict(pairs))
 
 
-def test_envoy_s_shadow_suffix_is_removed_and_nginx_s_host_kept() -> None:
-    assert original_host(headers(("Host", "shop.example-shadow"))) == "shop.example"
-    assert original_host(headers(("Host", "shop.example:8080-shadow"))) == "shop.example:8080"
+def test_a_host_suffix_is_removed_only_when_configured() -> None:
+    # the Envoy export disables the suffix: a Host that ends so is the client's own
+    assert original_host(headers(("Host", "api-shadow"))) == "api-shadow"
     assert original_host(headers(("Host", "shop.example"))) == "shop.example"
+    assert original_host(headers(("Host", "shop.example-shadow")), "-shadow") == "shop.example"
+    suffixed = headers(("Host", "shop.example:8080-shadow"))
+    assert original_host(suffixed, "-shadow") == "shop.example:8080"
+    assert original_host(headers(("Host", "shop.example")), "-shadow") == "shop.example"
     assert original_host(headers()) is None
 
 
@@ -74,9 +79,12 @@ def test_a_host_the_facade_would_refuse_is_ignored(pairs: tuple[tuple[str, str],
     [
         ("GET", "/shadowed/7", Compare("shadowed", "/shadowed/{id}", "svc", "h")),
         ("HEAD", "/shadowed/7", Compare("shadowed", "/shadowed/{id}", "svc", "h")),
-        ("POST", "/shadowed/7", Ignored("method")),
+        ("POST", "/shadowed/7", Ignored("unsafe_method")),
         ("TRACE", "/shadowed/7", Ignored("method")),
-        ("POST", "/unsafe/7", Compare("unsafe", "/unsafe/{id}", "svc", "h")),
+        # shadow.unsafe_methods: send is the facade's: the monolith already ran this write
+        ("POST", "/unsafe/7", Ignored("unsafe_method")),
+        ("DELETE", "/unsafe/7", Ignored("unsafe_method")),
+        ("GET", "/unsafe/7", Compare("unsafe", "/unsafe/{id}", "svc", "h")),
         ("GET", "/off/7", Ignored("percent_zero")),
         ("GET", "/orders/7", Ignored("not_shadow")),
         ("GET", "/catalog/7", Ignored("not_shadow")),
@@ -131,7 +139,7 @@ async def service(config: Config, monkeypatch: pytest.MonkeyPatch) -> AsyncItera
 async def mirrored(
     service: Rig, method: str, path: str, *pairs: tuple[str, str], body: bytes = b""
 ) -> int:
-    all_headers = [("Host", "shop.example-shadow"), *pairs]
+    all_headers = [("Host", "shop.example"), *pairs]
     kwargs: dict[str, Any] = {}
     if body:
         payload = StreamReader(
@@ -187,10 +195,19 @@ async def test_a_compared_request_becomes_a_job_with_the_monolith_s_answer(
     assert ("Host", "shop.example") in sent
 
 
-async def test_an_unsafe_request_carries_its_body_when_the_capability_sends_them(
-    service: Rig,
-) -> None:
+async def test_an_unsafe_request_never_reaches_the_monolith_again(service: Rig) -> None:
+    # the client's POST already created its order through the proxy: a control call would
+    # create a second one, even where the capability sends writes in the facade's shadow mode
     assert await mirrored(service, "POST", "/unsafe/1", body=b'{"n": 1}') == 202
+    assert await mirrored(service, "PUT", "/unsafe/1", body=b'{"n": 1}') == 202
+    await settled(service)
+    assert service.pool.calls == []
+    assert service.jobs == []
+    assert service.mirrored.labels("ignored", "unsafe_method")._value.get() == 2
+
+
+async def test_a_safe_request_carries_its_body(service: Rig) -> None:
+    assert await mirrored(service, "OPTIONS", "/unsafe/1", body=b'{"n": 1}') == 202
     await settled(service)
     (job,) = service.jobs
     assert job.body == b'{"n": 1}'
@@ -202,7 +219,7 @@ async def test_ignored_requests_call_nothing_and_are_counted(service: Rig) -> No
     assert await mirrored(service, "GET", "/orders/1") == 202
     await settled(service)
     assert service.pool.calls == []
-    assert service.mirrored.labels("ignored", "method")._value.get() == 1
+    assert service.mirrored.labels("ignored", "unsafe_method")._value.get() == 1
     assert service.mirrored.labels("ignored", "not_shadow")._value.get() == 1
 
 
@@ -214,7 +231,7 @@ async def test_past_the_queue_s_bounds_requests_are_dropped_and_counted(
     for n in range(3):
         assert await mirrored(service, "GET", f"/shadowed/{n}") == 202  # answered at once
     # the bytes bound: a 200-byte body over max_pending_bytes (100)
-    assert await mirrored(service, "POST", "/unsafe/1", body=b"x" * 200) == 202
+    assert await mirrored(service, "OPTIONS", "/unsafe/1", body=b"x" * 200) == 202
     dropped = service.state.metrics.shadow_dropped
     assert dropped.labels("shadowed", "mirror_queue_full")._value.get() == 1
     assert dropped.labels("unsafe", "mirror_queue_full")._value.get() == 1
@@ -228,7 +245,7 @@ async def test_a_body_over_the_shadow_limit_is_not_compared(service: Rig) -> Non
     service.max_pending_bytes = 10**9
     config = service.state.live.current
     limit = min(MAX_SHADOW_BODY, config.max_body(config.routes.capabilities["unsafe"]))
-    assert await mirrored(service, "POST", "/unsafe/1", body=b"x" * (limit + 1)) == 202
+    assert await mirrored(service, "OPTIONS", "/unsafe/1", body=b"x" * (limit + 1)) == 202
     await settled(service)
     assert service.jobs == []
     dropped = service.state.metrics.shadow_dropped.labels("unsafe", "body_too_large")
@@ -259,3 +276,21 @@ async def test_monolith_calls_wait_for_one_of_its_max_connections(
         assert [job.target.path for job in made.jobs] == ["/shadowed/1", "/shadowed/2"]
     finally:
         await made.state.upstreams.close()
+
+
+async def test_the_store_is_opened_off_the_event_loop(
+    service: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened_on: list[threading.Thread] = []
+    monkeypatch.setattr(
+        service.state.shadow.worker.store,
+        "follow",
+        lambda: opened_on.append(threading.current_thread()),
+    )
+    monkeypatch.setattr(service.state.shadow, "start", lambda: None)
+    await service.start()
+    try:
+        assert opened_on  # opening (and migrating) the database blocks: never on the loop
+        assert opened_on[0] is not threading.current_thread()
+    finally:
+        await service.close()

@@ -71,3 +71,39 @@ def test_a_legacy_capability_says_what_will_differ_once_it_moves(tmp_path: Path)
     assert "--facade-url" in said(nginx, "products", "translator")
     assert "MurmurHash2" in said(nginx, "products", "canary")
     assert said(explain.explain("envoy", load(path), Options()), "products", "canary") == ""
+
+
+def test_a_cookie_key_names_the_values_parsed_otherwise(tmp_path: Path) -> None:
+    config = every_mode(tmp_path, sticky="cookie:sid")
+    for engine in explain.ENGINES:
+        text = said(explain.explain(engine, config, BOTH), "split", "canary.sticky")
+        assert "quoted value" in text
+        assert "spaces" in text
+    header = explain.explain("envoy", every_mode(tmp_path), BOTH)
+    assert said(header, "split", "canary.sticky") == ""
+
+
+def test_envoy_says_the_monolith_s_attempt_gets_the_service_s_timeout(tmp_path: Path) -> None:
+    path = tmp_path / "routes.yaml"
+    every_mode(tmp_path)
+    path.write_text(
+        path.read_text()
+        .replace(
+            'legacy: {url: "http://127.0.0.1:18000"}',
+            'legacy: {url: "http://127.0.0.1:18000", timeout: 30s}',
+        )
+        .replace("retries: 1}", "retries: 1, timeout: 2s}")
+    )
+    text = said(explain.explain("envoy", load(path), BOTH), "split", "fallback timeout")
+    assert "(2s)" in text
+    assert "(30s)" in text
+    assert "504" in text
+    path.write_text(path.read_text().replace("timeout: 30s", "timeout: 1s"))
+    assert said(explain.explain("envoy", load(path), BOTH), "split", "fallback timeout") == ""
+
+
+def test_nginx_names_the_headers_listed_in_connection_it_forwards(tmp_path: Path) -> None:
+    # H1: the integration test marks it as an expected difference (xfail, strict)
+    text = said(explain.explain("nginx", every_mode(tmp_path), BOTH), None, "Connection")
+    assert "not dropped" in text
+    assert said(explain.explain("envoy", every_mode(tmp_path), BOTH), None, "Connection") == ""

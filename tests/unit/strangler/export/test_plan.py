@@ -117,13 +117,29 @@ def test_shadow_mirrors_ten_percent_unless_routes_yaml_says(tmp_path: Path) -> N
     assert plan.targets(told, nowhere)["shadowed"].mirror_percent == 0
 
 
-def test_only_safe_requests_are_mirrored_unless_unsafe_ones_are_sent(tmp_path: Path) -> None:
+def test_punctuation_in_a_literal_is_matched_as_itself() -> None:
+    template = "/api/v1.0/order-items/{id}/user_profile/~x/caf%C3%A9"
+    decoded = plan.path_regex(template, decoded=True)  # nginx: $uri is decoded
+    assert decoded == "^/api/v1\\.0/order-items/[^/]+/user_profile/~x/café/?$"
+    assert re.search(decoded, "/api/v1.0/order-items/7/user_profile/~x/café")
+    assert not re.search(decoded, "/api/v1x0/order-items/7/user_profile/~x/café")
+    raw = plan.path_regex(template)  # Envoy: the path as sent
+    assert raw == "^/api/v1\\.0/order-items/[^/]+/user_profile/~x/caf%C3%A9/?$"
+    assert re.search(raw, "/api/v1.0/order-items/7/user_profile/~x/caf%C3%A9")
+    # metacharacters escaped, the rest (braces, quotes, $, space) as ASCII hex
+    assert plan.path_regex("/a(b)+c*|d^", decoded=True) == "^/a\\(b\\)\\+c\\*\\|d\\^/?$"
+    assert plan.path_regex("/x%24%22y", decoded=True) == "^/x\\x24\\x22y/?$"
+
+
+def test_only_safe_requests_are_mirrored_even_where_unsafe_ones_are_sent(tmp_path: Path) -> None:
     compare = Options(facade_url="http://127.0.0.1:9000", compare_url="http://127.0.0.1:9001")
     skip = plan.targets(every_mode(tmp_path), compare)["shadowed"]
     assert plan.mirrors(skip, "safe")
     assert not plan.mirrors(skip, "unsafe")
     send = every_mode(tmp_path, shadow="    shadow: {unsafe_methods: send}")
-    assert plan.mirrors(plan.targets(send, compare)["shadowed"], "unsafe")
+    # the compare service would send a mirrored write to the monolith a second time
+    assert plan.mirrors(plan.targets(send, compare)["shadowed"], "safe")
+    assert not plan.mirrors(plan.targets(send, compare)["shadowed"], "unsafe")
 
 
 def test_writes_fall_back_only_before_cutover(tmp_path: Path) -> None:
