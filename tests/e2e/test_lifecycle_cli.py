@@ -4,10 +4,7 @@ routes.yaml and a SQLite store the test fills with evidence."""
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,9 +13,9 @@ import pytest
 from parallel_run.record import ObservationRecord
 from parallel_run.redact import Redactor
 from parallel_run.store import ResultStore
+from tests.support.strangler_cli import run, write_routes
 
 pytestmark = pytest.mark.e2e
-STRANGLER = str(Path(sys.executable).parent / "strangler")
 
 ROUTES = """\
 # the switchboard
@@ -40,21 +37,9 @@ store:
 """
 
 
-def run(*args: str, routes: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [STRANGLER, *args, "--routes", str(routes)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "COLUMNS": "200"},
-        check=False,
-    )
-
-
 @pytest.fixture
 def routes(tmp_path: Path) -> Path:
-    path = tmp_path / "routes.yaml"
-    path.write_text(ROUTES)
+    path = write_routes(tmp_path, ROUTES)
     return path
 
 

@@ -5,9 +5,6 @@ the audit trail)."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,9 +14,9 @@ from sqlalchemy import func, select
 from facade.config.endpoints import dump_inventory
 from parallel_run.store import audit_log
 from tests.support import retire_store as seed
+from tests.support.strangler_cli import run, write_routes
 
 pytestmark = pytest.mark.e2e
-STRANGLER = str(Path(sys.executable).parent / "strangler")
 
 ROUTES = """\
 version: 1
@@ -42,17 +39,6 @@ store:
 """
 
 
-def run(*args: str, routes: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [STRANGLER, *args, "--routes", str(routes)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "COLUMNS": "200"},
-        check=False,
-    )
-
-
 @pytest.fixture
 def routes(tmp_path: Path) -> Path:
     (tmp_path / "endpoints.json").write_text(
@@ -63,8 +49,7 @@ def routes(tmp_path: Path) -> Path:
             ]
         )
     )
-    path = tmp_path / "routes.yaml"
-    path.write_text(ROUTES)
+    path = write_routes(tmp_path, ROUTES)
     store = seed.open_store(path)
     at = datetime.now(UTC) - timedelta(hours=2)
     seed.served(store, "products", at=at, by="legacy", count=75, endpoint="/api/products/{sku}")

@@ -4,9 +4,6 @@ store (written by the test) shows the conditions hold; the way back is closed af
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,10 +11,10 @@ import pytest
 
 from facade import config as config_module
 from tests.support import retire_store as seed
+from tests.support.strangler_cli import run, write_routes
 from tests.support.sync_shop import inventory_data
 
 pytestmark = pytest.mark.e2e
-STRANGLER = str(Path(sys.executable).parent / "strangler")
 
 ROUTES = f"""\
 version: 1
@@ -34,21 +31,9 @@ capabilities:
 """
 
 
-def run(*args: str, routes: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [STRANGLER, *args, "--routes", str(routes)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "COLUMNS": "200"},
-        check=False,
-    )
-
-
 @pytest.fixture
 def routes(tmp_path: Path) -> Path:
-    path = tmp_path / "routes.yaml"
-    path.write_text(ROUTES)
+    path = write_routes(tmp_path, ROUTES)
     return path
 
 
