@@ -78,21 +78,7 @@ capabilities:{canaries}
 
 
 def export(routes: Path, directory: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            str(processes.BIN / "strangler"),
-            "export",
-            "envoy",
-            str(directory),
-            "--routes",
-            str(routes),
-            *extra,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return proxies.export("envoy", routes, directory, *extra)
 
 
 def validate(envoy: str, path: Path) -> None:
@@ -190,8 +176,7 @@ async def sides(base: str, percent: int) -> dict[str, str]:
 async def test_every_key_lands_on_the_side_the_python_engine_picks(
     stack: dict[str, object], percent: int
 ) -> None:
-    proxy = stack["proxy"]
-    assert isinstance(proxy, proxies.Proxy)
+    proxy = proxies.of(stack)
     found = await sides(proxy.url, percent)
     expected = {
         key: "svc" if in_share(f"canary-{percent}", key, percent) else "legacy" for key in KEYS
@@ -205,8 +190,7 @@ async def test_every_key_lands_on_the_side_the_python_engine_picks(
 async def test_a_cookie_or_the_address_is_the_key_as_in_the_python_engine(
     stack: dict[str, object],
 ) -> None:
-    proxy = stack["proxy"]
-    assert isinstance(proxy, proxies.Proxy)
+    proxy = proxies.of(stack)
     expected_side = {True: "svc", False: "legacy"}
     async with aiohttp.ClientSession() as session:
         for key in KEYS[:200]:
@@ -221,8 +205,7 @@ async def test_a_cookie_or_the_address_is_the_key_as_in_the_python_engine(
 
 
 async def test_a_client_cannot_choose_its_side(stack: dict[str, object]) -> None:
-    proxy = stack["proxy"]
-    assert isinstance(proxy, proxies.Proxy)
+    proxy = proxies.of(stack)
     key = next(k for k in KEYS if not in_share("canary-10", k, 10))
     async with aiohttp.ClientSession() as session:
         forged = {"X-Customer-Id": key, "X-Strangler-Side": "service"}
@@ -232,8 +215,7 @@ async def test_a_client_cannot_choose_its_side(stack: dict[str, object]) -> None
 async def test_an_unreachable_service_falls_back_to_the_monolith_for_reads_only(
     stack: dict[str, object],
 ) -> None:
-    proxy = stack["proxy"]
-    assert isinstance(proxy, proxies.Proxy)
+    proxy = proxies.of(stack)
     async with aiohttp.ClientSession() as session:
         assert await served_by(session, f"{proxy.url}/moved") == "legacy"
         # extracted: a write belongs to the service, never moved to the monolith
@@ -277,8 +259,7 @@ async def test_shadow_answers_from_the_monolith_and_mirrors_to_the_compare_servi
 async def test_a_translated_capability_is_served_by_the_python_facade(
     stack: dict[str, object],
 ) -> None:
-    proxy = stack["proxy"]
-    assert isinstance(proxy, proxies.Proxy)
+    proxy = proxies.of(stack)
     async with aiohttp.ClientSession() as session:
         assert await served_by(session, f"{proxy.url}/translated") == "facade"
 
@@ -297,8 +278,7 @@ async def test_a_translated_capability_is_served_by_the_python_facade(
 def test_the_security_cases_hold(
     stack: dict[str, object], request_line: str, headers: str, status: int
 ) -> None:
-    proxy = stack["proxy"]
-    assert isinstance(proxy, proxies.Proxy)
+    proxy = proxies.of(stack)
     body = b"x" * 2000 if "Content-Length" in headers else b""
     raw = (
         f"{request_line}\r\nHost: shop.example\r\n{headers}Connection: close\r\n\r\n".encode()
@@ -320,8 +300,7 @@ def test_the_security_cases_hold(
     ],
 )
 def test_the_path_routed_on_is_the_path_forwarded(stack: dict[str, object], target: str) -> None:
-    proxy = stack["proxy"]
-    assert isinstance(proxy, proxies.Proxy)
+    proxy = proxies.of(stack)
     raw = f"GET {target} HTTP/1.1\r\nHost: shop.example\r\nConnection: close\r\n\r\n"
     answer = processes.raw_http(proxy.port, raw.encode())
     report = json.loads(answer.split(b"\r\n\r\n", 1)[1])
@@ -333,8 +312,7 @@ def test_the_path_routed_on_is_the_path_forwarded(stack: dict[str, object], targ
 def test_only_end_to_end_headers_and_the_proxys_own_reach_the_upstream(
     stack: dict[str, object],
 ) -> None:
-    proxy = stack["proxy"]
-    assert isinstance(proxy, proxies.Proxy)
+    proxy = proxies.of(stack)
     sent = (
         "Connection: close, X-Internal-Auth\r\nX-Internal-Auth: forged\r\n"  # H1
         "Keep-Alive: 5\r\nTE: gzip\r\nTrailer: X\r\nProxy-Connection: keep-alive\r\n"  # H2
@@ -360,8 +338,7 @@ def test_only_end_to_end_headers_and_the_proxys_own_reach_the_upstream(
 
 
 async def test_a_template_with_punctuation_routes_as_the_facade(stack: dict[str, object]) -> None:
-    proxy = stack["proxy"]
-    assert isinstance(proxy, proxies.Proxy)
+    proxy = proxies.of(stack)
     path = "/api/v1.0/order-items/7/user_profile/~x/caf%C3%A9"
     async with aiohttp.ClientSession() as session:
         assert await served_by(session, f"{proxy.url}{path}") == "svc"
@@ -372,8 +349,7 @@ async def test_a_template_with_punctuation_routes_as_the_facade(stack: dict[str,
 async def test_repeated_keys_pick_the_side_the_python_engine_picks(
     stack: dict[str, object],
 ) -> None:
-    proxy = stack["proxy"]
-    assert isinstance(proxy, proxies.Proxy)
+    proxy = proxies.of(stack)
     side = {True: "svc", False: "legacy"}
     # a pair whose first and last key land on different sides
     first, last = next(

@@ -84,21 +84,7 @@ capabilities:
 
 
 def export(routes: Path, directory: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            str(processes.BIN / "strangler"),
-            "export",
-            "nginx",
-            str(directory),
-            "--routes",
-            str(routes),
-            *extra,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return proxies.export("nginx", routes, directory, *extra)
 
 
 def nginx_t(nginx: str, directory: Path) -> None:
@@ -189,8 +175,7 @@ async def sides(base: str, keys: list[str]) -> list[str]:
 async def test_a_canary_sends_its_percent_of_distinct_keys_to_the_service(
     stack: dict[str, object],
 ) -> None:
-    proxy = stack["proxy"]
-    assert isinstance(proxy, proxies.Proxy)
+    proxy = proxies.of(stack)
     found = await sides(proxy.url, [f"key-{i}" for i in range(REQUESTS)])
     share = found.count("svc") / REQUESTS * 100
     assert abs(share - PERCENT) <= 3, f"{share:.2f}% of keys on the service"
@@ -198,8 +183,7 @@ async def test_a_canary_sends_its_percent_of_distinct_keys_to_the_service(
 
 
 async def test_the_same_key_always_lands_on_the_same_side(stack: dict[str, object]) -> None:
-    proxy = stack["proxy"]
-    assert isinstance(proxy, proxies.Proxy)
+    proxy = proxies.of(stack)
     keys = [f"sticky-{i}" for i in range(200)]
     first = await sides(proxy.url, keys)
     for _ in range(2):
@@ -207,8 +191,7 @@ async def test_the_same_key_always_lands_on_the_same_side(stack: dict[str, objec
 
 
 async def test_an_unreachable_service_falls_back_to_the_monolith(stack: dict[str, object]) -> None:
-    proxy = stack["proxy"]
-    assert isinstance(proxy, proxies.Proxy)
+    proxy = proxies.of(stack)
     async with aiohttp.ClientSession() as session, session.get(f"{proxy.url}/moved") as answer:
         assert answer.status == 200
         assert (await answer.json(content_type=None))["server"] == "legacy"
@@ -228,8 +211,7 @@ async def test_shadow_mirrors_to_the_compare_service(stack: dict[str, object]) -
 
 
 def test_a_request_is_forwarded_as_the_path_it_was_routed_on(stack: dict[str, object]) -> None:
-    proxy = stack["proxy"]
-    assert isinstance(proxy, proxies.Proxy)
+    proxy = proxies.of(stack)
     raw = (
         b"GET //x/../split//item?next=/../admin HTTP/1.1\r\n"
         b"Host: shop.example\r\nX-Customer-Id: k\r\nConnection: close\r\n\r\n"
@@ -241,8 +223,7 @@ def test_a_request_is_forwarded_as_the_path_it_was_routed_on(stack: dict[str, ob
 
 @pytest.mark.parametrize("target", ["/split%2Fitem", "/split/item%5C..", "/split/..;/admin"])
 def test_ambiguous_paths_answer_400(stack: dict[str, object], target: str) -> None:
-    proxy = stack["proxy"]
-    assert isinstance(proxy, proxies.Proxy)
+    proxy = proxies.of(stack)
     raw = f"GET {target} HTTP/1.1\r\nHost: shop.example\r\nConnection: close\r\n\r\n".encode()
     assert processes.raw_http(proxy.port, raw).split(b" ", 2)[1] == b"400"
 
@@ -250,8 +231,7 @@ def test_ambiguous_paths_answer_400(stack: dict[str, object], target: str) -> No
 def test_only_end_to_end_headers_and_the_proxys_own_reach_the_upstream(
     stack: dict[str, object],
 ) -> None:
-    proxy = stack["proxy"]
-    assert isinstance(proxy, proxies.Proxy)
+    proxy = proxies.of(stack)
     sent = (
         "Keep-Alive: 5\r\nTE: gzip\r\nTrailer: X\r\nProxy-Connection: keep-alive\r\n"  # H2
         "Proxy-Authorization: Basic eA==\r\nUpgrade: h2c\r\n"
@@ -286,8 +266,7 @@ def test_only_end_to_end_headers_and_the_proxys_own_reach_the_upstream(
 def test_headers_named_in_connection_do_not_reach_the_upstream(
     stack: dict[str, object],
 ) -> None:
-    proxy = stack["proxy"]
-    assert isinstance(proxy, proxies.Proxy)
+    proxy = proxies.of(stack)
     sent = "Connection: close, X-Internal-Auth\r\nX-Internal-Auth: forged\r\nX-Kept: yes\r\n"
     raw = f"GET /echoed HTTP/1.1\r\nHost: shop.example\r\n{sent}\r\n".encode()
     report = json.loads(processes.raw_http(proxy.port, raw).split(b"\r\n\r\n", 1)[1])
@@ -297,8 +276,7 @@ def test_headers_named_in_connection_do_not_reach_the_upstream(
 
 
 async def test_a_template_with_punctuation_routes_as_the_facade(stack: dict[str, object]) -> None:
-    proxy = stack["proxy"]
-    assert isinstance(proxy, proxies.Proxy)
+    proxy = proxies.of(stack)
     path = "/api/v1.0/order-items/7/user_profile/~x/caf%C3%A9"
     async with aiohttp.ClientSession() as session:
         assert await served_by(session, f"{proxy.url}{path}") == "svc"

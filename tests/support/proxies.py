@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import processes
 from tests.support.probe import wait_until
 
 
@@ -107,3 +108,31 @@ def start(name: str, argv: Sequence[str], *, port: int, log_dir: Path) -> Proxy:
 def check(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
     """Run a config check (``envoy --mode validate``, ``nginx -t``), its output kept."""
     return subprocess.run(list(argv), capture_output=True, text=True, timeout=120, check=False)
+
+
+def export(
+    engine: str, routes: Path, directory: Path, *extra: str
+) -> subprocess.CompletedProcess[str]:
+    """Run `strangler export ENGINE DIRECTORY --routes ROUTES [EXTRA...]`, its output kept."""
+    return subprocess.run(
+        [
+            str(processes.BIN / "strangler"),
+            "export",
+            engine,
+            str(directory),
+            "--routes",
+            str(routes),
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def of(stack: dict[str, object]) -> Proxy:
+    """The started proxy in a test module's ``stack`` fixture."""
+    proxy = stack["proxy"]
+    assert isinstance(proxy, Proxy)
+    return proxy
