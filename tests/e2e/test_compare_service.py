@@ -8,19 +8,16 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.support import processes
 from tests.support.compare_stack import (
-    compare_service,
+    Stack,
     mirror,
     report,
-    standin,
+    running,
     total,
-    write_routes,
 )
 from tests.support.probe import get_body, wait_until
 
@@ -30,28 +27,16 @@ SLOW_MONOLITH = 1.0
 SLOW_CANDIDATE = 2.0
 
 
-@dataclass
-class Stack:
-    routes: Path
-    monolith: processes.Running
-    candidate: processes.Running
-    compare: processes.Running
-
-
 @pytest.fixture(scope="module")
 def planted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """A monolith, a candidate wrong for every 4th item, a compare service fed 40 mirrored
     GETs, a mirrored POST and a request for a capability not in shadow mode."""
     state = tmp_path_factory.mktemp("compare-e2e")
-    monolith = standin("monolith", state)
-    candidate = standin("candidate", state)
     # every request's twin too: the monolith asked twice, its noise learned
-    routes = write_routes(
-        state, monolith.url, candidate.url, noise="noise: auto, noise_sample: 100%"
-    )
-    compare = compare_service(routes, state, "--host-suffix", "-shadow")
-    stack = Stack(routes, monolith, candidate, compare)
-    try:
+    with running(
+        state, "--host-suffix", "-shadow", noise="noise: auto, noise_sample: 100%"
+    ) as stack:
+        compare = stack.compare
         for n in range(1, ITEMS + 1):
             with mirror(compare.url, f"/api/items/{n}") as answer:
                 assert answer.status == 202
@@ -65,10 +50,6 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "every mirrored GET is compared",
         )
         yield stack
-    finally:
-        compare.stop()
-        candidate.stop()
-        monolith.stop()
 
 
 def test_only_shadow_capabilities_and_safe_methods_reach_the_upstreams(planted: Stack) -> None:
@@ -96,11 +77,10 @@ def test_the_report_shows_the_planted_mismatch_rate(planted: Stack) -> None:
 
 
 def test_slow_upstreams_never_delay_the_mirror_and_overflow_is_counted(tmp_path: Path) -> None:
-    monolith = standin("monolith", tmp_path, delay=SLOW_MONOLITH)
-    candidate = standin("candidate", tmp_path, delay=SLOW_CANDIDATE)
-    routes = write_routes(tmp_path, monolith.url, candidate.url, concurrency=1, noise="noise: off")
-    compare = compare_service(routes, tmp_path, "--queue", "2")
-    try:
+    with running(
+        tmp_path, "--queue", "2", delays=(SLOW_MONOLITH, SLOW_CANDIDATE), concurrency=1
+    ) as stack:
+        routes, compare = stack.routes, stack.compare
         slowest = 0.0
         for n in range(1, 7):
             started = time.perf_counter()
@@ -124,18 +104,11 @@ def test_slow_upstreams_never_delay_the_mirror_and_overflow_is_counted(tmp_path:
         cap = report(routes)
         assert cap["comparisons"] == 1
         assert cap["dropped"] == 4  # the queue's drops reach the store too
-    finally:
-        compare.stop()
-        candidate.stop()
-        monolith.stop()
 
 
 def test_a_routes_yaml_change_is_followed(tmp_path: Path) -> None:
-    monolith = standin("monolith", tmp_path)
-    candidate = standin("candidate", tmp_path)
-    routes = write_routes(tmp_path, monolith.url, candidate.url)
-    compare = compare_service(routes, tmp_path)
-    try:
+    with running(tmp_path) as stack:
+        routes, compare = stack.routes, stack.compare
         with mirror(compare.url, "/api/items/1") as answer:
             assert answer.status == 202
         wait_until(
@@ -149,19 +122,12 @@ def test_a_routes_yaml_change_is_followed(tmp_path: Path) -> None:
             return total(compare, "strangler_compare_mirrored_total", reason="not_shadow") > 0
 
         wait_until(ignored, "the capability out of shadow mode is ignored")
-    finally:
-        compare.stop()
-        candidate.stop()
-        monolith.stop()
 
 
 def test_drops_reach_the_store_before_any_comparison_was_made(tmp_path: Path) -> None:
-    monolith = standin("monolith", tmp_path)
-    candidate = standin("candidate", tmp_path)
-    routes = write_routes(tmp_path, monolith.url, candidate.url)
     # 1 KiB of bodies at most: each 2 KiB GET is dropped
-    compare = compare_service(routes, tmp_path, "--queue-mb", "0.001")
-    try:
+    with running(tmp_path, "--queue-mb", "0.001") as stack:
+        routes, compare = stack.routes, stack.compare
         for _ in range(3):
             with mirror(compare.url, "/api/items/1", method="GET", body=b"x" * 2048) as answer:
                 assert answer.status == 202
@@ -169,8 +135,4 @@ def test_drops_reach_the_store_before_any_comparison_was_made(tmp_path: Path) ->
         assert compare.stop() == 0
         cap = report(routes)
         assert (cap["comparisons"], cap["dropped"]) == (0, 3)
-        assert json.loads(get_body(monolith.url + "/_seen"))["count"] == 0
-    finally:
-        compare.stop()
-        candidate.stop()
-        monolith.stop()
+        assert json.loads(get_body(stack.monolith.url + "/_seen"))["count"] == 0

@@ -9,6 +9,9 @@ import re
 import subprocess
 import sys
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -106,3 +109,33 @@ def report(routes: Path) -> dict[str, Any]:
     assert result.returncode == 0, result.stderr
     (cap,) = [c for c in json.loads(result.stdout)["capabilities"] if c["name"] == "items"]
     return cap  # type: ignore[no-any-return]
+
+
+@dataclass
+class Stack:
+    routes: Path
+    monolith: processes.Running
+    candidate: processes.Running
+    compare: processes.Running
+
+
+@contextmanager
+def running(
+    state: Path,
+    *extra: str,
+    delays: tuple[float, float] = (0.0, 0.0),
+    concurrency: int = 64,
+    noise: str = "noise: off",
+) -> Iterator[Stack]:
+    """A stand-in monolith and candidate (each answering after its delay in ``delays``) and
+    ``strangler compare-service EXTRA...`` between them; all three stopped on the way out."""
+    monolith = standin("monolith", state, delay=delays[0])
+    candidate = standin("candidate", state, delay=delays[1])
+    routes = write_routes(state, monolith.url, candidate.url, concurrency=concurrency, noise=noise)
+    compare = compare_service(routes, state, *extra)
+    try:
+        yield Stack(routes, monolith, candidate, compare)
+    finally:
+        compare.stop()
+        candidate.stop()
+        monolith.stop()
