@@ -28,6 +28,7 @@ from strangler.cli.support import (
     EXIT_BAD_INPUT,
     EXIT_FAILURE,
     EXIT_REFUSED,
+    JsonOption,
     RoutesOption,
     cli,
     err,
@@ -57,7 +58,6 @@ cli.add_typer(data, name="data")
 CapabilityArgument = Annotated[
     str, typer.Argument(help="a capability of routes.yaml with a 'data:' section")
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="one JSON object on stdout")]
 BatchOption = Annotated[
     int | None,
     typer.Option(min=1, help="rows per batch (default: data.batch_size)", show_default=False),

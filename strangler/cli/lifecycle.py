@@ -19,6 +19,8 @@ import typer
 from strangler.cli.support import (
     EXIT_BAD_INPUT,
     EXIT_REFUSED,
+    CapabilityArgument,
+    JsonOption,
     RoutesOption,
     cli,
     err,
@@ -35,7 +37,6 @@ if TYPE_CHECKING:
     from parallel_run.audit import AuditRecord
     from strangler.lifecycle.steps import LifecycleError, Outcome, Verb
 
-CapabilityArgument = Annotated[str, typer.Argument(help="the capability, as named in routes.yaml")]
 ForceOption = Annotated[
     bool, typer.Option("--force", help="override the evidence gate (needs --reason; audited)")
 ]
@@ -43,7 +44,6 @@ ReasonOption = Annotated[
     str | None,
     typer.Option("--reason", help="why: kept in the audit trail", show_default=False),
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="one JSON object on stdout")]
 DryRunOption = Annotated[
     bool,
     typer.Option(

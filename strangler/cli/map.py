@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -14,6 +13,8 @@ from strangler.cli.support import (
     EXIT_BAD_INPUT,
     EXIT_FAILURE,
     EXIT_REFUSED,
+    HtmlOption,
+    JsonOption,
     RoutesOption,
     cli,
     err,
@@ -40,11 +41,8 @@ LISTED = 10
 def map_(
     routes: RoutesOption = None,
     since: Annotated[str, typer.Option(help="the window: 24h, 7d, 30d")] = "30d",
-    as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
-    html: Annotated[
-        Path | None,
-        typer.Option("--html", help="also write a self-contained HTML page", show_default=False),
-    ] = None,
+    as_json: JsonOption = False,
+    html: HtmlOption = None,
     decommission: Annotated[
         bool,
         typer.Option(

@@ -23,6 +23,8 @@ import typer
 from strangler.cli.support import (
     EXIT_BAD_INPUT,
     EXIT_FAILURE,
+    CapabilityArgument,
+    JsonOption,
     RoutesOption,
     cli,
     err,
@@ -43,9 +45,7 @@ plan = typer.Typer(
 )
 cli.add_typer(plan, name="plan")
 
-CapabilityArgument = Annotated[str, typer.Argument(help="the capability, as named in routes.yaml")]
 SinceOption = Annotated[str, typer.Option("--since", help="the traffic weighed: 24h, 7d, 30d")]
-JsonOption = Annotated[bool, typer.Option("--json", help="one JSON object on stdout")]
 WindowOption = Annotated[
     str,
     typer.Option("--window", help="retire: how long it must have been served by its service"),

@@ -24,6 +24,7 @@ from strangler.cli.support import (
     EXIT_BAD_INPUT,
     EXIT_FAILURE,
     EXIT_REFUSED,
+    JsonOption,
     RoutesOption,
     cli,
     load_routes,
@@ -67,7 +68,7 @@ def regress(
         ),
     ] = None,
     junit: Annotated[Path | None, typer.Option("--junit", help="write a JUnit XML report")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
+    as_json: JsonOption = False,
     routes: RoutesOption = None,
 ) -> None:
     """Replay a golden corpus through the facade and compare; exit 3 on mismatches."""

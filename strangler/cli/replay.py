@@ -20,6 +20,7 @@ from strangler.cli.support import (
     EXIT_FAILURE,
     EXIT_OK,
     EXIT_REFUSED,
+    JsonOption,
     RoutesOption,
     cli,
     err,
@@ -81,7 +82,7 @@ def replay(
     include_unsafe: Annotated[
         bool, typer.Option("--include-unsafe", help="also replay POST, PUT, PATCH, DELETE...")
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Replay recorded traffic to the monolith and each capability's service, compare the
     answers as shadow mode does, and store the results under a new run id."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -12,6 +11,8 @@ from rich.table import Table
 
 from strangler.cli.support import (
     EXIT_BAD_INPUT,
+    HtmlOption,
+    JsonOption,
     RoutesOption,
     cli,
     err,
@@ -35,11 +36,8 @@ def report(
     ] = None,
     routes: RoutesOption = None,
     since: Annotated[str, typer.Option(help="the window: 30m, 24h, 7d")] = "24h",
-    as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
-    html: Annotated[
-        Path | None,
-        typer.Option("--html", help="also write a self-contained HTML page", show_default=False),
-    ] = None,
+    as_json: JsonOption = False,
+    html: HtmlOption = None,
     run: Annotated[
         str | None,
         typer.Option(
@@ -237,7 +235,7 @@ def _print_report(built: Report) -> None:
 def diff(
     observation_id: Annotated[str, typer.Argument(help="an id from `strangler report`")],
     routes: RoutesOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """One recorded comparison, legacy and candidate side by side."""
     config = load_routes(routes_path(routes))

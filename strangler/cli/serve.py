@@ -17,6 +17,7 @@ from facade import config as config_module
 from strangler.cli.support import (
     EXIT_BAD_INPUT,
     EXIT_FAILURE,
+    JsonOption,
     RoutesOption,
     cli,
     err,
@@ -141,7 +142,7 @@ def _loop_choice(value: str) -> str:
 @cli.command()
 def status(
     routes: RoutesOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
+    as_json: JsonOption = False,
     facade: Annotated[
         str | None,
         typer.Option(

@@ -47,6 +47,12 @@ RoutesOption = Annotated[
         show_default=False,
     ),
 ]
+JsonOption = Annotated[bool, typer.Option("--json", help="one JSON object on stdout")]
+HtmlOption = Annotated[
+    Path | None,
+    typer.Option("--html", help="also write a self-contained HTML page", show_default=False),
+]
+CapabilityArgument = Annotated[str, typer.Argument(help="the capability, as named in routes.yaml")]
 
 
 class _State:
