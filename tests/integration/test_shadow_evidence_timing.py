@@ -3,24 +3,20 @@ traffic pauses, not when the next request comes (issue 13.1)."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.support import processes
+from tests.support.compare_stack import report
 from tests.support.evidence import reading
 from tests.support.probe import wait_until
 
 pytestmark = pytest.mark.integration
-STRANGLER = str(Path(sys.executable).parent / "strangler")
 BURST = 400
 CLIENTS = 8
 
@@ -58,21 +54,6 @@ def comparisons(store: Path) -> int:
     return summary.comparisons if summary is not None else 0
 
 
-def report(routes: Path) -> dict[str, Any]:
-    result = subprocess.run(
-        [STRANGLER, "report", "--routes", str(routes), "--json"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    (cap,) = [
-        c for c in json.loads(result.stdout)["capabilities"] if c["name"] == "product-catalog"
-    ]
-    return cap  # type: ignore[no-any-return]
-
-
 def test_a_report_right_after_a_burst_counts_the_noise_learned_during_it(
     tmp_path: Path, noisy_pair: tuple[processes.Running, processes.Running]
 ) -> None:
@@ -93,7 +74,7 @@ def test_a_report_right_after_a_burst_counts_the_noise_learned_during_it(
             assert set(pool.map(get, range(BURST))) == {200}
         # no more traffic: every comparison, and the noise learned, is in the store within 2 s
         wait_until(lambda: comparisons(store) >= BURST, f"{BURST} comparisons", timeout=2.0)
-        cap = report(routes)
+        cap = report(routes, "product-catalog")
         assert cap["comparisons"] == BURST
         assert "$.generated_id" in {p["path"] for p in cap["noise_paths"]}, cap
         assert cap["mismatch_rate"] <= 0.05, cap

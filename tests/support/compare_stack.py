@@ -98,7 +98,8 @@ def total(running: processes.Running, name: str, **labels: str) -> float:
     )
 
 
-def report(routes: Path) -> dict[str, Any]:
+def report(routes: Path, capability: str = "items") -> dict[str, Any]:
+    """``strangler report --json``'s entry for ``capability``."""
     result = subprocess.run(
         [STRANGLER, "report", "--routes", str(routes), "--json"],
         capture_output=True,
@@ -107,7 +108,7 @@ def report(routes: Path) -> dict[str, Any]:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    (cap,) = [c for c in json.loads(result.stdout)["capabilities"] if c["name"] == "items"]
+    (cap,) = [c for c in json.loads(result.stdout)["capabilities"] if c["name"] == capability]
     return cap  # type: ignore[no-any-return]
 
 
