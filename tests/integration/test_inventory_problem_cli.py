@@ -4,12 +4,12 @@ a warning, ``validate`` catches it before deploy, ``map``, ``plan`` and ``retire
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-STRANGLER = str(Path(sys.executable).parent / "strangler")
+from tests.support.strangler_cli import run, write_routes
+
 ROUTES = """\
 version: 1
 legacy: {url: "http://127.0.0.1:9", endpoints: endpoints.json}
@@ -27,21 +27,12 @@ store:
 
 
 def cli(*args: str, routes: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [STRANGLER, *args, "--routes", str(routes)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        cwd=routes.parent,
-    )
+    return run(*args, routes=routes, cwd=routes.parent)
 
 
 @pytest.fixture
 def routes(tmp_path: Path) -> Path:
-    path = tmp_path / "routes.yaml"
-    path.write_text(ROUTES)
-    return path  # endpoints.json is not there: moved away
+    return write_routes(tmp_path, ROUTES)  # endpoints.json is not there: moved away
 
 
 def test_a_rollback_goes_through_with_a_warning(routes: Path) -> None:

@@ -11,8 +11,9 @@ from tests.support.processes import BIN
 STRANGLER = str(BIN / "strangler")
 
 
-def run(*args: str, routes: Path) -> subprocess.CompletedProcess[str]:
-    """`strangler ARGS --routes ROUTES`, output kept, wide enough that tables do not wrap."""
+def run(*args: str, routes: Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """`strangler ARGS --routes ROUTES` (in ``cwd``), output kept, wide enough that tables do
+    not wrap."""
     return subprocess.run(
         [STRANGLER, *args, "--routes", str(routes)],
         capture_output=True,
@@ -20,6 +21,7 @@ def run(*args: str, routes: Path) -> subprocess.CompletedProcess[str]:
         timeout=60,
         env={**os.environ, "COLUMNS": "200"},
         check=False,
+        cwd=cwd,
     )
 
 
