@@ -89,6 +89,20 @@ def plan_verb(
     return plan_change(config, proposed, proposal=f"{verb} {cap}", store=store, now=NOW)
 
 
+def plan_against(routes: Path, text: str, store: ResultStore | None) -> Plan:
+    """The plan for replacing ``routes`` by ``text`` (written beside it as proposed.yaml)."""
+    proposal = routes.with_name("proposed.yaml")
+    proposal.write_text(text)
+    data, digest = routes_file.read(proposal)
+    return plan_change(
+        config_module.load(routes),
+        parse_routes(proposal, data, digest),
+        proposal="p",
+        store=store,
+        now=NOW,
+    )
+
+
 def test_a_cutover_moves_all_of_its_endpoints_traffic_and_its_gate_says_no(
     routes: Path, store: ResultStore
 ) -> None:
@@ -135,8 +149,8 @@ def test_a_rollback_moves_traffic_back_to_the_monolith_ungated(
 def test_a_hand_edited_file_adds_an_owner_and_leaves_a_route_unreachable(
     routes: Path, store: ResultStore
 ) -> None:
-    proposal = routes.with_name("proposed.yaml")
-    proposal.write_text(
+    built = plan_against(
+        routes,
         ROUTES.replace(
             "store:",
             "  orders:\n"
@@ -145,13 +159,8 @@ def test_a_hand_edited_file_adds_an_owner_and_leaves_a_route_unreachable(
             "    mode: canary\n"
             "    canary: {percent: 50}\n"
             "store:",
-        )
-    )
-    data, digest = routes_file.read(proposal)
-    config = config_module.load(routes)
-
-    built = plan_change(
-        config, parse_routes(proposal, data, digest), proposal="p", store=store, now=NOW
+        ),
+        store,
     )
 
     (cap,) = built.capabilities
@@ -259,21 +268,13 @@ def test_without_an_inventory_the_plan_says_no_traffic_is_counted(routes: Path) 
 def test_a_proposal_that_widens_a_route_shows_it_and_the_endpoint_it_takes(
     routes: Path, store: ResultStore
 ) -> None:
-    proposal = routes.with_name("proposed.yaml")
-    proposal.write_text(
+    built = plan_against(
+        routes,
         ROUTES.replace(
             '[{methods: [GET], path: "/api/products/{sku}"}]',
             '[{methods: [GET], path: "/api/products/{sku}"}, {path: "/api/orders"}]',
-        )
-    )
-    data, digest = routes_file.read(proposal)
-
-    built = plan_change(
-        config_module.load(routes),
-        parse_routes(proposal, data, digest),
-        proposal="p",
-        store=store,
-        now=NOW,
+        ),
+        store,
     )
 
     text = describe(built)
@@ -284,22 +285,14 @@ def test_a_proposal_that_widens_a_route_shows_it_and_the_endpoint_it_takes(
 
 
 def test_a_capability_moved_to_another_service_is_listed(routes: Path, store: ResultStore) -> None:
-    proposal = routes.with_name("proposed.yaml")
-    proposal.write_text(
+    built = plan_against(
+        routes,
         ROUTES.replace(
             "  catalog: {url:", '  files: {url: "http://127.0.0.1:8103"}\n  catalog: {url:'
         ).replace(
             "    service: catalog\n    mode: extracted", "    service: files\n    mode: extracted"
-        )
-    )
-    data, digest = routes_file.read(proposal)
-
-    built = plan_change(
-        config_module.load(routes),
-        parse_routes(proposal, data, digest),
-        proposal="p",
-        store=store,
-        now=NOW,
+        ),
+        store,
     )
 
     (cap,) = built.capabilities
