@@ -249,11 +249,16 @@ class _Supervisor:
             proc.join()
 
     def _start(self, slot: int) -> None:
-        listening = self._ctx.Event()
-        proc = self._ctx.Process(
-            target=_worker_main, args=(self._options, listening), name=f"strangler-worker-{slot}"
-        )
         with _hup_ignored_by_the_child():
+            # the first Event starts multiprocessing's resource tracker, a child of this
+            # process that SIGHUP would kill (its default action) like a worker: then the next
+            # Event or spawn failed with "Broken pipe" and the facade stopped
+            listening = self._ctx.Event()
+            proc = self._ctx.Process(
+                target=_worker_main,
+                args=(self._options, listening),
+                name=f"strangler-worker-{slot}",
+            )
             proc.start()
         self._workers[slot] = proc
         self._started[slot] = time.monotonic()
