@@ -153,7 +153,7 @@ def test_upgrading_from_0003_gives_each_stored_row_its_cost(url: str) -> None:
     old.close()
     store = open_store(url)
     try:
-        assert store.current_revision() == store.head_revision() == "0005"
+        assert store.current_revision() == store.head_revision()
         assert store.stored_bytes() == {EXPERIMENT: ROW_OVERHEAD + 4000}
         assert store.observation(record.id) is not None
     finally:
