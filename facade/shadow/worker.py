@@ -1,8 +1,9 @@
 """The compare worker: a thread that classifies each finished shadow call and records it.
 
-Off the event loop because ``compare_http`` can take milliseconds on a real difference
-(deepdiff). Per item: ``parallel_run.observe.classify`` (noise judged by what every facade
-process learned), the comparison metric, then the recorder (``facade.shadow.store``: the
+Off the event loop because ``compare_http`` parses and walks both bodies
+(``parallel_run.json_diff``): tens of microseconds, more for large bodies. Per item:
+``parallel_run.observe.classify`` (noise judged by what every facade process learned), the
+comparison metric, then the recorder (``facade.shadow.store``: the
 ``store:`` settings in force), whose own thread writes to the store.
 
 Buffered evidence reaches the recorder within ``NOISE_FLUSH_INTERVAL`` under steady traffic,
