@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_lifecycle_cli import STRANGLER
+from tests.support.strangler_cli import STRANGLER
 
 pytestmark = pytest.mark.e2e
 
