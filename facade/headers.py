@@ -64,6 +64,9 @@ _REQUEST_ONLY_DROPPED = frozenset(
         "Front-End-Https",
     )
 )
+# every request header the facade never forwards as a client sent it; the exported Envoy and
+# nginx configurations (strangler.export) drop the same names
+NEVER_FORWARDED = HOP_BY_HOP | _REQUEST_ONLY_DROPPED
 # the facade's own header namespace: never taken from a client, never passed on from one
 FACADE_PREFIX = "x-strangler-"
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")

@@ -25,6 +25,7 @@ from importlib import resources
 from typing import Any
 
 from facade.config import Config, Service
+from facade.headers import NEVER_FORWARDED
 from strangler.export import plan
 from strangler.export.plan import ExportError, Options, Rule, Target
 
@@ -32,27 +33,23 @@ LUA_FILTER = "envoy.filters.http.lua"
 SIDE_HEADER = "x-strangler-side"
 _API = "type.googleapis.com/envoy."
 _HCM = _API + "extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
-# what the facade never forwards (facade.headers): hop-by-hop ones Envoy leaves, method
-# overrides, and the client's own forwarding headers (Envoy writes X-Forwarded-For/-Proto)
-_DROPPED = (
-    "proxy-authorization",
-    "proxy-authenticate",
-    "trailer",
-    "http2-settings",
-    "expect",
-    "x-http-method-override",
-    "x-http-method",
-    "x-method-override",
-    "forwarded",
-    "x-forwarded-host",
-    "x-forwarded-port",
-    "x-forwarded-prefix",
-    "x-forwarded-ssl",
-    "x-forwarded-scheme",
-    "x-real-ip",
-    "x-url-scheme",
-    "front-end-https",
+# what the facade never forwards (facade.headers), but for what Envoy handles itself: the
+# connection-specific and framing headers it strips, and X-Forwarded-For/-Proto it writes
+# (the client's X-Forwarded-For is dropped at the edge only: _early_mutation)
+_ENVOY_HANDLES = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "transfer-encoding",
+        "upgrade",
+        "content-length",
+        "x-forwarded-for",
+        "x-forwarded-proto",
+    }
 )
+_DROPPED = tuple(sorted(NEVER_FORWARDED - _ENVOY_HANDLES))
 _SAFE_RETRY_ON = "5xx,reset,connect-failure,refused-stream"
 _UNSAFE_RETRY_ON = "connect-failure,refused-stream"
 

@@ -25,27 +25,30 @@ import re
 from collections.abc import Iterable
 
 from facade.config import Config, Service
+from facade.headers import NEVER_FORWARDED
 from strangler.export import plan
 from strangler.export.plan import ExportError, Options, Rule, Target
 
-# hop-by-hop and request-only headers the facade never forwards (facade.headers); nginx drops
-# Connection, Keep-Alive, TE, Upgrade, Expect and the framing headers itself
+# what the facade never forwards (facade.headers), but for what nginx handles itself: it drops
+# Connection, Keep-Alive, TE, Upgrade, Expect and the framing headers, the X-Forwarded-*
+# headers below are set from what nginx saw, and Proxy-Authenticate is a response header
+_NGINX_HANDLES = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "te",
+        "upgrade",
+        "expect",
+        "content-length",
+        "transfer-encoding",
+        "x-forwarded-for",
+        "x-forwarded-proto",
+        "x-forwarded-host",
+        "proxy-authenticate",
+    }
+)
 _DROPPED = (
-    "Proxy-Authorization",
-    "Proxy-Connection",
-    "Trailer",
-    "HTTP2-Settings",
-    "X-HTTP-Method-Override",
-    "X-HTTP-Method",
-    "X-Method-Override",
-    "Forwarded",
-    "X-Forwarded-Port",
-    "X-Forwarded-Prefix",
-    "X-Forwarded-SSL",
-    "X-Forwarded-Scheme",
-    "X-Real-IP",
-    "X-Url-Scheme",
-    "Front-End-Https",
+    *(name.title() for name in sorted(NEVER_FORWARDED - _NGINX_HANDLES)),
     # the facade's own namespace: nginx cannot drop a prefix, so the names it uses
     "X-Strangler-Shadow",
     "X-Strangler-Side",
