@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from facade import access_log as json_access
 from facade.admin import RESERVED_PATHS, answer_reserved, probe_legacy, reserved_path
 from facade.config import Config
 from facade.config.normalize import normalize_target
@@ -38,6 +39,8 @@ log = logging.getLogger("strangler.facade")
 # probes and scrapers: a handful at a time; beyond, one answer each (probes still served)
 ADMIN_MAX_CONNECTIONS = 16
 access_log = logging.getLogger("strangler.access")
+# `serve --access-log json`: one JSON object a line, alone on stdout (facade.server sets it up)
+json_log = logging.getLogger("strangler.access.json")
 
 
 class Facade:
@@ -49,7 +52,7 @@ class Facade:
         *,
         stages: Sequence[Stage] | None = None,
         watch: bool = True,
-        access_log_enabled: bool = False,
+        access_log: str | None = None,
         sampler: Sampler | None = None,
         reload_hooks: Sequence[ReloadHook] = (),
     ) -> None:
@@ -57,7 +60,9 @@ class Facade:
         self.state = FacadeState(LiveConfig(config, hooks=tuple(reload_hooks)))
         self._stages = list(stages or default_stages())
         self._watch = watch
-        self._log_access = access_log_enabled
+        # access_log: None, "text" (a line in the facade's log) or "json" (facade/access_log.py)
+        self._log_access = access_log == "text"
+        self._log_json = access_log == "json"
         self._sampler = sampler  # `serve --record`: copies of finished exchanges, off the path
         # what start() opened, each with its close: closed in reverse order by close(), or at
         # once by a start() that fails half-way
@@ -204,6 +209,8 @@ class Facade:
                 route_header(ex),
                 ex.request_id,
             )
+        if self._log_json:
+            json_log.info(json_access.entry(ex, response, status=status, elapsed=elapsed))
         if self._sampler is not None:
             # after the answer is complete: what is recorded is the body the client got
             self._sampler.observe(ex, response)

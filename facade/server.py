@@ -20,6 +20,7 @@ import multiprocessing.connection
 import os
 import shutil
 import signal
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -56,7 +57,7 @@ class ServeOptions:
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 1
-    access_log: bool = False
+    access_log: str | None = None  # None, "text" or "json" (facade.access_log)
     shutdown_timeout: float = 30.0
     record: Path | None = None  # sample live traffic into this mitmproxy flow file
     sample: float = 10.0  # percent of requests sampled into ``record``
@@ -90,6 +91,13 @@ def configure_logging() -> None:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("aiohttp.server").addFilter(MalformedRequestFilter())
+    # the JSON access log: its lines alone on stdout, nothing around them (facade.access_log)
+    json_log = logging.getLogger("strangler.access.json")
+    if not json_log.handlers:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        json_log.addHandler(handler)
+        json_log.propagate = False
 
 
 def check_c_parser() -> None:
@@ -412,7 +420,7 @@ async def _serve(
         sampler = Sampler(options.record, percent=options.sample, config=config)
     facade = Facade(
         config,
-        access_log_enabled=options.access_log,
+        access_log=options.access_log,
         sampler=sampler,
         reload_hooks=options.reload_hooks,
     )

@@ -63,6 +63,16 @@ def export(
         str | None,
         typer.Option("--compare-url", help="the compare service shadow traffic is mirrored to"),
     ] = None,
+    access_log: Annotated[
+        str | None,
+        typer.Option(
+            "--access-log",
+            metavar="json",
+            help="Envoy: log each request as one JSON object a line on stdout (the fields of "
+            "serve --access-log json)",
+            show_default=False,
+        ),
+    ] = None,
     routes: RoutesOption = None,
 ) -> None:
     """Write the data-plane configuration for your own Envoy or nginx."""
@@ -75,9 +85,15 @@ def export(
         raise _fail(f"--listen: {exc}") from None
     if not 0 < admin_port < 65536:
         raise _fail(f"--admin-port: {admin_port} is not a port")
+    if access_log is not None and (access_log != "json" or target != "envoy"):
+        raise _fail(f"--access-log {access_log}: only json, and for envoy only")
     config = load_routes(routes_path(routes))
     options = exporting.Options(
-        listen=address, admin_port=admin_port, facade_url=facade_url, compare_url=compare_url
+        listen=address,
+        admin_port=admin_port,
+        facade_url=facade_url,
+        compare_url=compare_url,
+        access_log=access_log,
     )
     try:
         text = exporting.render(target, config, options)

@@ -62,7 +62,17 @@ def serve(
             callback=lambda value: _workers(value),
         ),
     ] = "1",
-    access_log: Annotated[bool, typer.Option(help="log one line per request")] = False,
+    access_log: Annotated[
+        str | None,
+        typer.Option(
+            "--access-log",
+            metavar="text|json",
+            help="log each request: text, a line in the facade's log; json, one object a line "
+            "on stdout (the Envoy engine's fields)",
+            callback=lambda value: _access_log_format(value),
+            show_default=False,
+        ),
+    ] = None,
     shutdown_timeout: Annotated[float, typer.Option(help="seconds to drain on stop")] = 30.0,
     record: Annotated[
         Path | None,
@@ -123,6 +133,12 @@ def serve(
     except OSError as exc:
         err.print(f"strangler serve: cannot listen on {host}:{port}: {exc.strerror}", markup=False)
         raise typer.Exit(EXIT_FAILURE) from None
+
+
+def _access_log_format(value: str | None) -> str | None:
+    if value is None or value in ("text", "json"):
+        return value
+    raise typer.BadParameter(f"{value!r} is neither text nor json")
 
 
 def _workers(value: str) -> str:

@@ -25,7 +25,9 @@ from importlib import resources
 from typing import Any
 
 from facade.config import Config, Service
+from facade.config.evidence import redactor_for
 from facade.headers import NEVER_FORWARDED
+from facade.metrics import LATENCY_BUCKETS
 from strangler.export import plan
 from strangler.export.plan import ExportError, Options, Rule, Target
 
@@ -423,8 +425,11 @@ def route_config(config: Config, options: Options, used: set[str]) -> dict[str, 
             }
         )
     for rule in plan.rules(config):
-        routes.extend(_routes_of(config, rule, targets[rule.capability], used))
-    routes.append({"name": "legacy", "match": {"prefix": "/"}, "route": _legacy_action(config)})
+        target = targets[rule.capability]
+        routes.extend(_attributed(_routes_of(config, rule, target, used), target))
+    routes.extend(
+        _attributed([{"name": "legacy", "match": {"prefix": "/"}, "route": _legacy_action(config)}])
+    )
     return {
         "name": "strangler",
         # the canary's mark, and Envoy's own note of the client address (X-Forwarded-For has it)
@@ -523,6 +528,12 @@ def bootstrap(config: Config, options: Options) -> dict[str, Any]:
             },
         ],
     }
+    if options.access_log == "json":
+        manager["access_log"] = [ACCESS_LOG]
+        filters = manager["http_filters"]
+        assert isinstance(filters, list)
+        # before the router: the path it forwards, with secret query values redacted
+        filters.insert(-1, _access_log_lua(config))
     return {
         "admin": {
             "address": {
@@ -546,7 +557,111 @@ def bootstrap(config: Config, options: Options) -> dict[str, Any]:
                     ],
                 }
             ],
-            "clusters": clusters(config, options, used),
+            "clusters": _served_by_labels(clusters(config, options, used)),
+        },
+        # the route stats' latencies in the facade's buckets (strangler.engine.envoy_stats)
+        "stats_config": {
+            "histogram_bucket_settings": [
+                {
+                    "match": {"prefix": "vhost.strangler.route."},
+                    "buckets": [bound * 1000 for bound in LATENCY_BUCKETS],
+                }
+            ]
+        },
+    }
+
+
+# -- observability: who served, per capability (access log and stats) --------------------------
+
+# the metadata namespace of routes (capability, mode) and endpoints (served_by)
+METADATA = "strangler"
+ACCESS_LOG_FILTER = "strangler.access_log"
+_ROUTE = "xds.route_metadata.filter_metadata"
+_HOST = "xds.upstream_host_metadata.filter_metadata"
+# facade.access_log's keys, with the same meanings (docs/engines.md); where Envoy holds no
+# value (no route, no upstream) the defaults are the facade's: mode legacy, served by facade
+ACCESS_LOG_FORMAT = {
+    "time": "%START_TIME(%Y-%m-%dT%H:%M:%S.%3fZ)%",
+    "method": "%REQ(:METHOD)%",
+    "path": f"%DYNAMIC_METADATA({ACCESS_LOG_FILTER}:path)%",
+    "status": "%RESPONSE_CODE%",
+    "latency_ms": "%DURATION%",
+    "bytes": "%BYTES_SENT%",
+    "capability": f"%METADATA(ROUTE:{METADATA}:capability)%",
+    "mode": f"%CEL(has(xds.route_metadata) && has({_ROUTE}.{METADATA}) "
+    f"? {_ROUTE}.{METADATA}.mode : 'legacy')%",
+    "served_by": f"%CEL(has(xds.upstream_host_metadata) "
+    f"? {_HOST}.{METADATA}.served_by : 'facade')%",
+    "request_id": "%REQ(X-REQUEST-ID)%",
+    "trace_id": "%CEL(re.extract(request.headers['traceparent'], "
+    "'^00-([0-9a-f]{32})-[0-9a-f]+-[0-9a-f]+$', '\\\\1'))%",
+}
+ACCESS_LOG = {
+    "name": "envoy.access_loggers.stdout",
+    "typed_config": {
+        "@type": _API + "extensions.access_loggers.stream.v3.StdoutAccessLog",
+        "log_format": {"json_format": ACCESS_LOG_FORMAT},
+    },
+}
+
+
+def stat_prefix(capability: str, served_by: str) -> str:
+    """A route's stat prefix: its capability (``-`` for none) and who its cluster serves by
+    (``~`` is in no routes.yaml name); Envoy's stats then carry ``envoy_route="<this>"``."""
+    return f"{capability}~{served_by}"
+
+
+def served_by(cluster: str) -> str:
+    """Who a cluster's answers are served by, in the facade's terms: ``legacy``, a service's
+    name (its fallback composites too: per capability, Envoy's stats cannot tell them apart),
+    ``facade`` (the Python facade that translates)."""
+    kind, _, name = cluster.partition(".")
+    return name or kind
+
+
+def _attributed(routes: list[dict[str, Any]], target: Target | None = None) -> list[dict[str, Any]]:
+    """Each forwarding route with its stat prefix, and its capability and mode as metadata
+    (the access log's ``capability`` and ``mode``); routing is left as it was."""
+    capability = target.name if target is not None else "-"
+    for route in routes:
+        action = route.get("route")
+        if action is None:
+            continue
+        route["stat_prefix"] = stat_prefix(capability, served_by(action["cluster"]))
+        if target is not None:
+            metadata = route.setdefault("metadata", {}).setdefault("filter_metadata", {})
+            metadata[METADATA] = {"capability": capability, "mode": target.capability.mode}
+    return routes
+
+
+def _served_by_labels(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each endpoint names who it serves as (the access log's ``served_by``): the host that
+    answered, so a fallback through a composite cluster is ``legacy``."""
+    for cluster in found:
+        assignment = cluster.get("load_assignment")
+        for group in assignment["endpoints"] if assignment else ():
+            for endpoint in group["lb_endpoints"]:
+                endpoint["metadata"] = {
+                    "filter_metadata": {METADATA: {"served_by": served_by(cluster["name"])}}
+                }
+    return found
+
+
+def access_log_lua(config: Config) -> str:
+    """The Lua that puts the forwarded path, secret query values redacted as
+    ``parallel_run.redact.Redactor.target`` does, where the access log reads it."""
+    names = sorted(redactor_for(config).query_params)
+    table = ", ".join(f"[{json.dumps(name)}] = true" for name in names)
+    source = resources.files("strangler.export").joinpath("access_log.lua").read_text("utf-8")
+    return source.replace("SECRET_NAMES = {}", f"SECRET_NAMES = {{{table}}}", 1)
+
+
+def _access_log_lua(config: Config) -> dict[str, Any]:
+    return {
+        "name": ACCESS_LOG_FILTER,
+        "typed_config": {
+            "@type": _API + "extensions.filters.http.lua.v3.Lua",
+            "default_source_code": {"inline_string": access_log_lua(config)},
         },
     }
 

@@ -49,6 +49,7 @@ class Options:
     admin_port: int = 9901  # Envoy's admin, on loopback
     facade_url: str | None = None  # a Python facade, for capabilities with a translator
     compare_url: str | None = None  # the compare service, the mirror's target
+    access_log: str | None = None  # "json": one JSON object per request on stdout (Envoy)
 
 
 @dataclass(frozen=True, slots=True)

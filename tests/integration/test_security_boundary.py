@@ -96,7 +96,7 @@ def stack(
     """The default facade: dot segments resolved, the facade is the edge, access log on."""
     legacy, orders = upstreams
     facade = _start_facade(
-        tmp_path_factory.mktemp("facade"), legacy, orders, args=("--access-log",)
+        tmp_path_factory.mktemp("facade"), legacy, orders, args=("--access-log", "text")
     )
     yield Stack(facade, legacy, orders)
     facade.stop()
