@@ -1,0 +1,1 @@
+"""``strangler serve --engine envoy``: Envoy as the data plane (docs/engines.md)."""
