@@ -16,39 +16,12 @@ import aiohttp
 import pytest
 
 from facade.access_log import FIELDS
-from facade.config.bucket import in_share
 from tests.support import processes, proxies
+from tests.support.observed_routes import INSIDE, OUTSIDE, routes_for
 from tests.support.probe import wait_until
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 TRACEPARENT = f"00-{TRACE}-00f067aa0ba902b7-01"
-KEYS = [f"customer-{i}" for i in range(100)]
-INSIDE = next(key for key in KEYS if in_share("split", key, 50))
-OUTSIDE = next(key for key in KEYS if not in_share("split", key, 50))
-
-
-def routes_for(legacy: str, service: str, dead: str) -> str:
-    return f"""\
-version: 1
-legacy: {{url: "{legacy}"}}
-services:
-  svc: {{url: "{service}"}}
-  gone: {{url: "{dead}", connect_timeout: 1s}}
-capabilities:
-  moved:
-    match: [{{path: "/moved/{{id}}"}}]
-    service: svc
-    mode: extracted
-  split:
-    match: [{{methods: [GET], path: /split}}]
-    service: svc
-    mode: canary
-    canary: {{percent: 50, sticky: "header:X-Customer-Id"}}
-  down:
-    match: [{{path: /down}}]
-    service: gone
-    mode: extracted
-"""
 
 
 @dataclass
