@@ -48,8 +48,7 @@ _redactors = PerConfig(redactor_for)  # one per configuration: a reload's new na
 
 def rfc3339(epoch: float) -> str:
     """``2026-12-03T21:03:34.766Z``: UTC, milliseconds, as Envoy's ``%START_TIME%`` is written."""
-    seconds = int(epoch)
-    millis = int((epoch - seconds) * 1000)
+    seconds, millis = divmod(int(epoch * 1000), 1000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
 
 
