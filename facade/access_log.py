@@ -18,6 +18,7 @@ Pure: ``entry`` builds the line from a finished exchange; the caller writes it.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from typing import Any
@@ -49,7 +50,12 @@ _redactors = PerConfig(redactor_for)  # one per configuration: a reload's new na
 def rfc3339(epoch: float) -> str:
     """``2026-12-03T21:03:34.766Z``: UTC, milliseconds, as Envoy's ``%START_TIME%`` is written."""
     seconds, millis = divmod(int(epoch * 1000), 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+    return f"{_second(seconds)}.{millis:03d}Z"
+
+
+@functools.lru_cache(maxsize=4)  # one formatted second, reused by the requests within it
+def _second(seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
 
 
 def trace_id(traceparent: str) -> str | None:
