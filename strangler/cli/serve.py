@@ -205,7 +205,7 @@ def _serve_envoy(
         compare_url,
         found,
         shutdown_timeout,
-        on_config=(_config_in_force,),
+        on_config=(record_config_in_force,),
     )
     try:
         run(options, config)
@@ -217,7 +217,7 @@ def _serve_envoy(
         raise typer.Exit(EXIT_FAILURE) from None
 
 
-def _config_in_force(config: config_module.Config, config_hash: str) -> None:
+def record_config_in_force(config: config_module.Config, config_hash: str) -> None:
     """The audit trail records which configuration each data plane ran, when the audit
     module knows how (``strangler.audit.config_in_force``)."""
     from strangler import audit

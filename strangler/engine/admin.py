@@ -38,6 +38,9 @@ class EngineState:
     helpers: dict[str, str] = field(default_factory=dict)  # name -> URL
     last_reload_error: str | None = None
     envoy_live: bool = False
+    # the routes.yaml digest of the routes Envoy reports in force (its RDS version_info)
+    envoy_routes: str | None = None
+    children: dict[str, int | None] = field(default_factory=dict)  # name -> pid
     legacy_ok: bool = False
     legacy_detail: str = "not probed yet"
     checked_at: float = float("-inf")
@@ -74,7 +77,8 @@ def readiness(state: EngineState, *, detailed: bool) -> web.Response:
         fresh = time.monotonic() - state.checked_at < STALE_AFTER
         body |= {
             "engine": "envoy",
-            "envoy": {"live": state.envoy_live},
+            "envoy": {"live": state.envoy_live, "routes_sha256": state.envoy_routes},
+            "children": dict(state.children),
             "legacy": {"reachable": state.legacy_ok and fresh, "detail": state.legacy_detail},
             "config": {
                 "path": str(state.path),

@@ -270,6 +270,8 @@ class Engine:
             legacy = self.state.config.routes.legacy
             verdict = await probe_once(session, legacy.url, legacy.health_path)
             self.state.envoy_live = await envoy_admin.is_live(session, self.envoy_admin_url)
+            self.state.envoy_routes = await envoy_admin.route_version(session, self.envoy_admin_url)
+            self.state.children = {name: child.pid for name, child in self.children.items()}
             if verdict is not None:
                 self.state.legacy_ok, self.state.legacy_detail = verdict
             self.state.checked_at = time.monotonic()

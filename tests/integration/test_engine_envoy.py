@@ -10,9 +10,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import aiohttp
@@ -92,7 +95,11 @@ def serve(routes: Path, log_dir: Path, *extra: str) -> processes.Running:
 
 
 def readyz(url: str) -> dict[str, object]:
-    body: dict[str, object] = json.loads(get_body(url + "/readyz"))
+    """The detailed /readyz (a loopback client); empty while nothing answers (Envoy down)."""
+    try:
+        body: dict[str, object] = json.loads(get_body(url + "/readyz"))
+    except (OSError, ValueError):
+        return {}
     return body
 
 
@@ -121,7 +128,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object
         )
         engine = serve(routes, logs)
         started.append(engine)
-        wait_until(lambda: readyz(engine.url)["status"] == "ready", "the engine is ready")
+        wait_until(lambda: readyz(engine.url).get("status") == "ready", "the engine is ready")
         yield {
             "engine": engine,
             "legacy": legacy,
@@ -378,3 +385,44 @@ async def test_fifty_changes_under_steady_load_fail_no_request(stack: dict[str, 
     wait_until(lambda: in_force(engine.url, routes), "the original routes are back")
     assert sent > 100
     assert failures == [], f"{len(failures)} of {sent} failed: {failures[:5]}"
+
+
+def test_envoy_is_restarted_and_sigterm_stops_every_child(
+    stack: dict[str, object], tmp_path: Path
+) -> None:
+    routes = tmp_path / "routes.yaml"
+    source = stack["routes"]
+    assert isinstance(source, Path)
+    routes.write_text(source.read_text())
+    engine = serve(routes, tmp_path)
+    try:
+
+        def children() -> dict[str, int]:
+            found = readyz(engine.url).get("children")
+            return found if isinstance(found, dict) else {}
+
+        wait_until(lambda: len(children()) == 3, "envoy, the facade and the compare service")
+        first = children()
+        os.kill(first["envoy"], signal.SIGKILL)
+        wait_until(
+            lambda: (
+                children().get("envoy") not in (None, first["envoy"])
+                and readyz(engine.url)["status"] == "ready"
+            ),
+            "envoy restarted",
+        )
+        assert json.loads(get_body(engine.url + "/ext/1"))["server"] == "svc"
+        pids = children()
+    finally:
+        code = engine.stop(signal.SIGTERM)
+    assert code == 0, engine.log_tail()
+    for name, pid in pids.items():
+        wait_until(partial(_gone, pid), f"{name} stopped", timeout=10)
+
+
+def _gone(pid: int) -> bool:
+    """No such process, or a zombie waiting for init."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+    except OSError:
+        return True
