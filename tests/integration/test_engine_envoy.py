@@ -242,6 +242,7 @@ def test_a_client_cannot_claim_to_be_local(stack: dict[str, object]) -> None:
     assert b'"engine": "envoy"' in answer  # still the loopback client's detailed answer
 
 
+@pytest.mark.alone
 def test_a_change_is_in_force_within_2_s_and_a_bad_one_is_refused(
     stack: dict[str, object],
 ) -> None:
