@@ -21,12 +21,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from facade.config.bucket import in_share
 from tests.support import compare_stack, processes, proxies
+from tests.support.canary_keys import PERCENTS, off_side, served_by, sides
 from tests.support.probe import get_body, wait_until
 
-PERCENTS = (10, 50, 90)
-KEYS = [f"customer-{i}-" + "k" * (i % 120) for i in range(1000)]
 STRANGLER = str(processes.BIN / "strangler")
 
 
@@ -60,6 +58,10 @@ capabilities:{canaries}
     service: svc
     mode: shadow
     shadow: {{percent: 100}}
+  sampled:
+    match: [{{methods: [GET], path: "/sampled/{{id}}"}}]
+    service: svc
+    mode: shadow
   translated:
     match: [{{methods: [GET], path: /api/products}}]
     service: svc
@@ -126,7 +128,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object
             routes_text(legacy.url, svc.url, dead)
             + f"store: {{url: 'sqlite:///{work / 'evidence.db'}'}}\n"
         )
-        engine = serve(routes, logs)
+        engine = serve(routes, logs, "--access-log", "json")
         started.append(engine)
         wait_until(lambda: readyz(engine.url).get("status") == "ready", "the engine is ready")
         yield {
@@ -147,13 +149,6 @@ def _of(stack: dict[str, object], name: str) -> processes.Running:
     found = stack[name]
     assert isinstance(found, processes.Running)
     return found
-
-
-async def served_by(session: aiohttp.ClientSession, url: str, **headers: str) -> str:
-    async with session.get(url, headers=headers) as answer:
-        assert answer.status == 200, await answer.text()
-        server: str = (await answer.json())["server"]
-        return server
 
 
 async def test_each_mode_routes_as_specified(stack: dict[str, object]) -> None:
@@ -189,27 +184,12 @@ async def test_an_unreachable_service_falls_back_to_the_monolith(
             assert answer.status == 503  # a write belongs to the service, never replayed
 
 
-async def sides(base: str, percent: int) -> dict[str, str]:
-    limit = asyncio.Semaphore(16)
-    async with aiohttp.ClientSession() as session:
-
-        async def one(key: str) -> tuple[str, str]:
-            async with limit:
-                side = await served_by(session, f"{base}/c{percent}/item", **{"X-Customer-Id": key})
-                return key, side
-
-        return dict(await asyncio.gather(*(one(key) for key in KEYS)))
-
-
 @pytest.mark.parametrize("percent", PERCENTS)
 async def test_every_canary_key_lands_on_the_python_engines_side(
     stack: dict[str, object], percent: int
 ) -> None:
     found = await sides(_of(stack, "engine").url, percent)
-    expected = {
-        key: "svc" if in_share(f"canary-{percent}", key, percent) else "legacy" for key in KEYS
-    }
-    differ = [key for key in KEYS if found[key] != expected[key]]
+    differ = off_side(found, f"canary-{percent}", percent)
     assert differ == [], f"{len(differ)} keys on the other side, e.g. {differ[:5]}"
 
 
@@ -229,6 +209,60 @@ def test_healthz_readyz_and_metrics_keep_their_meaning(stack: dict[str, object])
         in metrics
     )
     assert "strangler_request_duration_seconds_bucket" in metrics
+
+
+def test_each_request_is_logged_as_json_at_once(stack: dict[str, object]) -> None:
+    engine = _of(stack, "engine")
+    marker = f"/ext/logged-{time.monotonic_ns()}"
+    get_body(engine.url + marker)
+
+    def logged() -> list[dict[str, object]]:
+        lines = [line for line in engine.log().splitlines() if marker in line]
+        return [json.loads(line) for line in lines if line.startswith("{")]
+
+    # Envoy runs with --file-flush-interval-msec 50, not its default 10 s
+    wait_until(lambda: len(logged()) == 1, "the request's log line", timeout=3)
+    (entry,) = logged()
+    assert (entry["capability"], entry["mode"], entry["served_by"], entry["status"]) == (
+        "ext",
+        "extracted",
+        "svc",
+        200,
+    )
+
+
+async def test_shadow_mirrors_a_tenth_when_no_percent_is_set(stack: dict[str, object]) -> None:
+    engine = _of(stack, "engine")
+    helpers = readyz(engine.url)["helpers"]
+    assert isinstance(helpers, dict)
+    compare = helpers["compare"]
+
+    def mirrored() -> float:
+        text = get_body(compare + "/metrics").decode()
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("strangler_compare_mirrored_total{")
+        )
+
+    before = mirrored()
+    limit = asyncio.Semaphore(16)
+    async with aiohttp.ClientSession() as session:
+
+        async def one(n: int) -> None:
+            async with limit:
+                assert await served_by(session, f"{engine.url}/sampled/{n}") == "legacy"
+
+        await asyncio.gather(*(one(n) for n in range(1000)))
+    readings = [mirrored()]
+
+    def settled() -> bool:  # the copies are sent as the requests are answered
+        readings.append(mirrored())
+        return len(readings) > 10 and readings[-1] == readings[-10]
+
+    wait_until(settled, "the mirrored count settles")
+    # binomial(1000, 0.1): mean 100, standard deviation 9.5
+    assert 60 <= readings[-1] - before <= 140
 
 
 def test_a_client_cannot_claim_to_be_local(stack: dict[str, object]) -> None:
