@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import os
 import signal
+import sys
 import time
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -21,6 +23,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 log = logging.getLogger("strangler.engine")
+_PR_SET_PDEATHSIG = 1
+# loaded before any fork: the child then only calls it (no import, no lock, after fork)
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
+
+
+def _end_with_the_parent() -> None:
+    """In the child, before exec: SIGTERM when the supervisor dies, even by SIGKILL, so no
+    Envoy is left holding the port (its own session keeps it from the terminal's signals)."""
+    if _LIBC is not None:
+        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class EngineError(Exception):
@@ -57,6 +69,7 @@ class Child:
             stdin=asyncio.subprocess.DEVNULL,
             env={**os.environ, **self.spec.env},
             start_new_session=True,
+            preexec_fn=_end_with_the_parent,
         )
         log.info("%s started (pid %d)", self.spec.name, self.proc.pid)
 

@@ -174,13 +174,17 @@ class Engine:
         path = self.options.routes
         try:
             fresh = await asyncio.to_thread(load, path)
-            result = await self.compiled(fresh)
+            await self.put_in_force(fresh, await self.compiled(fresh))
         except (config_module.ConfigError, Refused, OSError) as exc:
             error = str(exc) if not isinstance(exc, OSError) else f"{path}: {exc.strerror}"
             self.state.last_reload_error = error
             log.error("routes.yaml refused, the last good configuration stays: %s", error)
             return False
-        await self.put_in_force(fresh, result)
+        except Exception as exc:  # the watcher keeps running whatever one file does (F1)
+            error = f"{path}: cannot be reloaded: {type(exc).__name__}: {exc}"
+            self.state.last_reload_error = error
+            log.error("routes.yaml refused, the last good configuration stays: %s", error)
+            return False
         log.info("routes.yaml reloaded: %s (sha256 %s)", path, fresh.digest[:12])
         return True
 

@@ -461,3 +461,24 @@ def _gone(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
     except OSError:
         return True
+
+
+def test_no_child_outlives_a_killed_supervisor(stack: dict[str, object], tmp_path: Path) -> None:
+    routes = tmp_path / "routes.yaml"
+    source = stack["routes"]
+    assert isinstance(source, Path)
+    routes.write_text(source.read_text())
+    engine = serve(routes, tmp_path)
+    try:
+        wait_until(lambda: len(_children(engine)) == 3, "envoy, the facade and the compare service")
+        pids = _children(engine)
+    finally:
+        engine.stop(signal.SIGKILL)
+    # each child was started to get SIGTERM when its parent dies (PR_SET_PDEATHSIG)
+    for name, pid in pids.items():
+        wait_until(partial(_gone, pid), f"{name} stopped", timeout=30)
+
+
+def _children(engine: processes.Running) -> dict[str, int]:
+    found = readyz(engine.url).get("children")
+    return found if isinstance(found, dict) else {}
