@@ -165,10 +165,9 @@ class Engine:
         self.state.last_reload_error = None
         config_hash = files_hash(result)
         for hook in self.options.on_config:
-            try:
-                await asyncio.to_thread(hook, config, config_hash)
-            except Exception:  # a hook's failure never stops the data plane
-                log.exception("config hook %r failed", hook)
+            # off the loop and not awaited: a slow audit store never holds the next reload
+            # back; spawn logs a hook's failure, which never stops the data plane
+            spawn(asyncio.to_thread(hook, config, config_hash), name=f"config hook {hook!r}")
 
     async def reload(self) -> bool:
         path = self.options.routes
