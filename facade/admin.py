@@ -112,12 +112,20 @@ def admin_allowed(request: web.BaseRequest, token_env: str) -> bool:
     ``X-Forwarded-For``): behind a proxy on the same host every client looks local, so such a
     deployment sets the token and exposes the facade's port only through that proxy.
     """
+    return client_allowed(request.remote, request.headers.get("Authorization", ""), token_env)
+
+
+def client_allowed(peer: str | None, authorization: str, token_env: str) -> bool:
+    """``admin_allowed``'s rule for a client known by its address and ``Authorization``
+    header: what an admin process behind a proxy it trusts applies to the address the proxy
+    saw (``serve --engine envoy``: Envoy passes it on)."""
     expected = os.environ.get(token_env)
-    given = request.headers.get("Authorization", "")
-    if expected and given.startswith("Bearer "):
-        return hmac.compare_digest(given.removeprefix("Bearer ").encode(), expected.encode())
+    if expected and authorization.startswith("Bearer "):
+        return hmac.compare_digest(
+            authorization.removeprefix("Bearer ").encode(), expected.encode()
+        )
     try:
-        return ipaddress.ip_address(request.remote or "").is_loopback
+        return ipaddress.ip_address(peer or "").is_loopback
     except ValueError:
         return False
 
@@ -139,7 +147,7 @@ async def probe_legacy(state: FacadeState) -> None:
     ) as session:
         while True:
             legacy = state.live.current.routes.legacy
-            verdict = await _probe_once(session, legacy.url, legacy.health_path)
+            verdict = await probe_once(session, legacy.url, legacy.health_path)
             ok_before = ready.legacy_ok
             record_probe(ready, verdict, time.monotonic())
             if ready.legacy_ok != ok_before:
@@ -180,10 +188,11 @@ def _out_of_files(exc: BaseException) -> bool:
     return False
 
 
-async def _probe_once(
+async def probe_once(
     session: aiohttp.ClientSession, url: str, health_path: str | None
 ) -> tuple[bool, str] | None:
-    """(reachable, detail), or None when this process could not open a socket to tell."""
+    """(reachable, detail), or None when this process could not open a socket to tell: one
+    probe of the monolith at ``url`` (``legacy.health_path``, else a TCP connect)."""
     base = URL(url)
     try:
         if health_path is None:

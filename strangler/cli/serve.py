@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -92,8 +93,42 @@ def serve(
             callback=lambda value: _loop_choice(value),
         ),
     ] = "auto",
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            metavar="python|envoy",
+            help="the data plane: the Python facade, or Envoy compiled from routes.yaml "
+            "(needs strangler[envoy]; docs/engines.md)",
+            callback=lambda value: _engine_choice(value),
+        ),
+    ] = "python",
+    compare_url: Annotated[
+        str | None,
+        typer.Option(
+            "--compare-url",
+            help="envoy: a running compare service to mirror shadow traffic to (default: "
+            "serve starts one)",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run the facade; routes.yaml is reloaded when it changes (or on SIGHUP)."""
+    if engine == "envoy":
+        if record is not None:
+            raise typer.BadParameter("--record needs --engine python", param_hint="--record")
+        _serve_envoy(
+            routes_path(routes),
+            host,
+            port,
+            available_workers(workers),
+            access_log,
+            compare_url,
+            shutdown_timeout,
+        )
+        return
+    if compare_url is not None:
+        raise typer.BadParameter("only with --engine envoy", param_hint="--compare-url")
     from facade.loops import LoopUnavailable
     from facade.server import (
         ParserError,
@@ -133,6 +168,69 @@ def serve(
     except OSError as exc:
         err.print(f"strangler serve: cannot listen on {host}:{port}: {exc.strerror}", markup=False)
         raise typer.Exit(EXIT_FAILURE) from None
+
+
+def available_workers(workers: str) -> int:
+    from facade.server import available_cores
+
+    return available_cores() if workers == "auto" else int(workers)
+
+
+def _serve_envoy(
+    path: Path,
+    host: str,
+    port: int,
+    workers: int,
+    access_log: str | None,
+    compare_url: str | None,
+    shutdown_timeout: float,
+) -> None:
+    """``serve --engine envoy`` (strangler.engine.supervisor): exit 2 when routes.yaml is bad
+    or Envoy cannot run it, with the reason; 1 when Envoy or a helper cannot start or stay up."""
+    from facade.server import configure_logging
+    from strangler.engine.supervisor import EngineError, EngineOptions, Refused, run
+
+    configure_logging()
+    config = load_routes(path)
+    if access_log == "text":
+        err.print("strangler serve: --engine envoy logs json only (--access-log json)")
+        raise typer.Exit(EXIT_BAD_INPUT)
+    found = shutil.which("envoy") or str(Path(sys.executable).parent / "envoy")
+    options = EngineOptions(
+        path,
+        host,
+        port,
+        workers,
+        access_log,
+        compare_url,
+        found,
+        shutdown_timeout,
+        on_config=(record_config_in_force,),
+    )
+    try:
+        run(options, config)
+    except Refused as exc:
+        err.print(f"strangler serve: {exc}", markup=False, soft_wrap=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    except EngineError as exc:
+        err.print(f"strangler serve: {exc}", markup=False, soft_wrap=True)
+        raise typer.Exit(EXIT_FAILURE) from None
+
+
+def record_config_in_force(config: config_module.Config, config_hash: str) -> None:
+    """The audit trail records which configuration each data plane ran, when the audit
+    module knows how (``strangler.audit.config_in_force``)."""
+    from strangler import audit
+
+    record = getattr(audit, "config_in_force", None)
+    if record is not None:
+        record(config, engine="envoy", config_hash=config_hash)
+
+
+def _engine_choice(value: str) -> str:
+    if value in ("python", "envoy"):
+        return value
+    raise typer.BadParameter(f"{value!r} is neither python nor envoy")
 
 
 def _access_log_format(value: str | None) -> str | None:

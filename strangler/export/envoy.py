@@ -33,6 +33,8 @@ from strangler.export.plan import ExportError, Options, Rule, Target
 
 LUA_FILTER = "envoy.filters.http.lua"
 SIDE_HEADER = "x-strangler-side"
+# the client's address, for serve --engine envoy's admin process (facade.admin.admin_allowed)
+CLIENT_ADDRESS_HEADER = "x-strangler-client-address"
 _API = "type.googleapis.com/envoy."
 _HCM = _API + "extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
 # what the facade never forwards (facade.headers), but for what Envoy handles itself: the
@@ -194,7 +196,12 @@ def clusters(config: Config, options: Options, used: set[str]) -> list[dict[str,
         unsafe = _cluster_name("fallback-unsafe", name)
         if unsafe in used:
             found.append(_composite(unsafe, [member, "legacy"], budget=1.0))
-    for helper, url in (("facade", options.facade_url), ("compare", options.compare_url)):
+    helpers = (
+        ("facade", options.facade_url),
+        ("compare", options.compare_url),
+        ("admin", options.admin_url),
+    )
+    for helper, url in helpers:
         if url is not None and helper in used:
             found.append(_endpoint_cluster(helper, url, connect_timeout=1.0, max_connections=1024))
     return found
@@ -416,14 +423,33 @@ def route_config(config: Config, options: Options, used: set[str]) -> dict[str, 
             ],
         }
     )
-    for reserved in ("/readyz", "/metrics"):
-        routes.append(
-            {
-                "name": reserved.strip("/"),
-                "match": {"path": reserved},
-                "direct_response": {"status": 404},
-            }
-        )
+    if options.admin_url is not None:
+        used.add("admin")
+        # serve --engine envoy: its admin process answers all three as the facade does, told
+        # who the client is (the admin token's loopback rule is about the client, not Envoy)
+        routes[-1] = {
+            "name": "admin",
+            "match": {"safe_regex": {"regex": "/(healthz|readyz|metrics)/?"}},
+            "route": {"cluster": "admin", "timeout": "5s"},
+            "request_headers_to_add": [
+                {
+                    "header": {
+                        "key": CLIENT_ADDRESS_HEADER,
+                        "value": "%DOWNSTREAM_DIRECT_REMOTE_ADDRESS_WITHOUT_PORT%",
+                    },
+                    "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+                }
+            ],
+        }
+    else:
+        for reserved in ("/readyz", "/metrics"):
+            routes.append(
+                {
+                    "name": reserved.strip("/"),
+                    "match": {"path": reserved},
+                    "direct_response": {"status": 404},
+                }
+            )
     for rule in plan.rules(config):
         target = targets[rule.capability]
         routes.extend(_attributed(_routes_of(config, rule, target, used), target))
@@ -477,10 +503,21 @@ def _early_mutation(config: Config) -> list[dict[str, Any]]:
     ]
 
 
-def bootstrap(config: Config, options: Options) -> dict[str, Any]:
-    """The whole ``envoy.yaml`` as a dict; ExportError when routes.yaml cannot be expressed."""
+def every_cluster(config: Config) -> set[str]:
+    """The name of every cluster a mode of this routes.yaml's services can use: a running
+    Envoy then keeps the same clusters while capabilities change mode (no cluster warms or
+    goes away under a request when only a mode or a percent changed)."""
+    names = {"facade", "compare", "admin"}
+    for name in config.routes.services:
+        names |= {_cluster_name("fallback", name), _cluster_name("fallback-unsafe", name)}
+    return names
+
+
+def bootstrap(config: Config, options: Options, *, all_clusters: bool = False) -> dict[str, Any]:
+    """The whole ``envoy.yaml`` as a dict; ExportError when routes.yaml cannot be expressed.
+    ``all_clusters``: every cluster ``every_cluster`` names, not only those the routes use."""
     plan.check_upstreams(config, options)
-    used: set[str] = set()
+    used: set[str] = every_cluster(config) if all_clusters else set()
     routes = route_config(config, options, used)
     limits = config.routes.limits
     host, port = options.listen
@@ -675,4 +712,4 @@ def render(config: Config, options: Options) -> str:
     )
 
 
-__all__ = ["ExportError", "bootstrap", "canary_lua", "render"]
+__all__ = ["ExportError", "bootstrap", "canary_lua", "every_cluster", "render"]

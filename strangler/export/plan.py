@@ -50,6 +50,8 @@ class Options:
     facade_url: str | None = None  # a Python facade, for capabilities with a translator
     compare_url: str | None = None  # the compare service, the mirror's target
     access_log: str | None = None  # "json": one JSON object per request on stdout (Envoy)
+    # serve --engine envoy: its admin process, which answers /healthz, /readyz and /metrics
+    admin_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

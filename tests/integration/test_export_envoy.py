@@ -3,7 +3,6 @@ wheel, routes each mode as the Python engine does; a canary puts every key on th
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import subprocess
@@ -16,12 +15,9 @@ from multidict import CIMultiDict
 
 from facade.config.bucket import in_share
 from tests.support import processes, proxies
+from tests.support.canary_keys import KEYS, PERCENTS, off_side, served_by, sides
 from tests.support.export_routes import every_mode
 from tests.support.probe import seen, wait_until
-
-PERCENTS = (10, 50, 90)
-# lengths from 10 to 130 bytes: SHA-256 over one, two and three 64-byte blocks
-KEYS = [f"customer-{i}-" + "k" * (i % 120) for i in range(1000)]
 
 
 def routes_for(legacy: str, service: str, dead: str) -> str:
@@ -152,36 +148,13 @@ def test_the_repos_routes_yaml_and_every_mode_validate(tmp_path: Path) -> None:
     validate(envoy, tmp_path / "modes" / "envoy.yaml")
 
 
-async def served_by(session: aiohttp.ClientSession, url: str, **headers: str) -> str:
-    async with session.get(url, headers=headers) as answer:
-        assert answer.status == 200, await answer.text()
-        server: str = (await answer.json())["server"]
-        return server
-
-
-async def sides(base: str, percent: int) -> dict[str, str]:
-    limit = asyncio.Semaphore(16)
-    async with aiohttp.ClientSession() as session:
-
-        async def one(key: str) -> tuple[str, str]:
-            async with limit:
-                return key, await served_by(
-                    session, f"{base}/c{percent}/item", **{"X-Customer-Id": key}
-                )
-
-        return dict(await asyncio.gather(*(one(key) for key in KEYS)))
-
-
 @pytest.mark.parametrize("percent", PERCENTS)
 async def test_every_key_lands_on_the_side_the_python_engine_picks(
     stack: dict[str, object], percent: int
 ) -> None:
     proxy = proxies.of(stack)
     found = await sides(proxy.url, percent)
-    expected = {
-        key: "svc" if in_share(f"canary-{percent}", key, percent) else "legacy" for key in KEYS
-    }
-    differ = [key for key in KEYS if found[key] != expected[key]]
+    differ = off_side(found, f"canary-{percent}", percent)
     assert differ == [], f"{len(differ)} keys on the other side, e.g. {differ[:5]}"
     share = sum(side == "svc" for side in found.values()) / len(KEYS) * 100
     assert abs(share - percent) < 5
