@@ -26,7 +26,10 @@ from sqlalchemy import Connection, and_, func, insert, select
 
 from parallel_run.store import ResultStore, audit_log
 
-Source = Literal["cli", "hand-edit"]
+# config-in-force: which routes.yaml a running facade, Envoy or compare service put in force
+# (strangler.audit.config_in_force); it moves no capability
+Source = Literal["cli", "hand-edit", "config-in-force"]
+CONFIG_IN_FORCE: Source = "config-in-force"
 GENESIS = "0" * 64
 """The ``prev_hash`` of the first record."""
 # pg_advisory_xact_lock key: "straudi" in ASCII; distinct from the migration lock
@@ -236,11 +239,24 @@ def records(
         return [_record(row) for row in connection.execute(query)]
 
 
+def in_force_records(store: ResultStore, *, since: datetime) -> list[AuditRecord]:
+    """The ``config-in-force`` records written at or after ``since``, newest first."""
+    query = (
+        select(audit_log)
+        .where(and_(audit_log.c.source == CONFIG_IN_FORCE, audit_log.c.at >= since))
+        .order_by(audit_log.c.seq.desc())
+    )
+    with store.engine.connect() as connection:
+        return [_record(row) for row in connection.execute(query)]
+
+
 def last_states(history: Sequence[AuditRecord]) -> dict[str, tuple[str | None, float | None]]:
     """Each audited capability's (mode, served percent) after its newest record, from
     ``history`` newest first (as ``records`` returns it)."""
     states: dict[str, tuple[str | None, float | None]] = {}
     for item in history:
+        if item.entry.source == CONFIG_IN_FORCE:
+            continue
         states.setdefault(item.entry.capability, (item.entry.to_mode, item.entry.to_percent))
     return states
 

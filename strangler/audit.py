@@ -8,7 +8,11 @@ them to one background thread, which opens the result store and appends ``hand-e
 unless the move to the new file is already recorded: the CLI appends its own record before it
 renames the file into place, and with ``--workers N`` every worker sees the same edit but the
 check (under the append lock) lets only the first record it. The store being down costs a log
-line, never a request or the reload."""
+line, never a request or the reload.
+
+``config_in_force`` records which configuration each data-plane process runs (a facade, Envoy
+or a compare service, all writing to one store): ``strangler status`` lists those replicas and
+warns when they run different files (strangler.replicas)."""
 
 from __future__ import annotations
 
@@ -166,7 +170,8 @@ def record_offline_edits(config: Config) -> list[AuditRecord]:
         return []
 
     def append(store: ResultStore) -> list[AuditRecord]:
-        history = audit.records(store)
+        # which file replicas ran says nothing about the capabilities' moves
+        history = [r for r in audit.records(store) if r.entry.source != audit.CONFIG_IN_FORCE]
         if not history or history[0].entry.digest_after in (None, config.digest):
             return []
         changes = offline_changes(audit.last_states(history), config.routes)
@@ -179,6 +184,98 @@ def record_offline_edits(config: Config) -> list[AuditRecord]:
         )
 
     return _in_store(config, append)
+
+
+REPLICA_OF_ENV = "STRANGLER_REPLICA_OF"
+"""Set by ``serve --engine envoy`` for the helpers it starts: the replica they belong to."""
+IN_FORCE_CAPABILITY = "*"  # a config-in-force record is about the whole file
+_started: set[tuple[str, str | None]] = set()  # (engine, listen) recorded once in this process
+_store_down = False  # a store that is down is logged once, until a record goes through again
+
+
+def config_in_force(
+    config: Config, *, engine: str, config_hash: str, listen: str | None = None
+) -> None:
+    """Record, in the background, that this process now runs ``config``: a ``config-in-force``
+    entry naming the replica (host, pid, listen address, engine), ``config_hash`` (what the
+    engine runs: Envoy's compiled files, routes.yaml itself for the Python engine) and
+    routes.yaml's sha256, which every replica shares and drift is judged on. Called at start
+    and after each reload that took; never raises, never blocks the caller."""
+    try:
+        import os
+        import socket
+
+        key = (engine, listen)
+        event = "reload" if key in _started else "start"
+        _started.add(key)
+        replica: dict[str, object] = {
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "listen": listen,
+            "engine": engine,
+            "config_hash": config_hash,
+            "routes_sha256": config.digest,
+            "routes": str(config.source),
+        }
+        part_of = os.environ.get(REPLICA_OF_ENV)
+        if part_of:
+            replica["part_of"] = part_of
+        if _absent_sqlite_file(config.store_url):
+            return  # as at start (notice_at_start): no trail yet, and none created for this
+        _in_background(lambda: record_in_force(config, replica, event))
+    except Exception:  # the data plane goes on whatever the audit trail does
+        log.exception("config in force not recorded")
+
+
+def record_in_force(config: Config, replica: Mapping[str, object], event: str) -> list[AuditRecord]:
+    """Append one ``config-in-force`` entry for ``replica``; never raises. A store that is
+    down is a warning once, then quiet until an entry is recorded again."""
+    global _store_down
+    from parallel_run.audit import CONFIG_IN_FORCE, AuditEntry, append
+    from strangler.lifecycle.steps import Who, open_store
+
+    try:
+        store = open_store(config)
+        try:
+            who = Who.current()
+            entry = AuditEntry(
+                capability=IN_FORCE_CAPABILITY,
+                from_mode=None,
+                from_percent=None,
+                to_mode=None,
+                to_percent=None,
+                source=CONFIG_IN_FORCE,
+                user=who.user,
+                host=str(replica["host"]),
+                reason=event,
+                evidence={"replica": dict(replica)},
+            )
+            stored = append(store, [entry])
+        finally:
+            store.close()
+    except Exception as exc:
+        if not _store_down:
+            log.warning(
+                "config in force (%s, routes sha256 %s) not recorded in the audit trail: "
+                "%s: %s (logged once until the store answers again)",
+                replica.get("engine"),
+                config.digest[:12],
+                type(exc).__name__,
+                exc,
+            )
+        _store_down = True
+        return []
+    if _store_down:
+        log.info("audit trail reachable again: config in force recorded")
+    _store_down = False
+    return stored
+
+
+def replica_hook(engine: str, listen: str, old: Config | None, new: Config) -> None:
+    """A facade reload hook (facade.state.ReloadHook, bound with ``functools.partial``):
+    the Python engine's and the compare service's config in force, whose hash is the
+    routes file's own."""
+    config_in_force(new, engine=engine, config_hash=new.digest, listen=listen)
 
 
 def wait_idle(timeout: float = 10.0) -> None:
