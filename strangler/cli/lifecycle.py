@@ -363,8 +363,8 @@ def _print_records(found: list[AuditRecord]) -> None:
         if entry.source == "config-in-force" and isinstance(replica, dict):
             # no capability moved: which file (and engine configuration) a replica runs
             change = (
-                f"{replica.get('engine')} {replica.get('listen') or ''} pid {replica.get('pid')} "
-                f"{entry.reason or 'runs'}: routes {str(replica.get('routes_sha256'))[:12]}, "
+                f"{replica.get('engine')} {replica.get('listen') or ''} pid {replica.get('pid')}"
+                f": routes {str(replica.get('routes_sha256'))[:12]}, "
                 f"config {str(replica.get('config_hash'))[:12]}"
             )
         table.add_row(

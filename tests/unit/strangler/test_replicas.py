@@ -150,8 +150,9 @@ def test_status_reads_only_recent_in_force_records(tmp_path: Path) -> None:
     store = ResultStore.open(f"sqlite:///{tmp_path / 'store.db'}", redactor=Redactor())
     try:
         now = datetime.now(UTC)
-        old, new = _record(1, "python", "h:1", "a", at=now - timedelta(days=8)), _record(
-            2, "envoy", "h:2", "b", at=now
+        old, new = (
+            _record(1, "python", "h:1", "a", at=now - timedelta(days=8)),
+            _record(2, "envoy", "h:2", "b", at=now),
         )
         audit.append(store, [old.entry, new.entry])
         (seen,) = replicas.seen(store, now=now)
