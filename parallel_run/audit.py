@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -144,11 +144,20 @@ def append_unrecorded(
     return _append(store, moved, unless_recorded=(digest_before, digest_after))
 
 
+def append_unless(
+    store: ResultStore, entries: Sequence[AuditEntry], recorded: Callable[[Connection], bool]
+) -> list[AuditRecord]:
+    """Append ``entries`` unless ``recorded`` (asked under the append lock, so two writers
+    cannot both find nothing) says the trail holds them already."""
+    return _append(store, entries, unless=recorded)
+
+
 def _append(
     store: ResultStore,
     entries: Sequence[AuditEntry],
     *,
-    unless_recorded: tuple[str, str] | None,
+    unless_recorded: tuple[str, str] | None = None,
+    unless: Callable[[Connection], bool] | None = None,
 ) -> list[AuditRecord]:
     if not entries:
         return []
@@ -157,6 +166,8 @@ def _append(
         if connection.dialect.name == "postgresql":
             connection.execute(select(func.pg_advisory_xact_lock(APPEND_LOCK)))
         if unless_recorded is not None and _recorded(connection, *unless_recorded):
+            return []
+        if unless is not None and unless(connection):
             return []
         head = connection.execute(
             select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
@@ -241,13 +252,18 @@ def records(
 
 def in_force_records(store: ResultStore, *, since: datetime) -> list[AuditRecord]:
     """The ``config-in-force`` records written at or after ``since``, newest first."""
+    with store.engine.connect() as connection:
+        return in_force_rows(connection, since=since)
+
+
+def in_force_rows(connection: Connection, *, since: datetime) -> list[AuditRecord]:
+    """``in_force_records`` on an open connection (an ``append_unless`` check)."""
     query = (
         select(audit_log)
         .where(and_(audit_log.c.source == CONFIG_IN_FORCE, audit_log.c.at >= since))
         .order_by(audit_log.c.seq.desc())
     )
-    with store.engine.connect() as connection:
-        return [_record(row) for row in connection.execute(query)]
+    return [_record(row) for row in connection.execute(query)]
 
 
 def last_states(history: Sequence[AuditRecord]) -> dict[str, tuple[str | None, float | None]]:

@@ -21,7 +21,7 @@ import logging
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -30,6 +30,8 @@ from parallel_run.store_import import load_store
 from strangler.lifecycle.gate import exposure
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
     from parallel_run.audit import AuditEntry, AuditRecord
     from parallel_run.store import ResultStore
     from strangler.lifecycle.steps import Who
@@ -189,6 +191,10 @@ def record_offline_edits(config: Config) -> list[AuditRecord]:
 REPLICA_OF_ENV = "STRANGLER_REPLICA_OF"
 """Set by ``serve --engine envoy`` for the helpers it starts: the replica they belong to."""
 IN_FORCE_CAPABILITY = "*"  # a config-in-force record is about the whole file
+# a record of the same place and files this recent is another worker's: not recorded again
+SAME_REPLICA_WITHIN = timedelta(seconds=60)
+REPLICA_PLACE = ("host", "listen", "engine", "part_of")
+REPLICA_HASHES = ("routes_sha256", "config_hash")
 _started: set[tuple[str, str | None]] = set()  # (engine, listen) recorded once in this process
 _store_down = False  # a store that is down is logged once, until a record goes through again
 
@@ -231,8 +237,20 @@ def record_in_force(config: Config, replica: Mapping[str, object], event: str) -
     """Append one ``config-in-force`` entry for ``replica``; never raises. A store that is
     down is a warning once, then quiet until an entry is recorded again."""
     global _store_down
-    from parallel_run.audit import CONFIG_IN_FORCE, AuditEntry, append
+    from parallel_run.audit import CONFIG_IN_FORCE, AuditEntry, append_unless, in_force_rows
     from strangler.lifecycle.steps import Who, open_store
+
+    now = datetime.now(UTC)
+
+    def recorded(connection: Connection) -> bool:
+        # the other workers of `serve --workers N` (same place, same files) a moment ago
+        for record in in_force_rows(connection, since=now - SAME_REPLICA_WITHIN):
+            seen = record.entry.evidence.get("replica")
+            if isinstance(seen, dict) and all(
+                seen.get(key) == replica.get(key) for key in REPLICA_PLACE
+            ):
+                return all(seen.get(key) == replica.get(key) for key in REPLICA_HASHES)
+        return False
 
     try:
         store = open_store(config)
@@ -249,8 +267,9 @@ def record_in_force(config: Config, replica: Mapping[str, object], event: str) -
                 host=str(replica["host"]),
                 reason=event,
                 evidence={"replica": dict(replica)},
+                at=now,
             )
-            stored = append(store, [entry])
+            stored = append_unless(store, [entry], recorded)
         finally:
             store.close()
     except Exception as exc:

@@ -159,3 +159,21 @@ def test_status_reads_only_recent_in_force_records(tmp_path: Path) -> None:
         assert (seen.engine, seen.listen) == ("envoy", "h:2")
     finally:
         store.close()
+
+
+def test_the_workers_of_one_replica_record_its_config_once(tmp_path: Path) -> None:
+    path = write(tmp_path / "routes.yaml", mode="shadow")
+    _cli_step(path, from_mode="legacy", to_mode="shadow", to_percent=0)
+    config = load(path)
+    for _ in range(3):  # `serve --workers 3`: each worker calls its hook at start
+        hand_edits.replica_hook("python", "127.0.0.1:18090", None, config)
+    # another place, or other files at the same place, are recorded
+    hand_edits.replica_hook("compare", "127.0.0.1:18090", None, config)
+    write(path, mode="canary", percent=5)
+    hand_edits.replica_hook("python", "127.0.0.1:18090", config, load(path))
+    hand_edits.wait_idle()
+    in_force = [r for r in _trail(path) if r.entry.source == "config-in-force"]
+    assert [
+        (r.entry.evidence["replica"]["engine"], r.entry.evidence["replica"]["routes_sha256"])
+        for r in in_force
+    ] == [("python", load(path).digest), ("compare", config.digest), ("python", config.digest)]
