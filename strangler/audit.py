@@ -197,6 +197,10 @@ REPLICA_PLACE = ("host", "listen", "engine", "part_of")
 REPLICA_HASHES = ("routes_sha256", "config_hash")
 _started: set[tuple[str, str | None]] = set()  # (engine, listen) recorded once in this process
 _store_down = False  # a store that is down is logged once, until a record goes through again
+# a record the store refused is tried again this often, until it goes through or a newer one
+# of the same replica replaces it: a replica's newest record is what status compares
+RETRY_SECONDS = 30.0
+_newest: dict[tuple[str, str | None], object] = {}  # (engine, listen) -> its newest replica
 
 
 def config_in_force(
@@ -228,19 +232,47 @@ def config_in_force(
             replica["part_of"] = part_of
         if _absent_sqlite_file(config.store_url):
             return  # as at start (notice_at_start): no trail yet, and none created for this
-        _in_background(lambda: record_in_force(config, replica, event))
+        _newest[key] = replica
+        at = datetime.now(UTC)
+        _in_background(lambda: _record_or_retry(key, config, replica, event, at))
     except Exception:  # the data plane goes on whatever the audit trail does
         log.exception("config in force not recorded")
 
 
-def record_in_force(config: Config, replica: Mapping[str, object], event: str) -> list[AuditRecord]:
-    """Append one ``config-in-force`` entry for ``replica``; never raises. A store that is
-    down is a warning once, then quiet until an entry is recorded again."""
+def _record_or_retry(
+    key: tuple[str, str | None],
+    config: Config,
+    replica: Mapping[str, object],
+    event: str,
+    at: datetime,
+) -> list[AuditRecord]:
+    if _newest.get(key) is not replica:
+        return []  # a newer configuration of this replica is recorded instead
+    stored = record_in_force(config, replica, event, at=at)
+    if stored is None:
+        import threading
+
+        timer = threading.Timer(
+            RETRY_SECONDS,
+            lambda: _in_background(lambda: _record_or_retry(key, config, replica, event, at)),
+        )
+        timer.daemon = True  # never holds the process at its stop
+        timer.start()
+        return []
+    return stored
+
+
+def record_in_force(
+    config: Config, replica: Mapping[str, object], event: str, *, at: datetime | None = None
+) -> list[AuditRecord] | None:
+    """Append one ``config-in-force`` entry for ``replica`` (put in force ``at``); never
+    raises: None when the store failed. A store that is down is a warning once, then quiet
+    until an entry is recorded again."""
     global _store_down
     from parallel_run.audit import CONFIG_IN_FORCE, AuditEntry, append_unless, in_force_rows
     from strangler.lifecycle.steps import Who, open_store
 
-    now = datetime.now(UTC)
+    now = at or datetime.now(UTC)
 
     def recorded(connection: Connection) -> bool:
         # the other workers of `serve --workers N` (same place, same files) a moment ago
@@ -283,7 +315,7 @@ def record_in_force(config: Config, replica: Mapping[str, object], event: str) -
                 exc,
             )
         _store_down = True
-        return []
+        return None
     if _store_down:
         log.info("audit trail reachable again: config in force recorded")
     _store_down = False

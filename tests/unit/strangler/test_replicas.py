@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -70,6 +71,7 @@ def test_a_store_that_is_down_is_logged_once_and_never_raises(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(hand_edits, "_store_down", False)
+    monkeypatch.setattr(hand_edits, "RETRY_SECONDS", 3600.0)  # not within this test
     path = write(tmp_path / "routes.yaml", store="postgresql+psycopg://nobody@127.0.0.1:1/none")
     config = load(path)
     with caplog.at_level(logging.INFO, logger="strangler.audit"):
@@ -79,6 +81,30 @@ def test_a_store_that_is_down_is_logged_once_and_never_raises(
     warnings = [r for r in caplog.records if "not recorded in the audit trail" in r.message]
     assert len(warnings) == 1
     assert warnings[0].levelno == logging.WARNING
+
+
+def test_a_record_the_store_refused_goes_in_once_it_is_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(hand_edits, "_store_down", False)
+    monkeypatch.setattr(hand_edits, "RETRY_SECONDS", 0.2)
+    path = write(tmp_path / "routes.yaml")
+    (tmp_path / "state").mkdir()
+    broken = tmp_path / "state" / "store.db"
+    broken.write_bytes(b"not a database " * 100)
+    config = load(path)
+    hand_edits.config_in_force(config, engine="python", config_hash="abc", listen="h:3")
+    hand_edits.wait_idle()
+    assert hand_edits._store_down
+    broken.unlink()
+    ResultStore.open(f"sqlite:///{broken}", redactor=Redactor()).close()  # the store is back
+    deadline = time.monotonic() + 10
+    while not _trail(path):
+        assert time.monotonic() < deadline, "the refused record was never retried"
+        time.sleep(0.1)
+    (record,) = _trail(path)
+    assert record.entry.evidence["replica"]["listen"] == "h:3"
+    assert not hand_edits._store_down
 
 
 def test_a_failure_before_the_background_never_reaches_serve(
