@@ -26,6 +26,7 @@ import contextlib
 import logging
 import time
 from collections import Counter as Tally
+from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
@@ -43,9 +44,9 @@ from facade.exchange import Exchange
 from facade.headers import Peer, request_id_from, traceparent_from, upstream_request_headers
 from facade.lean_http import LeanHttpError
 from facade.problem import problem_response
-from facade.reload import watch_routes
+from facade.reload import run_hooks, watch_routes
 from facade.shadow import MAX_SHADOW_BODY, READ_LIMIT, ShadowJob
-from facade.state import LEGACY, FacadeState, LiveConfig
+from facade.state import LEGACY, FacadeState, LiveConfig, ReloadHook
 from facade.tasks import spawn
 from facade.translate import translator_for
 from facade.upstream import MAX_FIELD_SIZE
@@ -69,8 +70,11 @@ class CompareService:
         max_pending_bytes: int = MAX_PENDING_BYTES,
         watch: bool = True,
         host_suffix: str = "",
+        reload_hooks: Sequence[ReloadHook] = (),
     ) -> None:
-        self.state = FacadeState(LiveConfig(config))
+        # reload_hooks: called at start and after each applied reload (facade.state.ReloadHook):
+        # how `strangler compare-service` records its config in force without this importing it
+        self.state = FacadeState(LiveConfig(config, hooks=tuple(reload_hooks)))
         self.max_pending = max_pending
         self.max_pending_bytes = max_pending_bytes
         self.pending = 0
@@ -106,6 +110,7 @@ class CompareService:
             background(stack, self._flush_drops_every(DROPS_FLUSH), name="compare-drops")
             if self._watch:
                 background(stack, watch_routes(state), name="routes-watch")
+            run_hooks(state.live, None, state.live.current)
             self._resources = stack.pop_all()
 
     async def close(self) -> None:

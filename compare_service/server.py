@@ -21,6 +21,7 @@ from facade import config as config_module
 from facade.connections import AcceptErrors, raise_open_file_limit
 from facade.reload import reload_now
 from facade.server import check_c_parser
+from facade.state import ReloadHook
 
 log = logging.getLogger("strangler.compare")
 
@@ -34,6 +35,7 @@ class CompareOptions:
     max_pending_bytes: int = MAX_PENDING_BYTES
     shutdown_timeout: float = 10.0
     host_suffix: str = ""  # removed from the copies' Host when set (Envoy's -shadow)
+    reload_hooks: tuple[ReloadHook, ...] = ()  # at start and after each reload that took
 
 
 def run(options: CompareOptions, config: config_module.Config) -> None:
@@ -49,6 +51,7 @@ async def _serve(config: config_module.Config, options: CompareOptions) -> None:
         max_pending=options.max_pending,
         max_pending_bytes=options.max_pending_bytes,
         host_suffix=options.host_suffix,
+        reload_hooks=options.reload_hooks,
     )
     # failed accepts (EMFILE...): one line per interval, not one per attempt
     asyncio.get_running_loop().set_exception_handler(AcceptErrors(service.state.metrics))

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -26,7 +26,10 @@ from sqlalchemy import Connection, and_, func, insert, select
 
 from parallel_run.store import ResultStore, audit_log
 
-Source = Literal["cli", "hand-edit"]
+# config-in-force: which routes.yaml a running facade, Envoy or compare service put in force
+# (strangler.audit.config_in_force); it moves no capability
+Source = Literal["cli", "hand-edit", "config-in-force"]
+CONFIG_IN_FORCE: Source = "config-in-force"
 GENESIS = "0" * 64
 """The ``prev_hash`` of the first record."""
 # pg_advisory_xact_lock key: "straudi" in ASCII; distinct from the migration lock
@@ -141,11 +144,20 @@ def append_unrecorded(
     return _append(store, moved, unless_recorded=(digest_before, digest_after))
 
 
+def append_unless(
+    store: ResultStore, entries: Sequence[AuditEntry], recorded: Callable[[Connection], bool]
+) -> list[AuditRecord]:
+    """Append ``entries`` unless ``recorded`` (asked under the append lock, so two writers
+    cannot both find nothing) says the trail holds them already."""
+    return _append(store, entries, unless=recorded)
+
+
 def _append(
     store: ResultStore,
     entries: Sequence[AuditEntry],
     *,
-    unless_recorded: tuple[str, str] | None,
+    unless_recorded: tuple[str, str] | None = None,
+    unless: Callable[[Connection], bool] | None = None,
 ) -> list[AuditRecord]:
     if not entries:
         return []
@@ -154,6 +166,8 @@ def _append(
         if connection.dialect.name == "postgresql":
             connection.execute(select(func.pg_advisory_xact_lock(APPEND_LOCK)))
         if unless_recorded is not None and _recorded(connection, *unless_recorded):
+            return []
+        if unless is not None and unless(connection):
             return []
         head = connection.execute(
             select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
@@ -236,11 +250,29 @@ def records(
         return [_record(row) for row in connection.execute(query)]
 
 
+def in_force_records(store: ResultStore, *, since: datetime) -> list[AuditRecord]:
+    """The ``config-in-force`` records written at or after ``since``, newest first."""
+    with store.engine.connect() as connection:
+        return in_force_rows(connection, since=since)
+
+
+def in_force_rows(connection: Connection, *, since: datetime) -> list[AuditRecord]:
+    """``in_force_records`` on an open connection (an ``append_unless`` check)."""
+    query = (
+        select(audit_log)
+        .where(and_(audit_log.c.source == CONFIG_IN_FORCE, audit_log.c.at >= since))
+        .order_by(audit_log.c.seq.desc())
+    )
+    return [_record(row) for row in connection.execute(query)]
+
+
 def last_states(history: Sequence[AuditRecord]) -> dict[str, tuple[str | None, float | None]]:
     """Each audited capability's (mode, served percent) after its newest record, from
     ``history`` newest first (as ``records`` returns it)."""
     states: dict[str, tuple[str | None, float | None]] = {}
     for item in history:
+        if item.entry.source == CONFIG_IN_FORCE:
+            continue
         states.setdefault(item.entry.capability, (item.entry.to_mode, item.entry.to_percent))
     return states
 

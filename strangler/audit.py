@@ -8,7 +8,11 @@ them to one background thread, which opens the result store and appends ``hand-e
 unless the move to the new file is already recorded: the CLI appends its own record before it
 renames the file into place, and with ``--workers N`` every worker sees the same edit but the
 check (under the append lock) lets only the first record it. The store being down costs a log
-line, never a request or the reload."""
+line, never a request or the reload.
+
+``config_in_force`` records which configuration each data-plane process runs (a facade, Envoy
+or a compare service, all writing to one store): ``strangler status`` lists those replicas and
+warns when they run different files (strangler.replicas)."""
 
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ import logging
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -26,6 +30,8 @@ from parallel_run.store_import import load_store
 from strangler.lifecycle.gate import exposure
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
     from parallel_run.audit import AuditEntry, AuditRecord
     from parallel_run.store import ResultStore
     from strangler.lifecycle.steps import Who
@@ -166,7 +172,8 @@ def record_offline_edits(config: Config) -> list[AuditRecord]:
         return []
 
     def append(store: ResultStore) -> list[AuditRecord]:
-        history = audit.records(store)
+        # which file replicas ran says nothing about the capabilities' moves
+        history = [r for r in audit.records(store) if r.entry.source != audit.CONFIG_IN_FORCE]
         if not history or history[0].entry.digest_after in (None, config.digest):
             return []
         changes = offline_changes(audit.last_states(history), config.routes)
@@ -179,6 +186,147 @@ def record_offline_edits(config: Config) -> list[AuditRecord]:
         )
 
     return _in_store(config, append)
+
+
+REPLICA_OF_ENV = "STRANGLER_REPLICA_OF"
+"""Set by ``serve --engine envoy`` for the helpers it starts: the replica they belong to."""
+IN_FORCE_CAPABILITY = "*"  # a config-in-force record is about the whole file
+# a record of the same place and files this recent is another worker's: not recorded again
+SAME_REPLICA_WITHIN = timedelta(seconds=60)
+REPLICA_PLACE = ("host", "listen", "engine", "part_of")
+REPLICA_HASHES = ("routes_sha256", "config_hash")
+_started: set[tuple[str, str | None]] = set()  # (engine, listen) recorded once in this process
+_store_down = False  # a store that is down is logged once, until a record goes through again
+# a record the store refused is tried again this often, until it goes through or a newer one
+# of the same replica replaces it: a replica's newest record is what status compares
+RETRY_SECONDS = 30.0
+_newest: dict[tuple[str, str | None], object] = {}  # (engine, listen) -> its newest replica
+
+
+def config_in_force(
+    config: Config, *, engine: str, config_hash: str, listen: str | None = None
+) -> None:
+    """Record, in the background, that this process now runs ``config``: a ``config-in-force``
+    entry naming the replica (host, pid, listen address, engine), ``config_hash`` (what the
+    engine runs: Envoy's compiled files, routes.yaml itself for the Python engine) and
+    routes.yaml's sha256, which every replica shares and drift is judged on. Called at start
+    and after each reload that took; never raises, never blocks the caller."""
+    try:
+        import os
+        import socket
+
+        key = (engine, listen)
+        event = "reload" if key in _started else "start"
+        _started.add(key)
+        replica: dict[str, object] = {
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "listen": listen,
+            "engine": engine,
+            "config_hash": config_hash,
+            "routes_sha256": config.digest,
+            "routes": str(config.source),
+        }
+        part_of = os.environ.get(REPLICA_OF_ENV)
+        if part_of:
+            replica["part_of"] = part_of
+        if _absent_sqlite_file(config.store_url):
+            return  # as at start (notice_at_start): no trail yet, and none created for this
+        _newest[key] = replica
+        at = datetime.now(UTC)
+        _in_background(lambda: _record_or_retry(key, config, replica, event, at))
+    except Exception:  # the data plane goes on whatever the audit trail does
+        log.exception("config in force not recorded")
+
+
+def _record_or_retry(
+    key: tuple[str, str | None],
+    config: Config,
+    replica: Mapping[str, object],
+    event: str,
+    at: datetime,
+) -> list[AuditRecord]:
+    if _newest.get(key) is not replica:
+        return []  # a newer configuration of this replica is recorded instead
+    stored = record_in_force(config, replica, event, at=at)
+    if stored is None:
+        import threading
+
+        timer = threading.Timer(
+            RETRY_SECONDS,
+            lambda: _in_background(lambda: _record_or_retry(key, config, replica, event, at)),
+        )
+        timer.daemon = True  # never holds the process at its stop
+        timer.start()
+        return []
+    return stored
+
+
+def record_in_force(
+    config: Config, replica: Mapping[str, object], event: str, *, at: datetime | None = None
+) -> list[AuditRecord] | None:
+    """Append one ``config-in-force`` entry for ``replica`` (put in force ``at``); never
+    raises: None when the store failed. A store that is down is a warning once, then quiet
+    until an entry is recorded again."""
+    global _store_down
+    from parallel_run.audit import CONFIG_IN_FORCE, AuditEntry, append_unless, in_force_rows
+    from strangler.lifecycle.steps import Who, open_store
+
+    now = at or datetime.now(UTC)
+
+    def recorded(connection: Connection) -> bool:
+        # the other workers of `serve --workers N` (same place, same files) a moment ago
+        for record in in_force_rows(connection, since=now - SAME_REPLICA_WITHIN):
+            seen = record.entry.evidence.get("replica")
+            if isinstance(seen, dict) and all(
+                seen.get(key) == replica.get(key) for key in REPLICA_PLACE
+            ):
+                return all(seen.get(key) == replica.get(key) for key in REPLICA_HASHES)
+        return False
+
+    try:
+        store = open_store(config)
+        try:
+            who = Who.current()
+            entry = AuditEntry(
+                capability=IN_FORCE_CAPABILITY,
+                from_mode=None,
+                from_percent=None,
+                to_mode=None,
+                to_percent=None,
+                source=CONFIG_IN_FORCE,
+                user=who.user,
+                host=str(replica["host"]),
+                reason=event,
+                evidence={"replica": dict(replica)},
+                at=now,
+            )
+            stored = append_unless(store, [entry], recorded)
+        finally:
+            store.close()
+    except Exception as exc:
+        if not _store_down:
+            log.warning(
+                "config in force (%s, routes sha256 %s) not recorded in the audit trail: "
+                "%s: %s (logged once until the store answers again)",
+                replica.get("engine"),
+                config.digest[:12],
+                type(exc).__name__,
+                exc,
+            )
+        _store_down = True
+        return None
+    if _store_down:
+        log.info("audit trail reachable again: config in force recorded")
+    _store_down = False
+    return stored
+
+
+def replica_hook(engine: str, listen: str, old: Config | None, new: Config) -> None:
+    """A facade reload hook (facade.state.ReloadHook, bound with ``functools.partial``):
+    the Python engine's and the compare service's config in force, whose hash is the
+    routes file's own."""
+    config_in_force(new, engine=engine, config_hash=new.digest, listen=listen)
 
 
 def wait_idle(timeout: float = 10.0) -> None:

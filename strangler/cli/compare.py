@@ -31,8 +31,11 @@ def compare_service(
 ) -> None:
     """Compare mirrored requests: answer 202 at once, then ask the monolith and the candidate
     service and record the comparison (capabilities in shadow mode only)."""
+    from functools import partial
+
     from compare_service.server import CompareOptions, run
     from facade.server import ParserError, configure_logging
+    from strangler import audit
 
     configure_logging()
     path = routes_path(routes)
@@ -44,6 +47,8 @@ def compare_service(
         max_pending=queue,
         max_pending_bytes=int(queue_mb * 1024**2),
         host_suffix=host_suffix,
+        # which routes.yaml this compare service runs goes to the audit trail
+        reload_hooks=(partial(audit.replica_hook, "compare", f"{host}:{port}"),),
     )
     try:
         run(options, config)

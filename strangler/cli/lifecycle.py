@@ -359,6 +359,14 @@ def _print_records(found: list[AuditRecord]) -> None:
         if step in ("retire", "reopen"):
             after = "retired" if step == "retire" else f"{after} (reopened)"
         change = f"{before} -> {after}"
+        replica = entry.evidence.get("replica")
+        if entry.source == "config-in-force" and isinstance(replica, dict):
+            # no capability moved: which file (and engine configuration) a replica runs
+            change = (
+                f"{replica.get('engine')} {replica.get('listen') or ''} pid {replica.get('pid')}"
+                f": routes {str(replica.get('routes_sha256'))[:12]}, "
+                f"config {str(replica.get('config_hash'))[:12]}"
+            )
         table.add_row(
             str(record.seq),
             entry.at.strftime("%Y-%m-%d %H:%M:%S"),

@@ -7,7 +7,9 @@ import json
 import os
 import shutil
 import sys
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
 
     from parallel_run.store import ResultStore
     from strangler.lifecycle.gate import Evidence, SyncEvidence
+    from strangler.replicas import Replica
 
 
 @cli.command()
@@ -158,8 +161,9 @@ def serve(
             record,
             sample,
             loop,
-            # hand edits of routes.yaml go to the audit trail: the facade calls back, never imports
-            reload_hooks=(audit.on_reload,),
+            # hand edits of routes.yaml, and which file this replica runs, go to the audit
+            # trail: the facade calls back, never imports
+            reload_hooks=(audit.on_reload, partial(audit.replica_hook, "python", f"{host}:{port}")),
         )
         run(options, config)  # a large file is read once, not twice
     except (ParserError, WorkersFailed, LoopUnavailable) as exc:
@@ -205,7 +209,7 @@ def _serve_envoy(
         compare_url,
         found,
         shutdown_timeout,
-        on_config=(record_config_in_force,),
+        on_config=(partial(record_config_in_force, listen=f"{host}:{port}"),),
     )
     try:
         run(options, config)
@@ -217,14 +221,16 @@ def _serve_envoy(
         raise typer.Exit(EXIT_FAILURE) from None
 
 
-def record_config_in_force(config: config_module.Config, config_hash: str) -> None:
+def record_config_in_force(
+    config: config_module.Config, config_hash: str, *, listen: str | None = None
+) -> None:
     """The audit trail records which configuration each data plane ran, when the audit
     module knows how (``strangler.audit.config_in_force``)."""
     from strangler import audit
 
     record = getattr(audit, "config_in_force", None)
     if record is not None:
-        record(config, engine="envoy", config_hash=config_hash)
+        record(config, engine="envoy", config_hash=config_hash, listen=listen)
 
 
 def _engine_choice(value: str) -> str:
@@ -271,10 +277,14 @@ def status(
     promote.window, and whether it is ready for its next step; with --facade, the state of
     each service's circuit breaker in that facade."""
     config = load_routes(routes_path(routes))
-    evidence, sync, alarms, store_error = status_evidence(config)
-    rows = status_rows(config, evidence, sync)
+    from strangler.replicas import drift
+
+    seen = status_evidence(config)
+    store_error = seen.store_error
+    rows = status_rows(config, seen.evidence, seen.sync)
     for row in rows:  # retired capabilities: requests the monolith answered anyway (24 h)
-        row["retired_alarm"] = alarms.get(row["name"], 0) if row["retired"] else None
+        row["retired_alarm"] = seen.alarms.get(row["name"], 0) if row["retired"] else None
+    replica_drift = drift(seen.replicas)
     breakers, facade_error = (
         facade_breakers(facade, config.routes.admin.token_env) if facade else ({}, None)
     )
@@ -282,7 +292,12 @@ def status(
         for row in rows:
             row["breaker"] = breakers.get(row["service"]) if row["service"] else None
     if as_json:
-        out: dict[str, Any] = {"routes": str(config.source), "capabilities": rows}
+        out: dict[str, Any] = {
+            "routes": str(config.source),
+            "capabilities": rows,
+            "replicas": [replica.to_dict() for replica in seen.replicas],
+            "replica_drift": replica_drift,
+        }
         if store_error is not None:
             out["store_error"] = store_error
         if facade_error is not None:
@@ -299,7 +314,7 @@ def status(
     for column in (*columns, "routes"):
         table.add_column(column)
     for row in rows:
-        seen = row["evidence"]
+        shown = row["evidence"]
         service = row["service"] or "-"
         if row.get("breaker"):
             service += f"\nbreaker {row['breaker']}"
@@ -308,14 +323,15 @@ def status(
             row["mode"],
             Text(service),
             f"{row['percent']:g}" if row["mode"] == "canary" else "-",
-            f"{seen['comparisons']} in {seen['window']}"
-            + (f"\n{pct(seen['mismatch_rate'])} mismatch" if seen["comparisons"] else "")
-            + (f"\n{pct(seen['error_rate'])} errors" if seen["candidate_errors"] else ""),
+            f"{shown['comparisons']} in {shown['window']}"
+            + (f"\n{pct(shown['mismatch_rate'])} mismatch" if shown["comparisons"] else "")
+            + (f"\n{pct(shown['error_rate'])} errors" if shown["candidate_errors"] else ""),
             Text(sync_cell(row["sync"])),
             Text(row["readiness"]["text"]),
             Text("\n".join(row["routes"])),
         )
     out_console().print(table)
+    print_replicas(seen.replicas, replica_drift)
     for row in rows:
         if row["retired_alarm"]:
             out_console().print(
@@ -325,6 +341,28 @@ def status(
             )
     if facade_error is not None:
         err.print(f"strangler status: {facade_error}", markup=False)
+
+
+def print_replicas(found: list[Replica], replica_drift: str | None) -> None:
+    """One line per replica seen recently (none: nothing printed), then the drift warning."""
+    from strangler.replicas import SEEN_WINDOW_TEXT, name
+
+    if not found:
+        return
+    console = out_console()
+    console.print(f"replicas seen in the last {SEEN_WINDOW_TEXT} (newest first):", markup=False)
+    for replica in found:
+        part = f" (part of {replica.part_of})" if replica.part_of else ""
+        console.print(
+            f"  {name(replica)}{part} pid {replica.pid}: routes {replica.routes_sha256[:12]}, "
+            f"config {replica.config_hash[:12]}, {replica.event or 'seen'} "
+            f"{replica.at.strftime('%Y-%m-%d %H:%M:%S')} UTC",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+    if replica_drift is not None:
+        console.print(f"WARNING: {replica_drift}", markup=False, highlight=False, soft_wrap=True)
 
 
 def facade_breakers(url: str, token_env: str) -> tuple[dict[str, str], str | None]:
@@ -377,25 +415,35 @@ def sync_cell(sync: Mapping[str, Any] | None) -> str:
 ALARM_WINDOW_TEXT = "24h"  # how far back status looks for requests of retired capabilities
 
 
-def status_evidence(
-    config: config_module.Config,
-) -> tuple[dict[str, Evidence], dict[str, SyncEvidence], dict[str, int], str | None]:
+@dataclass(slots=True)
+class StatusEvidence:
+    """What ``status`` reads from the store; empty, with ``store_error``, when it cannot."""
+
+    evidence: dict[str, Evidence] = field(default_factory=dict)
+    sync: dict[str, SyncEvidence] = field(default_factory=dict)
+    alarms: dict[str, int] = field(default_factory=dict)
+    replicas: list[Replica] = field(default_factory=list)
+    store_error: str | None = None
+
+
+def status_evidence(config: config_module.Config) -> StatusEvidence:
     """Each capability's evidence over its own promote.window, the data sync of those with
-    data.sync, and the retired capabilities' requests the monolith answered (``retired_alarms``);
-    empty, with the reason, when the store cannot be read (status still shows what routes.yaml
-    says)."""
+    data.sync, the retired capabilities' requests the monolith answered (``retired_alarms``)
+    and the replicas seen recently (strangler.replicas); empty, with the reason, when the store
+    cannot be read (status still shows what routes.yaml says)."""
     from datetime import UTC
 
+    from strangler import replicas
     from strangler.lifecycle.steps import evidence_for, has_back, has_sync, sync_evidence_for
 
     try:
         store = open_store(config)
     except typer.Exit:
-        return {}, {}, {}, "the result store cannot be opened"
+        return StatusEvidence(store_error="the result store cannot be opened")
     now = datetime.now(UTC)
     caps = config.routes.capabilities
     try:
-        return (
+        return StatusEvidence(
             {
                 name: evidence_for(store, name, window=cap.promote.window, now=now)
                 for name, cap in caps.items()
@@ -406,7 +454,7 @@ def status_evidence(
                 if has_sync(cap)
             },
             retired_alarms(config, store, now=now) if store is not None else {},
-            None,
+            replicas.seen(store, now=now) if store is not None else [],
         )
     finally:
         if store is not None:

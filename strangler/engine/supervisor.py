@@ -43,6 +43,7 @@ from facade.admin import probe_once
 from facade.config import Config
 from facade.tasks import spawn
 from facade.translators import translator_problems
+from strangler.audit import REPLICA_OF_ENV
 from strangler.engine import compile as compiling
 from strangler.engine import envoy_admin
 from strangler.engine.admin import EngineState, create_app
@@ -201,16 +202,20 @@ class Engine:
     def specs(self) -> dict[str, Spec]:
         routes = str(self.options.routes)
         found = {}
+        # the helpers record their own config in force: named as part of this replica
+        part_of = {REPLICA_OF_ENV: f"envoy {self.options.host}:{self.options.port}"}
         if self.options.compare_url is None:
             port = self.state.helpers["compare"].rsplit(":", 1)[1]
             found["compare"] = Spec(
                 "compare service",
                 strangler_argv("compare-service", "--routes", routes, "--port", port),
+                part_of,
             )
         port = self.state.helpers["facade"].rsplit(":", 1)[1]
         found["facade"] = Spec(
             "facade (translators)",
             strangler_argv("serve", "--engine", "python", "--routes", routes, "--port", port),
+            part_of,
         )
         envoy = [
             self.options.envoy,

@@ -106,5 +106,7 @@ def test_therecord_config_in_force_goes_to_the_audit_trail_when_it_can(
     monkeypatch.setattr(
         audit, "config_in_force", lambda c, **kw: calls.append((c, kw)), raising=False
     )
-    serve_cli.record_config_in_force(config, "abc")
-    assert calls == [(config, {"engine": "envoy", "config_hash": "abc"})]
+    serve_cli.record_config_in_force(config, "abc", listen="127.0.0.1:8080")
+    assert calls == [
+        (config, {"engine": "envoy", "config_hash": "abc", "listen": "127.0.0.1:8080"})
+    ]
