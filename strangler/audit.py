@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
+import os
+import socket
+import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -212,9 +215,6 @@ def config_in_force(
     routes.yaml's sha256, which every replica shares and drift is judged on. Called at start
     and after each reload that took; never raises, never blocks the caller."""
     try:
-        import os
-        import socket
-
         key = (engine, listen)
         event = "reload" if key in _started else "start"
         _started.add(key)
@@ -250,8 +250,6 @@ def _record_or_retry(
         return []  # a newer configuration of this replica is recorded instead
     stored = record_in_force(config, replica, event, at=at)
     if stored is None:
-        import threading
-
         timer = threading.Timer(
             RETRY_SECONDS,
             lambda: _in_background(lambda: _record_or_retry(key, config, replica, event, at)),
@@ -411,7 +409,6 @@ def _append(
 def editor_of(config: Config) -> Who:
     """Who saved the file, as far as a reader can tell: its owner (an editor's save or rename
     makes the file theirs), on this host; the facade's own user if that is unknown."""
-    import os
     import pwd
 
     from strangler.lifecycle.steps import Who
