@@ -49,9 +49,10 @@ def test_the_security_cases_are_set_on_the_connection_manager(config: Config) ->
     assert hcm["normalize_path"] is True
     assert hcm["merge_slashes"] is True
     assert hcm["path_with_escaped_slashes_action"] == "REJECT_REQUEST"
-    assert hcm["common_http_protocol_options"]["headers_with_underscores_action"] == (
-        "REJECT_REQUEST"
-    )
+    assert hcm["common_http_protocol_options"]["headers_with_underscores_action"] == ("DROP_HEADER")
+    assert hcm["http_protocol_options"] == {"allow_absolute_url": False}
+    assert hcm["local_reply_config"]["body_format"]["content_type"] == "application/problem+json"
+    assert hcm["skip_xff_append"] is True
     assert hcm["use_remote_address"] is True
     assert hcm["xff_num_trusted_hops"] == 0
     removed = [
@@ -60,7 +61,9 @@ def test_the_security_cases_are_set_on_the_connection_manager(config: Config) ->
     ]
     assert "x-forwarded-for" in removed  # at the edge: the client's own is not trusted
     assert "proxy-authorization" in removed
-    buffer = hcm["http_filters"][0]["typed_config"]
+    buffer = next(f for f in hcm["http_filters"] if f["name"] == "envoy.filters.http.buffer")[
+        "typed_config"
+    ]
     assert buffer["max_request_bytes"] == config.routes.limits.max_body
 
 
