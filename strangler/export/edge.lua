@@ -15,6 +15,9 @@
 -- A Content-Length over the route's max_body (its metadata) is answered 413 at once, as the
 -- facade does, before any body byte is invited or read (SECURITY.md, bodies).
 --
+-- A status outside 100-599 from an upstream (Envoy relays a 600) is a 502 problem+json, as the
+-- facade answers it (SECURITY.md U2).
+--
 -- Response hop-by-hop headers Envoy passes on are removed (facade.headers.HOP_BY_HOP).
 
 TRUSTED_HOPS = 0
@@ -72,8 +75,27 @@ function envoy_on_request(handle)
   end
 end
 
+local function bad_status(handle, headers)
+  local status = tonumber(headers:get(":status"))
+  if status ~= nil and status >= 100 and status <= 599 then
+    return false
+  end
+  local body = '{"type": "about:blank", "title": "Bad Gateway", "status": 502, '
+    .. '"detail": "the upstream answered an invalid status ' .. tostring(headers:get(":status"))
+    .. '"}'
+  headers:replace(":status", "502")
+  headers:replace("content-type", "application/problem+json")
+  headers:replace("cache-control", "no-store")
+  headers:remove("content-length")
+  handle:body():setBytes(body)
+  return true
+end
+
 function envoy_on_response(handle)
   local headers = handle:headers()
+  if bad_status(handle, headers) then
+    return
+  end
   local connection = headers:get("connection")
   if connection ~= nil then
     for token in connection:gmatch("[^,%s]+") do
