@@ -738,6 +738,8 @@ def bootstrap(config: Config, options: Options, *, all_clusters: bool = False) -
         "http_protocol_options": {"allow_absolute_url": False},
         "local_reply_config": LOCAL_REPLY,
         "request_headers_timeout": _duration(limits.header_timeout),
+        # the whole request, body included, within limits.body_deadline: 408 (SECURITY.md S1)
+        "request_timeout": _duration(limits.body_deadline),
         "max_request_headers_kb": 60,
         "early_header_mutation_extensions": _early_mutation(config),
         "route_config": routes,
