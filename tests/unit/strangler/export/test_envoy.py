@@ -205,3 +205,36 @@ def test_put_and_delete_are_retried_where_writes_stay_with_the_service(tmp_path:
     # a canary's writes may still move to the monolith: no retry that could send one twice
     names = [r["name"] for r in routes(boot)]
     assert "split /c unsafe service idempotent" not in names
+
+
+def test_the_edge_filter_comes_first_with_the_forwarding_rule_and_the_upstream_origins(
+    config: Config,
+) -> None:
+    hcm = manager(envoy.bootstrap(config, OPTIONS))
+    first = hcm["http_filters"][0]
+    assert first["name"] == envoy.EDGE_FILTER  # before the buffer filter waits for a body
+    source = first["typed_config"]["default_source_code"]["inline_string"]
+    assert f"TRUSTED_HOPS = {config.routes.forwarded.trusted_hops}\n" in source
+    assert json.dumps(config.routes.legacy.url.rstrip("/")) in source
+
+
+def test_every_route_carries_its_body_limit_and_each_refusal_is_answered_by_the_edge_filter(
+    config: Config,
+) -> None:
+    found = routes(envoy.bootstrap(config, OPTIONS))
+    for route in found:
+        edge = route.get("metadata", {}).get("filter_metadata", {}).get(envoy.EDGE_FILTER)
+        if route["name"].startswith("reject: "):
+            assert edge == {"refuse": 400}
+            assert route["direct_response"] == {"status": 400}
+        elif "route" in route:
+            assert edge is not None
+            assert edge["max_body"] > 0
+    assert any(r["name"] == "reject: invalid Host header" for r in found)
+
+
+def test_envoys_own_answers_are_problem_json(config: Config) -> None:
+    reply = manager(envoy.bootstrap(config, OPTIONS))["local_reply_config"]
+    assert reply["body_format"]["json_format"]["status"] == "%RESPONSE_CODE%"
+    # a 501 (an unknown Transfer-Encoding) is a 400, as the facade answers it
+    assert any(m.get("status_code") == 400 for m in reply["mappers"])
