@@ -89,6 +89,7 @@ def bootstrap(options: Options, live: Path) -> dict[str, Any]:
                 "socket_address": {"address": "127.0.0.1", "port_value": options.admin_port}
             }
         },
+        "layered_runtime": envoy.RUNTIME,
         "dynamic_resources": {
             "cds_config": _source(live / "cds.json"),
             "lds_config": _source(live / "lds.json"),

@@ -21,8 +21,11 @@ What maps to what (docs/engines.md has the whole table):
 from __future__ import annotations
 
 import json
+from http import HTTPStatus
 from importlib import resources
 from typing import Any
+
+from yarl import URL
 
 from facade.config import Config, Service
 from facade.config.evidence import redactor_for
@@ -32,6 +35,7 @@ from strangler.export import plan
 from strangler.export.plan import ExportError, Options, Rule, Target
 
 LUA_FILTER = "envoy.filters.http.lua"
+EDGE_FILTER = "strangler.edge"
 SIDE_HEADER = "x-strangler-side"
 # the client's address, for serve --engine envoy's admin process (facade.admin.admin_allowed)
 CLIENT_ADDRESS_HEADER = "x-strangler-client-address"
@@ -396,11 +400,30 @@ def _service_routes(
 
 
 _REJECTED_PATHS = (
-    # NUL, CR or LF, encoded: an injection (SECURITY.md P13). Envoy itself rejects %2F and
-    # %5C (path_with_escaped_slashes_action) and resolves "..", "%2e%2e" and "..;" segments,
+    # a dot segment with path parameters ("%2e%2e;") that normalize_path leaves (it
+    # resolves "..;" spelled out): the facade refuses both (SECURITY.md P7)
+    ("(?i).*/(\\.|%2e){1,2};.*", "dot segment with parameters"),
+    # a control character (C0 or DEL), encoded: NUL, CR or LF are an injection (SECURITY.md
+    # P13), and the facade refuses them all. Envoy itself rejects %2F and %5C
+    # (path_with_escaped_slashes_action) and resolves "..", "%2e%2e" and "..;" segments,
     # routing and forwarding the same resolved path
-    ("(?i).*%(00|0a|0d).*", "encoded control character"),
+    ("(?i).*%([01][0-9a-f]|7f).*", "encoded control character"),
 )
+
+
+def _limited(routes: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    """Each route with its body limit where the edge filter reads it: a Content-Length over
+    it is answered 413 before the body is read (an ``Expect: 100-continue`` client is never
+    invited to send it); the buffer filter counts what arrives (chunked bodies)."""
+    for route in routes:
+        metadata = route.setdefault("metadata", {}).setdefault("filter_metadata", {})
+        metadata[EDGE_FILTER] = {"max_body": limit}
+    return routes
+
+
+# facade.headers.valid_authority: a DNS name or a bracketed IPv6 address, a port up to 65535
+_PORT_RE = "[0-9]{1,4}|[0-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]"
+_VALID_AUTHORITY = f"(?:[A-Za-z0-9._-]+|\\[[0-9A-Fa-f:.]+\\])(?::(?:{_PORT_RE}))?"
 
 
 def route_config(config: Config, options: Options, used: set[str]) -> dict[str, Any]:
@@ -413,6 +436,37 @@ def route_config(config: Config, options: Options, used: set[str]) -> dict[str, 
         }
         for regex, why in _REJECTED_PATHS
     ]
+    routes.extend(
+        [
+            {
+                # a Host the facade would refuse (facade.headers.valid_authority): it would be
+                # written into a Location; two Host headers reach the router joined by a
+                # comma, which no valid authority holds (SECURITY.md H8)
+                "name": "reject: invalid Host header",
+                "match": {
+                    "prefix": "/",
+                    "headers": [
+                        {
+                            "name": ":authority",
+                            "string_match": {"safe_regex": {"regex": _VALID_AUTHORITY}},
+                            "invert_match": True,
+                        }
+                    ],
+                },
+                "direct_response": {"status": 400},
+            },
+            {
+                # a CONNECT (authority-form target) is never a request for an upstream here
+                "name": "reject: connect",
+                "match": {"connect_matcher": {}},
+                "direct_response": {"status": 400},
+            },
+        ]
+    )
+    for refusal in routes:
+        # the edge filter answers it before the buffer filter waits for a body (an
+        # Expect: 100-continue client's would never come)
+        refusal["metadata"] = {"filter_metadata": {EDGE_FILTER: {"refuse": 400}}}
     routes.append(
         {
             "name": "healthz",
@@ -452,9 +506,15 @@ def route_config(config: Config, options: Options, used: set[str]) -> dict[str, 
             )
     for rule in plan.rules(config):
         target = targets[rule.capability]
-        routes.extend(_attributed(_routes_of(config, rule, target, used), target))
+        limit = config.max_body(target.capability)
+        routes.extend(_limited(_attributed(_routes_of(config, rule, target, used), target), limit))
     routes.extend(
-        _attributed([{"name": "legacy", "match": {"prefix": "/"}, "route": _legacy_action(config)}])
+        _limited(
+            _attributed(
+                [{"name": "legacy", "match": {"prefix": "/"}, "route": _legacy_action(config)}]
+            ),
+            config.routes.limits.max_body,
+        )
     )
     return {
         "name": "strangler",
@@ -503,6 +563,139 @@ def _early_mutation(config: Config) -> list[dict[str, Any]]:
     ]
 
 
+def edge_lua(config: Config) -> str:
+    """The Lua of the edge rules (``edge.lua``): X-Forwarded-For and Location as the facade
+    writes them, and the response's hop-by-hop headers removed."""
+    routes = config.routes
+    urls = [routes.legacy.url, *(service.url for service in routes.services.values())]
+    origins = sorted({str(URL(url).origin()) for url in urls})
+    table = ", ".join(json.dumps(origin) for origin in origins)
+    source = resources.files("strangler.export").joinpath("edge.lua").read_text("utf-8")
+    source = source.replace("TRUSTED_HOPS = 0", f"TRUSTED_HOPS = {routes.forwarded.trusted_hops}")
+    return source.replace("UPSTREAM_ORIGINS = {}", f"UPSTREAM_ORIGINS = {{{table}}}", 1)
+
+
+def _edge_lua(config: Config) -> dict[str, Any]:
+    return {
+        "name": EDGE_FILTER,
+        "typed_config": {
+            "@type": _API + "extensions.filters.http.lua.v3.Lua",
+            "default_source_code": {"inline_string": edge_lua(config)},
+        },
+    }
+
+
+def _problem_mapper(status: int, *, becomes: int | None = None) -> dict[str, Any]:
+    answered = becomes or status
+    mapper: dict[str, Any] = {
+        "filter": {
+            "status_code_filter": {
+                "comparison": {
+                    "op": "EQ",
+                    "value": {"default_value": status, "runtime_key": f"strangler.reply.{status}"},
+                }
+            }
+        },
+        # the problem's title (the body_format below puts it there)
+        "body": {"inline_string": HTTPStatus(answered).phrase},
+        "headers_to_add": [
+            {
+                "header": {"key": "cache-control", "value": "no-store"},
+                "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+            }
+        ],
+    }
+    if becomes is not None:
+        mapper["status_code"] = becomes
+    return mapper
+
+
+def _refusal_mapper(expression: str, *, detail: str | None = None) -> dict[str, Any]:
+    """Envoy's local reply for requests matching the CEL ``expression``, as a 400 whose
+    detail is ``detail`` (a formatter string), else Envoy's response code details."""
+    mapper = _problem_mapper(400)
+    if detail is not None:
+        mapper["body_format_override"] = {
+            "json_format": {**_PROBLEM_FORMAT, "detail": detail},
+            "content_type": "application/problem+json",
+        }
+    mapper["filter"] = {
+        "extension_filter": {
+            "name": "envoy.access_loggers.extension_filters.cel",
+            "typed_config": {
+                "@type": _API + "extensions.access_loggers.filters.cel.v3.ExpressionFilter",
+                "expression": expression,
+            },
+        }
+    }
+    mapper["status_code"] = 400
+    return mapper
+
+
+_PROBLEM_FORMAT = {
+    "type": "about:blank",
+    "title": "%LOCAL_REPLY_BODY%",
+    "status": "%RESPONSE_CODE%",
+    "detail": "%RESPONSE_CODE_DETAILS%",
+}
+
+# Envoy's own answers (a refused request, 413, no upstream, a timeout) as the facade's:
+# application/problem+json (facade.problem), the title the status's phrase; an unknown or
+# malformed Transfer-Encoding is 400 as in the facade, not Envoy's 501. A 2xx or 3xx Envoy
+# makes (the export's /healthz) keeps its body.
+LOCAL_REPLY: dict[str, Any] = {
+    "mappers": [
+        {
+            "filter": {
+                "status_code_filter": {
+                    "comparison": {
+                        "op": "LE",
+                        "value": {"default_value": 399, "runtime_key": "strangler.reply.ok"},
+                    }
+                }
+            },
+            "body_format_override": {
+                "text_format_source": {"inline_string": "%LOCAL_REPLY_BODY%"},
+                "content_type": "application/json",
+            },
+        },
+        _problem_mapper(501, becomes=400),
+        # the export's own refusals (reject routes) say which rule refused
+        _refusal_mapper(
+            "has(xds.route_name) && xds.route_name.startsWith('reject: ')",
+            detail="%ROUTE_NAME%",
+        ),
+        _refusal_mapper(
+            "response.code_details == 'http.invalid_authority'",
+            detail="reject: invalid Host header",
+        ),
+        # an absolute-form target (refused by allow_absolute_url) and a CONNECT are bad
+        # requests, as in the facade; Envoy's own are 404 and 403
+        _refusal_mapper("response.code_details == 'absolute_path_rejected'"),
+        _refusal_mapper("request.method == 'CONNECT'"),
+        *(
+            _problem_mapper(status)
+            for status in (400, 403, 404, 405, 408, 413, 414, 421, 429, 431, 500, 502, 503, 504)
+        ),
+    ],
+    "body_format": {
+        "json_format": _PROBLEM_FORMAT,
+        "content_type": "application/problem+json",
+    },
+}
+
+# Envoy's runtime, as the facade: a request target with a #fragment is refused (400), not
+# stripped (RFC 9112 3.2: a fragment is no part of a request target)
+RUNTIME: dict[str, Any] = {
+    "layers": [
+        {
+            "name": "strangler",
+            "static_layer": {"envoy.reloadable_features.http_reject_path_with_fragment": True},
+        }
+    ]
+}
+
+
 def every_cluster(config: Config) -> set[str]:
     """The name of every cluster a mode of this routes.yaml's services can use: a running
     Envoy then keeps the same clusters while capabilities change mode (no cluster warms or
@@ -527,18 +720,31 @@ def bootstrap(config: Config, options: Options, *, all_clusters: bool = False) -
         "codec_type": "AUTO",
         "use_remote_address": True,
         "xff_num_trusted_hops": config.routes.forwarded.trusted_hops,
+        # the edge Lua filter writes X-Forwarded-For as the facade does (edge.lua)
+        "skip_xff_append": True,
+        # the client's X-Request-Id goes upstream, as the facade sends it
+        "preserve_external_request_id": True,
         "normalize_path": True,
         "merge_slashes": True,
         "path_with_escaped_slashes_action": "REJECT_REQUEST",
         "common_http_protocol_options": {
-            "headers_with_underscores_action": "REJECT_REQUEST",
+            # as the facade: the header never reaches an upstream, the request does
+            # (SECURITY.md H5: gunicorn would make SCRIPT_NAME of it)
+            "headers_with_underscores_action": "DROP_HEADER",
             "idle_timeout": _duration(limits.keepalive_timeout),
         },
+        # an absolute-form target (GET http://evil.example/...) is refused, as by the facade:
+        # the upstream and its Host come only from routes.yaml and the client's Host
+        "http_protocol_options": {"allow_absolute_url": False},
+        "local_reply_config": LOCAL_REPLY,
         "request_headers_timeout": _duration(limits.header_timeout),
+        # the whole request, body included, within limits.body_deadline: 408 (SECURITY.md S1)
+        "request_timeout": _duration(limits.body_deadline),
         "max_request_headers_kb": 60,
         "early_header_mutation_extensions": _early_mutation(config),
         "route_config": routes,
         "http_filters": [
+            _edge_lua(config),
             {
                 # bodies are read whole, up to the limit, before any upstream is called: 413
                 # over it, and a body is there to send again on a retry or a fallback
@@ -577,6 +783,7 @@ def bootstrap(config: Config, options: Options, *, all_clusters: bool = False) -
                 "socket_address": {"address": "127.0.0.1", "port_value": options.admin_port}
             }
         },
+        "layered_runtime": RUNTIME,
         "static_resources": {
             "listeners": [
                 {

@@ -35,29 +35,36 @@ def _general(engine: Engine, config: Config, options: Options) -> list[Limit]:
     found = [
         Limit(
             None,
-            "errors",
-            f"failures answer {engine}'s own error bodies, not application/problem+json",
-        ),
-        Limit(
-            None,
             "reload",
             "a change to routes.yaml is in force only after exporting again and reloading "
             f"{engine}" + (" (hot restart)" if engine == "envoy" else " (nginx -s reload)"),
         ),
         Limit(
             None,
-            "Location",
-            "an upstream's Location header is passed on unchanged (the facade rewrites it "
-            "to the public origin)",
-        ),
-        Limit(
-            None,
             "paths",
-            "dot segments above the root are dropped (/../x is served as /x), not refused with 400"
+            "dot segments above the root are dropped (/../x is served as /x), a raw backslash "
+            "is a slash and '..;' is '..': resolved, routed and forwarded as one path, not "
+            "refused with 400"
             if engine == "envoy"
             else "'%3F' and '%23' in a path answer 400 (nginx would forward them decoded)",
         ),
     ]
+    if engine == "nginx":
+        # Envoy's export answers problem+json (local_reply_config) and rewrites Location
+        # (the edge Lua filter) as the facade does
+        found[:0] = [
+            Limit(
+                None,
+                "errors",
+                f"failures answer {engine}'s own error bodies, not application/problem+json",
+            ),
+            Limit(
+                None,
+                "Location",
+                "an upstream's Location header is passed on unchanged (the facade rewrites it "
+                "to the public origin)",
+            ),
+        ]
     if engine == "envoy":
         found.append(
             Limit(

@@ -7,6 +7,10 @@ examples for the first ``store.examples_per_signature`` mismatches of a signatur
 ``store.example_window`` and counts the rest; each capability's rows take at most
 ``store.max_bytes_per_capability``, past which examples are counted as dropped. Counts, rates
 and ``strangler report`` stay exact either way.
+
+Python engine only: the result store is written by the Python facade's shadow comparisons
+(serve --engine envoy mirrors to the compare service, which stores through the same
+``parallel_run.store``: tests/integration/test_engine_envoy.py).
 """
 
 from __future__ import annotations

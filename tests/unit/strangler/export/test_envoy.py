@@ -49,9 +49,10 @@ def test_the_security_cases_are_set_on_the_connection_manager(config: Config) ->
     assert hcm["normalize_path"] is True
     assert hcm["merge_slashes"] is True
     assert hcm["path_with_escaped_slashes_action"] == "REJECT_REQUEST"
-    assert hcm["common_http_protocol_options"]["headers_with_underscores_action"] == (
-        "REJECT_REQUEST"
-    )
+    assert hcm["common_http_protocol_options"]["headers_with_underscores_action"] == ("DROP_HEADER")
+    assert hcm["http_protocol_options"] == {"allow_absolute_url": False}
+    assert hcm["local_reply_config"]["body_format"]["content_type"] == "application/problem+json"
+    assert hcm["skip_xff_append"] is True
     assert hcm["use_remote_address"] is True
     assert hcm["xff_num_trusted_hops"] == 0
     removed = [
@@ -60,7 +61,9 @@ def test_the_security_cases_are_set_on_the_connection_manager(config: Config) ->
     ]
     assert "x-forwarded-for" in removed  # at the edge: the client's own is not trusted
     assert "proxy-authorization" in removed
-    buffer = hcm["http_filters"][0]["typed_config"]
+    buffer = next(f for f in hcm["http_filters"] if f["name"] == "envoy.filters.http.buffer")[
+        "typed_config"
+    ]
     assert buffer["max_request_bytes"] == config.routes.limits.max_body
 
 
@@ -202,3 +205,36 @@ def test_put_and_delete_are_retried_where_writes_stay_with_the_service(tmp_path:
     # a canary's writes may still move to the monolith: no retry that could send one twice
     names = [r["name"] for r in routes(boot)]
     assert "split /c unsafe service idempotent" not in names
+
+
+def test_the_edge_filter_comes_first_with_the_forwarding_rule_and_the_upstream_origins(
+    config: Config,
+) -> None:
+    hcm = manager(envoy.bootstrap(config, OPTIONS))
+    first = hcm["http_filters"][0]
+    assert first["name"] == envoy.EDGE_FILTER  # before the buffer filter waits for a body
+    source = first["typed_config"]["default_source_code"]["inline_string"]
+    assert f"TRUSTED_HOPS = {config.routes.forwarded.trusted_hops}\n" in source
+    assert json.dumps(config.routes.legacy.url.rstrip("/")) in source
+
+
+def test_every_route_carries_its_body_limit_and_each_refusal_is_answered_by_the_edge_filter(
+    config: Config,
+) -> None:
+    found = routes(envoy.bootstrap(config, OPTIONS))
+    for route in found:
+        edge = route.get("metadata", {}).get("filter_metadata", {}).get(envoy.EDGE_FILTER)
+        if route["name"].startswith("reject: "):
+            assert edge == {"refuse": 400}
+            assert route["direct_response"] == {"status": 400}
+        elif "route" in route:
+            assert edge is not None
+            assert edge["max_body"] > 0
+    assert any(r["name"] == "reject: invalid Host header" for r in found)
+
+
+def test_envoys_own_answers_are_problem_json(config: Config) -> None:
+    reply = manager(envoy.bootstrap(config, OPTIONS))["local_reply_config"]
+    assert reply["body_format"]["json_format"]["status"] == "%RESPONSE_CODE%"
+    # a 501 (an unknown Transfer-Encoding) is a 400, as the facade answers it
+    assert any(m.get("status_code") == 400 for m in reply["mappers"])

@@ -62,7 +62,10 @@ def test_every_forwarding_route_is_counted_under_its_capability_and_who_serves(
         served_by = envoy.served_by(route["route"]["cluster"])
         if route["name"] == "legacy":  # the catch-all
             assert route["stat_prefix"] == "-~legacy"
-            assert "metadata" not in route
+            # no capability: only the body limit the edge filter reads
+            assert route["metadata"]["filter_metadata"] == {
+                envoy.EDGE_FILTER: {"max_body": config.routes.limits.max_body}
+            }
             continue
         assert route["stat_prefix"] == envoy.stat_prefix(capability, served_by)
         mode = config.routes.capabilities[capability].mode
@@ -77,7 +80,11 @@ def test_a_canary_is_counted_per_side_and_keeps_its_lua_metadata(config: Config)
     sides = {r["stat_prefix"] for r in split.values()}
     assert sides == {"split~svc", "split~legacy"}
     legacy_side = next(r for name, r in split.items() if name.endswith(" legacy"))
-    assert set(legacy_side["metadata"]["filter_metadata"]) == {envoy.LUA_FILTER, "strangler"}
+    assert set(legacy_side["metadata"]["filter_metadata"]) == {
+        envoy.LUA_FILTER,
+        envoy.EDGE_FILTER,
+        "strangler",
+    }
 
 
 def test_every_endpoint_names_who_it_serves_as(config: Config) -> None:

@@ -56,7 +56,11 @@ def test_a_legacy_only_file_lists_only_the_general_limits(tmp_path: Path) -> Non
     path.write_text('version: 1\nlegacy: {url: "http://127.0.0.1:8000"}\n')
     limits = explain.explain("envoy", load(path), Options())
     assert {limit.capability for limit in limits} == {None}
-    assert str(limits[0]).startswith("*: errors:")
+    assert str(limits[0]).startswith("*: reload:")
+    # Envoy answers problem+json and rewrites Location as the facade; nginx does neither
+    assert not {"errors", "Location"} & {limit.feature for limit in limits}
+    nginx = explain.explain("nginx", load(path), Options())
+    assert str(nginx[0]).startswith("*: errors:")
 
 
 def test_a_legacy_capability_says_what_will_differ_once_it_moves(tmp_path: Path) -> None:
