@@ -94,13 +94,17 @@ def write_script(workdir: Path) -> Path:
     return path
 
 
-def run_wrk(url: str, load: Load, seconds: int, script: Path) -> Measurement:
+def run_wrk(
+    url: str, load: Load, seconds: int, script: Path, *, timeout: float = 5.0
+) -> Measurement:
+    """wrk's figures for one load shape; ``timeout``: seconds before a request counts as an
+    error (wrk's ``--timeout``)."""
     argv = [
         wrk_binary(),
         f"-t{load.threads}",
         f"-c{load.connections}",
         f"-d{seconds}s",
-        "--timeout", "5s",
+        "--timeout", f"{timeout:g}s",
         "-s", str(script),
         url,
     ]  # fmt: skip
