@@ -24,6 +24,7 @@ many connections would; the run says what the default would have been.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -94,6 +95,8 @@ class FrontResult:
     refreshed: int  # idle connections asked again so the keep-alive timeout would not close them
     memory: Memory
     cap: dict[str, int] = field(default_factory=dict)  # the facade's cap: configured, default
+    # the facade's own counters of refusals, timeouts and non-200 answers (/metrics)
+    counters: dict[str, float] = field(default_factory=dict)
 
     @property
     def errors(self) -> int:
@@ -123,6 +126,7 @@ class FrontResult:
             "memory": self.memory.as_dict(),
             "kb_per_idle_connection": round(self.kb_per_connection, 2),
             "cap": self.cap or None,
+            "facade_counters": self.counters or None,
             "rss_aim_mb": RSS_AIM_MB,
             "rss_ok": self.rss_ok,
         }
@@ -295,6 +299,35 @@ def start_naive(supervisor: Supervisor, upstream_port: int) -> tuple[Managed, in
     return proc, port
 
 
+# what the facade counts of a connection or request that went wrong
+_COUNTED = (
+    "strangler_client_connections_refused_total",
+    "strangler_client_timeouts_total",
+    "strangler_accept_errors_total",
+    "strangler_rejected_requests_total",
+    "strangler_upstream_errors_total",
+)
+
+
+def facade_counters(port: int) -> dict[str, float]:
+    """The facade's non-zero counters of refusals, timeouts and errors, and its answers other
+    than 200 (``strangler_requests_total`` by status)."""
+    status, body = http_get(base_url(port) + "/metrics", timeout=10.0)
+    if status != 200:
+        return {"metrics unreadable": float(status)}
+    found: dict[str, float] = {}
+    for line in body.decode().splitlines():
+        name, _, value = line.rpartition(" ")
+        if not name or line.startswith("#"):
+            continue
+        counted = name.startswith(_COUNTED) or (
+            name.startswith("strangler_requests_total") and 'status="200"' not in name
+        )
+        if counted and float(value):
+            found[name] = float(value)
+    return found
+
+
 def default_cap(open_files: int) -> int:
     """What the facade's cap would be with ``limits.max_client_connections`` unset, for a
     routes file with the monolith alone (its pool: 256 connections)."""
@@ -334,7 +367,8 @@ def measure_fronts(
     label = "facade (1 worker" + (f", {options.loop} loop" if options.loop else "") + ")"
     caps = {"configured": cap, "default_at_this_limit": default_cap(limit), "open_files": limit}
     try:
-        found.append(measure_front(options, script, "c", label, proc, port, caps))
+        result = measure_front(options, script, "c", label, proc, port, caps)
+        found.append(dataclasses.replace(result, counters=facade_counters(port)))
     finally:
         supervisor.stop(proc)
     if options.naive:
@@ -442,6 +476,12 @@ def verdict_lines(results: Sequence[FrontResult]) -> list[str]:
         f"(p50 {ms(facade.load.p50_ms)} ms, {facade.load.rps:,.0f} rps)",
     ]
     for r in results:
+        if r.load.error_kinds:
+            kinds = ", ".join(f"{k} {v:,}" for k, v in sorted(r.load.error_kinds.items()))
+            lines.append(f"- ({r.key}) wrk's errors: {kinds}")
+        if r.counters:
+            counted = ", ".join(f"{k} {v:g}" for k, v in sorted(r.counters.items()))
+            lines.append(f"- ({r.key}) the facade counted: {counted}")
         if r.hold_errors:
             kinds = ", ".join(f"{k} {v:,}" for k, v in sorted(r.hold_errors.items()))
             lines.append(f"- ({r.key}) idle connections' errors: {kinds}")

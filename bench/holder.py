@@ -41,7 +41,9 @@ class _Held:
     used: float  # monotonic time of its last answer
 
 
-async def exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> int:
+async def exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+) -> int:
     """Send one request, read its whole answer; the status. Raises ``Failed`` when the
     connection cannot be kept (closed, or the answer says ``Connection: close``)."""
     writer.write(request)
