@@ -366,8 +366,9 @@ def measure_fronts(
     proc, port = start_facade(supervisor, upstream, cap, options.loop)
     label = "facade (1 worker" + (f", {options.loop} loop" if options.loop else "") + ")"
     caps = {"configured": cap, "default_at_this_limit": default_cap(limit), "open_files": limit}
+    key = "ca" if options.loop == "asyncio" else "c"
     try:
-        result = measure_front(options, script, "c", label, proc, port, caps)
+        result = measure_front(options, script, key, label, proc, port, caps)
         found.append(dataclasses.replace(result, counters=facade_counters(port)))
     finally:
         supervisor.stop(proc)
@@ -463,7 +464,7 @@ def results_table(results: Sequence[FrontResult]) -> str:
 
 
 def verdict_lines(results: Sequence[FrontResult]) -> list[str]:
-    facade = next((r for r in results if r.key == "c"), None)
+    facade = next((r for r in results if r.key in ("c", "ca")), None)
     if facade is None:
         return ["- verdict: the facade was not measured"]
     mark = {True: "PASS", False: "FAIL"}
@@ -479,6 +480,11 @@ def verdict_lines(results: Sequence[FrontResult]) -> list[str]:
         if r.load.error_kinds:
             kinds = ", ".join(f"{k} {v:,}" for k, v in sorted(r.load.error_kinds.items()))
             lines.append(f"- ({r.key}) wrk's errors: {kinds}")
+        if r.key == "ca":
+            lines.append(
+                f"- (ca) the facade on asyncio's loop: {r.errors} errors, p99 "
+                f"{ms(r.load.p99_ms)} ms, max {ms(r.load.max_ms)} ms, {r.load.rps:,.0f} rps"
+            )
         if r.counters:
             counted = ", ".join(f"{k} {v:g}" for k, v in sorted(r.counters.items()))
             lines.append(f"- ({r.key}) the facade counted: {counted}")
@@ -501,7 +507,7 @@ def verdict_lines(results: Sequence[FrontResult]) -> list[str]:
 
 
 def passed(results: Sequence[FrontResult]) -> bool:
-    facade = next((r for r in results if r.key == "c"), None)
+    facade = next((r for r in results if r.key in ("c", "ca")), None)
     return facade is not None and facade.errors == 0 and facade.rss_ok
 
 
