@@ -46,6 +46,7 @@ from bench.targets import PATH, ROOT, base_url, start_standin, venv_tool
 from bench.wrk import Load, Measurement, run_wrk, write_script
 
 EXIT_OK, EXIT_FAILURE, EXIT_REFUSED = 0, 1, 3
+LOOP_KEYS = {"asyncio": "ca", "uvloop": "cu"}  # the facade on a loop named with --loop
 HELD = 10_000
 ACTIVE = 1_000
 RSS_AIM_MB = 400.0
@@ -366,7 +367,7 @@ def measure_fronts(
     proc, port = start_facade(supervisor, upstream, cap, options.loop)
     label = "facade (1 worker" + (f", {options.loop} loop" if options.loop else "") + ")"
     caps = {"configured": cap, "default_at_this_limit": default_cap(limit), "open_files": limit}
-    key = "ca" if options.loop == "asyncio" else "c"
+    key = LOOP_KEYS.get(options.loop, "c")
     try:
         result = measure_front(options, script, key, label, proc, port, caps)
         found.append(dataclasses.replace(result, counters=facade_counters(port)))
@@ -464,7 +465,7 @@ def results_table(results: Sequence[FrontResult]) -> str:
 
 
 def verdict_lines(results: Sequence[FrontResult]) -> list[str]:
-    facade = next((r for r in results if r.key in ("c", "ca")), None)
+    facade = next((r for r in results if r.key in ("c", *LOOP_KEYS.values())), None)
     if facade is None:
         return ["- verdict: the facade was not measured"]
     mark = {True: "PASS", False: "FAIL"}
@@ -480,9 +481,9 @@ def verdict_lines(results: Sequence[FrontResult]) -> list[str]:
         if r.load.error_kinds:
             kinds = ", ".join(f"{k} {v:,}" for k, v in sorted(r.load.error_kinds.items()))
             lines.append(f"- ({r.key}) wrk's errors: {kinds}")
-        if r.key == "ca":
+        if r is not facade and r.key in LOOP_KEYS.values():
             lines.append(
-                f"- (ca) the facade on asyncio's loop: {r.errors} errors, p99 "
+                f"- ({r.key}) {r.label}: {r.errors} errors, p99 "
                 f"{ms(r.load.p99_ms)} ms, max {ms(r.load.max_ms)} ms, {r.load.rps:,.0f} rps"
             )
         if r.counters:
@@ -507,7 +508,7 @@ def verdict_lines(results: Sequence[FrontResult]) -> list[str]:
 
 
 def passed(results: Sequence[FrontResult]) -> bool:
-    facade = next((r for r in results if r.key in ("c", "ca")), None)
+    facade = next((r for r in results if r.key in ("c", *LOOP_KEYS.values())), None)
     return facade is not None and facade.errors == 0 and facade.rss_ok
 
 

@@ -20,7 +20,7 @@ import pytest
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-FIGURES = 12  # the issue's 8 rows, the connections' errors, RSS and p99, and on asyncio's loop
+FIGURES = 12  # the issue's 8 rows, the connections' errors, RSS and p99, and on uvloop
 
 
 @pytest.mark.skipif(
@@ -53,9 +53,9 @@ def test_the_issue17_suite_measures_and_judges_every_figure_of_the_table(tmp_pat
     assert all(isinstance(row["pass"], bool) for row in judged)
     assert set(document["failed"]) == {row["figure"] for row in judged if not row["pass"]}
 
-    facade, naive, on_asyncio = document["connections"]
-    assert [facade["key"], naive["key"], on_asyncio["key"]] == ["c", "r", "ca"]
-    for front in (facade, naive, on_asyncio):
+    facade, naive, on_uvloop = document["connections"]
+    assert [facade["key"], naive["key"], on_uvloop["key"]] == ["c", "r", "cu"]
+    for front in (facade, naive, on_uvloop):
         assert front["held"] == 60
         assert front["kept"] == 50, front  # every idle connection answered to the end
         assert front["errors"] == 0, front
