@@ -365,7 +365,7 @@ def measure_fronts(
     cap = options.held + CAP_MARGIN
     found: list[FrontResult] = []
     proc, port = start_facade(supervisor, upstream, cap, options.loop)
-    label = "facade (1 worker" + (f", {options.loop} loop" if options.loop else "") + ")"
+    label = "facade (1 worker" + (f", --loop {options.loop}" if options.loop else "") + ")"
     caps = {"configured": cap, "default_at_this_limit": default_cap(limit), "open_files": limit}
     key = LOOP_KEYS.get(options.loop, "c")
     try:
