@@ -7,7 +7,7 @@ import shutil
 import statistics
 import subprocess
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,8 @@ class Measurement:
     p99_ms: float
     max_ms: float
     errors: int  # connect/read/write/timeout errors plus non-2xx/3xx answers
+    # the errors by wrk's kind (connect, read, write, status, timeout), where any
+    error_kinds: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -72,6 +74,10 @@ class Measurement:
             p99_ms=statistics.median(m.p99_ms for m in items),
             max_ms=max(m.max_ms for m in items),
             errors=sum(m.errors for m in items),
+            error_kinds={
+                kind: sum(m.error_kinds.get(kind, 0) for m in items)
+                for kind in sorted({k for m in items for k in m.error_kinds})
+            },
         )
 
 
@@ -94,13 +100,17 @@ def write_script(workdir: Path) -> Path:
     return path
 
 
-def run_wrk(url: str, load: Load, seconds: int, script: Path) -> Measurement:
+def run_wrk(
+    url: str, load: Load, seconds: int, script: Path, *, timeout: float = 5.0
+) -> Measurement:
+    """wrk's figures for one load shape; ``timeout``: seconds before a request counts as an
+    error (wrk's ``--timeout``)."""
     argv = [
         wrk_binary(),
         f"-t{load.threads}",
         f"-c{load.connections}",
         f"-d{seconds}s",
-        "--timeout", "5s",
+        "--timeout", f"{timeout:g}s",
         "-s", str(script),
         url,
     ]  # fmt: skip
@@ -128,4 +138,5 @@ def parse_result(load: Load, stdout: str) -> Measurement:
         p99_ms=lat["p99"] / 1000,
         max_ms=lat["max"] / 1000,
         errors=sum(raw["errors"].values()),
+        error_kinds={kind: n for kind, n in raw["errors"].items() if n},
     )

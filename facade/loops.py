@@ -1,6 +1,12 @@
-"""The event loop the facade runs on: uvloop where it can be imported (Linux), else asyncio's own.
+"""The event loop the facade runs on: asyncio's own by default; uvloop when asked for.
 
-``strangler serve --loop auto|uvloop|asyncio`` picks it once, in the process that parses the
+asyncio's loop is the default (``DEFAULT_LOOP``): saturated with 1,000 connections, the facade on
+uvloop answered most requests quickly but left some waiting 5 to 12 s, part of them connections
+accepted seconds late, where on asyncio's loop every connection waited its turn (wrk's 10 s
+timeouts: 64 and 95 on uvloop, none on asyncio; docs/benchmarks.md, "Connections at scale").
+``auto`` is uvloop where it imports (Linux).
+
+``strangler serve --loop asyncio|uvloop|auto`` picks it once, in the process that parses the
 command line; each worker of ``--workers N`` is handed the resolved name, so all of them run the
 same loop. ``/readyz`` (details) and the start line report the loop actually running
 (``running_loop_name``), not the one asked for.
@@ -18,6 +24,7 @@ from facade.errors import FacadeError
 LoopChoice = Literal["auto", "uvloop", "asyncio"]
 LOOP_CHOICES: tuple[LoopChoice, ...] = ("auto", "uvloop", "asyncio")
 LoopName = Literal["uvloop", "asyncio"]
+DEFAULT_LOOP: LoopChoice = "asyncio"
 
 
 class LoopUnavailable(FacadeError):

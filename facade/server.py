@@ -61,7 +61,7 @@ class ServeOptions:
     shutdown_timeout: float = 30.0
     record: Path | None = None  # sample live traffic into this mitmproxy flow file
     sample: float = 10.0  # percent of requests sampled into ``record``
-    loop: str = "auto"  # facade.loops.LOOP_CHOICES; resolved once, workers get the result
+    loop: str = loops.DEFAULT_LOOP  # facade.loops.LOOP_CHOICES; resolved once, workers get it
     # module-level functions (pickled by name into each worker): facade.state.ReloadHook
     reload_hooks: tuple[ReloadHook, ...] = ()
 

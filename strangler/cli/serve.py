@@ -17,6 +17,7 @@ import typer
 from rich.table import Table
 
 from facade import config as config_module
+from facade.loops import DEFAULT_LOOP
 from strangler.cli.support import (
     EXIT_BAD_INPUT,
     EXIT_FAILURE,
@@ -92,10 +93,11 @@ def serve(
         str,
         typer.Option(
             envvar="STRANGLER_LOOP",
-            help="event loop: auto (uvloop where it imports, on Linux), uvloop or asyncio",
+            help="event loop: asyncio (the default), uvloop, or auto (uvloop where it imports, "
+            "on Linux)",
             callback=lambda value: _loop_choice(value),
         ),
-    ] = "auto",
+    ] = DEFAULT_LOOP,
     engine: Annotated[
         str,
         typer.Option(

@@ -44,6 +44,30 @@ def test_serve_runs_the_loop_asked_for_and_says_so(tmp_path: Path, loop: str) ->
         echo.stop()
 
 
+def test_without_loop_serve_runs_asyncios_loop_though_uvloop_imports(tmp_path: Path) -> None:
+    """asyncio's loop is the default: saturated, the facade on uvloop left some requests
+    waiting 5-12 s (docs/benchmarks.md, "Connections at scale")."""
+    echo = processes.echo_upstream("legacy", log_dir=tmp_path)
+    routes = processes.write_routes(tmp_path / "routes.yaml", echo.url)
+    port = processes.free_port()
+    facade = processes.start(
+        "facade",
+        [STRANGLER, "serve", "--routes", str(routes), "--port", str(port)],
+        port=port,
+        log_dir=tmp_path,
+        ready_path="/healthz",
+        drop_env=["STRANGLER_LOOP"],
+    )
+    try:
+        import uvloop  # noqa: F401  (the default is a choice, not a fallback)
+
+        assert readyz_loop(facade.url) == "asyncio"
+        assert f"loop asyncio, pid {facade.proc.pid})" in facade.log()
+    finally:
+        facade.stop()
+        echo.stop()
+
+
 def test_workers_auto_starts_one_worker_per_core_each_on_the_loop(tmp_path: Path) -> None:
     echo = processes.echo_upstream("legacy", log_dir=tmp_path)
     routes = processes.write_routes(tmp_path / "routes.yaml", echo.url)
