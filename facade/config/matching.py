@@ -17,6 +17,7 @@ import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from facade.config.errors import FacadeError, PathRejected
 from facade.config.normalize import _normalize_segment
@@ -56,8 +57,9 @@ class RouteConflict(FacadeError, ValueError):
         )
 
 
-@dataclass(frozen=True, slots=True)
-class _Segment:
+class _Segment(NamedTuple):
+    # a tuple, made in a third of the time of a frozen dataclass (20,000 templates of 10,000
+    # capabilities are 60,000 segments); immutable and compared by value all the same
     kind: str  # "literal" | "param" | "rest"
     value: str  # literal text, or the parameter's name
 
@@ -73,7 +75,7 @@ def parse_template(template: str) -> tuple[_Segment, ...]:
     raw = template.rstrip("/").split("/")[1:] if template != "/" else []
     segments: list[_Segment] = []
     for i, part in enumerate(raw):
-        if m := _PARAM.match(part):
+        if "{" in part and (m := _PARAM.match(part)):
             if m.group(2) and i != len(raw) - 1:
                 raise TemplateError(
                     f"{{{m.group(1)}:path}} must be the last segment of {template!r}"
@@ -128,7 +130,10 @@ class Matcher:
         rest = False
         for seg in segments:
             if seg.kind == "literal":
-                node = node.literals.setdefault(seg.value, _Node())
+                child = node.literals.get(seg.value)
+                if child is None:  # not setdefault: a _Node made for nothing costs its dicts
+                    child = node.literals[seg.value] = _Node()
+                node = child
             elif seg.kind == "param":
                 names.append(seg.value)
                 if node.param is None:
