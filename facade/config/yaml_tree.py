@@ -190,7 +190,8 @@ def build(
                 raise Unsupported("duplicate key")
             value_event = get()
             value = item(value_event, depth)
-            key_mark, value_mark = event.start_mark, value_event.start_mark
+            key_mark: Any = event.start_mark  # set on every event libyaml makes
+            value_mark: Any = value_event.start_mark
             lines[key] = (key_mark.line, key_mark.column, value_mark.line, value_mark.column)
             out[key] = value
         if lines:
