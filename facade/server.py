@@ -122,6 +122,7 @@ def run(options: ServeOptions, config: config_module.Config | None = None) -> No
     if options.workers <= 1:
         loops.run(_serve(config, options, reuse_port=False), loops.resolve(options.loop))
         return
+    gc.enable()  # the parent only watches its workers: nothing of its start to freeze
     _run_workers(options)
 
 
@@ -382,8 +383,11 @@ def freeze_what_start_built() -> None:
     reference cycle). Done once, before any request, nothing of a request is frozen. No
     collection first: it would scan it all once more (0.1-0.3 s of start for 10,000
     capabilities) to find what cyclic garbage the imports left, a few kilobytes kept for good.
+    The collector is on from here, whoever turned it off for the start (``strangler serve``
+    does, from its load to here).
     """
     gc.freeze()
+    gc.enable()
 
 
 def _own_process_group() -> None:

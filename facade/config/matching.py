@@ -17,9 +17,10 @@ import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from facade.config.errors import FacadeError, PathRejected
-from facade.config.normalize import _normalize_segment
+from facade.config.normalize import _SAFE_RAW, _normalize_segment
 
 _PARAM = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]*)(:path)?\}$")
 
@@ -56,10 +57,17 @@ class RouteConflict(FacadeError, ValueError):
         )
 
 
-@dataclass(frozen=True, slots=True)
-class _Segment:
+class _Segment(NamedTuple):
+    # a tuple, made in a third of the time of a frozen dataclass (20,000 templates of 10,000
+    # capabilities are 60,000 segments); immutable and compared by value all the same
     kind: str  # "literal" | "param" | "rest"
     value: str  # literal text, or the parameter's name
+
+
+# characters of a template whose segments are all literals as written (normalize's safe ones)
+_PLAIN = _SAFE_RAW | frozenset("/")
+# a segment made by tuple.__new__ (C) rather than the NamedTuple's __new__ (Python)
+_segment = functools.partial(tuple.__new__, _Segment)
 
 
 # routes.yaml's check parses each template and the matcher built from it parses it again: the
@@ -71,14 +79,18 @@ def parse_template(template: str) -> tuple[_Segment, ...]:
     if not template.startswith("/"):
         raise TemplateError(f"path template {template!r} must start with '/'")
     raw = template.rstrip("/").split("/")[1:] if template != "/" else []
+    if _PLAIN.issuperset(template) and "//" not in template and "/." not in template:
+        # each segment a literal as written (no brace, no escape to normalize), none empty or
+        # a dot segment: checked for the whole template in three C calls
+        return tuple([_segment(("literal", part)) for part in raw])
     segments: list[_Segment] = []
     for i, part in enumerate(raw):
-        if m := _PARAM.match(part):
+        if "{" in part and (m := _PARAM.match(part)):
             if m.group(2) and i != len(raw) - 1:
                 raise TemplateError(
                     f"{{{m.group(1)}:path}} must be the last segment of {template!r}"
                 )
-            segments.append(_Segment("rest" if m.group(2) else "param", m.group(1)))
+            segments.append(_segment(("rest" if m.group(2) else "param", m.group(1))))
             continue
         if "{" in part or "}" in part:
             raise TemplateError(f"segment {part!r} of {template!r}: use {{name}} or {{name:path}}")
@@ -88,7 +100,7 @@ def parse_template(template: str) -> tuple[_Segment, ...]:
             raise TemplateError(f"segment {part!r} of {template!r}: {exc}") from None
         if literal in ("", ".", ".."):
             raise TemplateError(f"{template!r} has an empty or dot segment; write it normalized")
-        segments.append(_Segment("literal", literal))
+        segments.append(_segment(("literal", literal)))
     names = [s.value for s in segments if s.kind != "literal"]
     if len(names) != len(set(names)):
         raise TemplateError(f"{template!r} uses a parameter name twice")
@@ -128,7 +140,10 @@ class Matcher:
         rest = False
         for seg in segments:
             if seg.kind == "literal":
-                node = node.literals.setdefault(seg.value, _Node())
+                child = node.literals.get(seg.value)
+                if child is None:  # not setdefault: a _Node made for nothing costs its dicts
+                    child = node.literals[seg.value] = _Node()
+                node = child
             elif seg.kind == "param":
                 names.append(seg.value)
                 if node.param is None:

@@ -1,7 +1,7 @@
 """routes.yaml: the schema, the loader and its errors (``PATH:LINE: message``).
 
 This is the one facade module other packages may import (the monolith's seams and the CLI read
-routes.yaml through it), so it has no runtime imports beyond pydantic and ruamel.yaml: no
+routes.yaml through it), so it has no runtime imports beyond pydantic, ruamel.yaml and PyYAML: no
 aiohttp, no I/O except reading the file it is given.
 """
 
@@ -37,6 +37,7 @@ from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import AliasEvent
 from ruamel.yaml.resolver import VersionedResolver
+from yaml import YAMLError as PyYamlError
 
 from facade.config import yaml_tree
 from facade.config.endpoints import Inventory, parse_inventory
@@ -800,30 +801,33 @@ class _FastComposer(_BoundedComposer):
 
 
 class _FastLoader:
-    """libyaml's scanner and parser (C, from ruamel.yaml.clib), the tree built from its events
-    by ``yaml_tree.build``; a file holding what that leaves to ruamel (an anchor, an alias, a
-    merge key) is parsed again under ruamel's own composer, bounded (``_BoundedComposer``), and
-    round-trip constructor. Either way the tree, values and lines of ``YAML(typ="rt")``
-    (3,000 capabilities: 7.6-12 s with the pure-Python loader, 0.3 s of CPU here). libyaml's
-    own composer is never used: it recurses in C on each level, and a deep file crashes the
-    process."""
+    """libyaml's scanner and parser (C: PyYAML's binding), the tree built from its events by
+    ``yaml_tree.build``; a file holding what that leaves to ruamel (an anchor, an alias, a
+    merge key) is parsed again by ruamel.yaml.clib's libyaml under ruamel's own composer,
+    bounded (``_BoundedComposer``), and round-trip constructor. Either way the tree, values and
+    lines of ``YAML(typ="rt")`` (3,000 capabilities: 7.6-12 s with the pure-Python loader,
+    0.3 s of CPU here). libyaml's own composer is never used: it recurses in C on each level,
+    and a deep file crashes the process."""
 
     comment_handling = None  # what ruamel's constructor asks its loader
 
     def __init__(self, text: str, *, max_nodes: int) -> None:
         self._text = text
         self._max_nodes = max_nodes
-        self._parser = _CParser(text)
+        # ruamel's parser and composer, for a file the builder leaves to them (libyaml reads
+        # nothing until the composer asks)
+        self._parser = None if _RuamelCParser is None else _RuamelCParser(text)
         self._resolver = _Yaml12Resolver(loadumper=self)
         self._composer = _FastComposer(self, max_nodes=max_nodes)
         self._constructor = RoundTripConstructor(loader=self)
 
     def load(self) -> Any:
         """The tree built from libyaml's events (``yaml_tree``), or else by ruamel's composer
-        and constructor from the events of a second parse."""
+        and constructor from the events of a second parse (``Unsupported`` without
+        ruamel.yaml.clib: the pure-Python loader reads it)."""
         try:
             return yaml_tree.build(
-                self._parser,
+                _CParser(self._text),
                 self._resolver,
                 self._constructor,
                 max_nodes=self._max_nodes,
@@ -831,18 +835,26 @@ class _FastLoader:
                 over=functools.partial(_refuse_over, max_nodes=self._max_nodes),
             )
         except yaml_tree.Unsupported:
-            self._parser = self._composer.parser = _CParser(self._text)
+            if self._parser is None:
+                raise
         node = self._composer.get_single_node()
         return None if node is None else self._constructor.construct_document(node)
 
 
-_CParser: Any
+_CParser: Any  # PyYAML's libyaml parser: the builder's events
+_RuamelCParser: Any  # ruamel.yaml.clib's: events for ruamel's composer
+# PyYAML's own errors (a syntax error found by its libyaml): the pure-Python loader reports it
+_LibyamlError: type[Exception] = PyYamlError
+try:
+    from yaml._yaml import CParser as _CParser
+except ImportError:  # PyYAML without its C extension: the pure-Python loader alone
+    _CParser = None
 try:
     from ruamel.yaml import cyaml
 
-    _CParser = getattr(cyaml, "CParser", None)
-except ImportError:  # no ruamel.yaml.clib: the pure-Python loader alone
-    _CParser = None
+    _RuamelCParser = getattr(cyaml, "CParser", None)
+except ImportError:
+    _RuamelCParser = None
 _DIRECTIVE = re.compile(r"^%", re.MULTILINE)
 
 
@@ -856,7 +868,7 @@ def _fast_tree(text: str, max_nodes: int) -> tuple[bool, Any]:
         return True, _FastLoader(text, max_nodes=max_nodes).load()
     except _Refused:
         raise
-    except (YAMLError, ValueError, RecursionError, yaml_tree.Unsupported):
+    except (YAMLError, _LibyamlError, ValueError, RecursionError, yaml_tree.Unsupported):
         return False, None
 
 

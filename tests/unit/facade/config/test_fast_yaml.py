@@ -183,3 +183,18 @@ def test_the_event_builder_refuses_as_the_composer_does() -> None:
         with pytest.raises(config._Refused) as composed:
             composer._composer.get_single_node()
         assert (str(built.value), built.value.line) == (str(composed.value), composed.value.line)
+
+
+def test_a_colon_inside_a_flow_scalar_is_read_fast_as_the_round_trip_loader_reads_it() -> None:
+    # what data sync's routes files say (`sync: {capture: module:attr}`): ruamel.yaml.clib's
+    # libyaml refused it, and the whole file went to the pure-Python loader (seconds for a
+    # large one); PyYAML's libyaml reads it
+    text = (
+        "version: 1\ncapabilities:\n  products:\n    match: [{path: /p}]\n"
+        "    data: {source: 'shop.data:products', sync: {capture: shop.data:capture, k: sku}}\n"
+    )
+    fast, tree = config._fast_tree(text, 10_000)
+    assert fast
+    expected = pure(text)
+    assert tree == expected
+    assert lines(tree) == lines(expected)

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from facade.config import matching
 from facade.config.matching import Matcher, Route, RouteConflict, TemplateError, parse_template
 
 ROUTES = [
@@ -133,3 +134,22 @@ def test_a_param_route_captures_exactly_the_segment_it_stands_for(segments: list
     match = matcher.match("GET", "/" + "/".join(segments))
     assert match is not None
     assert match.params == {"last": segments[-1]}
+
+
+@pytest.mark.parametrize(
+    "template",
+    ["/", "/a", "/a/", "/a//b", "/a/./b", "/a/../b", "/.well-known/x", "/a/b.c", "/a/%41",
+     "/a b", "/a/{x}", "/x:y@z", "/a/.", "/..", "/a;b=c", "/~user", "/A-Z_0.9/", "/api/v1/items"],
+)  # fmt: skip
+def test_a_plain_template_parses_as_the_segment_by_segment_parse_does(
+    template: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def parsed() -> object:
+        try:
+            return matching.parse_template.__wrapped__(template)
+        except TemplateError as exc:
+            return str(exc)
+
+    fast = parsed()
+    monkeypatch.setattr(matching, "_PLAIN", frozenset())  # every template segment by segment
+    assert parsed() == fast
