@@ -50,6 +50,11 @@ class InvalidUpstreamStatus(aiohttp.ClientResponseError):
     without an ``Upgrade`` asked for (U2). The facade answers 502 instead of relaying it."""
 
 
+class UpstreamProtocolError(aiohttp.ClientError):
+    """The upstream's answer is not HTTP the facade will relay (``facade.lean_upstream``): an
+    invalid status (U2), a malformed head or framing. The message says which."""
+
+
 def valid_status(status: int, *, upgrade_asked: bool) -> bool:
     """Whether a final answer's status may be relayed (RFC 9110 section 15: 100-599; 1xx are
     interim, and aiohttp only stops at ``101``, which needs an ``Upgrade`` in the request)."""
@@ -167,6 +172,8 @@ def describe_client_error(exc: BaseException) -> str:
         return f"cannot connect ({exc.os_error.strerror or exc.os_error})"
     if isinstance(exc, InvalidUpstreamStatus):
         return exc.message
+    if isinstance(exc, UpstreamProtocolError):
+        return str(exc)
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         return "the upstream closed the connection without answering"
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
