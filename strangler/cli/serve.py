@@ -93,6 +93,17 @@ def serve(
             callback=lambda value: _loop_choice(value),
         ),
     ] = "auto",
+    upstream_client: Annotated[
+        str,
+        typer.Option(
+            "--upstream-client",
+            envvar="STRANGLER_UPSTREAM_CLIENT",
+            metavar="lean|aiohttp",
+            help="python engine: the client upstreams are called with; lean (facade."
+            "lean_upstream), or aiohttp's, to fall back to",
+            callback=lambda value: _upstream_client_choice(value),
+        ),
+    ] = "lean",
     engine: Annotated[
         str,
         typer.Option(
@@ -141,6 +152,8 @@ def serve(
     from strangler import audit
 
     configure_logging()
+    # read where each worker builds its clients (facade.state): workers inherit the environment
+    os.environ["STRANGLER_UPSTREAM_CLIENT"] = upstream_client
     path = routes_path(routes)
     config = load_routes(path)  # report config errors as PATH:LINE before anything starts
     if record is not None:
@@ -243,6 +256,12 @@ def _workers(value: str) -> str:
     if value == "auto" or (value.isdigit() and int(value) >= 1):
         return value
     raise typer.BadParameter(f"{value!r} is neither a number of processes (>= 1) nor auto")
+
+
+def _upstream_client_choice(value: str) -> str:
+    if value in ("lean", "aiohttp"):
+        return value
+    raise typer.BadParameter(f"{value!r} is neither lean nor aiohttp")
 
 
 def _loop_choice(value: str) -> str:
