@@ -71,11 +71,14 @@ _BODYLESS_STATUSES = frozenset({204, 304})
 _FRAMING = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive"})
 # methods aiohttp sends "Content-Length: 0" for when there is no body (kept for parity)
 _NO_BODY_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
-_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# a header line: a token, a colon, a value free of control bytes (HTAB aside), framed by blanks
+_HEADER_LINE = re.compile(
+    r"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*([^\x00-\x08\x0a-\x1f\x7f]*?)[ \t]*\r\n"
+)
 _DIGITS = re.compile(r"[0-9]+")
 _HEX = re.compile(rb"[0-9A-Fa-f]+")
-_STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([0-9]{3})(?: (.*))?")
+_STATUS_LINE = re.compile(r"HTTP/1\.([01]) ([0-9]{3})(?: ([^\x00-\x08\x0a-\x1f\x7f]*))?\r\n")
 
 
 def upstream_factory(choice: str | None = None) -> UpstreamFactory:
@@ -87,6 +90,14 @@ def upstream_factory(choice: str | None = None) -> UpstreamFactory:
     if choice == "aiohttp":
         return UpstreamClient
     raise ValueError(f"{CLIENT_ENV} must be 'lean' or 'aiohttp', not {choice!r}")
+
+
+class _ReadTimeout(Exception):
+    """No byte within the read timeout: set on the connection's reader, which is then dropped."""
+
+
+def _expire(reader: _Reader) -> None:
+    reader.set_exception(_ReadTimeout())
 
 
 class _Stale(Exception):
@@ -258,12 +269,14 @@ class LeanUpstream:
     async def _read_head(
         self, reader: _Reader, sending: asyncio.Task[None] | None
     ) -> tuple[int, str, list[tuple[str, str]], bool]:
+        loop = asyncio.get_running_loop()
         first = True
         while True:
+            # a timer handle, not asyncio.timeout: half the cost, on every answer
+            timer = loop.call_later(self.settings.timeout, _expire, reader)
             try:
-                async with asyncio.timeout(self.settings.timeout):
-                    raw = await reader.readuntil(b"\r\n\r\n")
-            except TimeoutError:
+                raw = await reader.readuntil(b"\r\n\r\n")
+            except _ReadTimeout:
                 raise aiohttp.SocketTimeoutError("no answer within the read timeout") from None
             except asyncio.IncompleteReadError as exc:
                 if sending is not None and sending.done() and sending.exception() is not None:
@@ -281,6 +294,8 @@ class LeanUpstream:
                 if first:
                     raise _Stale from None
                 raise aiohttp.ClientOSError(exc.errno, exc.strerror or str(exc)) from None
+            finally:
+                timer.cancel()
             first = False
             status, reason, pairs, version = parse_head(raw)
             if 100 <= status < 200 and status != 101:
@@ -475,25 +490,28 @@ class LeanAnswer:
         if connection is None:
             raise aiohttp.ClientConnectionError("the answer was closed")
         reader = connection.reader
+        timer: asyncio.TimerHandle | None = None
+        if self._mode == "chunked" or not reader.unread():
+            # bytes already here are read without waiting: no timer for them
+            timer = asyncio.get_running_loop().call_later(
+                self._client.settings.timeout, _expire, reader
+            )
         try:
-            async with asyncio.timeout(self._client.settings.timeout):
-                if self._mode == "length":
-                    data = await reader.read(min(self._remaining, most))
-                    if not data:
-                        raise aiohttp.ClientPayloadError(
-                            "the upstream closed the connection mid-body"
-                        )
-                    self._remaining -= len(data)
-                    if not self._remaining:
-                        self._end()
-                    return data
-                if self._mode == "chunked":
-                    return await self._read_chunk(reader, most)
-                data = await reader.read(most)  # until the upstream closes
+            if self._mode == "length":
+                data = await reader.read(min(self._remaining, most))
                 if not data:
+                    raise aiohttp.ClientPayloadError("the upstream closed the connection mid-body")
+                self._remaining -= len(data)
+                if not self._remaining:
                     self._end()
                 return data
-        except TimeoutError:
+            if self._mode == "chunked":
+                return await self._read_chunk(reader, most)
+            data = await reader.read(most)  # until the upstream closes
+            if not data:
+                self._end()
+            return data
+        except _ReadTimeout:
             self._drop()
             raise aiohttp.SocketTimeoutError("Timeout on reading data from socket") from None
         except aiohttp.ClientError:
@@ -505,6 +523,9 @@ class LeanAnswer:
         except BaseException:
             self._drop()  # cancelled mid-read: the connection is half-read, never reused
             raise
+        finally:
+            if timer is not None:
+                timer.cancel()
 
     async def _read_chunk(self, reader: _Reader, most: int) -> bytes:
         while not self._chunk_left:
@@ -621,32 +642,40 @@ def _chunk_size(line: bytes) -> int:
 
 
 def parse_head(raw: bytes) -> tuple[int, str, list[tuple[str, str]], str]:
-    """Status, reason, header pairs and version of one answer's head (ending in CRLF CRLF)."""
-    lines = raw[:-4].split(b"\r\n")
-    status_line = lines[0]
-    if len(status_line) > MAX_LINE_SIZE:
-        raise UpstreamProtocolError("the answer's status line is too long")
-    match = _STATUS_LINE.fullmatch(status_line)
-    if match is None or _BAD_VALUE.search(match.group(3) or b""):
-        raise UpstreamProtocolError(
-            f"not an HTTP/1.x status line: {status_line[:80].decode('latin-1')!r}"
-        )
+    """Status, reason, header pairs and version of one answer's head (ending in CRLF CRLF).
+
+    One regular expression per line, on the head decoded once: this runs for every answer.
+    """
+    text = raw.decode("latin-1")
+    match = _STATUS_LINE.match(text)
+    if match is None or match.end() > MAX_LINE_SIZE + 2:
+        status_line = text.partition("\r\n")[0]
+        if len(status_line) > MAX_LINE_SIZE:
+            raise UpstreamProtocolError("the answer's status line is too long")
+        raise UpstreamProtocolError(f"not an HTTP/1.x status line: {status_line[:80]!r}")
     pairs: list[tuple[str, str]] = []
-    for line in lines[1:]:
-        if len(line) > MAX_FIELD_SIZE:
-            raise UpstreamProtocolError(f"a header line is over {MAX_FIELD_SIZE} bytes")
-        name, colon, value = line.partition(b":")
-        if not colon or not _TOKEN.fullmatch(name):
-            if line[:1] in (b" ", b"\t"):
-                raise UpstreamProtocolError("the answer folds a header line (obsolete, refused)")
-            raise UpstreamProtocolError(f"malformed header line: {line[:80].decode('latin-1')!r}")
-        value = value.strip(b" \t")
-        if _BAD_VALUE.search(value):
-            raise UpstreamProtocolError(f"header {name.decode('latin-1')!r} holds a control byte")
-        pairs.append((name.decode("latin-1"), value.decode("latin-1")))
-    version = "HTTP/1.1" if match.group(1) == b"1" else "HTTP/1.0"
-    reason = (match.group(3) or b"").decode("latin-1")
-    return int(match.group(2)), reason, pairs, version
+    pos, end = match.end(), len(text) - 2  # the head's final CRLF ends no header line
+    header = _HEADER_LINE.match
+    while pos < end:
+        line = header(text, pos)
+        if line is None or line.end() - pos > MAX_FIELD_SIZE + 2:
+            raise UpstreamProtocolError(_why_not(text[pos : text.find("\r\n", pos)]))
+        pairs.append(line.groups())  # type: ignore[arg-type]  # two groups, both always set
+        pos = line.end()
+    version = "HTTP/1.1" if match.group(1) == "1" else "HTTP/1.0"
+    return int(match.group(2)), match.group(3) or "", pairs, version
+
+
+def _why_not(line: str) -> str:
+    """Why a header line was refused, in a few words."""
+    if len(line) > MAX_FIELD_SIZE:
+        return f"a header line is over {MAX_FIELD_SIZE} bytes"
+    if line[:1] in (" ", "\t"):
+        return "the answer folds a header line (obsolete, refused)"
+    name, colon, _ = line.partition(":")
+    if colon and _TOKEN.fullmatch(name):
+        return f"header {name!r} holds a control byte"
+    return f"malformed header line: {line[:80]!r}"
 
 
 def keeps_alive(version: str, pairs: list[tuple[str, str]]) -> bool:
