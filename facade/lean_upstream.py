@@ -143,7 +143,7 @@ class LeanUpstream:
         self._ssl = ssl.create_default_context() if is_ssl else None
         default_port = self._port == (443 if is_ssl else 80)
         self._host_header = self._host if default_port else f"{self._host}:{self._port}"
-        self._key = ConnectionKey(self._host, self._port, is_ssl, None, None, None, None, None)
+        self._key = ConnectionKey(self._host, self._port, is_ssl, is_ssl, None, None, None, None)
         self._limit = settings.max_connections  # 0: no limit, as aiohttp's connector
         self._in_use = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
