@@ -257,9 +257,9 @@ class LeanUpstream:
                 writer.write(head)
                 # streamed while the head is awaited: an early answer (a 413) is still heard
                 sending = asyncio.get_running_loop().create_task(_send_body(writer, body, chunked))
-            status, reason, pairs, keep = await self._read_head(reader, sending)
+            status, reason, pairs, http11 = await self._read_head(reader, sending)
             # the framing is checked here: a bad Content-Length closes the connection too
-            return LeanAnswer(self, connection, method, status, reason, pairs, keep, sending)
+            return LeanAnswer(self, connection, method, status, reason, pairs, http11, sending)
         except BaseException:
             if sending is not None:
                 sending.cancel()
@@ -302,7 +302,7 @@ class LeanUpstream:
                 continue  # interim: the final answer is still owed, its wait timed afresh
             if not valid_status(status, upgrade_asked=False):
                 raise UpstreamProtocolError(f"invalid status {status} from the upstream")
-            return status, reason, pairs, keeps_alive(version, pairs)
+            return status, reason, pairs, version == "HTTP/1.1"
 
     # the pool -----------------------------------------------------------------------------
 
@@ -451,7 +451,7 @@ class LeanAnswer:
         status: int,
         reason: str,
         pairs: list[tuple[str, str]],
-        keep: bool,
+        http11: bool,
         sending: asyncio.Task[None] | None,
     ) -> None:
         self.status = status
@@ -460,7 +460,7 @@ class LeanAnswer:
         self.content_length: int | None = None
         self._client = client
         self._connection: _Connection | None = connection
-        self._keep = keep
+        self._keep = keeps_alive("HTTP/1.1" if http11 else "HTTP/1.0", self.headers)
         self._sending = sending
         self._read: bytes | None = None
         self._remaining = 0
@@ -678,10 +678,10 @@ def _why_not(line: str) -> str:
     return f"malformed header line: {line[:80]!r}"
 
 
-def keeps_alive(version: str, pairs: list[tuple[str, str]]) -> bool:
-    tokens = {
-        t.strip().lower() for k, v in pairs if k.lower() == "connection" for t in v.split(",")
-    }
+def keeps_alive(version: str, headers: CIMultiDictProxy[str]) -> bool:
+    """Whether the connection may carry another request after this answer."""
+    values = headers.getall("Connection", ())
+    tokens = {t.strip().lower() for v in values for t in v.split(",")} if values else set()
     if version == "HTTP/1.0":
         return "keep-alive" in tokens
     return "close" not in tokens

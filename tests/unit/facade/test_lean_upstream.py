@@ -462,3 +462,23 @@ def test_the_client_is_chosen_by_the_environment(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("STRANGLER_UPSTREAM_CLIENT", "curl")
     with pytest.raises(ValueError, match="lean"):
         upstream_factory()
+
+
+@pytest.mark.parametrize(
+    ("answer", "connections"),
+    [
+        (b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok", 2),
+        (b"HTTP/1.1 200 OK\r\nConnection: x, Close\r\nContent-Length: 2\r\n\r\nok", 2),
+        (b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok", 2),
+        (b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok", 1),
+    ],
+)
+async def test_a_connection_either_side_closes_is_not_reused(
+    serve: Serve, answer: bytes, connections: int
+) -> None:
+    server = await serve(fixed(answer))
+    lean = client(server.port)
+    assert await get(lean) == (200, b"ok")
+    assert await get(lean) == (200, b"ok")
+    assert server.connections == connections
+    await lean.close()
