@@ -10,9 +10,11 @@ answer whose status no request can get (U2) is an error, never relayed; header l
 answer may be as long as those of a request (U4).
 
 The stages see an upstream through a port of one method, ``Upstream.send`` (as httpx's
-transport is one method): ``UpstreamClient`` is the pooled aiohttp one, and the unit tests
-use ``tests/support/fake_upstream.py``. Its answer, ``Answer``, is a protocol that aiohttp's
-``ClientResponse`` satisfies as it is: the production path wraps nothing per request.
+transport is one method): ``facade.lean_upstream.LeanUpstream`` is the default one (the lean
+client), ``UpstreamClient`` the pooled aiohttp one (``serve --upstream-client aiohttp``), and
+the unit tests use ``tests/support/fake_upstream.py``. Its answer, ``Answer``, is a protocol
+that aiohttp's ``ClientResponse`` and ``LeanAnswer`` satisfy as they are: nothing is wrapped
+per request.
 """
 
 from __future__ import annotations
