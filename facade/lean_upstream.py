@@ -262,7 +262,7 @@ class LeanUpstream:
             return LeanAnswer(self, connection, method, status, reason, pairs, http11, sending)
         except BaseException:
             if sending is not None:
-                sending.cancel()
+                _stop(sending)
             connection.close()
             raise
 
@@ -389,6 +389,15 @@ async def _send_body(
     if chunked:
         writer.write(b"0\r\n\r\n")
     await writer.drain()
+
+
+def _stop(sending: asyncio.Task[None]) -> bool:
+    """Whether the body was sent whole; if not, its sending stops (its error is consumed:
+    what the caller hears about is the answer, or why there was none)."""
+    if not sending.done():
+        sending.cancel()
+        return False
+    return not sending.cancelled() and sending.exception() is None
 
 
 class _Send:
@@ -591,11 +600,7 @@ class LeanAnswer:
         sending = self._sending
         # the request body not sent whole (the upstream answered early): the upstream may
         # still read what is left as a next request, so the connection goes
-        sent = sending is None or (sending.done() and not sending.cancelled())
-        if sent and sending is not None and sending.exception() is not None:
-            sent = False
-        if sending is not None and not sending.done():
-            sending.cancel()
+        sent = sending is None or _stop(sending)
         self._client._finished(connection, reusable=self._keep and sent)
 
     def _drop(self) -> None:

@@ -482,3 +482,27 @@ async def test_a_connection_either_side_closes_is_not_reused(
     assert await get(lean) == (200, b"ok")
     assert server.connections == connections
     await lean.close()
+
+
+async def test_an_early_answer_to_a_streamed_body_is_heard_and_the_connection_dropped() -> None:
+    async def refuse_at_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 3\r\n\r\nbig")
+        await writer.drain()
+        await asyncio.sleep(0.3)
+        writer.close()
+
+    async def slow_body() -> AsyncIterator[bytes]:
+        for _ in range(20):
+            yield b"z" * 65536
+            await asyncio.sleep(0.02)
+
+    listener = await asyncio.start_server(refuse_at_once, "127.0.0.1", 0)
+    lean = client(listener.sockets[0].getsockname()[1])
+    headers = CIMultiDict({"Content-Length": str(20 * 65536)})
+    async with lean.send("PUT", ROOT, headers=headers, body=slow_body()) as got:
+        assert (got.status, await got.read()) == (413, b"big")
+    assert not lean._idle  # the upstream may take the unsent rest for a next request
+    listener.close()
+    await listener.wait_closed()
+    await lean.close()
