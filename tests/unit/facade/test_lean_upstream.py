@@ -57,7 +57,7 @@ class Server:
 async def _read_body(reader: asyncio.StreamReader, head: bytes) -> bytes:
     lower = head.lower()
     if b"transfer-encoding: chunked" in lower:
-        parts = []
+        parts: list[bytes] = []
         while True:
             size = int((await reader.readuntil(b"\r\n")).strip(), 16)
             if not size:
@@ -210,7 +210,7 @@ async def test_a_chunked_answer_streams_and_keeps_the_connection(serve: Serve) -
     for _ in range(2):
         async with lean.send("GET", ROOT, headers=CIMultiDict(), body=None) as got:
             assert got.content_length is None
-            pieces = []
+            pieces: list[bytes] = []
             while piece := await got.content.readany():
                 pieces.append(piece)
             assert b"".join(pieces) == b"Wikipedia"
