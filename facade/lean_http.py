@@ -4,8 +4,9 @@ Shadow mode makes a second upstream call for every request it shadows, so that c
 decides how much throughput shadowing keeps. aiohttp's client costs about 2.6 times what this
 one does per call (measured against the same nginx, 32 concurrent callers), for features a
 shadow call never uses: its body is already in memory, its answer is read whole up to a cap and
-streamed nowhere, and redirects, cookies and decompression never apply. Client-facing calls
-keep aiohttp (streaming, 100-continue, retries); this serves ``facade.shadow`` only.
+streamed nowhere, and redirects, cookies and decompression never apply. This serves
+``facade.shadow``; client-facing calls go through ``facade.lean_upstream``, the same design
+with the answer streamed back.
 
 What it does implement, after RFC 9112: ``Content-Length``, ``chunked`` and read-until-close
 bodies (section 6.3, in that order of precedence, with conflicting lengths refused); no body

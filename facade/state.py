@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from facade.body_spool import Spool
 from facade.config import Config
 from facade.config.derived import PerConfig
+from facade.lean_upstream import upstream_factory
 from facade.metrics import Metrics
 from facade.resilience.guard import Guards, ServiceGuard
 from facade.shadow import ShadowRunner
@@ -66,7 +67,7 @@ class FacadeState:
     metrics: Metrics = field(default_factory=Metrics)
     readiness: Readiness = field(default_factory=Readiness)
     # the upstream clients; tests pass ``Upstreams(factory)`` to answer from a fake upstream
-    upstreams: Upstreams = field(default_factory=Upstreams)
+    upstreams: Upstreams = field(default_factory=lambda: Upstreams(upstream_factory()))
     # temporary files of request bodies: bytes against limits.body_spool_max
     spool: Spool = field(default_factory=Spool)
     shadow: ShadowRunner = field(init=False)

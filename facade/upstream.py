@@ -10,9 +10,11 @@ answer whose status no request can get (U2) is an error, never relayed; header l
 answer may be as long as those of a request (U4).
 
 The stages see an upstream through a port of one method, ``Upstream.send`` (as httpx's
-transport is one method): ``UpstreamClient`` is the pooled aiohttp one, and the unit tests
-use ``tests/support/fake_upstream.py``. Its answer, ``Answer``, is a protocol that aiohttp's
-``ClientResponse`` satisfies as it is: the production path wraps nothing per request.
+transport is one method): ``facade.lean_upstream.LeanUpstream`` is the default one (the lean
+client), ``UpstreamClient`` the pooled aiohttp one (``serve --upstream-client aiohttp``), and
+the unit tests use ``tests/support/fake_upstream.py``. Its answer, ``Answer``, is a protocol
+that aiohttp's ``ClientResponse`` and ``LeanAnswer`` satisfy as they are: nothing is wrapped
+per request.
 """
 
 from __future__ import annotations
@@ -48,6 +50,11 @@ MAX_LINE_SIZE = 16384  # the status line of an answer; the request line keeps ai
 class InvalidUpstreamStatus(aiohttp.ClientResponseError):
     """The upstream answered a status no request can get: under 100, over 599, or ``101``
     without an ``Upgrade`` asked for (U2). The facade answers 502 instead of relaying it."""
+
+
+class UpstreamProtocolError(aiohttp.ClientError):
+    """The upstream's answer is not HTTP the facade will relay (``facade.lean_upstream``): an
+    invalid status (U2), a malformed head or framing. The message says which."""
 
 
 def valid_status(status: int, *, upgrade_asked: bool) -> bool:
@@ -167,6 +174,8 @@ def describe_client_error(exc: BaseException) -> str:
         return f"cannot connect ({exc.os_error.strerror or exc.os_error})"
     if isinstance(exc, InvalidUpstreamStatus):
         return exc.message
+    if isinstance(exc, UpstreamProtocolError):
+        return str(exc)
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         return "the upstream closed the connection without answering"
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

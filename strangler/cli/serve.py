@@ -104,6 +104,17 @@ def serve(
             callback=lambda value: _loop_choice(value),
         ),
     ] = DEFAULT_LOOP,
+    upstream_client: Annotated[
+        str,
+        typer.Option(
+            "--upstream-client",
+            envvar="STRANGLER_UPSTREAM_CLIENT",
+            metavar="lean|aiohttp",
+            help="python engine: the client upstreams are called with; lean (facade."
+            "lean_upstream), or aiohttp's, to fall back to",
+            callback=lambda value: _upstream_client_choice(value),
+        ),
+    ] = "lean",
     engine: Annotated[
         str,
         typer.Option(
@@ -152,6 +163,8 @@ def serve(
     from strangler import audit
 
     configure_logging()
+    # read where each worker builds its clients (facade.state): workers inherit the environment
+    os.environ["STRANGLER_UPSTREAM_CLIENT"] = upstream_client
     path = routes_path(routes)
     # the collector stays off until the start's objects are frozen, once, before the facade
     # listens (facade.server.freeze_what_start_built turns it back on): the pass the load
@@ -262,6 +275,12 @@ def _workers(value: str) -> str:
     if value == "auto" or (value.isdigit() and int(value) >= 1):
         return value
     raise typer.BadParameter(f"{value!r} is neither a number of processes (>= 1) nor auto")
+
+
+def _upstream_client_choice(value: str) -> str:
+    if value in ("lean", "aiohttp"):
+        return value
+    raise typer.BadParameter(f"{value!r} is neither lean nor aiohttp")
 
 
 def _loop_choice(value: str) -> str:
