@@ -70,12 +70,12 @@ def _totals(urls: Sequence[str]) -> tuple[float, float]:
     return compared, dropped
 
 
-def prime(url: str, timeout: float = 90.0) -> None:
+def prime(url: str, path: str = MIRRORED, timeout: float = 90.0) -> None:
     """Mirror a few requests and wait for their comparisons: the store is opened (and its
     schema migrated) by the first one, which must not fall into the measured seconds."""
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     for _ in range(5):
-        request = urllib.request.Request(url + MIRRORED, headers={"Host": HOST})
+        request = urllib.request.Request(url + path, headers={"Host": HOST})
         with opener.open(request, timeout=10) as answer:
             answer.read()
     deadline = time.monotonic() + timeout

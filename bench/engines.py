@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -340,13 +342,21 @@ def start_front(sup: Supervisor, front: Front, ports: dict[str, int]) -> tuple[M
 
 
 def measure(
-    options: Options, label: str, url: str, script: Path, expected: bytes
+    options: Options,
+    label: str,
+    url: str,
+    script: Path,
+    expected: bytes,
+    warmed: Callable[[], None] | None = None,
 ) -> tuple[Measurement, Measurement]:
+    """Check the answer, warm up (then call ``warmed``), then 1 and N connections."""
     status, body = http_get(url)
     if status != 200 or body != expected:
         raise BenchError(f"{label}: {url} answered {status} {body[:80]!r}")
     say(f"bench: {label}: warming up {options.warmup}s")
     run_wrk(url, Load("warmup", options.connections), options.warmup, script)
+    if warmed is not None:
+        warmed()
     latency = run_wrk(url, Load("latency", 1), options.duration, script)
     throughput = run_wrk(url, Load("throughput", options.connections), options.duration, script)
     for m in (latency, throughput):
@@ -388,6 +398,25 @@ def mirror_counters(url: str) -> dict[str, float]:
     }
 
 
+def settle(url: str, longest: float = 15.0) -> dict[str, float]:
+    """The compare service's counters once its queue has drained (still for 1 s)."""
+    deadline = time.monotonic() + longest
+    last = mirror_counters(url)
+    still_since = time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
+        now = mirror_counters(url)
+        if now != last:
+            last, still_since = now, time.monotonic()
+        elif time.monotonic() - still_since >= 1.0:
+            break
+    return last
+
+
+def _settled_into(counters: dict[str, float], url: str) -> None:
+    counters.update(settle(url))
+
+
 def measure_shadow(
     run: Run, sup: Supervisor, script: Path, ports: dict[str, int], compare_url: str
 ) -> None:
@@ -399,11 +428,18 @@ def measure_shadow(
         )
         try:
             wait_http(proc, url + PATH, timeout=90)
-            before = mirror_counters(compare_url)
+            before: dict[str, float] = {}
+            # counted from after the warm-up, once its mirrored copies are compared
+            warmed = functools.partial(_settled_into, before, compare_url)
             latency, throughput = measure(
-                run.options, f"({target.key}) {target.label}", url + PATH, script, payload.BODY
+                run.options,
+                f"({target.key}) {target.label}",
+                url + PATH,
+                script,
+                payload.BODY,
+                warmed,
             )
-            after = mirror_counters(compare_url)
+            after = settle(compare_url)
         finally:
             sup.stop(proc, timeout=20)
         moved = {k: after[k] - before[k] for k in after}
@@ -464,6 +500,7 @@ def start_compare(sup: Supervisor, ports: dict[str, int]) -> str:
     argv = [venv_tool("strangler"), "compare-service", "--routes", str(routes), "--port", str(port)]
     proc = sup.start("compare", argv)
     wait_http(proc, base_url(port) + "/healthz")
+    compare_service.prime(base_url(port), PATH)  # its store opened before any measurement
     return base_url(port)
 
 
