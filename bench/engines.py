@@ -27,6 +27,7 @@ import functools
 import json
 import os
 import shutil
+import statistics
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -37,7 +38,16 @@ from typing import Any, Literal
 from bench import compare_service, payload
 from bench.cli import environment, run_suite, say, seconds
 from bench.nginx import STANDIN_BODY, proxy_server, standin_server, start_nginx
-from bench.procs import LOOPBACK, BenchError, Managed, Supervisor, free_port, http_get, wait_http
+from bench.procs import (
+    LOOPBACK,
+    BenchError,
+    Managed,
+    Supervisor,
+    free_port,
+    http_get,
+    tree_cpu_seconds,
+    wait_http,
+)
 from bench.report import markdown_table, ms, results_table
 from bench.targets import PATH, ROOT, base_url, venv_tool
 from bench.wrk import Load, Measurement, run_wrk, write_script
@@ -111,6 +121,8 @@ class Result:
     latency: Measurement
     throughput: Measurement
     mirrored: dict[str, float] | None = None  # shadow: the compare service's counters moved
+    # the front's CPU time per request at N connections (its process tree), in microseconds
+    cpu_us: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -118,6 +130,7 @@ class Result:
             "label": self.scenario.label,
             "latency": self.latency.as_dict(),
             "throughput": self.throughput.as_dict(),
+            "cpu_us_per_request": self.cpu_us,
             "mirrored": self.mirrored,
         }
 
@@ -348,8 +361,10 @@ def measure(
     script: Path,
     expected: bytes,
     warmed: Callable[[], None] | None = None,
-) -> tuple[Measurement, Measurement]:
-    """Check the answer, warm up (then call ``warmed``), then 1 and N connections."""
+    proc: Managed | None = None,
+) -> tuple[Measurement, Measurement, float | None]:
+    """Check the answer, warm up (then call ``warmed``), then 1 and N connections; with
+    ``proc``, also its process tree's CPU microseconds per request at N connections."""
     status, body = http_get(url)
     if status != 200 or body != expected:
         raise BenchError(f"{label}: {url} answered {status} {body[:80]!r}")
@@ -358,15 +373,20 @@ def measure(
     if warmed is not None:
         warmed()
     latency = run_wrk(url, Load("latency", 1), options.duration, script)
+    cpu_before = None if proc is None else tree_cpu_seconds(proc.pid)
     throughput = run_wrk(url, Load("throughput", options.connections), options.duration, script)
+    cpu_us = None
+    if proc is not None and cpu_before is not None and throughput.requests:
+        cpu_us = (tree_cpu_seconds(proc.pid) - cpu_before) / throughput.requests * 1e6
     for m in (latency, throughput):
         if m.errors:
             say(f"bench: warning: {m.errors} errors (socket errors or non-2xx) on {url}")
     say(
         f"bench: {label}: {throughput.rps:,.0f} rps at {options.connections}, "
         f"p99 {throughput.p99_ms:.2f} ms; p50 {latency.p50_ms:.3f} ms at 1"
+        + ("" if cpu_us is None else f"; {cpu_us:.1f} CPU µs/request")
     )
-    return latency, throughput
+    return latency, throughput, cpu_us
 
 
 def measure_fronts(run: Run, sup: Supervisor, script: Path, ports: dict[str, int]) -> None:
@@ -378,14 +398,15 @@ def measure_fronts(run: Run, sup: Supervisor, script: Path, ports: dict[str, int
                 for target in wait_for:
                     wait_http(proc, url + target.path, timeout=90)
             for target in wait_for:
-                latency, throughput = measure(
+                latency, throughput, cpu_us = measure(
                     run.options,
                     f"({target.key}) {target.label}",
                     url + target.path,
                     script,
                     STANDIN_BODY.encode(),
+                    proc=proc,
                 )
-                run.results.append(Result(target, latency, throughput))
+                run.results.append(Result(target, latency, throughput, cpu_us=cpu_us))
         finally:
             if proc is not None:
                 sup.stop(proc, timeout=20)
@@ -431,13 +452,14 @@ def measure_shadow(
             before: dict[str, float] = {}
             # counted from after the warm-up, once its mirrored copies are compared
             warmed = functools.partial(_settled_into, before, compare_url)
-            latency, throughput = measure(
+            latency, throughput, cpu_us = measure(
                 run.options,
                 f"({target.key}) {target.label}",
                 url + PATH,
                 script,
                 payload.BODY,
                 warmed,
+                proc,
             )
             after = settle(compare_url)
         finally:
@@ -445,7 +467,7 @@ def measure_shadow(
         moved = {k: after[k] - before[k] for k in after}
         sent = latency.requests + throughput.requests
         moved["client_requests"] = sent
-        run.results.append(Result(target, latency, throughput, moved))
+        run.results.append(Result(target, latency, throughput, moved, cpu_us))
 
 
 def execute(options: Options) -> Run:
@@ -513,6 +535,7 @@ def medians(results: Sequence[Result]) -> list[Result]:
         by_key.setdefault(r.scenario.key, []).append(r)
     found = []
     for items in by_key.values():
+        cpu = [i.cpu_us for i in items]
         mirrored = None
         if items[0].mirrored is not None:
             mirrored = {
@@ -524,6 +547,7 @@ def medians(results: Sequence[Result]) -> list[Result]:
                 Measurement.median([i.latency for i in items]),
                 Measurement.median([i.throughput for i in items]),
                 mirrored,
+                None if None in cpu else statistics.median(c for c in cpu if c is not None),
             )
         )
     return found
@@ -575,6 +599,7 @@ def checks(results: Sequence[Result]) -> list[Check]:
         if nginx is not None:
             ratio = rps / nginx.throughput.rps
             found.append(Check(f"engine {kind} / nginx rps", ratio, "stated", None))
+        found += cpu_checks(kind, engine, hand, python, nginx)
     off, on = by.get("s-off"), by.get("s-10")
     if off is not None and on is not None:
         ratio = on.throughput.p99_ms / off.throughput.p99_ms
@@ -597,6 +622,34 @@ def checks(results: Sequence[Result]) -> list[Check]:
         )
         ratio = on.throughput.rps / off.throughput.rps
         found.append(Check(f"shadow {SHADOW_PERCENT}% / pass-through rps", ratio, "stated", None))
+    return found
+
+
+def cpu_checks(
+    kind: str, engine: Result, hand: Result | None, python: Result | None, nginx: Result | None
+) -> list[Check]:
+    """The same aims read as CPU cost per request (reference / engine: above 1 the engine
+    costs less): what the machine's load moves least."""
+    if engine.cpu_us is None:
+        return []
+    found = []
+    aims = (
+        ("hand-written Envoy", hand, MIN_OVER_HAND_WRITTEN),
+        (f"Python facade {kind}", python, MIN_OVER_PYTHON),
+        ("nginx", nginx, None),
+    )
+    for name, other, least in aims:
+        if other is None or other.cpu_us is None:
+            continue
+        ratio = other.cpu_us / engine.cpu_us
+        found.append(
+            Check(
+                f"engine {kind} / {name}, by CPU per request",
+                ratio,
+                "stated" if least is None else f"aim >= {least:g}x",
+                None if least is None else ratio >= least,
+            )
+        )
     return found
 
 
@@ -650,7 +703,8 @@ def publish(run: Run) -> int:
         "",
         results_table(results, o.connections),
         "",
-        "Ratios (rps at the same connections, every front with one worker thread):",
+        "Ratios (every front with one worker thread; rps at the same connections, CPU per "
+        "request as reference / engine):",
         "",
         *(c.line() for c in found),
         *mirror_lines(results),
@@ -659,8 +713,14 @@ def publish(run: Run) -> int:
         lines += ["", "Compare service:", "", compare_service.table(run.compare)]
     added = _latency_added(results)
     if added:
-        lines += ["", "Latency added at 1 connection against direct access (p50, p99):", ""]
-        lines.append(markdown_table(["front", "+p50 @1", "+p99 @1"], added))
+        lines += [
+            "",
+            "Latency added at 1 connection against direct access (p50, p99), and the front's "
+            f"CPU time per request at {o.connections} connections (its process tree):",
+            "",
+        ]
+        header = ["front", "+p50 @1", "+p99 @1", f"CPU µs/request @{o.connections}"]
+        lines.append(markdown_table(header, added))
     print("\n".join(lines))
     say(f"bench: JSON written to {o.out}")
     failed = any(c.passed is False for c in found)
@@ -676,7 +736,8 @@ def _latency_added(results: Sequence[Result]) -> list[list[str]]:
             f"({r.scenario.key}) {r.scenario.label}",
             ms(r.latency.p50_ms - direct.latency.p50_ms),
             ms(r.latency.p99_ms - direct.latency.p99_ms),
+            "-" if r.cpu_us is None else f"{r.cpu_us:.1f}",
         ]
         for r in results
-        if isinstance(r.scenario, Target) and r.scenario.front != "direct"
+        if r.scenario.key != "a"
     ]
