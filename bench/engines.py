@@ -389,6 +389,19 @@ def measure(
     return latency, throughput, cpu_us
 
 
+def wait_idle(proc: Managed, longest: float = 20.0, share: float = 0.05) -> None:
+    """Until the front's process tree uses under ``share`` of a core over half a second:
+    ``serve`` answers before its helpers have finished starting (imports, the store), and
+    that work must not be counted as the first route's."""
+    deadline = time.monotonic() + longest
+    while time.monotonic() < deadline:
+        used = tree_cpu_seconds(proc.pid)
+        time.sleep(0.5)
+        if tree_cpu_seconds(proc.pid) - used < 0.5 * share:
+            return
+    say(f"bench: warning: {proc.name} still busy {longest:.0f}s after it answered")
+
+
 def measure_fronts(run: Run, sup: Supervisor, script: Path, ports: dict[str, int]) -> None:
     for front in FRONTS:
         wait_for = [t for t in TARGETS if t.front == front]
@@ -397,6 +410,7 @@ def measure_fronts(run: Run, sup: Supervisor, script: Path, ports: dict[str, int
             if proc is not None:
                 for target in wait_for:
                     wait_http(proc, url + target.path, timeout=90)
+                wait_idle(proc)
             for target in wait_for:
                 latency, throughput, cpu_us = measure(
                     run.options,
@@ -449,6 +463,7 @@ def measure_shadow(
         )
         try:
             wait_http(proc, url + PATH, timeout=90)
+            wait_idle(proc)
             before: dict[str, float] = {}
             # counted from after the warm-up, once its mirrored copies are compared
             warmed = functools.partial(_settled_into, before, compare_url)
