@@ -42,7 +42,7 @@ from bench.targets import (
 from bench.wrk import Load, Measurement, run_wrk, write_script, wrk_version
 
 EXIT_OK, EXIT_FAILURE, EXIT_REFUSED = 0, 1, 3
-SUITES = ("baseline", "shadow", "replay", "sync", "connections", "issue17")
+SUITES = ("baseline", "shadow", "replay", "sync", "connections", "issue17", "engines")
 _DURATION = re.compile(r"^(\d+)(s|m)?$")
 
 
@@ -86,7 +86,8 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         "--suite",
         choices=SUITES,
         default="baseline",
-        help="baseline (this one, the default), shadow, replay, sync, connections or issue17 "
+        help="baseline (this one, the default), shadow, replay, sync, connections, issue17 "
+        "or engines "
         "(see: --suite NAME --help)",
     )
     parser.add_argument("--duration", type=seconds, default=10, help="per load shape (10s)")
@@ -170,6 +171,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         from bench import issue17  # imports this module: loaded only when asked for
 
         issue17.main(args)
+        return
+    if suite_of(args) == "engines":
+        from bench import engines  # imports this module: loaded only when asked for
+
+        engines.main(args)
         return
     run_suite(args, parse_args, execute, publish)
 

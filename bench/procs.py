@@ -155,3 +155,36 @@ def wait_http(proc: Managed, url: str, timeout: float = 30.0) -> None:
             last = f"HTTP {status}"
         time.sleep(0.1)
     raise BenchError(f"{proc.name}: {url} did not answer 200 within {timeout:.0f}s ({last})")
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """CPU seconds (user + system) used so far by ``root`` and every live descendant.
+
+    On a shared, loaded machine a front's requests per second measure its share of the CPU as
+    much as its cost; its CPU time per request is the figure that load moves least. The tree,
+    not the process group: ``serve --engine envoy`` starts Envoy in a group of its own.
+    """
+    parents: dict[int, int] = {}
+    used: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as stat:
+                text = stat.read().decode(errors="replace")
+        except OSError:  # gone meanwhile
+            continue
+        fields = text[text.rindex(")") + 2 :].split()  # after "pid (comm) "
+        pid = int(entry.name)
+        parents[pid] = int(fields[1])
+        used[pid] = (int(fields[11]) + int(fields[12])) / tick
+    children: dict[int, list[int]] = {}
+    for pid, parent in parents.items():
+        children.setdefault(parent, []).append(pid)
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        total += used.get(pid, 0.0)
+        todo.extend(children.get(pid, ()))
+    return total
