@@ -16,6 +16,10 @@ On a shared machine the process figure moves by tens of µs between rounds, more
 of a few µs to one function: ``--functions`` times the request path's own functions instead
 (best of 5 timeit runs each, in a fresh interpreter per tree and round, interleaved the same
 way), with the headers and the path wrk's requests and the nginx stand-in's answers carry.
+
+``--areas RAW --us N`` splits a ``py-spy record --format raw`` profile of a facade worker into
+the request path's areas (each sample goes to the innermost frame that names one) and turns
+the shares into µs of N µs/request.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -113,6 +118,51 @@ def time_functions(trees: Sequence[Tree], rounds: int) -> None:
     print(f"load average: {os.getloadavg()[0]:.2f}")
 
 
+# the innermost frame matching one of these names a sample's area (first match wins)
+AREAS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (name, re.compile(pattern))
+    for name, pattern in (
+        ("ids", r"request_id_from|traceparent_from"),
+        ("headers", r"facade/headers\.py"),
+        ("routing", r"facade/stages/route\.py|facade/config/(matching|normalize)\.py"),
+        ("metrics", r"facade/metrics\.py|prometheus_client"),
+        ("logging", r"facade/access_log\.py|logging/__init__"),
+        ("traffic", r"facade/traffic\.py"),
+        (
+            "upstream client",
+            r"facade/(lean_)?upstream\.py|facade/clean_connections\.py|aiohttp/client|"
+            r"aiohttp/connector",
+        ),
+        ("other stages", r"facade/stages/"),
+        ("handler (app, exchange)", r"facade/app\.py|facade/exchange\.py"),
+        (
+            "aiohttp server",
+            r"aiohttp/web_|aiohttp/http_|aiohttp/streams|aiohttp/base_protocol|"
+            r"facade/connections\.py",
+        ),
+    )
+)
+
+
+def areas(raw: Path, us_per_request: float) -> None:
+    counts: dict[str, int] = {}
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        n = int(count)
+        total += n
+        area = "event loop, other"
+        for frame in reversed(stack.split(";")):
+            hit = next((name for name, rx in AREAS if rx.search(frame)), None)
+            if hit is not None:
+                area = hit
+                break
+        counts[area] = counts.get(area, 0) + n
+    print(f"{total} samples")
+    for area, n in sorted(counts.items(), key=lambda item: -item[1]):
+        print(f"{area:26s} {n / total * 100:5.1f}%  {n / total * us_per_request:6.1f} µs/request")
+
+
 @dataclass(slots=True)
 class Tree:
     label: str
@@ -123,11 +173,12 @@ class Tree:
     rps: list[float] = field(default_factory=list)
 
 
-def start(supervisor: Supervisor, tree: Tree, routes: Path) -> None:
+def start(supervisor: Supervisor, tree: Tree, routes: Path, access_log: str | None) -> None:
     port = free_port()
     argv = [
         sys.executable, "-c", "from strangler.entry import main; main()", "serve",
         "--routes", str(routes), "--host", LOOPBACK, "--port", str(port), "--workers", "1",
+        *(["--access-log", access_log] if access_log else []),
     ]  # fmt: skip
     env = {} if tree.path is None else {"PYTHONPATH": str(tree.path)}
     cwd = tree.path if tree.path is not None else ROOT
@@ -144,6 +195,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=3, help="seconds of wrk before round 1")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--keep-workdir", action="store_true")
+    parser.add_argument("--access-log", choices=("text", "json"), help="serve --access-log")
+    parser.add_argument("--areas", type=Path, metavar="RAW", help="a py-spy raw profile")
+    parser.add_argument("--us", type=float, default=0.0, help="µs/request, with --areas")
     parser.add_argument(
         "--functions", action="store_true", help="time the request path's functions instead"
     )
@@ -152,6 +206,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.areas is not None:
+        areas(args.areas, args.us)
+        return
     trees = [Tree("current", None)]
     if args.tree:
         trees = []
@@ -170,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         routes = workdir / "routes.yaml"
         routes.write_text(routes_yaml(upstream))
         for tree in trees:
-            start(supervisor, tree, routes)
+            start(supervisor, tree, routes, args.access_log)
             run_wrk(tree.url, load, args.warmup, script)
         for round_no in range(1, args.rounds + 1):
             # every other round in reverse order: the load drifts within a session, and the
