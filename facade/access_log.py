@@ -105,4 +105,8 @@ def record(
 
 def entry(ex: Exchange, response: web.StreamResponse, *, status: int, elapsed: float) -> str:
     """``record`` as one line of JSON (no newline)."""
-    return json.dumps(record(ex, response, status=status, elapsed=elapsed), separators=(",", ":"))
+    return _ENCODER.encode(record(ex, response, status=status, elapsed=elapsed))
+
+
+# json.dumps with any argument but the object builds a new encoder per call: one, made once
+_ENCODER = json.JSONEncoder(separators=(",", ":"))

@@ -17,6 +17,7 @@ redirect. A trusted proxy's ``X-Forwarded-Host`` must be one too, else the Host 
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import random
 import re
@@ -78,13 +79,16 @@ REQUEST_ID = istr("X-Request-Id")
 _REPLACED_BY_FACADE = frozenset({TRACEPARENT.lower(), REQUEST_ID.lower()})
 
 
+_NONE: frozenset[str] = frozenset()
+
+
 def connection_tokens(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> frozenset[str]:
     """Header names listed in every ``Connection`` header, lower-cased."""
+    values = headers.getall("Connection", ())
+    if not values:  # most requests: no generator, no new set
+        return _NONE
     return frozenset(
-        token.strip().lower()
-        for value in headers.getall("Connection", ())
-        for token in value.split(",")
-        if token.strip()
+        token.strip().lower() for value in values for token in value.split(",") if token.strip()
     )
 
 
@@ -161,6 +165,9 @@ _REG_NAME = re.compile(r"[A-Za-z0-9._-]+", re.ASCII)
 _PORT = re.compile(r"[0-9]{1,5}", re.ASCII)
 
 
+# a facade sees a handful of Host values, each on every request: the check is pure, and a
+# bounded cache keeps a flood of distinct values from costing more than the check itself
+@functools.lru_cache(maxsize=256)
 def valid_authority(value: str) -> bool:
     """Is ``value`` a Host the facade may forward and write into ``Location``: ``host[:port]``.
 
@@ -227,9 +234,11 @@ def downstream_response_headers(upstream: CIMultiDictProxy[str]) -> CIMultiDict[
     """The headers a client sees from an upstream answer: end-to-end ones only."""
     dropped = connection_tokens(upstream)
     return CIMultiDict(
-        (name, value)
-        for name, value in upstream.items()
-        if name.lower() not in HOP_BY_HOP and name.lower() not in dropped
+        [
+            (name, value)
+            for name, value in upstream.items()
+            if (lower := name.lower()) not in HOP_BY_HOP and lower not in dropped
+        ]
     )
 
 

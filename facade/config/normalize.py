@@ -28,6 +28,7 @@ _UNRESERVED = frozenset(string.ascii_letters + string.digits + "-._~")
 # RFC 3986 pchar minus '%' (handled apart): unreserved, sub-delims, ':' and '@'. A raw backslash
 # is kept as the literal character it is; it is never treated as a separator.
 _SAFE_RAW = _UNRESERVED | frozenset("!$&'()*+,;=:@\\")
+_SAFE_PATH = _SAFE_RAW | frozenset("/")
 _HEX = frozenset(string.hexdigits)
 _FORBIDDEN_DECODED = {0x2F: "an encoded slash (%2F)", 0x5C: "an encoded backslash (%5C)"}
 
@@ -60,6 +61,11 @@ def normalize_path(raw_path: str, *, dot_segments: DotSegments = "resolve") -> s
     """Normalize an origin-form path (see the module docstring); raise PathRejected if unsafe."""
     if not raw_path.startswith("/"):
         raise PathRejected("the path must start with '/'")
+    if _SAFE_PATH.issuperset(raw_path) and "//" not in raw_path and "/." not in raw_path:
+        # nearly every request: no escape to decode or encode (each segment comes back as it
+        # is), no empty segment to merge, no dot segment: the loop below would rebuild the
+        # same string
+        return raw_path
     parts = raw_path.split("/")[1:]
     out: list[str] = []
     trailing_slash = False
