@@ -463,10 +463,6 @@ def route_config(config: Config, options: Options, used: set[str]) -> dict[str, 
             },
         ]
     )
-    for refusal in routes:
-        # the edge filter answers it before the buffer filter waits for a body (an
-        # Expect: 100-continue client's would never come)
-        refusal["metadata"] = {"filter_metadata": {EDGE_FILTER: {"refuse": 400}}}
     routes.append(
         {
             "name": "healthz",
@@ -516,25 +512,75 @@ def route_config(config: Config, options: Options, used: set[str]) -> dict[str, 
             config.routes.limits.max_body,
         )
     )
+    _skip_filters(routes)
+    added = [
+        {
+            "header": {"key": "x-forwarded-host", "value": "%REQ(:AUTHORITY)%"},
+            "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+        }
+    ]
+    if config.routes.forwarded.trusted_hops == 0:
+        # at the edge X-Forwarded-For is the direct peer alone (SECURITY.md H3): the client's
+        # was removed before routing, and Envoy's own append is skipped (it writes its own
+        # address for a loopback peer); with trusted hops the edge filter writes it
+        added.append(
+            {
+                "header": {
+                    "key": "x-forwarded-for",
+                    "value": "%DOWNSTREAM_DIRECT_REMOTE_ADDRESS_WITHOUT_PORT%",
+                },
+                "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+            }
+        )
     return {
         "name": "strangler",
         # the canary's mark, and Envoy's own note of the client address (X-Forwarded-For has it)
         "request_headers_to_remove": [SIDE_HEADER, "x-envoy-external-address"],
+        # facade.headers.HOP_BY_HOP of an answer; those its Connection header names, the
+        # edge filter removes
+        "response_headers_to_remove": list(RESPONSE_HOP_BY_HOP),
         "virtual_hosts": [
             {
                 "name": "strangler",
                 "domains": ["*"],
                 "routes": routes,
                 # the facade's X-Forwarded-Host: the Host the client asked for
-                "request_headers_to_add": [
-                    {
-                        "header": {"key": "x-forwarded-host", "value": "%REQ(:AUTHORITY)%"},
-                        "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
-                    }
-                ],
+                "request_headers_to_add": added,
             }
         ],
     }
+
+
+RESPONSE_HOP_BY_HOP = ("proxy-authenticate", "proxy-authorization", "trailer", "keep-alive")
+
+
+def _disabled(filter_name: str, api: str) -> dict[str, Any]:
+    return {filter_name: {"@type": _API + api, "disabled": True}}
+
+
+_NO_BUFFER = _disabled(
+    "envoy.filters.http.buffer", "extensions.filters.http.buffer.v3.BufferPerRoute"
+)
+_NO_EDGE = _disabled(EDGE_FILTER, "extensions.filters.http.lua.v3.LuaPerRoute")
+_NO_CANARY = _disabled(LUA_FILTER, "extensions.filters.http.lua.v3.LuaPerRoute")
+
+
+def _skip_filters(routes: list[dict[str, Any]]) -> None:
+    """Each route without the filters it needs nothing from: no Lua runs for it (each Lua
+    filter costs a coroutine a request).
+
+    Envoy's direct answers (the refusals, /healthz) skip the buffer filter, so a refusal is
+    answered before any body is waited for (an ``Expect: 100-continue`` client's would never
+    come), and the edge filter; the canary filter runs only on a canary's monolith route,
+    the one carrying its split (the service's route is matched after it ran)."""
+    for route in routes:
+        per_filter: dict[str, Any] = {}
+        if "direct_response" in route:
+            per_filter.update(_NO_BUFFER)
+            per_filter.update(_NO_EDGE)
+        if LUA_FILTER not in route.get("metadata", {}).get("filter_metadata", {}):
+            per_filter.update(_NO_CANARY)
+        route.setdefault("typed_per_filter_config", {}).update(per_filter)
 
 
 def _early_mutation(config: Config) -> list[dict[str, Any]]:
@@ -565,7 +611,7 @@ def _early_mutation(config: Config) -> list[dict[str, Any]]:
 
 def edge_lua(config: Config) -> str:
     """The Lua of the edge rules (``edge.lua``): X-Forwarded-For and Location as the facade
-    writes them, and the response's hop-by-hop headers removed."""
+    writes them where Envoy cannot, and the headers an answer's Connection names removed."""
     routes = config.routes
     urls = [routes.legacy.url, *(service.url for service in routes.services.values())]
     origins = sorted({str(URL(url).origin()) for url in urls})
