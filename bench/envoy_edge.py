@@ -4,7 +4,7 @@
 stand-in upstream (nginx ``return 200``, bench.nginx) on the port the configs' upstreams
 name (``--upstream-port``), then for each round each config in turn: Envoy
 (``--concurrency 1``, its own process group), ``wrk -t1 -c32`` for ``--duration`` seconds
-on ``--path``. Prints each run, then each config's median and its ratio to the first
+on ``--path``. Prints each run (req/s, Envoy CPU us a request), then each config's median and its ratio to the first
 config's median, and the load average. ``minimal`` as a NAME is a hand-written Envoy config
 (one route, the router filter alone), written here: the reference of issue 16.
 """
@@ -128,7 +128,17 @@ def _wait(url: str, deadline: float) -> None:
     raise SystemExit(f"{url} does not answer")
 
 
-def run_once(envoy: str, config: Path, path: str, duration: int, connections: int) -> float:
+def _cpu_seconds(pid: int) -> float:
+    """The process's user and system CPU time so far (/proc/PID/stat, utime and stime)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_once(
+    envoy: str, config: Path, path: str, duration: int, connections: int
+) -> tuple[float, float]:
+    """Requests/s, and Envoy's CPU microseconds a request (what a loaded machine's other
+    work changes less than the rate: it is Envoy's own cost, whoever else runs)."""
     port = _listen_port(config)
     proc = subprocess.Popen(
         [envoy, "-c", str(config), "--concurrency", "1", "--log-level", "error"],
@@ -138,19 +148,22 @@ def run_once(envoy: str, config: Path, path: str, duration: int, connections: in
     )
     try:
         _wait(f"http://{LOOPBACK}:{port}{path}", time.monotonic() + 30)
+        cpu_before = _cpu_seconds(proc.pid)
         done = subprocess.run(
             ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", f"http://{LOOPBACK}:{port}{path}"],
             capture_output=True,
             text=True,
             check=True,
         )
+        cpu = _cpu_seconds(proc.pid) - cpu_before
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=10)
     found = re.search(r"Requests/sec:\s+([\d.]+)", done.stdout)
-    if found is None or "Non-2xx" in done.stdout:
+    total = re.search(r"(\d+) requests in", done.stdout)
+    if found is None or total is None or "Non-2xx" in done.stdout:
         raise SystemExit(f"{config}: wrk says\n{done.stdout}")
-    return float(found.group(1))
+    return float(found.group(1)), cpu * 1e6 / int(total.group(1))
 
 
 def main() -> None:
@@ -175,18 +188,29 @@ def main() -> None:
         else:
             configs[name] = Path(where)
     results: dict[str, list[float]] = {name: [] for name in configs}
+    costs: dict[str, list[float]] = {name: [] for name in configs}
     with Supervisor(work) as supervisor:
         start_nginx(supervisor, "standin", workers=1, servers=standin_server(args.upstream_port))
         _wait(f"http://{LOOPBACK}:{args.upstream_port}/", time.monotonic() + 10)
         for round_ in range(args.rounds):
             for name, path in configs.items():
-                rps = run_once(envoy, path, args.path, args.duration, args.connections)
+                rps, cost = run_once(envoy, path, args.path, args.duration, args.connections)
                 results[name].append(rps)
-                print(f"round {round_ + 1} {name}: {rps:.0f} req/s", flush=True)
-    first = statistics.median(next(iter(results.values())))
+                costs[name].append(cost)
+                print(
+                    f"round {round_ + 1} {name}: {rps:.0f} req/s, {cost:.1f} us CPU/req", flush=True
+                )
+    # a ratio within each round too: the load of a shared machine drifts between rounds
+    reference = next(iter(results.values()))
+    first = statistics.median(reference)
     for name, values in results.items():
         median = statistics.median(values)
-        print(f"{name}: median {median:.0f} req/s, {median / first:.2f}x the first")
+        paired = statistics.median(v / r for v, r in zip(values, reference, strict=True))
+        print(
+            f"{name}: median {median:.0f} req/s, {median / first:.2f}x the first's median; "
+            f"median of the rounds' ratios {paired:.2f}x; "
+            f"Envoy CPU {statistics.median(costs[name]):.1f} us/req"
+        )
     print("load average: " + " ".join(f"{load:.2f}" for load in os.getloadavg()))
 
 
