@@ -4,9 +4,10 @@
 stand-in upstream (nginx ``return 200``, bench.nginx) on the port the configs' upstreams
 name (``--upstream-port``), then for each round each config in turn: Envoy
 (``--concurrency 1``, its own process group), ``wrk -t1 -c32`` for ``--duration`` seconds
-on ``--path``. Prints each run (req/s, Envoy CPU us a request), then each config's median and its ratio to the first
-config's median, and the load average. ``minimal`` as a NAME is a hand-written Envoy config
-(one route, the router filter alone), written here: the reference of issue 16.
+on ``--path``. Prints each run (req/s, Envoy's CPU us a request), then each config's
+medians and ratios to the first config, and the load average. ``minimal`` as a NAME is
+a hand-written Envoy config (one route, the router filter alone), written here: the
+reference of issue 16.
 """
 
 from __future__ import annotations

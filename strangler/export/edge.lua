@@ -1,8 +1,9 @@
 -- strangler's edge rules for Envoy, where Envoy's own settings differ from the facade's
 -- (facade/headers.py); the export fills in TRUSTED_HOPS and UPSTREAM_ORIGINS. What Envoy's
 -- own config can say, it says (strangler/export/envoy.py): refusals are direct answers that
--- skip the buffer filter and this one, the response's hop-by-hop headers are removed by the
--- route config, and at the edge (no trusted hop) X-Forwarded-For is the peer, written there.
+-- skip the buffer filter and this one, a Content-Length over a route's max_body is a direct
+-- 413 (a route), the response's hop-by-hop headers are removed by the route config, and at
+-- the edge (no trusted hop) X-Forwarded-For is the peer, written there.
 -- Each answer's and request's work here starts with a check that is cheap when nothing is
 -- to be done.
 --
@@ -12,10 +13,8 @@
 -- direct peer (SECURITY.md H3); Envoy appends nothing here (skip_xff_append).
 --
 -- Location, Content-Location: an upstream's redirect to its own origin is rewritten to the origin the client
--- asked for (SECURITY.md P10), as facade.headers.rewrite_location does.
---
--- A Content-Length over the route's max_body (its metadata) is answered 413 at once, as the
--- facade does, before any body byte is invited or read (SECURITY.md, bodies).
+-- asked for (SECURITY.md P10), as facade.headers.rewrite_location does; the router puts that
+-- origin in x-strangler-origin (a route's response_headers_to_add), removed here.
 --
 -- A status outside 100-599 from an upstream (Envoy relays a 600) is a 502 problem+json, as the
 -- facade answers it (SECURITY.md U2).
@@ -55,23 +54,12 @@ local function forwarded_for(handle, headers)
   return table.concat(kept, ", ")
 end
 
-function envoy_on_request(handle)
-  local headers = handle:headers()
-  local length = headers:get("content-length")
-  if length ~= nil then
-    local limit = handle:metadata():get("max_body")
-    length = tonumber(length)
-    if length ~= nil and limit ~= nil and length > limit then
-      handle:respond({[":status"] = "413"}, "")
-      return
-    end
-  end
-  if TRUSTED_HOPS > 0 then
+if TRUSTED_HOPS > 0 then
+  -- defined behind trusted hops only: at the edge no request needs this filter (Envoy runs
+  -- no coroutine for a function a script leaves undefined)
+  function envoy_on_request(handle)
+    local headers = handle:headers()
     headers:replace("x-forwarded-for", forwarded_for(handle, headers))
-  end
-  local host = headers:get(":authority")
-  if host then
-    handle:streamInfo():dynamicMetadata():set("strangler.edge", "origin", "http://" .. host)
   end
 end
 
@@ -93,6 +81,10 @@ end
 
 function envoy_on_response(handle)
   local headers = handle:headers()
+  local origin = headers:get("x-strangler-origin")
+  if origin ~= nil then
+    headers:remove("x-strangler-origin")
+  end
   if bad_status(handle, headers) then
     return
   end
@@ -103,19 +95,15 @@ function envoy_on_response(handle)
     end
     headers:remove("connection")
   end
+  if origin == nil then
+    return
+  end
   local location = headers:get("location")
   local content_location = headers:get("content-location")
-  if location == nil and content_location == nil then
-    return
-  end
-  local edge = handle:streamInfo():dynamicMetadata():get("strangler.edge")
-  if edge == nil or edge["origin"] == nil then
-    return
-  end
   for name, value in pairs({["location"] = location, ["content-location"] = content_location}) do
-    for _, origin in ipairs(UPSTREAM_ORIGINS) do
-      if value == origin or value:sub(1, #origin + 1) == origin .. "/" then
-        headers:replace(name, edge["origin"] .. value:sub(#origin + 1))
+    for _, upstream in ipairs(UPSTREAM_ORIGINS) do
+      if value == upstream or value:sub(1, #upstream + 1) == upstream .. "/" then
+        headers:replace(name, origin .. value:sub(#upstream + 1))
         break
       end
     end

@@ -37,6 +37,8 @@ from strangler.export.plan import ExportError, Options, Rule, Target
 LUA_FILTER = "envoy.filters.http.lua"
 EDGE_FILTER = "strangler.edge"
 SIDE_HEADER = "x-strangler-side"
+# the client's origin, from the router to the edge filter on an answer (never sent on)
+ORIGIN_HEADER = "x-strangler-origin"
 # the client's address, for serve --engine envoy's admin process (facade.admin.admin_allowed)
 CLIENT_ADDRESS_HEADER = "x-strangler-client-address"
 _API = "type.googleapis.com/envoy."
@@ -412,13 +414,49 @@ _REJECTED_PATHS = (
 
 
 def _limited(routes: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
-    """Each route with its body limit where the edge filter reads it: a Content-Length over
-    it is answered 413 before the body is read (an ``Expect: 100-continue`` client is never
-    invited to send it); the buffer filter counts what arrives (chunked bodies)."""
+    """Each route with its body limit in its metadata (``_over_limit`` answers a
+    Content-Length over it; the buffer filter counts what arrives: chunked bodies)."""
     for route in routes:
         metadata = route.setdefault("metadata", {}).setdefault("filter_metadata", {})
         metadata[EDGE_FILTER] = {"max_body": limit}
     return routes
+
+
+_INT64_END = 2**63 - 1
+
+
+def _content_length_over(limit: int) -> dict[str, Any]:
+    return {"name": "content-length", "range_match": {"start": limit + 1, "end": _INT64_END}}
+
+
+def _over_limit(forwarding: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The forwarding routes, a Content-Length over a route's limit answered 413 before
+    them by a direct answer, before the body is read, as the facade does (SECURITY.md,
+    bodies): one route for the largest limit, then, before each route with a smaller limit,
+    a copy of its match that answers over that limit. A native route, not Lua: no coroutine
+    a request."""
+    limits = [route["metadata"]["filter_metadata"][EDGE_FILTER]["max_body"] for route in forwarding]
+    top = max(limits)
+    found: list[dict[str, Any]] = [
+        {
+            "name": "body over max_body",
+            "match": {"prefix": "/", "headers": [_content_length_over(top)]},
+            "direct_response": {"status": 413},
+        }
+    ]
+    for route, limit in zip(forwarding, limits, strict=True):
+        if limit < top:
+            match = dict(route["match"])
+            match["headers"] = [*match.get("headers", []), _content_length_over(limit)]
+            found.append(
+                {
+                    "name": f"{route['name']} body over max_body",
+                    "match": match,
+                    "direct_response": {"status": 413},
+                }
+            )
+        found.append(route)
+    return found
 
 
 # facade.headers.valid_authority: a DNS name or a bracketed IPv6 address, a port up to 65535
@@ -500,11 +538,13 @@ def route_config(config: Config, options: Options, used: set[str]) -> dict[str, 
                     "direct_response": {"status": 404},
                 }
             )
+    forwarding: list[dict[str, Any]] = []
     for rule in plan.rules(config):
         target = targets[rule.capability]
         limit = config.max_body(target.capability)
-        routes.extend(_limited(_attributed(_routes_of(config, rule, target, used), target), limit))
-    routes.extend(
+        found = _limited(_attributed(_routes_of(config, rule, target, used), target), limit)
+        forwarding.extend(found)
+    forwarding.extend(
         _limited(
             _attributed(
                 [{"name": "legacy", "match": {"prefix": "/"}, "route": _legacy_action(config)}]
@@ -512,6 +552,16 @@ def route_config(config: Config, options: Options, used: set[str]) -> dict[str, 
             config.routes.limits.max_body,
         )
     )
+    routes.extend(_over_limit(forwarding))
+    for route in routes:
+        if "route" in route:
+            # the client's origin, for the edge filter's Location rewrite (it removes it)
+            route["response_headers_to_add"] = [
+                {
+                    "header": {"key": ORIGIN_HEADER, "value": "http://%REQ(:AUTHORITY)%"},
+                    "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+                }
+            ]
     _skip_filters(routes)
     added = [
         {

@@ -277,3 +277,46 @@ def test_at_the_edge_forwarded_for_is_the_peer_and_hop_by_hop_answers_are_cleane
     # behind a trusted proxy the edge filter keeps its hop and appends the peer
     keys = [h["header"]["key"] for h in behind["virtual_hosts"][0]["request_headers_to_add"]]
     assert "x-forwarded-for" not in keys
+
+
+def test_a_content_length_over_a_routes_limit_is_a_direct_413_before_it(config: Config) -> None:
+    found = routes(envoy.bootstrap(config, OPTIONS))
+    names = [route["name"] for route in found]
+    top = found[names.index("body over max_body")]
+    assert top["direct_response"] == {"status": 413}
+    # the largest limit: routes.yaml's own (1KB for moved is below it)
+    assert top["match"]["headers"] == [
+        {
+            "name": "content-length",
+            "range_match": {"start": config.routes.limits.max_body + 1, "end": 2**63 - 1},
+        }
+    ]
+    # moved has max_body 1KB: its own 413 comes right before each of its routes
+    over = found[names.index("moved /moved safe body over max_body")]
+    assert names[names.index("moved /moved safe body over max_body") + 1] == "moved /moved safe"
+    assert over["direct_response"] == {"status": 413}
+    assert (
+        over["match"]["safe_regex"]
+        == route(envoy.bootstrap(config, OPTIONS), "moved /moved safe")["match"]["safe_regex"]
+    )
+    assert {"name": "content-length", "range_match": {"start": 1001, "end": 2**63 - 1}} in over[
+        "match"
+    ]["headers"]
+    # answered before the buffer filter would wait for the body, and before any Lua
+    assert over["typed_per_filter_config"]["envoy.filters.http.buffer"]["disabled"] is True
+    # not a refusal: Envoy's local reply keeps the 413
+    assert not over["name"].startswith("reject: ")
+
+
+def test_forwarding_routes_tell_the_edge_filter_the_clients_origin(config: Config) -> None:
+    for found in routes(envoy.bootstrap(config, OPTIONS)):
+        if "route" in found:
+            added = found["response_headers_to_add"]
+            assert added[0]["header"] == {
+                "key": envoy.ORIGIN_HEADER,
+                "value": "http://%REQ(:AUTHORITY)%",
+            }
+    source = envoy.edge_lua(config)
+    assert 'headers:remove("x-strangler-origin")' in source
+    # at the edge the filter has no request function: no coroutine a request
+    assert "if TRUSTED_HOPS > 0 then\n  -- defined" in source
