@@ -1,29 +1,28 @@
 -- strangler's edge rules for Envoy, where Envoy's own settings differ from the facade's
--- (facade/headers.py); the export fills in TRUSTED_HOPS and UPSTREAM_ORIGINS.
+-- (facade/headers.py); the export fills in TRUSTED_HOPS and UPSTREAM_ORIGINS. What Envoy's
+-- own config can say, it says (strangler/export/envoy.py): refusals are direct answers that
+-- skip the buffer filter and this one, a Content-Length over a route's max_body is a direct
+-- 413 (a route), the response's hop-by-hop headers are removed by the route config, and at
+-- the edge (no trusted hop) X-Forwarded-For is the peer, written there.
+-- Each answer's and request's work here starts with a check that is cheap when nothing is
+-- to be done.
 --
--- X-Forwarded-For: Envoy writes the listener's own address, not the peer's, for a loopback
--- client, and keeps a client's whole chain behind trusted hops. The facade keeps exactly the
--- TRUSTED_HOPS right-most entries the client sent (none at the edge) and appends the direct
--- peer (SECURITY.md H3); Envoy appends nothing here (skip_xff_append).
+-- X-Forwarded-For behind trusted hops: Envoy writes the listener's own address, not the
+-- peer's, for a loopback client, and keeps a client's whole chain behind trusted hops. The
+-- facade keeps exactly the TRUSTED_HOPS right-most entries the client sent and appends the
+-- direct peer (SECURITY.md H3); Envoy appends nothing here (skip_xff_append).
 --
 -- Location, Content-Location: an upstream's redirect to its own origin is rewritten to the origin the client
--- asked for (SECURITY.md P10), as facade.headers.rewrite_location does.
---
--- A refusing route (the export's "reject: ..." routes) is answered here, before the buffer
--- filter would wait for a body.
---
--- A Content-Length over the route's max_body (its metadata) is answered 413 at once, as the
--- facade does, before any body byte is invited or read (SECURITY.md, bodies).
+-- asked for (SECURITY.md P10), as facade.headers.rewrite_location does; the router puts that
+-- origin in x-strangler-origin (a route's response_headers_to_add), removed here.
 --
 -- A status outside 100-599 from an upstream (Envoy relays a 600) is a 502 problem+json, as the
 -- facade answers it (SECURITY.md U2).
 --
--- Response hop-by-hop headers Envoy passes on are removed (facade.headers.HOP_BY_HOP).
+-- The headers an answer's Connection header names are removed (facade.headers.HOP_BY_HOP).
 
 TRUSTED_HOPS = 0
 UPSTREAM_ORIGINS = {}
-
-local RESPONSE_HOP_BY_HOP = {"proxy-authenticate", "proxy-authorization", "trailer", "keep-alive"}
 
 local function peer_address(handle)
   local address = handle:streamInfo():downstreamDirectRemoteAddress()
@@ -55,23 +54,12 @@ local function forwarded_for(handle, headers)
   return table.concat(kept, ", ")
 end
 
-function envoy_on_request(handle)
-  local headers = handle:headers()
-  local refuse = handle:metadata():get("refuse")
-  if refuse ~= nil then
-    handle:respond({[":status"] = tostring(refuse)}, "")
-    return
-  end
-  local length = tonumber(headers:get("content-length") or "")
-  local limit = handle:metadata():get("max_body")
-  if length ~= nil and limit ~= nil and length > limit then
-    handle:respond({[":status"] = "413"}, "")
-    return
-  end
-  headers:replace("x-forwarded-for", forwarded_for(handle, headers))
-  local host = headers:get(":authority")
-  if host then
-    handle:streamInfo():dynamicMetadata():set("strangler.edge", "origin", "http://" .. host)
+if TRUSTED_HOPS > 0 then
+  -- defined behind trusted hops only: at the edge no request needs this filter (Envoy runs
+  -- no coroutine for a function a script leaves undefined)
+  function envoy_on_request(handle)
+    local headers = handle:headers()
+    headers:replace("x-forwarded-for", forwarded_for(handle, headers))
   end
 end
 
@@ -93,6 +81,10 @@ end
 
 function envoy_on_response(handle)
   local headers = handle:headers()
+  local origin = headers:get("x-strangler-origin")
+  if origin ~= nil then
+    headers:remove("x-strangler-origin")
+  end
   if bad_status(handle, headers) then
     return
   end
@@ -103,21 +95,16 @@ function envoy_on_response(handle)
     end
     headers:remove("connection")
   end
-  for _, name in ipairs(RESPONSE_HOP_BY_HOP) do
-    headers:remove(name)
-  end
-  local edge = handle:streamInfo():dynamicMetadata():get("strangler.edge")
-  if edge == nil or edge["origin"] == nil then
+  if origin == nil then
     return
   end
-  for _, name in ipairs({"location", "content-location"}) do
-    local value = headers:get(name)
-    if value ~= nil then
-      for _, origin in ipairs(UPSTREAM_ORIGINS) do
-        if value == origin or value:sub(1, #origin + 1) == origin .. "/" then
-          headers:replace(name, edge["origin"] .. value:sub(#origin + 1))
-          break
-        end
+  local location = headers:get("location")
+  local content_location = headers:get("content-location")
+  for name, value in pairs({["location"] = location, ["content-location"] = content_location}) do
+    for _, upstream in ipairs(UPSTREAM_ORIGINS) do
+      if value == upstream or value:sub(1, #upstream + 1) == upstream .. "/" then
+        headers:replace(name, origin .. value:sub(#upstream + 1))
+        break
       end
     end
   end

@@ -37,6 +37,8 @@ from strangler.export.plan import ExportError, Options, Rule, Target
 LUA_FILTER = "envoy.filters.http.lua"
 EDGE_FILTER = "strangler.edge"
 SIDE_HEADER = "x-strangler-side"
+# the client's origin, from the router to the edge filter on an answer (never sent on)
+ORIGIN_HEADER = "x-strangler-origin"
 # the client's address, for serve --engine envoy's admin process (facade.admin.admin_allowed)
 CLIENT_ADDRESS_HEADER = "x-strangler-client-address"
 _API = "type.googleapis.com/envoy."
@@ -412,13 +414,49 @@ _REJECTED_PATHS = (
 
 
 def _limited(routes: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
-    """Each route with its body limit where the edge filter reads it: a Content-Length over
-    it is answered 413 before the body is read (an ``Expect: 100-continue`` client is never
-    invited to send it); the buffer filter counts what arrives (chunked bodies)."""
+    """Each route with its body limit in its metadata (``_over_limit`` answers a
+    Content-Length over it; the buffer filter counts what arrives: chunked bodies)."""
     for route in routes:
         metadata = route.setdefault("metadata", {}).setdefault("filter_metadata", {})
         metadata[EDGE_FILTER] = {"max_body": limit}
     return routes
+
+
+_INT64_END = 2**63 - 1
+
+
+def _content_length_over(limit: int) -> dict[str, Any]:
+    return {"name": "content-length", "range_match": {"start": limit + 1, "end": _INT64_END}}
+
+
+def _over_limit(forwarding: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The forwarding routes, a Content-Length over a route's limit answered 413 before
+    them by a direct answer, before the body is read, as the facade does (SECURITY.md,
+    bodies): one route for the largest limit, then, before each route with a smaller limit,
+    a copy of its match that answers over that limit. A native route, not Lua: no coroutine
+    a request."""
+    limits = [route["metadata"]["filter_metadata"][EDGE_FILTER]["max_body"] for route in forwarding]
+    top = max(limits)
+    found: list[dict[str, Any]] = [
+        {
+            "name": "body over max_body",
+            "match": {"prefix": "/", "headers": [_content_length_over(top)]},
+            "direct_response": {"status": 413},
+        }
+    ]
+    for route, limit in zip(forwarding, limits, strict=True):
+        if limit < top:
+            match = dict(route["match"])
+            match["headers"] = [*match.get("headers", []), _content_length_over(limit)]
+            found.append(
+                {
+                    "name": f"{route['name']} body over max_body",
+                    "match": match,
+                    "direct_response": {"status": 413},
+                }
+            )
+        found.append(route)
+    return found
 
 
 # facade.headers.valid_authority: a DNS name or a bracketed IPv6 address, a port up to 65535
@@ -463,10 +501,6 @@ def route_config(config: Config, options: Options, used: set[str]) -> dict[str, 
             },
         ]
     )
-    for refusal in routes:
-        # the edge filter answers it before the buffer filter waits for a body (an
-        # Expect: 100-continue client's would never come)
-        refusal["metadata"] = {"filter_metadata": {EDGE_FILTER: {"refuse": 400}}}
     routes.append(
         {
             "name": "healthz",
@@ -504,11 +538,13 @@ def route_config(config: Config, options: Options, used: set[str]) -> dict[str, 
                     "direct_response": {"status": 404},
                 }
             )
+    forwarding: list[dict[str, Any]] = []
     for rule in plan.rules(config):
         target = targets[rule.capability]
         limit = config.max_body(target.capability)
-        routes.extend(_limited(_attributed(_routes_of(config, rule, target, used), target), limit))
-    routes.extend(
+        found = _limited(_attributed(_routes_of(config, rule, target, used), target), limit)
+        forwarding.extend(found)
+    forwarding.extend(
         _limited(
             _attributed(
                 [{"name": "legacy", "match": {"prefix": "/"}, "route": _legacy_action(config)}]
@@ -516,25 +552,85 @@ def route_config(config: Config, options: Options, used: set[str]) -> dict[str, 
             config.routes.limits.max_body,
         )
     )
+    routes.extend(_over_limit(forwarding))
+    for route in routes:
+        if "route" in route:
+            # the client's origin, for the edge filter's Location rewrite (it removes it)
+            route["response_headers_to_add"] = [
+                {
+                    "header": {"key": ORIGIN_HEADER, "value": "http://%REQ(:AUTHORITY)%"},
+                    "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+                }
+            ]
+    _skip_filters(routes)
+    added = [
+        {
+            "header": {"key": "x-forwarded-host", "value": "%REQ(:AUTHORITY)%"},
+            "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+        }
+    ]
+    if config.routes.forwarded.trusted_hops == 0:
+        # at the edge X-Forwarded-For is the direct peer alone (SECURITY.md H3): the client's
+        # was removed before routing, and Envoy's own append is skipped (it writes its own
+        # address for a loopback peer); with trusted hops the edge filter writes it
+        added.append(
+            {
+                "header": {
+                    "key": "x-forwarded-for",
+                    "value": "%DOWNSTREAM_DIRECT_REMOTE_ADDRESS_WITHOUT_PORT%",
+                },
+                "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+            }
+        )
     return {
         "name": "strangler",
         # the canary's mark, and Envoy's own note of the client address (X-Forwarded-For has it)
         "request_headers_to_remove": [SIDE_HEADER, "x-envoy-external-address"],
+        # facade.headers.HOP_BY_HOP of an answer; those its Connection header names, the
+        # edge filter removes
+        "response_headers_to_remove": list(RESPONSE_HOP_BY_HOP),
         "virtual_hosts": [
             {
                 "name": "strangler",
                 "domains": ["*"],
                 "routes": routes,
                 # the facade's X-Forwarded-Host: the Host the client asked for
-                "request_headers_to_add": [
-                    {
-                        "header": {"key": "x-forwarded-host", "value": "%REQ(:AUTHORITY)%"},
-                        "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
-                    }
-                ],
+                "request_headers_to_add": added,
             }
         ],
     }
+
+
+RESPONSE_HOP_BY_HOP = ("proxy-authenticate", "proxy-authorization", "trailer", "keep-alive")
+
+
+def _disabled(filter_name: str, api: str) -> dict[str, Any]:
+    return {filter_name: {"@type": _API + api, "disabled": True}}
+
+
+_NO_BUFFER = _disabled(
+    "envoy.filters.http.buffer", "extensions.filters.http.buffer.v3.BufferPerRoute"
+)
+_NO_EDGE = _disabled(EDGE_FILTER, "extensions.filters.http.lua.v3.LuaPerRoute")
+_NO_CANARY = _disabled(LUA_FILTER, "extensions.filters.http.lua.v3.LuaPerRoute")
+
+
+def _skip_filters(routes: list[dict[str, Any]]) -> None:
+    """Each route without the filters it needs nothing from: no Lua runs for it (each Lua
+    filter costs a coroutine a request).
+
+    Envoy's direct answers (the refusals, /healthz) skip the buffer filter, so a refusal is
+    answered before any body is waited for (an ``Expect: 100-continue`` client's would never
+    come), and the edge filter; the canary filter runs only on a canary's monolith route,
+    the one carrying its split (the service's route is matched after it ran)."""
+    for route in routes:
+        per_filter: dict[str, Any] = {}
+        if "direct_response" in route:
+            per_filter.update(_NO_BUFFER)
+            per_filter.update(_NO_EDGE)
+        if LUA_FILTER not in route.get("metadata", {}).get("filter_metadata", {}):
+            per_filter.update(_NO_CANARY)
+        route.setdefault("typed_per_filter_config", {}).update(per_filter)
 
 
 def _early_mutation(config: Config) -> list[dict[str, Any]]:
@@ -565,7 +661,7 @@ def _early_mutation(config: Config) -> list[dict[str, Any]]:
 
 def edge_lua(config: Config) -> str:
     """The Lua of the edge rules (``edge.lua``): X-Forwarded-For and Location as the facade
-    writes them, and the response's hop-by-hop headers removed."""
+    writes them where Envoy cannot, and the headers an answer's Connection names removed."""
     routes = config.routes
     urls = [routes.legacy.url, *(service.url for service in routes.services.values())]
     origins = sorted({str(URL(url).origin()) for url in urls})

@@ -218,18 +218,22 @@ def test_the_edge_filter_comes_first_with_the_forwarding_rule_and_the_upstream_o
     assert json.dumps(config.routes.legacy.url.rstrip("/")) in source
 
 
-def test_every_route_carries_its_body_limit_and_each_refusal_is_answered_by_the_edge_filter(
+def test_every_route_carries_its_body_limit_and_each_refusal_skips_the_buffer_and_lua(
     config: Config,
 ) -> None:
     found = routes(envoy.bootstrap(config, OPTIONS))
     for route in found:
         edge = route.get("metadata", {}).get("filter_metadata", {}).get(envoy.EDGE_FILTER)
+        per_filter = route["typed_per_filter_config"]
         if route["name"].startswith("reject: "):
-            assert edge == {"refuse": 400}
             assert route["direct_response"] == {"status": 400}
+            # answered before the buffer filter would wait for a body
+            assert per_filter["envoy.filters.http.buffer"]["disabled"] is True
+            assert per_filter[envoy.EDGE_FILTER]["disabled"] is True
         elif "route" in route:
             assert edge is not None
             assert edge["max_body"] > 0
+            assert envoy.EDGE_FILTER not in per_filter
     assert any(r["name"] == "reject: invalid Host header" for r in found)
 
 
@@ -238,3 +242,81 @@ def test_envoys_own_answers_are_problem_json(config: Config) -> None:
     assert reply["body_format"]["json_format"]["status"] == "%RESPONSE_CODE%"
     # a 501 (an unknown Transfer-Encoding) is a 400, as the facade answers it
     assert any(m.get("status_code") == 400 for m in reply["mappers"])
+
+
+def test_the_canary_filter_runs_only_on_a_canarys_monolith_route(config: Config) -> None:
+    for route in routes(envoy.bootstrap(config, OPTIONS)):
+        per_filter = route["typed_per_filter_config"]
+        carries_split = envoy.LUA_FILTER in route.get("metadata", {}).get("filter_metadata", {})
+        assert (envoy.LUA_FILTER not in per_filter) == carries_split, route["name"]
+    assert any(
+        route["name"] == "split /split/{rest:path} safe legacy"
+        for route in routes(envoy.bootstrap(config, OPTIONS))
+    )
+
+
+def test_at_the_edge_forwarded_for_is_the_peer_and_hop_by_hop_answers_are_cleaned(
+    config: Config, tmp_path: Path
+) -> None:
+    route_config = manager(envoy.bootstrap(config, OPTIONS))["route_config"]
+    assert config.routes.forwarded.trusted_hops == 0
+    added = {
+        h["header"]["key"]: h for h in route_config["virtual_hosts"][0]["request_headers_to_add"]
+    }
+    assert (
+        added["x-forwarded-for"]["header"]["value"]
+        == "%DOWNSTREAM_DIRECT_REMOTE_ADDRESS_WITHOUT_PORT%"
+    )
+    assert added["x-forwarded-for"]["append_action"] == "OVERWRITE_IF_EXISTS_OR_ADD"
+    assert "keep-alive" in route_config["response_headers_to_remove"]
+    path = tmp_path / "routes.yaml"
+    path.write_text(
+        'version: 1\nlegacy: {url: "http://127.0.0.1:8000"}\nforwarded: {trusted_hops: 1}\n'
+    )
+    behind = manager(envoy.bootstrap(load(path), Options()))["route_config"]
+    # behind a trusted proxy the edge filter keeps its hop and appends the peer
+    keys = [h["header"]["key"] for h in behind["virtual_hosts"][0]["request_headers_to_add"]]
+    assert "x-forwarded-for" not in keys
+
+
+def test_a_content_length_over_a_routes_limit_is_a_direct_413_before_it(config: Config) -> None:
+    found = routes(envoy.bootstrap(config, OPTIONS))
+    names = [route["name"] for route in found]
+    top = found[names.index("body over max_body")]
+    assert top["direct_response"] == {"status": 413}
+    # the largest limit: routes.yaml's own (1KB for moved is below it)
+    assert top["match"]["headers"] == [
+        {
+            "name": "content-length",
+            "range_match": {"start": config.routes.limits.max_body + 1, "end": 2**63 - 1},
+        }
+    ]
+    # moved has max_body 1KB: its own 413 comes right before each of its routes
+    over = found[names.index("moved /moved safe body over max_body")]
+    assert names[names.index("moved /moved safe body over max_body") + 1] == "moved /moved safe"
+    assert over["direct_response"] == {"status": 413}
+    assert (
+        over["match"]["safe_regex"]
+        == route(envoy.bootstrap(config, OPTIONS), "moved /moved safe")["match"]["safe_regex"]
+    )
+    assert {"name": "content-length", "range_match": {"start": 1001, "end": 2**63 - 1}} in over[
+        "match"
+    ]["headers"]
+    # answered before the buffer filter would wait for the body, and before any Lua
+    assert over["typed_per_filter_config"]["envoy.filters.http.buffer"]["disabled"] is True
+    # not a refusal: Envoy's local reply keeps the 413
+    assert not over["name"].startswith("reject: ")
+
+
+def test_forwarding_routes_tell_the_edge_filter_the_clients_origin(config: Config) -> None:
+    for found in routes(envoy.bootstrap(config, OPTIONS)):
+        if "route" in found:
+            added = found["response_headers_to_add"]
+            assert added[0]["header"] == {
+                "key": envoy.ORIGIN_HEADER,
+                "value": "http://%REQ(:AUTHORITY)%",
+            }
+    source = envoy.edge_lua(config)
+    assert 'headers:remove("x-strangler-origin")' in source
+    # at the edge the filter has no request function: no coroutine a request
+    assert "if TRUSTED_HOPS > 0 then\n  -- defined" in source
