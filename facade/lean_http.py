@@ -90,7 +90,7 @@ class _Connection:
             and not self.reader.at_eof()
             and not self.reader.stray
             and now - self.idle_since < IDLE_FOR
-            # bytes or a FIN the event loop has not read yet: not clean either
+            # bytes or a FIN the event loop has not read yet: not clean either (SECURITY.md U1)
             and not socket_has_unread(self.writer.transport)
         )
 

@@ -48,9 +48,8 @@ from aiohttp.client_reqrep import ConnectionKey
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from facade.clean_connections import socket_has_unread
 from facade.config.normalize import Target
-from facade.lean_http import _Reader
+from facade.lean_http import _Connection, _Reader
 from facade.upstream import (
     MAX_FIELD_SIZE,
     MAX_LINE_SIZE,
@@ -63,7 +62,6 @@ from facade.upstream import (
 from parallel_run.methods import IDEMPOTENT_METHODS
 
 CLIENT_ENV = "STRANGLER_UPSTREAM_CLIENT"
-IDLE_FOR = 15.0  # seconds an idle connection is kept (servers commonly close after 60-75 s)
 MAX_HEAD = 256 * 1024  # one answer's status line and headers together
 READ_SIZE = 65536  # the most one read of a body returns
 _BODYLESS_STATUSES = frozenset({204, 304})
@@ -102,28 +100,6 @@ def _expire(reader: _Reader) -> None:
 
 class _Stale(Exception):
     """The connection ended before any byte of an answer: the request may be sent again."""
-
-
-class _Connection:
-    __slots__ = ("idle_since", "reader", "writer")
-
-    def __init__(self, reader: _Reader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
-        self.idle_since = 0.0
-
-    def usable(self, now: float) -> bool:
-        return (
-            not self.writer.is_closing()
-            and not self.reader.at_eof()
-            and not self.reader.stray
-            and now - self.idle_since < IDLE_FOR
-            # bytes or a FIN the event loop has not read yet: not clean (U1)
-            and not socket_has_unread(self.writer.transport)
-        )
-
-    def close(self) -> None:
-        self.writer.close()
 
 
 class LeanUpstream:
