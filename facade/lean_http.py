@@ -98,6 +98,30 @@ class _Connection:
         self.writer.close()
 
 
+def take_idle(idle: deque[_Connection]) -> _Connection | None:
+    """The most recently used idle connection still clean, closing the ones that are not."""
+    now = time.monotonic()
+    while idle:
+        connection = idle.pop()  # the most recently used is the likeliest alive
+        if connection.usable(now):
+            return connection
+        connection.close()
+    return None
+
+
+async def open_connection(
+    host: str, port: int, context: ssl.SSLContext | None, max_head: int
+) -> _Connection:
+    """A new connection (the caller bounds the time; OSError and TimeoutError as raised)."""
+    loop = asyncio.get_running_loop()
+    reader = _Reader(limit=max_head, loop=loop)
+    protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
+    transport, _ = await loop.create_connection(
+        lambda: protocol, host, port, ssl=context, server_hostname=host if context else None
+    )
+    return _Connection(reader, asyncio.StreamWriter(transport, protocol, reader, loop))
+
+
 class LeanPool:
     """Keep-alive connections to one upstream (``http`` or ``https``), at most ``max_idle``
     kept idle; the caller bounds how many calls run at once."""
@@ -177,32 +201,19 @@ class LeanPool:
         return "".join(lines).encode("latin-1")
 
     async def _acquire(self) -> tuple[_Connection, bool]:
-        now = time.monotonic()
-        while self._idle:
-            connection = self._idle.pop()  # the most recently used is the likeliest alive
-            if connection.usable(now):
-                return connection, True
-            connection.close()
+        connection = take_idle(self._idle)
+        if connection is not None:
+            return connection, True
         return await self._connect(), False
 
     async def _connect(self) -> _Connection:
-        loop = asyncio.get_running_loop()
-        reader = _Reader(limit=MAX_HEAD, loop=loop)
-        protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
         try:
             async with asyncio.timeout(self._connect_timeout):
-                transport, _ = await loop.create_connection(
-                    lambda: protocol,
-                    self._host,
-                    self._port,
-                    ssl=self._ssl,
-                    server_hostname=self._host if self._ssl else None,
-                )
+                return await open_connection(self._host, self._port, self._ssl, MAX_HEAD)
         except TimeoutError:
             raise LeanHttpError("cannot connect (timed out)") from None
         except OSError as exc:
             raise LeanHttpError(f"cannot connect ({exc.strerror or exc})") from None
-        return _Connection(reader, asyncio.StreamWriter(transport, protocol, reader, loop))
 
     async def _exchange(
         self, connection: _Connection, method: str, payload: bytes, max_body: int

@@ -49,7 +49,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from facade.config.normalize import Target
-from facade.lean_http import _Connection, _Reader
+from facade.lean_http import _Connection, _Reader, open_connection, take_idle
 from facade.upstream import (
     MAX_FIELD_SIZE,
     MAX_LINE_SIZE,
@@ -307,34 +307,21 @@ class LeanUpstream:
         self._in_use -= 1
 
     async def _acquire(self) -> tuple[_Connection, bool]:
-        now = time.monotonic()
-        while self._idle:
-            connection = self._idle.pop()  # the most recently used is the likeliest alive
-            if connection.usable(now):
-                return connection, True
-            connection.close()
+        connection = take_idle(self._idle)
+        if connection is not None:
+            return connection, True
         return await self._connect(), False
 
     async def _connect(self) -> _Connection:
-        loop = asyncio.get_running_loop()
-        reader = _Reader(limit=MAX_HEAD, loop=loop)
-        protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
         try:
             async with asyncio.timeout(self.settings.connect_timeout):
-                transport, _ = await loop.create_connection(
-                    lambda: protocol,
-                    self._host,
-                    self._port,
-                    ssl=self._ssl,
-                    server_hostname=self._host if self._ssl else None,
-                )
+                return await open_connection(self._host, self._port, self._ssl, MAX_HEAD)
         except TimeoutError:
             raise aiohttp.ConnectionTimeoutError(
                 f"Connection timeout to host {self.base.origin()}"
             ) from None
         except OSError as exc:
             raise aiohttp.ClientConnectorError(self._key, exc) from None
-        return _Connection(reader, asyncio.StreamWriter(transport, protocol, reader, loop))
 
     def _finished(self, connection: _Connection, reusable: bool) -> None:
         """An answer is done with its connection: pooled if clean, else closed; slot freed."""
