@@ -6,8 +6,8 @@ name (``--upstream-port``), then for each round each config in turn: Envoy
 (``--concurrency 1``, its own process group), ``wrk -t1 -c32`` for ``--duration`` seconds
 on ``--path``. Prints each run (req/s, Envoy's CPU us a request), then each config's
 medians and ratios to the first config, and the load average. ``minimal`` as a NAME is
-a hand-written Envoy config (one route, the router filter alone), written here: the
-reference of issue 16.
+``bench.engines.hand_written_envoy`` (one route, the router filter alone): the reference of
+issue 16.
 """
 
 from __future__ import annotations
@@ -26,88 +26,9 @@ import time
 import urllib.request
 from pathlib import Path
 
+from bench.engines import hand_written_envoy
 from bench.nginx import standin_server, start_nginx
-from bench.procs import Supervisor
-
-LOOPBACK = "127.0.0.1"
-
-
-def minimal_config(listen: int, upstream: int, admin: int) -> dict[str, object]:
-    """The smallest Envoy that proxies every request to the upstream."""
-    api = "type.googleapis.com/envoy.extensions.filters."
-    return {
-        "admin": {"address": {"socket_address": {"address": LOOPBACK, "port_value": admin}}},
-        "static_resources": {
-            "listeners": [
-                {
-                    "name": "minimal",
-                    "address": {"socket_address": {"address": LOOPBACK, "port_value": listen}},
-                    "filter_chains": [
-                        {
-                            "filters": [
-                                {
-                                    "name": "envoy.filters.network.http_connection_manager",
-                                    "typed_config": {
-                                        "@type": api + "network.http_connection_manager.v3."
-                                        "HttpConnectionManager",
-                                        "stat_prefix": "minimal",
-                                        "route_config": {
-                                            "virtual_hosts": [
-                                                {
-                                                    "name": "all",
-                                                    "domains": ["*"],
-                                                    "routes": [
-                                                        {
-                                                            "match": {"prefix": "/"},
-                                                            "route": {"cluster": "up"},
-                                                        }
-                                                    ],
-                                                }
-                                            ]
-                                        },
-                                        "http_filters": [
-                                            {
-                                                "name": "envoy.filters.http.router",
-                                                "typed_config": {
-                                                    "@type": api + "http.router.v3.Router"
-                                                },
-                                            }
-                                        ],
-                                    },
-                                }
-                            ]
-                        }
-                    ],
-                }
-            ],
-            "clusters": [
-                {
-                    "name": "up",
-                    "connect_timeout": "1s",
-                    "type": "STATIC",
-                    "load_assignment": {
-                        "cluster_name": "up",
-                        "endpoints": [
-                            {
-                                "lb_endpoints": [
-                                    {
-                                        "endpoint": {
-                                            "address": {
-                                                "socket_address": {
-                                                    "address": LOOPBACK,
-                                                    "port_value": upstream,
-                                                }
-                                            }
-                                        }
-                                    }
-                                ]
-                            }
-                        ],
-                    },
-                }
-            ],
-        },
-    }
+from bench.procs import LOOPBACK, Supervisor
 
 
 def _listen_port(config: Path) -> int:
@@ -183,7 +104,11 @@ def main() -> None:
         name, _, where = item.partition("=")
         if name == "minimal":
             path = work / "minimal.yaml"
-            config = minimal_config(args.upstream_port + 1, args.upstream_port, 0)
+            # the engines suite's reference, with an admin listener on a port of its own
+            config = {
+                **hand_written_envoy(args.upstream_port + 1, args.upstream_port),
+                "admin": {"address": {"socket_address": {"address": LOOPBACK, "port_value": 0}}},
+            }
             path.write_text(json.dumps(config))
             configs[name] = path
         else:
