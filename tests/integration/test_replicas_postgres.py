@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
-import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,7 +22,7 @@ import pytest
 
 from tests.support import compare_stack, postgres, processes, proxies
 from tests.support.compare_stack import STRANGLER
-from tests.support.probe import get_body
+from tests.support.probe import get_body, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -49,10 +48,7 @@ def as_json(done: subprocess.CompletedProcess[str]) -> Any:
 
 def poll(condition: Callable[[], bool], what: str, *, timeout: float = 90) -> None:
     """``condition`` runs a CLI process: a pause of a second between tries, not 50 ms."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        time.sleep(1.0)
+    wait_until(condition, what, timeout=timeout, interval=1.0)
 
 
 def routes_text(monolith: str, candidate: str, store: str) -> str:

@@ -16,13 +16,16 @@ from tests.support.processes import Running
 PROBLEM = "application/problem+json"
 
 
-def wait_until(condition: Callable[[], bool], what: str, *, timeout: float = 30) -> None:
-    """Poll ``condition`` until it holds; fail naming ``what`` after ``timeout`` seconds."""
+def wait_until(
+    condition: Callable[[], bool], what: str, *, timeout: float = 30, interval: float = 0.05
+) -> None:
+    """Poll ``condition`` every ``interval`` seconds until it holds; fail naming ``what``
+    after ``timeout`` seconds (a condition that runs a process wants a longer interval)."""
     deadline = time.monotonic() + timeout
     pause = threading.Event()  # never set: a bounded pause between polls
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        pause.wait(0.05)
+        pause.wait(interval)
 
 
 def get_body(url: str, *, timeout: float = 5) -> bytes:
