@@ -77,6 +77,17 @@ def seconds(text: str) -> int:
     return int(match.group(1)) * (60 if match.group(2) == "m" else 1)
 
 
+def add_load_shape_arguments(
+    parser: argparse.ArgumentParser, *, quick: str = "smoke run: 3s, 1s warm-up"
+) -> None:
+    """--duration, --warmup, --quick and --connections: the wrk load shapes every suite that
+    measures fronts takes, with the same defaults (``quick``: what --quick does there)."""
+    parser.add_argument("--duration", type=seconds, default=10, help="per load shape (10s)")
+    parser.add_argument("--warmup", type=seconds, default=2, help="before each target (2s)")
+    parser.add_argument("--quick", action="store_true", help=quick)
+    parser.add_argument("--connections", type=int, default=32, help="throughput load (32)")
+
+
 def parse_args(argv: Sequence[str] | None) -> Options:
     parser = argparse.ArgumentParser(
         prog="scripts/bench",
@@ -90,10 +101,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         "or engines "
         "(see: --suite NAME --help)",
     )
-    parser.add_argument("--duration", type=seconds, default=10, help="per load shape (10s)")
-    parser.add_argument("--warmup", type=seconds, default=2, help="before each target (2s)")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 3s, 1s warm-up")
-    parser.add_argument("--connections", type=int, default=32, help="throughput load (32)")
+    add_load_shape_arguments(parser)
     parser.add_argument(
         "--rounds", type=int, default=1, help="measure every scenario N times, report medians (1)"
     )

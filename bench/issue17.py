@@ -106,10 +106,7 @@ def parse_args(argv: Sequence[str]) -> Options:
         "(about 5 minutes; --quick: about 3).",
     )
     parser.add_argument("--suite", choices=["issue17"], help=argparse.SUPPRESS)
-    parser.add_argument("--duration", type=seconds, default=10, help="per load shape (10s)")
-    parser.add_argument("--warmup", type=seconds, default=2, help="before each target (2s)")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 3s shapes, 1 round")
-    parser.add_argument("--connections", type=int, default=32, help="throughput load (32)")
+    cli.add_load_shape_arguments(parser, quick="smoke run: 3s shapes, 1 round")
     parser.add_argument(
         "--compare-seconds", type=float, default=2.0, help="per comparator case (2)"
     )

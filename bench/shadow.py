@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from bench import compare_bench, payload
-from bench.cli import environment, run_suite, say, seconds
+from bench.cli import add_load_shape_arguments, environment, run_suite, say
 from bench.nginx import standin_server, start_nginx
 from bench.procs import LOOPBACK, BenchError, Managed, Supervisor, free_port, http_get, wait_http
 from bench.report import markdown_table, results_table
@@ -163,10 +163,7 @@ def parse_args(argv: Sequence[str]) -> Options:
         "and compare_http per second, in one run.",
     )
     parser.add_argument("--suite", choices=["shadow"], default="shadow", help=argparse.SUPPRESS)
-    parser.add_argument("--duration", type=seconds, default=10, help="per load shape (10s)")
-    parser.add_argument("--warmup", type=seconds, default=2, help="before each target (2s)")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 3s, 1s warm-up")
-    parser.add_argument("--connections", type=int, default=32, help="throughput load (32)")
+    add_load_shape_arguments(parser)
     parser.add_argument("--rounds", type=int, default=1, help="interleaved rounds, medians (1)")
     parser.add_argument(
         "--out", type=Path, default=ROOT / "bench-results" / "shadow.json", help="JSON result"
