@@ -151,6 +151,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """The options add_arguments declared, checked together: exit 2 naming them."""
+    if not 0 < args.active <= args.held:
+        parser.error("--active must be between 1 and --held")
+
+
 def parse_args(argv: Sequence[str]) -> Options:
     parser = argparse.ArgumentParser(
         prog="scripts/bench --suite connections",
@@ -170,8 +176,7 @@ def parse_args(argv: Sequence[str]) -> Options:
     parser.add_argument("--check", action="store_true", help="exit 3 if a verdict is FAIL")
     parser.add_argument("--keep-workdir", action="store_true", help="keep configs and logs")
     args = parser.parse_args(argv)
-    if not 0 < args.active <= args.held:
-        parser.error("--active must be between 1 and --held")
+    check_arguments(parser, args)
     return Options(
         held=args.held,
         active=args.active,

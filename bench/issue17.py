@@ -127,8 +127,7 @@ def parse_args(argv: Sequence[str]) -> Options:
     parser.add_argument("--check", action="store_true", help="exit 3 if an aim does not hold")
     parser.add_argument("--keep-workdir", action="store_true", help="keep configs and logs")
     args = parser.parse_args(argv)
-    if not 0 < args.active <= args.held:
-        parser.error("--active must be between 1 and --held")
+    connections.check_arguments(parser, args)
     quick = args.quick
     return Options(
         duration=3 if quick else args.duration,
