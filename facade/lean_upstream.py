@@ -466,9 +466,8 @@ class LeanAnswer:
         timer: asyncio.TimerHandle | None = None
         if self._mode == "chunked" or not reader.unread():
             # bytes already here are read without waiting: no timer for them
-            timer = asyncio.get_running_loop().call_later(
-                self._client.settings.timeout, _expire, reader
-            )
+            loop = reader.loop  # not asyncio.get_running_loop(): a getpid() each on 3.11
+            timer = loop.call_at(loop.time() + self._client.settings.timeout, _expire, reader)
         try:
             if self._mode == "length":
                 data = await reader.read(min(self._remaining, most))
