@@ -123,14 +123,22 @@ def socket_has_unread(transport: asyncio.BaseTransport | None) -> bool:
     TLS is left out: a TLS 1.3 server sends session tickets after the handshake, which the
     TLS layer reads without ever passing them on; ``data_received`` still catches stray bytes.
     """
+    poller = unread_poller(transport)
+    return poller is not None and bool(poller.poll(0))
+
+
+def unread_poller(transport: asyncio.BaseTransport | None) -> select.poll | None:
+    """A poll object on the transport's socket for ``socket_has_unread``'s check, made once per
+    connection by a caller that checks often (the lean pool: each reuse), or None where the
+    check does not apply (TLS, no socket). ``poll(0)`` on it is then the one syscall."""
     if transport is None or transport.get_extra_info("sslcontext") is not None:
-        return False
+        return None
     sock = transport.get_extra_info("socket")
     if sock is None:
-        return False
+        return None
     poller = select.poll()  # one syscall (select.select is slower and limited to FD_SETSIZE)
     poller.register(sock.fileno(), select.POLLIN)
-    return bool(poller.poll(0))
+    return poller
 
 
 class CleanConnector(aiohttp.TCPConnector):

@@ -36,7 +36,7 @@ from typing import SupportsIndex
 
 from yarl import URL
 
-from facade.clean_connections import socket_has_unread
+from facade.clean_connections import unread_poller
 from parallel_run.methods import IDEMPOTENT_METHODS
 
 _BODYLESS_STATUSES = frozenset({204, 304})
@@ -63,6 +63,9 @@ class _Reader(asyncio.StreamReader):
 
     def __init__(self, *, limit: int, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(limit=limit, loop=loop)
+        # for the answer's read timer: asyncio.get_running_loop() costs a getpid() system
+        # call on Python 3.11, once per request
+        self.loop = loop
         self.awaiting = False  # a request was written and its answer is not read to its end
         self.stray = False  # bytes came that no request asked for: never reuse
 
@@ -77,12 +80,15 @@ class _Reader(asyncio.StreamReader):
 
 
 class _Connection:
-    __slots__ = ("idle_since", "reader", "writer")
+    __slots__ = ("_poller", "idle_since", "reader", "writer")
 
     def __init__(self, reader: _Reader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
         self.idle_since = 0.0
+        # registered once: each reuse then costs the poll alone, not two get_extra_info
+        # lookups and a new poll object (the socket is this connection's for its whole life)
+        self._poller = unread_poller(writer.transport)
 
     def usable(self, now: float) -> bool:
         return (
@@ -91,7 +97,7 @@ class _Connection:
             and not self.reader.stray
             and now - self.idle_since < IDLE_FOR
             # bytes or a FIN the event loop has not read yet: not clean either (SECURITY.md U1)
-            and not socket_has_unread(self.writer.transport)
+            and not (self._poller is not None and self._poller.poll(0))
         )
 
     def close(self) -> None:

@@ -195,9 +195,16 @@ class LeanUpstream:
         body: bytes | AsyncIterable[bytes] | None,
     ) -> LeanAnswer:
         head, chunked = self._head(method, target, headers, body)
-        await self._take_slot()
+        # the common case inline (a free slot, an idle connection): no coroutine for each step
+        if self._limit and self._in_use >= self._limit:
+            await self._take_slot()
+        else:
+            self._in_use += 1
         try:
-            connection, reused = await self._acquire()
+            connection = take_idle(self._idle)
+            reused = connection is not None
+            if connection is None:
+                connection = await self._connect()
             try:
                 return await self._exchange(connection, method, head, body, chunked)
             except _Stale:
@@ -245,11 +252,11 @@ class LeanUpstream:
     async def _read_head(
         self, reader: _Reader, sending: asyncio.Task[None] | None
     ) -> tuple[int, str, list[tuple[str, str]], bool]:
-        loop = asyncio.get_running_loop()
+        loop = reader.loop
         first = True
         while True:
             # a timer handle, not asyncio.timeout: half the cost, on every answer
-            timer = loop.call_later(self.settings.timeout, _expire, reader)
+            timer = loop.call_at(loop.time() + self.settings.timeout, _expire, reader)
             try:
                 raw = await reader.readuntil(b"\r\n\r\n")
             except _ReadTimeout:
@@ -305,12 +312,6 @@ class LeanUpstream:
                 waiter.set_result(None)  # the slot goes straight to the next in line
                 return
         self._in_use -= 1
-
-    async def _acquire(self) -> tuple[_Connection, bool]:
-        connection = take_idle(self._idle)
-        if connection is not None:
-            return connection, True
-        return await self._connect(), False
 
     async def _connect(self) -> _Connection:
         try:
@@ -465,9 +466,8 @@ class LeanAnswer:
         timer: asyncio.TimerHandle | None = None
         if self._mode == "chunked" or not reader.unread():
             # bytes already here are read without waiting: no timer for them
-            timer = asyncio.get_running_loop().call_later(
-                self._client.settings.timeout, _expire, reader
-            )
+            loop = reader.loop  # not asyncio.get_running_loop(): a getpid() each on 3.11
+            timer = loop.call_at(loop.time() + self._client.settings.timeout, _expire, reader)
         try:
             if self._mode == "length":
                 data = await reader.read(min(self._remaining, most))
