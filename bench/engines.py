@@ -122,6 +122,7 @@ class Options:
     compare_processes: tuple[int, ...]  # empty: the compare service is not measured
     shadow_rate: float = SHADOW_RATE  # 0: no paced load in the shadow scenarios
     pin_compare: bool = False
+    fronts: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +170,9 @@ def parse_args(argv: Sequence[str]) -> Options:
     )
     parser.add_argument("--no-shadow", action="store_true", help="skip the shadow scenarios")
     parser.add_argument(
+        "--no-fronts", action="store_true", help="skip the fronts (the shadow scenarios alone)"
+    )
+    parser.add_argument(
         "--compare-processes",
         type=int,
         nargs="*",
@@ -205,6 +209,7 @@ def parse_args(argv: Sequence[str]) -> Options:
         compare_processes=tuple(args.compare_processes),
         shadow_rate=max(0.0, args.shadow_rate),
         pin_compare=args.pin_compare,
+        fronts=not args.no_fronts,
     )
 
 
@@ -602,7 +607,8 @@ def execute(options: Options) -> Run:
                 compare_url = start_compare(sup, ports, cpus)
             for number in range(1, options.rounds + 1):
                 say(f"bench: round {number} of {options.rounds}")
-                measure_fronts(run, sup, script, ports)
+                if options.fronts:
+                    measure_fronts(run, sup, script, ports)
                 if options.shadow:
                     measure_shadow(run, sup, script, ports, compare_url, cpus)
         for processes in options.compare_processes:
