@@ -100,6 +100,26 @@ def write_script(workdir: Path) -> Path:
     return path
 
 
+def write_paced_script(workdir: Path, connections: int, rate: float) -> Path:
+    """The report script plus a ``delay()`` that paces each of ``connections`` to its share of
+    ``rate`` requests a second: a fixed offered load below saturation, where a tail latency
+    says what a request costs rather than how long the queue in front of it is.
+
+    wrk waits the delay (whole milliseconds: it reads an integer) before each request on a
+    connection, so the rate reached is a little under ``rate`` (by each request's own latency
+    and the rounding); the measured rps is what is reported.
+    """
+    delay_ms = round(1000 * connections / rate) if connections >= 1 and rate > 0 else 0
+    if delay_ms < 1:
+        raise BenchError(
+            f"cannot pace {connections} connection(s) to {rate:g} requests/s: "
+            "wrk's delay is whole milliseconds (use more connections or a lower rate)"
+        )
+    path = workdir / f"paced-{connections}-{rate:g}.lua"
+    path.write_text(REPORT_LUA + f"delay = function() return {delay_ms} end\n")
+    return path
+
+
 def run_wrk(
     url: str, load: Load, seconds: int, script: Path, *, timeout: float = 5.0
 ) -> Measurement:

@@ -206,6 +206,12 @@ RETRY_SECONDS = 30.0
 _newest: dict[tuple[str, str | None], object] = {}  # (engine, listen) -> its newest replica
 
 
+STOP_EVENT = "stop"
+# a replica stopping waits this long for its stop record: it is on its way out, and a store
+# that does not answer must not hold the stop up
+STOP_WAIT_SECONDS = 3.0
+
+
 def config_in_force(
     config: Config, *, engine: str, config_hash: str, listen: str | None = None
 ) -> None:
@@ -218,18 +224,7 @@ def config_in_force(
         key = (engine, listen)
         event = "reload" if key in _started else "start"
         _started.add(key)
-        replica: dict[str, object] = {
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
-            "listen": listen,
-            "engine": engine,
-            "config_hash": config_hash,
-            "routes_sha256": config.digest,
-            "routes": str(config.source),
-        }
-        part_of = os.environ.get(REPLICA_OF_ENV)
-        if part_of:
-            replica["part_of"] = part_of
+        replica = _replica(config, engine=engine, config_hash=config_hash, listen=listen)
         if _absent_sqlite_file(config.store_url):
             return  # as at start (notice_at_start): no trail yet, and none created for this
         _newest[key] = replica
@@ -237,6 +232,49 @@ def config_in_force(
         _in_background(lambda: _record_or_retry(key, config, replica, event, at))
     except Exception:  # the data plane goes on whatever the audit trail does
         log.exception("config in force not recorded")
+
+
+def _replica(
+    config: Config, *, engine: str, config_hash: str, listen: str | None
+) -> dict[str, object]:
+    replica: dict[str, object] = {
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "listen": listen,
+        "engine": engine,
+        "config_hash": config_hash,
+        "routes_sha256": config.digest,
+        "routes": str(config.source),
+    }
+    part_of = os.environ.get(REPLICA_OF_ENV)
+    if part_of:
+        replica["part_of"] = part_of
+    return replica
+
+
+def replica_stopped(config: Config, *, engine: str, listen: str | None = None) -> None:
+    """Record that this replica stopped cleanly (a ``config-in-force`` entry whose event is
+    ``stop``), so that ``strangler status`` stops listing it and judging drift by it. Called
+    by the process that records its starts (``serve``'s parent process for its workers) once
+    it has stopped serving; waits at most ``STOP_WAIT_SECONDS``, never raises. A replica that
+    dies without one (killed, its host lost) stays listed until its last record is older
+    than strangler.replicas' window."""
+    try:
+        if _absent_sqlite_file(config.store_url):
+            return
+        key = (engine, listen)
+        last = _newest.get(key)
+        config_hash = str(last.get("config_hash")) if isinstance(last, dict) else config.digest
+        replica = _replica(config, engine=engine, config_hash=config_hash, listen=listen)
+        # a start still being retried would land after the stop and list the replica again
+        _newest[key] = replica
+        at = datetime.now(UTC)
+        future = _background().submit(
+            _with_the_store, lambda: record_in_force(config, replica, STOP_EVENT, at=at) or []
+        )
+        future.result(timeout=STOP_WAIT_SECONDS)
+    except Exception as exc:  # the stop goes on whatever the audit trail does
+        log.warning("replica stop not recorded in the audit trail: %s: %s", type(exc).__name__, exc)
 
 
 def _record_or_retry(
@@ -279,6 +317,8 @@ def record_in_force(
             if isinstance(seen, dict) and all(
                 seen.get(key) == replica.get(key) for key in REPLICA_PLACE
             ):
+                if (record.entry.reason == STOP_EVENT) != (event == STOP_EVENT):
+                    return False  # a start after a stop, or the stop after a start
                 return all(seen.get(key) == replica.get(key) for key in REPLICA_HASHES)
         return False
 

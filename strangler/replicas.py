@@ -6,8 +6,9 @@ A replica is a (host, listen address, engine, part of) place: a process restarte
 replaces its earlier record; with ``--workers N`` the workers share one row. Replicas drift
 when their newest records name different routes.yaml contents (``routes_sha256``, which
 every engine records; Envoy's own ``config_hash`` also covers its helpers' ports, so it
-differs between Envoy replicas running the same file). A replica that stopped for good stays
-listed until its last record is older than ``SEEN_WINDOW``."""
+differs between Envoy replicas running the same file). A replica that stopped cleanly records
+it (``stop``) and is no longer listed; one that died without a word stays listed until its
+last record is older than ``SEEN_WINDOW``."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from parallel_run.store import ResultStore
 
 SEEN_WINDOW = timedelta(days=7)
+STOPPED = "stop"  # strangler.audit.STOP_EVENT: not imported, strangler.audit pulls the store in
 SEEN_WINDOW_TEXT = "7d"
 
 
@@ -35,7 +37,7 @@ class Replica:
     routes_sha256: str
     part_of: str | None
     at: datetime
-    event: str | None  # start | reload
+    event: str | None  # start | reload | stop
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -96,7 +98,9 @@ def name(replica: Replica) -> str:
 
 
 def seen(store: ResultStore, *, now: datetime) -> list[Replica]:
-    """The replicas whose newest record is within ``SEEN_WINDOW`` of ``now``."""
+    """The replicas whose newest record is within ``SEEN_WINDOW`` of ``now`` and is not
+    their stop."""
     from parallel_run.audit import in_force_records
 
-    return replicas(in_force_records(store, since=now - SEEN_WINDOW))
+    found = replicas(in_force_records(store, since=now - SEEN_WINDOW))
+    return [replica for replica in found if replica.event != STOPPED]

@@ -52,6 +52,7 @@ def compare_service(
     )
     try:
         run(options, config)
+        audit.replica_stopped(config, engine="compare", listen=f"{host}:{port}")
     except ParserError as exc:
         err.print(f"strangler compare-service: {exc}", markup=False)
         raise typer.Exit(EXIT_FAILURE) from None

@@ -192,6 +192,8 @@ def serve(
             reload_hooks=(audit.on_reload, partial(audit.replica_hook, "python", f"{host}:{port}")),
         )
         run(options, config)  # a large file is read once, not twice
+        # once every worker has stopped: the replica is no longer listed by `status`
+        audit.replica_stopped(config, engine="python", listen=f"{host}:{port}")
     except (ParserError, WorkersFailed, LoopUnavailable) as exc:
         err.print(f"strangler serve: {exc}", markup=False)
         raise typer.Exit(EXIT_FAILURE) from None
@@ -239,6 +241,7 @@ def _serve_envoy(
     )
     try:
         run(options, config)
+        record_replica_stopped(config, listen=f"{host}:{port}")
     except Refused as exc:
         err.print(f"strangler serve: {exc}", markup=False, soft_wrap=True)
         raise typer.Exit(EXIT_BAD_INPUT) from None
@@ -257,6 +260,13 @@ def record_config_in_force(
     record = getattr(audit, "config_in_force", None)
     if record is not None:
         record(config, engine="envoy", config_hash=config_hash, listen=listen)
+
+
+def record_replica_stopped(config: config_module.Config, *, listen: str) -> None:
+    """Envoy and its helpers have stopped: ``status`` no longer lists this replica."""
+    from strangler import audit
+
+    audit.replica_stopped(config, engine="envoy", listen=listen)
 
 
 def _engine_choice(value: str) -> str:

@@ -134,16 +134,29 @@ def test_editing_a_3000_capability_file_under_load_stalls_no_request(
 
 
 def _first_answer_by(clients: list[Client], server: str, *, after: float, within: float) -> float:
-    """When the first request sent after ``after`` was answered by ``server`` (and every one
-    sent later too, for a moment: the edit is in force, not flickering)."""
+    """When the first request sent after ``after`` was answered by ``server``, once every
+    request sent after that answer came back was answered by ``server`` too, for a moment:
+    the edit is in force, not flickering.
+
+    Requests in flight when the facade swaps configurations can go either way whatever the
+    order they were sent in (the loop reads ready sockets in its own order); once a client
+    holds an answer of the new configuration, the swap is behind the facade, and any request
+    sent later must see it.
+    """
     deadline = after + within
     while time.monotonic() < deadline:
-        since = sorted(
-            (sent, who) for c in clients for sent, _, who in list(c.answers) if sent > after
-        )
-        first = next((i for i, (_, who) in enumerate(since) if who == server), None)
-        if first is not None and len(since) - first >= 20:
-            assert all(who == server for _, who in since[first:]), "the edit flickered"
-            return since[first][0]
+        since = [
+            (sent, sent + took, who)
+            for c in clients
+            for sent, took, who in list(c.answers)
+            if sent > after
+        ]
+        by_server = [(sent, received) for sent, received, who in since if who == server]
+        if by_server:
+            seen_at = min(received for _, received in by_server)
+            later = [who for sent, _, who in since if sent > seen_at]
+            if len(later) >= 20:
+                assert all(who == server for who in later), "the edit flickered"
+                return min(sent for sent, _ in by_server)
         threading.Event().wait(0.05)
     raise AssertionError(f"the edit was not in force within {within:g}s")

@@ -63,9 +63,71 @@ def test_cpu_ratios_are_reference_over_engine() -> None:
 def test_shadow_p99_within_ten_percent() -> None:
     holds = _verdicts([_result("s-off", 1, p99=10.0), _result("s-10", 1, p99=11.0)])
     fails = _verdicts([_result("s-off", 1, p99=10.0), _result("s-10", 1, p99=11.2)])
-    name = "shadow 10% / pass-through client p99 at 32 connections"
+    name = "shadow 10% / pass-through client p99 at 32 connections (saturated)"
     assert holds[name] is True
     assert fails[name] is False
+
+
+def _paced(result: Result, p99: float) -> Result:
+    paced = Measurement("paced", 16, 19_000, 10.0, 1_900.0, 0.3, 0.5, p99, 9.0, 0)
+    return Result(result.scenario, result.latency, result.throughput, None, None, paced)
+
+
+def test_shadow_aim_is_read_at_the_paced_rate_when_measured() -> None:
+    # saturated: 1.5x (would fail); paced: 1.05x (holds)
+    off = _paced(_result("s-off", 1, p99=10.0), 2.0)
+    on = _paced(_result("s-10", 1, p99=15.0), 2.1)
+    found = {c.name: c for c in checks([off, on])}
+    paced = found["shadow 10% / pass-through client p99 at a fixed 1,900 rps over 16 connections"]
+    assert paced.value == pytest.approx(1.05)
+    assert paced.passed is True
+    saturated = found["shadow 10% / pass-through client p99 at 32 connections (saturated)"]
+    assert saturated.value == pytest.approx(1.5)
+    assert saturated.passed is None  # stated beside the aim, not a verdict
+    worse = {c.name: c.passed for c in checks([off, _paced(on, 2.3)])}
+    assert (
+        worse["shadow 10% / pass-through client p99 at a fixed 1,900 rps over 16 connections"]
+        is False
+    )
+
+
+def test_paced_script_delays_each_connection_to_its_share(tmp_path: Path) -> None:
+    from bench.wrk import REPORT_LUA, write_paced_script
+
+    text = write_paced_script(tmp_path, 16, 2000).read_text()
+    assert text.startswith(REPORT_LUA)
+    assert text.endswith("delay = function() return 8 end\n")  # 16 connections / 2000 rps
+
+
+def test_a_rate_wrk_cannot_pace_is_refused(tmp_path: Path) -> None:
+    from bench.procs import BenchError
+    from bench.wrk import write_paced_script
+
+    with pytest.raises(BenchError, match="whole milliseconds"):
+        write_paced_script(tmp_path, 1, 5000)  # 0.2 ms a request: wrk's delay cannot say it
+
+
+def test_pinning_gives_the_compare_service_a_cpu_the_fronts_do_not_use() -> None:
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("one CPU: nothing to split")
+    before = os.sched_getaffinity(0)
+    placement = engines.Placement.split()
+    assert placement.compare not in placement.others
+    assert placement.compare_argv(["strangler", "compare-service"])[:3] == [
+        "taskset",
+        "-c",
+        str(placement.compare),
+    ]
+    with placement.fronts():
+        assert os.sched_getaffinity(0) == placement.others
+        child = subprocess.run(
+            [sys.executable, "-c", "import os; print(sorted(os.sched_getaffinity(0)))"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert child.stdout.strip() == str(sorted(placement.others))  # inherited
+    assert os.sched_getaffinity(0) == before
 
 
 # a child that spins for 1.5 s of CPU, then idles: its CPU is its own (not yet its parent's)

@@ -203,3 +203,43 @@ def test_the_workers_of_one_replica_record_its_config_once(tmp_path: Path) -> No
         (r.entry.evidence["replica"]["engine"], r.entry.evidence["replica"]["routes_sha256"])
         for r in in_force
     ] == [("python", load(path).digest), ("compare", config.digest), ("python", config.digest)]
+
+
+def test_a_stop_is_recorded_after_a_start_and_a_restart_after_the_stop(tmp_path: Path) -> None:
+    path = write(tmp_path / "routes.yaml", mode="shadow")
+    _cli_step(path, from_mode="legacy", to_mode="shadow", to_percent=0)
+    config = load(path)
+    listen = "127.0.0.1:18095"
+    hand_edits.replica_hook("python", listen, None, config)
+    hand_edits.wait_idle()
+    # within the minute in which another worker's record of the same files is not repeated
+    hand_edits.replica_stopped(config, engine="python", listen=listen)
+    hand_edits.replica_stopped(config, engine="python", listen=listen)  # once is enough
+    hand_edits.replica_hook("python", listen, None, config)  # started again
+    hand_edits.wait_idle()
+    events = [r.entry.reason for r in _trail(path) if r.entry.source == "config-in-force"]
+    assert events == ["reload", "stop", "start"]  # newest first: this process started it before
+    store = ResultStore.open(f"sqlite:///{tmp_path / 'state' / 'store.db'}", redactor=Redactor())
+    try:
+        (running,) = replicas.seen(store, now=datetime.now(UTC))
+        assert running.event == "reload"
+        hand_edits.replica_stopped(config, engine="python", listen=listen)
+        assert replicas.seen(store, now=datetime.now(UTC)) == []
+        assert [
+            r.event
+            for r in replicas.replicas(
+                audit.in_force_records(store, since=datetime.now(UTC) - timedelta(hours=1))
+            )
+        ] == ["stop"]
+    finally:
+        store.close()
+
+
+def test_a_stop_never_raises_nor_waits_long_for_a_store_that_is_down(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(hand_edits, "STOP_WAIT_SECONDS", 0.5)
+    path = write(tmp_path / "routes.yaml", store="postgresql+psycopg://nobody@127.0.0.1:1/none")
+    started = time.monotonic()
+    hand_edits.replica_stopped(load(path), engine="envoy", listen="h:3")
+    assert time.monotonic() - started < 5
