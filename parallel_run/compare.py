@@ -84,7 +84,8 @@ class HttpAnswer:
     def header_values(self, name: str) -> tuple[str, ...]:
         """Every value of a header, case-insensitively, in the order received."""
         wanted = name.lower()
-        return tuple(value for key, value in self.headers if key.lower() == wanted)
+        # a list built in place: a generator costs more than the two or three headers it reads
+        return tuple([value for key, value in self.headers if key.lower() == wanted])
 
     def header(self, name: str) -> str | None:
         """The first value of a header (case-insensitive), or None."""
@@ -306,8 +307,8 @@ def _joined(values: tuple[str, ...]) -> str | None:
 
 def _header_key(name: str, values: tuple[str, ...]) -> tuple[str, ...]:
     if name == "content-type":
-        return tuple(_media_type_key(value) for value in values)
-    return tuple(value.strip() for value in values)
+        return tuple([_media_type_key(value) for value in values])
+    return tuple([value.strip() for value in values])
 
 
 @functools.lru_cache(maxsize=256)  # a few content types recur on every answer
@@ -406,12 +407,14 @@ def _compare_bodies(
     if ours is _NOT_JSON or theirs is _NOT_JSON:
         return [_body_difference(control, candidate)], "hash"
     try:
-        return _compare_json(ours, theirs, rules)
+        return _compare_json(ours, theirs, rules, (control, candidate))
     except RecursionError:  # nesting deep enough to parse but not to walk
         return [_body_difference(control, candidate)], "hash"
 
 
-def _compare_json(ours: Any, theirs: Any, rules: CompareRules) -> tuple[list[Difference], Method]:
+def _compare_json(
+    ours: Any, theirs: Any, rules: CompareRules, bodies: tuple[bytes, ...] = ()
+) -> tuple[list[Difference], Method]:
     tolerance = rules.numeric_tolerance
     ignore = rules._ignore
     if ignore:
@@ -427,7 +430,9 @@ def _compare_json(ours: Any, theirs: Any, rules: CompareRules) -> tuple[list[Dif
     if tolerance:
         if _same(ours, theirs, tolerance):
             return [], "parsed"
-    elif ours == theirs and (_same_encoding(ours, theirs) or _same(ours, theirs, 0.0)):
+    elif ours == theirs and (
+        _without_booleans(bodies) or _same_encoding(ours, theirs) or _same(ours, theirs, 0.0)
+    ):
         return [], "parsed"
     # deepdiff's alignment of ordered lists of unequal length depended on which side was which
     # (swapping sides named other paths), so ordered lists go position by position; lists
@@ -502,6 +507,19 @@ def _same(a: Any, b: Any, tolerance: float) -> bool:
 
 
 _ABSENT: Final = object()
+
+
+def _without_booleans(bodies: tuple[bytes, ...]) -> bool:
+    """Whether the bodies, as parsed, hold no `true` or `false`: then C's `==` is the strict
+    equality (only a boolean facing a number tells them apart).
+
+    Conservative: a literal inside a string counts. In UTF-8 only: UTF-16 and -32 spell `true`
+    otherwise, and every ASCII character there holds a NUL byte, which UTF-8 JSON never does.
+    """
+    for body in bodies:
+        if b"true" in body or b"false" in body or b"\x00" in body:
+            return False
+    return bool(bodies)
 
 
 def _same_encoding(a: Any, b: Any) -> bool:

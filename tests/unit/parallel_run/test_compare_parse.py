@@ -26,6 +26,7 @@ from parallel_run.compare import (
     _parse,
     _same,
     _same_encoding,
+    _without_booleans,
     compare_http,
 )
 
@@ -292,6 +293,13 @@ def test_the_encoding_never_decides_unequal() -> None:
         (b"[1e400]", b"[ 1e400 ]", True),
         (b'["\\ud800", 1]', b'[ "\\ud800", 1.0 ]', True),
         (b'["\\ud800", true]', b'[ "\\ud800", 1 ]', False),
+        # no boolean on either side: C's == decides alone
+        (b'{"a": [1, 2.5], "b": null}', b'{"b": null, "a": [1.0, 2.5]}', True),
+        (b'{"a": [1, 2.5]}', b'{"a": [1, 2.4]}', False),
+        # a boolean in other encodings, where b"true" is not spelled so: not taken for none
+        ("[true]".encode("utf-16-le"), b"[1]", False),
+        (b"[0]", "[false]".encode("utf-32"), False),
+        ('{"a": true}'.encode("utf-16"), b'{"a": true}', True),
     ],
 )
 def test_strictness_holds_on_the_fast_paths(control: bytes, candidate: bytes, equal: bool) -> None:
@@ -300,22 +308,36 @@ def test_strictness_holds_on_the_fast_paths(control: bytes, candidate: bytes, eq
     assert result.method == ("parsed" if equal else "deepdiff")
 
 
+def test_booleans_are_looked_for_in_every_body_and_encoding() -> None:
+    assert _without_booleans((b'{"a": 1}', b"[null]"))
+    assert not _without_booleans((b'{"a": 1}', b'"not false"'))
+    assert not _without_booleans(("[1]".encode("utf-16-le"), b"[1]"))
+    assert not _without_booleans(())
+
+
 @settings(max_examples=1_000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(look_alike_values, look_alike_values, st.sampled_from([0.0, 0.5]), st.booleans())
+@given(
+    look_alike_values,
+    look_alike_values,
+    st.sampled_from([0.0, 0.5]),
+    st.booleans(),
+    st.sampled_from(["utf-8", "utf-8", "utf-16", "utf-32-le"]),
+)
 def test_a_comparison_ends_as_it_did_with_json_and_the_walk_alone(
-    a: Any, b: Any, tolerance: float, same: bool
+    a: Any, b: Any, tolerance: float, same: bool, encoding: str
 ) -> None:
     """The whole comparator, with both fast paths and without them (json's parse, the strict
     walk alone): the same verdict, method and differences."""
     if same:
         b = a
     control = HttpAnswer(200, (), json.dumps(a).encode())
-    candidate = HttpAnswer(200, (), json.dumps(b, indent=1, sort_keys=True).encode())
+    candidate = HttpAnswer(200, (), json.dumps(b, indent=1, sort_keys=True).encode(encoding))
     rules = CompareRules(numeric_tolerance=tolerance, max_differences=10_000)
     fast = compare_http(control, candidate, rules=rules)
     with (
         mock.patch.object(compare_module, "_parse", json_parse),
         mock.patch.object(compare_module, "_same_encoding", return_value=False),
+        mock.patch.object(compare_module, "_without_booleans", return_value=False),
     ):
         reference = compare_http(control, candidate, rules=rules)
     assert fast == reference
