@@ -6,9 +6,11 @@ can. Bodies are compared in stages, cheapest first:
 
 1. identical bytes: equal, nothing parsed (method `"bytes"`);
 2. either body larger than `max_body_compare`: sha256 only (method `"hash"`);
-3. both bodies parse as JSON: ignore paths are dropped, unordered lists aligned, and the
-   parsed values compared by a strict walk (`true` is not `1`; `1` is `1.0`; numeric tolerance
-   applied): equal values end here (method `"parsed"`);
+3. both bodies parse as JSON (msgspec's decoder, json's for what it refuses: the values are
+   json's, type for type): ignore paths are dropped, unordered lists aligned, and the parsed
+   values compared strictly (`true` is not `1`; `1` is `1.0`; numeric tolerance applied), in
+   C where C can tell (`==`, then canonical encodings), by a walk otherwise: equal values end
+   here (method `"parsed"`);
 4. only values that really differ are walked again for their differences
    (`parallel_run.json_diff`), one `Difference` per JSON path, with both values. The method is
    still called `"deepdiff"`: deepdiff did this until issue 17, the walker reports exactly what
