@@ -6,9 +6,11 @@ can. Bodies are compared in stages, cheapest first:
 
 1. identical bytes: equal, nothing parsed (method `"bytes"`);
 2. either body larger than `max_body_compare`: sha256 only (method `"hash"`);
-3. both bodies parse as JSON: ignore paths are dropped, unordered lists aligned, and the
-   parsed values compared by a strict walk (`true` is not `1`; `1` is `1.0`; numeric tolerance
-   applied): equal values end here (method `"parsed"`);
+3. both bodies parse as JSON (msgspec's decoder, json's for what it refuses: the values are
+   json's, type for type): ignore paths are dropped, unordered lists aligned, and the parsed
+   values compared strictly (`true` is not `1`; `1` is `1.0`; numeric tolerance applied), in
+   C where C can tell (`==`, then canonical encodings), by a walk otherwise: equal values end
+   here (method `"parsed"`);
 4. only values that really differ are walked again for their differences
    (`parallel_run.json_diff`), one `Difference` per JSON path, with both values. The method is
    still called `"deepdiff"`: deepdiff did this until issue 17, the walker reports exactly what
@@ -29,6 +31,8 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, NoReturn, TypeAlias
+
+import msgspec
 
 from parallel_run.json_diff import Found, differences
 from parallel_run.json_diff import is_number as _is_number
@@ -82,7 +86,8 @@ class HttpAnswer:
     def header_values(self, name: str) -> tuple[str, ...]:
         """Every value of a header, case-insensitively, in the order received."""
         wanted = name.lower()
-        return tuple(value for key, value in self.headers if key.lower() == wanted)
+        # a list built in place: a generator costs more than the two or three headers it reads
+        return tuple([value for key, value in self.headers if key.lower() == wanted])
 
     def header(self, name: str) -> str | None:
         """The first value of a header (case-insensitive), or None."""
@@ -304,8 +309,8 @@ def _joined(values: tuple[str, ...]) -> str | None:
 
 def _header_key(name: str, values: tuple[str, ...]) -> tuple[str, ...]:
     if name == "content-type":
-        return tuple(_media_type_key(value) for value in values)
-    return tuple(value.strip() for value in values)
+        return tuple([_media_type_key(value) for value in values])
+    return tuple([value.strip() for value in values])
 
 
 @functools.lru_cache(maxsize=256)  # a few content types recur on every answer
@@ -352,15 +357,45 @@ def _reject_constant(name: str) -> NoReturn:
 _DECODER: Final = json.JSONDecoder(parse_constant=_reject_constant)
 
 
+_FAST_DECODE: Final = msgspec.json.Decoder().decode
+_FAST_ENCODE: Final = msgspec.json.Encoder(order="sorted").encode
+
+
 def _parse(body: bytes) -> Any:
     head = body[:64].lstrip()
     if not head or (head[0] < 0x80 and head[0] not in _JSON_STARTS):
         return _NOT_JSON  # an HTML page or plain text: skip decoding it whole to fail at once
+    if head[0] < 0x80:
+        # msgspec's decoder in C, 2.5x json's: whatever it accepts, json reads as the same
+        # values, type for type (integers beyond 64 bits stay exact, as do duplicate keys:
+        # the last wins, in the first one's place); whatever it refuses is json's to decide
+        # (UTF-16/32 and BOMs, lone surrogates, 1e400 as inf, NaN refused again)
+        try:
+            return _fast_decode_as_deep_as_json(body)
+        except (msgspec.DecodeError, RecursionError):
+            pass
     try:
         # json.loads of bytes, step by step (UTF-8, -16 or -32, as it detects them)
         return _DECODER.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
     except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are both
         return _NOT_JSON
+
+
+# Both decoders count nesting on the interpreter's recursion budget, so how deep a body may nest
+# depends on the frames below the call. json's C scanner runs two frames below `_parse`
+# (JSONDecoder.decode, raw_decode): msgspec runs as deep, so that it gives up on exactly the
+# bodies json gives up on (a RecursionError, hence _NOT_JSON), never parsing one json refuses.
+# tests/unit/parallel_run/test_compare_parse.py holds the two boundaries equal.
+def _fast_decode_as_deep_as_json(body: bytes) -> Any:
+    return _fast_decode_one_frame_deeper(body)
+
+
+def _fast_decode_one_frame_deeper(body: bytes) -> Any:
+    return _fast_decode_two_frames_deeper(body)
+
+
+def _fast_decode_two_frames_deeper(body: bytes) -> Any:
+    return _FAST_DECODE(body)
 
 
 def _compare_bodies(
@@ -374,12 +409,14 @@ def _compare_bodies(
     if ours is _NOT_JSON or theirs is _NOT_JSON:
         return [_body_difference(control, candidate)], "hash"
     try:
-        return _compare_json(ours, theirs, rules)
+        return _compare_json(ours, theirs, rules, (control, candidate))
     except RecursionError:  # nesting deep enough to parse but not to walk
         return [_body_difference(control, candidate)], "hash"
 
 
-def _compare_json(ours: Any, theirs: Any, rules: CompareRules) -> tuple[list[Difference], Method]:
+def _compare_json(
+    ours: Any, theirs: Any, rules: CompareRules, bodies: tuple[bytes, ...] = ()
+) -> tuple[list[Difference], Method]:
     tolerance = rules.numeric_tolerance
     ignore = rules._ignore
     if ignore:
@@ -392,7 +429,12 @@ def _compare_json(ours: Any, theirs: Any, rules: CompareRules) -> tuple[list[Dif
         theirs = _align(ours, theirs, unordered, unordered.start(), tolerance)
     # C's == settles most unequal pairs at once: without a tolerance, values Python calls
     # unequal are unequal JSON (the converse fails: Python says `true` is `1`)
-    if (tolerance or ours == theirs) and _same(ours, theirs, tolerance):
+    if tolerance:
+        if _same(ours, theirs, tolerance):
+            return [], "parsed"
+    elif ours == theirs and (
+        _without_booleans(bodies) or _same_encoding(ours, theirs) or _same(ours, theirs, 0.0)
+    ):
         return [], "parsed"
     # deepdiff's alignment of ordered lists of unequal length depended on which side was which
     # (swapping sides named other paths), so ordered lists go position by position; lists
@@ -467,6 +509,34 @@ def _same(a: Any, b: Any, tolerance: float) -> bool:
 
 
 _ABSENT: Final = object()
+
+
+def _without_booleans(bodies: tuple[bytes, ...]) -> bool:
+    """Whether the bodies, as parsed, hold no `true` or `false`: then C's `==` is the strict
+    equality (only a boolean facing a number tells them apart).
+
+    Conservative: a literal inside a string counts. In UTF-8 only: UTF-16 and -32 spell `true`
+    otherwise, and every ASCII character there holds a NUL byte, which UTF-8 JSON never does.
+    """
+    for body in bodies:
+        if b"true" in body or b"false" in body or b"\x00" in body:
+            return False
+    return bool(bodies)
+
+
+def _same_encoding(a: Any, b: Any) -> bool:
+    """Strict equality settled in C, for values Python already calls equal (`a == b`).
+
+    Equal values of one shape and keys differ strictly only where `true` faces `1`, which
+    encode differently, so equal canonical encodings (keys sorted) are equal JSON. The converse
+    fails (`1` and `1.0`, `0.0` and `-0.0` encode differently, `_same` calls them equal): False
+    only means "walk them". Without `a == b` first, equal encodings would prove nothing:
+    infinity (`1e400`) encodes as `null`.
+    """
+    try:
+        return _FAST_ENCODE(a) == _FAST_ENCODE(b)
+    except (msgspec.EncodeError, ValueError, RecursionError):
+        return False  # a lone surrogate (json's parse keeps it), or nesting: the walk decides
 
 
 def _numbers_same(a: float, b: float, tolerance: float) -> bool:
