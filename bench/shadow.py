@@ -72,6 +72,7 @@ class Options:
     delay: float  # seconds the slow candidate waits
     service_timeout: float  # the candidate service's timeout in routes.yaml
     compare_seconds: float  # per comparator case; 0 skips the micro-benchmark
+    percent: float = 100.0  # the shadow scenarios' shadow.percent
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,9 +176,17 @@ def parse_args(argv: Sequence[str]) -> Options:
     parser.add_argument(
         "--compare-seconds", type=float, default=2.0, help="per comparator case; 0 skips (2)"
     )
+    parser.add_argument(
+        "--percent",
+        type=float,
+        default=100.0,
+        help="shadow.percent of the shadow scenarios: the share of requests shadowed (100)",
+    )
     parser.add_argument("--check", action="store_true", help="exit 3 if a verdict is FAIL")
     parser.add_argument("--keep-workdir", action="store_true", help="keep configs and logs")
     args = parser.parse_args(argv)
+    if not 0 < args.percent <= 100:
+        parser.error("--percent must be above 0 and at most 100")
     if args.service_timeout <= args.delay:
         parser.error("--service-timeout must be longer than --delay, or no call is in flight")
     return Options(
@@ -191,6 +200,7 @@ def parse_args(argv: Sequence[str]) -> Options:
         delay=args.delay,
         service_timeout=args.service_timeout,
         compare_seconds=0.5 if args.quick and args.compare_seconds else args.compare_seconds,
+        percent=args.percent,
     )
 
 
@@ -225,8 +235,11 @@ def start_upstreams(supervisor: Supervisor, delay: float) -> Upstreams:
     return Upstreams(legacy, identical, slow)
 
 
-def routes_yaml(scenario: ShadowScenario, ups: Upstreams, timeout: float, store: Path) -> str:
+def routes_yaml(
+    scenario: ShadowScenario, ups: Upstreams, timeout: float, store: Path, percent: float = 100.0
+) -> str:
     candidate = ups.slow if scenario.candidate == "slow" else ups.identical
+    shadow = f"    shadow: {{percent: {percent:g}}}\n" if scenario.mode == "shadow" else ""
     return (
         "version: 1\n"
         f'legacy: {{url: "{base_url(ups.legacy)}"}}\n'
@@ -237,6 +250,7 @@ def routes_yaml(scenario: ShadowScenario, ups: Upstreams, timeout: float, store:
         '    match: [{methods: [GET], path: "/api/products/{sku}"}]\n'
         "    service: catalog\n"
         f"    mode: {scenario.mode}\n"
+        f"{shadow}"
         f'store: {{url: "sqlite:///{store}"}}\n'
     )
 
@@ -350,7 +364,7 @@ def measure(
     round_number: int,
 ) -> Result:
     store = supervisor.workdir / f"evidence-{scenario.key}-{round_number}.db"
-    routes = routes_yaml(scenario, ups, options.service_timeout, store)
+    routes = routes_yaml(scenario, ups, options.service_timeout, store, options.percent)
     proc, base = start_facade(supervisor, scenario, routes)
     shadow = scenario.mode == "shadow"
     try:
@@ -535,6 +549,7 @@ def publish(run: Run) -> int:
             "slow_candidate_delay_s": o.delay,
             "service_timeout_s": o.service_timeout,
             "compare_seconds_per_case": o.compare_seconds,
+            "shadow_percent": o.percent,
         },
         "environment": env,
         "results": [r.as_dict() for r in results],
@@ -598,7 +613,7 @@ def render(
         + (f", medians of {o.rounds} interleaved rounds" if o.rounds > 1 else "")
         + f"; latencies in ms; {env['cpus']} CPUs, nginx {env['nginx']}, "
         f"aiohttp {env['aiohttp']}. Body {len(payload.BODY):,} bytes of JSON; slow candidate "
-        f"{o.delay:g} s, service timeout {o.service_timeout:g} s.",
+        f"{o.delay:g} s, service timeout {o.service_timeout:g} s; shadow.percent {o.percent:g}.",
         "",
         results_table(results, n),
         "",
