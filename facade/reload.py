@@ -328,6 +328,8 @@ async def watch_routes(state: FacadeState) -> None:
     path = state.live.current.source
     asked = state.live.reload_requested
     seen = _stamps(state.live)
+    if await asyncio.to_thread(state.live.current.edited_since_load):
+        asked.set()  # saved between the load and the stamp above: reloaded at once
     while True:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asked.wait(), POLL_INTERVAL)

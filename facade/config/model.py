@@ -415,6 +415,20 @@ class Config:
         inventory = self.inventory.digest if self.inventory is not None else None
         return self.digest, inventory, self.inventory_problem
 
+    def edited_since_load(self) -> bool:
+        """Whether routes.yaml's bytes now differ from those this was loaded from.
+
+        A watcher's first stamp is taken after the load, seconds later on a large file or a
+        slow start: an edit saved in between would become its baseline and never be loaded,
+        so a watcher asks this once when it starts. A file that cannot be read now counts as
+        edited: the reload it triggers says why.
+        """
+        try:
+            data = read_routes(self.source)
+        except ConfigError:
+            return True
+        return hashlib.sha256(data).hexdigest() != self.digest
+
     def inventory_path(self) -> Path | None:
         """Where ``legacy.endpoints`` is (relative to routes.yaml), or None: not named."""
         return _inventory_path(self.routes, self.source)

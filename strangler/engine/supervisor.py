@@ -190,6 +190,8 @@ class Engine:
 
     async def watch(self) -> None:
         stamp = _stamp(self.options.routes)
+        if await asyncio.to_thread(self.state.config.edited_since_load):
+            await self.reload()  # saved while Envoy and its helpers started: not the baseline
         while True:
             await asyncio.sleep(WATCH_INTERVAL)
             now = _stamp(self.options.routes)

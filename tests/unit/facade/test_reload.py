@@ -190,6 +190,30 @@ async def test_the_watcher_outlives_a_failure_and_applies_the_next_edit(
         watcher.cancel()
 
 
+async def test_an_edit_saved_before_the_watcher_starts_is_loaded(state: FacadeState) -> None:
+    # the edit lands between the load and the watcher's first stamp (a start that takes
+    # seconds): the stamp alone would take the edited file as its baseline
+    write(state.live.current.source, debug=True)
+    watcher = asyncio.ensure_future(watch_routes(state))
+    try:
+        await until(lambda: state.live.current.routes.debug_headers is True, within=2)
+        assert state.live.last_error is None
+    finally:
+        watcher.cancel()
+
+
+def test_edited_since_load_compares_bytes_not_stamps(tmp_path: Path) -> None:
+    path = write(tmp_path / "routes.yaml", debug=False)
+    config = config_module.load(path)
+    assert config.edited_since_load() is False
+    write(path, debug=False)  # saved again, same bytes: a new inode and mtime only
+    assert config.edited_since_load() is False
+    write(path, debug=True)
+    assert config.edited_since_load() is True
+    path.unlink()
+    assert config.edited_since_load() is True  # unreadable now: the reload says why
+
+
 async def test_sighup_asks_the_watcher_for_a_reload_of_an_unchanged_file(
     state: FacadeState, loads: Loads
 ) -> None:

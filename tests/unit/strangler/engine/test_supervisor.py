@@ -144,3 +144,23 @@ async def test_at_start_a_refusal_names_the_file(
     verdicts.append("envoy --mode validate refused it: no")
     with pytest.raises(Refused, match=str(run.options.routes)):
         await run.compiled(run.state.config)
+
+
+async def test_the_watcher_loads_an_edit_saved_while_the_engine_started(
+    tmp_path: Path, verdicts: list[str | None]
+) -> None:
+    # the edit lands after the start's load and before the watcher's first stamp (Envoy and
+    # its helpers take seconds to start): it must not become the watcher's baseline
+    run, _ = engine(tmp_path)
+    first = run.state.config
+    await run.put_in_force(first, await run.compiled(first))
+    (tmp_path / "routes.yaml").write_text("version: 1\nlegacy: {url: 'not a url'}\n")
+    watcher = asyncio.ensure_future(run.watch())
+    try:
+        await asyncio.to_thread(
+            wait_until, lambda: run.state.last_reload_error is not None, "reported", timeout=5
+        )
+        assert "legacy.url" in (run.state.last_reload_error or "")
+        assert run.state.config is first
+    finally:
+        watcher.cancel()
