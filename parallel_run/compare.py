@@ -28,6 +28,7 @@ import functools
 import hashlib
 import json
 import math
+import operator
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, NoReturn, TypeAlias
@@ -440,14 +441,25 @@ def _compare_json(
     # (swapping sides named other paths), so ordered lists go position by position; lists
     # realigned as unordered above were compared with deepdiff's own alignment, which names the
     # missing element, and the walker does as deepdiff did there (see parallel_run.json_diff)
-    found = DeepDiff(ours, theirs, tolerance=tolerance, ordered=not unordered)
-    return [Difference(*render_both(at), *rest) for at, *rest in found], "deepdiff"
+    found = DeepDiff(
+        ours,
+        theirs,
+        tolerance=tolerance,
+        ordered=not unordered,
+        settled_equal=operator.eq if _without_booleans(bodies) else _equal_encodings,
+    )
+    return [Difference(*_rendered(at), *rest) for at, *rest in found], "deepdiff"
 
 
 # The differ of unequal values. Named after the library it replaced, so that whatever swaps it
 # keeps working: the comparator's tests (its fast paths must never reach the differ) and the
 # benchmark's reference run (deepdiff's report, tests/support/deepdiff_reference.py).
 DeepDiff: Callable[..., list[Found]] = differences
+
+
+# the same few locations differ comparison after comparison (a field the candidate gets wrong
+# differs on every answer): each rendered once (both strings), not per difference
+_rendered: Final = functools.lru_cache(maxsize=4096)(render_both)
 
 
 def _limit(differences: list[Difference], limit: int) -> tuple[tuple[Difference, ...], int]:
@@ -537,6 +549,12 @@ def _same_encoding(a: Any, b: Any) -> bool:
         return _FAST_ENCODE(a) == _FAST_ENCODE(b)
     except (msgspec.EncodeError, ValueError, RecursionError):
         return False  # a lone surrogate (json's parse keeps it), or nesting: the walk decides
+
+
+def _equal_encodings(a: Any, b: Any) -> bool:
+    """Two subtrees the walker may pass over: equal to Python and in canonical encoding, so
+    equal JSON (``_same_encoding``); False only means "walk them"."""
+    return bool(a == b) and _same_encoding(a, b)
 
 
 def _numbers_same(a: float, b: float, tolerance: float) -> bool:

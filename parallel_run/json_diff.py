@@ -32,6 +32,7 @@ something differs, and scalars are compared inline rather than by a call per lea
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from difflib import SequenceMatcher
 from itertools import zip_longest
 from typing import Any, Final, Literal, TypeAlias
@@ -51,16 +52,27 @@ _SCALARS: Final = frozenset({str, int, float, bool, type(None)})
 
 
 def differences(
-    ours: Any, theirs: Any, *, tolerance: float = 0.0, ordered: bool = True
+    ours: Any,
+    theirs: Any,
+    *,
+    tolerance: float = 0.0,
+    ordered: bool = True,
+    settled_equal: Callable[[Any, Any], bool] | None = None,
 ) -> list[Found]:
     """Every difference between two parsed JSON values, sorted by location (module docstring).
 
     `tolerance`: absolute; numbers closer than this (or within a relative 1e-9, as
     `math.isclose` has it) are equal. `ordered=False`: lists of scalars are aligned by difflib.
     Empty exactly when the two values are equal as JSON, under the tolerance, when `ordered`.
+
+    `settled_equal(x, y)`: a check (in C, or mostly) that two objects or two lists are equal
+    JSON, True only when they are (False: not known, walk them). Subtrees it settles are
+    passed over: the same report, the equal parts never walked. Python's `==` is one where
+    neither value holds a boolean (only `true` facing `1` tells it from JSON's equality; `1`
+    and `1.0`, `0.0` and `-0.0` are one number to both).
     """
     reports: list[_Report] = []
-    _pair(ours, theirs, [], reports, tolerance, ordered)
+    _pair(ours, theirs, [], reports, tolerance, ordered, settled_equal)
     if not reports:
         return []
     if not ordered:  # only difflib's alignment names one location as added and removed
@@ -108,15 +120,23 @@ def _pair_up(reports: list[_Report]) -> list[_Report]:
     return kept
 
 
-def _pair(a: Any, b: Any, path: list[Step], out: list[_Report], tol: float, ordered: bool) -> None:
+def _pair(
+    a: Any,
+    b: Any,
+    path: list[Step],
+    out: list[_Report],
+    tol: float,
+    ordered: bool,
+    skip: Callable[[Any, Any], bool] | None = None,
+) -> None:
     """Compare a pair found at `path`: the roots, or two scalars difflib aligned."""
     ta = type(a)
     if ta is not type(b):
         out.append((tuple(path), "type", a, b))
     elif ta is dict:
-        _dicts(a, b, path, out, tol, ordered)
+        _dicts(a, b, path, out, tol, ordered, skip)
     elif ta is list:
-        _lists(a, b, path, out, tol, ordered)
+        _lists(a, b, path, out, tol, ordered, skip)
     elif a != b and not (tol and ta is not str and _close_same(a, b, tol)):
         out.append((tuple(path), "value", a, b))
 
@@ -128,7 +148,9 @@ def _dicts(
     out: list[_Report],
     tol: float,
     ordered: bool,
+    skip: Callable[[Any, Any], bool] | None,
 ) -> None:
+    # skip: `differences`' settled_equal
     shared = 0
     for key, x in a.items():
         y = b.get(key, _ABSENT)
@@ -140,12 +162,16 @@ def _dicts(
         if tx is not type(y):
             out.append(((*path, key), "type", x, y))
         elif tx is dict:
+            if skip is not None and skip(x, y):
+                continue
             path.append(key)
-            _dicts(x, y, path, out, tol, ordered)
+            _dicts(x, y, path, out, tol, ordered, skip)
             path.pop()
         elif tx is list:
+            if skip is not None and skip(x, y):
+                continue
             path.append(key)
-            _lists(x, y, path, out, tol, ordered)
+            _lists(x, y, path, out, tol, ordered, skip)
             path.pop()
         elif x != y and not (tol and tx is not str and _close_same(x, y, tol)):
             out.append(((*path, key), "value", x, y))
@@ -154,7 +180,13 @@ def _dicts(
 
 
 def _lists(
-    a: list[Any], b: list[Any], path: list[Step], out: list[_Report], tol: float, ordered: bool
+    a: list[Any],
+    b: list[Any],
+    path: list[Step],
+    out: list[_Report],
+    tol: float,
+    ordered: bool,
+    skip: Callable[[Any, Any], bool] | None,
 ) -> None:
     if not ordered and _only_scalars(a) and _only_scalars(b):
         _align(a, b, path, out, tol)
@@ -165,12 +197,16 @@ def _lists(
         if tx is not type(y):
             out.append(((*path, index), "type", x, y))
         elif tx is dict:
+            if skip is not None and skip(x, y):
+                continue
             path.append(index)
-            _dicts(x, y, path, out, tol, ordered)
+            _dicts(x, y, path, out, tol, ordered, skip)
             path.pop()
         elif tx is list:
+            if skip is not None and skip(x, y):
+                continue
             path.append(index)
-            _lists(x, y, path, out, tol, ordered)
+            _lists(x, y, path, out, tol, ordered, skip)
             path.pop()
         elif x != y and not (tol and tx is not str and _close_same(x, y, tol)):
             out.append(((*path, index), "value", x, y))

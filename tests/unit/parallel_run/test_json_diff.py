@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 import random
 from collections import Counter
 from typing import Any
@@ -210,6 +211,78 @@ def test_the_walker_names_what_deepdiff_named(seed: int) -> None:
     walked = differences(ours, theirs, tolerance=tolerance, ordered=ordered)
     reference = deepdiff_differences(ours, theirs, tolerance=tolerance, ordered=ordered)
     assert_same_report(walked, reference)
+
+
+def _without_booleans(value: Any) -> Any:
+    """``value`` with every boolean turned into the integer Python already calls it equal to."""
+    if type(value) is bool:
+        return int(value)
+    if type(value) is dict:
+        return {k: _without_booleans(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_without_booleans(v) for v in value]
+    return value
+
+
+@settings(
+    max_examples=10_000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(seeds)
+def test_passing_over_settled_subtrees_changes_no_report(seed: int) -> None:
+    """Subtrees the comparator's checks settle as equal are passed over (``settled_equal``):
+    the report is the whole walk's, difference for difference and in the same order. Python's
+    `==` settles them once booleans are gone, equal canonical encodings whatever they hold."""
+    ours, theirs, tolerance, rng = case_of(seed)
+    ordered = rng.random() < 0.5
+    walked = differences(ours, theirs, tolerance=tolerance, ordered=ordered)
+    settle = compare_module._equal_encodings
+    by_encoding = differences(
+        ours, theirs, tolerance=tolerance, ordered=ordered, settled_equal=settle
+    )
+    assert _exact(by_encoding) == _exact(walked)
+    ours, theirs = _without_booleans(ours), _without_booleans(theirs)
+    walked = differences(ours, theirs, tolerance=tolerance, ordered=ordered)
+    by_eq = differences(
+        ours, theirs, tolerance=tolerance, ordered=ordered, settled_equal=operator.eq
+    )
+    assert _exact(by_eq) == _exact(walked)
+
+
+def test_with_a_boolean_the_shortcut_would_hide_a_difference() -> None:
+    # why the caller must know there is none: Python calls these subtrees equal
+    ours, theirs = {"a": {"flag": True}}, {"a": {"flag": 1}}
+    assert differences(ours, theirs) == [(("a", "flag"), "type", True, 1)]
+    assert differences(ours, theirs, settled_equal=operator.eq) == []
+    assert differences(ours, theirs, settled_equal=compare_module._equal_encodings) == [
+        (("a", "flag"), "type", True, 1)
+    ]
+
+
+def test_the_comparator_settles_subtrees_by_eq_only_without_a_boolean_literal() -> None:
+    calls: list[object] = []
+    real = compare_module.DeepDiff
+
+    def spy(*args: Any, **kwargs: Any) -> list[Found]:
+        calls.append(kwargs["settled_equal"])
+        return real(*args, **kwargs)
+
+    rules = CompareRules()
+    with mock.patch.object(compare_module, "DeepDiff", spy):
+        plain = compare_http(
+            HttpAnswer(200, (), b'{"a": {"b": [1, 2]}, "n": 1}'),
+            HttpAnswer(200, (), b'{"a": {"b": [1, 2]}, "n": 2}'),
+            rules=rules,
+        )
+        flagged = compare_http(
+            HttpAnswer(200, (), b'{"a": {"b": [true, 2]}, "n": 1}'),
+            HttpAnswer(200, (), b'{"a": {"b": [1, 2]}, "n": 2}'),
+            rules=rules,
+        )
+    assert calls == [operator.eq, compare_module._equal_encodings]
+    assert [d.path for d in plain.differences] == ["$.n"]
+    assert [d.path for d in flagged.differences] == ["$.a.b[0]", "$.n"]
 
 
 IGNORE_SETS = [(), ("$.a",), ("$..id",), ("$.*",), ("$[*].b",), ("$[1]",), ("$.a[*]", "$..c")]
