@@ -220,12 +220,14 @@ def _match(
     headers = []
     methods = methods or plan.rule_methods(rule)
     if methods is not None:
-        headers.append(
-            {
-                "name": ":method",
-                "string_match": {"safe_regex": {"regex": "^(" + "|".join(methods) + ")$"}},
-            }
+        # one method is an exact match: a regex per route walked costs Envoy several µs a
+        # request (docs/benchmarks.md, issue 16); a method is a case-sensitive token either way
+        method_match: dict[str, Any] = (
+            {"exact": methods[0]}
+            if len(methods) == 1
+            else {"safe_regex": {"regex": "^(" + "|".join(methods) + ")$"}}
         )
+        headers.append({"name": ":method", "string_match": method_match})
     if side is not None:
         headers.append({"name": SIDE_HEADER, "string_match": {"exact": side}})
     if headers:
@@ -402,14 +404,17 @@ def _service_routes(
 
 
 _REJECTED_PATHS = (
+    # (regex on the path, a character every path it matches holds, why): Envoy tests a route's
+    # header matchers before its path, so a ":path contains" of that character spares the
+    # regex on almost every request (docs/benchmarks.md, issue 16)
     # a dot segment with path parameters ("%2e%2e;") that normalize_path leaves (it
     # resolves "..;" spelled out): the facade refuses both (SECURITY.md P7)
-    ("(?i).*/(\\.|%2e){1,2};.*", "dot segment with parameters"),
+    ("(?i).*/(\\.|%2e){1,2};.*", ";", "dot segment with parameters"),
     # a control character (C0 or DEL), encoded: NUL, CR or LF are an injection (SECURITY.md
     # P13), and the facade refuses them all. Envoy itself rejects %2F and %5C
     # (path_with_escaped_slashes_action) and resolves "..", "%2e%2e" and "..;" segments,
     # routing and forwarding the same resolved path
-    ("(?i).*%([01][0-9a-f]|7f).*", "encoded control character"),
+    ("(?i).*%([01][0-9a-f]|7f).*", "%", "encoded control character"),
 )
 
 
@@ -469,10 +474,13 @@ def route_config(config: Config, options: Options, used: set[str]) -> dict[str, 
     routes: list[dict[str, Any]] = [
         {
             "name": f"reject: {why}",
-            "match": {"safe_regex": {"regex": regex}},
+            "match": {
+                "safe_regex": {"regex": regex},
+                "headers": [{"name": ":path", "string_match": {"contains": held}}],
+            },
             "direct_response": {"status": 400},
         }
-        for regex, why in _REJECTED_PATHS
+        for regex, held, why in _REJECTED_PATHS
     ]
     routes.extend(
         [

@@ -320,3 +320,27 @@ def test_forwarding_routes_tell_the_edge_filter_the_clients_origin(config: Confi
     assert 'headers:remove("x-strangler-origin")' in source
     # at the edge the filter has no request function: no coroutine a request
     assert "if TRUSTED_HOPS > 0 then\n  -- defined" in source
+
+
+def test_one_method_is_an_exact_match_not_a_regex(tmp_path: Path) -> None:
+    path = tmp_path / "routes.yaml"
+    path.write_text(
+        'version: 1\nlegacy: {url: "http://127.0.0.1:8000"}\n'
+        'services: {s: {url: "http://127.0.0.1:8001"}}\n'
+        "capabilities:\n"
+        "  one: {match: [{methods: [GET], path: /a}], service: s, mode: extracted}\n"
+        "  two: {match: [{methods: [GET, POST], path: /b}], service: s, mode: extracted}\n"
+    )
+    boot = envoy.bootstrap(load(path), Options())
+    headers = [
+        header
+        for entry in boot["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0][
+            "typed_config"
+        ]["route_config"]["virtual_hosts"][0]["routes"]
+        for header in entry["match"].get("headers", [])
+        if header["name"] == ":method"
+    ]
+    matches = [header["string_match"] for header in headers]
+    assert {"exact": "GET"} in matches
+    # several methods stay one regex (test_put_and_delete_are_retried_...); none is "^(X)$"
+    assert not [m for m in matches if "safe_regex" in m and "|" not in m["safe_regex"]["regex"]]
