@@ -29,7 +29,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +114,42 @@ def measure(
         sup.stop(proc, timeout=20)
 
 
+Variant = Callable[[Config], Config]
+
+
+def measure_variants(
+    variants: Mapping[str, Variant], route: str, *, rounds: int, seconds: int, connections: int
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """rps and CPU µs per request of each round, for the hand-written route (``hand``) and
+    each variant of the export of ``bench.engines.engines_routes``, all in front of one nginx
+    stand-in, interleaved round by round (the load drifts within a run)."""
+    rps: dict[str, list[float]] = {}
+    cpu: dict[str, list[float]] = {}
+    with (
+        tempfile.TemporaryDirectory(prefix="strangler-envoy-variants-") as tmp,
+        Supervisor(Path(tmp)) as sup,
+    ):
+        legacy, service = free_port(), free_port()
+        standin = start_nginx(
+            sup, "standin", workers=2, servers=standin_server(legacy) + standin_server(service)
+        )
+        wait_http(standin, base_url(legacy) + route)
+        port = free_port()
+        export = exported(Path(tmp), engines_routes(legacy, service), port)
+        configs = {"hand": hand_written_envoy(port, legacy)}
+        configs |= {name: make(export) for name, make in variants.items()}
+        for number in range(rounds):
+            for name, config in configs.items():
+                m, us = measure(sup, name, config, base_url(port) + route, seconds, connections)
+                print(
+                    f"round {number + 1}: {name}: {m.rps:,.0f} rps, {us:.1f} CPU µs/request",
+                    file=sys.stderr,
+                )
+                rps.setdefault(name, []).append(m.rps)
+                cpu.setdefault(name, []).append(us)
+    return rps, cpu
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--seconds", type=int, default=5)
@@ -121,32 +157,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     args = parser.parse_args()
     load_start = os.getloadavg()[0]
-    rps: dict[str, list[float]] = {}
-    cpu: dict[str, list[float]] = {}
-    with (
-        tempfile.TemporaryDirectory(prefix="strangler-envoy-filters-") as tmp,
-        Supervisor(Path(tmp)) as sup,
-    ):
-        legacy, service = free_port(), free_port()
-        standin = start_nginx(
-            sup, "standin", workers=2, servers=standin_server(legacy) + standin_server(service)
-        )
-        wait_http(standin, base_url(legacy) + ROUTE)
-        port = free_port()
-        export = exported(Path(tmp), engines_routes(legacy, service), port)
-        configs = {"hand": hand_written_envoy(port, legacy)}
-        configs |= {name: make(export) for name, make in VARIANTS.items()}
-        for number in range(args.rounds):
-            for name, config in configs.items():
-                m, us = measure(
-                    sup, name, config, base_url(port) + ROUTE, args.seconds, args.connections
-                )
-                print(
-                    f"round {number + 1}: {name}: {m.rps:,.0f} rps, {us:.1f} CPU µs/request",
-                    file=sys.stderr,
-                )
-                rps.setdefault(name, []).append(m.rps)
-                cpu.setdefault(name, []).append(us)
+    rps, cpu = measure_variants(
+        VARIANTS, ROUTE, rounds=args.rounds, seconds=args.seconds, connections=args.connections
+    )
     hand = statistics.median(rps["hand"])
     hand_cpu = statistics.median(cpu["hand"])
     rows = [

@@ -24,18 +24,11 @@ import argparse
 import copy
 import os
 import statistics
-import sys
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from bench.engines import engines_routes, hand_written_envoy
-from bench.envoy_filters import exported, measure
-from bench.nginx import standin_server, start_nginx
-from bench.procs import Supervisor, free_port, wait_http
+from bench.envoy_filters import measure_variants
 from bench.report import markdown_table
-from bench.targets import base_url
 
 Config = dict[str, Any]
 
@@ -122,36 +115,17 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--route", choices=("legacy", "extracted", "canary"), default="legacy")
-    parser.add_argument("--variants", nargs="*", default=list(VARIANTS))
+    parser.add_argument("--variants", nargs="*", choices=list(VARIANTS), default=list(VARIANTS))
     args = parser.parse_args()
     route = f"/api/{args.route}/SKU-00001"
     load_start = os.getloadavg()[0]
-    rps: dict[str, list[float]] = {}
-    cpu: dict[str, list[float]] = {}
-    with (
-        tempfile.TemporaryDirectory(prefix="strangler-envoy-routes-") as tmp,
-        Supervisor(Path(tmp)) as sup,
-    ):
-        legacy, service = free_port(), free_port()
-        standin = start_nginx(
-            sup, "standin", workers=2, servers=standin_server(legacy) + standin_server(service)
-        )
-        wait_http(standin, base_url(legacy) + route)
-        port = free_port()
-        export = exported(Path(tmp), engines_routes(legacy, service), port)
-        configs = {"hand": hand_written_envoy(port, legacy)}
-        configs |= {name: VARIANTS[name](export) for name in args.variants}
-        for number in range(args.rounds):
-            for name, config in configs.items():
-                m, us = measure(
-                    sup, name, config, base_url(port) + route, args.seconds, args.connections
-                )
-                print(
-                    f"round {number + 1}: {name}: {m.rps:,.0f} rps, {us:.1f} CPU µs/request",
-                    file=sys.stderr,
-                )
-                rps.setdefault(name, []).append(m.rps)
-                cpu.setdefault(name, []).append(us)
+    rps, cpu = measure_variants(
+        {name: VARIANTS[name] for name in args.variants},
+        route,
+        rounds=args.rounds,
+        seconds=args.seconds,
+        connections=args.connections,
+    )
     hand = statistics.median(rps["hand"])
     hand_cpu = statistics.median(cpu["hand"])
     rows = [
