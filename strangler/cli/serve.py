@@ -220,6 +220,7 @@ def _serve_envoy(
     """``serve --engine envoy`` (strangler.engine.supervisor): exit 2 when routes.yaml is bad
     or Envoy cannot run it, with the reason; 1 when Envoy or a helper cannot start or stay up."""
     from facade.server import configure_logging
+    from strangler import audit
     from strangler.engine.supervisor import EngineError, EngineOptions, Refused, run
 
     configure_logging()
@@ -241,7 +242,8 @@ def _serve_envoy(
     )
     try:
         run(options, config)
-        record_replica_stopped(config, listen=f"{host}:{port}")
+        # Envoy and its helpers have stopped: `status` no longer lists this replica
+        audit.replica_stopped(config, engine="envoy", listen=f"{host}:{port}")
     except Refused as exc:
         err.print(f"strangler serve: {exc}", markup=False, soft_wrap=True)
         raise typer.Exit(EXIT_BAD_INPUT) from None
@@ -260,13 +262,6 @@ def record_config_in_force(
     record = getattr(audit, "config_in_force", None)
     if record is not None:
         record(config, engine="envoy", config_hash=config_hash, listen=listen)
-
-
-def record_replica_stopped(config: config_module.Config, *, listen: str) -> None:
-    """Envoy and its helpers have stopped: ``status`` no longer lists this replica."""
-    from strangler import audit
-
-    audit.replica_stopped(config, engine="envoy", listen=listen)
 
 
 def _engine_choice(value: str) -> str:
