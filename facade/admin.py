@@ -196,10 +196,12 @@ async def probe_once(
     base = URL(url)
     try:
         if health_path is None:
-            # a TCP connect proves the monolith listens without sending it a request
-            _, writer = await asyncio.wait_for(
-                asyncio.open_connection(base.host, base.port), timeout=2
-            )
+            # a TCP connect proves the monolith listens without sending it a request;
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for returns (here: raises
+            # the refusal) when the connect ends as the probe is cancelled, and the cancel is
+            # lost (gh-86296): a facade that closed then waited for this probe forever
+            async with asyncio.timeout(2):
+                _, writer = await asyncio.open_connection(base.host, base.port)
             writer.close()
             return True, f"accepting connections at {base.host}:{base.port}"
         async with session.get(url + health_path, allow_redirects=False) as resp:

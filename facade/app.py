@@ -217,16 +217,26 @@ class Facade:
         return response
 
 
+# how long a background task may take to end once cancelled before it is cancelled again
+RECANCEL_AFTER = 0.5
+
+
 def background(
     stack: contextlib.AsyncExitStack, work: Coroutine[Any, Any, None], *, name: str
 ) -> None:
-    """Run ``work`` as a task until the stack closes: then it is cancelled and awaited."""
+    """Run ``work`` as a task until the stack closes: then it is cancelled until it ends.
+
+    Once is not always enough: a task can lose a cancel (``asyncio.wait_for`` on Python 3.11
+    when what it waited for ends at the same moment, gh-86296), and a close that awaited such
+    a task would never return: a worker that cannot stop, a drain that never ends. A failure
+    of the task is logged by ``spawn``; the close goes on to the next resource.
+    """
     task = spawn(work, name=name)
 
     async def stop() -> None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        while not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=RECANCEL_AFTER)
 
     stack.push_async_callback(stop)
 

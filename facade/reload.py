@@ -331,8 +331,11 @@ async def watch_routes(state: FacadeState) -> None:
     if await asyncio.to_thread(state.live.current.edited_since_load):
         asked.set()  # saved between the load and the stamp above: reloaded at once
     while True:
+        # asyncio.timeout, not wait_for: a cancel arriving as a SIGHUP is set would be lost
+        # in wait_for (Python 3.11, gh-86296) and the watcher would outlive its facade
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asked.wait(), POLL_INTERVAL)
+            async with asyncio.timeout(POLL_INTERVAL):
+                await asked.wait()
         stamp = _stamps(state.live)
         if stamp == seen and not asked.is_set():
             continue

@@ -4,6 +4,7 @@ half-way closes what it had opened."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 from typing import Any, cast
 
@@ -103,3 +104,27 @@ async def test_a_start_that_fails_half_way_closes_what_it_had_opened(
     assert all(task.cancelled() for task in closes.tasks)
     await facade.close()  # nothing left to close
     assert len(closes.order) == len(BACKGROUND) + 3
+
+
+async def test_a_background_task_that_loses_a_cancel_is_cancelled_again() -> None:
+    # a task can lose a cancel (asyncio.wait_for on Python 3.11, gh-86296): the close must
+    # still end, or a worker that fails to listen, or drains, never exits
+    lost: list[int] = []
+
+    async def loses_the_first_cancel() -> None:
+        while True:
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                if lost:
+                    raise
+                lost.append(1)
+
+    async with contextlib.AsyncExitStack() as stack:
+        app_module.background(stack, loses_the_first_cancel(), name="loses-a-cancel")
+        await asyncio.sleep(0)  # started, waiting
+        closing = asyncio.ensure_future(stack.aclose())
+        done, _ = await asyncio.wait({closing}, timeout=app_module.RECANCEL_AFTER * 4)
+        assert closing in done
+        closing.result()
+    assert lost == [1]

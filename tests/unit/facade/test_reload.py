@@ -378,3 +378,15 @@ async def test_an_edit_of_the_endpoint_inventory_alone_is_reloaded_and_a_broken_
         assert not watcher.done()
     finally:
         watcher.cancel()
+
+
+async def test_a_watcher_cancelled_as_a_reload_is_asked_ends(state: FacadeState) -> None:
+    # a SIGHUP and the facade's close at the same moment: the cancel must not be lost, or the
+    # close that waits for the watcher never returns (asyncio.wait_for on Python 3.11 lost it)
+    watcher = asyncio.ensure_future(watch_routes(state))
+    await asyncio.sleep(0.1)  # waiting for the next poll or a SIGHUP
+    state.live.reload_requested.set()
+    watcher.cancel()
+    done, _ = await asyncio.wait({watcher}, timeout=reload_module.POLL_INTERVAL * 3)
+    assert watcher in done
+    assert watcher.cancelled()
