@@ -194,6 +194,9 @@ def test_f1_a_hostile_routes_file_is_refused_and_the_next_edit_applies(
     wait_for(lambda: last_reload_error(stack.facade) is None, within=5, what="a clean start")
     bad = build(tmp_path, stack.routes.read_text())
     with Poller(stack.facade.url + "/probe") as client:
+        # requests before the swap, through it and after it: a refusal and the next edit can
+        # both take under half a second, a handful of requests on a slow machine
+        wait_for(lambda: len(client.waits) >= 5, within=10, what="requests before the swap")
         os.replace(bad, stack.routes)
         refused_in = wait_for(
             lambda: last_reload_error(stack.facade) is not None, within=2, what="the refusal"
@@ -210,6 +213,7 @@ def test_f1_a_hostile_routes_file_is_refused_and_the_next_edit_applies(
             lambda: served_by(stack.facade) == "catalog", within=2, what="the next valid edit"
         )
         assert last_reload_error(stack.facade) is None
+        wait_for(lambda: len(client.waits) > 10, within=10, what="requests after the edit")
     assert client.failures == []
     assert len(client.waits) > 10
     slowest = max(client.waits)
