@@ -150,9 +150,8 @@ class Holder:
         async def one() -> None:
             async with gate:
                 try:
-                    reader, writer = await asyncio.wait_for(
-                        asyncio.open_connection(self.host, self.port), self._answer_timeout
-                    )
+                    async with asyncio.timeout(self._answer_timeout):
+                        reader, writer = await asyncio.open_connection(self.host, self.port)
                 except (OSError, TimeoutError) as exc:
                     self.errors[f"connect: {type(exc).__name__}"] += 1
                     return
@@ -166,9 +165,8 @@ class Holder:
         """One request on a held connection; False (error counted, connection closed) if it
         did not answer 200 and stay open."""
         try:
-            status = await asyncio.wait_for(
-                exchange(held.reader, held.writer, self._request), self._answer_timeout
-            )
+            async with asyncio.timeout(self._answer_timeout):
+                status = await exchange(held.reader, held.writer, self._request)
         except Failed as exc:
             kind = exc.kind
         except TimeoutError:

@@ -481,7 +481,8 @@ async def _serve(
         )
         try:
             # stops listening, then waits for in-flight handlers; bounded as a whole
-            await asyncio.wait_for(runner.cleanup(), options.shutdown_timeout + 5)
+            async with asyncio.timeout(options.shutdown_timeout + 5):
+                await runner.cleanup()
         except TimeoutError:
             log.warning("facade: drain took too long; closing the remaining connections")
         if admin is not None:

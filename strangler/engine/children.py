@@ -84,7 +84,8 @@ class Child:
             return
         self._signal(signal.SIGTERM)
         try:
-            await asyncio.wait_for(proc.wait(), grace)
+            async with asyncio.timeout(grace):
+                await proc.wait()
         except TimeoutError:
             log.warning("%s did not stop within %gs: killed", self.spec.name, grace)
             self._signal(signal.SIGKILL)

@@ -125,7 +125,8 @@ class StrayUpstream:
         pass: the caller then sees the count, and its test fails with it)."""
         async with self.written:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.written.wait_for(lambda: self.strays > above), within)
+                async with asyncio.timeout(within):
+                    await self.written.wait_for(lambda: self.strays > above)
         return self.strays
 
     async def stray_later(self, writer: asyncio.StreamWriter, data: bytes) -> None:

@@ -63,7 +63,8 @@ async def test_u1_bytes_on_an_idle_connection_close_it_at_once(
             await answer.read()
         await stand_in.wait_for_strays(above=0)
         # no other request was made: the stray bytes alone closed the connection
-        await asyncio.wait_for(stand_in.hung_up.wait(), 5)
+        async with asyncio.timeout(5):
+            await stand_in.hung_up.wait()
 
 
 async def test_u3_the_read_timeout_applies_after_a_100_continue(

@@ -432,7 +432,8 @@ async def test_the_pool_limit_makes_callers_wait_for_a_connection(serve: Serve) 
     assert not second.done()  # waiting for the one connection
     assert await answer.read() == b"hello"
     await first.__aexit__(None, None, None)
-    assert await asyncio.wait_for(second, 2) == (200, b"hello")
+    async with asyncio.timeout(2):
+        assert await second == (200, b"hello")
     assert server.connections == 1
     # a caller cancelled while waiting gives its turn back
     held = await lean.send("GET", ROOT, headers=CIMultiDict(), body=None).__aenter__()
@@ -440,7 +441,8 @@ async def test_the_pool_limit_makes_callers_wait_for_a_connection(serve: Serve) 
     await asyncio.sleep(0.05)
     waiting.cancel()
     held.close()
-    assert await asyncio.wait_for(get(lean), 2) == (200, b"hello")
+    async with asyncio.timeout(2):
+        assert await get(lean) == (200, b"hello")
     await lean.close()
 
 
@@ -519,7 +521,8 @@ async def test_an_early_answer_to_a_streamed_body_is_heard_and_the_connection_dr
     assert not lean._idle  # the upstream may take the unsent rest for a next request
     # the handler's connection closed before the loop ends: left to the collector, its
     # transport is a ResourceWarning in whichever test runs next
-    await asyncio.wait_for(closed.wait(), 5)
+    async with asyncio.timeout(5):
+        await closed.wait()
     listener.close()
     await listener.wait_closed()
     await lean.close()
